@@ -1,0 +1,213 @@
+//! The one S3 error type: a code, a message for the caller, and the resource
+//! it concerns. Rendered once, at the edge, in S3's XML error shape.
+//!
+//! Spec: <https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html>
+
+use std::borrow::Cow;
+use std::fmt;
+
+use http::StatusCode;
+
+/// S3 error codes s3gate answers with, spelled as AWS spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum S3ErrorCode {
+    AccessDenied,
+    AuthorizationHeaderMalformed,
+    AuthorizationQueryParametersError,
+    BadDigest,
+    EntityTooLarge,
+    ExpiredToken,
+    IncompleteBody,
+    InternalError,
+    InvalidAccessKeyId,
+    InvalidArgument,
+    InvalidBucketName,
+    InvalidRequest,
+    InvalidToken,
+    InvalidURI,
+    MalformedXML,
+    MethodNotAllowed,
+    MissingContentLength,
+    MissingSecurityHeader,
+    NotImplemented,
+    RequestTimeTooSkewed,
+    ServiceUnavailable,
+    SignatureDoesNotMatch,
+    SlowDown,
+    XAmzContentSHA256Mismatch,
+    BadGateway,
+}
+
+impl S3ErrorCode {
+    /// The code as it appears in `<Code>`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AccessDenied => "AccessDenied",
+            Self::AuthorizationHeaderMalformed => "AuthorizationHeaderMalformed",
+            Self::AuthorizationQueryParametersError => "AuthorizationQueryParametersError",
+            Self::BadDigest => "BadDigest",
+            Self::EntityTooLarge => "EntityTooLarge",
+            Self::ExpiredToken => "ExpiredToken",
+            Self::IncompleteBody => "IncompleteBody",
+            Self::InternalError => "InternalError",
+            Self::InvalidAccessKeyId => "InvalidAccessKeyId",
+            Self::InvalidArgument => "InvalidArgument",
+            Self::InvalidBucketName => "InvalidBucketName",
+            Self::InvalidRequest => "InvalidRequest",
+            Self::InvalidToken => "InvalidToken",
+            Self::InvalidURI => "InvalidURI",
+            Self::MalformedXML => "MalformedXML",
+            Self::MethodNotAllowed => "MethodNotAllowed",
+            Self::MissingContentLength => "MissingContentLength",
+            Self::MissingSecurityHeader => "MissingSecurityHeader",
+            Self::NotImplemented => "NotImplemented",
+            Self::RequestTimeTooSkewed => "RequestTimeTooSkewed",
+            Self::ServiceUnavailable => "ServiceUnavailable",
+            Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            Self::SlowDown => "SlowDown",
+            Self::XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
+            // Not an AWS code: S3 itself never proxies. Used when the
+            // upstream store cannot be reached, so operators can tell the
+            // two apart in audit lines.
+            Self::BadGateway => "BadGateway",
+        }
+    }
+
+    /// The HTTP status S3 uses for this code.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::AccessDenied
+            | Self::InvalidAccessKeyId
+            | Self::RequestTimeTooSkewed
+            | Self::SignatureDoesNotMatch => StatusCode::FORBIDDEN,
+            Self::AuthorizationHeaderMalformed
+            | Self::AuthorizationQueryParametersError
+            | Self::BadDigest
+            | Self::EntityTooLarge
+            | Self::ExpiredToken
+            | Self::IncompleteBody
+            | Self::InvalidArgument
+            | Self::InvalidBucketName
+            | Self::InvalidRequest
+            | Self::InvalidToken
+            | Self::InvalidURI
+            | Self::MalformedXML
+            | Self::MissingSecurityHeader
+            | Self::XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
+            Self::MissingContentLength => StatusCode::LENGTH_REQUIRED,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::BadGateway => StatusCode::BAD_GATEWAY,
+            Self::ServiceUnavailable | Self::SlowDown => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl fmt::Display for S3ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error answered to an S3 caller.
+///
+/// The message is shown to the caller, so it must never carry a secret, a
+/// token or a signature. Anything only operators should see goes to the
+/// audit line's `reason`, set by the stage that failed.
+#[derive(Debug, Clone)]
+pub struct S3Error {
+    pub code: S3ErrorCode,
+    pub message: Cow<'static, str>,
+    /// The `<Resource>` element: the path the caller asked for, when known.
+    pub resource: Option<String>,
+}
+
+impl S3Error {
+    pub fn new(code: S3ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            resource: None,
+        }
+    }
+
+    #[must_use]
+    pub fn with_resource(mut self, resource: impl Into<String>) -> Self {
+        self.resource = Some(resource.into());
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    /// S3's XML error document, with the request id so a caller can quote it.
+    pub fn to_xml(&self, request_id: &str) -> String {
+        let mut out = String::with_capacity(256 + self.message.len());
+        out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>");
+        out.push_str(self.code.as_str());
+        out.push_str("</Code><Message>");
+        push_escaped(&mut out, &self.message);
+        out.push_str("</Message>");
+        if let Some(resource) = &self.resource {
+            out.push_str("<Resource>");
+            push_escaped(&mut out, resource);
+            out.push_str("</Resource>");
+        }
+        out.push_str("<RequestId>");
+        push_escaped(&mut out, request_id);
+        out.push_str("</RequestId></Error>");
+        out
+    }
+}
+
+impl fmt::Display for S3Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for S3Error {}
+
+/// Escapes the five XML special characters.
+pub fn push_escaped(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_xml_escapes_caller_controlled_text() {
+        let err = S3Error::new(S3ErrorCode::AccessDenied, "no <GetObject> on a&b")
+            .with_resource("/b/k\"<x>");
+        let xml = err.to_xml("req-1");
+        assert!(xml.contains("<Code>AccessDenied</Code>"));
+        assert!(xml.contains("<Message>no &lt;GetObject&gt; on a&amp;b</Message>"));
+        assert!(xml.contains("<Resource>/b/k&quot;&lt;x&gt;</Resource>"));
+        assert!(xml.contains("<RequestId>req-1</RequestId>"));
+        assert_eq!(err.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn statuses_follow_s3() {
+        assert_eq!(S3ErrorCode::ExpiredToken.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(S3ErrorCode::InvalidToken.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(S3ErrorCode::RequestTimeTooSkewed.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            S3ErrorCode::XAmzContentSHA256Mismatch.status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+}

@@ -1,0 +1,13 @@
+//! S3 on the wire: which operation a request is, which resources it touches,
+//! and the XML error shape every refusal is rendered in.
+//!
+//! Pure: no I/O, no clock. Keys are kept exactly as the upstream will see
+//! them (no normalisation of `..`, `//` or `%2F`).
+//!
+//! Spec: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_Operations_Amazon_Simple_Storage_Service.html>
+
+mod classify;
+mod error;
+
+pub use classify::{Action, Addressing, Operation, S3Request, classify, delete_objects_keys};
+pub use error::{S3Error, S3ErrorCode, push_escaped};

@@ -1,0 +1,58 @@
+"""boto3 as a user would drive it, for the e2e tests.
+
+Usage: boto3_client.py OP BUCKET KEY [FILE|SECONDS]
+Endpoint from E2E_ENDPOINT, credentials from the standard AWS_* variables.
+OPs: put/get (PutObject/GetObject of a whole file), upload/download
+(s3transfer: multipart above 8 MiB), list (prints ListObjectsV2 as JSON),
+head, delete, presign-get/presign-put (prints a presigned URL valid SECONDS).
+"""
+import json
+import os
+import sys
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+
+op, bucket, key = sys.argv[1], sys.argv[2], sys.argv[3]
+arg = sys.argv[4] if len(sys.argv) > 4 else None
+s3 = boto3.client(
+    "s3",
+    endpoint_url=os.environ["E2E_ENDPOINT"],
+    region_name="us-east-1",
+    config=Config(
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        retries={"max_attempts": 1, "mode": "standard"},
+    ),
+)
+MIB = 1024 * 1024
+transfer = TransferConfig(multipart_threshold=8 * MIB, multipart_chunksize=8 * MIB)
+
+if op == "put":
+    with open(arg, "rb") as f:
+        s3.put_object(Bucket=bucket, Key=key, Body=f.read())
+elif op == "get":
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    with open(arg, "wb") as f:
+        f.write(body)
+elif op == "upload":
+    s3.upload_file(arg, bucket, key, Config=transfer)
+elif op == "download":
+    s3.download_file(bucket, key, arg, Config=transfer)
+elif op == "list":
+    resp = s3.list_objects_v2(Bucket=bucket, Prefix=key)
+    print(json.dumps([o["Key"] for o in resp.get("Contents", [])]))
+elif op == "head":
+    print(json.dumps({"ContentLength": s3.head_object(Bucket=bucket, Key=key)["ContentLength"]}))
+elif op == "delete":
+    s3.delete_object(Bucket=bucket, Key=key)
+elif op in ("presign-get", "presign-put"):
+    method = "get_object" if op == "presign-get" else "put_object"
+    print(
+        s3.generate_presigned_url(
+            method, Params={"Bucket": bucket, "Key": key}, ExpiresIn=int(arg)
+        )
+    )
+else:
+    sys.exit(f"unknown op {op}")

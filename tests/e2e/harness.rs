@@ -1,0 +1,476 @@
+//! The shared testbed: servers started once per test process and reached
+//! by every test through [`harness()`] and [`moto()`].
+//!
+//! The in-process servers (the s3s-fs store and the gateways) run on a
+//! dedicated multi-thread tokio runtime owned by a `static`, so they outlive
+//! the test that happened to start them. Tests are plain `#[test]` functions
+//! and use [`Harness::block_on`] for async work. moto is a separate process
+//! started by `tests/run`; its address comes from `S3GATE_TEST_MOTO`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use base64::Engine;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+pub const REGION: &str = "us-east-1";
+
+/// Credentials as a client holds them: session credentials minted by
+/// s3gate, or an upstream's static keys (no token).
+#[derive(Clone, Debug)]
+pub struct Creds {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+/// The verifying upstream: s3gate's embedded s3s-fs store.
+pub struct Store {
+    pub addr: SocketAddr,
+    pub root: PathBuf,
+    pub creds: Creds,
+}
+
+impl Store {
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// An s3gate instance running in the harness runtime.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    /// The config file it was started from (`session mint --config` reads it).
+    pub config: PathBuf,
+    /// Its audit output file.
+    pub audit: PathBuf,
+    _running: Mutex<s3gate::server::Running>,
+}
+
+impl Gateway {
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+pub struct Harness {
+    rt: tokio::runtime::Runtime,
+    /// Per-process scratch folder (configs, keyrings, audit files, store root).
+    pub base: PathBuf,
+    /// `$HOME` for the CLI clients, so no user config leaks into a test.
+    pub home: PathBuf,
+    pub venv: PathBuf,
+    pub store: Store,
+    /// s3gate in front of [`Harness::store`].
+    pub gw: Gateway,
+    /// A config naming a keyring the gateways do not hold: sessions minted
+    /// with it are foreign.
+    pub foreign_config: PathBuf,
+}
+
+static HARNESS: OnceLock<Harness> = OnceLock::new();
+
+/// The shared harness, started by the first test that asks for it.
+pub fn harness() -> &'static Harness {
+    HARNESS.get_or_init(Harness::start)
+}
+
+fn testbed_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: run the end-to-end tests with `tests/run`, which installs \
+             the testbed (moto, awscli, boto3, rclone, s3cmd) and exports it"
+        )
+    })
+}
+
+impl Harness {
+    fn start() -> Self {
+        let venv = PathBuf::from(testbed_var("S3GATE_TEST_VENV"));
+        assert!(
+            venv.join("bin/aws").exists(),
+            "no aws CLI in S3GATE_TEST_VENV={}: run `tests/run`",
+            venv.display()
+        );
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .thread_name("e2e-servers")
+            .enable_all()
+            .build()
+            .expect("harness runtime");
+
+        let base = scratch_dir();
+        let home = base.join("home");
+        std::fs::create_dir_all(&home).unwrap();
+
+        // (a) the store, with keys of its own that only the gateway and the
+        // tests' direct checks know.
+        let root = base.join("store");
+        std::fs::create_dir_all(&root).unwrap();
+        let store_creds = Creds {
+            access_key_id: format!("STORE{}", random_upper(15)),
+            secret_access_key: random_alnum(40),
+            session_token: None,
+        };
+        let (addr, _store_task) = rt
+            .block_on(s3gate::dev::start_store(
+                "127.0.0.1:0".parse().unwrap(),
+                &root,
+                &store_creds.access_key_id,
+                &store_creds.secret_access_key,
+            ))
+            .expect("start the s3s-fs store");
+        let store = Store {
+            addr,
+            root,
+            creds: store_creds,
+        };
+
+        // (b) the gateway in front of it.
+        let gw = start_gateway(&rt, &base, "gw", &store.endpoint(), &store.creds);
+
+        let foreign_dir = base.join("foreign");
+        std::fs::create_dir_all(&foreign_dir).unwrap();
+        let foreign_config = write_config(
+            &foreign_dir,
+            &store.endpoint(),
+            &store.creds,
+            &write_keyring(&foreign_dir),
+        );
+
+        Harness {
+            rt,
+            base,
+            home,
+            venv,
+            store,
+            gw,
+            foreign_config,
+        }
+    }
+
+    /// Runs async work (SDK calls, hand-crafted requests) on the harness runtime.
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    /// A fresh bucket on the store, removed when the guard drops.
+    pub fn bucket(&self, label: &str) -> Bucket {
+        let name = unique_name(label);
+        let path = self.store.root.join(&name);
+        std::fs::create_dir(&path).unwrap();
+        Bucket { name, path }
+    }
+
+    /// A fresh folder for a test's files, removed when the guard drops.
+    pub fn tempdir(&self) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix("t-")
+            .tempdir_in(&self.base)
+            .unwrap()
+    }
+
+    /// Mints a session through the gateway's CLI, as an operator would.
+    pub fn mint<S: AsRef<str>>(&self, user: &str, scopes: &[S], ttl: &str) -> Creds {
+        mint_with(&self.gw.config, user, scopes, ttl)
+    }
+
+    /// A session allowed everything in `bucket` (and nothing else).
+    pub fn session_for(&self, bucket: &str) -> Creds {
+        self.mint(&unique_name("user"), &bucket_scope("*", bucket), "1h")
+    }
+
+    pub fn venv_bin(&self, name: &str) -> PathBuf {
+        self.venv.join("bin").join(name)
+    }
+}
+
+/// Scopes granting `actions` on a bucket itself and every key in it.
+pub fn bucket_scope(actions: &str, bucket: &str) -> Vec<String> {
+    vec![
+        format!("{actions}=s3://{bucket}"),
+        format!("{actions}=s3://{bucket}/*"),
+    ]
+}
+
+/// Runs `s3gate session mint` against a config file.
+pub fn mint_with<S: AsRef<str>>(config: &Path, user: &str, scopes: &[S], ttl: &str) -> Creds {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3gate"));
+    cmd.args(["session", "mint", "--config"])
+        .arg(config)
+        .args(["--user", user, "--ttl", ttl]);
+    for s in scopes {
+        cmd.args(["--scope", s.as_ref()]);
+    }
+    let out = cmd.output().expect("run s3gate session mint");
+    assert!(
+        out.status.success(),
+        "s3gate session mint failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "session mint printed no credential_process JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert_eq!(v["Version"], 1, "credential_process Version: {v}");
+    assert!(v["Expiration"].is_string(), "no Expiration: {v}");
+    let field = |k: &str| {
+        v[k].as_str()
+            .unwrap_or_else(|| panic!("no {k} in {v}"))
+            .to_owned()
+    };
+    Creds {
+        access_key_id: field("AccessKeyId"),
+        secret_access_key: field("SecretAccessKey"),
+        session_token: Some(field("SessionToken")),
+    }
+}
+
+/// A bucket that exists for one test.
+pub struct Bucket {
+    pub name: String,
+    path: PathBuf,
+}
+
+impl Drop for Bucket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Writes a config for a gateway in `dir` and starts it on a free port.
+fn start_gateway(
+    rt: &tokio::runtime::Runtime,
+    base: &Path,
+    name: &str,
+    upstream: &str,
+    creds: &Creds,
+) -> Gateway {
+    let dir = base.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let keyring = write_keyring(&dir);
+    let config_path = write_config(&dir, upstream, creds, &keyring);
+    let config = s3gate::config::Config::load(&config_path)
+        .unwrap_or_else(|e| panic!("gateway config {}: {e}", config_path.display()));
+    let running = rt
+        .block_on(s3gate::server::start(config))
+        .unwrap_or_else(|e| panic!("start s3gate in front of {upstream}: {e:#}"));
+    Gateway {
+        addr: running.addr,
+        config: config_path,
+        audit: dir.join("audit.log"),
+        _running: Mutex::new(running),
+    }
+}
+
+/// A keyring with one fresh random key (never committed anywhere).
+fn write_keyring(dir: &Path) -> PathBuf {
+    let key: [u8; 32] = rand::random();
+    let path = dir.join("keyring.toml");
+    let text = format!(
+        "[[keys]]\nid = \"k1\"\nsecret = \"{}\"\n",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    );
+    write_private(&path, &text);
+    path
+}
+
+fn write_config(dir: &Path, upstream: &str, creds: &Creds, keyring: &Path) -> PathBuf {
+    let path = dir.join("s3gate.toml");
+    let text = format!(
+        r#"listen = "127.0.0.1:0"
+
+[upstream]
+endpoint = "{upstream}"
+region = "{REGION}"
+addressing = "path"
+
+[upstream.credentials]
+access_key_id = "{}"
+secret_access_key = "{}"
+
+[session]
+keyring = "{}"
+
+[audit]
+output = "{}"
+"#,
+        creds.access_key_id,
+        creds.secret_access_key,
+        keyring.display(),
+        dir.join("audit.log").display(),
+    );
+    write_private(&path, &text);
+    path
+}
+
+fn write_private(path: &Path, text: &str) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// `CARGO_TARGET_TMPDIR/e2e-<pid>`; folders of earlier runs whose process is
+/// gone are removed first (a `static` is never dropped, so nothing else would).
+fn scratch_dir() -> PathBuf {
+    let parent = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    if let Ok(entries) = std::fs::read_dir(parent) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("e2e-") {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
+    let dir = parent.join(format!("e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A name no other test (or run) uses: `label-<10 random>`, valid as a bucket.
+pub fn unique_name(label: &str) -> String {
+    let label: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(40)
+        .collect();
+    format!("{label}-{}", random_lower(10))
+}
+
+pub fn random_lower(n: usize) -> String {
+    random_alnum(n * 2)
+        .to_ascii_lowercase()
+        .chars()
+        .take(n)
+        .collect()
+}
+
+pub fn random_upper(n: usize) -> String {
+    random_alnum(n).to_ascii_uppercase()
+}
+
+pub fn random_alnum(n: usize) -> String {
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
+}
+
+/// `n` random bytes in a file in `dir`; returns its path and SHA-256.
+pub fn random_file(dir: &Path, name: &str, n: usize) -> (PathBuf, String) {
+    let data = random_bytes(n);
+    let path = dir.join(name);
+    std::fs::write(&path, &data).unwrap();
+    (path, sha256_hex(&data))
+}
+
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut data = vec![0u8; n];
+    rand::rng().fill(&mut data[..]);
+    data
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+pub fn file_sha256(path: &Path) -> String {
+    let data = std::fs::read(path)
+        .unwrap_or_else(|e| panic!("read {} (was it downloaded?): {e}", path.display()));
+    sha256_hex(&data)
+}
+
+pub const MIB: usize = 1024 * 1024;
+
+/// Polls `f` until it returns `Some`, for at most `timeout`.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// moto: the second upstream, in auth mode.
+
+/// moto with an IAM user allowed `s3:*`, auth mode on, and an s3gate in
+/// front of it holding that user's keys.
+pub struct Moto {
+    pub endpoint: String,
+    /// The IAM user's keys, for direct checks against moto.
+    pub creds: Creds,
+    pub gw: Gateway,
+}
+
+static MOTO: OnceLock<Moto> = OnceLock::new();
+
+pub fn moto() -> &'static Moto {
+    MOTO.get_or_init(Moto::start)
+}
+
+impl Moto {
+    fn start() -> Self {
+        let h = harness();
+        let endpoint = testbed_var("S3GATE_TEST_MOTO");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/moto_bootstrap.py");
+        let out = Command::new(h.venv_bin("python"))
+            .arg(script)
+            .arg(&endpoint)
+            .arg(unique_name("s3gate-e2e"))
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", &h.home)
+            .output()
+            .expect("run moto_bootstrap.py");
+        assert!(
+            out.status.success(),
+            "moto bootstrap failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let creds = Creds {
+            access_key_id: v["AccessKeyId"].as_str().unwrap().to_owned(),
+            secret_access_key: v["SecretAccessKey"].as_str().unwrap().to_owned(),
+            session_token: None,
+        };
+        let gw = start_gateway(&h.rt, &h.base, "gw-moto", &endpoint, &creds);
+        Moto {
+            endpoint,
+            creds,
+            gw,
+        }
+    }
+
+    pub fn mint(&self, user: &str, scopes: &[String]) -> Creds {
+        mint_with(&self.gw.config, user, scopes, "1h")
+    }
+}

@@ -1,0 +1,51 @@
+"""Bootstraps moto for the e2e tests, then turns its auth mode on.
+
+Usage: moto_bootstrap.py ENDPOINT USER_NAME
+Creates an IAM user allowed s3:*, an access key for it, and prints the key as
+JSON. Auth mode is switched off for the bootstrap (in case an earlier run left
+it on) and on at the end: from then on moto recomputes every SigV4 signature
+and checks IAM policies, so only correctly re-signed requests get through.
+"""
+import json
+import sys
+import urllib.request
+
+import boto3
+
+endpoint, user = sys.argv[1], sys.argv[2]
+
+
+def reset_auth(count):
+    # moto parses the body as a float; the text/plain content type matters.
+    req = urllib.request.Request(
+        endpoint + "/moto-api/reset-auth",
+        data=count.encode(),
+        headers={"Content-Type": "text/plain"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        resp.read()
+
+
+reset_auth("inf")
+iam = boto3.client(
+    "iam",
+    endpoint_url=endpoint,
+    region_name="us-east-1",
+    aws_access_key_id="bootstrap",
+    aws_secret_access_key="bootstrap",
+)
+iam.create_user(UserName=user)
+iam.put_user_policy(
+    UserName=user,
+    PolicyName="s3-all",
+    PolicyDocument=json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+        }
+    ),
+)
+key = iam.create_access_key(UserName=user)["AccessKey"]
+reset_auth("0")
+print(json.dumps({"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}))

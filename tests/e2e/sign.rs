@@ -1,0 +1,394 @@
+//! Hand-crafted S3 requests: the forms no stock client sends here (or not
+//! on demand), and the broken ones a refusal test needs.
+//!
+//! Header and presigned signatures come from the `aws-sigv4` crate; the
+//! `aws-chunked` bodies (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]`,
+//! `STREAMING-UNSIGNED-PAYLOAD-TRAILER`) and their chunk signatures are built
+//! here, following
+//! <https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html> and
+//! <https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming-trailers.html>.
+
+use std::time::{Duration, SystemTime};
+
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation,
+    SigningSettings, UriPathNormalizationMode, sign,
+};
+use base64::Engine;
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use http_body_util::{BodyExt, Full};
+use sha2::Sha256;
+
+use crate::harness::{Creds, REGION, sha256_hex};
+
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// How the payload is declared in `x-amz-content-sha256`.
+pub enum Payload<'a> {
+    /// The hex SHA-256 of these bytes (which need not be the bytes sent).
+    Hash(&'a [u8]),
+    /// `UNSIGNED-PAYLOAD`.
+    Unsigned,
+    /// Any literal value (the streaming forms).
+    Literal(&'a str),
+}
+
+/// A request ready to send.
+pub struct Request {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// A response, fully read.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Response {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The `<Code>` of an S3 XML error body.
+    pub fn code(&self) -> String {
+        xml_tag(&self.text(), "Code").unwrap_or_default()
+    }
+
+    pub fn message(&self) -> String {
+        xml_tag(&self.text(), "Message").unwrap_or_default()
+    }
+
+    pub fn request_id(&self) -> Option<String> {
+        self.headers
+            .get("x-amz-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    /// Asserts an S3 error: its status and its `<Code>`, and that the body
+    /// carries the request id the header names.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status, self.code().as_str()),
+            (status, code),
+            "expected {status} {code}, got {} with body: {}",
+            self.status,
+            self.text()
+        );
+        let body_id = xml_tag(&self.text(), "RequestId");
+        assert!(
+            body_id.as_deref().is_some_and(|id| !id.is_empty()),
+            "S3 error without a RequestId: {}",
+            self.text()
+        );
+    }
+}
+
+/// The text of the first `<name>…</name>` in `xml`.
+pub fn xml_tag(xml: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = start + xml[start..].find(&close)?;
+    Some(xml[start..end].to_owned())
+}
+
+/// Signing knobs for [`signed`].
+pub struct Signing<'a> {
+    pub creds: &'a Creds,
+    pub time: SystemTime,
+    /// `Some` presigns into the query string, valid this long.
+    pub presign: Option<Duration>,
+}
+
+impl<'a> Signing<'a> {
+    pub fn now(creds: &'a Creds) -> Self {
+        Signing {
+            creds,
+            time: SystemTime::now(),
+            presign: None,
+        }
+    }
+}
+
+/// Signs a request the way an S3 SDK does (no path normalisation, single
+/// percent-encoding, `x-amz-content-sha256` header) and returns it with the
+/// signature.
+pub fn signed(
+    s: &Signing<'_>,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    payload: Payload<'_>,
+    body: Vec<u8>,
+) -> (Request, String) {
+    let identity = aws_credential_types::Credentials::new(
+        &s.creds.access_key_id,
+        &s.creds.secret_access_key,
+        s.creds.session_token.clone(),
+        None,
+        "e2e",
+    )
+    .into();
+    let mut settings = SigningSettings::default();
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    if let Some(expires) = s.presign {
+        settings.signature_location = SignatureLocation::QueryParams;
+        settings.expires_in = Some(expires);
+    } else {
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    }
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(REGION)
+        .name("s3")
+        .time(s.time)
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let signable_body = match payload {
+        Payload::Hash(bytes) => SignableBody::Precomputed(sha256_hex(bytes)),
+        Payload::Unsigned => SignableBody::UnsignedPayload,
+        Payload::Literal(v) => SignableBody::Precomputed(v.to_owned()),
+    };
+    let signable =
+        SignableRequest::new(method, url, headers.iter().copied(), signable_body).unwrap();
+    let (instructions, signature) = sign(signable, &params).unwrap().into_parts();
+    let mut req = http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut req = req.body(()).unwrap();
+    instructions.apply_to_request_http1x(&mut req);
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+        .collect();
+    (
+        Request {
+            method: method.to_owned(),
+            url: req.uri().to_string(),
+            headers,
+            body,
+        },
+        signature,
+    )
+}
+
+/// Sends a request over plain HTTP/1.1 and reads the whole response.
+pub async fn send(req: Request) -> Response {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let mut builder = http::Request::builder()
+        .method(req.method.as_str())
+        .uri(&req.url);
+    for (k, v) in &req.headers {
+        builder = builder.header(k, v);
+    }
+    let http_req = builder.body(Full::new(Bytes::from(req.body))).unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(60), client.request(http_req))
+        .await
+        .expect("response within 60 s")
+        .unwrap_or_else(|e| panic!("{} {}: {e:?}", req.method, req.url));
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Sends on the harness runtime.
+pub fn send_blocking(req: Request) -> Response {
+    crate::harness::harness().block_on(send(req))
+}
+
+// ---------------------------------------------------------------------------
+// aws-chunked bodies.
+
+fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// The SigV4 signing key for `date` (`YYYYMMDD`).
+fn signing_key(secret: &str, date: &str) -> Vec<u8> {
+    let k = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
+    let k = hmac(&k, REGION.as_bytes());
+    let k = hmac(&k, b"s3");
+    hmac(&k, b"aws4_request")
+}
+
+fn amz_date(time: SystemTime) -> String {
+    let t = time::OffsetDateTime::from(time);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// The CRC-32 (ISO-HDLC) of `data`, base64 as in `x-amz-checksum-crc32`.
+pub fn crc32_base64(data: &[u8]) -> String {
+    let mut c = !0u32;
+    for &b in data {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            };
+        }
+    }
+    base64::engine::general_purpose::STANDARD.encode((!c).to_be_bytes())
+}
+
+/// The streaming upload forms.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Streaming {
+    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`: every chunk signed.
+    Signed,
+    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER`: signed chunks and a
+    /// signed CRC-32 trailer.
+    SignedTrailer,
+    /// `STREAMING-UNSIGNED-PAYLOAD-TRAILER`: plain chunks, CRC-32 trailer.
+    UnsignedTrailer,
+}
+
+impl Streaming {
+    fn content_sha256(self) -> &'static str {
+        match self {
+            Streaming::Signed => "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+            Streaming::SignedTrailer => "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+            Streaming::UnsignedTrailer => "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        }
+    }
+}
+
+/// A PUT of `data` as an `aws-chunked` body in `chunk`-sized chunks.
+/// `tamper` flips one byte of the data (by offset) *after* signing, as a
+/// corrupting network or a forging middlebox would.
+pub fn streaming_put(
+    creds: &Creds,
+    url: &str,
+    data: &[u8],
+    chunk: usize,
+    form: Streaming,
+    tamper: Option<usize>,
+) -> Request {
+    let time = SystemTime::now();
+    let decoded_len = data.len().to_string();
+    let mut headers = vec![
+        ("content-encoding", "aws-chunked"),
+        ("x-amz-decoded-content-length", decoded_len.as_str()),
+    ];
+    if form != Streaming::Signed {
+        headers.push(("x-amz-trailer", "x-amz-checksum-crc32"));
+    }
+    let (mut req, seed) = signed(
+        &Signing {
+            creds,
+            time,
+            presign: None,
+        },
+        "PUT",
+        url,
+        &headers,
+        Payload::Literal(form.content_sha256()),
+        Vec::new(),
+    );
+    let date_time = amz_date(time);
+    let date = &date_time[..8];
+    let scope = format!("{date}/{REGION}/s3/aws4_request");
+    let key = signing_key(&creds.secret_access_key, date);
+    let chunk_sig = |prev: &str, piece: &[u8]| {
+        let sts = format!(
+            "AWS4-HMAC-SHA256-PAYLOAD\n{date_time}\n{scope}\n{prev}\n{EMPTY_SHA256}\n{}",
+            sha256_hex(piece)
+        );
+        hex::encode(hmac(&key, sts.as_bytes()))
+    };
+
+    let mut body = Vec::with_capacity(data.len() + 4096);
+    let mut prev = seed;
+    let pieces: Vec<&[u8]> = data.chunks(chunk.max(1)).chain([&[][..]]).collect();
+    for piece in pieces {
+        match form {
+            Streaming::Signed | Streaming::SignedTrailer => {
+                let sig = chunk_sig(&prev, piece);
+                body.extend_from_slice(
+                    format!("{:x};chunk-signature={sig}\r\n", piece.len()).as_bytes(),
+                );
+                prev = sig;
+            }
+            Streaming::UnsignedTrailer => {
+                body.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+            }
+        }
+        body.extend_from_slice(piece);
+        if !piece.is_empty() || form == Streaming::Signed {
+            body.extend_from_slice(b"\r\n");
+        }
+    }
+    match form {
+        Streaming::Signed => {}
+        Streaming::UnsignedTrailer => {
+            body.extend_from_slice(
+                format!("x-amz-checksum-crc32:{}\r\n\r\n", crc32_base64(data)).as_bytes(),
+            );
+        }
+        Streaming::SignedTrailer => {
+            let trailer = format!("x-amz-checksum-crc32:{}\n", crc32_base64(data));
+            let sts = format!(
+                "AWS4-HMAC-SHA256-TRAILER\n{date_time}\n{scope}\n{prev}\n{}",
+                sha256_hex(trailer.as_bytes())
+            );
+            let sig = hex::encode(hmac(&key, sts.as_bytes()));
+            body.extend_from_slice(trailer.trim_end().as_bytes());
+            body.extend_from_slice(format!("\r\nx-amz-trailer-signature:{sig}\r\n\r\n").as_bytes());
+        }
+    }
+    if let Some(offset) = tamper {
+        // Find the data byte at `offset` in the framed body: walk the frames.
+        let pos = framed_offset(&body, offset);
+        body[pos] ^= 0x01;
+    }
+    req.body = body;
+    req
+}
+
+/// Where decoded byte `offset` sits in an aws-chunked body.
+fn framed_offset(body: &[u8], offset: usize) -> usize {
+    let mut pos = 0;
+    let mut remaining = offset;
+    loop {
+        let line_end = pos + body[pos..].windows(2).position(|w| w == b"\r\n").unwrap();
+        let line = std::str::from_utf8(&body[pos..line_end]).unwrap();
+        let size = usize::from_str_radix(line.split(';').next().unwrap(), 16).unwrap();
+        assert!(size > 0, "offset {offset} is past the data");
+        let data_start = line_end + 2;
+        if remaining < size {
+            return data_start + remaining;
+        }
+        remaining -= size;
+        pos = data_start + size + 2;
+    }
+}

@@ -361,6 +361,13 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_is_valid() {
+        let c = parse(include_str!("../../config/s3gate.example.toml")).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:7070".parse().unwrap());
+        assert_eq!(c.upstream.response_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
     fn durations_parse_with_units() {
         assert_eq!(duration::parse("90s").unwrap(), Duration::from_secs(90));
         assert_eq!(duration::parse("15m").unwrap(), Duration::from_secs(900));

@@ -1,1 +1,308 @@
-fn main() {}
+//! The `s3gate` command: serve the gateway, run the embedded dev setup, and
+//! the operator's tools (session minting, keyrings, a standalone store).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use s3gate::audit::iso8601;
+use s3gate::config::{Config, duration};
+use s3gate::policy::Scope;
+use s3gate::session::{Identity, Keyring};
+
+/// s3gate: an identity-aware reverse proxy for Amazon S3.
+///
+/// Callers prove who they are and get short-lived s3gate session
+/// credentials; stock S3 clients (aws CLI, boto3, the SDKs, rclone, s3cmd)
+/// then talk S3 to s3gate, which checks every request against the session,
+/// re-signs it for the upstream store, streams it, and audits it.
+#[derive(Parser)]
+#[command(name = "s3gate", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway from a config file (see config/s3gate.example.toml).
+    Serve {
+        /// The TOML config file.
+        #[arg(long, short, env = "S3GATE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Run everything on this machine: the gateway in front of a built-in
+    /// S3 store over a local folder, with a session for user `dev`.
+    ///
+    /// Prints the shell lines that point the aws CLI and SDKs at it; audit
+    /// lines go to stdout.
+    Dev {
+        /// Where the gateway listens.
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        listen: SocketAddr,
+        /// The store's folder; each sub-folder is a bucket. Bucket `dev` is
+        /// created at start.
+        #[arg(long, default_value = "./s3gate-data")]
+        data: PathBuf,
+        /// Also write the shell lines to this file (`source` it).
+        #[arg(long)]
+        env_file: Option<PathBuf>,
+        /// How long the dev session lasts.
+        #[arg(long, default_value = "12h", value_parser = duration::parse)]
+        ttl: Duration,
+    },
+    /// Sealed session credentials.
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// The keyring that seals sessions.
+    #[command(subcommand)]
+    Keyring(KeyringCommand),
+    /// Run only the built-in S3-compatible store (s3s-fs, SigV4 verified),
+    /// e.g. as an upstream for tests and benchmarks.
+    Store {
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: SocketAddr,
+        /// The folder; each sub-folder is a bucket.
+        #[arg(long)]
+        data: PathBuf,
+        /// The one access key the store accepts.
+        #[arg(long, env = "S3GATE_STORE_ACCESS_KEY_ID")]
+        access_key_id: String,
+        /// Its secret (prefer the environment variable: arguments are
+        /// visible to other users of the machine).
+        #[arg(long, env = "S3GATE_STORE_SECRET_ACCESS_KEY", hide_env_values = true)]
+        secret_access_key: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SessionCommand {
+    /// Mint session credentials directly (break-glass, tests). Prints
+    /// `credential_process` JSON, so a profile can use it as is.
+    Mint {
+        #[arg(long, short, env = "S3GATE_CONFIG")]
+        config: PathBuf,
+        /// Who the session is for (appears in every audit line).
+        #[arg(long)]
+        user: String,
+        /// What it may do: `ACTIONS=s3://bucket/prefix*`, where ACTIONS is a
+        /// comma list of groups (read, write, list, delete, *) and action
+        /// names (s3:GetObject). Repeat for more rules.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Lifetime, e.g. 15m, 1h (at most the config's session.max_ttl).
+        #[arg(long, default_value = "1h", value_parser = duration::parse)]
+        ttl: Duration,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyringCommand {
+    /// Write a new keyring file with one fresh key.
+    New {
+        /// The file to create (refuses to overwrite).
+        #[arg(long)]
+        out: PathBuf,
+        /// Key id. Default: `k` and today's date.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Add a fresh key to a keyring: new sessions use it, existing sessions
+    /// keep working until their key is removed from the file.
+    Rotate {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        id: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    // Both ring (through some dependencies) and aws-lc-rs are linked in;
+    // rustls needs to be told which one to use.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("S3GATE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("s3gate: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("s3gate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { config } => {
+            let config = Config::load(&config)?;
+            let running = s3gate::server::start(config).await?;
+            tracing::info!(listen = %running.addr, "s3gate serving");
+            let addr = running.addr;
+            tokio::select! {
+                () = running.wait() => {}
+                _ = shutdown_signal() => tracing::info!(listen = %addr, "shutting down"),
+            }
+            Ok(())
+        }
+        Command::Dev {
+            listen,
+            data,
+            env_file,
+            ttl,
+        } => {
+            s3gate::dev::run(s3gate::dev::DevOptions {
+                listen,
+                data,
+                env_file,
+                ttl,
+            })
+            .await
+        }
+        Command::Session(SessionCommand::Mint {
+            config,
+            user,
+            scopes,
+            ttl,
+        }) => mint(&config, &user, &scopes, ttl),
+        Command::Keyring(KeyringCommand::New { out, id }) => {
+            if out.exists() {
+                anyhow::bail!("{} exists; refusing to overwrite a keyring", out.display());
+            }
+            let id = id.unwrap_or_else(default_key_id);
+            let keyring = Keyring::generate(&id, &mut rand::rng());
+            write_private(&out, &keyring.to_toml())?;
+            eprintln!("wrote {} with key `{id}`", out.display());
+            Ok(())
+        }
+        Command::Keyring(KeyringCommand::Rotate { file, id }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let mut keyring =
+                Keyring::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let id = id.unwrap_or_else(default_key_id);
+            keyring
+                .add_key(&id, &mut rand::rng())
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            write_private(&file, &keyring.to_toml())?;
+            eprintln!(
+                "added key `{id}` to {}; new sessions use it",
+                file.display()
+            );
+            Ok(())
+        }
+        Command::Store {
+            listen,
+            data,
+            access_key_id,
+            secret_access_key,
+        } => {
+            let (addr, task) =
+                s3gate::dev::start_store(listen, &data, &access_key_id, &secret_access_key).await?;
+            eprintln!("s3gate store on http://{addr} over {}", data.display());
+            tokio::select! {
+                _ = task => {}
+                _ = shutdown_signal() => {}
+            }
+            Ok(())
+        }
+    }
+}
+
+fn mint(
+    config: &std::path::Path,
+    user: &str,
+    scopes: &[String],
+    ttl: Duration,
+) -> anyhow::Result<()> {
+    let config = Config::load(config)?;
+    if ttl > config.session.max_ttl {
+        anyhow::bail!(
+            "--ttl {}s is longer than session.max_ttl ({}s)",
+            ttl.as_secs(),
+            config.session.max_ttl.as_secs()
+        );
+    }
+    let scope = Scope::from_rules(scopes).map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
+    let text = std::fs::read_to_string(&config.session.keyring)
+        .with_context(|| format!("cannot read keyring {}", config.session.keyring.display()))?;
+    let keyring = Keyring::parse(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", config.session.keyring.display()))?;
+    let creds = keyring.mint(
+        Identity::minted(user),
+        scope,
+        SystemTime::now(),
+        ttl,
+        Vec::new(),
+        &mut rand::rng(),
+    );
+    let out = serde_json::json!({
+        "Version": 1,
+        "AccessKeyId": creds.access_key_id,
+        "SecretAccessKey": creds.secret_access_key.expose(),
+        "SessionToken": creds.session_token,
+        "Expiration": iso8601(creds.expires_at),
+    });
+    println!("{out}");
+    Ok(())
+}
+
+fn default_key_id() -> String {
+    let date = iso8601(SystemTime::now());
+    format!("k{}", &date[..10])
+}
+
+/// Keyrings are secrets: readable by the owner only.
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = ctrl_c.await;
+}

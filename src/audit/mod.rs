@@ -1,1 +1,298 @@
-//! TODO
+//! Audit events: one JSON line per request, allowed or denied, written when
+//! the request ends.
+//!
+//! A request reserves its slot in the bounded audit channel *before* any
+//! work is done ([`AuditSink::reserve`]), so the event can always be sent
+//! when the request ends — from a response body's `Drop` if need be — and a
+//! slow sink slows callers down instead of losing records. If the sink
+//! cannot be written, [`AuditSink::healthy`] turns false and the gateway
+//! refuses new requests rather than serve unaudited access.
+//!
+//! Events never carry a secret, a session token or a signature: the fields
+//! below are all there is.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::config::AuditOutput;
+
+/// Lines buffered between requests and the writer. Enough for bursts; when
+/// full, new requests wait for room (back-pressure, never loss).
+const AUDIT_QUEUE: usize = 16 * 1024;
+
+/// One audit record.
+#[derive(Debug, Serialize, Default)]
+pub struct AuditEvent {
+    /// RFC 3339, UTC, milliseconds.
+    pub time: String,
+    pub request_id: String,
+    /// `s3`, `sts` or `web`.
+    pub api: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// How the identity was proven (`mint`, `oidc`, `aws`, `delegated`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_method: Option<String>,
+    /// Delegation chain, outermost first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<String>,
+    /// `header`, `presigned`, or absent when the request was not signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<&'static str>,
+    /// The S3 or STS operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// `allow` or `deny`.
+    pub decision: &'static str,
+    /// Why: the scope rule that allowed, or the refusal.
+    pub reason: String,
+    /// The S3 error code when s3gate refused or failed the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+    pub status: u16,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub duration_ms: f64,
+    /// Whether the response body was delivered in full.
+    pub complete: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_request_id: Option<String>,
+}
+
+/// Where events go.
+#[derive(Clone)]
+pub struct AuditSink {
+    tx: mpsc::Sender<AuditEvent>,
+    state: Arc<SinkState>,
+}
+
+struct SinkState {
+    healthy: AtomicBool,
+    written: AtomicU64,
+}
+
+/// A reserved slot: sending through it never waits and never fails while
+/// the writer runs.
+pub struct AuditPermit {
+    permit: mpsc::OwnedPermit<AuditEvent>,
+}
+
+impl AuditPermit {
+    pub fn send(self, event: AuditEvent) {
+        self.permit.send(event);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("cannot open audit file {path}: {source}")]
+    Open {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl AuditSink {
+    /// Starts the writer task for `output`. Needs a tokio runtime.
+    pub fn start(output: &AuditOutput) -> Result<Self, AuditError> {
+        let writer: Box<dyn Write + Send> = match output {
+            AuditOutput::Stdout => Box::new(std::io::stdout()),
+            AuditOutput::Stderr => Box::new(std::io::stderr()),
+            AuditOutput::File(path) => Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|source| AuditError::Open {
+                        path: path.clone(),
+                        source,
+                    })?,
+            ),
+        };
+        let (tx, rx) = mpsc::channel(AUDIT_QUEUE);
+        let state = Arc::new(SinkState {
+            healthy: AtomicBool::new(true),
+            written: AtomicU64::new(0),
+        });
+        let writer_state = state.clone();
+        // Writes are blocking file I/O: keep them off the async workers.
+        tokio::task::spawn_blocking(move || write_loop(rx, writer, &writer_state));
+        Ok(Self { tx, state })
+    }
+
+    /// False once a write failed: the gateway must refuse requests.
+    pub fn healthy(&self) -> bool {
+        self.state.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Lines written so far.
+    pub fn written(&self) -> u64 {
+        self.state.written.load(Ordering::Relaxed)
+    }
+
+    /// Reserves room for one event; waits while the queue is full. `None`
+    /// when the writer has stopped.
+    pub async fn reserve(&self) -> Option<AuditPermit> {
+        if !self.healthy() {
+            return None;
+        }
+        self.tx
+            .clone()
+            .reserve_owned()
+            .await
+            .ok()
+            .map(|permit| AuditPermit { permit })
+    }
+
+    /// Sends an event for work that did not reserve (startup, refusals
+    /// before reservation). Waits for room.
+    pub async fn send(&self, event: AuditEvent) {
+        if self.tx.send(event).await.is_err() {
+            self.state.healthy.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+fn write_loop(
+    mut rx: mpsc::Receiver<AuditEvent>,
+    mut out: Box<dyn Write + Send>,
+    state: &SinkState,
+) {
+    let mut batch = Vec::with_capacity(256);
+    let mut buf = Vec::with_capacity(64 * 1024);
+    while rx.blocking_recv_many(&mut batch, 256) > 0 {
+        buf.clear();
+        let n = batch.len() as u64;
+        for event in batch.drain(..) {
+            // Serialising a struct of strings and numbers cannot fail.
+            if serde_json::to_writer(&mut buf, &event).is_ok() {
+                buf.push(b'\n');
+            }
+        }
+        if let Err(e) = out.write_all(&buf).and_then(|()| out.flush()) {
+            state.healthy.store(false, Ordering::Relaxed);
+            tracing::error!(error = %e, "audit sink failed; refusing requests until restart");
+            // Keep draining so requests holding permits do not hang; each
+            // drained event is one more record that could not be written.
+            while let Some(event) = rx.blocking_recv() {
+                tracing::error!(request.id = %event.request_id, "audit record lost");
+            }
+            return;
+        }
+        state.written.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// RFC 3339 UTC with milliseconds, e.g. `2026-11-27T21:07:05.123Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let d = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    let (y, mo, day, h, mi, s) = civil(d.as_secs());
+    format!(
+        "{y:04}-{mo:02}-{day:02}T{h:02}:{mi:02}:{s:02}.{:03}Z",
+        d.subsec_millis()
+    )
+}
+
+/// ISO 8601 UTC seconds, as STS and `credential_process` expect.
+pub fn iso8601(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
+    let (y, mo, day, h, mi, s) = civil(secs);
+    format!("{y:04}-{mo:02}-{day:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// Unix seconds to (year, month, day, hour, minute, second), proleptic
+/// Gregorian (Howard Hinnant's days-from-civil inverse).
+fn civil(secs: u64) -> (i64, u32, u32, u64, u64, u64) {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, rem / 3600, (rem % 3600) / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_iso8601() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_369_353_600_123);
+        assert_eq!(rfc3339(t), "2013-05-24T00:00:00.123Z");
+        assert_eq!(iso8601(t), "2013-05-24T00:00:00Z");
+        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400 + 3_661);
+        assert_eq!(iso8601(leap), "2000-02-29T01:01:01Z");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn events_are_written_one_json_line_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let sink = AuditSink::start(&AuditOutput::File(path.clone())).unwrap();
+        for i in 0..3 {
+            let permit = sink.reserve().await.unwrap();
+            permit.send(AuditEvent {
+                request_id: format!("r{i}"),
+                decision: "allow",
+                ..Default::default()
+            });
+        }
+        for _ in 0..100 {
+            if sink.written() == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        let v: serde_json::Value = serde_json::from_str(lines[2]).unwrap();
+        assert_eq!(v["request_id"], "r2");
+        assert_eq!(v["decision"], "allow");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failing_sink_turns_unhealthy() {
+        // /dev/full accepts the open and fails every write with ENOSPC.
+        let sink = AuditSink::start(&AuditOutput::File("/dev/full".into())).unwrap();
+        let permit = sink.reserve().await.unwrap();
+        permit.send(AuditEvent::default());
+        for _ in 0..100 {
+            if !sink.healthy() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!sink.healthy());
+        assert!(sink.reserve().await.is_none());
+    }
+}

@@ -247,13 +247,13 @@ impl Config {
         if self.upstream.region.is_empty() {
             return Err(invalid("upstream.region", "must not be empty".into()));
         }
-        if let Some(c) = &self.upstream.credentials {
-            if c.access_key_id.is_empty() || c.secret_access_key.is_empty() {
-                return Err(invalid(
-                    "upstream.credentials",
-                    "access_key_id and secret_access_key must both be set".into(),
-                ));
-            }
+        if let Some(c) = &self.upstream.credentials
+            && (c.access_key_id.is_empty() || c.secret_access_key.is_empty())
+        {
+            return Err(invalid(
+                "upstream.credentials",
+                "access_key_id and secret_access_key must both be set".into(),
+            ));
         }
         if self.session.max_ttl < Duration::from_secs(60) {
             return Err(invalid("session.max_ttl", "must be at least 1m".into()));
@@ -354,11 +354,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("upstream.endpoint"), "{err}");
-        let err =
-            parse("[upstream]\nendpoint = \"http://x/bucket\"\n[session]\nkeyring = \"k\"\n")
-                .unwrap_err()
-                .to_string();
+        let err = parse("[upstream]\nendpoint = \"http://x/bucket\"\n[session]\nkeyring = \"k\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("path"), "{err}");
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let c = parse(include_str!("../../config/s3gate.example.toml")).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:7070".parse().unwrap());
+        assert_eq!(c.upstream.response_timeout, Duration::from_secs(60));
     }
 
     #[test]

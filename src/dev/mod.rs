@@ -1,13 +1,169 @@
-//! TODO: the embedded store.
-use std::net::SocketAddr;
-use std::path::Path;
+//! The embedded default: an S3-compatible store over a local folder
+//! (s3s + s3s-fs, SigV4 verification on), and `s3gate dev`, which runs the
+//! gateway in front of it with an ephemeral keyring and a session for user
+//! `dev` — everything on one machine, nothing else installed.
+//!
+//! The store verifies the gateway's re-signed requests with its own SigV4
+//! implementation, so the dev path exercises the real re-signing.
 
-/// Serves an S3-compatible store over `root` with SigV4 verification on.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+
+use crate::audit::iso8601;
+use crate::config::{
+    AuditConfig, Config, S3Config, SessionConfig, StaticCredentials, UpstreamConfig,
+};
+use crate::policy::Scope;
+use crate::session::{Identity, Keyring, SessionCredentials};
+
+/// Serves an S3-compatible store over `root` with SigV4 verification on,
+/// accepting one access key. Buckets are the folders under `root`.
 pub async fn start_store(
-    _listen: SocketAddr,
-    _root: &Path,
-    _access_key_id: &str,
-    _secret_access_key: &str,
+    listen: SocketAddr,
+    root: &Path,
+    access_key_id: &str,
+    secret_access_key: &str,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    unimplemented!()
+    std::fs::create_dir_all(root)
+        .with_context(|| format!("cannot create data folder {}", root.display()))?;
+    let fs = s3s_fs::FileSystem::new(root)
+        .map_err(|e| anyhow::anyhow!("cannot open data folder {}: {e:?}", root.display()))?;
+    let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+    builder.set_auth(s3s::auth::SimpleAuth::from_single(
+        access_key_id,
+        secret_access_key,
+    ));
+    let service = builder.build();
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        let builder = auto::Builder::new(TokioExecutor::new());
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let service = service.clone();
+            let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let service = service.clone();
+                async move { service.call(req.map(s3s::Body::from)).await }
+            });
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), svc)
+                .into_owned();
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+        }
+    });
+    Ok((addr, task))
+}
+
+/// What `s3gate dev` needs.
+pub struct DevOptions {
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+    pub env_file: Option<PathBuf>,
+    pub ttl: Duration,
+}
+
+/// Runs `s3gate dev` until Ctrl-C.
+pub async fn run(options: DevOptions) -> anyhow::Result<()> {
+    let store_key = random_token(20);
+    let store_secret = random_token(40);
+    let (store_addr, _store) = start_store(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        &options.data,
+        &store_key,
+        &store_secret,
+    )
+    .await?;
+    std::fs::create_dir_all(options.data.join("dev")).context("cannot create the `dev` bucket")?;
+
+    let config = Config {
+        listen: options.listen,
+        tls: None,
+        upstream: UpstreamConfig {
+            endpoint: Some(format!("http://{store_addr}")),
+            region: "us-east-1".into(),
+            addressing: None,
+            credentials: Some(StaticCredentials {
+                access_key_id: store_key,
+                secret_access_key: store_secret,
+            }),
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(60),
+        },
+        session: SessionConfig {
+            keyring: PathBuf::new(),
+            max_ttl: options.ttl,
+        },
+        audit: AuditConfig::default(),
+        s3: S3Config::default(),
+    };
+    let keyring = Keyring::generate("dev", &mut rand::rng());
+    let scope: Scope = "*=s3://*"
+        .parse::<Scope>()
+        .map_err(|e| anyhow::anyhow!("built-in dev scope: {e}"))?;
+    let creds = keyring.mint(
+        Identity::minted("dev"),
+        scope,
+        SystemTime::now(),
+        options.ttl,
+        Vec::new(),
+        &mut rand::rng(),
+    );
+    let gateway = crate::server::Gateway::new(&config, keyring).await?;
+    let running = crate::server::start_with(&config, gateway).await?;
+    let lines = env_lines(running.addr, &creds);
+    if let Some(path) = &options.env_file {
+        std::fs::write(path, &lines).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    eprintln!(
+        "s3gate dev: gateway on http://{}, store over {} (bucket `dev`), session for `dev` until {}.\n\
+         Paste these lines into your shell, then try `aws s3 ls s3://dev`:\n",
+        running.addr,
+        options.data.display(),
+        iso8601(creds.expires_at),
+    );
+    // The lines go to stderr with the banner: stdout carries audit lines.
+    eprintln!("{lines}");
+    tokio::select! {
+        () = running.wait() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(())
+}
+
+/// The shell lines that point the AWS CLI and SDKs at the gateway.
+pub fn env_lines(addr: SocketAddr, creds: &SessionCredentials) -> String {
+    format!(
+        "export AWS_ENDPOINT_URL=http://{addr}\n\
+         export AWS_ACCESS_KEY_ID={}\n\
+         export AWS_SECRET_ACCESS_KEY={}\n\
+         export AWS_SESSION_TOKEN={}\n\
+         export AWS_REGION=us-east-1\n",
+        creds.access_key_id,
+        creds.secret_access_key.expose(),
+        creds.session_token,
+    )
+}
+
+fn random_token(len: usize) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
 }

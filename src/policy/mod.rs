@@ -10,7 +10,17 @@ use crate::s3::Action;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 pub struct Scope {}
 
+impl std::str::FromStr for Scope {
+    type Err = String;
+    fn from_str(_s: &str) -> Result<Self, String> {
+        unimplemented!()
+    }
+}
+
 impl Scope {
+    pub fn from_rules(_rules: &[String]) -> Result<Self, String> {
+        unimplemented!()
+    }
     pub fn allows(&self, _action: Action, _resource: &str) -> bool {
         unimplemented!()
     }

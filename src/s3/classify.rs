@@ -18,6 +18,7 @@ pub enum Addressing {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operation {
     ListBuckets,
+    DeleteObjects,
     Other,
 }
 
@@ -32,6 +33,8 @@ impl Operation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     GetObject,
+    DeleteObject,
+    DeleteObjectVersion,
 }
 
 impl Action {
@@ -64,6 +67,6 @@ pub fn classify(
     unimplemented!()
 }
 
-pub fn delete_objects_keys(_body: &[u8]) -> Result<Vec<String>, S3Error> {
+pub fn delete_objects_keys(_body: &[u8]) -> Result<Vec<(String, Option<String>)>, S3Error> {
     unimplemented!()
 }

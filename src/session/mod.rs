@@ -17,6 +17,15 @@ pub struct Identity {
     pub subject: String,
 }
 
+impl Identity {
+    pub fn minted(user: &str) -> Self {
+        Self {
+            method: "mint".into(),
+            subject: user.into(),
+        }
+    }
+}
+
 /// What a session token seals.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
@@ -40,18 +49,41 @@ pub enum SessionError {
 /// Credentials handed to a caller.
 pub struct SessionCredentials {
     pub access_key_id: String,
-    pub secret_access_key: String,
+    pub secret_access_key: SecretString,
     pub session_token: String,
     pub expires_at: SystemTime,
 }
 
 pub struct Keyring {}
 
+pub struct SecretString(String);
+impl SecretString {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+impl std::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+impl SessionError {
+    pub fn to_s3_error(&self) -> crate::s3::S3Error {
+        unimplemented!()
+    }
+}
+
 impl Keyring {
+    pub fn to_toml(&self) -> String {
+        unimplemented!()
+    }
+    pub fn add_key(&mut self, _id: &str, _rng: &mut impl rand::Rng) -> Result<(), SessionError> {
+        unimplemented!()
+    }
     pub fn parse(_text: &str) -> Result<Self, SessionError> {
         unimplemented!()
     }
-    pub fn generate() -> Self {
+    pub fn generate(_id: &str, _rng: &mut impl rand::Rng) -> Self {
         unimplemented!()
     }
     pub fn mint(
@@ -61,6 +93,7 @@ impl Keyring {
         _now: SystemTime,
         _ttl: std::time::Duration,
         _chain: Vec<String>,
+        _rng: &mut impl rand::Rng,
     ) -> SessionCredentials {
         unimplemented!()
     }
@@ -71,7 +104,7 @@ impl Keyring {
         _access_key_id: &str,
         _token: &str,
         _now: SystemTime,
-    ) -> Result<(Claims, String), SessionError> {
+    ) -> Result<(Claims, SecretString), SessionError> {
         unimplemented!()
     }
 }

@@ -30,7 +30,7 @@ pub enum PayloadMode {
     StreamingUnsignedTrailer,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum SigV4Error {
     Missing,
 }

@@ -1,1 +1,542 @@
-//! TODO
+//! The upstream store: its credentials, re-signing with `aws-sigv4`, and the
+//! pooled hyper client that streams bodies both ways.
+//!
+//! The caller's own authentication (Authorization, security token, presign
+//! parameters, `aws-chunked` framing) never reaches the store: this module
+//! strips it and signs afresh for the store's host. Keys keep the caller's
+//! bytes; only their percent-encoding is made canonical so the store
+//! computes the same canonical request as we do.
+//!
+//! Depends on `config`, `s3` (the classified request) and `sigv4` (the
+//! verified body type). Does I/O: network and the AWS credential chain.
+
+use std::borrow::Cow;
+use std::pin::Pin;
+use std::sync::RwLock;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode, sign,
+};
+use aws_smithy_runtime_api::client::identity::Identity;
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, Uri};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::config::{Config, UpstreamAddressing};
+use crate::s3::S3Request;
+use crate::sigv4::{PayloadMode, SigV4Error, VerifiedBody};
+
+/// AWS's unreserved set for a path: everything but `A-Za-z0-9-._~` and `/`.
+const PATH_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// Refresh chain credentials this long before they expire, so a request
+/// never leaves with credentials that lapse in flight.
+const CREDENTIAL_REFRESH_MARGIN: Duration = Duration::from_secs(300);
+
+/// Query parameters of the caller's presigned URL: theirs, not the store's.
+const PRESIGN_PARAMS: [&str; 7] = [
+    "x-amz-algorithm",
+    "x-amz-credential",
+    "x-amz-date",
+    "x-amz-expires",
+    "x-amz-signedheaders",
+    "x-amz-signature",
+    "x-amz-security-token",
+];
+
+/// The body sent upstream.
+pub enum UpstreamBody {
+    Empty,
+    Bytes(Option<Bytes>),
+    Verified(Box<VerifiedBody<Incoming>>),
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = SigV4Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, SigV4Error>>> {
+        match self.get_mut() {
+            Self::Empty => Poll::Ready(None),
+            Self::Bytes(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Self::Verified(v) => Pin::new(v.as_mut()).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Empty => true,
+            Self::Bytes(b) => b.is_none(),
+            Self::Verified(v) => v.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Empty => SizeHint::with_exact(0),
+            Self::Bytes(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Self::Verified(v) => v.size_hint(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("upstream credentials unavailable: {0}")]
+    Credentials(String),
+    #[error("cannot sign the upstream request: {0}")]
+    Sign(String),
+    #[error("upstream did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("upstream unreachable: {0}")]
+    Transport(String),
+    /// The caller's body failed verification while it streamed.
+    #[error("request body refused: {0}")]
+    Body(SigV4Error),
+}
+
+enum CredentialSource {
+    Static(Identity),
+    Chain {
+        provider: SharedCredentialsProvider,
+        cached: RwLock<Option<(Identity, Option<SystemTime>)>>,
+    },
+}
+
+type HttpClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
+
+/// The store s3gate forwards to.
+pub struct Upstream {
+    client: HttpClient,
+    scheme: http::uri::Scheme,
+    /// `host[:port]` as configured.
+    authority: String,
+    region: String,
+    addressing: UpstreamAddressing,
+    credentials: CredentialSource,
+    response_timeout: Duration,
+}
+
+impl Upstream {
+    /// Builds the client and resolves the credential source. Needs a tokio
+    /// runtime (the AWS chain may do I/O).
+    pub async fn new(config: &Config) -> anyhow::Result<Self> {
+        let endpoint: Uri = config.upstream_endpoint().parse()?;
+        let scheme = endpoint
+            .scheme()
+            .cloned()
+            .unwrap_or(http::uri::Scheme::HTTPS);
+        let authority = endpoint
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .ok_or_else(|| anyhow::anyhow!("upstream.endpoint has no host"))?;
+
+        let mut http = HttpConnector::new();
+        // Without it, Nagle holds small writes back by up to 40 ms.
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(config.upstream.connect_timeout));
+        let builder = hyper_rustls::HttpsConnectorBuilder::new();
+        let connector = match builder.with_native_roots() {
+            Ok(b) => b.https_or_http().enable_http1().wrap_connector(http),
+            Err(e) if scheme == http::uri::Scheme::HTTPS => {
+                anyhow::bail!("no TLS root certificates for the https upstream: {e}")
+            }
+            // Plain-http upstream: an empty root store is never consulted.
+            Err(_) => hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(
+                    rustls::ClientConfig::builder()
+                        .with_root_certificates(rustls::RootCertStore::empty())
+                        .with_no_client_auth(),
+                )
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http),
+        };
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(1024)
+            .build(connector);
+
+        let credentials = match &config.upstream.credentials {
+            Some(c) => CredentialSource::Static(
+                Credentials::new(
+                    c.access_key_id.clone(),
+                    c.secret_access_key.clone(),
+                    None,
+                    None,
+                    "s3gate-config",
+                )
+                .into(),
+            ),
+            None => {
+                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .region(aws_config::Region::new(config.upstream.region.clone()))
+                    .load()
+                    .await;
+                let provider = sdk.credentials_provider().ok_or_else(|| {
+                    anyhow::anyhow!("no AWS credential chain available for the upstream")
+                })?;
+                CredentialSource::Chain {
+                    provider,
+                    cached: RwLock::new(None),
+                }
+            }
+        };
+
+        Ok(Self {
+            client,
+            scheme,
+            authority,
+            region: config.upstream.region.clone(),
+            addressing: config.upstream_addressing(),
+            credentials,
+            response_timeout: config.upstream.response_timeout,
+        })
+    }
+
+    async fn identity(&self, now: SystemTime) -> Result<Identity, UpstreamError> {
+        match &self.credentials {
+            CredentialSource::Static(identity) => Ok(identity.clone()),
+            CredentialSource::Chain { provider, cached } => {
+                if let Ok(guard) = cached.read()
+                    && let Some((identity, expiry)) = guard.as_ref()
+                    && expiry.is_none_or(|e| e > now + CREDENTIAL_REFRESH_MARGIN)
+                {
+                    return Ok(identity.clone());
+                }
+                let creds = provider
+                    .provide_credentials()
+                    .await
+                    .map_err(|e| UpstreamError::Credentials(e.to_string()))?;
+                let expiry = creds.expiry();
+                let identity: Identity = creds.into();
+                if let Ok(mut guard) = cached.write() {
+                    *guard = Some((identity.clone(), expiry));
+                }
+                Ok(identity)
+            }
+        }
+    }
+
+    /// Re-signs the caller's request for the store and sends it. The
+    /// response streams back as it arrives.
+    pub async fn forward(
+        &self,
+        caller: &http::request::Parts,
+        s3: &S3Request,
+        payload: &PayloadMode,
+        body: UpstreamBody,
+        decoded_length: Option<u64>,
+        now: SystemTime,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let (host, path) = self.target(s3);
+        let mut path_and_query = path;
+        push_forwarded_query(&mut path_and_query, caller.uri.query());
+        let uri = Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(host.as_str())
+            .path_and_query(path_and_query.as_str())
+            .build()
+            .map_err(|e| UpstreamError::Sign(e.to_string()))?;
+
+        let mut headers = forwarded_headers(&caller.headers, payload);
+        if let Some(len) = decoded_length {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        }
+        let host_value =
+            HeaderValue::from_str(&host).map_err(|e| UpstreamError::Sign(e.to_string()))?;
+        headers.insert(header::HOST, host_value);
+
+        let identity = self.identity(now).await?;
+        let signable_body = match payload {
+            // Passing the caller's signed hash on lets the store check the
+            // body too: a second guard behind our own streaming check.
+            PayloadMode::Sha256(hash) => SignableBody::Precomputed(hex::encode(hash)),
+            _ => SignableBody::UnsignedPayload,
+        };
+        let mut settings = SigningSettings::default();
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("s3")
+            .time(now)
+            .settings(settings)
+            .build()
+            .map_err(|e| UpstreamError::Sign(e.to_string()))?
+            .into();
+        let signable = SignableRequest::new(
+            caller.method.as_str(),
+            Cow::Borrowed(path_and_query.as_str()),
+            headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))),
+            signable_body,
+        )
+        .map_err(|e| UpstreamError::Sign(e.to_string()))?;
+        let (instructions, _signature) = sign(signable, &params)
+            .map_err(|e| UpstreamError::Sign(e.to_string()))?
+            .into_parts();
+        let (signed_headers, _) = instructions.into_parts();
+        for h in signed_headers {
+            let mut value =
+                HeaderValue::from_str(h.value()).map_err(|e| UpstreamError::Sign(e.to_string()))?;
+            value.set_sensitive(h.sensitive());
+            headers.insert(h.name(), value);
+        }
+
+        let mut request = Request::new(body);
+        *request.method_mut() = caller.method.clone();
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+
+        match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
+            Err(_) => Err(UpstreamError::Timeout(self.response_timeout)),
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(match body_error(&e) {
+                Some(err) => UpstreamError::Body(err),
+                None => UpstreamError::Transport(error_chain(&e)),
+            }),
+        }
+    }
+
+    /// Host and encoded path for the store, per its addressing style.
+    fn target(&self, s3: &S3Request) -> (String, String) {
+        let key = s3.key.as_deref().unwrap_or("");
+        let encoded_key = utf8_percent_encode(key, PATH_ENCODE);
+        match (&s3.bucket, self.addressing) {
+            (None, _) => (self.authority.clone(), "/".to_owned()),
+            (Some(bucket), UpstreamAddressing::Path) => {
+                let mut path = format!("/{bucket}");
+                if s3.key.is_some() {
+                    path.push('/');
+                    path.extend(encoded_key);
+                }
+                (self.authority.clone(), path)
+            }
+            (Some(bucket), UpstreamAddressing::Virtual) => {
+                let mut path = String::from("/");
+                path.extend(encoded_key);
+                (format!("{bucket}.{}", self.authority), path)
+            }
+        }
+    }
+}
+
+/// Appends the caller's query without the presign parameters, keeping the
+/// rest as sent.
+fn push_forwarded_query(out: &mut String, query: Option<&str>) {
+    let Some(query) = query else { return };
+    let mut first = true;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let name = pair.split('=').next().unwrap_or(pair);
+        if PRESIGN_PARAMS.iter().any(|p| name.eq_ignore_ascii_case(p)) {
+            continue;
+        }
+        // S3 treats an empty delimiter as none; some S3-compatible stores
+        // (s3s) take it as a real one and list nothing. Same meaning, so
+        // drop it (rclone sends it on every recursive listing).
+        if pair == "delimiter" || pair == "delimiter=" {
+            continue;
+        }
+        out.push(if first { '?' } else { '&' });
+        out.push_str(pair);
+        first = false;
+    }
+}
+
+/// Headers that describe one hop, or the caller's authentication, and so
+/// must not be passed on.
+fn is_dropped(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authorization"
+            | "proxy-authenticate"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "expect"
+            | "host"
+            | "authorization"
+            | "x-amz-security-token"
+            | "x-amz-date"
+            | "x-amz-content-sha256"
+    )
+}
+
+fn forwarded_headers(caller: &HeaderMap, payload: &PayloadMode) -> HeaderMap {
+    let chunked = matches!(
+        payload,
+        PayloadMode::StreamingSigned { .. } | PayloadMode::StreamingUnsignedTrailer
+    );
+    let mut out = HeaderMap::with_capacity(caller.len());
+    for (name, value) in caller {
+        if is_dropped(name) {
+            continue;
+        }
+        if chunked {
+            // The framing was decoded here; the store gets the plain body
+            // with its decoded length, and the trailer checksum, verified
+            // here, is not announced (the store would wait for it).
+            match name.as_str() {
+                "content-length"
+                | "x-amz-decoded-content-length"
+                | "x-amz-trailer"
+                | "x-amz-sdk-checksum-algorithm" => continue,
+                "content-encoding" => {
+                    if let Some(rest) = without_aws_chunked(value) {
+                        out.append(name, rest);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        out.append(name, value.clone());
+    }
+    out
+}
+
+/// `content-encoding` minus the `aws-chunked` token; `None` when nothing
+/// else remains.
+fn without_aws_chunked(value: &HeaderValue) -> Option<HeaderValue> {
+    let text = value.to_str().ok()?;
+    let rest: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    if rest.is_empty() {
+        None
+    } else {
+        HeaderValue::from_str(&rest.join(",")).ok()
+    }
+}
+
+fn body_error(e: &(dyn std::error::Error + 'static)) -> Option<SigV4Error> {
+    let mut source = Some(e);
+    while let Some(err) = source {
+        if let Some(sig) = err.downcast_ref::<SigV4Error>() {
+            return Some(sig.clone());
+        }
+        source = err.source();
+    }
+    None
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(err) = source {
+        out.push_str(": ");
+        out.push_str(&err.to_string());
+        source = err.source();
+    }
+    out
+}
+
+/// The `x-amz-request-id` of a store's response, for the audit line.
+pub fn request_id(response: &Response<Incoming>) -> Option<String> {
+    response
+        .headers()
+        .get("x-amz-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Response headers that describe the store's hop only.
+pub fn strip_response_hop_headers(headers: &mut HeaderMap) {
+    for name in [
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "upgrade",
+        "trailer",
+    ] {
+        headers.remove(name);
+    }
+}
+
+/// Whether the method can carry a body worth streaming.
+pub fn has_body(method: &Method) -> bool {
+    matches!(*method, Method::PUT | Method::POST)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presign_parameters_are_not_forwarded() {
+        let mut out = String::from("/b/k");
+        push_forwarded_query(
+            &mut out,
+            Some("X-Amz-Algorithm=AWS4-HMAC-SHA256&versionId=3&X-Amz-Signature=abc&x-id=GetObject"),
+        );
+        assert_eq!(out, "/b/k?versionId=3&x-id=GetObject");
+        let mut out = String::from("/b");
+        push_forwarded_query(&mut out, Some("list-type=2&delimiter=&prefix=a"));
+        assert_eq!(out, "/b?list-type=2&prefix=a");
+    }
+
+    #[test]
+    fn caller_authentication_and_framing_are_stripped() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "authorization",
+            HeaderValue::from_static("AWS4-HMAC-SHA256 x"),
+        );
+        h.insert("x-amz-security-token", HeaderValue::from_static("tok"));
+        h.insert(
+            "content-encoding",
+            HeaderValue::from_static("aws-chunked,gzip"),
+        );
+        h.insert(
+            "x-amz-decoded-content-length",
+            HeaderValue::from_static("5"),
+        );
+        h.insert("content-type", HeaderValue::from_static("text/plain"));
+        let out = forwarded_headers(&h, &PayloadMode::StreamingUnsignedTrailer);
+        assert!(out.get("authorization").is_none());
+        assert!(out.get("x-amz-security-token").is_none());
+        assert!(out.get("x-amz-decoded-content-length").is_none());
+        assert_eq!(out.get("content-encoding").unwrap(), "gzip");
+        assert_eq!(out.get("content-type").unwrap(), "text/plain");
+    }
+
+    #[test]
+    fn keys_are_encoded_canonically_and_never_normalised() {
+        let enc = |k: &str| utf8_percent_encode(k, PATH_ENCODE).to_string();
+        assert_eq!(enc("a/../b"), "a/../b");
+        assert_eq!(enc("a//b"), "a//b");
+        assert_eq!(enc("a b+c"), "a%20b%2Bc");
+        assert_eq!(enc("é~"), "%C3%A9~");
+    }
+}

@@ -1,0 +1,274 @@
+//! The S3 pipeline, one stage after another over one audit event:
+//! classify → authenticate → authorize → forward → finish.
+//!
+//! `finish` is the only place an S3 error is rendered and the audit event
+//! is handed to the response body, which sends it when the body ends.
+
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime};
+
+use http::request::Parts;
+use http::{HeaderValue, Method, Request, Response};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use super::Gateway;
+use super::body::{Finish, GatewayBody};
+use super::sts::{unavailable, xml_response};
+use crate::audit::{AuditEvent, rfc3339};
+use crate::s3::{Operation, S3Error, S3ErrorCode, S3Request, classify, delete_objects_keys};
+use crate::sigv4::{self, AuthForm, PayloadMode};
+use crate::upstream::{self, UpstreamBody, UpstreamError};
+
+/// Largest DeleteObjects body: 1000 keys of up to 1024 bytes, in XML.
+const MAX_DELETE_OBJECTS_BODY: usize = 2 * 1024 * 1024;
+
+pub async fn handle(
+    gateway: &Gateway,
+    req: Request<Incoming>,
+    client: SocketAddr,
+    request_id: String,
+    now: SystemTime,
+) -> Response<GatewayBody> {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let mut event = AuditEvent {
+        time: rfc3339(now),
+        request_id,
+        api: "s3",
+        decision: "deny",
+        client: Some(client),
+        user_agent: parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        ..Default::default()
+    };
+    // Reserve the audit record first: no access without its record.
+    let Some(permit) = gateway.audit.reserve().await else {
+        return unavailable(&event.request_id);
+    };
+    let result = run(gateway, &parts, body, &mut event, now).await;
+    let finish = |event: AuditEvent| Finish {
+        permit,
+        event,
+        started,
+    };
+    match result {
+        Ok(mut response) => {
+            event.status = response.status().as_u16();
+            event.upstream_request_id = upstream::request_id(&response);
+            upstream::strip_response_hop_headers(response.headers_mut());
+            response.map(|b| GatewayBody::upstream(b, Some(finish(event))))
+        }
+        Err(err) => {
+            let status = err.status();
+            event.status = status.as_u16();
+            event.error = Some(err.code.as_str());
+            if event.reason.is_empty() {
+                event.reason = err.message.to_string();
+            }
+            let err = if err.resource.is_none() {
+                err.with_resource(parts.uri.path())
+            } else {
+                err
+            };
+            let request_id = event.request_id.clone();
+            let xml = if parts.method == Method::HEAD {
+                // HEAD answers carry no body; the status says it all.
+                String::new()
+            } else {
+                err.to_xml(&request_id)
+            };
+            xml_response(status, xml, &request_id, Some(finish(event)))
+        }
+    }
+}
+
+async fn run(
+    gateway: &Gateway,
+    parts: &Parts,
+    body: Incoming,
+    event: &mut AuditEvent,
+    now: SystemTime,
+) -> Result<Response<Incoming>, S3Error> {
+    // classify
+    let mut s3 = classify(
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        &gateway.virtual_host_domains,
+    )?;
+    event.operation = Some(s3.operation.as_str());
+    event.bucket = s3.bucket.clone();
+    event.key = s3.key.clone();
+
+    // authenticate
+    let auth = sigv4::parse(parts).map_err(|e| {
+        event.reason = e.to_string();
+        e.to_s3_error()
+    })?;
+    event.auth = Some(match auth.form {
+        AuthForm::Header => "header",
+        AuthForm::Presigned => "presigned",
+    });
+    event.access_key_id = Some(auth.access_key_id.clone());
+    // s3gate holds no long-term keys: a request without a session token
+    // names an access key that does not exist here.
+    let Some(token) = auth.security_token.as_deref() else {
+        event.reason = "no session token".into();
+        return Err(S3Error::new(
+            S3ErrorCode::InvalidAccessKeyId,
+            "The AWS Access Key Id you provided does not exist in our records: \
+             s3gate accepts only its own session credentials, with their session token.",
+        ));
+    };
+    let (claims, secret) = gateway
+        .keyring
+        .open(&auth.access_key_id, token, now)
+        .map_err(|e| {
+            event.reason = e.to_string();
+            e.to_s3_error()
+        })?;
+    event.session_id = Some(claims.session_id.clone());
+    event.identity = Some(claims.identity.subject.clone());
+    event.identity_method = Some(claims.identity.method.clone());
+    event.chain = claims.chain.clone();
+    let verified = auth
+        .verify(parts, secret.expose().as_bytes(), now)
+        .map_err(|e| {
+            event.reason = e.to_string();
+            e.to_s3_error()
+        })?;
+    let decoded_length = declared_length(parts, &verified.payload);
+    event.bytes_in = decoded_length
+        .or_else(|| {
+            parts
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0);
+
+    // The body is verified as it streams; only DeleteObjects must be read
+    // first, because its keys are resources to authorize.
+    let mut upstream_body = if upstream::has_body(&parts.method) {
+        UpstreamBody::Verified(Box::new(sigv4::verified_body(body, &verified, parts)))
+    } else {
+        UpstreamBody::Empty
+    };
+    if s3.operation == Operation::DeleteObjects {
+        let bytes = Limited::new(upstream_body, MAX_DELETE_OBJECTS_BODY)
+            .collect()
+            .await
+            .map_err(|e| match e.downcast::<sigv4::SigV4Error>() {
+                Ok(sig) => {
+                    event.reason = sig.to_string();
+                    sig.to_s3_error()
+                }
+                Err(_) => S3Error::new(
+                    S3ErrorCode::MalformedXML,
+                    "The DeleteObjects body is larger than 1000 keys can be.",
+                ),
+            })?
+            .to_bytes();
+        let bucket = s3.bucket.clone().unwrap_or_default();
+        for (key, version) in delete_objects_keys(&bytes)? {
+            let action = if version.is_some() {
+                crate::s3::Action::DeleteObjectVersion
+            } else {
+                crate::s3::Action::DeleteObject
+            };
+            s3.resources.push((action, format!("s3://{bucket}/{key}")));
+        }
+        upstream_body = UpstreamBody::Bytes(Some(bytes));
+    }
+
+    // authorize
+    authorize(&claims, &s3, event)?;
+    event.decision = "allow";
+
+    // forward
+    let decoded_length = match &upstream_body {
+        UpstreamBody::Bytes(Some(b)) => Some(b.len() as u64),
+        _ => decoded_length,
+    };
+    gateway
+        .upstream
+        .forward(
+            parts,
+            &s3,
+            &verified.payload,
+            upstream_body,
+            decoded_length,
+            now,
+        )
+        .await
+        .map_err(|e| {
+            event.reason = e.to_string();
+            match e {
+                UpstreamError::Body(sig) => {
+                    // The caller's body failed its check mid-stream; the
+                    // upstream request was cut short and stored nothing.
+                    event.decision = "deny";
+                    sig.to_s3_error()
+                }
+                UpstreamError::Timeout(_) => S3Error::new(
+                    S3ErrorCode::ServiceUnavailable,
+                    "The upstream store did not answer in time.",
+                ),
+                UpstreamError::Credentials(_) | UpstreamError::Sign(_) => S3Error::new(
+                    S3ErrorCode::InternalError,
+                    "s3gate could not obtain credentials for the upstream store.",
+                ),
+                UpstreamError::Transport(_) => S3Error::new(
+                    S3ErrorCode::BadGateway,
+                    "The upstream store could not be reached.",
+                ),
+            }
+        })
+}
+
+/// Every resource the request touches must be in the session's scope.
+fn authorize(
+    claims: &crate::session::Claims,
+    s3: &S3Request,
+    event: &mut AuditEvent,
+) -> Result<(), S3Error> {
+    for (action, resource) in &s3.resources {
+        if !claims.scope.allows(*action, resource) {
+            event.reason = format!(
+                "session scope does not allow s3:{} on {resource}",
+                action.as_str()
+            );
+            return Err(S3Error::new(
+                S3ErrorCode::AccessDenied,
+                format!(
+                    "s3gate: {} may not s3:{} on {resource} (request id {}).",
+                    claims.identity.subject,
+                    action.as_str(),
+                    event.request_id
+                ),
+            ));
+        }
+    }
+    event.reason = "within session scope".into();
+    Ok(())
+}
+
+/// The length of the body the upstream will receive, when known up front.
+fn declared_length(parts: &Parts, payload: &PayloadMode) -> Option<u64> {
+    let name = match payload {
+        PayloadMode::StreamingSigned { .. } | PayloadMode::StreamingUnsignedTrailer => {
+            "x-amz-decoded-content-length"
+        }
+        _ => return None,
+    };
+    parts
+        .headers
+        .get(name)
+        .and_then(|v: &HeaderValue| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}

@@ -11,7 +11,7 @@ use crate::sign::{Payload, Signing, send_blocking, signed};
 /// Field names of an audit line.
 const REQUEST_ID: &str = "request_id";
 const IDENTITY: &str = "identity";
-const ACTION: &str = "action";
+const ACTION: &str = "operation";
 const BUCKET: &str = "bucket";
 const KEY: &str = "key";
 const DECISION: &str = "decision";
@@ -84,7 +84,7 @@ fn audit_writes_one_line_per_request_with_who_what_and_never_a_credential() {
     let mut scopes = bucket_scope("list", &bucket.name);
     scopes.push(format!("read,write=s3://{}/allowed/*", bucket.name));
     let creds = h.mint(&user, &scopes, "1h");
-    let base = format!("{}/{}", h.gw.endpoint(), bucket.name);
+    let base = format!("{}/{}", h.gw().endpoint(), bucket.name);
     let body = crate::harness::random_bytes(1000);
     let mut signatures = Vec::new();
 
@@ -134,7 +134,7 @@ fn audit_writes_one_line_per_request_with_who_what_and_never_a_credential() {
         let id = resp
             .request_id()
             .expect("x-amz-request-id on every response");
-        let line = the_line(&h.gw, &id);
+        let line = the_line(h.gw(), &id);
         assert!(
             line[IDENTITY].to_string().contains(&user),
             "identity {user} missing from {line}"
@@ -181,7 +181,7 @@ fn audit_writes_one_line_per_request_with_who_what_and_never_a_credential() {
     signatures.push(sig);
     let bad = send_blocking(req);
     bad.assert_error(403, "SignatureDoesNotMatch");
-    let line = the_line(&h.gw, &bad.request_id().unwrap());
+    let line = the_line(h.gw(), &bad.request_id().unwrap());
     assert_eq!(line[STATUS].as_u64(), Some(403), "{line}");
     assert!(
         str_field(&line, DECISION)
@@ -191,7 +191,7 @@ fn audit_writes_one_line_per_request_with_who_what_and_never_a_credential() {
     );
 
     // No credential material anywhere in the file.
-    let text = std::fs::read_to_string(&h.gw.audit).unwrap();
+    let text = std::fs::read_to_string(&h.gw().audit).unwrap();
     let token = creds.session_token.as_deref().unwrap();
     assert!(
         !text.contains(&creds.secret_access_key),

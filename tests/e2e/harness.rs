@@ -66,8 +66,9 @@ pub struct Harness {
     pub home: PathBuf,
     pub venv: PathBuf,
     pub store: Store,
-    /// s3gate in front of [`Harness::store`].
-    pub gw: Gateway,
+    /// s3gate in front of [`Harness::store`], started on first use (so the
+    /// store-only checks run even when the gateway cannot start).
+    gw: OnceLock<Gateway>,
     /// A config naming a keyring the gateways do not hold: sessions minted
     /// with it are foreign.
     pub foreign_config: PathBuf,
@@ -131,9 +132,6 @@ impl Harness {
             creds: store_creds,
         };
 
-        // (b) the gateway in front of it.
-        let gw = start_gateway(&rt, &base, "gw", &store.endpoint(), &store.creds);
-
         let foreign_dir = base.join("foreign");
         std::fs::create_dir_all(&foreign_dir).unwrap();
         let foreign_config = write_config(
@@ -149,7 +147,7 @@ impl Harness {
             home,
             venv,
             store,
-            gw,
+            gw: OnceLock::new(),
             foreign_config,
         }
     }
@@ -157,6 +155,19 @@ impl Harness {
     /// Runs async work (SDK calls, hand-crafted requests) on the harness runtime.
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
+    }
+
+    /// (b) the gateway in front of the store.
+    pub fn gw(&self) -> &Gateway {
+        self.gw.get_or_init(|| {
+            start_gateway(
+                &self.rt,
+                &self.base,
+                "gw",
+                &self.store.endpoint(),
+                &self.store.creds,
+            )
+        })
     }
 
     /// A fresh bucket on the store, removed when the guard drops.
@@ -177,7 +188,7 @@ impl Harness {
 
     /// Mints a session through the gateway's CLI, as an operator would.
     pub fn mint<S: AsRef<str>>(&self, user: &str, scopes: &[S], ttl: &str) -> Creds {
-        mint_with(&self.gw.config, user, scopes, ttl)
+        mint_with(&self.gw().config, user, scopes, ttl)
     }
 
     /// A session allowed everything in `bucket` (and nothing else).
@@ -428,7 +439,7 @@ pub struct Moto {
     pub endpoint: String,
     /// The IAM user's keys, for direct checks against moto.
     pub creds: Creds,
-    pub gw: Gateway,
+    gw: OnceLock<Gateway>,
 }
 
 static MOTO: OnceLock<Moto> = OnceLock::new();
@@ -462,15 +473,22 @@ impl Moto {
             secret_access_key: v["SecretAccessKey"].as_str().unwrap().to_owned(),
             session_token: None,
         };
-        let gw = start_gateway(&h.rt, &h.base, "gw-moto", &endpoint, &creds);
         Moto {
             endpoint,
             creds,
-            gw,
+            gw: OnceLock::new(),
         }
     }
 
+    /// s3gate in front of moto, holding the IAM user's keys.
+    pub fn gw(&self) -> &Gateway {
+        self.gw.get_or_init(|| {
+            let h = harness();
+            start_gateway(&h.rt, &h.base, "gw-moto", &self.endpoint, &self.creds)
+        })
+    }
+
     pub fn mint(&self, user: &str, scopes: &[String]) -> Creds {
-        mint_with(&self.gw.config, user, scopes, "1h")
+        mint_with(&self.gw().config, user, scopes, "1h")
     }
 }

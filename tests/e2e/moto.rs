@@ -59,7 +59,7 @@ fn aws_cli_through_s3gate_to_moto_puts_lists_gets_and_deletes() {
     let m = moto();
     let bucket = moto_bucket("cli");
     let creds = m.mint(&unique_name("cli-user"), &bucket_scope("*", &bucket));
-    let ep = m.gw.endpoint();
+    let ep = m.gw().endpoint();
     let dir = h.tempdir();
     let (small, small_sha) = random_file(dir.path(), "small.bin", 5000);
     let (large, large_sha) = random_file(dir.path(), "large.bin", 20 * MIB);
@@ -106,7 +106,7 @@ fn boto3_through_s3gate_to_moto_puts_lists_gets_and_deletes() {
     let m = moto();
     let bucket = moto_bucket("boto3");
     let creds = m.mint(&unique_name("boto3-user"), &bucket_scope("*", &bucket));
-    let ep = m.gw.endpoint();
+    let ep = m.gw().endpoint();
     let dir = h.tempdir();
     let (small, small_sha) = random_file(dir.path(), "small.bin", 5000);
     let (large, large_sha) = random_file(dir.path(), "large.bin", 20 * MIB);

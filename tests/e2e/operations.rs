@@ -13,7 +13,7 @@ fn list_objects_v2_with_prefix_and_delimiter_returns_common_prefixes() {
         store_put(&bucket.name, key, key.as_bytes());
     }
     let creds = h.session_for(&bucket.name);
-    let client = sdk(&h.gw.endpoint(), &creds);
+    let client = sdk(&h.gw().endpoint(), &creds);
     h.block_on(async {
         let out = client
             .list_objects_v2()
@@ -74,7 +74,7 @@ fn aws_cli_ls_shows_folders_and_files_under_a_prefix() {
     }
     let creds = h.session_for(&bucket.name);
     let out = aws(
-        &h.gw.endpoint(),
+        &h.gw().endpoint(),
         &creds,
         &["s3", "ls", &format!("s3://{}/photos/", bucket.name)],
     )
@@ -101,7 +101,7 @@ fn head_object_reports_size_and_a_missing_key_is_404() {
     let bucket = h.bucket("head");
     store_put(&bucket.name, "k", &random_bytes(4321));
     let creds = h.session_for(&bucket.name);
-    let client = sdk(&h.gw.endpoint(), &creds);
+    let client = sdk(&h.gw().endpoint(), &creds);
     h.block_on(async {
         let out = client
             .head_object()
@@ -131,7 +131,7 @@ fn delete_object_removes_it_from_the_store() {
     store_put(&bucket.name, "stays", b"y");
     let creds = h.session_for(&bucket.name);
     h.block_on(async {
-        sdk(&h.gw.endpoint(), &creds)
+        sdk(&h.gw().endpoint(), &creds)
             .delete_object()
             .bucket(&bucket.name)
             .key("gone")
@@ -156,7 +156,7 @@ fn delete_objects_removes_each_listed_key_and_nothing_else() {
             .iter()
             .map(|k| ObjectIdentifier::builder().key(*k).build().unwrap())
             .collect();
-        let out = sdk(&h.gw.endpoint(), &creds)
+        let out = sdk(&h.gw().endpoint(), &creds)
             .delete_objects()
             .bucket(&bucket.name)
             .delete(
@@ -182,7 +182,7 @@ fn copy_object_copies_the_bytes_within_the_bucket() {
     store_put(&bucket.name, "src/original", &data);
     let creds = h.session_for(&bucket.name);
     h.block_on(async {
-        sdk(&h.gw.endpoint(), &creds)
+        sdk(&h.gw().endpoint(), &creds)
             .copy_object()
             .bucket(&bucket.name)
             .key("dst/copy")
@@ -209,7 +209,7 @@ fn range_get_returns_exactly_the_requested_bytes() {
     store_put(&bucket.name, "r", &data);
     let creds = h.session_for(&bucket.name);
     h.block_on(async {
-        let out = sdk(&h.gw.endpoint(), &creds)
+        let out = sdk(&h.gw().endpoint(), &creds)
             .get_object()
             .bucket(&bucket.name)
             .key("r")
@@ -231,7 +231,7 @@ fn presigned_get_url_from_aws_cli_downloads_with_curl() {
     store_put(&bucket.name, "shared/file.bin", &data);
     let creds = h.session_for(&bucket.name);
     let out = aws(
-        &h.gw.endpoint(),
+        &h.gw().endpoint(),
         &creds,
         &[
             "s3",
@@ -255,7 +255,7 @@ fn presigned_put_url_from_boto3_uploads_with_curl() {
     let bucket = h.bucket("presign-put");
     let creds = h.session_for(&bucket.name);
     let out = boto3(
-        &h.gw.endpoint(),
+        &h.gw().endpoint(),
         &creds,
         "presign-put",
         &bucket.name,

@@ -21,7 +21,7 @@ fn put_through_gateway(label: &str, make: impl Fn(&Creds, &str, &[u8]) -> crate:
     let bucket = h.bucket(label);
     let creds = h.session_for(&bucket.name);
     let data = random_bytes(SIZE);
-    let url = format!("{}/{}/payload/{label}", h.gw.endpoint(), bucket.name);
+    let url = format!("{}/{}/payload/{label}", h.gw().endpoint(), bucket.name);
     let resp = send_blocking(make(&creds, &url, &data));
     assert_eq!(resp.status, 200, "{label}: {}", resp.text());
     let key = format!("payload/{label}");
@@ -33,7 +33,7 @@ fn put_through_gateway(label: &str, make: impl Fn(&Creds, &str, &[u8]) -> crate:
     );
     assert!(stored == data, "{label}: stored bytes differ");
     let back = h.block_on(async {
-        sdk(&h.gw.endpoint(), &creds)
+        sdk(&h.gw().endpoint(), &creds)
             .get_object()
             .bucket(&bucket.name)
             .key(&key)
@@ -119,7 +119,7 @@ fn rust_sdk_default_put_object_with_checksum_is_stored_byte_exact() {
         let body = aws_sdk_s3::primitives::ByteStream::from_path(&path)
             .await
             .unwrap();
-        sdk(&h.gw.endpoint(), &creds)
+        sdk(&h.gw().endpoint(), &creds)
             .put_object()
             .bucket(&bucket.name)
             .key("k")
@@ -174,10 +174,7 @@ fn hand_signed_payload_forms_are_accepted_by_the_store_directly() {
         Streaming::Signed,
         Some(CHUNK + 5),
     ));
-    assert_eq!(
-        resp.status,
-        403,
-        "store accepted a tampered chunk: {}",
-        resp.text()
-    );
+    // (s3s answers a bad chunk signature mid-stream with a 500.)
+    assert_ne!(resp.status, 200, "store accepted a tampered chunk");
+    assert!(store_object(&bucket.name, "tampered").is_none());
 }

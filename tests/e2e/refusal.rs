@@ -10,7 +10,7 @@ use crate::sign::{Payload, Request, Signing, Streaming, send_blocking, signed, s
 
 /// A PUT of `body` signed by `signing`, to `bucket/key` on the gateway.
 fn put(signing: &Signing<'_>, bucket: &str, key: &str, body: &[u8]) -> Request {
-    let url = format!("{}/{bucket}/{key}", harness().gw.endpoint());
+    let url = format!("{}/{bucket}/{key}", harness().gw().endpoint());
     signed(
         signing,
         "PUT",
@@ -66,7 +66,7 @@ fn aws_cli_with_wrong_secret_reports_signature_does_not_match() {
     let dir = h.tempdir();
     let (file, _) = crate::harness::random_file(dir.path(), "f", 100);
     let out = aws(
-        &h.gw.endpoint(),
+        &h.gw().endpoint(),
         &forged,
         &[
             "s3",
@@ -175,7 +175,7 @@ fn presigned_url_past_its_expiry_is_refused_with_access_denied() {
         time: SystemTime::now() - Duration::from_secs(600),
         presign: Some(Duration::from_secs(60)),
     };
-    let url = format!("{}/{}/k", h.gw.endpoint(), bucket.name);
+    let url = format!("{}/{}/k", h.gw().endpoint(), bucket.name);
     let (req, _) = signed(&signing, "GET", &url, &[], Payload::Unsigned, Vec::new());
     let (status, body) = curl("GET", &req.url, None);
     let text = String::from_utf8_lossy(&body);
@@ -203,7 +203,7 @@ fn presigned_url_valid_longer_than_seven_days_is_refused() {
         time: SystemTime::now(),
         presign: Some(Duration::from_secs(7 * 86400 + 1)),
     };
-    let url = format!("{}/{}/k", h.gw.endpoint(), bucket.name);
+    let url = format!("{}/{}/k", h.gw().endpoint(), bucket.name);
     let (req, _) = signed(
         &signing,
         "PUT",
@@ -255,7 +255,7 @@ fn aws_cli_upload_outside_the_session_scope_fails_with_access_denied() {
     let dir = h.tempdir();
     let (file, _) = crate::harness::random_file(dir.path(), "f", 100);
     let out = aws(
-        &h.gw.endpoint(),
+        &h.gw().endpoint(),
         &creds,
         &[
             "s3",
@@ -280,7 +280,7 @@ fn tampered_body_under_a_signed_hash_is_refused_and_nothing_is_created_or_change
     sent[last] ^= 0x01;
 
     for key in ["new", "existing"] {
-        let url = format!("{}/{}/{key}", harness().gw.endpoint(), bucket.name);
+        let url = format!("{}/{}/{key}", harness().gw().endpoint(), bucket.name);
         let (req, _) = signed(
             &Signing::now(&creds),
             "PUT",
@@ -306,7 +306,7 @@ fn tampered_chunk_in_a_signed_stream_is_refused_and_nothing_is_created_or_change
     let data = random_bytes(1024 * 1024);
     let chunk = 64 * 1024;
     for key in ["new", "existing"] {
-        let url = format!("{}/{}/{key}", harness().gw.endpoint(), bucket.name);
+        let url = format!("{}/{}/{key}", harness().gw().endpoint(), bucket.name);
         // The last chunk is the forged one: everything before it verifies.
         let req = streaming_put(
             &creds,
@@ -328,7 +328,7 @@ fn tampered_chunk_in_a_signed_stream_is_refused_and_nothing_is_created_or_change
 #[test]
 fn signature_v2_authorization_header_is_refused_with_a_message_naming_sigv4() {
     let (bucket, creds) = setup("sigv2");
-    let url = format!("{}/{}/k", harness().gw.endpoint(), bucket.name);
+    let url = format!("{}/{}/k", harness().gw().endpoint(), bucket.name);
     let date = httpdate_now();
     let req = Request {
         method: "PUT".into(),
@@ -364,7 +364,7 @@ fn aws_cli_presign_without_s3v4_config_gives_a_url_refused_with_a_message_naming
     store_put(&bucket.name, "k", b"secret data");
     // aws CLI v1's default for `s3 presign` is Signature V2.
     let out = aws_with_config(
-        &h.gw.endpoint(),
+        &h.gw().endpoint(),
         &creds,
         "[default]\n",
         &["s3", "presign", &format!("s3://{}/k", bucket.name)],
@@ -383,7 +383,7 @@ fn aws_cli_presign_without_s3v4_config_gives_a_url_refused_with_a_message_naming
     assert_says_sigv4(&message);
     // With the documented config line the same command yields a working URL.
     let out = aws(
-        &h.gw.endpoint(),
+        &h.gw().endpoint(),
         &creds,
         &["s3", "presign", &format!("s3://{}/k", bucket.name)],
     )

@@ -93,19 +93,13 @@ fn s3gate_dev_prints_env_lines_that_make_aws_cli_cp_ls_and_sync_work() {
         );
     }
     assert_eq!(env["AWS_ENDPOINT_URL"], format!("http://{listen}"));
-    let printed = std::fs::read_to_string(&stdout_path).unwrap();
-    assert!(
-        printed.contains(&format!(
-            "export AWS_ENDPOINT_URL={}",
-            env["AWS_ENDPOINT_URL"]
-        )) || printed.contains(&format!(
-            "export AWS_ENDPOINT_URL='{}'",
-            env["AWS_ENDPOINT_URL"]
-        )) || printed.contains(&format!(
-            "export AWS_ENDPOINT_URL=\"{}\"",
-            env["AWS_ENDPOINT_URL"]
-        )),
-        "s3gate dev should print the export lines it wrote: {printed}"
+    // The terminal shows the same lines (on stdout or stderr) to paste.
+    let terminal = std::fs::read_to_string(&stdout_path).unwrap()
+        + &std::fs::read_to_string(dir.path().join("dev.stderr")).unwrap();
+    assert_eq!(
+        parse_env_lines(&terminal),
+        env,
+        "s3gate dev should print the export lines it wrote to --env-file"
     );
 
     // cp up and back, multipart.

@@ -139,7 +139,7 @@ fn s3gate_dev_prints_env_lines_that_make_aws_cli_cp_ls_and_sync_work() {
         printed
             .lines()
             .filter(|l| l.starts_with('{'))
-            .any(|l| l.contains("big.bin") && l.contains("PutObject") || l.contains("UploadPart")),
+            .any(|l| l.contains("big.bin") && (l.contains("PutObject") || l.contains("UploadPart"))),
         "no audit line for the upload on stdout: {printed}"
     );
     drop(child);

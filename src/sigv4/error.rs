@@ -31,10 +31,6 @@ impl fmt::Debug for MismatchDetail {
     }
 }
 
-/// Checksum algorithms a trailer can carry (named here so the error can say
-/// which one failed without depending on the checksum module's state types).
-pub type AlgorithmName = &'static str;
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SigV4Error {
     /// No `Authorization` header and no presigned query: an anonymous request.
@@ -94,7 +90,7 @@ pub enum SigV4Error {
     /// The trailer announced in `x-amz-trailer` never came.
     MissingTrailerChecksum,
     /// The trailing checksum does not match the data.
-    ChecksumMismatch { algorithm: AlgorithmName },
+    ChecksumMismatch { algorithm: &'static str },
     /// Reading the body from the client failed (usually: it disconnected).
     Body(String),
 }

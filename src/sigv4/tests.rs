@@ -406,6 +406,77 @@ fn http2_authority_stands_in_for_the_host_header() {
         .unwrap();
 }
 
+/// Independent HMAC for round-trip tests (not a known-answer vector).
+fn test_sign(secret: &str, date: &str, region: &str, service: &str, sts: &str) -> String {
+    use hmac::{Mac, digest::KeyInit};
+    let mac = |k: &[u8], d: &[u8]| -> Vec<u8> {
+        let mut m = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(k).unwrap();
+        m.update(d);
+        m.finalize().into_bytes().to_vec()
+    };
+    let k = mac(
+        &mac(
+            &mac(
+                &mac(format!("AWS4{secret}").as_bytes(), date.as_bytes()),
+                region.as_bytes(),
+            ),
+            service.as_bytes(),
+        ),
+        b"aws4_request",
+    );
+    hex::encode(mac(&k, sts.as_bytes()))
+}
+
+#[test]
+fn sts_requests_without_content_sha256_verify_against_the_body_hash() {
+    // STS clients sign the body hash but do not send x-amz-content-sha256.
+    let body = b"Action=GetCallerIdentity&Version=2011-06-15";
+    let body_hash: [u8; 32] = Sha256::digest(body).into();
+    let creq = format!(
+        "POST\n/\n\ncontent-type:application/x-www-form-urlencoded\nhost:sts.example.com\n\
+         x-amz-date:20130524T000000Z\n\ncontent-type;host;x-amz-date\n{}",
+        hex::encode(body_hash)
+    );
+    let sts = format!(
+        "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/eu-west-1/sts/aws4_request\n{}",
+        hex::encode(Sha256::digest(creq.as_bytes()))
+    );
+    let signature = test_sign("stssecret", "20130524", "eu-west-1", "sts", &sts);
+    let parts = request(
+        "POST",
+        "/",
+        &[
+            ("host", "sts.example.com"),
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("x-amz-date", "20130524T000000Z"),
+            (
+                "authorization",
+                &format!(
+                    "AWS4-HMAC-SHA256 Credential=AKID/20130524/eu-west-1/sts/aws4_request, \
+                     SignedHeaders=content-type;host;x-amz-date, Signature={signature}"
+                ),
+            ),
+        ],
+    );
+    let auth = parse(&parts).unwrap();
+    assert_eq!(auth.credential().service, "sts");
+    assert_eq!(auth.payload, PayloadMode::Undeclared);
+    // Without the body, it cannot be verified.
+    assert_eq!(
+        auth.verify(&parts, b"stssecret", may24()).unwrap_err(),
+        SigV4Error::MissingContentSha256
+    );
+    let verified = auth
+        .verify_with_body_sha256(&parts, b"stssecret", may24(), &body_hash)
+        .unwrap();
+    assert_eq!(verified.payload, PayloadMode::Sha256(body_hash));
+    let other: [u8; 32] = Sha256::digest(b"Action=AssumeRole").into();
+    assert!(matches!(
+        auth.verify_with_body_sha256(&parts, b"stssecret", may24(), &other),
+        Err(SigV4Error::SignatureDoesNotMatch(_))
+    ));
+}
+
 #[test]
 fn security_token_header_is_exposed_and_redacted_in_debug_output() {
     let auth = auth_header(&format!("{GET_SIGNED};x-amz-security-token"), GET_SIG);

@@ -114,6 +114,13 @@ async fn run(
         AuthForm::Presigned => "presigned",
     });
     event.access_key_id = Some(auth.access_key_id.clone());
+    if auth.credential.service != "s3" {
+        event.reason = format!("signed for service {}", auth.credential.service);
+        return Err(S3Error::new(
+            S3ErrorCode::AuthorizationHeaderMalformed,
+            "The request is signed for another service than s3.",
+        ));
+    }
     // s3gate holds no long-term keys: a request without a session token
     // names an access key that does not exist here.
     let Some(token) = auth.security_token.as_deref() else {

@@ -204,7 +204,10 @@ mod tests {
     fn statuses_follow_s3() {
         assert_eq!(S3ErrorCode::ExpiredToken.status(), StatusCode::BAD_REQUEST);
         assert_eq!(S3ErrorCode::InvalidToken.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(S3ErrorCode::RequestTimeTooSkewed.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            S3ErrorCode::RequestTimeTooSkewed.status(),
+            StatusCode::FORBIDDEN
+        );
         assert_eq!(
             S3ErrorCode::XAmzContentSHA256Mismatch.status(),
             StatusCode::BAD_REQUEST

@@ -113,7 +113,9 @@ impl S3Request {
         if self.operation != Operation::DeleteObjects {
             return;
         }
-        let Some(bucket) = &self.bucket else {
+        // An empty list would authorise vacuously: keep the placeholder.
+        // (delete_objects_keys never returns one.)
+        let Some(bucket) = self.bucket.as_ref().filter(|_| !keys.is_empty()) else {
             return;
         };
         self.resources.clear();
@@ -724,7 +726,7 @@ impl Query {
                 | "response-content-encoding"
                 | "x-id" => {}
                 // Presigned-URL authentication (checked by sigv4).
-                n if n.len() > 6 && n[..6].eq_ignore_ascii_case("x-amz-") => {}
+                n if n.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("x-amz-")) => {}
                 _ => q.unclassifiable = true,
             }
         }
@@ -1056,6 +1058,15 @@ mod tests {
             assert_eq!(r.key.as_deref(), Some("k"), "{uri}");
             assert_eq!(r.raw_key.as_deref(), Some("k"), "{uri}");
         }
+        // Presigned-URL parameters do not change the operation.
+        let presigned = "/bkt/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=SGIA%2F20260101%2Fus-east-1%2Fs3%2Faws4_request\
+                         &X-Amz-Date=20260101T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host\
+                         &X-Amz-Security-Token=t&X-Amz-Signature=00";
+        check(
+            &req("GET", presigned),
+            Operation::GetObject,
+            &[(Action::GetObject, "s3://bkt/k")],
+        );
         assert_eq!(
             req("GET", "/bkt/k?versionId=v%201").version_id.as_deref(),
             Some("v 1")
@@ -1078,6 +1089,8 @@ mod tests {
             ("PUT", "/bkt?publicAccessBlock", "s3://bkt"),
             ("GET", "/bkt?website", "s3://bkt"),
             ("GET", "/bkt?uploadId=u", "s3://bkt"),
+            ("GET", "/bkt/k?x-am%C3%A9=1", "s3://bkt/k"),
+            ("GET", "/bkt/k?%C3%A9%C3%A9%C3%A9%C3%A9=1", "s3://bkt/k"),
         ] {
             let r = req(method, uri);
             check(&r, Operation::Other, &[(Action::Unclassified, resource)]);
@@ -1274,6 +1287,11 @@ mod tests {
                 (Action::DeleteObjectVersion, "s3://bkt/c")
             ])
         );
+        // No keys: still fail-closed.
+        let mut empty = req("POST", "/bkt?delete");
+        empty.set_delete_keys(&[]);
+        assert!(empty.needs_body_keys());
+        assert_eq!(empty.resources, res(&[(Action::Unclassified, "s3://bkt")]));
         // Not DeleteObjects: untouched.
         let mut r = req("GET", "/bkt/k");
         r.set_delete_keys(&[("x".into(), None)]);

@@ -147,8 +147,12 @@ pub fn classify(
         return Err(invalid_uri().with_resource(path));
     };
 
-    let host_bucket = host(uri, headers).and_then(|h| virtual_host_bucket(h, virtual_host_domains));
-    let (addressing, bucket, raw_key) = match host_bucket {
+    // Host names are case-insensitive (DNS), so a virtual-hosted bucket is
+    // the lowercase label, as S3 reads it.
+    let host_bucket = host(uri, headers)
+        .and_then(|h| virtual_host_bucket(h, virtual_host_domains))
+        .map(str::to_ascii_lowercase);
+    let (addressing, bucket, raw_key) = match host_bucket.as_deref() {
         Some(bucket) => (Addressing::VirtualHost, Some(bucket), Some(after_slash)),
         None => match after_slash.split_once('/') {
             Some((bucket, rest)) => (Addressing::Path, Some(bucket), Some(rest)),
@@ -1169,7 +1173,7 @@ mod tests {
             &[(Action::GetObject, "s3://my.bkt/a//b/c")],
         );
 
-        // Longest domain wins; case-insensitive host.
+        // Longest domain wins; the host is case-insensitive.
         let r = req_with(
             "GET",
             "/?list-type=2",
@@ -1179,7 +1183,7 @@ mod tests {
         check(
             &r,
             Operation::ListObjectsV2,
-            &[(Action::ListBucket, "s3://BKT/")],
+            &[(Action::ListBucket, "s3://bkt/")],
         );
 
         let r = req_with("GET", "/k", &[("host", "bkt.example.com")]);

@@ -190,8 +190,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 anyhow::bail!("{} exists; refusing to overwrite a keyring", out.display());
             }
             let id = id.unwrap_or_else(default_key_id);
-            let keyring = Keyring::generate(&id, &mut rand::rng());
-            write_private(&out, &keyring.to_toml())?;
+            let keyring = Keyring::generate(&id, &mut rand::rng())?;
+            write_private(&out, keyring.to_toml().expose())?;
             eprintln!("wrote {} with key `{id}`", out.display());
             Ok(())
         }
@@ -201,10 +201,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let mut keyring =
                 Keyring::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let id = id.unwrap_or_else(default_key_id);
-            keyring
-                .add_key(&id, &mut rand::rng())
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            write_private(&file, &keyring.to_toml())?;
+            keyring.add_key(&id, &mut rand::rng())?;
+            write_private(&file, keyring.to_toml().expose())?;
             eprintln!(
                 "added key `{id}` to {}; new sessions use it",
                 file.display()
@@ -243,19 +241,19 @@ fn mint(
             config.session.max_ttl.as_secs()
         );
     }
-    let scope = Scope::from_rules(scopes).map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
+    let scope = Scope::parse(scopes).map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
     let text = std::fs::read_to_string(&config.session.keyring)
         .with_context(|| format!("cannot read keyring {}", config.session.keyring.display()))?;
     let keyring = Keyring::parse(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.session.keyring.display()))?;
     let creds = keyring.mint(
-        Identity::minted(user),
+        Identity::new("mint", user),
         scope,
         SystemTime::now(),
         ttl,
         Vec::new(),
         &mut rand::rng(),
-    );
+    )?;
     let out = serde_json::json!({
         "Version": 1,
         "AccessKeyId": creds.access_key_id,

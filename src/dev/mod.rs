@@ -111,18 +111,15 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         audit: AuditConfig::default(),
         s3: S3Config::default(),
     };
-    let keyring = Keyring::generate("dev", &mut rand::rng());
-    let scope: Scope = "*=s3://*"
-        .parse::<Scope>()
-        .map_err(|e| anyhow::anyhow!("built-in dev scope: {e}"))?;
+    let keyring = Keyring::generate("dev", &mut rand::rng())?;
     let creds = keyring.mint(
-        Identity::minted("dev"),
-        scope,
+        Identity::new("mint", "dev"),
+        Scope::all(),
         SystemTime::now(),
         options.ttl,
         Vec::new(),
         &mut rand::rng(),
-    );
+    )?;
     let gateway = crate::server::Gateway::new(&config, keyring).await?;
     let running = crate::server::start_with(&config, gateway).await?;
     let lines = env_lines(running.addr, &creds);

@@ -6,8 +6,12 @@
 //!
 //! Spec: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_Operations_Amazon_Simple_Storage_Service.html>
 
+mod action;
 mod classify;
+mod delete;
 mod error;
 
-pub use classify::{Action, Addressing, Operation, S3Request, classify, delete_objects_keys};
+pub use action::{Action, Operation, UnknownAction};
+pub use classify::{Addressing, CopySource, S3Request, classify};
+pub use delete::{MAX_DELETE_KEYS, delete_objects_keys};
 pub use error::{S3Error, S3ErrorCode, push_escaped};

@@ -16,7 +16,7 @@ use super::Gateway;
 use super::body::{Finish, GatewayBody};
 use super::sts::{unavailable, xml_response};
 use crate::audit::{AuditEvent, rfc3339};
-use crate::s3::{Operation, S3Error, S3ErrorCode, S3Request, classify, delete_objects_keys};
+use crate::s3::{S3Error, S3ErrorCode, S3Request, classify, delete_objects_keys};
 use crate::sigv4::{self, AuthForm, PayloadMode};
 use crate::upstream::{self, UpstreamBody, UpstreamError};
 
@@ -114,6 +114,13 @@ async fn run(
         AuthForm::Presigned => "presigned",
     });
     event.access_key_id = Some(auth.access_key_id.clone());
+    if auth.credential.service != "s3" {
+        event.reason = format!("signed for service {}", auth.credential.service);
+        return Err(S3Error::new(
+            S3ErrorCode::AuthorizationHeaderMalformed,
+            "The request is signed for another service than s3.",
+        ));
+    }
     // s3gate holds no long-term keys: a request without a session token
     // names an access key that does not exist here.
     let Some(token) = auth.security_token.as_deref() else {
@@ -159,7 +166,7 @@ async fn run(
     } else {
         UpstreamBody::Empty
     };
-    if s3.operation == Operation::DeleteObjects {
+    if s3.needs_body_keys() {
         let bytes = Limited::new(upstream_body, MAX_DELETE_OBJECTS_BODY)
             .collect()
             .await
@@ -174,15 +181,7 @@ async fn run(
                 ),
             })?
             .to_bytes();
-        let bucket = s3.bucket.clone().unwrap_or_default();
-        for (key, version) in delete_objects_keys(&bytes)? {
-            let action = if version.is_some() {
-                crate::s3::Action::DeleteObjectVersion
-            } else {
-                crate::s3::Action::DeleteObject
-            };
-            s3.resources.push((action, format!("s3://{bucket}/{key}")));
-        }
+        s3.set_delete_keys(&delete_objects_keys(&bytes)?);
         upstream_body = UpstreamBody::Bytes(Some(bytes));
     }
 

@@ -36,7 +36,7 @@ pub async fn handle(
     now: SystemTime,
 ) -> Response<GatewayBody> {
     let started = Instant::now();
-    let (mut parts, body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     let mut event = AuditEvent {
         time: rfc3339(now),
         request_id,
@@ -62,7 +62,7 @@ pub async fn handle(
         Ok(collected) => {
             let body = collected.to_bytes();
             event.bytes_in = body.len() as u64;
-            answer(gateway, &mut parts, &body, &mut event, now)
+            answer(gateway, &parts, &body, &mut event, now)
         }
     };
     let (status, xml) = match result {
@@ -88,7 +88,7 @@ pub async fn handle(
 
 fn answer(
     gateway: &Gateway,
-    parts: &mut http::request::Parts,
+    parts: &http::request::Parts,
     body: &Bytes,
     event: &mut AuditEvent,
     now: SystemTime,
@@ -122,17 +122,11 @@ fn answer(
 /// credentials and returns the session's claims.
 fn authenticate(
     gateway: &Gateway,
-    parts: &mut http::request::Parts,
+    parts: &http::request::Parts,
     body: &Bytes,
     event: &mut AuditEvent,
     now: SystemTime,
 ) -> Result<crate::session::Claims, StsError> {
-    // STS clients sign the form's hash without sending it as a header; the
-    // verifier reads the payload hash from there, so supply the real one.
-    let hash = hex::encode(Sha256::digest(body));
-    if let Ok(v) = HeaderValue::from_str(&hash) {
-        parts.headers.insert("x-amz-content-sha256", v);
-    }
     let denied =
         |code: &'static str, message: String| StsError::new(StatusCode::FORBIDDEN, code, message);
     let auth = crate::sigv4::parse(parts)
@@ -159,7 +153,18 @@ fn authenticate(
     event.identity = Some(claims.identity.subject.clone());
     event.identity_method = Some(claims.identity.method.clone());
     event.chain = claims.chain.clone();
-    auth.verify(parts, secret.expose().as_bytes(), now)
+    if auth.credential.service != "sts" {
+        return Err(denied(
+            "SignatureDoesNotMatch",
+            format!(
+                "the request is signed for service `{}`, not sts",
+                auth.credential.service
+            ),
+        ));
+    }
+    // STS clients sign the form's hash without sending it as a header.
+    let body_sha256: [u8; 32] = Sha256::digest(body).into();
+    auth.verify_with_body_sha256(parts, secret.expose().as_bytes(), now, &body_sha256)
         .map_err(|e| {
             denied(
                 "SignatureDoesNotMatch",

@@ -2,109 +2,181 @@
 //! token presented with a request.
 //!
 //! Pure: no I/O, no clock (time and randomness come from the caller).
+//! Depends on [`crate::policy`] for the sealed [`Scope`] and on
+//! [`crate::s3`] only to render [`SessionError`] at the edge.
+//!
+//! Sessions are stateless: the token seals the [`Claims`] under the
+//! keyring's newest key (see [`token`] for the format), and the secret
+//! access key is derived from the key and the access key id, so any instance
+//! holding the keyring opens any session. Rotation: add a key (it mints from
+//! then on), keep the old one until its sessions have expired, then remove
+//! it.
+
+mod keyring;
+mod secret;
+pub mod token;
 
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
 use crate::policy::Scope;
+use crate::s3::{S3Error, S3ErrorCode};
 
-/// Who a session belongs to.
+pub use keyring::{Keyring, KeyringError, MAX_KEY_ID_LEN, MAX_KEYS};
+pub use secret::{MasterKey, SecretString};
+pub use token::{ACCESS_KEY_PREFIX, MAX_TOKEN_LEN, is_session_access_key_id};
+
+/// Most groups an identity carries into a session (identity adapters keep
+/// the ones the policy names).
+pub const MAX_GROUPS: usize = 64;
+/// Deepest delegation chain.
+pub const MAX_CHAIN: usize = 8;
+
+/// Who a session belongs to. Optional parts are left out of the sealed
+/// form when absent, to keep tokens short.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Identity {
     /// How the identity was proven: `mint`, `oidc`, `aws`, `delegated`.
     pub method: String,
+    /// The stable subject: the OIDC `sub`, or the AWS principal ARN.
     pub subject: String,
+    /// OIDC issuer URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Human-readable name (e.g. `preferred_username` or email).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// At most [`MAX_GROUPS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_session: Option<String>,
 }
 
 impl Identity {
-    pub fn minted(user: &str) -> Self {
-        Self {
-            method: "mint".into(),
-            subject: user.into(),
+    /// An identity with only a method and a subject.
+    pub fn new(method: impl Into<String>, subject: impl Into<String>) -> Identity {
+        Identity {
+            method: method.into(),
+            subject: subject.into(),
+            issuer: None,
+            username: None,
+            groups: Vec::new(),
+            aws_account: None,
+            aws_role: None,
+            aws_session: None,
         }
     }
 }
 
-/// What a session token seals.
+/// What a session token seals. Field names are shortened in the sealed
+/// form; they travel in every request.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
+    #[serde(rename = "sid")]
     pub session_id: String,
+    #[serde(rename = "ak")]
     pub access_key_id: String,
+    #[serde(rename = "id")]
     pub identity: Identity,
+    #[serde(rename = "sc")]
     pub scope: Scope,
     /// Unix seconds.
+    #[serde(rename = "iat")]
     pub issued_at: u64,
-    /// Unix seconds.
+    /// Unix seconds; the session is expired from this second on.
+    #[serde(rename = "exp")]
     pub expires_at: u64,
     /// Parent sessions' subjects, outermost first (delegation).
+    #[serde(rename = "ch", default, skip_serializing_if = "Vec::is_empty")]
     pub chain: Vec<String>,
 }
 
-#[derive(Debug)]
+/// Why a session could not be minted or opened. No HTTP here: the edge
+/// renders it with [`SessionError::to_s3_error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
+    /// Not a token: too long, bad base64, bad header, unknown version.
+    #[error("session token is malformed")]
     Malformed,
+    /// Sealed under a key id this keyring does not hold (another gateway's,
+    /// or a retired key).
+    #[error("session token names an unknown key")]
+    UnknownKey,
+    /// The AEAD tag did not verify: altered, truncated, or forged.
+    #[error("session token failed authentication")]
+    Tampered,
+    /// A valid token presented with another session's access key id.
+    #[error("session token belongs to another access key")]
+    AccessKeyMismatch,
+    #[error("session has expired")]
+    Expired,
+    /// Minting: too many groups or delegations, or the token would exceed
+    /// [`MAX_TOKEN_LEN`].
+    #[error("session claims are too large")]
+    ClaimsTooLarge,
+    /// Minting with an empty keyring (cannot happen with a parsed keyring).
+    #[error("keyring has no key to mint with")]
+    NoKey,
 }
 
-/// Credentials handed to a caller.
+impl SessionError {
+    /// The S3 error a caller sees. A token presented with the wrong access
+    /// key id answers `InvalidAccessKeyId` (403), as AWS does for a key it
+    /// does not know: the pair is not a credential we issued.
+    pub fn to_s3_error(&self) -> S3Error {
+        match self {
+            Self::Malformed | Self::UnknownKey | Self::Tampered => S3Error::new(
+                S3ErrorCode::InvalidToken,
+                "The provided token is malformed or otherwise invalid.",
+            ),
+            Self::AccessKeyMismatch => S3Error::new(
+                S3ErrorCode::InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records.",
+            ),
+            Self::Expired => {
+                S3Error::new(S3ErrorCode::ExpiredToken, "The provided token has expired.")
+            }
+            Self::ClaimsTooLarge => S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                "The session would carry too many groups or delegations.",
+            ),
+            Self::NoKey => S3Error::new(
+                S3ErrorCode::InternalError,
+                "We encountered an internal error. Please try again.",
+            ),
+        }
+    }
+}
+
+/// Credentials handed to a caller. `Debug` shows neither the secret nor
+/// the token.
 pub struct SessionCredentials {
     pub access_key_id: String,
     pub secret_access_key: SecretString,
     pub session_token: String,
+    /// For audit: the session id sealed in the token.
+    pub session_id: String,
+    /// Whole seconds.
     pub expires_at: SystemTime,
 }
 
-pub struct Keyring {}
-
-pub struct SecretString(String);
-impl SecretString {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-impl std::fmt::Display for SessionError {
+impl std::fmt::Debug for SessionCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{self:?}")
-    }
-}
-impl SessionError {
-    pub fn to_s3_error(&self) -> crate::s3::S3Error {
-        unimplemented!()
+        f.debug_struct("SessionCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &self.secret_access_key)
+            .field("session_token", &"<redacted>")
+            .field("session_id", &self.session_id)
+            .field("expires_at", &self.expires_at)
+            .finish()
     }
 }
 
-impl Keyring {
-    pub fn to_toml(&self) -> String {
-        unimplemented!()
-    }
-    pub fn add_key(&mut self, _id: &str, _rng: &mut impl rand::Rng) -> Result<(), SessionError> {
-        unimplemented!()
-    }
-    pub fn parse(_text: &str) -> Result<Self, SessionError> {
-        unimplemented!()
-    }
-    pub fn generate(_id: &str, _rng: &mut impl rand::Rng) -> Self {
-        unimplemented!()
-    }
-    pub fn mint(
-        &self,
-        _identity: Identity,
-        _scope: Scope,
-        _now: SystemTime,
-        _ttl: std::time::Duration,
-        _chain: Vec<String>,
-        _rng: &mut impl rand::Rng,
-    ) -> SessionCredentials {
-        unimplemented!()
-    }
-    /// Opens a token presented with `access_key_id`; returns the claims and
-    /// the secret access key the request must be signed with.
-    pub fn open(
-        &self,
-        _access_key_id: &str,
-        _token: &str,
-        _now: SystemTime,
-    ) -> Result<(Claims, SecretString), SessionError> {
-        unimplemented!()
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,317 @@
+//! Session minting and opening, end to end through the public API.
+
+#![allow(clippy::expect_used, reason = "a test panics on a broken fixture")]
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::*;
+
+fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+const NOW: u64 = 1_800_000_000;
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn rng() -> StdRng {
+    StdRng::seed_from_u64(7)
+}
+
+fn ring(id: &str, rng: &mut StdRng) -> Keyring {
+    Keyring::generate(id, rng).expect("keyring")
+}
+
+fn alice() -> Identity {
+    let mut id = Identity::new("oidc", "alice-sub");
+    id.issuer = Some("https://idp.example.com".into());
+    id.groups = vec!["dev".into()];
+    id
+}
+
+fn scope() -> Scope {
+    Scope::parse(&["read,list=s3://dev/home/alice/*"]).expect("scope")
+}
+
+fn mint(ring: &Keyring, rng: &mut StdRng) -> SessionCredentials {
+    ring.mint(alice(), scope(), at(NOW), HOUR, vec!["root".into()], rng)
+        .expect("mint")
+}
+
+#[test]
+fn mint_then_open_round_trips() {
+    let mut rng = rng();
+    let ring = ring("k1", &mut rng);
+    let creds = mint(&ring, &mut rng);
+    assert!(
+        is_session_access_key_id(&creds.access_key_id),
+        "{}",
+        creds.access_key_id
+    );
+    assert_eq!(creds.secret_access_key.expose().len(), 40);
+    assert_eq!(creds.expires_at, at(NOW + 3600));
+    assert_eq!(creds.session_id.len(), 32);
+
+    let (claims, secret) = ring
+        .open(&creds.access_key_id, &creds.session_token, at(NOW + 10))
+        .expect("open");
+    assert_eq!(secret, creds.secret_access_key);
+    assert_eq!(claims.identity, alice());
+    assert_eq!(claims.scope, scope());
+    assert_eq!(claims.chain, ["root"]);
+    assert_eq!(claims.session_id, creds.session_id);
+    assert_eq!(claims.access_key_id, creds.access_key_id);
+    assert_eq!((claims.issued_at, claims.expires_at), (NOW, NOW + 3600));
+}
+
+#[test]
+fn sessions_are_distinct() {
+    let mut rng = rng();
+    let ring = ring("k1", &mut rng);
+    let a = mint(&ring, &mut rng);
+    let b = mint(&ring, &mut rng);
+    assert_ne!(a.access_key_id, b.access_key_id);
+    assert_ne!(a.secret_access_key, b.secret_access_key);
+    assert_ne!(a.session_id, b.session_id);
+    assert_ne!(a.session_token, b.session_token);
+}
+
+#[test]
+fn token_is_compact() {
+    let mut rng = rng();
+    let ring = ring("k2026-11", &mut rng);
+    let creds = ring
+        .mint(
+            Identity::new("mint", "dev"),
+            Scope::all(),
+            at(NOW),
+            HOUR,
+            vec![],
+            &mut rng,
+        )
+        .expect("mint");
+    assert!(
+        creds.session_token.len() < 300,
+        "{}",
+        creds.session_token.len()
+    );
+}
+
+#[test]
+fn rotation_keeps_old_sessions_until_the_key_is_removed() {
+    let mut rng = rng();
+    let mut ring = ring("k1", &mut rng);
+    let old = mint(&ring, &mut rng);
+    ring.add_key("k2", &mut rng).expect("rotate");
+    let new = mint(&ring, &mut rng);
+
+    let header = |token: &str| URL_SAFE_NO_PAD.decode(token).expect("b64")[..4].to_vec();
+    assert_eq!(header(&old.session_token), [1, 2, b'k', b'1']);
+    assert_eq!(header(&new.session_token), [1, 2, b'k', b'2']);
+
+    // Survives a reload from the file too.
+    let ring = Keyring::parse(ring.to_toml().expose()).expect("reload");
+    let open = |ring: &Keyring, c: &SessionCredentials| {
+        ring.open(&c.access_key_id, &c.session_token, at(NOW + 1))
+            .map(|(_, secret)| secret)
+    };
+    assert_eq!(open(&ring, &old), Ok(old.secret_access_key.clone()));
+    assert_eq!(open(&ring, &new), Ok(new.secret_access_key.clone()));
+
+    let mut ring = ring;
+    ring.remove_key("k1").expect("retire");
+    assert_eq!(open(&ring, &old), Err(SessionError::UnknownKey));
+    assert_eq!(open(&ring, &new), Ok(new.secret_access_key.clone()));
+}
+
+#[test]
+fn every_altered_byte_is_refused() {
+    let mut rng = rng();
+    let ring = ring("k1", &mut rng);
+    let creds = mint(&ring, &mut rng);
+    let raw = URL_SAFE_NO_PAD.decode(&creds.session_token).expect("b64");
+    for i in 0..raw.len() {
+        for flip in [0x01, 0x80, 0xff] {
+            let mut bad = raw.clone();
+            bad[i] ^= flip;
+            let token = URL_SAFE_NO_PAD.encode(&bad);
+            let err = ring
+                .open(&creds.access_key_id, &token, at(NOW))
+                .expect_err("altered token opened");
+            assert!(
+                matches!(
+                    err,
+                    SessionError::Malformed | SessionError::UnknownKey | SessionError::Tampered
+                ),
+                "byte {i}: {err:?}"
+            );
+        }
+    }
+    // Truncated and extended tokens too.
+    for len in 0..raw.len() {
+        let token = URL_SAFE_NO_PAD.encode(&raw[..len]);
+        assert!(
+            ring.open(&creds.access_key_id, &token, at(NOW)).is_err(),
+            "len {len}"
+        );
+    }
+    let mut longer = raw.clone();
+    longer.push(0);
+    let token = URL_SAFE_NO_PAD.encode(&longer);
+    assert!(ring.open(&creds.access_key_id, &token, at(NOW)).is_err());
+}
+
+#[test]
+fn every_altered_character_is_refused() {
+    let mut rng = rng();
+    let ring = ring("k1", &mut rng);
+    let creds = mint(&ring, &mut rng);
+    let token = creds.session_token.as_bytes();
+    for i in 0..token.len() {
+        for replacement in [b'A', b'_', b'=', b' '] {
+            if token[i] == replacement {
+                continue;
+            }
+            let mut bad = token.to_vec();
+            bad[i] = replacement;
+            let bad = String::from_utf8(bad).expect("ascii");
+            assert!(
+                ring.open(&creds.access_key_id, &bad, at(NOW)).is_err(),
+                "char {i} -> {}",
+                char::from(replacement)
+            );
+        }
+    }
+}
+
+#[test]
+fn token_with_another_access_key_is_refused() {
+    let mut rng = rng();
+    let ring = ring("k1", &mut rng);
+    let a = mint(&ring, &mut rng);
+    let b = mint(&ring, &mut rng);
+    for key in [b.access_key_id.as_str(), "", "SGIA", &a.access_key_id[..19]] {
+        assert_eq!(
+            ring.open(key, &a.session_token, at(NOW)).map(|_| ()),
+            Err(SessionError::AccessKeyMismatch)
+        );
+    }
+    assert_eq!(
+        SessionError::AccessKeyMismatch.to_s3_error().code,
+        crate::s3::S3ErrorCode::InvalidAccessKeyId
+    );
+}
+
+#[test]
+fn expired_at_and_after_expires_at() {
+    let mut rng = rng();
+    let ring = ring("k1", &mut rng);
+    let c = mint(&ring, &mut rng);
+    let open = |secs| {
+        ring.open(&c.access_key_id, &c.session_token, at(secs))
+            .map(|_| ())
+    };
+    assert_eq!(open(NOW + 3599), Ok(()));
+    assert_eq!(open(NOW + 3600), Err(SessionError::Expired));
+    assert_eq!(open(NOW + 100_000), Err(SessionError::Expired));
+    let err = SessionError::Expired.to_s3_error();
+    assert_eq!(err.code, crate::s3::S3ErrorCode::ExpiredToken);
+    assert_eq!(err.message, "The provided token has expired.");
+}
+
+#[test]
+fn foreign_keyring_is_refused() {
+    let mut rng = rng();
+    let ours = ring("k1", &mut rng);
+    let theirs = ring("k1", &mut rng);
+    let c = mint(&theirs, &mut rng);
+    assert_eq!(
+        ours.open(&c.access_key_id, &c.session_token, at(NOW))
+            .map(|_| ()),
+        Err(SessionError::Tampered)
+    );
+    let other_id = ring("k9", &mut rng);
+    let c = mint(&other_id, &mut rng);
+    assert_eq!(
+        ours.open(&c.access_key_id, &c.session_token, at(NOW))
+            .map(|_| ()),
+        Err(SessionError::UnknownKey)
+    );
+    for e in [
+        SessionError::Tampered,
+        SessionError::UnknownKey,
+        SessionError::Malformed,
+    ] {
+        let s3 = e.to_s3_error();
+        assert_eq!(s3.code, crate::s3::S3ErrorCode::InvalidToken);
+        assert_eq!(
+            s3.message,
+            "The provided token is malformed or otherwise invalid."
+        );
+    }
+}
+
+#[test]
+fn oversized_and_garbage_tokens_are_malformed() {
+    let mut rng = rng();
+    let ring = ring("k1", &mut rng);
+    let c = mint(&ring, &mut rng);
+    let huge = "A".repeat(MAX_TOKEN_LEN + 1);
+    for token in [huge.as_str(), "", "!!!!", "AQ", "AAAA", "AgJrMQ"] {
+        assert_eq!(
+            ring.open(&c.access_key_id, token, at(NOW)).map(|_| ()),
+            Err(SessionError::Malformed),
+            "{token:.20}"
+        );
+    }
+}
+
+#[test]
+fn oversized_claims_are_not_minted() {
+    let mut rng = rng();
+    let ring = ring("k1", &mut rng);
+    let mut many = alice();
+    many.groups = (0..=MAX_GROUPS).map(|i| format!("g{i}")).collect();
+    let r = ring.mint(many, scope(), at(NOW), HOUR, vec![], &mut rng);
+    assert_eq!(r.map(|_| ()), Err(SessionError::ClaimsTooLarge));
+    let mut huge = alice();
+    huge.subject = "x".repeat(MAX_TOKEN_LEN);
+    let r = ring.mint(huge, scope(), at(NOW), HOUR, vec![], &mut rng);
+    assert_eq!(r.map(|_| ()), Err(SessionError::ClaimsTooLarge));
+    let chain = vec!["p".to_owned(); MAX_CHAIN + 1];
+    let r = ring.mint(alice(), scope(), at(NOW), HOUR, chain, &mut rng);
+    assert_eq!(r.map(|_| ()), Err(SessionError::ClaimsTooLarge));
+}
+
+#[test]
+fn secrets_stay_out_of_debug_output() {
+    let mut rng = rng();
+    let ring = ring("k1", &mut rng);
+    let c = mint(&ring, &mut rng);
+    let shown = format!("{c:?} {ring:?}");
+    assert!(!shown.contains(c.secret_access_key.expose()));
+    assert!(!shown.contains(&c.session_token));
+    assert!(shown.contains(&c.access_key_id));
+    assert!(shown.contains("k1"));
+}
+
+#[test]
+fn access_key_id_shape() {
+    assert!(is_session_access_key_id("SGIAABCDEFGHIJ234567"));
+    assert!(!is_session_access_key_id("ASIAABCDEFGHIJ234567"));
+    assert!(!is_session_access_key_id("SGIAABCDEFGHIJ23456"));
+    assert!(!is_session_access_key_id("SGIAABCDEFGHIJ234561"));
+    assert!(!is_session_access_key_id("SGIAabcdefghij234567"));
+}
+
+#[test]
+fn identity_optional_fields_are_omitted_when_sealed() {
+    let json = serde_json::to_string(&Identity::new("mint", "dev")).expect("json");
+    assert_eq!(json, r#"{"method":"mint","subject":"dev"}"#);
+    let back: Identity = serde_json::from_str(&json).expect("parse");
+    assert_eq!(back, Identity::new("mint", "dev"));
+}

@@ -1,0 +1,197 @@
+//! Minting and opening sealed session credentials.
+//!
+//! Owns the token format and the access-key-id / secret-access-key
+//! derivation; depends on [`super::keyring`] for keys. Pure: time and
+//! randomness come from the caller.
+//!
+//! Token (before base64url without padding):
+//!
+//! ```text
+//! version (1 byte, = 1) ‖ key-id length (1 byte) ‖ key id ‖ nonce (12 bytes)
+//!   ‖ ChaCha20-Poly1305(claims as compact JSON) ‖ tag (16 bytes)
+//! ```
+//!
+//! The header (version, length, key id) is the AEAD's associated data, so
+//! it cannot be altered without the tag failing. The secret access key is
+//! `base64(HMAC-SHA256(secret subkey, access key id)[..30])`: 40 characters,
+//! like an AWS secret, derivable by any instance holding the keyring.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chacha20poly1305::aead::AeadInPlace as _;
+use chacha20poly1305::{Nonce, Tag};
+use rand::CryptoRng;
+use subtle::ConstantTimeEq as _;
+use zeroize::Zeroize as _;
+
+use super::keyring::{KeyEntry, Keyring, hmac_sha256};
+use super::secret::SecretString;
+use super::{Claims, Identity, MAX_CHAIN, MAX_GROUPS, SessionCredentials, SessionError};
+use crate::policy::Scope;
+
+/// Longest session token accepted, checked before decoding anything.
+pub const MAX_TOKEN_LEN: usize = 8192;
+
+/// Every session access key id starts with this: like AWS's `ASIA` for
+/// temporary credentials, but never mistaken for an AWS key.
+pub const ACCESS_KEY_PREFIX: &str = "SGIA";
+
+const VERSION: u8 = 1;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// Whether `id` has the shape of an s3gate session access key id
+/// (`SGIA` + 16 characters of base32).
+pub fn is_session_access_key_id(id: &str) -> bool {
+    id.len() == 20
+        && id.starts_with(ACCESS_KEY_PREFIX)
+        && id.bytes().skip(4).all(|b| BASE32.contains(&b))
+}
+
+fn unix_seconds(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn new_access_key_id(rng: &mut impl CryptoRng) -> String {
+    // 10 random bytes = 80 bits = exactly 16 base32 characters.
+    let mut bytes = [0u8; 10];
+    rng.fill_bytes(&mut bytes);
+    let mut out = String::with_capacity(20);
+    out.push_str(ACCESS_KEY_PREFIX);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for b in bytes {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(BASE32[((acc >> bits) & 31) as usize]));
+        }
+    }
+    out
+}
+
+fn secret_access_key(key: &KeyEntry, access_key_id: &str) -> SecretString {
+    let mut mac = hmac_sha256(key.secret_key.as_ref(), &[access_key_id.as_bytes()]);
+    let secret = STANDARD.encode(&mac[..30]);
+    mac.zeroize();
+    SecretString::new(secret)
+}
+
+impl Keyring {
+    /// Mints session credentials sealed under the newest key.
+    ///
+    /// `chain` lists the parent sessions' subjects, outermost first. The
+    /// caller (the STS API) clamps `ttl` to a parent's expiry; this only
+    /// seals what it is given.
+    pub fn mint(
+        &self,
+        identity: Identity,
+        scope: Scope,
+        now: SystemTime,
+        ttl: Duration,
+        chain: Vec<String>,
+        rng: &mut impl CryptoRng,
+    ) -> Result<SessionCredentials, SessionError> {
+        let key = self.keys.last().ok_or(SessionError::NoKey)?;
+        if identity.groups.len() > MAX_GROUPS || chain.len() > MAX_CHAIN {
+            return Err(SessionError::ClaimsTooLarge);
+        }
+        let mut session_id = [0u8; 16];
+        rng.fill_bytes(&mut session_id);
+        let issued_at = unix_seconds(now);
+        let claims = Claims {
+            session_id: hex::encode(session_id),
+            access_key_id: new_access_key_id(rng),
+            identity,
+            scope,
+            issued_at,
+            expires_at: issued_at.saturating_add(ttl.as_secs()),
+            chain,
+        };
+        let plaintext = serde_json::to_vec(&claims).map_err(|_| SessionError::ClaimsTooLarge)?;
+
+        let id = key.id.as_bytes();
+        let header_len = 2 + id.len();
+        let mut token = Vec::with_capacity(header_len + NONCE_LEN + plaintext.len() + TAG_LEN);
+        token.push(VERSION);
+        // Key ids are at most 64 bytes (validated by the keyring).
+        token.push(u8::try_from(id.len()).map_err(|_| SessionError::NoKey)?);
+        token.extend_from_slice(id);
+        let mut nonce = [0u8; NONCE_LEN];
+        rng.fill_bytes(&mut nonce);
+        token.extend_from_slice(&nonce);
+        let body_at = token.len();
+        token.extend_from_slice(&plaintext);
+        let (header, rest) = token.split_at_mut(body_at);
+        let tag = key
+            .sealer
+            .encrypt_in_place_detached(Nonce::from_slice(&nonce), &header[..header_len], rest)
+            .map_err(|_| SessionError::ClaimsTooLarge)?;
+        token.extend_from_slice(&tag);
+        let session_token = URL_SAFE_NO_PAD.encode(&token);
+        if session_token.len() > MAX_TOKEN_LEN {
+            return Err(SessionError::ClaimsTooLarge);
+        }
+
+        Ok(SessionCredentials {
+            secret_access_key: secret_access_key(key, &claims.access_key_id),
+            access_key_id: claims.access_key_id,
+            session_id: claims.session_id,
+            session_token,
+            expires_at: UNIX_EPOCH + Duration::from_secs(claims.expires_at),
+        })
+    }
+
+    /// Opens a token presented with `access_key_id`; returns the claims and
+    /// the secret access key the request must be signed with.
+    pub fn open(
+        &self,
+        access_key_id: &str,
+        token: &str,
+        now: SystemTime,
+    ) -> Result<(Claims, SecretString), SessionError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(SessionError::Malformed);
+        }
+        let mut raw = URL_SAFE_NO_PAD
+            .decode(token)
+            .map_err(|_| SessionError::Malformed)?;
+        let (&version, rest) = raw.split_first().ok_or(SessionError::Malformed)?;
+        let (&id_len, rest) = rest.split_first().ok_or(SessionError::Malformed)?;
+        let id_len = usize::from(id_len);
+        if version != VERSION || id_len == 0 || rest.len() < id_len + NONCE_LEN + TAG_LEN {
+            return Err(SessionError::Malformed);
+        }
+        let key = self.key(&rest[..id_len]).ok_or(SessionError::UnknownKey)?;
+
+        let header_len = 2 + id_len;
+        let (header, rest) = raw.split_at_mut(header_len);
+        let (nonce, rest) = rest.split_at_mut(NONCE_LEN);
+        let tag_at = rest.len() - TAG_LEN;
+        let (body, tag) = rest.split_at_mut(tag_at);
+        key.sealer
+            .decrypt_in_place_detached(Nonce::from_slice(nonce), header, body, Tag::from_slice(tag))
+            .map_err(|_| SessionError::Tampered)?;
+        // Authentic but unreadable claims mean a format bug, not an
+        // attack; still, refuse.
+        let claims: Claims = serde_json::from_slice(body).map_err(|_| SessionError::Malformed)?;
+
+        let same_key: bool = claims
+            .access_key_id
+            .as_bytes()
+            .ct_eq(access_key_id.as_bytes())
+            .into();
+        if !same_key {
+            return Err(SessionError::AccessKeyMismatch);
+        }
+        if unix_seconds(now) >= claims.expires_at {
+            return Err(SessionError::Expired);
+        }
+        let secret = secret_access_key(key, &claims.access_key_id);
+        Ok((claims, secret))
+    }
+}

@@ -1,0 +1,557 @@
+//! Finding and parsing the signature: the parsed-but-unverified
+//! [`Authorization`], its credential scope, the payload promise made by
+//! `x-amz-content-sha256`, and the `Authorization: AWS4-HMAC-SHA256 …` header
+//! form. The presigned query form lives in `presigned.rs`; checking the
+//! signature lives in `verify.rs`.
+//!
+//! Parsing is strict and cheap; nothing here touches the secret.
+//!
+//! Spec: <https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-auth-using-authorization-header.html>
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use http::HeaderValue;
+use http::header::{AUTHORIZATION, DATE};
+use http::request::Parts;
+
+use super::amz_date::AmzDate;
+use super::canonical::{ALGORITHM, parse_hex32};
+use super::error::SigV4Error;
+use super::presigned;
+
+/// How the request carried its signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthForm {
+    Header,
+    Presigned,
+}
+
+/// What `x-amz-content-sha256` promised about the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayloadMode {
+    /// A hex SHA-256 of the whole body.
+    Sha256([u8; 32]),
+    /// `UNSIGNED-PAYLOAD` (and every presigned URL that did not sign the header).
+    Unsigned,
+    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]`: signed `aws-chunked`.
+    StreamingSigned { trailer: bool },
+    /// `STREAMING-UNSIGNED-PAYLOAD-TRAILER`: `aws-chunked` with a checksum trailer.
+    StreamingUnsignedTrailer,
+    /// No `x-amz-content-sha256` at all. S3 requires it, so this only occurs
+    /// for other services (STS clients never send it): the payload hash must
+    /// come from the body, see [`Authorization::verify_with_body_sha256`].
+    Undeclared,
+}
+
+impl PayloadMode {
+    /// Parses an `x-amz-content-sha256` value.
+    pub fn parse(value: &str) -> Result<Self, SigV4Error> {
+        Ok(match value {
+            "UNSIGNED-PAYLOAD" => Self::Unsigned,
+            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" => Self::StreamingSigned { trailer: false },
+            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER" => Self::StreamingSigned { trailer: true },
+            "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => Self::StreamingUnsignedTrailer,
+            hex => Self::Sha256(parse_hex32(hex).ok_or(SigV4Error::InvalidContentSha256)?),
+        })
+    }
+
+    /// Is the body `aws-chunked`?
+    pub fn is_streaming(&self) -> bool {
+        matches!(
+            self,
+            Self::StreamingSigned { .. } | Self::StreamingUnsignedTrailer
+        )
+    }
+}
+
+/// The credential scope: `<date>/<region>/<service>/aws4_request`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialScope {
+    /// `YYYYMMDD`.
+    pub date: String,
+    /// Any region is accepted; the signature binds it.
+    pub region: String,
+    /// `s3` for S3 requests, `sts` for the STS API: the caller checks it.
+    pub service: String,
+}
+
+impl CredentialScope {
+    /// `20130524/us-east-1/s3/aws4_request`.
+    pub fn to_scope_string(&self) -> String {
+        let mut s =
+            String::with_capacity(self.date.len() + self.region.len() + self.service.len() + 15);
+        s.push_str(&self.date);
+        s.push('/');
+        s.push_str(&self.region);
+        s.push('/');
+        s.push_str(&self.service);
+        s.push_str("/aws4_request");
+        s
+    }
+}
+
+/// A parsed, not yet verified, signature.
+pub struct Authorization {
+    pub form: AuthForm,
+    pub access_key_id: String,
+    /// From `x-amz-security-token` (header) or `X-Amz-Security-Token` (query).
+    /// Secret-ish: never printed by `Debug`.
+    pub security_token: Option<String>,
+    pub payload: PayloadMode,
+    pub credential: CredentialScope,
+    /// When the client signed (`X-Amz-Date`, or `Date`).
+    pub signed_at: SystemTime,
+    /// Presigned URLs: `X-Amz-Expires`.
+    pub expires_in: Option<Duration>,
+    pub(super) amz_date: AmzDate,
+    /// Lowercase, `;`-separated, in the client's order.
+    pub(super) signed_headers: String,
+    pub(super) signature: [u8; 32],
+}
+
+impl fmt::Debug for Authorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authorization")
+            .field("form", &self.form)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "security_token",
+                &self.security_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("payload", &self.payload)
+            .field("credential", &self.credential)
+            .field("amz_date", &self.amz_date)
+            .field("expires_in", &self.expires_in)
+            .field("signed_headers", &self.signed_headers)
+            .field("signature", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Authorization {
+    pub fn credential(&self) -> &CredentialScope {
+        &self.credential
+    }
+
+    /// The signed header names, lowercase.
+    pub fn signed_headers(&self) -> impl Iterator<Item = &str> {
+        self.signed_headers.split(';')
+    }
+
+    pub(super) fn is_signed(&self, name: &str) -> bool {
+        self.signed_headers().any(|s| s == name)
+    }
+}
+
+/// Finds the signature in the request: the `Authorization` header or a
+/// presigned query string.
+pub fn parse(parts: &Parts) -> Result<Authorization, SigV4Error> {
+    let query = parts.uri.query().unwrap_or("");
+    let query_auth = presigned::detect(query);
+    let mut headers = parts.headers.get_all(AUTHORIZATION).iter();
+    let header = headers.next();
+    if header.is_some() && headers.next().is_some() {
+        return Err(SigV4Error::HeaderMalformed(
+            "more than one Authorization header",
+        ));
+    }
+    match (header, query_auth) {
+        (Some(_), presigned::QueryAuth::V4) => Err(SigV4Error::MultipleAuthMechanisms),
+        (Some(value), _) => parse_header(parts, value),
+        (None, presigned::QueryAuth::V4) => presigned::parse_query(parts, query),
+        (None, presigned::QueryAuth::V2) => Err(SigV4Error::SignatureV2),
+        (None, presigned::QueryAuth::None) => Err(SigV4Error::Missing),
+    }
+}
+
+fn parse_header(parts: &Parts, value: &HeaderValue) -> Result<Authorization, SigV4Error> {
+    let malformed = SigV4Error::HeaderMalformed;
+    let value = value.to_str().map_err(|_| malformed("not visible ASCII"))?;
+    let value = value.trim();
+    let Some(rest) = value.strip_prefix(ALGORITHM).filter(|r| r.starts_with(' ')) else {
+        // `AWS AKID:signature` is Signature Version 2.
+        if value.starts_with("AWS ") {
+            return Err(SigV4Error::SignatureV2);
+        }
+        if value.starts_with("AWS4-") && !value.starts_with(ALGORITHM) {
+            return Err(SigV4Error::UnsupportedAlgorithm { presigned: false });
+        }
+        return Err(malformed("expected AWS4-HMAC-SHA256"));
+    };
+
+    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
+    for component in rest.split(',') {
+        let component = component.trim();
+        let (key, val) = component
+            .split_once('=')
+            .ok_or(malformed("each component must be Key=Value"))?;
+        let slot = match key.trim() {
+            "Credential" => &mut credential,
+            "SignedHeaders" => &mut signed_headers,
+            "Signature" => &mut signature,
+            _ => return Err(malformed("unknown component")),
+        };
+        if slot.replace(val.trim()).is_some() {
+            return Err(malformed("repeated component"));
+        }
+    }
+    let credential = credential.ok_or(malformed("missing Credential"))?;
+    let signed_headers = signed_headers.ok_or(malformed("missing SignedHeaders"))?;
+    let signature = signature.ok_or(malformed("missing Signature"))?;
+
+    let (access_key_id, scope) = parse_credential(credential, false)?;
+    let signed_headers = parse_signed_headers(signed_headers, false)?;
+    let signature =
+        parse_hex32(signature).ok_or(malformed("Signature must be 64 hexadecimal characters"))?;
+
+    let amz_date = header_date(parts)?;
+    if amz_date.date() != scope.date {
+        return Err(SigV4Error::CredentialDateMismatch { presigned: false });
+    }
+
+    let payload = match header_str(parts, "x-amz-content-sha256")? {
+        Some(v) => PayloadMode::parse(v)?,
+        // STS and other services' clients never send it; S3 requires it.
+        None if scope.service != "s3" => PayloadMode::Undeclared,
+        None => return Err(SigV4Error::MissingContentSha256),
+    };
+    let security_token = header_str(parts, "x-amz-security-token")
+        .map_err(|_| malformed("x-amz-security-token is not visible ASCII"))?
+        .map(str::to_owned);
+
+    Ok(Authorization {
+        form: AuthForm::Header,
+        access_key_id,
+        security_token,
+        payload,
+        credential: scope,
+        signed_at: amz_date.system_time(),
+        expires_in: None,
+        amz_date,
+        signed_headers,
+        signature,
+    })
+}
+
+/// `x-amz-date`, or else `date` (RFC 1123).
+fn header_date(parts: &Parts) -> Result<AmzDate, SigV4Error> {
+    if let Some(v) = parts.headers.get("x-amz-date") {
+        let v = v.to_str().map_err(|_| SigV4Error::InvalidDate)?;
+        return AmzDate::parse_iso(v.trim()).ok_or(SigV4Error::InvalidDate);
+    }
+    if let Some(v) = parts.headers.get(DATE) {
+        let v = v.to_str().map_err(|_| SigV4Error::InvalidDate)?;
+        return AmzDate::parse_http_date(v).ok_or(SigV4Error::InvalidDate);
+    }
+    Err(SigV4Error::MissingDate)
+}
+
+/// A single header as text; non-ASCII is the caller's malformed request.
+pub(super) fn header_str<'a>(parts: &'a Parts, name: &str) -> Result<Option<&'a str>, SigV4Error> {
+    match parts.headers.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map(|s| Some(s.trim()))
+            .map_err(|_| SigV4Error::InvalidContentSha256),
+    }
+}
+
+fn malformed_for(presigned: bool, reason: &'static str) -> SigV4Error {
+    if presigned {
+        SigV4Error::QueryMalformed(reason)
+    } else {
+        SigV4Error::HeaderMalformed(reason)
+    }
+}
+
+/// `AKID/YYYYMMDD/region/service/aws4_request`.
+pub(super) fn parse_credential(
+    value: &str,
+    presigned: bool,
+) -> Result<(String, CredentialScope), SigV4Error> {
+    let bad = || {
+        malformed_for(
+            presigned,
+            "Credential must be <access key id>/<YYYYMMDD>/<region>/<service>/aws4_request",
+        )
+    };
+    let mut it = value.split('/');
+    let (Some(akid), Some(date), Some(region), Some(service), Some(terminator), None) = (
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+    ) else {
+        return Err(bad());
+    };
+    if akid.is_empty()
+        || date.len() != 8
+        || !date.bytes().all(|b| b.is_ascii_digit())
+        || region.is_empty()
+        || service.is_empty()
+        || terminator != "aws4_request"
+    {
+        return Err(bad());
+    }
+    Ok((
+        akid.to_owned(),
+        CredentialScope {
+            date: date.to_owned(),
+            region: region.to_owned(),
+            service: service.to_owned(),
+        },
+    ))
+}
+
+/// `host;range;x-amz-date`: lowercase header names, `host` required.
+pub(super) fn parse_signed_headers(value: &str, presigned: bool) -> Result<String, SigV4Error> {
+    let valid_name = |n: &str| {
+        !n.is_empty()
+            && n.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.!#$%&'*+^`|~".contains(&b)
+            })
+    };
+    if !value.split(';').all(valid_name) {
+        return Err(malformed_for(
+            presigned,
+            "SignedHeaders must be lowercase header names separated by ';'",
+        ));
+    }
+    // Without `host` a signature could be replayed against another endpoint.
+    if !value.split(';').any(|n| n == "host") {
+        return Err(SigV4Error::HostNotSigned { presigned });
+    }
+    Ok(value.to_owned())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
+mod tests {
+    use super::*;
+
+    fn parts(headers: &[(&str, &str)], uri: &str) -> Parts {
+        let mut b = http::Request::builder().method("GET").uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    const GOOD: &str = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41";
+    const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    fn with_auth(auth: &str) -> Parts {
+        parts(
+            &[
+                ("host", "examplebucket.s3.amazonaws.com"),
+                ("authorization", auth),
+                ("x-amz-date", "20130524T000000Z"),
+                ("x-amz-content-sha256", EMPTY),
+            ],
+            "/test.txt",
+        )
+    }
+
+    #[test]
+    fn header_form_parses_into_its_parts() {
+        let a = parse(&with_auth(GOOD)).unwrap();
+        assert_eq!(a.form, AuthForm::Header);
+        assert_eq!(a.access_key_id, "AKIAIOSFODNN7EXAMPLE");
+        assert_eq!(a.credential.region, "us-east-1");
+        assert_eq!(a.credential.service, "s3");
+        assert_eq!(
+            a.credential.to_scope_string(),
+            "20130524/us-east-1/s3/aws4_request"
+        );
+        assert!(matches!(a.payload, PayloadMode::Sha256(_)));
+        let debug = format!("{a:?}");
+        assert!(!debug.contains("f0e8bdb8"), "{debug}");
+    }
+
+    #[test]
+    fn no_auth_at_all_is_missing() {
+        let p = parts(&[("host", "h")], "/b/k?prefix=a");
+        assert_eq!(parse(&p).unwrap_err(), SigV4Error::Missing);
+    }
+
+    #[test]
+    fn signature_v2_header_is_refused_with_its_own_error() {
+        let p = with_auth("AWS AKIAIOSFODNN7EXAMPLE:frJIUN8DYpKDtOLCwo//yllqDzg=");
+        assert_eq!(parse(&p).unwrap_err(), SigV4Error::SignatureV2);
+    }
+
+    #[test]
+    fn signature_v2_query_is_refused_with_its_own_error() {
+        let p = parts(
+            &[("host", "h")],
+            "/b/k?AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE&Expires=1141889120&Signature=vjbyPxybd%2F",
+        );
+        assert_eq!(parse(&p).unwrap_err(), SigV4Error::SignatureV2);
+    }
+
+    #[test]
+    fn malformed_credentials_are_header_malformed() {
+        for cred in [
+            "AKID/20130524/us-east-1/s3",
+            "AKID/20130524/us-east-1/s3/aws4_request/extra",
+            "/20130524/us-east-1/s3/aws4_request",
+            "AKID/2013052/us-east-1/s3/aws4_request",
+            "AKID/20130524//s3/aws4_request",
+            "AKID/20130524/us-east-1/s3/aws5_request",
+        ] {
+            let auth = GOOD.replace(
+                "AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request",
+                cred,
+            );
+            let err = parse(&with_auth(&auth)).unwrap_err();
+            assert!(
+                matches!(err, SigV4Error::HeaderMalformed(_)),
+                "{cred}: {err:?}"
+            );
+            assert_eq!(
+                err.to_s3_error().code,
+                crate::s3::S3ErrorCode::AuthorizationHeaderMalformed
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_header_components_are_refused() {
+        for auth in [
+            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=host",
+            "AWS4-HMAC-SHA256 garbage",
+            "AWS4-HMAC-SHA256Credential=x",
+            "Bearer abc",
+        ] {
+            let err = parse(&with_auth(auth)).unwrap_err();
+            assert!(
+                matches!(err, SigV4Error::HeaderMalformed(_)),
+                "{auth}: {err:?}"
+            );
+        }
+        let short_sig = GOOD.replace("bdb41", "");
+        assert!(matches!(
+            parse(&with_auth(&short_sig)).unwrap_err(),
+            SigV4Error::HeaderMalformed(_)
+        ));
+        let sigv4a = GOOD.replace("AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256");
+        assert_eq!(
+            parse(&with_auth(&sigv4a)).unwrap_err(),
+            SigV4Error::UnsupportedAlgorithm { presigned: false }
+        );
+    }
+
+    #[test]
+    fn host_must_be_signed() {
+        let auth = GOOD.replace("SignedHeaders=host;range;", "SignedHeaders=range;");
+        assert_eq!(
+            parse(&with_auth(&auth)).unwrap_err(),
+            SigV4Error::HostNotSigned { presigned: false }
+        );
+    }
+
+    #[test]
+    fn credential_date_must_be_the_request_date() {
+        let auth = GOOD.replace("/20130524/", "/20130523/");
+        assert_eq!(
+            parse(&with_auth(&auth)).unwrap_err(),
+            SigV4Error::CredentialDateMismatch { presigned: false }
+        );
+    }
+
+    #[test]
+    fn content_sha256_values() {
+        assert_eq!(
+            PayloadMode::parse("UNSIGNED-PAYLOAD").unwrap(),
+            PayloadMode::Unsigned
+        );
+        assert_eq!(
+            PayloadMode::parse("STREAMING-AWS4-HMAC-SHA256-PAYLOAD").unwrap(),
+            PayloadMode::StreamingSigned { trailer: false }
+        );
+        assert_eq!(
+            PayloadMode::parse("STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER").unwrap(),
+            PayloadMode::StreamingSigned { trailer: true }
+        );
+        assert_eq!(
+            PayloadMode::parse("STREAMING-UNSIGNED-PAYLOAD-TRAILER").unwrap(),
+            PayloadMode::StreamingUnsignedTrailer
+        );
+        assert_eq!(
+            PayloadMode::parse("STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD").unwrap_err(),
+            SigV4Error::InvalidContentSha256
+        );
+        assert_eq!(
+            PayloadMode::parse("abc").unwrap_err(),
+            SigV4Error::InvalidContentSha256
+        );
+    }
+
+    #[test]
+    fn s3_header_auth_requires_content_sha256() {
+        let p = parts(
+            &[
+                ("host", "examplebucket.s3.amazonaws.com"),
+                ("authorization", GOOD),
+                ("x-amz-date", "20130524T000000Z"),
+            ],
+            "/test.txt",
+        );
+        let err = parse(&p).unwrap_err();
+        assert_eq!(err, SigV4Error::MissingContentSha256);
+        assert_eq!(
+            err.to_s3_error().code,
+            crate::s3::S3ErrorCode::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn sts_header_auth_may_omit_content_sha256() {
+        let auth = GOOD.replace("/s3/", "/sts/");
+        let p = parts(
+            &[
+                ("host", "sts.example"),
+                ("authorization", &auth),
+                ("x-amz-date", "20130524T000000Z"),
+            ],
+            "/",
+        );
+        assert_eq!(parse(&p).unwrap().payload, PayloadMode::Undeclared);
+    }
+
+    #[test]
+    fn dates_must_be_present_and_valid() {
+        let p = parts(
+            &[
+                ("host", "h"),
+                ("authorization", GOOD),
+                ("x-amz-content-sha256", EMPTY),
+            ],
+            "/",
+        );
+        assert_eq!(parse(&p).unwrap_err(), SigV4Error::MissingDate);
+        let p = parts(
+            &[
+                ("host", "h"),
+                ("authorization", GOOD),
+                ("x-amz-content-sha256", EMPTY),
+                ("x-amz-date", "2013-05-24"),
+            ],
+            "/",
+        );
+        assert_eq!(parse(&p).unwrap_err(), SigV4Error::InvalidDate);
+    }
+
+    #[test]
+    fn header_and_query_auth_together_are_refused() {
+        let p = parts(
+            &[("authorization", GOOD)],
+            "/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256",
+        );
+        assert_eq!(parse(&p).unwrap_err(), SigV4Error::MultipleAuthMechanisms);
+    }
+}

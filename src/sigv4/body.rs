@@ -1,0 +1,250 @@
+//! [`VerifiedBody`]: the request body as the upstream must receive it,
+//! verified while it streams and never buffered whole.
+//!
+//! The trick that keeps half-verified data out of the store: the proxy
+//! forwards with a Content-Length, and this body always holds back the last
+//! piece it has until the whole payload verified. A failure therefore comes
+//! out *before* the final bytes, the upstream request is aborted short of its
+//! length, and S3 stores nothing.
+//!
+//! - hex `x-amz-content-sha256`: hash while streaming, hold back the last
+//!   frame, compare at the end (`XAmzContentSHA256Mismatch`);
+//! - `UNSIGNED-PAYLOAD`: pass through (a `x-amz-checksum-*` header, if any,
+//!   is forwarded and checked by the upstream);
+//! - `aws-chunked` (signed, or unsigned with a trailer): decoded by
+//!   [`ChunkDecoder`], which holds back one verified chunk.
+//!
+//! Spec: <https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html>
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http::request::Parts;
+use http_body::{Body, Frame, SizeHint};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::authorization::PayloadMode;
+use super::chunked::ChunkDecoder;
+use super::error::SigV4Error;
+use super::verify::Verified;
+
+enum Mode {
+    Passthrough,
+    Sha256 {
+        expected: [u8; 32],
+        hasher: Sha256,
+        /// The latest frame: released only when another arrives or the
+        /// hash matched at the end.
+        held: Option<Bytes>,
+    },
+    Chunked(Box<ChunkDecoder>),
+}
+
+/// The body as the upstream must see it.
+pub struct VerifiedBody<B> {
+    inner: B,
+    mode: Mode,
+    inner_done: bool,
+    /// `None` (or an error) was returned: nothing more is ever yielded.
+    finished: bool,
+    /// The payload's exact length when known.
+    exact_len: Option<u64>,
+    emitted: u64,
+}
+
+impl<B> std::fmt::Debug for VerifiedBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mode = match &self.mode {
+            Mode::Passthrough => "passthrough",
+            Mode::Sha256 { .. } => "sha256",
+            Mode::Chunked(_) => "aws-chunked",
+        };
+        f.debug_struct("VerifiedBody")
+            .field("mode", &mode)
+            .field("exact_len", &self.exact_len)
+            .field("emitted", &self.emitted)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Wraps the incoming body so it yields only verified payload.
+pub fn verified_body<B>(body: B, verified: &Verified, parts: &Parts) -> VerifiedBody<B> {
+    let content_length = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let (mode, exact_len) = match &verified.payload {
+        PayloadMode::Sha256(expected) => (
+            Mode::Sha256 {
+                expected: *expected,
+                hasher: Sha256::new(),
+                held: None,
+            },
+            content_length,
+        ),
+        // `Undeclared` never reaches here from `verify` (it refuses it), and
+        // `verify_with_body_sha256` turns it into `Sha256`.
+        PayloadMode::Unsigned | PayloadMode::Undeclared => (Mode::Passthrough, content_length),
+        PayloadMode::StreamingSigned { trailer } => {
+            // `verify` guarantees the decoded length for streaming payloads;
+            // zero would make any data a length mismatch, failing closed.
+            let len = verified.decoded_content_length.unwrap_or(0);
+            let decoder = ChunkDecoder::new(
+                Some(verified.stream.clone()),
+                *trailer,
+                verified.trailer_checksum,
+                len,
+            );
+            (Mode::Chunked(Box::new(decoder)), Some(len))
+        }
+        PayloadMode::StreamingUnsignedTrailer => {
+            let len = verified.decoded_content_length.unwrap_or(0);
+            let decoder = ChunkDecoder::new(None, true, verified.trailer_checksum, len);
+            (Mode::Chunked(Box::new(decoder)), Some(len))
+        }
+    };
+    VerifiedBody {
+        inner: body,
+        mode,
+        inner_done: false,
+        finished: false,
+        exact_len,
+        emitted: 0,
+    }
+}
+
+type Polled = Poll<Option<Result<Frame<Bytes>, SigV4Error>>>;
+
+impl<B> VerifiedBody<B> {
+    fn emit(&mut self, data: Bytes) -> Polled {
+        self.emitted += data.len() as u64;
+        Poll::Ready(Some(Ok(Frame::data(data))))
+    }
+
+    fn fail(&mut self, err: SigV4Error) -> Polled {
+        self.finished = true;
+        if let Mode::Sha256 { held, .. } = &mut self.mode {
+            *held = None;
+        }
+        Poll::Ready(Some(Err(err)))
+    }
+
+    fn end(&mut self) -> Polled {
+        self.finished = true;
+        Poll::Ready(None)
+    }
+}
+
+impl<B> Body for VerifiedBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    type Data = Bytes;
+    type Error = SigV4Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Polled {
+        let this = self.get_mut();
+        if this.finished {
+            return Poll::Ready(None);
+        }
+        loop {
+            // Release what is releasable before reading more.
+            if let Mode::Chunked(decoder) = &mut this.mode {
+                if let Some(data) = decoder.pop() {
+                    return this.emit(data);
+                }
+                if decoder.is_done() {
+                    return this.end();
+                }
+            }
+            if this.inner_done {
+                match &mut this.mode {
+                    Mode::Passthrough => return this.end(),
+                    Mode::Sha256 {
+                        expected,
+                        hasher,
+                        held,
+                    } => {
+                        let actual: [u8; 32] = std::mem::take(hasher).finalize().into();
+                        if !bool::from(actual.ct_eq(expected)) {
+                            return this.fail(SigV4Error::ContentSha256Mismatch);
+                        }
+                        return match held.take() {
+                            Some(data) => {
+                                // Verified; the next poll ends the stream.
+                                let polled = this.emit(data);
+                                this.finished = true;
+                                polled
+                            }
+                            None => this.end(),
+                        };
+                    }
+                    Mode::Chunked(decoder) => {
+                        if let Err(err) = decoder.finish() {
+                            return this.fail(err);
+                        }
+                        // Loop: pop the released chunk, then end.
+                        continue;
+                    }
+                }
+            }
+
+            let frame = match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+                None => {
+                    this.inner_done = true;
+                    continue;
+                }
+                Some(Err(err)) => return this.fail(SigV4Error::Body(err.to_string())),
+                Some(Ok(frame)) => frame,
+            };
+            // The client's own HTTP trailers are not part of the payload and
+            // were never signed: dropped.
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if data.is_empty() {
+                continue;
+            }
+            match &mut this.mode {
+                Mode::Passthrough => return this.emit(data),
+                Mode::Sha256 { hasher, held, .. } => {
+                    hasher.update(&data);
+                    if let Some(previous) = held.replace(data) {
+                        return this.emit(previous);
+                    }
+                }
+                Mode::Chunked(decoder) => {
+                    if let Err(err) = decoder.push(data) {
+                        return this.fail(err);
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.finished
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        if let Some(len) = self.exact_len {
+            return SizeHint::with_exact(len.saturating_sub(self.emitted));
+        }
+        let held = match &self.mode {
+            Mode::Sha256 { held: Some(h), .. } => h.len() as u64,
+            _ => 0,
+        };
+        let inner = self.inner.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(inner.lower().saturating_add(held));
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper.saturating_add(held));
+        }
+        hint
+    }
+}

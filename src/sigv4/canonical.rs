@@ -1,0 +1,468 @@
+//! The SigV4 arithmetic: canonical request, string to sign, signing key,
+//! chunk and trailer signatures, and the AWS URI encoding they rely on.
+//!
+//! Must not read the clock or know where secrets come from. Everything here
+//! is on the hot path (every request), so the canonical request is built into
+//! one pre-sized buffer and hex is written into stack arrays.
+//!
+//! Spec: <https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html>
+
+use std::fmt;
+
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
+use http::request::Parts;
+use sha2::{Digest, Sha256};
+use zeroize::{Zeroize, Zeroizing};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The algorithm name on the first line of the request's string to sign.
+pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// `hex(sha256(""))`: the "empty headers" line of every chunk string to sign.
+pub const EMPTY_SHA256_HEX: &str =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+/// What a redacted session token looks like in a debug canonical request.
+const REDACTED: &[u8] = b"<redacted>";
+
+/// The derived SigV4 signing key (`kSigning`): good for one day, one region,
+/// one service. Zeroized on drop; `Debug` never shows it.
+#[derive(Clone)]
+pub struct SigningKey([u8; 32]);
+
+impl Drop for SigningKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningKey(<redacted>)")
+    }
+}
+
+impl SigningKey {
+    /// `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
+    pub fn derive(secret: &[u8], date: &str, region: &str, service: &str) -> Self {
+        let mut k_secret = Zeroizing::new(Vec::with_capacity(4 + secret.len()));
+        k_secret.extend_from_slice(b"AWS4");
+        k_secret.extend_from_slice(secret);
+        let k_date = Zeroizing::new(hmac(&k_secret, &[date.as_bytes()]));
+        let k_region = Zeroizing::new(hmac(k_date.as_slice(), &[region.as_bytes()]));
+        let k_service = Zeroizing::new(hmac(k_region.as_slice(), &[service.as_bytes()]));
+        Self(hmac(k_service.as_slice(), &[b"aws4_request"]))
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        new_mac(&self.0)
+    }
+}
+
+/// An HMAC-SHA256 keyed with any key length, without a fallible constructor:
+/// RFC 2104 zero-pads keys up to the block size and hashes longer ones first,
+/// which is exactly what we do before handing over a block-sized key.
+fn new_mac(key: &[u8]) -> HmacSha256 {
+    let mut block = Zeroizing::new([0u8; 64]);
+    if key.len() > block.len() {
+        let digest = Sha256::digest(key);
+        block[..32].copy_from_slice(&digest);
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    <HmacSha256 as KeyInit>::new(&(*block).into())
+}
+
+fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = new_mac(key);
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// Lowercase hex into a stack buffer.
+pub fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 64];
+    for (i, b) in bytes.iter().enumerate() {
+        out[2 * i] = HEX[usize::from(b >> 4)];
+        out[2 * i + 1] = HEX[usize::from(b & 0x0f)];
+    }
+    out
+}
+
+/// Parses exactly 64 hex digits (either case).
+pub fn parse_hex32(s: &str) -> Option<[u8; 32]> {
+    let b = s.as_bytes();
+    if b.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in b.chunks_exact(2).enumerate() {
+        out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
+    }
+    Some(out)
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// AWS's unreserved set: the only bytes SigV4 leaves unencoded.
+fn is_unreserved(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~')
+}
+
+fn push_encoded(out: &mut Vec<u8>, c: u8) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.extend_from_slice(&[b'%', HEX[usize::from(c >> 4)], HEX[usize::from(c & 0x0f)]]);
+}
+
+/// Percent-decodes `raw` (`+` is a space, as form decoding and the SDK
+/// signers treat it) and re-encodes it with AWS's rules. A `%` that does not
+/// start a valid escape is taken literally (and so becomes `%25`).
+fn reencode_query_component(out: &mut Vec<u8>, raw: &[u8]) {
+    let mut i = 0;
+    while i < raw.len() {
+        let c = raw[i];
+        let byte = match c {
+            b'%' => match (
+                raw.get(i + 1).copied().and_then(hex_val),
+                raw.get(i + 2).copied().and_then(hex_val),
+            ) {
+                (Some(high), Some(low)) => {
+                    i += 2;
+                    (high << 4) | low
+                }
+                _ => c,
+            },
+            b'+' => b' ',
+            _ => c,
+        };
+        if is_unreserved(byte) {
+            out.push(byte);
+        } else {
+            push_encoded(out, byte);
+        }
+        i += 1;
+    }
+}
+
+/// The canonical URI for S3: the path exactly as sent. S3 neither normalises
+/// (`..`, `//`) nor double-encodes, and SDKs send each segment encoded once,
+/// so the raw path *is* the canonical form. The only rewrite: bytes AWS
+/// would have encoded but some clients send raw (`$`, `!`, `*`, `'`, `(`,
+/// `)`, `@`, `,`, `;`, `:`, `=`, `+`…) are encoded, which cannot change a path
+/// an SDK sent. Existing `%XX` escapes (including `%2F`) are kept verbatim.
+fn push_canonical_uri(out: &mut Vec<u8>, path: &str) {
+    if path.is_empty() {
+        out.push(b'/');
+        return;
+    }
+    for &c in path.as_bytes() {
+        if is_unreserved(c) || c == b'/' || c == b'%' {
+            out.push(c);
+        } else {
+            push_encoded(out, c);
+        }
+    }
+}
+
+/// Appends the canonical query string: every parameter decoded and
+/// re-encoded, sorted by encoded name then value, `name=value` joined by `&`
+/// (a valueless `?lifecycle` becomes `lifecycle=`). For presigned URLs the
+/// signature itself is left out; with `redact` the session token's value is
+/// replaced (debug output only).
+fn push_canonical_query(out: &mut Vec<u8>, query: &str, presigned: bool, redact: bool) {
+    if query.is_empty() {
+        return;
+    }
+    let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(8);
+    for piece in query.split('&') {
+        if piece.is_empty() {
+            continue;
+        }
+        let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+        let mut enc_name = Vec::with_capacity(name.len());
+        reencode_query_component(&mut enc_name, name.as_bytes());
+        if presigned && enc_name == b"X-Amz-Signature" {
+            continue;
+        }
+        let mut enc_value = Vec::with_capacity(value.len() + 8);
+        if redact && enc_name == b"X-Amz-Security-Token" {
+            enc_value.extend_from_slice(REDACTED);
+        } else {
+            reencode_query_component(&mut enc_value, value.as_bytes());
+        }
+        pairs.push((enc_name, enc_value));
+    }
+    pairs.sort_unstable();
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(b'&');
+        }
+        out.extend_from_slice(name);
+        out.push(b'=');
+        out.extend_from_slice(value);
+    }
+}
+
+/// Appends a header value trimmed, with inner runs of spaces collapsed.
+fn push_header_value(out: &mut Vec<u8>, value: &[u8]) {
+    let trimmed = value.trim_ascii();
+    let mut last_space = false;
+    for &c in trimmed {
+        if c == b' ' {
+            if !last_space {
+                out.push(c);
+            }
+            last_space = true;
+        } else {
+            out.push(c);
+            last_space = false;
+        }
+    }
+}
+
+/// Everything the canonical request is built from, borrowed from the request
+/// and the parsed signature.
+pub struct CanonicalInput<'a> {
+    pub parts: &'a Parts,
+    /// `;`-separated, lowercase, as the client listed them.
+    pub signed_headers: &'a str,
+    /// The last line: the literal `x-amz-content-sha256` value or
+    /// `UNSIGNED-PAYLOAD`.
+    pub payload: &'a str,
+    pub presigned: bool,
+}
+
+impl CanonicalInput<'_> {
+    /// The canonical request, as bytes (header values need not be UTF-8).
+    /// `redact` replaces the session token's value, for debug output only.
+    pub fn build(&self, redact: bool) -> Vec<u8> {
+        let parts = self.parts;
+        let path = parts.uri.path();
+        let query = parts.uri.query().unwrap_or("");
+        let header_bytes: usize = parts
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 2)
+            .sum();
+        let mut out = Vec::with_capacity(
+            64 + path.len() + 2 * query.len() + header_bytes + 2 * self.signed_headers.len(),
+        );
+        out.extend_from_slice(parts.method.as_str().as_bytes());
+        out.push(b'\n');
+        push_canonical_uri(&mut out, path);
+        out.push(b'\n');
+        push_canonical_query(&mut out, query, self.presigned, redact);
+        out.push(b'\n');
+        for name in self.signed_headers.split(';') {
+            out.extend_from_slice(name.as_bytes());
+            out.push(b':');
+            let mut first = true;
+            for value in parts.headers.get_all(name) {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                if redact && name == "x-amz-security-token" {
+                    out.extend_from_slice(REDACTED);
+                } else {
+                    push_header_value(&mut out, value.as_bytes());
+                }
+            }
+            // HTTP/2 carries the host in `:authority`, which hyper puts in the
+            // URI rather than in a `host` header.
+            if first
+                && name == "host"
+                && let Some(authority) = parts.uri.authority()
+            {
+                out.extend_from_slice(authority.as_str().as_bytes());
+            }
+            out.push(b'\n');
+        }
+        out.push(b'\n');
+        out.extend_from_slice(self.signed_headers.as_bytes());
+        out.push(b'\n');
+        out.extend_from_slice(self.payload.as_bytes());
+        out
+    }
+}
+
+/// `AWS4-HMAC-SHA256\n<amz date>\n<scope>\n<hex(sha256(canonical request))>`.
+pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> String {
+    let hash: [u8; 32] = Sha256::digest(canonical_request).into();
+    let hex = hex32(&hash);
+    let mut s = String::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 67);
+    s.push_str(ALGORITHM);
+    s.push('\n');
+    s.push_str(amz_date);
+    s.push('\n');
+    s.push_str(scope);
+    s.push('\n');
+    s.push_str(std::str::from_utf8(&hex).unwrap_or_default());
+    s
+}
+
+/// The request signature over the string to sign, fed to the HMAC piece by
+/// piece so no string is built on the success path.
+pub fn request_signature(
+    key: &SigningKey,
+    amz_date: &str,
+    scope: &str,
+    canonical_request: &[u8],
+) -> [u8; 32] {
+    let hash: [u8; 32] = Sha256::digest(canonical_request).into();
+    let mut mac = key.mac();
+    mac.update(ALGORITHM.as_bytes());
+    mac.update(b"\n");
+    mac.update(amz_date.as_bytes());
+    mac.update(b"\n");
+    mac.update(scope.as_bytes());
+    mac.update(b"\n");
+    mac.update(&hex32(&hash));
+    mac.finalize().into_bytes().into()
+}
+
+/// One `aws-chunked` chunk's signature:
+/// `AWS4-HMAC-SHA256-PAYLOAD\n<date>\n<scope>\n<previous>\n<sha256("")>\n<sha256(data)>`.
+pub fn chunk_signature(
+    key: &SigningKey,
+    amz_date: &str,
+    scope: &str,
+    previous: &[u8; 32],
+    data_sha256: &[u8; 32],
+) -> [u8; 32] {
+    let mut mac = key.mac();
+    mac.update(b"AWS4-HMAC-SHA256-PAYLOAD\n");
+    mac.update(amz_date.as_bytes());
+    mac.update(b"\n");
+    mac.update(scope.as_bytes());
+    mac.update(b"\n");
+    mac.update(&hex32(previous));
+    mac.update(b"\n");
+    mac.update(EMPTY_SHA256_HEX.as_bytes());
+    mac.update(b"\n");
+    mac.update(&hex32(data_sha256));
+    mac.finalize().into_bytes().into()
+}
+
+/// The trailer signature:
+/// `AWS4-HMAC-SHA256-TRAILER\n<date>\n<scope>\n<previous>\n<sha256(trailers)>`,
+/// where the trailers are canonicalised as `name:value\n` lines.
+pub fn trailer_signature(
+    key: &SigningKey,
+    amz_date: &str,
+    scope: &str,
+    previous: &[u8; 32],
+    trailers_sha256: &[u8; 32],
+) -> [u8; 32] {
+    let mut mac = key.mac();
+    mac.update(b"AWS4-HMAC-SHA256-TRAILER\n");
+    mac.update(amz_date.as_bytes());
+    mac.update(b"\n");
+    mac.update(scope.as_bytes());
+    mac.update(b"\n");
+    mac.update(&hex32(previous));
+    mac.update(b"\n");
+    mac.update(&hex32(trailers_sha256));
+    mac.finalize().into_bytes().into()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
+mod tests {
+    use super::*;
+
+    fn query(q: &str, presigned: bool) -> String {
+        let mut out = Vec::new();
+        push_canonical_query(&mut out, q, presigned, false);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn uri(p: &str) -> String {
+        let mut out = Vec::new();
+        push_canonical_uri(&mut out, p);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn query_is_sorted_and_valueless_names_get_an_equals() {
+        assert_eq!(query("prefix=J&max-keys=2", false), "max-keys=2&prefix=J");
+        assert_eq!(query("lifecycle", false), "lifecycle=");
+        assert_eq!(query("b=2&a=1&a=0", false), "a=0&a=1&b=2");
+    }
+
+    #[test]
+    fn query_components_are_decoded_then_reencoded_with_the_aws_set() {
+        assert_eq!(query("prefix=a%2fb", false), "prefix=a%2Fb");
+        assert_eq!(query("prefix=a b", false), "prefix=a%20b");
+        assert_eq!(query("prefix=a+b", false), "prefix=a%20b");
+        assert_eq!(query("prefix=a%2Bb", false), "prefix=a%2Bb");
+        assert_eq!(query("k=~-_.", false), "k=~-_.");
+        assert_eq!(query("k=%7E", false), "k=~");
+        assert_eq!(query("k=%zz", false), "k=%25zz");
+        assert_eq!(query("k=%", false), "k=%25");
+        assert_eq!(query("k=%4", false), "k=%254");
+        assert_eq!(query("k=%C3%BC", false), "k=%C3%BC");
+    }
+
+    #[test]
+    fn presigned_query_drops_only_the_signature() {
+        assert_eq!(
+            query("X-Amz-Signature=abc&X-Amz-Date=1&x=2", true),
+            "X-Amz-Date=1&x=2"
+        );
+        assert_eq!(query("X-Amz-Signature=abc", false), "X-Amz-Signature=abc");
+    }
+
+    #[test]
+    fn uri_is_the_raw_path_with_only_aws_reserved_bytes_encoded() {
+        assert_eq!(uri("/test%24file.text"), "/test%24file.text");
+        assert_eq!(uri("/test$file.text"), "/test%24file.text");
+        assert_eq!(uri("/a%2Fb//c/../d"), "/a%2Fb//c/../d");
+        assert_eq!(uri(""), "/");
+    }
+
+    #[test]
+    fn header_values_are_trimmed_and_spaces_collapsed() {
+        let mut out = Vec::new();
+        push_header_value(&mut out, b"  a   b  c\t ");
+        assert_eq!(out, b"a b c");
+    }
+
+    #[test]
+    fn hex_round_trips() {
+        let bytes = [0xabu8; 32];
+        let hex = hex32(&bytes);
+        assert_eq!(parse_hex32(std::str::from_utf8(&hex).unwrap()), Some(bytes));
+        assert_eq!(parse_hex32("zz"), None);
+    }
+
+    #[test]
+    fn long_hmac_keys_are_hashed_first_as_rfc_2104_says() {
+        // RFC 4231 test case 6: a 131-byte key.
+        let key = [0xaau8; 131];
+        let out = hmac(
+            &key,
+            &[b"Test Using Larger Than Block-Size Key - Hash Key First"],
+        );
+        assert_eq!(
+            std::str::from_utf8(&hex32(&out)).unwrap(),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
+    fn signing_key_debug_is_redacted() {
+        let key = SigningKey::derive(b"secret", "20130524", "us-east-1", "s3");
+        assert_eq!(format!("{key:?}"), "SigningKey(<redacted>)");
+    }
+}

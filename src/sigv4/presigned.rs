@@ -1,0 +1,248 @@
+//! The presigned-URL form: `X-Amz-Algorithm`, `X-Amz-Credential`,
+//! `X-Amz-Date`, `X-Amz-Expires`, `X-Amz-SignedHeaders`, `X-Amz-Signature`
+//! and `X-Amz-Security-Token` in the query string; and telling a V4 query
+//! apart from a Signature Version 2 one (`AWSAccessKeyId`, `Signature`).
+//!
+//! Spec: <https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html>
+
+use std::time::Duration;
+
+use http::request::Parts;
+
+use super::amz_date::AmzDate;
+use super::authorization::{
+    AuthForm, Authorization, PayloadMode, header_str, parse_credential, parse_signed_headers,
+};
+use super::canonical::{ALGORITHM, parse_hex32};
+use super::error::SigV4Error;
+
+/// The longest a presigned URL may live: 7 days, as S3 enforces.
+pub const MAX_EXPIRES_SECS: u64 = 604_800;
+
+/// Which kind of query-string authentication a request carries, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryAuth {
+    None,
+    V4,
+    V2,
+}
+
+/// A cheap scan of the parameter names (SDKs never percent-encode these).
+pub fn detect(query: &str) -> QueryAuth {
+    if query.is_empty() {
+        return QueryAuth::None;
+    }
+    let mut found = QueryAuth::None;
+    for piece in query.split('&') {
+        let name = piece.split_once('=').map_or(piece, |(n, _)| n);
+        match name {
+            "X-Amz-Algorithm" | "X-Amz-Credential" | "X-Amz-Signature" => return QueryAuth::V4,
+            "AWSAccessKeyId" | "Signature" => found = QueryAuth::V2,
+            _ => {}
+        }
+    }
+    found
+}
+
+/// Percent-decodes a query component (`+` is a space, as in the canonical
+/// query). Invalid UTF-8 is refused.
+fn decode(raw: &str) -> Result<String, SigV4Error> {
+    let spaced;
+    let raw = if raw.contains('+') {
+        spaced = raw.replace('+', " ");
+        spaced.as_str()
+    } else {
+        raw
+    };
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| SigV4Error::QueryMalformed("a parameter is not valid UTF-8"))
+}
+
+#[derive(Default)]
+struct Params {
+    algorithm: Option<String>,
+    credential: Option<String>,
+    date: Option<String>,
+    expires: Option<String>,
+    signed_headers: Option<String>,
+    signature: Option<String>,
+    security_token: Option<String>,
+}
+
+pub fn parse_query(parts: &Parts, query: &str) -> Result<Authorization, SigV4Error> {
+    let malformed = SigV4Error::QueryMalformed;
+    let mut p = Params::default();
+    for piece in query.split('&') {
+        let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+        let slot = match name {
+            "X-Amz-Algorithm" => &mut p.algorithm,
+            "X-Amz-Credential" => &mut p.credential,
+            "X-Amz-Date" => &mut p.date,
+            "X-Amz-Expires" => &mut p.expires,
+            "X-Amz-SignedHeaders" => &mut p.signed_headers,
+            "X-Amz-Signature" => &mut p.signature,
+            "X-Amz-Security-Token" => &mut p.security_token,
+            _ => continue,
+        };
+        if slot.replace(decode(value)?).is_some() {
+            return Err(malformed("an X-Amz-* parameter is repeated"));
+        }
+    }
+
+    let algorithm = p.algorithm.ok_or(malformed("missing X-Amz-Algorithm"))?;
+    if algorithm != ALGORITHM {
+        if algorithm.starts_with("AWS4-") {
+            return Err(SigV4Error::UnsupportedAlgorithm { presigned: true });
+        }
+        return Err(malformed("X-Amz-Algorithm must be AWS4-HMAC-SHA256"));
+    }
+    let credential = p.credential.ok_or(malformed("missing X-Amz-Credential"))?;
+    let date = p.date.ok_or(malformed("missing X-Amz-Date"))?;
+    let expires = p.expires.ok_or(malformed("missing X-Amz-Expires"))?;
+    let signed_headers = p
+        .signed_headers
+        .ok_or(malformed("missing X-Amz-SignedHeaders"))?;
+    let signature = p.signature.ok_or(malformed("missing X-Amz-Signature"))?;
+
+    let (access_key_id, scope) = parse_credential(&credential, true)?;
+    let signed_headers = parse_signed_headers(&signed_headers, true)?;
+    let signature = parse_hex32(&signature).ok_or(malformed(
+        "X-Amz-Signature must be 64 hexadecimal characters",
+    ))?;
+    let amz_date = AmzDate::parse_iso(&date).ok_or(malformed(
+        "X-Amz-Date must be in the ISO 8601 basic format YYYYMMDD'T'HHMMSS'Z'",
+    ))?;
+    if amz_date.date() != scope.date {
+        return Err(SigV4Error::CredentialDateMismatch { presigned: true });
+    }
+    let expires = expires
+        .parse::<u64>()
+        .ok()
+        .filter(|s| (1..=MAX_EXPIRES_SECS).contains(s))
+        .ok_or(SigV4Error::InvalidExpires)?;
+
+    // A presigned URL's payload is unsigned unless the client also sent and
+    // signed `x-amz-content-sha256`; an unsigned one is not a promise.
+    let payload = match header_str(parts, "x-amz-content-sha256")? {
+        Some(v)
+            if signed_headers
+                .split(';')
+                .any(|n| n == "x-amz-content-sha256") =>
+        {
+            PayloadMode::parse(v)?
+        }
+        _ => PayloadMode::Unsigned,
+    };
+    let security_token = match p.security_token {
+        Some(t) => Some(t),
+        None => header_str(parts, "x-amz-security-token")
+            .map_err(|_| malformed("x-amz-security-token is not visible ASCII"))?
+            .map(str::to_owned),
+    };
+
+    Ok(Authorization {
+        form: AuthForm::Presigned,
+        access_key_id,
+        security_token,
+        payload,
+        credential: scope,
+        signed_at: amz_date.system_time(),
+        expires_in: Some(Duration::from_secs(expires)),
+        amz_date,
+        signed_headers,
+        signature,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
+mod tests {
+    use super::super::authorization::parse;
+    use super::*;
+
+    const AWS_EXAMPLE: &str = "/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404";
+
+    fn parts(uri: &str) -> Parts {
+        http::Request::builder()
+            .uri(uri)
+            .header("host", "examplebucket.s3.amazonaws.com")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    #[test]
+    fn presigned_query_parses() {
+        let a = parse(&parts(AWS_EXAMPLE)).unwrap();
+        assert_eq!(a.form, AuthForm::Presigned);
+        assert_eq!(a.access_key_id, "AKIAIOSFODNN7EXAMPLE");
+        assert_eq!(a.expires_in, Some(Duration::from_secs(86_400)));
+        assert_eq!(a.payload, PayloadMode::Unsigned);
+        assert_eq!(a.security_token, None);
+    }
+
+    #[test]
+    fn presigned_security_token_comes_from_the_query() {
+        let uri = format!("{AWS_EXAMPLE}&X-Amz-Security-Token=FQo%2Bab%2F%3D");
+        let a = parse(&parts(&uri)).unwrap();
+        assert_eq!(a.security_token.as_deref(), Some("FQo+ab/="));
+        assert!(!format!("{a:?}").contains("FQo"));
+    }
+
+    #[test]
+    fn expires_must_be_between_one_second_and_seven_days() {
+        for bad in ["604801", "0", "-1", "abc", ""] {
+            let uri = AWS_EXAMPLE.replace("X-Amz-Expires=86400", &format!("X-Amz-Expires={bad}"));
+            let err = parse(&parts(&uri)).unwrap_err();
+            assert_eq!(err, SigV4Error::InvalidExpires, "{bad}");
+            assert_eq!(
+                err.to_s3_error().code,
+                crate::s3::S3ErrorCode::AuthorizationQueryParametersError
+            );
+        }
+        let uri = AWS_EXAMPLE.replace("X-Amz-Expires=86400", "X-Amz-Expires=604800");
+        assert!(parse(&parts(&uri)).is_ok());
+    }
+
+    #[test]
+    fn missing_or_repeated_parameters_are_query_errors() {
+        let missing = AWS_EXAMPLE.replace("&X-Amz-Date=20130524T000000Z", "");
+        assert!(matches!(
+            parse(&parts(&missing)).unwrap_err(),
+            SigV4Error::QueryMalformed(_)
+        ));
+        let repeated = format!("{AWS_EXAMPLE}&X-Amz-Expires=1");
+        assert!(matches!(
+            parse(&parts(&repeated)).unwrap_err(),
+            SigV4Error::QueryMalformed(_)
+        ));
+        let bad_cred = AWS_EXAMPLE.replace("%2Fus-east-1", "");
+        assert!(matches!(
+            parse(&parts(&bad_cred)).unwrap_err(),
+            SigV4Error::QueryMalformed(_)
+        ));
+    }
+
+    #[test]
+    fn presigned_host_must_be_signed() {
+        let uri = AWS_EXAMPLE.replace("X-Amz-SignedHeaders=host", "X-Amz-SignedHeaders=range");
+        assert_eq!(
+            parse(&parts(&uri)).unwrap_err(),
+            SigV4Error::HostNotSigned { presigned: true }
+        );
+    }
+
+    #[test]
+    fn detect_tells_v4_from_v2_from_none() {
+        assert_eq!(detect(""), QueryAuth::None);
+        assert_eq!(detect("prefix=a&max-keys=2"), QueryAuth::None);
+        assert_eq!(
+            detect("AWSAccessKeyId=A&Signature=s&Expires=1"),
+            QueryAuth::V2
+        );
+        assert_eq!(detect("X-Amz-Algorithm=AWS4-HMAC-SHA256"), QueryAuth::V4);
+    }
+}

@@ -1,0 +1,235 @@
+//! Checking a parsed [`Authorization`] against the request and the secret:
+//! the clock (skew, presigned expiry), unsigned `x-amz-*` headers, the
+//! canonical request and the constant-time signature comparison. Success is a
+//! [`Verified`]: what body verification needs (payload mode, signing key,
+//! seed signature, scope, date).
+//!
+//! Spec: <https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html>
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use http::request::Parts;
+use subtle::ConstantTimeEq;
+
+use super::amz_date::AmzDate;
+use super::authorization::{AuthForm, Authorization, PayloadMode, header_str};
+use super::canonical::{CanonicalInput, SigningKey, hex32, request_signature, string_to_sign};
+use super::checksum::ChecksumAlgorithm;
+use super::error::{MismatchDetail, SigV4Error};
+
+/// How far a signature's time may be from ours, either way.
+pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
+
+/// A verified signature: what body verification needs.
+pub struct Verified {
+    pub payload: PayloadMode,
+    /// Presigned URLs: when the URL stops being valid.
+    pub expires_at: Option<SystemTime>,
+    /// Streaming uploads: `x-amz-decoded-content-length`, the payload size.
+    pub decoded_content_length: Option<u64>,
+    /// Streaming uploads with a trailer: the checksum `x-amz-trailer` names.
+    pub trailer_checksum: Option<ChecksumAlgorithm>,
+    pub(super) stream: StreamSigning,
+}
+
+/// What chunk and trailer signatures are computed from. The key is private,
+/// zeroized on drop, and never printed.
+#[derive(Clone)]
+pub(super) struct StreamSigning {
+    pub key: SigningKey,
+    /// The request's own signature: the "previous signature" of chunk one.
+    pub seed: [u8; 32],
+    pub scope: String,
+    pub amz_date: AmzDate,
+}
+
+impl fmt::Debug for Verified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verified")
+            .field("payload", &self.payload)
+            .field("expires_at", &self.expires_at)
+            .field("decoded_content_length", &self.decoded_content_length)
+            .field("trailer_checksum", &self.trailer_checksum)
+            .field("scope", &self.stream.scope)
+            .field("amz_date", &self.stream.amz_date)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authorization {
+    /// Verifies the signature of an S3 request (whose body is described by
+    /// `x-amz-content-sha256`). Does not check the credential's service: the
+    /// caller does (`s3` for S3, `sts` for the STS API).
+    pub fn verify(
+        &self,
+        parts: &Parts,
+        secret: &[u8],
+        now: SystemTime,
+    ) -> Result<Verified, SigV4Error> {
+        let payload_line = match (&self.form, &self.payload) {
+            (_, PayloadMode::Undeclared) => return Err(SigV4Error::MissingContentSha256),
+            (AuthForm::Presigned, PayloadMode::Unsigned) => "UNSIGNED-PAYLOAD",
+            // Header auth, or a presigned URL that signed the header: the
+            // literal value as sent (parse already validated it).
+            _ => header_str(parts, "x-amz-content-sha256")?.unwrap_or("UNSIGNED-PAYLOAD"),
+        };
+        self.verify_with(parts, secret, now, payload_line, self.payload.clone())
+    }
+
+    /// Verifies a request whose client does not send `x-amz-content-sha256`
+    /// (the STS query API): the caller buffered the small body and hashed it.
+    /// If the header was sent anyway, it must match the body.
+    pub fn verify_with_body_sha256(
+        &self,
+        parts: &Parts,
+        secret: &[u8],
+        now: SystemTime,
+        body_sha256: &[u8; 32],
+    ) -> Result<Verified, SigV4Error> {
+        match &self.payload {
+            PayloadMode::Undeclared => {
+                let hex = hex32(body_sha256);
+                let line = std::str::from_utf8(&hex).unwrap_or_default();
+                self.verify_with(parts, secret, now, line, PayloadMode::Sha256(*body_sha256))
+            }
+            PayloadMode::Sha256(declared) if declared != body_sha256 => {
+                Err(SigV4Error::ContentSha256Mismatch)
+            }
+            _ => self.verify(parts, secret, now),
+        }
+    }
+
+    fn verify_with(
+        &self,
+        parts: &Parts,
+        secret: &[u8],
+        now: SystemTime,
+        payload_line: &str,
+        payload: PayloadMode,
+    ) -> Result<Verified, SigV4Error> {
+        let expires_at = self.check_clock(now)?;
+        self.check_amz_headers_signed(parts)?;
+
+        let input = CanonicalInput {
+            parts,
+            signed_headers: &self.signed_headers,
+            payload: payload_line,
+            presigned: self.form == AuthForm::Presigned,
+        };
+        let canonical_request = input.build(false);
+        let scope = self.credential.to_scope_string();
+        let key = SigningKey::derive(
+            secret,
+            &self.credential.date,
+            &self.credential.region,
+            &self.credential.service,
+        );
+        let expected = request_signature(&key, self.amz_date.as_str(), &scope, &canonical_request);
+        if !bool::from(expected.ct_eq(&self.signature)) {
+            // For operators only: what we signed, token redacted. Never the
+            // expected signature.
+            let redacted = input.build(true);
+            let detail = MismatchDetail {
+                string_to_sign: string_to_sign(self.amz_date.as_str(), &scope, &canonical_request),
+                canonical_request: String::from_utf8_lossy(&redacted).into_owned(),
+            };
+            return Err(SigV4Error::SignatureDoesNotMatch(Some(Box::new(detail))));
+        }
+
+        let (decoded_content_length, trailer_checksum) = streaming_headers(parts, &payload)?;
+        Ok(Verified {
+            payload,
+            expires_at,
+            decoded_content_length,
+            trailer_checksum,
+            stream: StreamSigning {
+                key,
+                seed: self.signature,
+                scope,
+                amz_date: self.amz_date,
+            },
+        })
+    }
+
+    /// Header auth: within 15 minutes either way. Presigned: not from more
+    /// than 15 minutes in the future, and not past its expiry.
+    fn check_clock(&self, now: SystemTime) -> Result<Option<SystemTime>, SigV4Error> {
+        let signed = self.signed_at;
+        if signed > now + MAX_SKEW {
+            return Err(SigV4Error::RequestTimeTooSkewed);
+        }
+        match self.expires_in {
+            None => {
+                if now > signed + MAX_SKEW {
+                    return Err(SigV4Error::RequestTimeTooSkewed);
+                }
+                Ok(None)
+            }
+            Some(expires_in) => {
+                let expires_at = signed + expires_in;
+                if now > expires_at {
+                    return Err(SigV4Error::Expired);
+                }
+                Ok(Some(expires_at))
+            }
+        }
+    }
+
+    /// S3 refuses `x-amz-*` headers that are present but not signed: they
+    /// change what the request does (`x-amz-copy-source`, `x-amz-acl`…), and
+    /// s3gate forwards them, so an unsigned one could have been added on the
+    /// way.
+    fn check_amz_headers_signed(&self, parts: &Parts) -> Result<(), SigV4Error> {
+        for name in parts.headers.keys() {
+            let name = name.as_str();
+            if name.starts_with("x-amz-") && !self.is_signed(name) {
+                return Err(SigV4Error::UnsignedAmzHeader(name.to_owned()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Streaming uploads need the decoded length (the proxy forwards with a
+/// Content-Length) and, with a trailer, a checksum s3gate can verify.
+fn streaming_headers(
+    parts: &Parts,
+    payload: &PayloadMode,
+) -> Result<(Option<u64>, Option<ChecksumAlgorithm>), SigV4Error> {
+    if !payload.is_streaming() {
+        return Ok((None, None));
+    }
+    let decoded = parts
+        .headers
+        .get("x-amz-decoded-content-length")
+        .ok_or(SigV4Error::MissingDecodedContentLength)?
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .ok_or(SigV4Error::MissingDecodedContentLength)?;
+
+    let mut checksum = None;
+    if let Some(value) = parts.headers.get("x-amz-trailer") {
+        let value = value.to_str().map_err(|_| SigV4Error::UnsupportedTrailer)?;
+        for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let algorithm =
+                ChecksumAlgorithm::from_header_name(name).ok_or(SigV4Error::UnsupportedTrailer)?;
+            if checksum.replace(algorithm).is_some() {
+                return Err(SigV4Error::UnsupportedTrailer);
+            }
+        }
+    }
+    let has_trailer = matches!(
+        payload,
+        PayloadMode::StreamingSigned { trailer: true } | PayloadMode::StreamingUnsignedTrailer
+    );
+    if !has_trailer && checksum.is_some() {
+        return Err(SigV4Error::UnsupportedTrailer);
+    }
+    // Unsigned chunks have nothing but the checksum to protect them.
+    if *payload == PayloadMode::StreamingUnsignedTrailer && checksum.is_none() {
+        return Err(SigV4Error::UnsupportedTrailer);
+    }
+    Ok((Some(decoded), checksum))
+}

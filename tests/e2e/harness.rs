@@ -19,6 +19,8 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 
 pub const REGION: &str = "us-east-1";
+/// `bucket.<this>` is virtual-hosted-style addressing on the test gateways.
+pub const VIRTUAL_HOST_DOMAIN: &str = "s3.localhost";
 
 /// Credentials as a client holds them: session credentials minted by
 /// s3gate, or an upstream's static keys (no token).
@@ -313,6 +315,9 @@ keyring = "{}"
 
 [audit]
 output = "{}"
+
+[s3]
+virtual_host_domains = ["{VIRTUAL_HOST_DOMAIN}"]
 "#,
         creds.access_key_id,
         creds.secret_access_key,

@@ -272,3 +272,46 @@ fn presigned_put_url_from_boto3_uploads_with_curl() {
     let stored = store_object(&bucket.name, "inbox/up.bin").expect("uploaded through the URL");
     assert_eq!(sha256_hex(&stored), sha);
 }
+
+#[test]
+fn virtual_hosted_style_requests_reach_the_bucket_named_in_the_host() {
+    use crate::harness::VIRTUAL_HOST_DOMAIN;
+    use crate::sign::{Payload, Signing, send_blocking, signed};
+    let h = harness();
+    let bucket = h.bucket("vhost");
+    let creds = h.session_for(&bucket.name);
+    let host = format!(
+        "{}.{VIRTUAL_HOST_DOMAIN}:{}",
+        bucket.name,
+        h.gw().addr.port()
+    );
+    let url = |key: &str| format!("{}/{key}", h.gw().endpoint());
+    let data = random_bytes(5000);
+
+    let (req, _) = signed(
+        &Signing::now(&creds),
+        "PUT",
+        &url("v/put.bin"),
+        &[("host", &host)],
+        Payload::Hash(&data),
+        data.clone(),
+    );
+    let resp = send_blocking(req);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(
+        store_object(&bucket.name, "v/put.bin").as_deref(),
+        Some(&data[..])
+    );
+
+    let (req, _) = signed(
+        &Signing::now(&creds),
+        "GET",
+        &url("v/put.bin"),
+        &[("host", &host)],
+        Payload::Hash(b""),
+        Vec::new(),
+    );
+    let resp = send_blocking(req);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert!(resp.body[..] == data[..]);
+}

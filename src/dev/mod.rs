@@ -149,7 +149,8 @@ pub fn env_lines(addr: SocketAddr, creds: &SessionCredentials) -> String {
          export AWS_ACCESS_KEY_ID={}\n\
          export AWS_SECRET_ACCESS_KEY={}\n\
          export AWS_SESSION_TOKEN={}\n\
-         export AWS_REGION=us-east-1\n",
+         export AWS_REGION=us-east-1\n\
+         export AWS_DEFAULT_REGION=us-east-1\n",
         creds.access_key_id,
         creds.secret_access_key.expose(),
         creds.session_token,

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
 use http::request::Parts;
-use http::{HeaderValue, Method, Request, Response};
+use http::{Method, Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
@@ -17,7 +17,7 @@ use super::body::{Finish, GatewayBody};
 use super::sts::{unavailable, xml_response};
 use crate::audit::{AuditEvent, rfc3339};
 use crate::s3::{S3Error, S3ErrorCode, S3Request, classify, delete_objects_keys};
-use crate::sigv4::{self, AuthForm, PayloadMode};
+use crate::sigv4::{self, AuthForm};
 use crate::upstream::{self, UpstreamBody, UpstreamError};
 
 /// Largest DeleteObjects body: 1000 keys of up to 1024 bytes, in XML.
@@ -148,7 +148,7 @@ async fn run(
             event.reason = e.to_string();
             e.to_s3_error()
         })?;
-    let decoded_length = declared_length(parts, &verified.payload);
+    let decoded_length = verified.decoded_content_length;
     event.bytes_in = decoded_length
         .or_else(|| {
             parts
@@ -255,19 +255,4 @@ fn authorize(
     }
     event.reason = "within session scope".into();
     Ok(())
-}
-
-/// The length of the body the upstream will receive, when known up front.
-fn declared_length(parts: &Parts, payload: &PayloadMode) -> Option<u64> {
-    let name = match payload {
-        PayloadMode::StreamingSigned { .. } | PayloadMode::StreamingUnsignedTrailer => {
-            "x-amz-decoded-content-length"
-        }
-        _ => return None,
-    };
-    parts
-        .headers
-        .get(name)
-        .and_then(|v: &HeaderValue| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
 }

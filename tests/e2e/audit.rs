@@ -264,3 +264,55 @@ fn audit_file_never_contains_a_secret_a_session_token_or_a_signature() {
         "the upstream secret is in the audit file"
     );
 }
+
+#[test]
+fn gateway_that_cannot_write_its_audit_refuses_requests_with_503() {
+    let h = harness();
+    // Every write to /dev/full fails with ENOSPC.
+    let gw = h.extra_gateway("gw-full", std::path::Path::new("/dev/full"));
+    let bucket = h.bucket("audit-full");
+    let creds = crate::harness::mint_with(&gw.config, "u", &bucket_scope("*", &bucket.name), "1h");
+    let put = |key: &str| {
+        let url = format!("{}/{}/{key}", gw.endpoint(), bucket.name);
+        let (req, _) = signed(
+            &Signing::now(&creds),
+            "PUT",
+            &url,
+            &[],
+            Payload::Hash(b"x"),
+            b"x".to_vec(),
+        );
+        send_blocking(req)
+    };
+    let ops = |path: &str| {
+        crate::client::curl("GET", &format!("{}/_s3gate/{path}", gw.endpoint()), None).0
+    };
+    assert_eq!(ops("healthz"), 200);
+    // The first record cannot be written; from then on the gateway is not
+    // ready and refuses access rather than serve it unaudited.
+    let _ = put("first");
+    let not_ready = wait_for(Duration::from_secs(5), || {
+        (ops("readyz") == 503).then_some(())
+    });
+    assert!(
+        not_ready.is_some(),
+        "readyz should turn 503 once the audit sink fails"
+    );
+    let resp = put("second");
+    resp.assert_error(503, "ServiceUnavailable");
+    assert!(crate::client::store_object(&bucket.name, "second").is_none());
+    assert_eq!(ops("healthz"), 200, "still alive, only not ready");
+}
+
+#[test]
+fn ops_endpoints_answer_healthz_and_readyz() {
+    let h = harness();
+    for path in ["healthz", "readyz"] {
+        let (status, body) = crate::client::curl(
+            "GET",
+            &format!("{}/_s3gate/{path}", h.gw().endpoint()),
+            None,
+        );
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+    }
+}

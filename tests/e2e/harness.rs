@@ -141,6 +141,7 @@ impl Harness {
             &store.endpoint(),
             &store.creds,
             &write_keyring(&foreign_dir),
+            &foreign_dir.join("audit.log"),
         );
 
         Harness {
@@ -168,8 +169,22 @@ impl Harness {
                 "gw",
                 &self.store.endpoint(),
                 &self.store.creds,
+                None,
             )
         })
+    }
+
+    /// Another gateway in front of the store, auditing to `audit`.
+    pub fn extra_gateway(&self, name: &str, audit: &Path) -> Gateway {
+        let name = unique_name(name);
+        start_gateway(
+            &self.rt,
+            &self.base,
+            &name,
+            &self.store.endpoint(),
+            &self.store.creds,
+            Some(audit),
+        )
     }
 
     /// A fresh bucket on the store, removed when the guard drops.
@@ -266,11 +281,13 @@ fn start_gateway(
     name: &str,
     upstream: &str,
     creds: &Creds,
+    audit: Option<&Path>,
 ) -> Gateway {
     let dir = base.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let keyring = write_keyring(&dir);
-    let config_path = write_config(&dir, upstream, creds, &keyring);
+    let audit = audit.map_or_else(|| dir.join("audit.log"), Path::to_path_buf);
+    let config_path = write_config(&dir, upstream, creds, &keyring, &audit);
     let config = s3gate::config::Config::load(&config_path)
         .unwrap_or_else(|e| panic!("gateway config {}: {e}", config_path.display()));
     let running = rt
@@ -279,7 +296,7 @@ fn start_gateway(
     Gateway {
         addr: running.addr,
         config: config_path,
-        audit: dir.join("audit.log"),
+        audit,
         _running: Mutex::new(running),
     }
 }
@@ -296,7 +313,13 @@ fn write_keyring(dir: &Path) -> PathBuf {
     path
 }
 
-fn write_config(dir: &Path, upstream: &str, creds: &Creds, keyring: &Path) -> PathBuf {
+fn write_config(
+    dir: &Path,
+    upstream: &str,
+    creds: &Creds,
+    keyring: &Path,
+    audit: &Path,
+) -> PathBuf {
     let path = dir.join("s3gate.toml");
     let text = format!(
         r#"listen = "127.0.0.1:0"
@@ -322,7 +345,7 @@ virtual_host_domains = ["{VIRTUAL_HOST_DOMAIN}"]
         creds.access_key_id,
         creds.secret_access_key,
         keyring.display(),
-        dir.join("audit.log").display(),
+        audit.display(),
     );
     write_private(&path, &text);
     path
@@ -489,7 +512,7 @@ impl Moto {
     pub fn gw(&self) -> &Gateway {
         self.gw.get_or_init(|| {
             let h = harness();
-            start_gateway(&h.rt, &h.base, "gw-moto", &self.endpoint, &self.creds)
+            start_gateway(&h.rt, &h.base, "gw-moto", &self.endpoint, &self.creds, None)
         })
     }
 

@@ -3,7 +3,7 @@
 //! s3gate's re-signed request is valid for a verifier it does not share
 //! code with.
 
-use crate::client::{aws, boto3};
+use crate::client::{aws, boto3, curl};
 use crate::harness::{MIB, bucket_scope, file_sha256, harness, moto, random_file, unique_name};
 
 /// A bucket created directly on moto with the IAM user's keys.
@@ -125,4 +125,33 @@ fn boto3_through_s3gate_to_moto_puts_lists_gets_and_deletes() {
 
     boto3(&ep, &creds, "delete", &bucket, "b/small", None).ok();
     assert_eq!(moto_keys(&bucket), ["b/large"]);
+}
+
+#[test]
+fn presigned_get_and_put_through_s3gate_work_against_moto_in_auth_mode() {
+    // moto cannot verify presigned URLs in auth mode (it answers 500); s3gate
+    // verifies the caller's presigned URL and re-signs with a header, so
+    // presigned access works in front of it anyway.
+    let h = harness();
+    let m = moto();
+    let bucket = moto_bucket("presign");
+    let creds = m.mint(&unique_name("presign-user"), &bucket_scope("*", &bucket));
+    let ep = m.gw().endpoint();
+    let dir = h.tempdir();
+    let (file, sha) = random_file(dir.path(), "up.bin", 70_000);
+
+    let url = boto3(&ep, &creds, "presign-put", &bucket, "p/obj", Some("300")).ok();
+    let (status, body) = curl("PUT", url.stdout.trim(), Some(&file));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(moto_keys(&bucket), ["p/obj"]);
+
+    let url = aws(
+        &ep,
+        &creds,
+        &["s3", "presign", &format!("s3://{bucket}/p/obj")],
+    )
+    .ok();
+    let (status, body) = curl("GET", url.stdout.trim(), None);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(crate::harness::sha256_hex(&body), sha);
 }

@@ -406,3 +406,30 @@ fn httpdate_now() -> String {
     t.format(&time::format_description::well_known::Rfc2822)
         .unwrap()
 }
+
+#[test]
+fn presigned_url_stops_working_when_its_session_expires() {
+    let h = harness();
+    let bucket = h.bucket("presign-session");
+    store_put(&bucket.name, "k", b"secret data");
+    let creds = h.mint(
+        &unique_name("brief"),
+        &bucket_scope("*", &bucket.name),
+        "3s",
+    );
+    // The URL claims an hour; the session behind it lives three seconds.
+    let signing = Signing {
+        creds: &creds,
+        time: SystemTime::now(),
+        presign: Some(Duration::from_secs(3600)),
+    };
+    let url = format!("{}/{}/k", h.gw().endpoint(), bucket.name);
+    let (req, _) = signed(&signing, "GET", &url, &[], Payload::Unsigned, Vec::new());
+    let (status, body) = curl("GET", &req.url, None);
+    assert_eq!((status, &body[..]), (200, &b"secret data"[..]));
+    std::thread::sleep(Duration::from_millis(4000));
+    let (status, body) = curl("GET", &req.url, None);
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("<Code>ExpiredToken</Code>"), "{text}");
+}

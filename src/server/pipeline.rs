@@ -60,6 +60,11 @@ pub async fn handle(
             event.status = response.status().as_u16();
             event.upstream_request_id = upstream::request_id(&response);
             upstream::strip_response_hop_headers(response.headers_mut());
+            // The caller quotes s3gate's id; its audit line holds the
+            // store's id too, so one id leads to both records.
+            if let Ok(id) = http::HeaderValue::from_str(&event.request_id) {
+                response.headers_mut().insert("x-amz-request-id", id);
+            }
             response.map(|b| GatewayBody::upstream(b, Some(finish(event))))
         }
         Err(err) => {

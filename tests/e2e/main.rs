@@ -23,3 +23,4 @@ mod payload;
 mod refusal;
 mod roundtrip;
 mod sign;
+mod sts;

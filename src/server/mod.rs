@@ -29,7 +29,7 @@ pub use body::GatewayBody;
 use crate::audit::AuditSink;
 use crate::config::Config;
 use crate::session::Keyring;
-use crate::upstream::Upstream;
+use crate::upstream::Upstreams;
 
 /// How long open connections may finish their requests after shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,7 +37,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Everything a request needs, shared by all connections.
 pub struct Gateway {
     pub keyring: Keyring,
-    pub upstream: Upstream,
+    /// Every store, and which bucket goes to which.
+    pub upstreams: Upstreams,
     pub audit: AuditSink,
     pub virtual_host_domains: Vec<String>,
 }
@@ -57,7 +58,7 @@ impl Gateway {
     pub async fn new(config: &Config, keyring: Keyring) -> anyhow::Result<Self> {
         Ok(Self {
             keyring,
-            upstream: Upstream::new(config).await?,
+            upstreams: Upstreams::new(config).await?,
             audit: AuditSink::start(&config.audit.output)?,
             virtual_host_domains: config
                 .s3

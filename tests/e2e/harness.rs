@@ -203,6 +203,26 @@ impl Harness {
             .unwrap()
     }
 
+    /// A gateway whose config has `upstreams` (the `[upstream]` and any
+    /// `[[upstreams]]` sections) and the harness's own listen, keyring,
+    /// audit and virtual-host settings.
+    pub fn gateway_with_upstreams(&self, name: &str, upstreams: &str) -> Gateway {
+        let name = unique_name(name);
+        let dir = self.base.join(&name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let keyring = write_keyring(&dir);
+        let audit = dir.join("audit.log");
+        let config_path = dir.join("s3gate.toml");
+        let text = format!(
+            "listen = \"127.0.0.1:0\"\n\n[session]\nkeyring = \"{}\"\n\n[audit]\noutput = \"{}\"\n\n\
+             [s3]\nvirtual_host_domains = [\"{VIRTUAL_HOST_DOMAIN}\"]\n\n{upstreams}",
+            keyring.display(),
+            audit.display(),
+        );
+        write_private(&config_path, &text);
+        run_gateway(&self.rt, config_path, audit)
+    }
+
     /// Mints a session through the gateway's CLI, as an operator would.
     pub fn mint<S: AsRef<str>>(&self, user: &str, scopes: &[S], ttl: &str) -> Creds {
         mint_with(&self.gw().config, user, scopes, ttl)
@@ -288,11 +308,16 @@ fn start_gateway(
     let keyring = write_keyring(&dir);
     let audit = audit.map_or_else(|| dir.join("audit.log"), Path::to_path_buf);
     let config_path = write_config(&dir, upstream, creds, &keyring, &audit);
+    run_gateway(rt, config_path, audit)
+}
+
+/// Starts a gateway from a config file on the harness runtime.
+fn run_gateway(rt: &tokio::runtime::Runtime, config_path: PathBuf, audit: PathBuf) -> Gateway {
     let config = s3gate::config::Config::load(&config_path)
         .unwrap_or_else(|e| panic!("gateway config {}: {e}", config_path.display()));
     let running = rt
         .block_on(s3gate::server::start(config))
-        .unwrap_or_else(|e| panic!("start s3gate in front of {upstream}: {e:#}"));
+        .unwrap_or_else(|e| panic!("start s3gate from {}: {e:#}", config_path.display()));
     Gateway {
         addr: running.addr,
         config: config_path,
@@ -467,6 +492,10 @@ pub struct Moto {
     pub endpoint: String,
     /// The IAM user's keys, for direct checks against moto.
     pub creds: Creds,
+    /// A role the user may assume, allowed `s3:*`.
+    pub writer_role_arn: String,
+    /// A role the user may assume, allowed only GetObject and ListBucket.
+    pub reader_role_arn: String,
     gw: OnceLock<Gateway>,
 }
 
@@ -504,6 +533,8 @@ impl Moto {
         Moto {
             endpoint,
             creds,
+            writer_role_arn: v["WriterRoleArn"].as_str().unwrap().to_owned(),
+            reader_role_arn: v["ReaderRoleArn"].as_str().unwrap().to_owned(),
             gw: OnceLock::new(),
         }
     }

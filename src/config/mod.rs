@@ -539,6 +539,81 @@ mod tests {
     }
 
     #[test]
+    fn assume_role_takes_documented_defaults_and_checks_the_arn_and_duration() {
+        let c = parse(
+            "[upstream]\n[upstream.assume_role]\nrole_arn = \"arn:aws:iam::123456789012:role/s3gate\"\n\
+             [session]\nkeyring = \"k\"\n",
+        )
+        .unwrap();
+        let a = c.upstream.assume_role.unwrap();
+        assert_eq!(a.duration, Duration::from_secs(900));
+        assert_eq!(a.cache_capacity, 10_000);
+        assert!(a.sts_endpoint.is_none() && a.sts_region.is_none());
+        for (bad, word) in [
+            ("role_arn = \"arn:aws:iam::123:role/x\"", "IAM role ARN"),
+            (
+                "role_arn = \"arn:aws:iam::123456789012:user/x\"",
+                "IAM role ARN",
+            ),
+            ("duration = \"10m\"", "between 15m and 12h"),
+            ("duration = \"13h\"", "between 15m and 12h"),
+            ("sts_endpoint = \"sts.amazonaws.com\"", "http"),
+            ("cache_capacity = 0", "cache_capacity"),
+        ] {
+            let text =
+                format!("[upstream]\n[upstream.assume_role]\n{bad}\n[session]\nkeyring = \"k\"\n");
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(
+                err.contains("upstream.assume_role") && err.contains(word),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn upstreams_need_a_unique_name_and_bucket_patterns() {
+        let entry = |name: &str, buckets: &str| {
+            format!(
+                "[[upstreams]]\nname = \"{name}\"\nendpoint = \"http://127.0.0.1:9\"\n\
+                 buckets = {buckets}\n"
+            )
+        };
+        let config = |entries: &str| format!("{MINIMAL}{entries}");
+        let c = parse(&config(
+            &(entry("eu", "[\"eu-*\"]") + &entry("logs", "[\"logs\"]")),
+        ))
+        .unwrap();
+        assert_eq!(c.upstreams.len(), 2);
+        assert_eq!(c.upstreams[1].addressing_style(), UpstreamAddressing::Path);
+
+        let err = |text: String| parse(&text).unwrap_err().to_string();
+        let e = err(config(&(entry("eu", "[\"a\"]") + &entry("eu", "[\"b\"]"))));
+        assert!(e.contains("`eu` names two upstreams"), "{e}");
+        let e = err(config(&entry("default", "[\"a\"]")));
+        assert!(e.contains("`default` names two upstreams"), "{e}");
+        let e = err(config(&entry("eu", "[]")));
+        assert!(e.contains("upstream `eu` serves no bucket"), "{e}");
+        let e = err(config(&entry("eu", "[\"Bad/Name\"]")));
+        assert!(
+            e.contains("upstreams.buckets") && e.contains("Bad/Name"),
+            "{e}"
+        );
+        let e = err(config(
+            "[[upstreams]]\nendpoint = \"http://127.0.0.1:9\"\nbuckets = [\"a\"]\n",
+        ));
+        assert!(e.contains("needs a name"), "{e}");
+        let e = err(config(
+            "[[upstreams]]\nname = \"x\"\nendpoint = \"ftp://h\"\nbuckets = [\"a\"]\n",
+        ));
+        assert!(
+            e.contains("upstreams.endpoint") && e.contains("upstream `x`"),
+            "{e}"
+        );
+        let e = err("[upstream]\nbuckets = [\"a\"]\n[session]\nkeyring = \"k\"\n".into());
+        assert!(e.contains("belong to [[upstreams]]"), "{e}");
+    }
+
+    #[test]
     fn durations_parse_with_units() {
         assert_eq!(duration::parse("90s").unwrap(), Duration::from_secs(90));
         assert_eq!(duration::parse("15m").unwrap(), Duration::from_secs(900));

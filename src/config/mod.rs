@@ -118,6 +118,19 @@ pub struct AssumeRoleConfig {
     /// Most role sessions cached at once. Default: `10000`.
     #[serde(default = "default_role_cache_capacity")]
     pub cache_capacity: u64,
+    /// Refresh a cached role session this long before it expires (while
+    /// STS is down, the old one is still used until 30 s before expiry).
+    /// Default: a quarter of `duration`, at most `5m`.
+    #[serde(default, with = "optional_duration")]
+    pub refresh_margin: Option<Duration>,
+}
+
+impl AssumeRoleConfig {
+    /// `refresh_margin`, or its default.
+    pub fn refresh_margin(&self) -> Duration {
+        self.refresh_margin
+            .unwrap_or_else(|| (self.duration / 4).min(Duration::from_secs(300)))
+    }
 }
 
 #[derive(Clone, Deserialize)]
@@ -434,6 +447,12 @@ impl UpstreamConfig {
             if let Some(ep) = &a.sts_endpoint {
                 check_url("assume_role", ep)?;
             }
+            if a.refresh_margin() >= a.duration {
+                return Err(err(
+                    "assume_role",
+                    "refresh_margin must be shorter than duration".into(),
+                ));
+            }
             if a.cache_capacity == 0 {
                 return Err(err(
                     "assume_role",
@@ -456,6 +475,20 @@ pub fn is_role_arn(arn: &str) -> bool {
                 && account.bytes().all(|b| b.is_ascii_digit())
                 && resource.strip_prefix("role/").is_some_and(|n| !n.is_empty())
     )
+}
+
+/// An optional duration field, in [`duration`]'s syntax.
+mod optional_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let s = String::deserialize(d)?;
+        super::duration::parse(&s)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// Durations as `90s`, `15m`, `12h`, `7d` or a bare number of seconds.
@@ -548,6 +581,7 @@ mod tests {
         let a = c.upstream.assume_role.unwrap();
         assert_eq!(a.duration, Duration::from_secs(900));
         assert_eq!(a.cache_capacity, 10_000);
+        assert_eq!(a.refresh_margin(), Duration::from_secs(225));
         assert!(a.sts_endpoint.is_none() && a.sts_region.is_none());
         for (bad, word) in [
             ("role_arn = \"arn:aws:iam::123:role/x\"", "IAM role ARN"),
@@ -559,6 +593,7 @@ mod tests {
             ("duration = \"13h\"", "between 15m and 12h"),
             ("sts_endpoint = \"sts.amazonaws.com\"", "http"),
             ("cache_capacity = 0", "cache_capacity"),
+            ("refresh_margin = \"15m\"", "refresh_margin"),
         ] {
             let text =
                 format!("[upstream]\n[upstream.assume_role]\n{bad}\n[session]\nkeyring = \"k\"\n");

@@ -292,9 +292,7 @@ impl RoleSessions {
                 .expire_after(UntilUnusable)
                 .build(),
             duration,
-            // A quarter of the session, at most five minutes: long enough to
-            // ride out a short STS hiccup on the old credentials.
-            refresh_margin: (duration / 4).min(Duration::from_secs(300)),
+            refresh_margin: config.refresh_margin(),
         }
     }
 

@@ -528,3 +528,105 @@ fn two_buckets_route_to_two_upstreams_through_one_gateway() {
 fn store_bucket_exists(bucket: &str) -> bool {
     harness().store.root.join(bucket).exists()
 }
+
+/// A TCP relay to moto that the test can cut, connections and all: STS
+/// going away under a running gateway.
+struct Relay {
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Relay {
+    fn start(target: &str) -> Relay {
+        let target: std::net::SocketAddr = target.trim_start_matches("http://").parse().unwrap();
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let listener = harness()
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut accept_rx = rx.clone();
+        harness().spawn(async move {
+            loop {
+                let (mut inbound, _) = tokio::select! {
+                    a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
+                    _ = accept_rx.changed() => return,
+                };
+                let mut conn_rx = rx.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = conn_rx.changed() => {}
+                    }
+                });
+            }
+        });
+        Relay { addr, stop }
+    }
+
+    /// Closes the listener and every relayed connection.
+    fn cut(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+#[test]
+fn during_an_sts_outage_the_cached_role_session_keeps_serving() {
+    let m = moto();
+    let h = harness();
+    let relay = Relay::start(&m.endpoint);
+    // A session is due for refresh 5 s after it was assumed (it lives 15
+    // minutes), so the second request below asks STS again — and finds it
+    // gone.
+    let upstream = format!(
+        "[upstream]\nendpoint = \"{}\"\naddressing = \"path\"\n\n\
+         [upstream.credentials]\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\n\n\
+         [upstream.assume_role]\nrole_arn = \"{}\"\nsts_endpoint = \"http://{}\"\n\
+         duration = \"15m\"\nrefresh_margin = \"895s\"\n",
+        m.endpoint, m.creds.access_key_id, m.creds.secret_access_key, m.reader_role_arn, relay.addr,
+    );
+    let gw = h.gateway_with_upstreams("gw-outage", &upstream);
+    let bucket = moto_bucket("role-outage");
+    moto_put(&bucket, "k", b"still here");
+    let user = unique_name("outage");
+    let creds = mint(&gw, &user, &[format!("read=s3://{bucket}/*")]);
+    let client = sdk(&gw.endpoint(), &creds);
+    let get = || {
+        h.block_on(async {
+            let out = client
+                .get_object()
+                .bucket(&bucket)
+                .key("k")
+                .send()
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            Ok::<_, String>(out.body.collect().await.unwrap().into_bytes().to_vec())
+        })
+    };
+
+    let recording = Recording::start();
+    assert_eq!(get().unwrap(), b"still here");
+    // With STS up, a session past its refresh point is refreshed: a second
+    // AssumeRole (so the outage below really is met by a refresh).
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(get().unwrap(), b"still here");
+    assert_eq!(recording.assume_roles(&user).len(), 2);
+    std::thread::sleep(Duration::from_secs(6));
+    relay.cut();
+    // STS is gone: the refresh fails, the cached session is still valid
+    // for ~15 minutes, and the store accepts it.
+    for _ in 0..3 {
+        assert_eq!(
+            get().unwrap_or_else(|e| panic!("GET during the outage: {e:?}")),
+            b"still here"
+        );
+    }
+    let calls = recording.assume_roles(&user);
+    drop(recording);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let lines = audited(&gw, &user, 5);
+    assert_eq!(lines.len(), 5);
+    assert!(lines.iter().all(|l| l["status"] == 200), "{lines:?}");
+}

@@ -160,6 +160,15 @@ impl Harness {
         self.rt.block_on(f)
     }
 
+    /// Runs a server-side task (a relay, a fake peer) on the harness runtime.
+    pub fn spawn<F>(&self, f: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.rt.spawn(f)
+    }
+
     /// (b) the gateway in front of the store.
     pub fn gw(&self) -> &Gateway {
         self.gw.get_or_init(|| {

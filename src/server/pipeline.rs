@@ -202,7 +202,10 @@ async fn run(
     event.decision = "allow";
 
     // upstream credentials and forward
-    let upstream = gateway.upstreams.route(s3.bucket.as_deref());
+    let upstream = gateway.upstreams.route_request(&s3).map_err(|e| {
+        event.reason = e.to_string();
+        e.to_s3_error()
+    })?;
     event.upstream = Some(upstream.name().to_owned());
     // Until the policy file names a role per grant, the role is the
     // upstream's configured one, and the grants are the session's scope.

@@ -140,6 +140,15 @@ pub enum UpstreamError {
     Timeout(Duration),
     #[error("upstream unreachable: {0}")]
     Transport(String),
+    /// CopyObject / UploadPartCopy between buckets of different stores.
+    #[error(
+        "copy source bucket {source_bucket} is on upstream `{source_upstream}`, the destination on `{upstream}`"
+    )]
+    CrossUpstreamCopy {
+        source_bucket: String,
+        source_upstream: String,
+        upstream: String,
+    },
     /// The caller's body failed verification while it streamed.
     #[error("request body refused: {0}")]
     Body(SigV4Error),
@@ -164,6 +173,14 @@ impl UpstreamError {
                 "s3gate could not obtain credentials for the upstream store.",
             ),
             Self::Credentials(e) => e.to_s3_error(),
+            Self::CrossUpstreamCopy { source_bucket, .. } => S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                format!(
+                    "s3gate: the copy source bucket {source_bucket} is served by another store \
+                     than the destination; copy across stores is not supported (download and \
+                     upload instead)."
+                ),
+            ),
         }
     }
 }

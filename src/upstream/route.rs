@@ -7,8 +7,9 @@
 
 use crate::config::Config;
 use crate::policy::Pattern;
+use crate::s3::S3Request;
 
-use super::Upstream;
+use super::{Upstream, UpstreamError};
 
 /// Every store, and the routing between them.
 pub struct Upstreams {
@@ -37,6 +38,24 @@ impl Upstreams {
             .iter()
             .find(|(patterns, _)| patterns.iter().any(|p| p.matches(bucket)))
             .map_or(&self.default, |(_, upstream)| upstream)
+    }
+
+    /// The store for a request. A copy (CopyObject, UploadPartCopy) whose
+    /// source bucket another store serves is refused: the destination's
+    /// store cannot read from a bucket it does not hold.
+    pub fn route_request(&self, s3: &S3Request) -> Result<&Upstream, UpstreamError> {
+        let upstream = self.route(s3.bucket.as_deref());
+        if let Some(source) = &s3.copy_source {
+            let from = self.route(Some(&source.bucket));
+            if !std::ptr::eq(from, upstream) {
+                return Err(UpstreamError::CrossUpstreamCopy {
+                    source_bucket: source.bucket.clone(),
+                    source_upstream: from.name().to_owned(),
+                    upstream: upstream.name().to_owned(),
+                });
+            }
+        }
+        Ok(upstream)
     }
 
     /// The default `[upstream]`.
@@ -107,5 +126,27 @@ keyring = "k"
         assert_eq!(ups.route(Some("us-data")).name(), "default");
         assert_eq!(ups.get("catchall-eu").unwrap().authority, "127.0.0.1:3");
         assert!(ups.get("nope").is_none());
+
+        let copy = |dest: &str, source: &str| {
+            let headers = http::HeaderMap::from_iter([(
+                http::header::HeaderName::from_static("x-amz-copy-source"),
+                http::HeaderValue::from_str(&format!("/{source}/k")).unwrap(),
+            )]);
+            let uri: http::Uri = format!("/{dest}/k").parse().unwrap();
+            crate::s3::classify(&http::Method::PUT, &uri, &headers, &[]).unwrap()
+        };
+        assert_eq!(
+            ups.route_request(&copy("eu-a", "shared")).unwrap().name(),
+            "eu"
+        );
+        let err = ups
+            .route_request(&copy("eu-a", "us-data"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("us-data") && err.contains("`default`") && err.contains("`eu`"),
+            "{err}"
+        );
     }
 }

@@ -505,6 +505,29 @@ fn two_buckets_route_to_two_upstreams_through_one_gateway() {
         .expect("a request to moto signed for eu-west-1");
     assert!(put.0["X-Amz-Security-Token"].is_string(), "{}", put.0);
 
+    // A copy between the two stores cannot work (moto does not hold the
+    // source): refused, saying why, and nothing is written.
+    let refused = aws(
+        &gw.endpoint(),
+        &creds,
+        &[
+            "s3api",
+            "copy-object",
+            "--bucket",
+            &moto_bucket,
+            "--key",
+            "copied.bin",
+            "--copy-source",
+            &format!("{}/routed.bin", store_bucket.name),
+        ],
+    )
+    .failed();
+    assert!(
+        refused.contains("InvalidRequest") && refused.contains("copy across stores"),
+        "{refused}"
+    );
+    assert!(!moto_has(&moto_bucket, "copied.bin"));
+
     // ListBuckets has no bucket: it goes to the default upstream.
     let listed = aws(&gw.endpoint(), &creds, &["s3api", "list-buckets"]).ok();
     assert!(

@@ -653,3 +653,59 @@ fn during_an_sts_outage_the_cached_role_session_keeps_serving() {
     assert_eq!(lines.len(), 5);
     assert!(lines.iter().all(|l| l["status"] == 200), "{lines:?}");
 }
+
+#[test]
+fn two_callers_through_one_gateway_get_their_own_named_and_narrowed_role_sessions() {
+    let m = moto();
+    let h = harness();
+    let gw = h.gateway_with_upstreams("gw-two", &moto_role_upstream(m, &m.writer_role_arn, ""));
+    let bucket = moto_bucket("role-two");
+    let (alice, bob) = (unique_name("alice"), unique_name("bob"));
+    let creds_of = |user: &str| mint(&gw, user, &[format!("read,write=s3://{bucket}/{user}/*")]);
+    let (alice_creds, bob_creds) = (creds_of(&alice), creds_of(&bob));
+    let put = |creds: &Creds, key: &str| {
+        h.block_on(async {
+            sdk(&gw.endpoint(), creds)
+                .put_object()
+                .bucket(&bucket)
+                .key(key)
+                .body(b"x".to_vec().into())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{:?}", e.into_service_error()))
+        })
+    };
+
+    let recording = Recording::start();
+    put(&alice_creds, &format!("{alice}/a")).unwrap();
+    put(&bob_creds, &format!("{bob}/b")).unwrap();
+    // Each may write only under their own prefix.
+    let denied = put(&alice_creds, &format!("{bob}/from-alice")).unwrap_err();
+    assert!(denied.contains("AccessDenied"), "{denied}");
+    let (alice_calls, bob_calls) = (recording.assume_roles(&alice), recording.assume_roles(&bob));
+    drop(recording);
+
+    assert!(moto_has(&bucket, &format!("{alice}/a")));
+    assert!(moto_has(&bucket, &format!("{bob}/b")));
+    assert!(!moto_has(&bucket, &format!("{bob}/from-alice")));
+    for (user, calls) in [(&alice, &alice_calls), (&bob, &bob_calls)] {
+        assert_eq!(calls.len(), 1, "{user}: {calls:?}");
+        assert_eq!(param(&calls[0], "SourceIdentity"), user.as_str());
+        let policy = param(&calls[0], "Policy");
+        assert!(
+            policy.contains(&format!("arn:aws:s3:::{bucket}/{user}/*")),
+            "{user}: {policy}"
+        );
+        let other = if user == &alice { &bob } else { &alice };
+        assert!(!policy.contains(other.as_str()), "{user}: {policy}");
+    }
+    let role_name = m.writer_role_arn.rsplit('/').next().unwrap();
+    for user in [&alice, &bob] {
+        let lines = audited(&gw, user, 1);
+        assert_eq!(
+            lines[0]["upstream_role_session"].as_str().unwrap_or(""),
+            format!("arn:aws:sts::123456789012:assumed-role/{role_name}/{user}")
+        );
+    }
+}

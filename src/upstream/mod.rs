@@ -21,6 +21,9 @@ pub mod naming;
 pub mod route;
 pub mod session_policy;
 
+pub use credentials::CredentialError;
+pub use route::Upstreams;
+
 use std::borrow::Cow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -105,9 +108,6 @@ impl Body for UpstreamBody {
         }
     }
 }
-
-pub use credentials::CredentialError;
-pub use route::Upstreams;
 
 /// What the upstream call needs to run under a per-caller role session:
 /// the role (the deciding grant's, or the upstream's default), who the

@@ -223,6 +223,7 @@ async fn run(
         caller: &claims.identity,
         chain: &claims.chain,
         grants: &grants,
+        denies: &[],
     });
     let decoded_length = match &upstream_body {
         UpstreamBody::Bytes(Some(b)) => Some(b.len() as u64),

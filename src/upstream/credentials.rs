@@ -308,11 +308,12 @@ impl RoleSessions {
         request: &RoleRequest<'_>,
         now: SystemTime,
     ) -> Result<Arc<RoleSession>, CredentialError> {
-        let policy =
-            session_policy(request.grants).map_err(|source| CredentialError::SessionPolicy {
+        let policy = session_policy(request.grants, request.denies).map_err(|source| {
+            CredentialError::SessionPolicy {
                 role: request.role_arn.to_owned(),
                 source,
-            })?;
+            }
+        })?;
         let parameters = Parameters {
             role_arn: request.role_arn.to_owned(),
             session_name: naming::role_session_name(request.caller, request.chain),

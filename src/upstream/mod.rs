@@ -121,6 +121,9 @@ pub struct RoleRequest<'a> {
     /// Delegation chain, outermost first.
     pub chain: &'a [String],
     pub grants: &'a [(ActionSet, String)],
+    /// The caller's denies, expanded likewise: `Deny` statements in the
+    /// session policy, a second guard behind s3gate's own check.
+    pub denies: &'a [(ActionSet, String)],
 }
 
 /// A store's response, and the role session it was sent under.

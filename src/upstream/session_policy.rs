@@ -30,6 +30,10 @@
 //!   would also allow listing it. Requests s3gate does not classify
 //!   (`Unclassified`) have no IAM name, so they only reach the store under
 //!   `*=s3://*`.
+//! - the caller's denies become `Deny` statements, translated the same
+//!   way. s3gate enforces denies itself before any upstream call; these
+//!   are a second guard, and where IAM cannot mirror a deny exactly (a
+//!   multipart-upload listing under a prefix) the first guard holds.
 //! - IAM reads `?` as a wildcard and `${…}` as a variable: literal `?` and
 //!   `$` are written `${?}` and `${$}` (policy version 2012-10-17).
 //!
@@ -110,20 +114,19 @@ pub enum SessionPolicyError {
     BadResource(String),
 }
 
-/// The session policy for `grants`: compact JSON, at most
-/// [`MAX_SESSION_POLICY_CHARS`] characters.
-pub fn session_policy(grants: &[(ActionSet, String)]) -> Result<String, SessionPolicyError> {
-    let mut raw = Vec::new();
-    for (actions, resource) in grants {
-        let rest = resource
-            .strip_prefix("s3://")
-            .ok_or_else(|| SessionPolicyError::BadResource(resource.clone()))?;
-        translate(*actions, resource, rest, &mut raw);
-    }
-    let statements = merge(raw);
+/// The session policy for `grants`, with `Deny` statements for `denies`
+/// (the caller's denies, which s3gate also enforces itself before any
+/// upstream call): compact JSON, at most [`MAX_SESSION_POLICY_CHARS`]
+/// characters.
+pub fn session_policy(
+    grants: &[(ActionSet, String)],
+    denies: &[(ActionSet, String)],
+) -> Result<String, SessionPolicyError> {
+    let mut statements = statements_for("Allow", grants)?;
     if statements.is_empty() {
         return Err(SessionPolicyError::Empty);
     }
+    statements.extend(statements_for("Deny", denies)?);
     let doc = Document {
         version: "2012-10-17",
         statement: statements,
@@ -133,6 +136,20 @@ pub fn session_policy(grants: &[(ActionSet, String)]) -> Result<String, SessionP
         return Err(SessionPolicyError::TooLarge { chars: json.len() });
     }
     Ok(json)
+}
+
+fn statements_for(
+    effect: &'static str,
+    rules: &[(ActionSet, String)],
+) -> Result<Vec<Statement>, SessionPolicyError> {
+    let mut raw = Vec::new();
+    for (actions, resource) in rules {
+        let rest = resource
+            .strip_prefix("s3://")
+            .ok_or_else(|| SessionPolicyError::BadResource(resource.clone()))?;
+        translate(*actions, resource, rest, &mut raw);
+    }
+    Ok(merge(effect, raw))
 }
 
 /// One statement before merging: actions on one resource, perhaps with
@@ -244,6 +261,8 @@ struct Document {
 
 #[derive(Debug, PartialEq, Eq)]
 struct Statement {
+    /// `Allow` or `Deny`.
+    effect: &'static str,
     actions: Vec<String>,
     resources: Vec<String>,
     /// `s3:prefix` patterns; empty: no condition.
@@ -279,7 +298,7 @@ impl Serialize for Statement {
         }
         let conditioned = !self.prefixes.is_empty();
         let mut m = s.serialize_map(Some(if conditioned { 4 } else { 3 }))?;
-        m.serialize_entry("Effect", "Allow")?;
+        m.serialize_entry("Effect", self.effect)?;
         m.serialize_entry("Action", &OneOrMany(&self.actions))?;
         m.serialize_entry("Resource", &OneOrMany(&self.resources))?;
         if conditioned {
@@ -295,7 +314,7 @@ impl Serialize for Statement {
 /// 2. statements with the same actions and the same condition pool their
 ///    resources;
 /// 3. resources already under an unconditioned `s3:*` go.
-fn merge(raw: Vec<Raw>) -> Vec<Statement> {
+fn merge(effect: &'static str, raw: Vec<Raw>) -> Vec<Statement> {
     // 1: (actions, resource) → prefixes (empty: unconditioned).
     let mut by_resource: Vec<(Vec<String>, String, Vec<String>)> = Vec::new();
     for r in raw {
@@ -336,6 +355,7 @@ fn merge(raw: Vec<Raw>) -> Vec<Statement> {
                 }
             }
             None => out.push(Statement {
+                effect,
                 actions,
                 resources: vec![resource],
                 prefixes,
@@ -380,7 +400,7 @@ mod tests {
 
     fn policy(grants: &[(&str, &str)]) -> String {
         let grants: Vec<_> = grants.iter().map(|(a, r)| grant(a, r)).collect();
-        session_policy(&grants).unwrap()
+        session_policy(&grants, &[]).unwrap()
     }
 
     #[test]
@@ -456,7 +476,7 @@ mod tests {
             r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}"#
         );
         assert_eq!(
-            session_policy(&[grant("s3:ListAllMyBuckets", "s3://b/*")]),
+            session_policy(&[grant("s3:ListAllMyBuckets", "s3://b/*")], &[]),
             Err(SessionPolicyError::Empty)
         );
     }
@@ -464,7 +484,10 @@ mod tests {
     #[test]
     fn a_multipart_listing_under_a_narrow_prefix_is_left_out() {
         assert_eq!(
-            session_policy(&[grant("s3:ListBucketMultipartUploads", "s3://b/home/*")]),
+            session_policy(
+                &[grant("s3:ListBucketMultipartUploads", "s3://b/home/*")],
+                &[]
+            ),
             Err(SessionPolicyError::Empty)
         );
     }
@@ -502,23 +525,35 @@ mod tests {
                 )
             })
             .collect();
-        match session_policy(&grants) {
+        match session_policy(&grants, &[]) {
             Err(SessionPolicyError::TooLarge { chars }) => {
                 assert!(chars > MAX_SESSION_POLICY_CHARS, "{chars}");
             }
             other => panic!("expected TooLarge, got {other:?}"),
         }
         // Just under the limit is fine.
-        let ok = session_policy(&grants[..20]).unwrap();
+        let ok = session_policy(&grants[..20], &[]).unwrap();
         assert!(ok.len() <= MAX_SESSION_POLICY_CHARS);
+    }
+
+    #[test]
+    fn denies_become_deny_statements_after_the_allows() {
+        let grants = [grant("read,list", "s3://b/*")];
+        let denies = [grant("read", "s3://b/secret/*")];
+        assert_eq!(
+            session_policy(&grants, &denies).unwrap(),
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:GetObjectVersion","s3:ListMultipartUploadParts","s3:GetObjectTagging","s3:GetObjectAcl","s3:GetObjectAttributes"],"Resource":"arn:aws:s3:::b/*"},{"Effect":"Allow","Action":["s3:ListBucket","s3:ListBucketVersions","s3:ListBucketMultipartUploads"],"Resource":"arn:aws:s3:::b"},{"Effect":"Deny","Action":["s3:GetObject","s3:GetObjectVersion","s3:GetObjectTagging","s3:GetObjectAcl","s3:GetObjectAttributes"],"Resource":"arn:aws:s3:::b/secret/*"}]}"#
+        );
+        // Denies alone allow nothing.
+        assert_eq!(session_policy(&[], &denies), Err(SessionPolicyError::Empty));
     }
 
     #[test]
     fn resources_must_be_s3_urls() {
         assert_eq!(
-            session_policy(&[grant("read", "arn:aws:s3:::b/*")]),
+            session_policy(&[grant("read", "arn:aws:s3:::b/*")], &[]),
             Err(SessionPolicyError::BadResource("arn:aws:s3:::b/*".into()))
         );
-        assert_eq!(session_policy(&[]), Err(SessionPolicyError::Empty));
+        assert_eq!(session_policy(&[], &[]), Err(SessionPolicyError::Empty));
     }
 }

@@ -1,11 +1,17 @@
-//! Access decisions. For now: a session's [`Scope`], a list of rules
-//! `ACTIONS=PATTERN` granting actions on `s3://bucket/prefix*` patterns.
+//! Access decisions: the policy file ([`Policy`]: grants and denies of
+//! actions on resources to principals, with conditions and the upstream
+//! role that carries a grant out) and a session's own [`Scope`] (rules
+//! `ACTIONS=PATTERN` sealed into its token). A request is allowed when the
+//! policy allows it *and* the session's scope does.
 //!
-//! Pure: no I/O. Depends only on [`crate::s3`] for the [`Action`] names; the
-//! resource strings it matches are those `s3::classify` produces (see its
-//! module doc for the grammar).
+//! Pure: no I/O, no clock (time and the client's address come in a
+//! [`Caller`]). Depends on [`crate::s3`] for the [`Action`] names and on
+//! [`crate::session::Identity`] for what a principal is; the resource
+//! strings it matches are those `s3::classify` produces (see its module doc
+//! for the grammar). Reading, watching and swapping the file is the
+//! server's (`server::reload`). The file format is in `docs/policy.md`.
 //!
-//! # Rule syntax
+//! # Scope rule syntax
 //!
 //! ```text
 //! RULE    = ACTIONS "=" PATTERN
@@ -29,6 +35,15 @@
 //! allows listing `home/alice/` and below, and denies listing `home/`. That
 //! is intended: a scope never reveals key names outside itself.
 
+mod condition;
+mod eval;
+mod file;
+mod lint;
+mod principal;
+mod resource;
+#[cfg(test)]
+mod tests;
+
 mod pattern;
 
 use std::fmt;
@@ -38,7 +53,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::s3::Action;
 
+pub use condition::{Cidr, Conditions, DailyWindow};
+pub use eval::{Caller, Decision, Effect, Granted, Policy, Reason, Rule};
+pub use file::{
+    MAX_POLICY_BYTES, MAX_POLICY_RULES, MAX_RULE_ITEMS, PolicyError, validate_role_arn,
+};
+pub use lint::{Lint, lint};
 pub use pattern::Pattern;
+pub use principal::{PrincipalPattern, identity_from_principal, principal_name};
+pub use resource::Resource;
+
+/// The policy `s3gate dev` uses when given none: user `dev` may do
+/// everything (`config/policy.dev.toml`).
+pub const DEV_POLICY: &str = include_str!("../../config/policy.dev.toml");
 
 /// Most rules a scope may hold: it travels inside every session token.
 pub const MAX_RULES: usize = 64;
@@ -329,7 +356,7 @@ impl fmt::Display for Scope {
 
 #[cfg(test)]
 #[allow(clippy::expect_used, reason = "a test panics on a broken fixture")]
-mod tests {
+mod scope_tests {
     use super::*;
 
     fn scope(rules: &[&str]) -> Scope {

@@ -56,6 +56,15 @@ pub struct Identity {
     pub aws_role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws_session: Option<String>,
+    /// The verified email address (OIDC `email` claim), for `email:`
+    /// principals in the policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Whether the identity provider says the login used a second factor
+    /// (e.g. `amr` holds `mfa`), for the policy's `mfa` condition. `None`
+    /// (unknown) counts as no MFA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa: Option<bool>,
 }
 
 impl Identity {
@@ -70,6 +79,8 @@ impl Identity {
             aws_account: None,
             aws_role: None,
             aws_session: None,
+            email: None,
+            mfa: None,
         }
     }
 }

@@ -16,7 +16,8 @@ use super::Gateway;
 use super::body::{Finish, GatewayBody};
 use super::sts::{unavailable, xml_response};
 use crate::audit::{AuditEvent, rfc3339};
-use crate::s3::{S3Error, S3ErrorCode, S3Request, classify, delete_objects_keys};
+use crate::policy::{Caller, Decision, Policy, Scope, principal_name};
+use crate::s3::{Action, S3Error, S3ErrorCode, S3Request, classify, delete_objects_keys};
 use crate::sigv4::{self, AuthForm};
 use crate::upstream::{self, UpstreamBody, UpstreamError};
 
@@ -49,7 +50,7 @@ pub async fn handle(
     let Some(permit) = gateway.audit.reserve().await else {
         return unavailable(&event.request_id);
     };
-    let result = run(gateway, &parts, body, &mut event, now).await;
+    let result = run(gateway, &parts, body, client, &mut event, now).await;
     let finish = |event: AuditEvent| Finish {
         permit,
         event,
@@ -95,6 +96,7 @@ async fn run(
     gateway: &Gateway,
     parts: &Parts,
     body: Incoming,
+    client: SocketAddr,
     event: &mut AuditEvent,
     now: SystemTime,
 ) -> Result<Response<Incoming>, S3Error> {
@@ -144,7 +146,7 @@ async fn run(
             e.to_s3_error()
         })?;
     event.session_id = Some(claims.session_id.clone());
-    event.identity = Some(claims.identity.subject.clone());
+    event.identity = Some(principal_name(&claims.identity));
     event.identity_method = Some(claims.identity.method.clone());
     event.chain = claims.chain.clone();
     let verified = auth
@@ -190,8 +192,22 @@ async fn run(
         upstream_body = UpstreamBody::Bytes(Some(bytes));
     }
 
-    // authorize
-    authorize(&claims, &s3, event)?;
+    // authorize: decided here, before the upstream is contacted, so a
+    // denied HEAD or conditional GET answers the same whether the object
+    // exists or not.
+    let caller = Caller {
+        identity: &claims.identity,
+        chain: &claims.chain,
+        client: Some(client.ip()),
+        now,
+    };
+    let _decision = authorize(
+        &gateway.policy.current(),
+        &caller,
+        &claims.scope,
+        &s3,
+        event,
+    )?;
     event.decision = "allow";
 
     // forward
@@ -235,29 +251,51 @@ async fn run(
         })
 }
 
-/// Every resource the request touches must be in the session's scope.
+/// Every resource the request touches must be allowed by the policy *and*
+/// by the session's own scope. A DeleteObjects batch with one refused key
+/// is refused whole (nothing is deleted), naming that key.
 fn authorize(
-    claims: &crate::session::Claims,
+    policy: &Policy,
+    caller: &Caller<'_>,
+    scope: &Scope,
     s3: &S3Request,
     event: &mut AuditEvent,
-) -> Result<(), S3Error> {
-    for (action, resource) in &s3.resources {
-        if !claims.scope.allows(*action, resource) {
-            event.reason = format!(
-                "session scope does not allow s3:{} on {resource}",
-                action.as_str()
-            );
-            return Err(S3Error::new(
-                S3ErrorCode::AccessDenied,
+) -> Result<Decision, S3Error> {
+    event.policy_version = Some(policy.version().to_owned());
+    let decision = policy.decide(caller, &s3.resources);
+    event.rule = Some(decision.rule_label().to_owned());
+    let refused = if decision.allowed {
+        scope.first_denied(&s3.resources).map(|(action, resource)| {
+            event.rule = Some("session scope".into());
+            (
+                *action,
+                resource.as_str(),
                 format!(
-                    "s3gate: {} may not s3:{} on {resource} (request id {}).",
-                    claims.identity.subject,
-                    action.as_str(),
-                    event.request_id
+                    "the policy allows it (`{}`) but the session's scope does not",
+                    decision.rule_label()
                 ),
-            ));
+            )
+        })
+    } else {
+        Some((decision.action, decision.resource.as_str(), decision.why()))
+    };
+    if let Some((action, resource, mut why)) = refused {
+        if action == Action::Unclassified {
+            why.push_str(
+                "; s3gate does not recognise this operation or sub-resource, and only a `*` \
+                 grant allows what it does not recognise",
+            );
         }
+        let who = event.identity.as_deref().unwrap_or("?");
+        event.reason = format!("s3:{action} on {resource}: {why}");
+        return Err(S3Error::new(
+            S3ErrorCode::AccessDenied,
+            format!(
+                "s3gate: {who} may not s3:{action} on {resource}: {why} (request id {}).",
+                event.request_id
+            ),
+        ));
     }
-    event.reason = "within session scope".into();
-    Ok(())
+    event.reason = format!("{}; within the session's scope", decision.why());
+    Ok(decision)
 }

@@ -51,6 +51,8 @@ pub struct Gateway {
     pub config: PathBuf,
     /// Its audit output file.
     pub audit: PathBuf,
+    /// Its policy file (watched: rewrite it to change the policy).
+    pub policy: PathBuf,
     _running: Mutex<s3gate::server::Running>,
 }
 
@@ -187,6 +189,21 @@ impl Harness {
         )
     }
 
+    /// A gateway in front of the store deciding by `policy` (TOML text),
+    /// auditing to its own file.
+    pub fn policy_gateway(&self, name: &str, policy: &str) -> Gateway {
+        let name = unique_name(name);
+        start_gateway_with(
+            &self.rt,
+            &self.base,
+            &name,
+            &self.store.endpoint(),
+            &self.store.creds,
+            None,
+            policy,
+        )
+    }
+
     /// A fresh bucket on the store, removed when the guard drops.
     pub fn bucket(&self, label: &str) -> Bucket {
         let name = unique_name(label);
@@ -274,6 +291,17 @@ impl Drop for Bucket {
     }
 }
 
+/// The test gateways' policy: every minted user may do everything, so the
+/// sessions' scopes (which every test mints) decide — the policy's own
+/// behaviour is tested with [`Harness::policy_gateway`].
+pub const OPEN_POLICY: &str = r#"
+[[grant]]
+id = "test-users"
+principals = ["user:*"]
+actions = ["*"]
+resources = ["s3://*"]
+"#;
+
 /// Writes a config for a gateway in `dir` and starts it on a free port.
 fn start_gateway(
     rt: &tokio::runtime::Runtime,
@@ -283,10 +311,24 @@ fn start_gateway(
     creds: &Creds,
     audit: Option<&Path>,
 ) -> Gateway {
+    start_gateway_with(rt, base, name, upstream, creds, audit, OPEN_POLICY)
+}
+
+fn start_gateway_with(
+    rt: &tokio::runtime::Runtime,
+    base: &Path,
+    name: &str,
+    upstream: &str,
+    creds: &Creds,
+    audit: Option<&Path>,
+    policy: &str,
+) -> Gateway {
     let dir = base.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let keyring = write_keyring(&dir);
     let audit = audit.map_or_else(|| dir.join("audit.log"), Path::to_path_buf);
+    let policy_path = dir.join("policy.toml");
+    std::fs::write(&policy_path, policy).unwrap();
     let config_path = write_config(&dir, upstream, creds, &keyring, &audit);
     let config = s3gate::config::Config::load(&config_path)
         .unwrap_or_else(|e| panic!("gateway config {}: {e}", config_path.display()));
@@ -297,6 +339,7 @@ fn start_gateway(
         addr: running.addr,
         config: config_path,
         audit,
+        policy: policy_path,
         _running: Mutex::new(running),
     }
 }
@@ -341,6 +384,9 @@ output = "{}"
 
 [s3]
 virtual_host_domains = ["{VIRTUAL_HOST_DOMAIN}"]
+
+[policy]
+file = "policy.toml"
 "#,
         creds.access_key_id,
         creds.secret_access_key,

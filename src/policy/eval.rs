@@ -157,7 +157,10 @@ impl fmt::Display for Decision {
 }
 
 /// What a caller may do under one role: an action set on an expanded
-/// resource pattern (`*` is the only wildcard; every other byte literal).
+/// resource pattern. `*` is the only wildcard and every other byte is
+/// literal — including `?`, which IAM reads as a wildcard in a resource
+/// ARN (a session policy built from this widens by at most one character
+/// there, or escapes it as `${?}`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Granted {
     /// The rule's id.

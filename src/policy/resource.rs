@@ -192,6 +192,38 @@ mod tests {
         );
     }
 
+    /// Property: whatever the username (stars, slashes, dots, `${…}`), a
+    /// home grant matches only keys under that user's literal prefix.
+    #[test]
+    fn a_variable_never_widens_the_grant() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        let r = Resource::parse("s3://b/home/${identity.username}/*").expect("parse");
+        let mut rng = StdRng::seed_from_u64(0xbadc0de);
+        let alphabet = b"a*/.${}";
+        let mut random = |max: usize| -> String {
+            let len = rng.random_range(0..=max);
+            (0..len)
+                .map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())]))
+                .collect()
+        };
+        for _ in 0..20_000 {
+            let name = random(4);
+            let key = random(8);
+            let mut id = Identity::new("oidc", "s");
+            id.username = Some(name.clone());
+            let resource = format!("s3://b/home/{key}");
+            if r.matches(&id, &resource, false) {
+                assert!(
+                    !name.is_empty()
+                        && !name.contains('*')
+                        && resource.starts_with(&format!("s3://b/home/{name}/")),
+                    "username {name:?} matched {resource:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn bad_resources_say_why() {
         for (text, says) in [

@@ -201,13 +201,12 @@ async fn run(
         client: Some(client.ip()),
         now,
     };
-    let _decision = authorize(
-        &gateway.policy.current(),
-        &caller,
-        &claims.scope,
-        &s3,
-        event,
-    )?;
+    // One policy version for the whole request: the decision, and what the
+    // upstream-credentials stage derives from it (`decision.role`, and
+    // `policy.grants_for(&caller, decision.role.as_deref())` for a session
+    // policy), come from the same file.
+    let policy = gateway.policy.current();
+    let _decision = authorize(&policy, &caller, &claims.scope, &s3, event)?;
     event.decision = "allow";
 
     // forward

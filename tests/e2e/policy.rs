@@ -301,6 +301,48 @@ fn denied_head_answers_the_same_whether_the_object_exists_or_not() {
     let get_missing = request(&gw, &creds, "GET", &format!("{b}/priv/missing"), b"");
     assert_eq!(get_exists.code(), "AccessDenied");
     assert_eq!(get_missing.code(), "AccessDenied");
+    // Conditional requests, whose answers (304, 412) would tell: the same.
+    for cond in [
+        ("if-none-match", "*"),
+        ("if-match", "\"nope\""),
+        ("if-modified-since", "Sat, 01 Jan 2000 00:00:00 GMT"),
+    ] {
+        let statuses: Vec<(u16, String)> = ["exists", "missing"]
+            .iter()
+            .map(|k| {
+                let url = format!("{}/{b}/priv/{k}", gw.endpoint());
+                let (req, _) = signed(
+                    &Signing::now(&creds),
+                    "GET",
+                    &url,
+                    &[cond],
+                    Payload::Unsigned,
+                    Vec::new(),
+                );
+                let r = send_blocking(req);
+                (r.status, r.code())
+            })
+            .collect();
+        assert_eq!(
+            statuses,
+            [(403, "AccessDenied".into()), (403, "AccessDenied".into())],
+            "{cond:?}"
+        );
+    }
+    // Each was refused by the policy itself (not by a store answer).
+    let lines = audit_lines(&gw, &format!("user:{user}"), 10);
+    assert_eq!(lines.len(), 10);
+    for l in &lines {
+        assert_eq!(
+            (
+                l["decision"].as_str(),
+                l["rule"].as_str(),
+                l["error"].as_str()
+            ),
+            (Some("deny"), Some("no grant"), Some("AccessDenied")),
+            "{l}"
+        );
+    }
 }
 
 /// Runs `s3gate policy explain` and returns (exit code, stdout).

@@ -103,7 +103,9 @@ pub struct Claims {
     /// Unix seconds; the session is expired from this second on.
     #[serde(rename = "exp")]
     pub expires_at: u64,
-    /// Parent sessions' subjects, outermost first (delegation).
+    /// The delegating sessions, outermost first, each written as its
+    /// principal name (`user:alice`, see `policy::principal_name`): the
+    /// policy's `delegated-by:` principals match these entries.
     #[serde(rename = "ch", default, skip_serializing_if = "Vec::is_empty")]
     pub chain: Vec<String>,
 }

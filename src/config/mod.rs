@@ -37,6 +37,24 @@ pub struct Config {
     /// How callers address s3gate.
     #[serde(default)]
     pub s3: S3Config,
+    /// The policy file. Required by `serve`: without a policy there is
+    /// nothing to allow, and s3gate refuses to start rather than deny
+    /// everything silently.
+    #[serde(default)]
+    pub policy: Option<PolicyConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// The policy file (see `docs/policy.md`). Required.
+    pub file: PathBuf,
+    /// Reload the file when it changes. SIGHUP reloads it too. Default: `true`.
+    #[serde(default = "default_true")]
+    pub watch: bool,
+    /// How often a watched file is checked. Default: `1s`.
+    #[serde(default = "default_reload_interval", with = "duration")]
+    pub reload_interval: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -213,6 +231,12 @@ fn default_role_duration() -> Duration {
 fn default_role_cache_capacity() -> u64 {
     10_000
 }
+fn default_true() -> bool {
+    true
+}
+fn default_reload_interval() -> Duration {
+    Duration::from_secs(1)
+}
 fn default_max_ttl() -> Duration {
     Duration::from_secs(12 * 3600)
 }
@@ -274,6 +298,9 @@ impl Config {
         if let AuditOutput::File(p) = &mut self.audit.output {
             fix(p);
         }
+        if let Some(policy) = &mut self.policy {
+            fix(&mut policy.file);
+        }
     }
 
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
@@ -333,6 +360,14 @@ impl Config {
         }
         if self.session.max_ttl < Duration::from_secs(60) {
             return Err(invalid("session.max_ttl", "must be at least 1m".into()));
+        }
+        if let Some(p) = &self.policy
+            && p.reload_interval.is_zero()
+        {
+            return Err(invalid(
+                "policy.reload_interval",
+                "must be at least 1s".into(),
+            ));
         }
         for d in &self.s3.virtual_host_domains {
             if d.is_empty() || d.contains('/') || d.contains(':') {
@@ -531,7 +566,8 @@ mod tests {
         Config::parse(text, Path::new("t.toml"))
     }
 
-    const MINIMAL: &str = "[upstream]\n[session]\nkeyring = \"k.toml\"\n";
+    const MINIMAL: &str =
+        "[upstream]\n[session]\nkeyring = \"k.toml\"\n[policy]\nfile = \"p.toml\"\n";
 
     #[test]
     fn minimal_config_takes_documented_defaults() {
@@ -569,6 +605,10 @@ mod tests {
         let c = parse(include_str!("../../config/s3gate.example.toml")).unwrap();
         assert_eq!(c.listen, "0.0.0.0:7070".parse().unwrap());
         assert_eq!(c.upstream.response_timeout, Duration::from_secs(60));
+        let policy = c.policy.unwrap();
+        assert_eq!(policy.file, PathBuf::from("policy.toml"));
+        assert!(policy.watch);
+        assert_eq!(policy.reload_interval, Duration::from_secs(1));
     }
 
     #[test]
@@ -666,5 +706,6 @@ mod tests {
         std::fs::write(&path, MINIMAL).unwrap();
         let c = Config::load(&path).unwrap();
         assert_eq!(c.session.keyring, dir.path().join("k.toml"));
+        assert_eq!(c.policy.unwrap().file, dir.path().join("p.toml"));
     }
 }

@@ -8,6 +8,7 @@
 
 mod body;
 mod pipeline;
+pub mod reload;
 mod sts;
 mod tls;
 
@@ -25,6 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use body::GatewayBody;
+pub use reload::LivePolicy;
 
 use crate::audit::AuditSink;
 use crate::config::Config;
@@ -41,6 +43,8 @@ pub struct Gateway {
     pub upstreams: Upstreams,
     pub audit: AuditSink,
     pub virtual_host_domains: Vec<String>,
+    /// Decides every request; swapped whole on reload.
+    pub policy: Arc<LivePolicy>,
 }
 
 impl Gateway {
@@ -54,8 +58,27 @@ impl Gateway {
         Self::new(config, keyring).await
     }
 
-    /// Like [`Gateway::from_config`] with a keyring already in hand.
+    /// Like [`Gateway::from_config`] with a keyring already in hand; loads
+    /// the config's policy file.
     pub async fn new(config: &Config, keyring: Keyring) -> anyhow::Result<Self> {
+        let Some(policy) = &config.policy else {
+            anyhow::bail!(
+                "the config has no [policy] file: s3gate allows nothing without a policy, so it \
+                 does not start (add `[policy]` with `file = \"policy.toml\"`; see docs/policy.md)"
+            );
+        };
+        let policy = LivePolicy::load(&policy.file)
+            .await
+            .context("cannot load the policy")?;
+        Self::with_policy(config, keyring, Arc::new(policy)).await
+    }
+
+    /// A gateway deciding by `policy` (the config's `[policy]` is not read).
+    pub async fn with_policy(
+        config: &Config,
+        keyring: Keyring,
+        policy: Arc<LivePolicy>,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             keyring,
             upstreams: Upstreams::new(config).await?,
@@ -66,6 +89,7 @@ impl Gateway {
                 .iter()
                 .map(|d| d.to_ascii_lowercase())
                 .collect(),
+            policy,
         })
     }
 }
@@ -73,6 +97,8 @@ impl Gateway {
 /// A running gateway.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The live policy, to reload on SIGHUP and to read its counters.
+    pub policy: Arc<LivePolicy>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -108,9 +134,16 @@ pub async fn start_with(config: &Config, gateway: Gateway) -> anyhow::Result<Run
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (shutdown, rx) = watch::channel(false);
+    let policy = gateway.policy.clone();
+    if let Some(p) = config.policy.as_ref().filter(|p| p.watch)
+        && policy.file().is_some()
+    {
+        policy.watch(p.reload_interval, rx.clone());
+    }
     let task = tokio::spawn(accept_loop(listener, Arc::new(gateway), acceptor, rx));
     Ok(Running {
         addr,
+        policy,
         shutdown,
         task,
     })

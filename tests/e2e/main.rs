@@ -21,6 +21,8 @@ mod harness;
 mod moto;
 mod operations;
 mod payload;
+mod policy;
+mod policy_cli;
 mod refusal;
 mod roundtrip;
 mod sign;

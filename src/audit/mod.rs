@@ -43,6 +43,20 @@ pub struct AuditEvent {
     /// How the identity was proven (`mint`, `oidc`, `aws`, `delegated`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub identity_method: Option<String>,
+    /// OIDC issuer of the identity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// For AWS identities: the account, role (or IAM user) and role session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_session: Option<String>,
     /// Delegation chain, outermost first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub chain: Vec<String>,
@@ -75,6 +89,21 @@ pub struct AuditEvent {
     pub user_agent: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_request_id: Option<String>,
+}
+
+impl AuditEvent {
+    /// Records who the request is from: subject, method, and the parts of
+    /// the identity a reader needs to know who that is.
+    pub fn set_identity(&mut self, id: &crate::session::Identity) {
+        self.identity = Some(id.subject.clone());
+        self.identity_method = Some(id.method.clone());
+        self.issuer.clone_from(&id.issuer);
+        self.username.clone_from(&id.username);
+        self.groups.clone_from(&id.groups);
+        self.aws_account.clone_from(&id.aws_account);
+        self.aws_role.clone_from(&id.aws_role);
+        self.aws_session.clone_from(&id.aws_session);
+    }
 }
 
 /// Where events go.

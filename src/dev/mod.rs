@@ -110,6 +110,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         },
         audit: AuditConfig::default(),
         s3: S3Config::default(),
+        identity: crate::config::IdentityConfig::default(),
     };
     let keyring = Keyring::generate("dev", &mut rand::rng())?;
     let creds = keyring.mint(

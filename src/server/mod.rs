@@ -27,7 +27,10 @@ use tokio::sync::watch;
 pub use body::GatewayBody;
 
 use crate::audit::AuditSink;
-use crate::config::Config;
+use crate::config::{Config, IdentityConfig};
+use crate::identity::aws::AwsVerifier;
+use crate::identity::http::HttpClient;
+use crate::identity::oidc::OidcVerifier;
 use crate::session::Keyring;
 use crate::upstream::Upstream;
 
@@ -40,6 +43,12 @@ pub struct Gateway {
     pub upstream: Upstream,
     pub audit: AuditSink,
     pub virtual_host_domains: Vec<String>,
+    /// OIDC issuers for `AssumeRoleWithWebIdentity`.
+    pub oidc: OidcVerifier,
+    /// AWS principals for `AssumeRoleWithAwsIdentity`, when configured.
+    pub aws_identity: Option<AwsVerifier>,
+    /// Session lifetimes for identity exchanges (`[identity]`).
+    pub identity_limits: IdentityConfig,
 }
 
 impl Gateway {
@@ -55,7 +64,17 @@ impl Gateway {
 
     /// Like [`Gateway::from_config`] with a keyring already in hand.
     pub async fn new(config: &Config, keyring: Keyring) -> anyhow::Result<Self> {
+        let http = HttpClient::new();
+        let mut identity_limits = config.identity.clone();
+        identity_limits.oidc.clear();
         Ok(Self {
+            oidc: OidcVerifier::new(&config.identity.oidc, http.clone()),
+            aws_identity: config
+                .identity
+                .aws
+                .as_ref()
+                .map(|a| AwsVerifier::new(a.clone(), http.clone())),
+            identity_limits,
             keyring,
             upstream: Upstream::new(config).await?,
             audit: AuditSink::start(&config.audit.output)?,
@@ -210,6 +229,26 @@ fn ops(gateway: &Gateway, page: &str) -> Response<GatewayBody> {
         "healthz" => (StatusCode::OK, "ok\n"),
         "readyz" if gateway.audit.healthy() => (StatusCode::OK, "ready\n"),
         "readyz" => (StatusCode::SERVICE_UNAVAILABLE, "audit sink failing\n"),
+        // What `s3gate credentials aws` must sign for (public: no secret).
+        "aws-identity" => {
+            return match &gateway.aws_identity {
+                Some(aws) => {
+                    let mut resp =
+                        Response::new(GatewayBody::full(aws.announcement().to_string(), None));
+                    resp.headers_mut().insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static("application/json"),
+                    );
+                    resp
+                }
+                None => {
+                    let mut resp =
+                        Response::new(GatewayBody::full("AWS identity is not configured\n", None));
+                    *resp.status_mut() = StatusCode::NOT_FOUND;
+                    resp
+                }
+            };
+        }
         _ => (StatusCode::NOT_FOUND, "not found\n"),
     };
     let mut resp = Response::new(GatewayBody::full(text, None));

@@ -144,8 +144,7 @@ async fn run(
             e.to_s3_error()
         })?;
     event.session_id = Some(claims.session_id.clone());
-    event.identity = Some(claims.identity.subject.clone());
-    event.identity_method = Some(claims.identity.method.clone());
+    event.set_identity(&claims.identity);
     event.chain = claims.chain.clone();
     let verified = auth
         .verify(parts, secret.expose().as_bytes(), now)

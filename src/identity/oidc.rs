@@ -3,9 +3,9 @@
 //!
 //! Keys are fetched from the issuer's discovery document's `jwks_uri` —
 //! never from a URL in the token — and cached for `jwks_ttl`. A token with
-//! an unknown `kid` triggers one refetch, and all fetches of an issuer,
-//! failed ones included, are at most one per `jwks_cooldown`: a flood of
-//! made-up key ids costs the issuer one request. While the issuer is down,
+//! an unknown `kid` triggers one refetch; refetches and failed fetches are
+//! at most one per `jwks_cooldown`, so a flood of made-up key ids costs the
+//! issuer one request. While the issuer is down,
 //! cached keys keep working until they expire; a cold cache answers
 //! `IDPCommunicationError`.
 
@@ -65,8 +65,9 @@ struct Issuer {
     algorithms: Vec<Algorithm>,
     /// The one cached key set (unit key), evicted after `jwks_ttl`.
     keys: Cache<(), Arc<JwkSet>>,
-    /// When a fetch was last attempted: the cooldown gate, held across a
-    /// fetch so concurrent callers wait for it instead of fetching again.
+    /// When a refetch (unknown kid) or a failed fetch last happened: the
+    /// cooldown gate. The lock is held across a fetch, so concurrent
+    /// callers wait for it instead of fetching again.
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
     http: HttpClient,
 }
@@ -182,8 +183,14 @@ impl Issuer {
                 self.config.issuer
             )));
         }
-        *last = Some(Instant::now());
-        self.fetch_and_store().await
+        // A routine fetch that succeeds does not start the cooldown (the
+        // first unknown kid after it still gets its one refetch); a failed
+        // one does, so a down issuer is not hammered.
+        let fetched = self.fetch_and_store().await;
+        if fetched.is_err() {
+            *last = Some(Instant::now());
+        }
+        fetched
     }
 
     /// A fresher key set than `seen`, or `seen` itself within the cooldown.

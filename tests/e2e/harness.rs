@@ -83,7 +83,7 @@ pub fn harness() -> &'static Harness {
     HARNESS.get_or_init(Harness::start)
 }
 
-fn testbed_var(name: &str) -> String {
+pub fn testbed_var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!(
             "{name} is not set: run the end-to-end tests with `tests/run`, which installs \
@@ -94,6 +94,9 @@ fn testbed_var(name: &str) -> String {
 
 impl Harness {
     fn start() -> Self {
+        // As main.rs does: ring and aws-lc-rs are both linked in, and the
+        // gateway's outbound TLS clients need one chosen.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let venv = PathBuf::from(testbed_var("S3GATE_TEST_VENV"));
         assert!(
             venv.join("bin/aws").exists(),
@@ -142,6 +145,7 @@ impl Harness {
             &store.creds,
             &write_keyring(&foreign_dir),
             &foreign_dir.join("audit.log"),
+            "",
         );
 
         Harness {
@@ -184,6 +188,20 @@ impl Harness {
             &self.store.endpoint(),
             &self.store.creds,
             Some(audit),
+        )
+    }
+
+    /// A gateway in front of the store whose config ends with `extra`
+    /// (e.g. `[identity]` sections).
+    pub fn gateway_with(&self, name: &str, extra: &str) -> Gateway {
+        start_gateway_with(
+            &self.rt,
+            &self.base,
+            &unique_name(name),
+            &self.store.endpoint(),
+            &self.store.creds,
+            None,
+            extra,
         )
     }
 
@@ -283,11 +301,23 @@ fn start_gateway(
     creds: &Creds,
     audit: Option<&Path>,
 ) -> Gateway {
+    start_gateway_with(rt, base, name, upstream, creds, audit, "")
+}
+
+fn start_gateway_with(
+    rt: &tokio::runtime::Runtime,
+    base: &Path,
+    name: &str,
+    upstream: &str,
+    creds: &Creds,
+    audit: Option<&Path>,
+    extra: &str,
+) -> Gateway {
     let dir = base.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let keyring = write_keyring(&dir);
     let audit = audit.map_or_else(|| dir.join("audit.log"), Path::to_path_buf);
-    let config_path = write_config(&dir, upstream, creds, &keyring, &audit);
+    let config_path = write_config(&dir, upstream, creds, &keyring, &audit, extra);
     let config = s3gate::config::Config::load(&config_path)
         .unwrap_or_else(|e| panic!("gateway config {}: {e}", config_path.display()));
     let running = rt
@@ -319,6 +349,7 @@ fn write_config(
     creds: &Creds,
     keyring: &Path,
     audit: &Path,
+    extra: &str,
 ) -> PathBuf {
     let path = dir.join("s3gate.toml");
     let text = format!(
@@ -341,6 +372,8 @@ output = "{}"
 
 [s3]
 virtual_host_domains = ["{VIRTUAL_HOST_DOMAIN}"]
+
+{extra}
 "#,
         creds.access_key_id,
         creds.secret_access_key,

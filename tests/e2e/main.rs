@@ -17,6 +17,8 @@ mod audit;
 mod client;
 mod dev;
 mod harness;
+mod identity;
+mod idp;
 mod moto;
 mod operations;
 mod payload;

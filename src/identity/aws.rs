@@ -369,6 +369,26 @@ pub fn sign_caller_identity(
     credentials: &aws_credential_types::Credentials,
     now: SystemTime,
 ) -> Result<String, String> {
+    sign_sts_post(
+        endpoint,
+        region,
+        server_id,
+        credentials,
+        now,
+        GET_CALLER_IDENTITY_BODY,
+    )
+}
+
+/// Like [`sign_caller_identity`] for any STS form `body` (tests use it to
+/// show that a request signed for another action is refused).
+pub fn sign_sts_post(
+    endpoint: &str,
+    region: &str,
+    server_id: &str,
+    credentials: &aws_credential_types::Credentials,
+    now: SystemTime,
+    body: &str,
+) -> Result<String, String> {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     use aws_smithy_runtime_api::client::identity::Identity as SmithyIdentity;
 
@@ -401,7 +421,7 @@ pub fn sign_caller_identity(
         "POST",
         &uri_str,
         headers.iter().map(|(k, v)| (*k, v.as_str())),
-        SignableBody::Bytes(GET_CALLER_IDENTITY_BODY.as_bytes()),
+        SignableBody::Bytes(body.as_bytes()),
     )
     .map_err(|e| format!("signing: {e}"))?;
     let (instructions, _) = sign(signable, &params)

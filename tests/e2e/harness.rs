@@ -500,6 +500,8 @@ pub struct Moto {
     pub endpoint: String,
     /// The IAM user's keys, for direct checks against moto.
     pub creds: Creds,
+    /// A role the user may assume (stands for an ECS task role).
+    pub task_role_arn: String,
     gw: OnceLock<Gateway>,
 }
 
@@ -537,6 +539,7 @@ impl Moto {
         Moto {
             endpoint,
             creds,
+            task_role_arn: v["TaskRoleArn"].as_str().unwrap().to_owned(),
             gw: OnceLock::new(),
         }
     }

@@ -36,7 +36,7 @@ fn shared() -> &'static Shared {
 
 /// POSTs an STS form to the gateway, unsigned, as the SDKs do for
 /// `AssumeRoleWithWebIdentity`.
-fn sts(gw: &Gateway, form: &[(&str, &str)]) -> (u16, String) {
+pub fn sts(gw: &Gateway, form: &[(&str, &str)]) -> (u16, String) {
     let mut cmd = clean_command("curl");
     cmd.args(["-sS", "-w", "\n%{http_code}"]);
     for (k, v) in form {
@@ -61,7 +61,7 @@ fn assume(gw: &Gateway, token: &str) -> (u16, String) {
     )
 }
 
-fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+pub fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
     let open = format!("<{name}>");
     let start = xml.find(&open)? + open.len();
     let end = xml[start..].find(&format!("</{name}>"))? + start;
@@ -69,7 +69,7 @@ fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// The gateway's audit line for a request id.
-fn audit_for(gw: &Gateway, request_id: &str) -> Value {
+pub fn audit_for(gw: &Gateway, request_id: &str) -> Value {
     wait_for(Duration::from_secs(5), || {
         audit_lines(gw)
             .into_iter()

@@ -330,14 +330,12 @@ fn urlencode(s: &str) -> String {
 /// The ECS agent's container credentials endpoint, on loopback: answers
 /// `credentials` to requests carrying `token` in `Authorization`, counts
 /// them, and refuses anything else.
-#[allow(dead_code)] // the AWS identity tests use it
 pub struct ContainerCredentials {
     pub url: String,
     pub token: String,
     pub requests: Arc<AtomicUsize>,
 }
 
-#[allow(dead_code)]
 impl ContainerCredentials {
     pub fn start(
         h: &Harness,
@@ -403,7 +401,6 @@ impl ContainerCredentials {
     }
 }
 
-#[allow(dead_code)]
 fn jiff_like_iso(secs: u64) -> String {
     s3gate::audit::iso8601(UNIX_EPOCH + Duration::from_secs(secs))
 }

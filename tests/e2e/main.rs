@@ -14,6 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod audit;
+mod aws_identity;
 mod client;
 mod dev;
 mod harness;

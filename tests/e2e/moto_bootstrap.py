@@ -1,8 +1,9 @@
 """Bootstraps moto for the e2e tests, then turns its auth mode on.
 
 Usage: moto_bootstrap.py ENDPOINT USER_NAME
-Creates an IAM user allowed s3:*, an access key for it, and prints the key as
-JSON. Auth mode is switched off for the bootstrap (in case an earlier run left
+Creates an IAM user allowed s3:* and sts:AssumeRole, an access key for it, and
+a role USER-task (trusting the user, allowed s3:*) that stands for an ECS task
+role; prints the key and the role's ARN as JSON. Auth mode is switched off for the bootstrap (in case an earlier run left
 it on) and on at the end: from then on moto recomputes every SigV4 signature
 and checks IAM policies, so only correctly re-signed requests get through.
 """
@@ -46,6 +47,49 @@ iam.put_user_policy(
         }
     ),
 )
+iam.put_user_policy(
+    UserName=user,
+    PolicyName="assume-task-role",
+    PolicyDocument=json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}],
+        }
+    ),
+)
+role = iam.create_role(
+    RoleName=user + "-task",
+    AssumeRolePolicyDocument=json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "arn:aws:iam::123456789012:user/" + user},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    ),
+)["Role"]
+iam.put_role_policy(
+    RoleName=user + "-task",
+    PolicyName="s3-all",
+    PolicyDocument=json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+        }
+    ),
+)
 key = iam.create_access_key(UserName=user)["AccessKey"]
 reset_auth("0")
-print(json.dumps({"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}))
+print(
+    json.dumps(
+        {
+            "AccessKeyId": key["AccessKeyId"],
+            "SecretAccessKey": key["SecretAccessKey"],
+            "TaskRoleArn": role["Arn"],
+        }
+    )
+)

@@ -502,3 +502,78 @@ fn no_configured_issuer_means_access_denied() {
     let issuer = TestIssuer::start(h);
     assert_refused(h.gw(), &issuer.token("nobody"), "AccessDenied");
 }
+
+/// The Rust SDK's default chain reads the web identity from the process
+/// environment, which a test cannot set for itself without racing other
+/// tests: so this test runs [`rust_sdk_child_client`] in a child process
+/// of this same test binary, configured only by environment variables.
+#[test]
+fn rust_sdk_with_a_web_identity_token_file_writes_and_reads() {
+    let h = harness();
+    let gw = &shared().gw;
+    let bucket = h.bucket("oidc-rust");
+    let dir = h.tempdir();
+    let token = token_file(dir.path(), &provider().machine_token());
+    let key = unique_name("rust");
+    let mut cmd = clean_command(std::env::current_exe().unwrap());
+    web_identity_env(&mut cmd, gw, &token);
+    cmd.env("E2E_CHILD_BUCKET", &bucket.name)
+        .env("E2E_CHILD_KEY", &key)
+        .args([
+            "--exact",
+            "identity::rust_sdk_child_client",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ]);
+    let out = run(cmd, Duration::from_secs(120)).ok();
+    assert!(
+        out.stdout.contains("BODY:rust sdk by web identity"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let lines = s3_lines_for_key(gw, &key);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines.iter().all(|l| l["identity_method"] == "oidc"));
+}
+
+/// The child side of the test above: the stock Rust SDK, default chain.
+#[test]
+#[ignore = "run as a child process by rust_sdk_with_a_web_identity_token_file_writes_and_reads"]
+fn rust_sdk_child_client() {
+    let (Ok(bucket), Ok(key)) = (
+        std::env::var("E2E_CHILD_BUCKET"),
+        std::env::var("E2E_CHILD_KEY"),
+    ) else {
+        return;
+    };
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let body = rt.block_on(async {
+        let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&conf)
+                .force_path_style(true)
+                .build(),
+        );
+        s3.put_object()
+            .bucket(&bucket)
+            .key(&key)
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(
+                b"rust sdk by web identity",
+            ))
+            .send()
+            .await
+            .unwrap();
+        let got = s3
+            .get_object()
+            .bucket(&bucket)
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+        got.body.collect().await.unwrap().into_bytes()
+    });
+    println!("BODY:{}", String::from_utf8_lossy(&body));
+}

@@ -678,6 +678,58 @@ mod tests {
     }
 
     #[test]
+    fn identity_sections_take_defaults_and_refuse_unsafe_settings() {
+        let c = parse(&format!(
+            "{MINIMAL}[[identity.oidc]]\nissuer = \"https://idp.example\"\naudiences = [\"urn:s3gate\"]\n[identity.aws]\nserver_id = \"gw\"\nallowed_accounts = [\"123456789012\"]\n"
+        ))
+        .unwrap();
+        let o = &c.identity.oidc[0];
+        assert_eq!(o.algorithms, ["RS256", "ES256"]);
+        assert_eq!(o.subject_claim, "sub");
+        assert_eq!(o.jwks_cooldown, Duration::from_secs(60));
+        assert_eq!(c.identity.default_session_ttl, Duration::from_secs(3600));
+        let aws = c.identity.aws.as_ref().unwrap();
+        assert_eq!(aws.sts_endpoint(), "https://sts.us-east-1.amazonaws.com");
+        assert_eq!(aws.role_patterns, ["*"]);
+        assert!(!aws.allow_iam_users);
+
+        for (bad, field) in [
+            (
+                "issuer = \"https://i\"\naudiences = [\"a\"]\nalgorithms = [\"HS256\"]",
+                "algorithms",
+            ),
+            (
+                "issuer = \"https://i\"\naudiences = [\"a\"]\nalgorithms = [\"none\"]",
+                "algorithms",
+            ),
+            (
+                "issuer = \"http://idp.example\"\naudiences = [\"a\"]",
+                "issuer",
+            ),
+            ("issuer = \"https://i\"\naudiences = []", "audiences"),
+            (
+                "issuer = \"https://i\"\naudiences = [\"a\"]\njwks_uri = \"x\"",
+                "jwks_uri",
+            ),
+        ] {
+            let err = parse(&format!("{MINIMAL}[[identity.oidc]]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field), "{bad}: {err}");
+        }
+        let loopback = parse(&format!(
+            "{MINIMAL}[[identity.oidc]]\nissuer = \"http://127.0.0.1:8080\"\naudiences = [\"a\"]\n"
+        ));
+        assert!(loopback.is_ok(), "loopback http issuers are for tests");
+        let err = parse(&format!(
+            "{MINIMAL}[identity.aws]\nserver_id = \"gw\"\nallowed_accounts = [\"12345\"]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("allowed_accounts"), "{err}");
+    }
+
+    #[test]
     fn durations_parse_with_units() {
         assert_eq!(duration::parse("90s").unwrap(), Duration::from_secs(90));
         assert_eq!(duration::parse("15m").unwrap(), Duration::from_secs(900));

@@ -32,7 +32,7 @@ use crate::identity::aws::AwsVerifier;
 use crate::identity::http::HttpClient;
 use crate::identity::oidc::OidcVerifier;
 use crate::session::Keyring;
-use crate::upstream::Upstream;
+use crate::upstream::Upstreams;
 
 /// How long open connections may finish their requests after shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -40,7 +40,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Everything a request needs, shared by all connections.
 pub struct Gateway {
     pub keyring: Keyring,
-    pub upstream: Upstream,
+    /// Every store, and which bucket goes to which.
+    pub upstreams: Upstreams,
     pub audit: AuditSink,
     pub virtual_host_domains: Vec<String>,
     /// OIDC issuers for `AssumeRoleWithWebIdentity`.
@@ -76,7 +77,7 @@ impl Gateway {
                 .map(|a| AwsVerifier::new(a.clone(), http.clone())),
             identity_limits,
             keyring,
-            upstream: Upstream::new(config).await?,
+            upstreams: Upstreams::new(config).await?,
             audit: AuditSink::start(&config.audit.output)?,
             virtual_host_domains: config
                 .s3

@@ -44,8 +44,8 @@ fn moto_credentials() -> Credentials {
     )
 }
 
-/// Temporary credentials for the task role, from moto's STS (what the ECS
-/// agent would hold for a task).
+/// Temporary credentials for a task role (moto's `writer` role, allowed
+/// `s3:*`), from moto's STS: what the ECS agent would hold for a task.
 fn task_role_credentials(session: &str) -> (String, String, String) {
     let m = moto();
     let out = crate::client::aws(
@@ -55,7 +55,7 @@ fn task_role_credentials(session: &str) -> (String, String, String) {
             "sts",
             "assume-role",
             "--role-arn",
-            &m.task_role_arn,
+            &m.writer_role_arn,
             "--role-session-name",
             session,
             "--output",
@@ -287,7 +287,7 @@ fn aws_cli_on_an_ecs_task_reads_through_a_credential_process_profile() {
     let asked = task_role.requests.load(std::sync::atomic::Ordering::SeqCst);
     assert!(asked >= 1, "the task role was never asked");
 
-    let role = m.task_role_arn.rsplit('/').next().unwrap();
+    let role = m.writer_role_arn.rsplit('/').next().unwrap();
     let arn = format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{session}");
     let line = wait_for(Duration::from_secs(5), || {
         crate::audit::audit_lines(gw)

@@ -14,6 +14,7 @@
 pub mod audit;
 pub mod config;
 pub mod dev;
+pub mod identity;
 pub mod policy;
 pub mod s3;
 pub mod server;

@@ -15,6 +15,8 @@ use s3gate::policy::{Caller, Policy, Scope, identity_from_principal, lint, princ
 use s3gate::s3::Action;
 use s3gate::session::{Identity, Keyring};
 
+mod credentials;
+
 /// s3gate: an identity-aware reverse proxy for Amazon S3.
 ///
 /// Callers prove who they are and get short-lived s3gate session
@@ -69,6 +71,10 @@ enum Command {
     /// The keyring that seals sessions.
     #[command(subcommand)]
     Keyring(KeyringCommand),
+    /// Obtain s3gate session credentials as a caller, printed as
+    /// `credential_process` JSON (for an AWS profile).
+    #[command(subcommand)]
+    Credentials(CredentialsCommand),
     /// Run only the built-in S3-compatible store (s3s-fs, SigV4 verified),
     /// e.g. as an upstream for tests and benchmarks.
     Store {
@@ -157,6 +163,37 @@ enum PolicyCommand {
         /// s3://bucket/key (s3://bucket for bucket-level actions,
         /// s3://bucket/prefix for listings).
         resource: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CredentialsCommand {
+    /// Prove this machine's AWS identity (ECS task role, Lambda, EC2
+    /// instance role, environment keys) to the gateway and get a session.
+    ///
+    /// Signs an `sts:GetCallerIdentity` for the STS endpoint and server id
+    /// the gateway announces (`/_s3gate/aws-identity`); the gateway sends it
+    /// to STS itself and mints a session for the ARN STS names. The session
+    /// is cached (owner-only file) until shortly before it expires. Use as
+    /// `credential_process = s3gate credentials aws --gateway URL`.
+    Aws {
+        /// The gateway's base URL.
+        #[arg(long, env = "S3GATE_GATEWAY")]
+        gateway: String,
+        /// Session lifetime to ask for (within the gateway's bounds).
+        #[arg(long, value_parser = duration::parse)]
+        duration: Option<Duration>,
+        /// Sign with this AWS profile's credentials instead of the workload
+        /// chain (environment, web identity, ECS, EC2 metadata).
+        #[arg(long)]
+        source_profile: Option<String>,
+        /// Where the cached session lives. Default: `$XDG_CACHE_HOME/s3gate`
+        /// or `~/.cache/s3gate`.
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+        /// Always ask the gateway, never the cache.
+        #[arg(long)]
+        no_cache: bool,
     },
 }
 
@@ -397,6 +434,23 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Credentials(CredentialsCommand::Aws {
+            gateway,
+            duration,
+            source_profile,
+            cache_dir,
+            no_cache,
+        }) => {
+            let cache_dir = if no_cache {
+                None
+            } else {
+                cache_dir.or_else(default_cache_dir)
+            };
+            let json =
+                credentials::aws(&gateway, duration, source_profile, cache_dir.as_deref()).await?;
+            println!("{json}");
+            Ok(())
+        }
         Command::Store {
             listen,
             data,
@@ -453,6 +507,13 @@ fn mint(
     });
     println!("{out}");
     Ok(())
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("s3gate"))
 }
 
 fn default_key_id() -> String {

@@ -46,6 +46,20 @@ pub struct AuditEvent {
     /// How the identity was proven (`mint`, `oidc`, `aws`, `delegated`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub identity_method: Option<String>,
+    /// OIDC issuer of the identity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// For AWS identities: the account, role (or IAM user) and role session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_session: Option<String>,
     /// Delegation chain, outermost first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub chain: Vec<String>,
@@ -92,6 +106,23 @@ pub struct AuditEvent {
     /// The assumed-role session ARN the store saw, when a role was assumed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_role_session: Option<String>,
+}
+
+impl AuditEvent {
+    /// Records who the request is from: subject, method, and the parts of
+    /// the identity a reader needs to know who that is.
+    pub fn set_identity(&mut self, id: &crate::session::Identity) {
+        // Spelled as the policy names principals, so `policy explain --as`
+        // takes what the audit line shows.
+        self.identity = Some(crate::policy::principal_name(id));
+        self.identity_method = Some(id.method.clone());
+        self.issuer.clone_from(&id.issuer);
+        self.username.clone_from(&id.username);
+        self.groups.clone_from(&id.groups);
+        self.aws_account.clone_from(&id.aws_account);
+        self.aws_role.clone_from(&id.aws_role);
+        self.aws_session.clone_from(&id.aws_session);
+    }
 }
 
 /// Where events go.

@@ -42,6 +42,10 @@ pub struct Config {
     /// everything silently.
     #[serde(default)]
     pub policy: Option<PolicyConfig>,
+    /// Who may obtain sessions through the STS API, and how long they last.
+    /// Default: nobody (no issuers, no AWS identity).
+    #[serde(default)]
+    pub identity: IdentityConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -55,6 +59,135 @@ pub struct PolicyConfig {
     /// How often a watched file is checked. Default: `1s`.
     #[serde(default = "default_reload_interval", with = "duration")]
     pub reload_interval: Duration,
+}
+
+/// `[identity]`: the identity providers callers prove themselves with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Session lifetime when the caller asks for none (`DurationSeconds`
+    /// absent). Default: `1h`.
+    #[serde(default = "default_session_ttl", with = "duration")]
+    pub default_session_ttl: Duration,
+    /// Shortest `DurationSeconds` accepted. Default: `15m` (STS's own).
+    #[serde(default = "default_min_session_ttl", with = "duration")]
+    pub min_session_ttl: Duration,
+    /// Longest `DurationSeconds` accepted; longer asks are refused with
+    /// `ValidationError`, as STS does. Default: `12h`.
+    #[serde(default = "default_max_ttl", with = "duration")]
+    pub max_session_ttl: Duration,
+    /// OIDC issuers whose tokens `AssumeRoleWithWebIdentity` accepts.
+    /// Default: none.
+    #[serde(default)]
+    pub oidc: Vec<OidcIssuerConfig>,
+    /// AWS principals proving themselves with a signed
+    /// `sts:GetCallerIdentity`. Default: off.
+    #[serde(default)]
+    pub aws: Option<AwsIdentityConfig>,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            default_session_ttl: default_session_ttl(),
+            min_session_ttl: default_min_session_ttl(),
+            max_session_ttl: default_max_ttl(),
+            oidc: Vec::new(),
+            aws: None,
+        }
+    }
+}
+
+/// `[[identity.oidc]]`: one trusted OIDC issuer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcIssuerConfig {
+    /// The issuer URL, exactly as in the tokens' `iss` and the discovery
+    /// document. `https://` (or `http://` on a loopback host). Required.
+    pub issuer: String,
+    /// Accepted `aud` values; a token must name at least one. Required.
+    pub audiences: Vec<String>,
+    /// Accepted signature algorithms. Asymmetric only: `HS*` and `none`
+    /// are refused here. Default: `["RS256", "ES256"]`.
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<String>,
+    /// The claim naming the subject. Default: `sub`.
+    #[serde(default = "default_subject_claim")]
+    pub subject_claim: String,
+    /// The claim naming the user (audit lines, policy). Default:
+    /// `preferred_username`; absent in the token means no username.
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
+    /// The claim holding groups: an array of strings, or a string split on
+    /// `groups_delimiter`. Default: `groups`; absent means no groups.
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// Separator for a groups claim given as one string. Default: `,`.
+    #[serde(default = "default_groups_delimiter")]
+    pub groups_delimiter: String,
+    /// Claims that must be present with exactly this value (type included),
+    /// e.g. `{ email_verified = true }`. Default: none.
+    #[serde(default)]
+    pub required_claims: std::collections::BTreeMap<String, toml::Value>,
+    /// Tolerance for `exp`, `nbf` and `iat` against our clock. Default: `60s`.
+    #[serde(default = "default_oidc_skew", with = "duration")]
+    pub clock_skew: Duration,
+    /// How long fetched signing keys are trusted without refetching; while
+    /// the issuer is down, cached keys keep working until then.
+    /// Default: `1h`.
+    #[serde(default = "default_jwks_ttl", with = "duration")]
+    pub jwks_ttl: Duration,
+    /// At most one JWKS fetch per this interval, whatever the number of
+    /// tokens with unknown key ids (or failed fetches). Default: `60s`.
+    #[serde(default = "default_jwks_cooldown", with = "duration")]
+    pub jwks_cooldown: Duration,
+    /// Where the discovery document is. Default:
+    /// `<issuer>/.well-known/openid-configuration`.
+    #[serde(default)]
+    pub discovery_url: Option<String>,
+}
+
+/// `[identity.aws]`: AWS principals (ECS tasks, Lambda, EC2, IAM users)
+/// proving themselves with a signed `sts:GetCallerIdentity`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsIdentityConfig {
+    /// The value callers must sign in `x-s3gate-server-id`: it binds their
+    /// signed request to this gateway, so a request signed for another
+    /// service cannot be replayed here. Required.
+    pub server_id: String,
+    /// The STS endpoint s3gate sends the rebuilt request to — the only one,
+    /// never a caller-chosen host. Default: `https://sts.<region>.amazonaws.com`.
+    #[serde(default)]
+    pub sts_endpoint: Option<String>,
+    /// The region callers sign for. Default: `us-east-1`.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// AWS account ids whose principals may obtain sessions. Required.
+    pub allowed_accounts: Vec<String>,
+    /// Role names (for `assumed-role` ARNs, `*` wildcards) allowed.
+    /// Default: `["*"]` (any role of an allowed account).
+    #[serde(default = "default_role_patterns")]
+    pub role_patterns: Vec<String>,
+    /// Whether IAM users (long-lived keys) of allowed accounts are
+    /// accepted, by name against `role_patterns`. Default: `false`.
+    #[serde(default)]
+    pub allow_iam_users: bool,
+    /// How far the caller's `X-Amz-Date` may be from our clock. Default: `5m`.
+    #[serde(default = "default_aws_date_window", with = "duration")]
+    pub date_window: Duration,
+    /// Time for STS to answer. Default: `10s`.
+    #[serde(default = "default_aws_timeout", with = "duration")]
+    pub timeout: Duration,
+}
+
+impl AwsIdentityConfig {
+    pub fn sts_endpoint(&self) -> String {
+        match &self.sts_endpoint {
+            Some(e) => e.trim_end_matches('/').to_owned(),
+            None => format!("https://sts.{}.amazonaws.com", self.region),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -240,6 +373,69 @@ fn default_reload_interval() -> Duration {
 fn default_max_ttl() -> Duration {
     Duration::from_secs(12 * 3600)
 }
+fn default_session_ttl() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_min_session_ttl() -> Duration {
+    Duration::from_secs(900)
+}
+fn default_algorithms() -> Vec<String> {
+    vec!["RS256".into(), "ES256".into()]
+}
+fn default_subject_claim() -> String {
+    "sub".into()
+}
+fn default_username_claim() -> String {
+    "preferred_username".into()
+}
+fn default_groups_claim() -> String {
+    "groups".into()
+}
+fn default_groups_delimiter() -> String {
+    ",".into()
+}
+fn default_oidc_skew() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_jwks_ttl() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_jwks_cooldown() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_role_patterns() -> Vec<String> {
+    vec!["*".into()]
+}
+fn default_aws_date_window() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_aws_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Signature algorithms an issuer may be configured with: asymmetric only,
+/// so a public key can never be used as an HMAC secret.
+pub const ASYMMETRIC_ALGORITHMS: [&str; 9] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+
+/// `https://`, or `http://` to a loopback host (tests, sidecars).
+fn is_trusted_url(url: &str) -> bool {
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        return false;
+    };
+    match (uri.scheme_str(), uri.host()) {
+        (Some("https"), Some(_)) => true,
+        (Some("http"), Some(h)) => {
+            h == "localhost"
+                || h.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        _ => false,
+    }
+}
 
 /// A configuration problem, naming the file and field.
 #[derive(Debug, thiserror::Error)]
@@ -374,6 +570,120 @@ impl Config {
                 return Err(invalid(
                     "s3.virtual_host_domains",
                     format!("`{d}` is not a bare domain name"),
+                ));
+            }
+        }
+        self.validate_identity(path)
+    }
+
+    fn validate_identity(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |field, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            field,
+            message,
+        };
+        let id = &self.identity;
+        if id.min_session_ttl < Duration::from_secs(60) {
+            return Err(invalid(
+                "identity.min_session_ttl",
+                "must be at least 1m".into(),
+            ));
+        }
+        if id.max_session_ttl < id.min_session_ttl
+            || id.default_session_ttl < id.min_session_ttl
+            || id.default_session_ttl > id.max_session_ttl
+        {
+            return Err(invalid(
+                "identity.default_session_ttl",
+                "must lie between min_session_ttl and max_session_ttl".into(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for o in &id.oidc {
+            if !is_trusted_url(&o.issuer) {
+                return Err(invalid(
+                    "identity.oidc.issuer",
+                    format!(
+                        "`{}` must be an https:// URL (http:// only on loopback)",
+                        o.issuer
+                    ),
+                ));
+            }
+            if !seen.insert(o.issuer.as_str()) {
+                return Err(invalid(
+                    "identity.oidc.issuer",
+                    format!("`{}` is configured twice", o.issuer),
+                ));
+            }
+            if let Some(d) = &o.discovery_url
+                && !is_trusted_url(d)
+            {
+                return Err(invalid(
+                    "identity.oidc.discovery_url",
+                    format!("`{d}` must be an https:// URL (http:// only on loopback)"),
+                ));
+            }
+            if o.audiences.is_empty() || o.audiences.iter().any(String::is_empty) {
+                return Err(invalid(
+                    "identity.oidc.audiences",
+                    format!("issuer `{}` needs at least one audience", o.issuer),
+                ));
+            }
+            if o.algorithms.is_empty() {
+                return Err(invalid(
+                    "identity.oidc.algorithms",
+                    "must name at least one algorithm".into(),
+                ));
+            }
+            for a in &o.algorithms {
+                if !ASYMMETRIC_ALGORITHMS.contains(&a.as_str()) {
+                    return Err(invalid(
+                        "identity.oidc.algorithms",
+                        format!(
+                            "`{a}` is not allowed (asymmetric only: {})",
+                            ASYMMETRIC_ALGORITHMS.join(", ")
+                        ),
+                    ));
+                }
+            }
+            if o.subject_claim.is_empty() || o.groups_delimiter.is_empty() {
+                return Err(invalid(
+                    "identity.oidc.subject_claim",
+                    "subject_claim and groups_delimiter must not be empty".into(),
+                ));
+            }
+            if o.jwks_cooldown > o.jwks_ttl {
+                return Err(invalid(
+                    "identity.oidc.jwks_cooldown",
+                    "must not be longer than jwks_ttl".into(),
+                ));
+            }
+        }
+        if let Some(aws) = &id.aws {
+            if aws.server_id.is_empty()
+                || aws.server_id.len() > 128
+                || !aws.server_id.bytes().all(|b| b.is_ascii_graphic())
+            {
+                return Err(invalid(
+                    "identity.aws.server_id",
+                    "must be 1 to 128 printable characters without spaces".into(),
+                ));
+            }
+            if !is_trusted_url(&aws.sts_endpoint()) {
+                return Err(invalid(
+                    "identity.aws.sts_endpoint",
+                    "must be an https:// URL (http:// only on loopback)".into(),
+                ));
+            }
+            if aws.allowed_accounts.is_empty()
+                || aws
+                    .allowed_accounts
+                    .iter()
+                    .any(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(invalid(
+                    "identity.aws.allowed_accounts",
+                    "must list 12-digit AWS account ids".into(),
                 ));
             }
         }
@@ -609,6 +919,58 @@ mod tests {
         assert_eq!(policy.file, PathBuf::from("policy.toml"));
         assert!(policy.watch);
         assert_eq!(policy.reload_interval, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn identity_sections_take_defaults_and_refuse_unsafe_settings() {
+        let c = parse(&format!(
+            "{MINIMAL}[[identity.oidc]]\nissuer = \"https://idp.example\"\naudiences = [\"urn:s3gate\"]\n[identity.aws]\nserver_id = \"gw\"\nallowed_accounts = [\"123456789012\"]\n"
+        ))
+        .unwrap();
+        let o = &c.identity.oidc[0];
+        assert_eq!(o.algorithms, ["RS256", "ES256"]);
+        assert_eq!(o.subject_claim, "sub");
+        assert_eq!(o.jwks_cooldown, Duration::from_secs(60));
+        assert_eq!(c.identity.default_session_ttl, Duration::from_secs(3600));
+        let aws = c.identity.aws.as_ref().unwrap();
+        assert_eq!(aws.sts_endpoint(), "https://sts.us-east-1.amazonaws.com");
+        assert_eq!(aws.role_patterns, ["*"]);
+        assert!(!aws.allow_iam_users);
+
+        for (bad, field) in [
+            (
+                "issuer = \"https://i\"\naudiences = [\"a\"]\nalgorithms = [\"HS256\"]",
+                "algorithms",
+            ),
+            (
+                "issuer = \"https://i\"\naudiences = [\"a\"]\nalgorithms = [\"none\"]",
+                "algorithms",
+            ),
+            (
+                "issuer = \"http://idp.example\"\naudiences = [\"a\"]",
+                "issuer",
+            ),
+            ("issuer = \"https://i\"\naudiences = []", "audiences"),
+            (
+                "issuer = \"https://i\"\naudiences = [\"a\"]\njwks_uri = \"x\"",
+                "jwks_uri",
+            ),
+        ] {
+            let err = parse(&format!("{MINIMAL}[[identity.oidc]]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field), "{bad}: {err}");
+        }
+        let loopback = parse(&format!(
+            "{MINIMAL}[[identity.oidc]]\nissuer = \"http://127.0.0.1:8080\"\naudiences = [\"a\"]\n"
+        ));
+        assert!(loopback.is_ok(), "loopback http issuers are for tests");
+        let err = parse(&format!(
+            "{MINIMAL}[identity.aws]\nserver_id = \"gw\"\nallowed_accounts = [\"12345\"]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("allowed_accounts"), "{err}");
     }
 
     #[test]

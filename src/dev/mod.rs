@@ -154,6 +154,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
             watch: true,
             reload_interval: Duration::from_secs(1),
         }),
+        identity: crate::config::IdentityConfig::default(),
     };
     let keyring = Keyring::generate("dev", &mut rand::rng())?;
     let creds = keyring.mint(

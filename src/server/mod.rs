@@ -29,7 +29,10 @@ pub use body::GatewayBody;
 pub use reload::LivePolicy;
 
 use crate::audit::AuditSink;
-use crate::config::Config;
+use crate::config::{Config, IdentityConfig};
+use crate::identity::aws::AwsVerifier;
+use crate::identity::http::HttpClient;
+use crate::identity::oidc::OidcVerifier;
 use crate::session::Keyring;
 use crate::upstream::Upstreams;
 
@@ -45,6 +48,12 @@ pub struct Gateway {
     pub virtual_host_domains: Vec<String>,
     /// Decides every request; swapped whole on reload.
     pub policy: Arc<LivePolicy>,
+    /// OIDC issuers for `AssumeRoleWithWebIdentity`.
+    pub oidc: OidcVerifier,
+    /// AWS principals for `AssumeRoleWithAwsIdentity`, when configured.
+    pub aws_identity: Option<AwsVerifier>,
+    /// Session lifetimes for identity exchanges (`[identity]`).
+    pub identity_limits: IdentityConfig,
 }
 
 impl Gateway {
@@ -79,7 +88,17 @@ impl Gateway {
         keyring: Keyring,
         policy: Arc<LivePolicy>,
     ) -> anyhow::Result<Self> {
+        let http = HttpClient::new();
+        let mut identity_limits = config.identity.clone();
+        identity_limits.oidc.clear();
         Ok(Self {
+            oidc: OidcVerifier::new(&config.identity.oidc, http.clone()),
+            aws_identity: config
+                .identity
+                .aws
+                .as_ref()
+                .map(|a| AwsVerifier::new(a.clone(), http.clone())),
+            identity_limits,
             keyring,
             upstreams: Upstreams::new(config).await?,
             audit: AuditSink::start(&config.audit.output)?,
@@ -244,6 +263,26 @@ fn ops(gateway: &Gateway, page: &str) -> Response<GatewayBody> {
         "healthz" => (StatusCode::OK, "ok\n"),
         "readyz" if gateway.audit.healthy() => (StatusCode::OK, "ready\n"),
         "readyz" => (StatusCode::SERVICE_UNAVAILABLE, "audit sink failing\n"),
+        // What `s3gate credentials aws` must sign for (public: no secret).
+        "aws-identity" => {
+            return match &gateway.aws_identity {
+                Some(aws) => {
+                    let mut resp =
+                        Response::new(GatewayBody::full(aws.announcement().to_string(), None));
+                    resp.headers_mut().insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static("application/json"),
+                    );
+                    resp
+                }
+                None => {
+                    let mut resp =
+                        Response::new(GatewayBody::full("AWS identity is not configured\n", None));
+                    *resp.status_mut() = StatusCode::NOT_FOUND;
+                    resp
+                }
+            };
+        }
         _ => (StatusCode::NOT_FOUND, "not found\n"),
     };
     let mut resp = Response::new(GatewayBody::full(text, None));

@@ -16,7 +16,7 @@ use super::Gateway;
 use super::body::{Finish, GatewayBody};
 use super::sts::{unavailable, xml_response};
 use crate::audit::{AuditEvent, rfc3339};
-use crate::policy::{ActionSet, Caller, Decision, Policy, Scope, principal_name};
+use crate::policy::{ActionSet, Caller, Decision, Policy, Scope};
 use crate::s3::{Action, S3Error, S3ErrorCode, S3Request, classify, delete_objects_keys};
 use crate::sigv4::{self, AuthForm};
 use crate::upstream::{self, RoleRequest, UpstreamBody, UpstreamError};
@@ -152,8 +152,7 @@ async fn run(
             e.to_s3_error()
         })?;
     event.session_id = Some(claims.session_id.clone());
-    event.identity = Some(principal_name(&claims.identity));
-    event.identity_method = Some(claims.identity.method.clone());
+    event.set_identity(&claims.identity);
     event.chain = claims.chain.clone();
     let verified = auth
         .verify(parts, secret.expose().as_bytes(), now)

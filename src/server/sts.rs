@@ -14,7 +14,9 @@ use sha2::{Digest, Sha256};
 use super::Gateway;
 use super::body::{Finish, GatewayBody};
 use crate::audit::{AuditEvent, rfc3339};
-use crate::sts_api::{self, MAX_STS_BODY_SIZE, StsError, StsForm};
+use crate::identity::IdentityError;
+use crate::policy::Scope;
+use crate::sts_api::{self, MAX_STS_BODY_SIZE, RoleRequest, StsError, StsForm, WebIdentityAnswer};
 
 /// `POST /` with a form body is the STS query API; everything else is S3.
 pub fn is_sts_request(req: &Request<Incoming>) -> bool {
@@ -62,7 +64,7 @@ pub async fn handle(
         Ok(collected) => {
             let body = collected.to_bytes();
             event.bytes_in = body.len() as u64;
-            answer(gateway, &parts, &body, &mut event, now)
+            answer(gateway, &parts, &body, &mut event, now).await
         }
     };
     let (status, xml) = match result {
@@ -86,7 +88,7 @@ pub async fn handle(
     xml_response(status, xml, &request_id, Some(finish))
 }
 
-fn answer(
+async fn answer(
     gateway: &Gateway,
     parts: &http::request::Parts,
     body: &Bytes,
@@ -97,9 +99,13 @@ fn answer(
     let action = form.action().unwrap_or("");
     event.operation = Some(match action {
         "GetCallerIdentity" => "GetCallerIdentity",
+        "AssumeRoleWithWebIdentity" => "AssumeRoleWithWebIdentity",
+        "AssumeRoleWithAwsIdentity" => "AssumeRoleWithAwsIdentity",
         _ => "Unknown",
     });
     match action {
+        "AssumeRoleWithWebIdentity" => web_identity(gateway, &form, event, now).await,
+        "AssumeRoleWithAwsIdentity" => aws_identity(gateway, &form, event, now).await,
         "GetCallerIdentity" => {
             let claims = authenticate(gateway, parts, body, event, now)?;
             event.reason = "session identity".into();
@@ -116,6 +122,139 @@ fn answer(
             "s3gate does not serve this STS action",
         )),
     }
+}
+
+/// The `RoleArn` shown when the AWS-identity caller names none.
+const AWS_IDENTITY_ROLE_ARN: &str = "arn:aws:iam::000000000000:role/s3gate-aws";
+
+/// `AssumeRoleWithWebIdentity`: an unsigned form carrying an OIDC token.
+async fn web_identity(
+    gateway: &Gateway,
+    form: &StsForm,
+    event: &mut AuditEvent,
+    now: SystemTime,
+) -> Result<String, StsError> {
+    let role = RoleRequest::parse(form, None)?;
+    let token = form.get("WebIdentityToken").ok_or_else(|| {
+        StsError::new(
+            StatusCode::BAD_REQUEST,
+            "ValidationError",
+            "WebIdentityToken is required",
+        )
+    })?;
+    let limits = &gateway.identity_limits;
+    let ttl = role.ttl(
+        limits.min_session_ttl,
+        limits.default_session_ttl,
+        limits.max_session_ttl,
+    )?;
+    if gateway.oidc.is_empty() {
+        return Err(IdentityError::NotConfigured(
+            "no OIDC issuer is configured on this gateway".into(),
+        )
+        .to_sts_error());
+    }
+    let verified = gateway
+        .oidc
+        .verify(token, now)
+        .await
+        .map_err(|e| e.to_sts_error())?;
+    event.set_identity(&verified.identity);
+    let creds = mint(gateway, verified.identity.clone(), now, ttl, event)?;
+    event.reason = format!(
+        "web identity from {} for {}",
+        verified.identity.issuer.as_deref().unwrap_or(""),
+        role.role_arn
+    );
+    Ok(sts_api::assume_role_with_web_identity_xml(
+        &creds,
+        &role,
+        &WebIdentityAnswer {
+            subject: &verified.identity.subject,
+            provider: verified.identity.issuer.as_deref().unwrap_or(""),
+            audience: &verified.audience,
+        },
+        &event.request_id,
+    ))
+}
+
+/// s3gate's AWS-identity action: the caller's signed `GetCallerIdentity`
+/// headers, rebuilt and sent to the configured STS (see
+/// [`crate::identity::aws`]).
+async fn aws_identity(
+    gateway: &Gateway,
+    form: &StsForm,
+    event: &mut AuditEvent,
+    now: SystemTime,
+) -> Result<String, StsError> {
+    let Some(verifier) = &gateway.aws_identity else {
+        return Err(IdentityError::NotConfigured(
+            "AWS identity is not configured on this gateway".into(),
+        )
+        .to_sts_error());
+    };
+    let role = RoleRequest::parse_with(form, Some(AWS_IDENTITY_ROLE_ARN), Some("s3gate-aws"))?;
+    let limits = &gateway.identity_limits;
+    let ttl = role.ttl(
+        limits.min_session_ttl,
+        limits.default_session_ttl,
+        limits.max_session_ttl,
+    )?;
+    let caller = verifier
+        .verify(form, now)
+        .await
+        .map_err(|e| e.to_sts_error())?;
+    event.set_identity(&caller.identity);
+    let creds = mint(gateway, caller.identity.clone(), now, ttl, event)?;
+    event.reason = format!("AWS identity {}", caller.arn);
+    Ok(sts_api::assume_role_with_aws_identity_xml(
+        &creds,
+        &role,
+        &caller.arn,
+        &event.request_id,
+    ))
+}
+
+/// Mints the session for a proven identity. Scope: everything — the policy
+/// file decides each request from the identity; a session's scope only
+/// narrows further (delegation).
+fn mint(
+    gateway: &Gateway,
+    identity: crate::session::Identity,
+    now: SystemTime,
+    ttl: std::time::Duration,
+    event: &mut AuditEvent,
+) -> Result<crate::session::SessionCredentials, StsError> {
+    let creds = gateway
+        .keyring
+        .mint(
+            identity,
+            Scope::all(),
+            now,
+            ttl,
+            Vec::new(),
+            &mut rand::rng(),
+        )
+        .map_err(|e| {
+            let s3 = e.to_s3_error();
+            let status = if matches!(e, crate::session::SessionError::NoKey) {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            StsError::new(
+                status,
+                if status.is_server_error() {
+                    "InternalFailure"
+                } else {
+                    "ValidationError"
+                },
+                s3.message.into_owned(),
+            )
+        })?;
+    event.session_id = Some(creds.session_id.clone());
+    event.access_key_id = Some(creds.access_key_id.clone());
+    Ok(creds)
 }
 
 /// Verifies a SigV4-signed STS request made with s3gate session
@@ -150,8 +289,7 @@ fn authenticate(
             denied(code, s3.message.into_owned())
         })?;
     event.session_id = Some(claims.session_id.clone());
-    event.identity = Some(crate::policy::principal_name(&claims.identity));
-    event.identity_method = Some(claims.identity.method.clone());
+    event.set_identity(&claims.identity);
     event.chain = claims.chain.clone();
     if auth.credential.service != "sts" {
         return Err(denied(

@@ -85,7 +85,7 @@ pub fn harness() -> &'static Harness {
     HARNESS.get_or_init(Harness::start)
 }
 
-fn testbed_var(name: &str) -> String {
+pub fn testbed_var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!(
             "{name} is not set: run the end-to-end tests with `tests/run`, which installs \
@@ -96,6 +96,9 @@ fn testbed_var(name: &str) -> String {
 
 impl Harness {
     fn start() -> Self {
+        // As main.rs does: ring and aws-lc-rs are both linked in, and the
+        // gateway's outbound TLS clients need one chosen.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let venv = PathBuf::from(testbed_var("S3GATE_TEST_VENV"));
         assert!(
             venv.join("bin/aws").exists(),
@@ -144,6 +147,7 @@ impl Harness {
             &store.creds,
             &write_keyring(&foreign_dir),
             &foreign_dir.join("audit.log"),
+            "",
         );
 
         Harness {
@@ -210,6 +214,22 @@ impl Harness {
             &self.store.creds,
             None,
             policy,
+            "",
+        )
+    }
+
+    /// A gateway in front of the store whose config ends with `extra`
+    /// (e.g. `[identity]` sections).
+    pub fn gateway_with(&self, name: &str, extra: &str) -> Gateway {
+        start_gateway_with(
+            &self.rt,
+            &self.base,
+            &unique_name(name),
+            &self.store.endpoint(),
+            &self.store.creds,
+            None,
+            OPEN_POLICY,
+            extra,
         )
     }
 
@@ -323,13 +343,13 @@ impl Drop for Bucket {
     }
 }
 
-/// The test gateways' policy: every minted user may do everything, so the
+/// The test gateways' policy: every identity may do everything, so the
 /// sessions' scopes (which every test mints) decide — the policy's own
 /// behaviour is tested with [`Harness::policy_gateway`].
 pub const OPEN_POLICY: &str = r#"
 [[grant]]
 id = "test-users"
-principals = ["user:*"]
+principals = ["*"]
 actions = ["*"]
 resources = ["s3://*"]
 "#;
@@ -343,9 +363,13 @@ fn start_gateway(
     creds: &Creds,
     audit: Option<&Path>,
 ) -> Gateway {
-    start_gateway_with(rt, base, name, upstream, creds, audit, OPEN_POLICY)
+    start_gateway_with(rt, base, name, upstream, creds, audit, OPEN_POLICY, "")
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a test fixture's knobs, named at each call"
+)]
 fn start_gateway_with(
     rt: &tokio::runtime::Runtime,
     base: &Path,
@@ -354,6 +378,7 @@ fn start_gateway_with(
     creds: &Creds,
     audit: Option<&Path>,
     policy: &str,
+    extra: &str,
 ) -> Gateway {
     let dir = base.join(name);
     std::fs::create_dir_all(&dir).unwrap();
@@ -361,7 +386,7 @@ fn start_gateway_with(
     let audit = audit.map_or_else(|| dir.join("audit.log"), Path::to_path_buf);
     let policy_path = dir.join("policy.toml");
     std::fs::write(&policy_path, policy).unwrap();
-    let config_path = write_config(&dir, upstream, creds, &keyring, &audit);
+    let config_path = write_config(&dir, upstream, creds, &keyring, &audit, extra);
     run_gateway(rt, config_path, audit, policy_path)
 }
 
@@ -404,6 +429,7 @@ fn write_config(
     creds: &Creds,
     keyring: &Path,
     audit: &Path,
+    extra: &str,
 ) -> PathBuf {
     let path = dir.join("s3gate.toml");
     let text = format!(
@@ -429,6 +455,8 @@ virtual_host_domains = ["{VIRTUAL_HOST_DOMAIN}"]
 
 [policy]
 file = "policy.toml"
+
+{extra}
 "#,
         creds.access_key_id,
         creds.secret_access_key,

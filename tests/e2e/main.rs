@@ -15,9 +15,12 @@
 
 mod assume_role;
 mod audit;
+mod aws_identity;
 mod client;
 mod dev;
 mod harness;
+mod identity;
+mod idp;
 mod moto;
 mod operations;
 mod payload;

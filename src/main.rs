@@ -58,6 +58,9 @@ enum Command {
     /// Sealed session credentials.
     #[command(subcommand)]
     Session(SessionCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// The keyring that seals sessions.
     #[command(subcommand)]
     Keyring(KeyringCommand),
@@ -97,6 +100,17 @@ enum SessionCommand {
         /// Lifetime, e.g. 15m, 1h (at most the config's session.max_ttl).
         #[arg(long, default_value = "1h", value_parser = duration::parse)]
         ttl: Duration,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of an audit file written with
+    /// `[audit] chain = true`. Exits 0 when every link holds, 1 at the
+    /// first broken link (named by line number).
+    Verify {
+        /// The audit file (JSON lines).
+        file: PathBuf,
     },
 }
 
@@ -158,11 +172,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let config = Config::load(&config)?;
             let running = s3gate::server::start(config).await?;
             tracing::info!(listen = %running.addr, "s3gate serving");
-            let addr = running.addr;
-            tokio::select! {
-                () = running.wait() => {}
-                _ = shutdown_signal() => tracing::info!(listen = %addr, "shutting down"),
-            }
+            // SIGTERM: readyz fails, the listener closes, in-flight
+            // requests finish (up to server.drain_timeout), then exit 0.
+            running.run_until(shutdown_signal()).await;
+            tracing::info!("s3gate stopped");
             Ok(())
         }
         Command::Dev {
@@ -185,6 +198,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
             scopes,
             ttl,
         }) => mint(&config, &user, &scopes, ttl),
+        Command::Audit(AuditCommand::Verify { file }) => {
+            let f = std::fs::File::open(&file)
+                .with_context(|| format!("cannot open {}", file.display()))?;
+            match s3gate::audit::chain::verify(std::io::BufReader::new(f)) {
+                Ok(n) => {
+                    println!("{}: {n} records, chain intact", file.display());
+                    Ok(())
+                }
+                Err(e) => anyhow::bail!("{}: chain broken: {e}", file.display()),
+            }
+        }
         Command::Keyring(KeyringCommand::New { out, id }) => {
             if out.exists() {
                 anyhow::bail!("{} exists; refusing to overwrite a keyring", out.display());

@@ -32,6 +32,83 @@ pub struct Config {
     /// How callers address s3gate.
     #[serde(default)]
     pub s3: S3Config,
+    /// Connection handling: limits against abuse and the shutdown drain.
+    #[serde(default)]
+    pub server: ServerConfig,
+}
+
+/// Limits on what a caller may send and how long it may take, and the
+/// drain on shutdown. Each limit answers the error an S3 client expects.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// After SIGTERM, how long in-flight requests may run before the
+    /// process exits anyway. Keep it below the orchestrator's kill timeout
+    /// (ECS `stopTimeout`, 30 s by default). Default: `25s`.
+    #[serde(default = "default_drain_timeout", with = "duration")]
+    pub drain_timeout: Duration,
+    /// Time a client has to send a request's whole header section
+    /// (slowloris). Default: `30s`.
+    #[serde(default = "default_header_read_timeout", with = "duration")]
+    pub header_read_timeout: Duration,
+    /// A connection that moves no byte either way this long is closed.
+    /// Longer than the load balancer's own idle timeout (ALB: 60 s), so the
+    /// balancer, not s3gate, closes idle keep-alive connections. Default: `75s`.
+    #[serde(default = "default_idle_timeout", with = "duration")]
+    pub idle_timeout: Duration,
+    /// Open client connections; the next one is answered `503 SlowDown`.
+    /// Default: `4096`.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Bytes of a request's header section (names, values, separators);
+    /// more is `400 RequestHeaderSectionTooLarge`. S3 allows 8 KiB of
+    /// headers plus 2 KiB of user metadata. Default: `16384`.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Header lines in a request; more is `400 RequestHeaderSectionTooLarge`.
+    /// Default: `100`.
+    #[serde(default = "default_max_headers")]
+    pub max_headers: usize,
+    /// Bytes of the request target (path and query); more is
+    /// `400 InvalidURI`. Default: `8192`.
+    #[serde(default = "default_max_url_bytes")]
+    pub max_url_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            drain_timeout: default_drain_timeout(),
+            header_read_timeout: default_header_read_timeout(),
+            idle_timeout: default_idle_timeout(),
+            max_connections: default_max_connections(),
+            max_header_bytes: default_max_header_bytes(),
+            max_headers: default_max_headers(),
+            max_url_bytes: default_max_url_bytes(),
+        }
+    }
+}
+
+fn default_drain_timeout() -> Duration {
+    Duration::from_secs(25)
+}
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(75)
+}
+fn default_max_connections() -> usize {
+    4096
+}
+fn default_max_header_bytes() -> usize {
+    16 * 1024
+}
+fn default_max_headers() -> usize {
+    100
+}
+fn default_max_url_bytes() -> usize {
+    8 * 1024
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -76,6 +153,11 @@ pub struct UpstreamConfig {
     /// Time to wait for the store's response head. Default: `60s`.
     #[serde(default = "default_response_timeout", with = "duration")]
     pub response_timeout: Duration,
+    /// Extra PEM CA certificates trusted for an `https://` upstream, on top
+    /// of the platform's roots (a private CA in front of the store).
+    /// Default: none.
+    #[serde(default)]
+    pub ca_bundle: Option<PathBuf>,
 }
 
 #[derive(Clone, Deserialize)]
@@ -110,6 +192,10 @@ pub struct AuditConfig {
     /// `stdout` (default), `stderr`, or a file path appended to.
     #[serde(default)]
     pub output: AuditOutput,
+    /// Tamper evidence: each record carries a hash chained to the previous
+    /// record's (`s3gate audit verify FILE` checks it). Default: `false`.
+    #[serde(default)]
+    pub chain: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -213,6 +299,9 @@ impl Config {
         if let AuditOutput::File(p) = &mut self.audit.output {
             fix(p);
         }
+        if let Some(p) = &mut self.upstream.ca_bundle {
+            fix(p);
+        }
     }
 
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
@@ -257,6 +346,31 @@ impl Config {
         }
         if self.session.max_ttl < Duration::from_secs(60) {
             return Err(invalid("session.max_ttl", "must be at least 1m".into()));
+        }
+        let srv = &self.server;
+        if srv.drain_timeout.is_zero() || srv.header_read_timeout.is_zero() {
+            return Err(invalid(
+                "server",
+                "drain_timeout and header_read_timeout must be positive".into(),
+            ));
+        }
+        if srv.idle_timeout < srv.header_read_timeout {
+            return Err(invalid(
+                "server.idle_timeout",
+                "must not be shorter than server.header_read_timeout".into(),
+            ));
+        }
+        if srv.max_connections == 0 || srv.max_headers == 0 {
+            return Err(invalid(
+                "server",
+                "max_connections and max_headers must be positive".into(),
+            ));
+        }
+        if srv.max_header_bytes < 4096 || srv.max_url_bytes < 2048 {
+            return Err(invalid(
+                "server",
+                "max_header_bytes must be at least 4096 and max_url_bytes at least 2048".into(),
+            ));
         }
         for d in &self.s3.virtual_host_domains {
             if d.is_empty() || d.contains('/') || d.contains(':') {
@@ -338,6 +452,10 @@ mod tests {
         assert_eq!(c.upstream_addressing(), UpstreamAddressing::Virtual);
         assert_eq!(c.session.max_ttl, Duration::from_secs(43200));
         assert_eq!(c.audit.output, AuditOutput::Stdout);
+        assert!(!c.audit.chain);
+        assert_eq!(c.server.drain_timeout, Duration::from_secs(25));
+        assert_eq!(c.server.idle_timeout, Duration::from_secs(75));
+        assert_eq!(c.server.max_connections, 4096);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 
 use crate::audit::iso8601;
 use crate::config::{
-    AuditConfig, Config, S3Config, SessionConfig, StaticCredentials, UpstreamConfig,
+    AuditConfig, Config, S3Config, ServerConfig, SessionConfig, StaticCredentials, UpstreamConfig,
 };
 use crate::policy::Scope;
 use crate::session::{Identity, Keyring, SessionCredentials};
@@ -103,6 +103,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
             }),
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(60),
+            ca_bundle: None,
         },
         session: SessionConfig {
             keyring: PathBuf::new(),
@@ -110,6 +111,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         },
         audit: AuditConfig::default(),
         s3: S3Config::default(),
+        server: ServerConfig::default(),
     };
     let keyring = Keyring::generate("dev", &mut rand::rng())?;
     let creds = keyring.mint(

@@ -47,6 +47,14 @@ pub struct ServerConfig {
     /// (ECS `stopTimeout`, 30 s by default). Default: `25s`.
     #[serde(default = "default_drain_timeout", with = "duration")]
     pub drain_timeout: Duration,
+    /// After SIGTERM, how long the listener stays open with `readyz`
+    /// failing before it closes, for load balancers that only learn of a
+    /// shutdown by polling readiness. ECS deregisters the task from its
+    /// target group before it sends SIGTERM, so there it can stay 0.
+    /// Counted within `drain_timeout`'s budget only for requests it admits.
+    /// Default: `0s`.
+    #[serde(default, with = "duration")]
+    pub shutdown_delay: Duration,
     /// Time a client has to send a request's whole header section
     /// (slowloris). Default: `30s`.
     #[serde(default = "default_header_read_timeout", with = "duration")]
@@ -79,6 +87,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             drain_timeout: default_drain_timeout(),
+            shutdown_delay: Duration::ZERO,
             header_read_timeout: default_header_read_timeout(),
             idle_timeout: default_idle_timeout(),
             max_connections: default_max_connections(),

@@ -6,6 +6,7 @@
 //! (see [`body`]). The handler returns a response, never an error: failures
 //! are rendered in S3's or STS's XML shape at one place per API.
 
+mod abandoned;
 mod body;
 mod limits;
 mod pipeline;
@@ -162,6 +163,9 @@ async fn accept_loop(
         );
     let builder = Arc::new(builder);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    // Set on shutdown: readyz fails from then on, and the listener closes
+    // at this instant (after `server.shutdown_delay`).
+    let mut close_at: Option<tokio::time::Instant> = None;
     loop {
         let (stream, client) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -173,7 +177,14 @@ async fn accept_loop(
                     continue;
                 }
             },
-            _ = shutdown.changed() => break,
+            _ = shutdown.changed(), if close_at.is_none() => {
+                // Readiness fails before the listener closes, so a balancer
+                // polling readyz sees "draining", not a refused connection.
+                gateway.health.start_draining();
+                close_at = Some(tokio::time::Instant::now() + limits.shutdown_delay);
+                continue;
+            }
+            () = sleep_until_or_never(close_at) => break,
         };
         // Without it, Nagle holds small responses back by up to 40 ms.
         let _ = stream.set_nodelay(true);
@@ -205,9 +216,6 @@ async fn accept_loop(
             }
         });
     }
-    // Readiness fails before the listener closes, so a balancer polling
-    // readyz sees "draining", not a refused connection.
-    gateway.health.start_draining();
     drop(listener);
     let drain = gateway.limits.drain_timeout;
     if tokio::time::timeout(drain, graceful.shutdown())
@@ -220,6 +228,13 @@ async fn accept_loop(
         );
     } else {
         tracing::info!("all connections drained");
+    }
+}
+
+async fn sleep_until_or_never(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -310,10 +325,20 @@ pub async fn handle(
         return limits::refuse(gateway, &req, client, request_id, limit, err).await;
     }
     let now = SystemTime::now();
-    if sts::is_sts_request(&req) {
-        return sts::handle(gateway, req, client, request_id, now).await;
-    }
-    pipeline::handle(gateway, req, client, request_id, now).await
+    let is_sts = sts::is_sts_request(&req);
+    let api = if is_sts { "sts" } else { "s3" };
+    let Some(abandoned) =
+        abandoned::Abandoned::arm(gateway, &req, client, &request_id, now, api).await
+    else {
+        return sts::unavailable(&request_id);
+    };
+    let response = if is_sts {
+        sts::handle(gateway, req, client, request_id, now).await
+    } else {
+        pipeline::handle(gateway, req, client, request_id, now).await
+    };
+    abandoned.disarm();
+    response
 }
 
 /// s3gate's own endpoints. Not audited: they carry no data and no identity.

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use crate::metrics;
 
 /// How often the certificate files are checked for changes.
-const RELOAD_INTERVAL: Duration = Duration::from_secs(10);
+const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The acceptor, and a task that reloads its certificate until `stop`.
 pub fn acceptor(

@@ -58,6 +58,12 @@ impl Gateway {
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// Shuts this gateway down (drains its connections) and waits.
+    pub fn stop(self) {
+        let running = self._running.into_inner().unwrap();
+        harness().block_on(running.shutdown());
+    }
 }
 
 pub struct Harness {
@@ -187,6 +193,26 @@ impl Harness {
         )
     }
 
+    /// A gateway from a config file the test wrote (see [`config_text`]).
+    pub fn gateway_from(&self, config_path: &Path) -> Gateway {
+        let config = s3gate::config::Config::load(config_path)
+            .unwrap_or_else(|e| panic!("gateway config {}: {e}", config_path.display()));
+        let audit = match &config.audit.output {
+            s3gate::config::AuditOutput::File(p) => p.clone(),
+            _ => PathBuf::new(),
+        };
+        let running = self
+            .rt
+            .block_on(s3gate::server::start(config))
+            .unwrap_or_else(|e| panic!("start s3gate from {}: {e:#}", config_path.display()));
+        Gateway {
+            addr: running.addr,
+            config: config_path.to_owned(),
+            audit,
+            _running: Mutex::new(running),
+        }
+    }
+
     /// A fresh bucket on the store, removed when the guard drops.
     pub fn bucket(&self, label: &str) -> Bucket {
         let name = unique_name(label);
@@ -302,7 +328,7 @@ fn start_gateway(
 }
 
 /// A keyring with one fresh random key (never committed anywhere).
-fn write_keyring(dir: &Path) -> PathBuf {
+pub fn write_keyring(dir: &Path) -> PathBuf {
     let key: [u8; 32] = rand::random();
     let path = dir.join("keyring.toml");
     let text = format!(
@@ -321,7 +347,14 @@ fn write_config(
     audit: &Path,
 ) -> PathBuf {
     let path = dir.join("s3gate.toml");
-    let text = format!(
+    write_private(&path, &config_text(upstream, creds, keyring, audit));
+    path
+}
+
+/// The test gateways' config; a test may append sections (`[server]`,
+/// `[tls]`) before writing it.
+pub fn config_text(upstream: &str, creds: &Creds, keyring: &Path, audit: &Path) -> String {
+    format!(
         r#"listen = "127.0.0.1:0"
 
 [upstream]
@@ -346,12 +379,10 @@ virtual_host_domains = ["{VIRTUAL_HOST_DOMAIN}"]
         creds.secret_access_key,
         keyring.display(),
         audit.display(),
-    );
-    write_private(&path, &text);
-    path
+    )
 }
 
-fn write_private(path: &Path, text: &str) {
+pub fn write_private(path: &Path, text: &str) {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .write(true)

@@ -56,7 +56,12 @@ pub async fn start_store(
             let service = service.clone();
             let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let service = service.clone();
-                async move { service.call(req.map(s3s::Body::from)).await }
+                async move {
+                    if has_dot_segment(req.uri().path()) {
+                        return Ok(dot_segment_refusal());
+                    }
+                    service.call(req.map(s3s::Body::from)).await
+                }
             });
             let conn = builder
                 .serve_connection(TokioIo::new(stream), svc)
@@ -67,6 +72,30 @@ pub async fn start_store(
         }
     });
     Ok((addr, task))
+}
+
+/// Whether a path has a `.` or `..` segment once percent-decoded.
+///
+/// S3 keys are literal, so `a/../b` is a key like any other to S3, and
+/// s3gate forwards it byte-exact. s3s-fs, however, maps keys to files and
+/// would resolve `..` — writing outside the bucket the request was
+/// authorized for. The embedded store refuses such keys instead.
+fn has_dot_segment(path: &str) -> bool {
+    // Decode first: s3s decodes `..%2Fx` to `../x` before it makes a path.
+    let decoded: Vec<u8> = percent_encoding::percent_decode_str(path).collect();
+    decoded
+        .split(|&b| b == b'/')
+        .any(|segment| segment == b"." || segment == b"..")
+}
+
+fn dot_segment_refusal() -> s3s::HttpResponse {
+    let err = crate::s3::S3Error::new(
+        crate::s3::S3ErrorCode::InvalidArgument,
+        "The embedded store does not accept `.` or `..` key segments.",
+    );
+    let mut resp = http::Response::new(s3s::Body::from(err.to_xml("store")));
+    *resp.status_mut() = err.status();
+    resp
 }
 
 /// What `s3gate dev` needs.
@@ -166,4 +195,19 @@ fn random_token(len: usize) -> String {
     (0..len)
         .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_dot_segment;
+
+    #[test]
+    fn dot_segments_are_found_encoded_or_not() {
+        assert!(has_dot_segment("/b/../other/k"));
+        assert!(has_dot_segment("/b/%2E%2E/other/k"));
+        assert!(has_dot_segment("/b/..%2Fother/k"));
+        assert!(has_dot_segment("/b/./k"));
+        assert!(!has_dot_segment("/b/a..b/k"));
+        assert!(!has_dot_segment("/b/.hidden"));
+    }
 }

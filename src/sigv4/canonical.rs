@@ -311,8 +311,29 @@ pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> 
     s
 }
 
-/// The request signature over the string to sign, fed to the HMAC piece by
-/// piece so no string is built on the success path.
+/// HMAC of a string to sign made of `algorithm`, the date, the scope and
+/// `lines`, joined by newlines: fed piece by piece so no string is built.
+fn sign_lines(
+    key: &SigningKey,
+    algorithm: &[u8],
+    amz_date: &str,
+    scope: &str,
+    lines: &[&[u8]],
+) -> [u8; 32] {
+    let mut mac = key.mac();
+    mac.update(algorithm);
+    mac.update(b"\n");
+    mac.update(amz_date.as_bytes());
+    mac.update(b"\n");
+    mac.update(scope.as_bytes());
+    for line in lines {
+        mac.update(b"\n");
+        mac.update(line);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// The request signature over the string to sign.
 pub fn request_signature(
     key: &SigningKey,
     amz_date: &str,
@@ -320,15 +341,7 @@ pub fn request_signature(
     canonical_request: &[u8],
 ) -> [u8; 32] {
     let hash: [u8; 32] = Sha256::digest(canonical_request).into();
-    let mut mac = key.mac();
-    mac.update(ALGORITHM.as_bytes());
-    mac.update(b"\n");
-    mac.update(amz_date.as_bytes());
-    mac.update(b"\n");
-    mac.update(scope.as_bytes());
-    mac.update(b"\n");
-    mac.update(&hex32(&hash));
-    mac.finalize().into_bytes().into()
+    sign_lines(key, ALGORITHM.as_bytes(), amz_date, scope, &[&hex32(&hash)])
 }
 
 /// One `aws-chunked` chunk's signature:
@@ -340,18 +353,17 @@ pub fn chunk_signature(
     previous: &[u8; 32],
     data_sha256: &[u8; 32],
 ) -> [u8; 32] {
-    let mut mac = key.mac();
-    mac.update(b"AWS4-HMAC-SHA256-PAYLOAD\n");
-    mac.update(amz_date.as_bytes());
-    mac.update(b"\n");
-    mac.update(scope.as_bytes());
-    mac.update(b"\n");
-    mac.update(&hex32(previous));
-    mac.update(b"\n");
-    mac.update(EMPTY_SHA256_HEX.as_bytes());
-    mac.update(b"\n");
-    mac.update(&hex32(data_sha256));
-    mac.finalize().into_bytes().into()
+    sign_lines(
+        key,
+        b"AWS4-HMAC-SHA256-PAYLOAD",
+        amz_date,
+        scope,
+        &[
+            &hex32(previous),
+            EMPTY_SHA256_HEX.as_bytes(),
+            &hex32(data_sha256),
+        ],
+    )
 }
 
 /// The trailer signature:
@@ -364,16 +376,13 @@ pub fn trailer_signature(
     previous: &[u8; 32],
     trailers_sha256: &[u8; 32],
 ) -> [u8; 32] {
-    let mut mac = key.mac();
-    mac.update(b"AWS4-HMAC-SHA256-TRAILER\n");
-    mac.update(amz_date.as_bytes());
-    mac.update(b"\n");
-    mac.update(scope.as_bytes());
-    mac.update(b"\n");
-    mac.update(&hex32(previous));
-    mac.update(b"\n");
-    mac.update(&hex32(trailers_sha256));
-    mac.finalize().into_bytes().into()
+    sign_lines(
+        key,
+        b"AWS4-HMAC-SHA256-TRAILER",
+        amz_date,
+        scope,
+        &[&hex32(previous), &hex32(trailers_sha256)],
+    )
 }
 
 #[cfg(test)]

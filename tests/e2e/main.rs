@@ -25,3 +25,4 @@ mod refusal;
 mod roundtrip;
 mod scaleout;
 mod sign;
+mod sts;

@@ -433,3 +433,27 @@ fn presigned_url_stops_working_when_its_session_expires() {
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("<Code>ExpiredToken</Code>"), "{text}");
 }
+
+#[test]
+fn dot_dot_key_allowed_in_one_bucket_cannot_reach_another_through_the_embedded_store() {
+    // S3 keys are literal: `../other/evil` is a key in bucket `mine`, and
+    // that is what the scope check sees. The embedded store maps keys to
+    // files, so it must refuse such keys rather than resolve them.
+    let h = harness();
+    let mine = h.bucket("dotdot-mine");
+    let other = h.bucket("dotdot-other");
+    let creds = h.mint(
+        &unique_name("dotdot"),
+        &bucket_scope("write", &mine.name),
+        "1h",
+    );
+    for key in [
+        format!("../{}/evil", other.name),
+        format!("..%2F{}%2Fevil", other.name),
+    ] {
+        let resp = send_blocking(put(&Signing::now(&creds), &mine.name, &key, b"evil"));
+        resp.assert_error(400, "InvalidArgument");
+    }
+    assert_absent(&other.name, "evil");
+    assert!(store_keys(&other.name).is_empty());
+}

@@ -10,6 +10,8 @@
 //! Depends on `config`, `s3` (the classified request) and `sigv4` (the
 //! verified body type). Does I/O: network and the AWS credential chain.
 
+mod roots;
+
 use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::RwLock;
@@ -156,23 +158,15 @@ impl Upstream {
         http.set_nodelay(true);
         http.enforce_http(false);
         http.set_connect_timeout(Some(config.upstream.connect_timeout));
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let connector = match builder.with_native_roots() {
-            Ok(b) => b.https_or_http().enable_http1().wrap_connector(http),
-            Err(e) if scheme == http::uri::Scheme::HTTPS => {
-                anyhow::bail!("no TLS root certificates for the https upstream: {e}")
-            }
-            // Plain-http upstream: an empty root store is never consulted.
-            Err(_) => hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(
-                    rustls::ClientConfig::builder()
-                        .with_root_certificates(rustls::RootCertStore::empty())
-                        .with_no_client_auth(),
-                )
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http),
-        };
+        let tls = roots::client_config(
+            config.upstream.ca_bundle.as_deref(),
+            scheme == http::uri::Scheme::HTTPS,
+        )?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(1024)

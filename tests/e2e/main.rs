@@ -26,3 +26,4 @@ mod roundtrip;
 mod scaleout;
 mod sign;
 mod sts;
+mod tls;

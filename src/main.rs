@@ -61,6 +61,15 @@ enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Ask a running s3gate whether it is healthy: exits 0 on HTTP 200.
+    /// For container health checks (the image has no shell and no curl).
+    Probe {
+        /// An `http://` URL.
+        #[arg(default_value = "http://127.0.0.1:7070/_s3gate/healthz")]
+        url: String,
+        #[arg(long, default_value = "3s", value_parser = duration::parse)]
+        timeout: Duration,
+    },
     /// The keyring that seals sessions.
     #[command(subcommand)]
     Keyring(KeyringCommand),
@@ -198,6 +207,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
             scopes,
             ttl,
         }) => mint(&config, &user, &scopes, ttl),
+        Command::Probe { url, timeout } => {
+            let status = tokio::time::timeout(timeout, probe(&url))
+                .await
+                .map_err(|_| anyhow::anyhow!("{url}: no answer within {timeout:?}"))??;
+            if status == 200 {
+                Ok(())
+            } else {
+                anyhow::bail!("{url}: HTTP {status}")
+            }
+        }
         Command::Audit(AuditCommand::Verify { file }) => {
             let f = std::fs::File::open(&file)
                 .with_context(|| format!("cannot open {}", file.display()))?;
@@ -266,8 +285,7 @@ fn mint(
         );
     }
     let scope = Scope::parse(scopes).map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
-    let text = std::fs::read_to_string(&config.session.keyring)
-        .with_context(|| format!("cannot read keyring {}", config.session.keyring.display()))?;
+    let text = config.session.keyring_text()?;
     let keyring = Keyring::parse(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.session.keyring.display()))?;
     let creds = keyring.mint(
@@ -287,6 +305,33 @@ fn mint(
     });
     println!("{out}");
     Ok(())
+}
+
+/// `GET url` over plain HTTP/1.1; the response's status code.
+async fn probe(url: &str) -> anyhow::Result<u16> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let uri: http::Uri = url.parse().with_context(|| format!("not a URL: {url}"))?;
+    if uri.scheme_str() != Some("http") {
+        anyhow::bail!("{url}: only http:// URLs can be probed");
+    }
+    let host = uri.host().unwrap_or("127.0.0.1");
+    let port = uri.port_u16().unwrap_or(80);
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut stream = tokio::net::TcpStream::connect((host, port))
+        .await
+        .with_context(|| format!("cannot connect to {host}:{port}"))?;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await?;
+    std::str::from_utf8(&head)
+        .ok()
+        .and_then(|h| h.strip_prefix("HTTP/1.1 "))
+        .and_then(|code| code.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("{url}: not an HTTP response"))
 }
 
 fn default_key_id() -> String {

@@ -188,7 +188,10 @@ impl std::fmt::Debug for StaticCredentials {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionConfig {
-    /// The keyring file (`s3gate keyring new` writes one). Required.
+    /// The keyring file (`s3gate keyring new` writes one), or
+    /// `env:NAME` to read the keyring's text from environment variable
+    /// `NAME` (on ECS: a Secrets Manager secret injected through the task
+    /// definition's `secrets`). Required.
     pub keyring: PathBuf,
     /// Longest session `s3gate session mint` issues. Default: `12h`.
     #[serde(default = "default_max_ttl", with = "duration")]
@@ -269,14 +272,41 @@ pub enum ConfigError {
     },
 }
 
+/// `env:NAME` names an environment variable instead of a file.
+fn env_source(path: &Path) -> Option<&str> {
+    path.to_str()?.strip_prefix("env:")
+}
+
+/// The text of a file, or of the environment variable `env:NAME` names.
+fn read_source(path: &Path) -> Result<String, ConfigError> {
+    let read = |source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    match env_source(path) {
+        Some(var) => std::env::var(var).map_err(|_| {
+            read(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("environment variable {var} is not set"),
+            ))
+        }),
+        None => std::fs::read_to_string(path).map_err(read),
+    }
+}
+
+impl SessionConfig {
+    /// The keyring's text, from its file or environment variable.
+    pub fn keyring_text(&self) -> Result<String, ConfigError> {
+        read_source(&self.keyring)
+    }
+}
+
 impl Config {
-    /// Reads, parses and validates a config file. Relative paths inside it
-    /// are taken relative to the file's folder.
+    /// Reads, parses and validates a config file (or `env:NAME`: the
+    /// config's text in an environment variable). Relative paths inside a
+    /// file are taken relative to the file's folder.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = read_source(path)?;
         let mut config = Self::parse(&text, path)?;
         if let Some(dir) = path.parent() {
             config.resolve_relative_to(dir);
@@ -296,7 +326,7 @@ impl Config {
 
     fn resolve_relative_to(&mut self, dir: &Path) {
         let fix = |p: &mut PathBuf| {
-            if p.is_relative() {
+            if p.is_relative() && env_source(p).is_none() {
                 *p = dir.join(&*p);
             }
         };
@@ -503,6 +533,23 @@ mod tests {
         assert_eq!(duration::parse("30").unwrap(), Duration::from_secs(30));
         assert!(duration::parse("1y").is_err());
         assert!(duration::parse("h").is_err());
+    }
+
+    #[test]
+    fn config_and_keyring_can_come_from_the_environment() {
+        // An unset variable is a read error naming it. (Setting one needs
+        // `unsafe` in edition 2024; the e2e shutdown test runs the binary
+        // with both variables set.)
+        let err = Config::load(Path::new("env:S3GATE_TEST_UNSET_VARIABLE")).unwrap_err();
+        assert!(
+            err.to_string().contains("S3GATE_TEST_UNSET_VARIABLE"),
+            "{err}"
+        );
+        let c = parse("[upstream]\n[session]\nkeyring = \"env:S3GATE_KEYRING\"\n").unwrap();
+        let mut c2 = c.clone();
+        c2.resolve_relative_to(Path::new("/etc/s3gate"));
+        assert_eq!(c2.session.keyring, PathBuf::from("env:S3GATE_KEYRING"));
+        assert_eq!(env_source(&c.session.keyring), Some("S3GATE_KEYRING"));
     }
 
     #[test]

@@ -54,8 +54,7 @@ impl Gateway {
     /// Loads the keyring, starts the audit writer and builds the upstream
     /// client from a config.
     pub async fn from_config(config: &Config) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(&config.session.keyring)
-            .with_context(|| format!("cannot read keyring {}", config.session.keyring.display()))?;
+        let text = config.session.keyring_text()?;
         let keyring = Keyring::parse(&text)
             .map_err(|e| anyhow::anyhow!("{}: {e}", config.session.keyring.display()))?;
         Self::new(config, keyring).await

@@ -122,10 +122,18 @@ fn sigterm_mid_transfer_lets_a_slow_upload_and_download_finish_then_exits_0() {
     std::fs::write(&up_path, &upload).unwrap();
     let down_path = dir.path().join("down.bin");
 
+    // Configured the ECS way: config and keyring in environment variables
+    // (the keyring from Secrets Manager through the task's `secrets`).
+    let env_config = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("keyring = \"{}\"", keyring.display()),
+        "keyring = \"env:S3GATE_KEYRING\"",
+    );
+    assert!(env_config.contains("env:S3GATE_KEYRING"));
     let mut gateway = ChildGuard(
         Command::new(env!("CARGO_BIN_EXE_s3gate"))
-            .args(["serve", "--config"])
-            .arg(&config)
+            .args(["serve", "--config", "env:S3GATE_CONFIG_TOML"])
+            .env("S3GATE_CONFIG_TOML", env_config)
+            .env("S3GATE_KEYRING", std::fs::read_to_string(&keyring).unwrap())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
@@ -138,6 +146,15 @@ fn sigterm_mid_transfer_lets_a_slow_upload_and_download_finish_then_exits_0() {
         (try_status(&addr, "readyz") == Some(200)).then_some(())
     });
     assert!(ready.is_some(), "s3gate serve never became ready");
+    // The container health check: `s3gate probe`, no shell or curl needed.
+    let probe = |page: &str| {
+        Command::new(env!("CARGO_BIN_EXE_s3gate"))
+            .args(["probe", &format!("{endpoint}/_s3gate/{page}")])
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(probe("healthz") && probe("readyz"));
 
     // Two slow clients, ~3 MB/s each: the transfers take 4-7 s.
     let get_url = presigned(

@@ -56,12 +56,19 @@ pub struct ServerConfig {
     #[serde(default, with = "duration")]
     pub shutdown_delay: Duration,
     /// Time a client has to send a request's whole header section
-    /// (slowloris). Default: `30s`.
+    /// (slowloris). hyper starts this clock when it begins waiting for a
+    /// request, so it also bounds how long an idle keep-alive connection
+    /// waits for its next one: behind a load balancer keep it above the
+    /// balancer's idle timeout (ALB: 60 s), or the balancer may reuse a
+    /// connection s3gate is closing (a 502). Exposed directly, 10-30 s.
+    /// Default: `75s`.
     #[serde(default = "default_header_read_timeout", with = "duration")]
     pub header_read_timeout: Duration,
     /// A connection that moves no byte either way this long is closed.
     /// Longer than the load balancer's own idle timeout (ALB: 60 s), so the
-    /// balancer, not s3gate, closes idle keep-alive connections. Default: `75s`.
+    /// balancer, not s3gate, closes idle keep-alive connections. Keep it
+    /// above `upstream.response_timeout` too: while the store thinks, no
+    /// byte moves. Default: `75s`.
     #[serde(default = "default_idle_timeout", with = "duration")]
     pub idle_timeout: Duration,
     /// Open client connections; the next one is answered `503 SlowDown`.
@@ -102,7 +109,7 @@ fn default_drain_timeout() -> Duration {
     Duration::from_secs(25)
 }
 fn default_header_read_timeout() -> Duration {
-    Duration::from_secs(30)
+    Duration::from_secs(75)
 }
 fn default_idle_timeout() -> Duration {
     Duration::from_secs(75)
@@ -495,6 +502,10 @@ mod tests {
         assert_eq!(c.server.drain_timeout, Duration::from_secs(25));
         assert_eq!(c.server.idle_timeout, Duration::from_secs(75));
         assert_eq!(c.server.max_connections, 4096);
+        // Behind an ALB (idle timeout 60 s) s3gate must not be the side that
+        // closes idle keep-alive connections.
+        assert!(c.server.header_read_timeout > Duration::from_secs(60));
+        assert!(c.server.idle_timeout > Duration::from_secs(60));
     }
 
     #[test]

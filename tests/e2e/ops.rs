@@ -717,3 +717,60 @@ fn under_concurrent_load_audit_records_equal_requests_and_the_chain_verifies() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 1234"), "{err}");
 }
+
+#[test]
+fn an_upstream_that_never_completes_the_connect_is_502_after_the_connect_timeout() {
+    let h = harness();
+    // A listener that never accepts, its backlog filled: further SYNs are
+    // dropped, so a connect hangs as it does to a black-holed address.
+    let listener = h.block_on(async {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        s.listen(1).unwrap()
+    });
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        let s = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300));
+        match s {
+            Ok(s) => fillers.push(s),
+            Err(_) => break,
+        }
+    }
+    let hangs = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err();
+    assert!(hangs, "could not fill the backlog of {addr}");
+    let dir = h.tempdir();
+    let keyring = write_keyring(dir.path());
+    let text = config_text(
+        &format!("http://{addr}"),
+        &h.store.creds,
+        &keyring,
+        &dir.path().join("audit.log"),
+    )
+    .replace("[upstream]\n", "[upstream]\nconnect_timeout = \"1s\"\n");
+    let config = dir.path().join("s3gate.toml");
+    write_private(&config, &text);
+    let gw = h.gateway_from(&config);
+    assert_eq!(
+        ops_status(&gw.endpoint(), "readyz"),
+        503,
+        "a probe that cannot connect in time is not ready"
+    );
+    let creds = mint_with(&config, "connector", &bucket_scope("*", "bkt"), "1h");
+    let started = Instant::now();
+    let (req, _) = signed(
+        &Signing::now(&creds),
+        "GET",
+        &format!("{}/bkt/k", gw.endpoint()),
+        &[],
+        Payload::Hash(b""),
+        Vec::new(),
+    );
+    send_blocking(req).assert_error(502, "BadGateway");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
+    drop(listener);
+}

@@ -1,8 +1,9 @@
 //! Health and shutdown: what `/_s3gate/readyz` answers, the upstream probe
 //! behind it, and the draining state SIGTERM switches on.
 //!
-//! Ready means: not draining, the audit sink writing, and the upstream
-//! reachable (a TCP connect to its host, repeated in the background — cheap,
+//! Ready means: not draining, the audit sink writing, the policy loaded
+//! (the policy stage reports it through [`Health::set_policy_loaded`]), and
+//! the upstream reachable (a TCP connect to its host, repeated in the background — cheap,
 //! and no credentials spent). The keyring needs no check: a gateway cannot
 //! be built without one. Liveness (`healthz`) is only "the process answers",
 //! so an orchestrator restarts a wedged task but not a draining one.
@@ -20,13 +21,30 @@ use crate::metrics;
 const PROBE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Readiness inputs other than the audit sink.
-#[derive(Default)]
 pub struct Health {
     draining: AtomicBool,
     upstream_reachable: AtomicBool,
+    policy_loaded: AtomicBool,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self {
+            draining: AtomicBool::new(false),
+            upstream_reachable: AtomicBool::new(false),
+            // Until a policy stage exists that says otherwise.
+            policy_loaded: AtomicBool::new(true),
+        }
+    }
 }
 
 impl Health {
+    /// For the policy stage: `false` until a valid policy is loaded (a
+    /// failed *re*load keeps the old policy, so it keeps this `true`).
+    pub fn set_policy_loaded(&self, loaded: bool) {
+        self.policy_loaded.store(loaded, Ordering::Relaxed);
+    }
+
     pub fn draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
     }
@@ -51,6 +69,8 @@ impl Health {
             Some("draining for shutdown\n")
         } else if !audit_healthy {
             Some("audit sink failing\n")
+        } else if !self.policy_loaded.load(Ordering::Relaxed) {
+            Some("policy not loaded\n")
         } else if !self.upstream_reachable() {
             Some("upstream unreachable\n")
         } else {
@@ -119,6 +139,9 @@ mod tests {
         h.set_upstream_reachable(true);
         assert_eq!(h.not_ready(true), None);
         assert_eq!(h.not_ready(false), Some("audit sink failing\n"));
+        h.set_policy_loaded(false);
+        assert_eq!(h.not_ready(true), Some("policy not loaded\n"));
+        h.set_policy_loaded(true);
         h.start_draining();
         assert_eq!(h.not_ready(true), Some("draining for shutdown\n"));
     }

@@ -632,6 +632,7 @@ fn under_concurrent_load_audit_records_equal_requests_and_the_chain_verifies() {
         &bucket_scope("read", &bucket.name),
         "1h",
     );
+    let started = Instant::now();
     let statuses = h.block_on(async {
         let mut tasks = Vec::new();
         for c in 0..CONNECTIONS {
@@ -666,6 +667,11 @@ fn under_concurrent_load_audit_records_equal_requests_and_the_chain_verifies() {
         }
         all
     });
+    let took = started.elapsed();
+    eprintln!(
+        "load: {REQUESTS} requests over {CONNECTIONS} connections in {took:?} ({:.0}/s, debug build)",
+        REQUESTS as f64 / took.as_secs_f64()
+    );
     assert_eq!(statuses.len(), REQUESTS);
     let denied = statuses.iter().filter(|s| **s == 403).count();
     assert_eq!(denied, REQUESTS / 4, "statuses: {:?}", &statuses[..20]);

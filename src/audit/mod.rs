@@ -86,6 +86,12 @@ pub struct AuditEvent {
     pub user_agent: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_request_id: Option<String>,
+    /// The upstream the request went to (`default` or an `[[upstreams]]` name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// The assumed-role session ARN the store saw, when a role was assumed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_role_session: Option<String>,
 }
 
 /// Where events go.

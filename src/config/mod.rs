@@ -22,8 +22,13 @@ pub struct Config {
     /// behind a TLS-terminating load balancer).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
-    /// The store requests are forwarded to.
+    /// The default store: it serves ListBuckets and every bucket no
+    /// `[[upstreams]]` entry claims.
     pub upstream: UpstreamConfig,
+    /// More stores, each serving the buckets its `buckets` patterns match
+    /// (first matching entry wins). Default: none.
+    #[serde(default)]
+    pub upstreams: Vec<UpstreamConfig>,
     /// Session credentials.
     pub session: SessionConfig,
     /// Where audit lines go.
@@ -148,6 +153,14 @@ pub enum UpstreamAddressing {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
+    /// Names the store in logs and errors. Required in `[[upstreams]]`;
+    /// `default` for `[upstream]`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Bucket name patterns this store serves (`*` matches any run), in
+    /// `[[upstreams]]` only. Required there.
+    #[serde(default)]
+    pub buckets: Vec<String>,
     /// Base URL of the store, `http://` or `https://`, no path.
     /// Default: `https://s3.<region>.amazonaws.com`.
     #[serde(default)]
@@ -163,6 +176,12 @@ pub struct UpstreamConfig {
     /// ECS container credentials, instance metadata).
     #[serde(default)]
     pub credentials: Option<StaticCredentials>,
+    /// Run every request under a per-caller role session obtained with
+    /// `sts:AssumeRole` (with s3gate's own credentials above), narrowed by
+    /// a session policy generated from the caller's grants. Default: none,
+    /// which means s3gate's own credentials sign requests directly.
+    #[serde(default)]
+    pub assume_role: Option<AssumeRoleConfig>,
     /// Time to connect to the store. Default: `5s`.
     #[serde(default = "default_connect_timeout", with = "duration")]
     pub connect_timeout: Duration,
@@ -174,6 +193,42 @@ pub struct UpstreamConfig {
     /// Default: none.
     #[serde(default)]
     pub ca_bundle: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssumeRoleConfig {
+    /// The role to assume when the deciding grant names none. Default:
+    /// none, and a request with no role is refused (never sent with
+    /// s3gate's own credentials).
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    /// `DurationSeconds` of each role session, 15m to 12h (the role's own
+    /// maximum applies too). Default: `15m`.
+    #[serde(default = "default_role_duration", with = "duration")]
+    pub duration: Duration,
+    /// STS endpoint URL. Default: AWS's regional endpoint for `sts_region`.
+    #[serde(default)]
+    pub sts_endpoint: Option<String>,
+    /// Region of the STS endpoint. Default: the upstream's region.
+    #[serde(default)]
+    pub sts_region: Option<String>,
+    /// Most role sessions cached at once. Default: `10000`.
+    #[serde(default = "default_role_cache_capacity")]
+    pub cache_capacity: u64,
+    /// Refresh a cached role session this long before it expires (while
+    /// STS is down, the old one is still used until 30 s before expiry).
+    /// Default: a quarter of `duration`, at most `5m`.
+    #[serde(default, with = "optional_duration")]
+    pub refresh_margin: Option<Duration>,
+}
+
+impl AssumeRoleConfig {
+    /// `refresh_margin`, or its default.
+    pub fn refresh_margin(&self) -> Duration {
+        self.refresh_margin
+            .unwrap_or_else(|| (self.duration / 4).min(Duration::from_secs(300)))
+    }
 }
 
 #[derive(Clone, Deserialize)]
@@ -256,6 +311,12 @@ fn default_connect_timeout() -> Duration {
 }
 fn default_response_timeout() -> Duration {
     Duration::from_secs(60)
+}
+fn default_role_duration() -> Duration {
+    Duration::from_secs(900)
+}
+fn default_role_cache_capacity() -> u64 {
+    10_000
 }
 fn default_max_ttl() -> Duration {
     Duration::from_secs(12 * 3600)
@@ -345,8 +406,10 @@ impl Config {
         if let AuditOutput::File(p) = &mut self.audit.output {
             fix(p);
         }
-        if let Some(p) = &mut self.upstream.ca_bundle {
-            fix(p);
+        for u in std::iter::once(&mut self.upstream).chain(&mut self.upstreams) {
+            if let Some(p) = &mut u.ca_bundle {
+                fix(p);
+            }
         }
     }
 
@@ -356,39 +419,54 @@ impl Config {
             field,
             message,
         };
-        if let Some(endpoint) = &self.upstream.endpoint {
-            let uri: http::Uri = endpoint
-                .parse()
-                .map_err(|e| invalid("upstream.endpoint", format!("not a URL: {e}")))?;
-            match uri.scheme_str() {
-                Some("http" | "https") => {}
-                _ => {
+        self.upstream
+            .validate("upstream", None)
+            .map_err(|(field, message)| invalid(field, message))?;
+        if self.upstream.name.is_some() || !self.upstream.buckets.is_empty() {
+            return Err(invalid(
+                "upstream",
+                "`name` and `buckets` belong to [[upstreams]] entries; [upstream] is the default"
+                    .into(),
+            ));
+        }
+        let mut names = vec!["default"];
+        for u in &self.upstreams {
+            let Some(name) = u.name.as_deref().filter(|n| !n.is_empty()) else {
+                return Err(invalid(
+                    "upstreams.name",
+                    "every [[upstreams]] entry needs a name".into(),
+                ));
+            };
+            if names.contains(&name) {
+                return Err(invalid(
+                    "upstreams.name",
+                    format!("`{name}` names two upstreams"),
+                ));
+            }
+            names.push(name);
+            u.validate("upstreams", Some(name))
+                .map_err(|(field, message)| invalid(field, message))?;
+            if u.buckets.is_empty() {
+                return Err(invalid(
+                    "upstreams.buckets",
+                    format!("upstream `{name}` serves no bucket: list bucket name patterns"),
+                ));
+            }
+            for b in &u.buckets {
+                let ok = !b.is_empty()
+                    && b.chars().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || ".-_*".contains(c)
+                    });
+                if !ok {
                     return Err(invalid(
-                        "upstream.endpoint",
-                        "must start with http:// or https://".into(),
+                        "upstreams.buckets",
+                        format!(
+                            "upstream `{name}`: `{b}` is not a bucket name pattern \
+                             (lowercase letters, digits, `.`, `-`, `_` and `*`)"
+                        ),
                     ));
                 }
             }
-            if uri.host().is_none() {
-                return Err(invalid("upstream.endpoint", "has no host".into()));
-            }
-            if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
-                return Err(invalid(
-                    "upstream.endpoint",
-                    "must not have a path or query (the bucket comes from each request)".into(),
-                ));
-            }
-        }
-        if self.upstream.region.is_empty() {
-            return Err(invalid("upstream.region", "must not be empty".into()));
-        }
-        if let Some(c) = &self.upstream.credentials
-            && (c.access_key_id.is_empty() || c.secret_access_key.is_empty())
-        {
-            return Err(invalid(
-                "upstream.credentials",
-                "access_key_id and secret_access_key must both be set".into(),
-            ));
         }
         if self.session.max_ttl < Duration::from_secs(60) {
             return Err(invalid("session.max_ttl", "must be at least 1m".into()));
@@ -429,21 +507,149 @@ impl Config {
         Ok(())
     }
 
-    /// The upstream base URL, defaulting to AWS's regional endpoint.
+    /// The default upstream's base URL, defaulting to AWS's regional endpoint.
     pub fn upstream_endpoint(&self) -> String {
-        match &self.upstream.endpoint {
-            Some(e) => e.trim_end_matches('/').to_owned(),
-            None => format!("https://s3.{}.amazonaws.com", self.upstream.region),
-        }
+        self.upstream.endpoint_url()
     }
 
     pub fn upstream_addressing(&self) -> UpstreamAddressing {
-        self.upstream
-            .addressing
-            .unwrap_or(match self.upstream.endpoint {
-                Some(_) => UpstreamAddressing::Path,
-                None => UpstreamAddressing::Virtual,
-            })
+        self.upstream.addressing_style()
+    }
+}
+
+impl UpstreamConfig {
+    /// The base URL, defaulting to AWS's regional endpoint.
+    pub fn endpoint_url(&self) -> String {
+        match &self.endpoint {
+            Some(e) => e.trim_end_matches('/').to_owned(),
+            None => format!("https://s3.{}.amazonaws.com", self.region),
+        }
+    }
+
+    /// Default: `path` for a configured endpoint, `virtual` for AWS.
+    pub fn addressing_style(&self) -> UpstreamAddressing {
+        self.addressing.unwrap_or(match self.endpoint {
+            Some(_) => UpstreamAddressing::Path,
+            None => UpstreamAddressing::Virtual,
+        })
+    }
+
+    /// Checks one upstream's fields; `section` is `upstream` or
+    /// `upstreams`, `name` labels the entry of the latter in messages.
+    fn validate(
+        &self,
+        section: &'static str,
+        name: Option<&str>,
+    ) -> Result<(), (&'static str, String)> {
+        let field = |f: &'static str| -> &'static str {
+            match (section, f) {
+                ("upstream", "endpoint") => "upstream.endpoint",
+                ("upstream", "region") => "upstream.region",
+                ("upstream", "credentials") => "upstream.credentials",
+                ("upstream", _) => "upstream.assume_role",
+                (_, "endpoint") => "upstreams.endpoint",
+                (_, "region") => "upstreams.region",
+                (_, "credentials") => "upstreams.credentials",
+                _ => "upstreams.assume_role",
+            }
+        };
+        let err = |f: &'static str, message: String| -> (&'static str, String) {
+            match name {
+                Some(n) => (field(f), format!("upstream `{n}`: {message}")),
+                None => (field(f), message),
+            }
+        };
+        let check_url = |f: &'static str, url: &str| -> Result<(), (&'static str, String)> {
+            let uri: http::Uri = url.parse().map_err(|e| err(f, format!("not a URL: {e}")))?;
+            if !matches!(uri.scheme_str(), Some("http" | "https")) {
+                return Err(err(f, "must start with http:// or https://".into()));
+            }
+            if uri.host().is_none() {
+                return Err(err(f, "has no host".into()));
+            }
+            if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+                return Err(err(
+                    f,
+                    "must not have a path or query (the bucket comes from each request)".into(),
+                ));
+            }
+            Ok(())
+        };
+        if let Some(endpoint) = &self.endpoint {
+            check_url("endpoint", endpoint)?;
+        }
+        if self.region.is_empty() {
+            return Err(err("region", "must not be empty".into()));
+        }
+        if let Some(c) = &self.credentials
+            && (c.access_key_id.is_empty() || c.secret_access_key.is_empty())
+        {
+            return Err(err(
+                "credentials",
+                "access_key_id and secret_access_key must both be set".into(),
+            ));
+        }
+        if let Some(a) = &self.assume_role {
+            if let Some(arn) = &a.role_arn
+                && !is_role_arn(arn)
+            {
+                return Err(err(
+                    "assume_role",
+                    format!(
+                        "`{arn}` is not an IAM role ARN (arn:PARTITION:iam::ACCOUNT:role/NAME)"
+                    ),
+                ));
+            }
+            if a.duration < Duration::from_secs(900) || a.duration > Duration::from_secs(43200) {
+                return Err(err(
+                    "assume_role",
+                    "duration must be between 15m and 12h".into(),
+                ));
+            }
+            if let Some(ep) = &a.sts_endpoint {
+                check_url("assume_role", ep)?;
+            }
+            if a.refresh_margin() >= a.duration {
+                return Err(err(
+                    "assume_role",
+                    "refresh_margin must be shorter than duration".into(),
+                ));
+            }
+            if a.cache_capacity == 0 {
+                return Err(err(
+                    "assume_role",
+                    "cache_capacity must be at least 1".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:role/PATH/NAME`, shape only.
+pub fn is_role_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(
+        parts.as_slice(),
+        ["arn", partition, "iam", "", account, resource]
+            if !partition.is_empty()
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && resource.strip_prefix("role/").is_some_and(|n| !n.is_empty())
+    )
+}
+
+/// An optional duration field, in [`duration`]'s syntax.
+mod optional_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let s = String::deserialize(d)?;
+        super::duration::parse(&s)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -533,6 +739,83 @@ mod tests {
         let c = parse(include_str!("../../config/s3gate.example.toml")).unwrap();
         assert_eq!(c.listen, "0.0.0.0:7070".parse().unwrap());
         assert_eq!(c.upstream.response_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn assume_role_takes_documented_defaults_and_checks_the_arn_and_duration() {
+        let c = parse(
+            "[upstream]\n[upstream.assume_role]\nrole_arn = \"arn:aws:iam::123456789012:role/s3gate\"\n\
+             [session]\nkeyring = \"k\"\n",
+        )
+        .unwrap();
+        let a = c.upstream.assume_role.unwrap();
+        assert_eq!(a.duration, Duration::from_secs(900));
+        assert_eq!(a.cache_capacity, 10_000);
+        assert_eq!(a.refresh_margin(), Duration::from_secs(225));
+        assert!(a.sts_endpoint.is_none() && a.sts_region.is_none());
+        for (bad, word) in [
+            ("role_arn = \"arn:aws:iam::123:role/x\"", "IAM role ARN"),
+            (
+                "role_arn = \"arn:aws:iam::123456789012:user/x\"",
+                "IAM role ARN",
+            ),
+            ("duration = \"10m\"", "between 15m and 12h"),
+            ("duration = \"13h\"", "between 15m and 12h"),
+            ("sts_endpoint = \"sts.amazonaws.com\"", "http"),
+            ("cache_capacity = 0", "cache_capacity"),
+            ("refresh_margin = \"15m\"", "refresh_margin"),
+        ] {
+            let text =
+                format!("[upstream]\n[upstream.assume_role]\n{bad}\n[session]\nkeyring = \"k\"\n");
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(
+                err.contains("upstream.assume_role") && err.contains(word),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn upstreams_need_a_unique_name_and_bucket_patterns() {
+        let entry = |name: &str, buckets: &str| {
+            format!(
+                "[[upstreams]]\nname = \"{name}\"\nendpoint = \"http://127.0.0.1:9\"\n\
+                 buckets = {buckets}\n"
+            )
+        };
+        let config = |entries: &str| format!("{MINIMAL}{entries}");
+        let c = parse(&config(
+            &(entry("eu", "[\"eu-*\"]") + &entry("logs", "[\"logs\"]")),
+        ))
+        .unwrap();
+        assert_eq!(c.upstreams.len(), 2);
+        assert_eq!(c.upstreams[1].addressing_style(), UpstreamAddressing::Path);
+
+        let err = |text: String| parse(&text).unwrap_err().to_string();
+        let e = err(config(&(entry("eu", "[\"a\"]") + &entry("eu", "[\"b\"]"))));
+        assert!(e.contains("`eu` names two upstreams"), "{e}");
+        let e = err(config(&entry("default", "[\"a\"]")));
+        assert!(e.contains("`default` names two upstreams"), "{e}");
+        let e = err(config(&entry("eu", "[]")));
+        assert!(e.contains("upstream `eu` serves no bucket"), "{e}");
+        let e = err(config(&entry("eu", "[\"Bad/Name\"]")));
+        assert!(
+            e.contains("upstreams.buckets") && e.contains("Bad/Name"),
+            "{e}"
+        );
+        let e = err(config(
+            "[[upstreams]]\nendpoint = \"http://127.0.0.1:9\"\nbuckets = [\"a\"]\n",
+        ));
+        assert!(e.contains("needs a name"), "{e}");
+        let e = err(config(
+            "[[upstreams]]\nname = \"x\"\nendpoint = \"ftp://h\"\nbuckets = [\"a\"]\n",
+        ));
+        assert!(
+            e.contains("upstreams.endpoint") && e.contains("upstream `x`"),
+            "{e}"
+        );
+        let e = err("[upstream]\nbuckets = [\"a\"]\n[session]\nkeyring = \"k\"\n".into());
+        assert!(e.contains("belong to [[upstreams]]"), "{e}");
     }
 
     #[test]

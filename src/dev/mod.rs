@@ -123,6 +123,8 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         listen: options.listen,
         tls: None,
         upstream: UpstreamConfig {
+            name: None,
+            buckets: Vec::new(),
             endpoint: Some(format!("http://{store_addr}")),
             region: "us-east-1".into(),
             addressing: None,
@@ -130,10 +132,12 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
                 access_key_id: store_key,
                 secret_access_key: store_secret,
             }),
+            assume_role: None,
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(60),
             ca_bundle: None,
         },
+        upstreams: Vec::new(),
         session: SessionConfig {
             keyring: PathBuf::new(),
             max_ttl: options.ttl,

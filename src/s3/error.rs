@@ -130,6 +130,8 @@ pub struct S3Error {
     pub message: Cow<'static, str>,
     /// The `<Resource>` element: the path the caller asked for, when known.
     pub resource: Option<String>,
+    /// Sent as `Retry-After` (whole seconds) with a 503.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl S3Error {
@@ -138,7 +140,14 @@ impl S3Error {
             code,
             message: message.into(),
             resource: None,
+            retry_after: None,
         }
+    }
+
+    #[must_use]
+    pub fn with_retry_after(mut self, after: std::time::Duration) -> Self {
+        self.retry_after = Some(after);
+        self
     }
 
     #[must_use]

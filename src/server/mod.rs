@@ -35,13 +35,14 @@ use crate::audit::AuditSink;
 use crate::config::{Config, ServerConfig};
 use crate::metrics;
 use crate::session::Keyring;
-use crate::upstream::Upstream;
+use crate::upstream::Upstreams;
 use shutdown::Health;
 
 /// Everything a request needs, shared by all connections.
 pub struct Gateway {
     pub keyring: Keyring,
-    pub upstream: Upstream,
+    /// Every store, and which bucket goes to which.
+    pub upstreams: Upstreams,
     pub audit: AuditSink,
     pub virtual_host_domains: Vec<String>,
     /// Readiness: draining, upstream reachability.
@@ -64,7 +65,7 @@ impl Gateway {
     pub async fn new(config: &Config, keyring: Keyring) -> anyhow::Result<Self> {
         Ok(Self {
             keyring,
-            upstream: Upstream::new(config).await?,
+            upstreams: Upstreams::new(config).await?,
             audit: AuditSink::start_with(&config.audit.output, config.audit.chain)?,
             virtual_host_domains: config
                 .s3

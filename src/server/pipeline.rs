@@ -16,9 +16,10 @@ use super::Gateway;
 use super::body::{Finish, GatewayBody};
 use super::sts::{unavailable, xml_response};
 use crate::audit::{AuditEvent, rfc3339};
+use crate::policy::ActionSet;
 use crate::s3::{S3Error, S3ErrorCode, S3Request, classify, delete_objects_keys};
 use crate::sigv4::{self, AuthForm};
-use crate::upstream::{self, UpstreamBody, UpstreamError};
+use crate::upstream::{self, RoleRequest, UpstreamBody, UpstreamError};
 
 /// Largest DeleteObjects body: 1000 keys of up to 1024 bytes, in XML.
 const MAX_DELETE_OBJECTS_BODY: usize = 2 * 1024 * 1024;
@@ -86,7 +87,13 @@ pub async fn handle(
             } else {
                 err.to_xml(&request_id)
             };
-            xml_response(status, xml, &request_id, Some(finish(event)))
+            let mut response = xml_response(status, xml, &request_id, Some(finish(event)));
+            if let Some(after) = err.retry_after
+                && let Ok(v) = http::HeaderValue::from_str(&after.as_secs().max(1).to_string())
+            {
+                response.headers_mut().insert(http::header::RETRY_AFTER, v);
+            }
+            response
         }
     }
 }
@@ -194,16 +201,39 @@ async fn run(
     authorize(&claims, &s3, event)?;
     event.decision = "allow";
 
-    // forward
+    // upstream credentials and forward
+    let upstream = gateway.upstreams.route_request(&s3).map_err(|e| {
+        event.reason = e.to_string();
+        e.to_s3_error()
+    })?;
+    event.upstream = Some(upstream.name().to_owned());
+    // Until the policy file names a role per grant, the role is the
+    // upstream's configured one, and the grants are the session's scope.
+    let grants: Vec<(ActionSet, String)> = match upstream.default_role_arn() {
+        Some(_) => claims
+            .scope
+            .rules()
+            .iter()
+            .map(|r| (r.actions, r.pattern.as_str().to_owned()))
+            .collect(),
+        None => Vec::new(),
+    };
+    let role = upstream.default_role_arn().map(|role_arn| RoleRequest {
+        role_arn,
+        caller: &claims.identity,
+        chain: &claims.chain,
+        grants: &grants,
+        denies: &[],
+    });
     let decoded_length = match &upstream_body {
         UpstreamBody::Bytes(Some(b)) => Some(b.len() as u64),
         _ => decoded_length,
     };
-    gateway
-        .upstream
+    let forwarded = upstream
         .forward(
             parts,
             &s3,
+            role.as_ref(),
             &verified.payload,
             upstream_body,
             decoded_length,
@@ -212,27 +242,18 @@ async fn run(
         .await
         .map_err(|e| {
             event.reason = e.to_string();
-            match e {
-                UpstreamError::Body(sig) => {
-                    // The caller's body failed its check mid-stream; the
-                    // upstream request was cut short and stored nothing.
-                    event.decision = "deny";
-                    sig.to_s3_error()
-                }
-                UpstreamError::Timeout(_) => S3Error::new(
-                    S3ErrorCode::ServiceUnavailable,
-                    "The upstream store did not answer in time.",
-                ),
-                UpstreamError::Credentials(_) | UpstreamError::Sign(_) => S3Error::new(
-                    S3ErrorCode::InternalError,
-                    "s3gate could not obtain credentials for the upstream store.",
-                ),
-                UpstreamError::Transport(_) => S3Error::new(
-                    S3ErrorCode::BadGateway,
-                    "The upstream store could not be reached.",
-                ),
+            // The caller's body failed its check mid-stream (the upstream
+            // request was cut short and stored nothing), or no credentials
+            // narrowed to the grant could be had: either way, refused.
+            if matches!(e, UpstreamError::Body(_))
+                || e.to_s3_error().code == S3ErrorCode::AccessDenied
+            {
+                event.decision = "deny";
             }
-        })
+            e.to_s3_error()
+        })?;
+    event.upstream_role_session = forwarded.role_session;
+    Ok(forwarded.response)
 }
 
 /// Every resource the request touches must be in the session's scope.

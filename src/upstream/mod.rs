@@ -7,19 +7,30 @@
 //! bytes; only their percent-encoding is made canonical so the store
 //! computes the same canonical request as we do.
 //!
-//! Depends on `config`, `s3` (the classified request) and `sigv4` (the
-//! verified body type). Does I/O: network and the AWS credential chain.
+//! Which store a bucket goes to is [`route`]'s business; what the store is
+//! signed with is [`credentials`]' (s3gate's own keys, or a per-caller role
+//! session from `sts:AssumeRole` narrowed by a [`session_policy`] and named
+//! after the caller by [`naming`]).
+//!
+//! Depends on `config`, `policy` (action sets of grants), `s3` (the
+//! classified request), `session` (the caller's identity) and `sigv4` (the
+//! verified body type). Does I/O: network, STS and the AWS credential chain.
+
+pub mod credentials;
+pub mod naming;
+pub mod route;
+pub mod session_policy;
+
+pub use credentials::CredentialError;
+pub use route::Upstreams;
 
 mod roots;
 
 use std::borrow::Cow;
 use std::pin::Pin;
-use std::sync::RwLock;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{
     PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
     UriPathNormalizationMode, sign,
@@ -36,8 +47,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::config::{Config, UpstreamAddressing};
-use crate::s3::S3Request;
+use crate::config::{UpstreamAddressing, UpstreamConfig};
+use crate::policy::ActionSet;
+use crate::s3::{S3Error, S3ErrorCode, S3Request};
+use crate::session;
 use crate::sigv4::{PayloadMode, SigV4Error, VerifiedBody};
 
 /// AWS's unreserved set for a path: everything but `A-Za-z0-9-._~` and `/`.
@@ -47,10 +60,6 @@ const PATH_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~')
     .remove(b'/');
-
-/// Refresh chain credentials this long before they expire, so a request
-/// never leaves with credentials that lapse in flight.
-const CREDENTIAL_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
 /// Query parameters of the caller's presigned URL: theirs, not the store's.
 const PRESIGN_PARAMS: [&str; 7] = [
@@ -102,48 +111,155 @@ impl Body for UpstreamBody {
     }
 }
 
+/// What the upstream call needs to run under a per-caller role session:
+/// the role (the deciding grant's, or the upstream's default), who the
+/// caller is, and the caller's grants on that role — actions on
+/// `s3://bucket/prefix*` patterns with variables already expanded — from
+/// which the session policy is generated.
+#[derive(Debug, Clone, Copy)]
+pub struct RoleRequest<'a> {
+    pub role_arn: &'a str,
+    pub caller: &'a session::Identity,
+    /// Delegation chain, outermost first.
+    pub chain: &'a [String],
+    pub grants: &'a [(ActionSet, String)],
+    /// The caller's denies, expanded likewise: `Deny` statements in the
+    /// session policy, a second guard behind s3gate's own check.
+    pub denies: &'a [(ActionSet, String)],
+}
+
+/// A store's response, and the role session it was sent under.
+pub struct Forwarded {
+    pub response: Response<Incoming>,
+    /// The assumed-role session ARN, when a role was assumed.
+    pub role_session: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
-    #[error("upstream credentials unavailable: {0}")]
-    Credentials(String),
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
     #[error("cannot sign the upstream request: {0}")]
     Sign(String),
     #[error("upstream did not answer within {0:?}")]
     Timeout(Duration),
     #[error("upstream unreachable: {0}")]
     Transport(String),
+    /// CopyObject / UploadPartCopy between buckets of different stores.
+    #[error(
+        "copy source bucket {source_bucket} is on upstream `{source_upstream}`, the destination on `{upstream}`"
+    )]
+    CrossUpstreamCopy {
+        source_bucket: String,
+        source_upstream: String,
+        upstream: String,
+    },
     /// The caller's body failed verification while it streamed.
     #[error("request body refused: {0}")]
     Body(SigV4Error),
 }
 
-enum CredentialSource {
-    Static(Identity),
-    Chain {
-        provider: SharedCredentialsProvider,
-        cached: RwLock<Option<(Identity, Option<SystemTime>)>>,
-    },
+impl UpstreamError {
+    /// The S3 error a caller sees. Operators find the details (STS's own
+    /// words, the role) in the audit line's reason.
+    pub fn to_s3_error(&self) -> S3Error {
+        match self {
+            Self::Body(sig) => sig.to_s3_error(),
+            Self::Timeout(_) => S3Error::new(
+                S3ErrorCode::ServiceUnavailable,
+                "The upstream store did not answer in time.",
+            ),
+            Self::Transport(_) => S3Error::new(
+                S3ErrorCode::BadGateway,
+                "The upstream store could not be reached.",
+            ),
+            Self::Sign(_) | Self::Credentials(CredentialError::Base(_)) => S3Error::new(
+                S3ErrorCode::InternalError,
+                "s3gate could not obtain credentials for the upstream store.",
+            ),
+            Self::Credentials(e) => e.to_s3_error(),
+            Self::CrossUpstreamCopy { source_bucket, .. } => S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                format!(
+                    "s3gate: the copy source bucket {source_bucket} is served by another store \
+                     than the destination; copy across stores is not supported (download and \
+                     upload instead)."
+                ),
+            ),
+        }
+    }
+}
+
+impl CredentialError {
+    /// Too-large policies and STS refusals are not worth retrying: they
+    /// answer AccessDenied, saying why. An STS outage answers 503 with
+    /// `Retry-After`.
+    pub fn to_s3_error(&self) -> S3Error {
+        match self {
+            Self::Base(_) => S3Error::new(
+                S3ErrorCode::InternalError,
+                "s3gate could not obtain credentials for the upstream store.",
+            ),
+            Self::SessionPolicy { role, source } => S3Error::new(
+                S3ErrorCode::AccessDenied,
+                format!(
+                    "s3gate refuses to reach the store without narrowing role {role} to your \
+                     grants, and it cannot: {source}. Ask the operator to consolidate the grants."
+                ),
+            ),
+            Self::PackedPolicyTooLarge { role, .. } => S3Error::new(
+                S3ErrorCode::AccessDenied,
+                format!(
+                    "s3gate refuses to reach the store without narrowing role {role} to your \
+                     grants, and STS found the session policy and tags too large \
+                     (PackedPolicyTooLarge). Ask the operator to consolidate the grants."
+                ),
+            ),
+            Self::Refused { role, code, .. } => S3Error::new(
+                S3ErrorCode::AccessDenied,
+                format!(
+                    "s3gate could not open a session on the upstream role {role}: STS answered {code}."
+                ),
+            ),
+            Self::StsUnavailable { .. } => S3Error::new(
+                S3ErrorCode::ServiceUnavailable,
+                "s3gate cannot reach STS for upstream credentials; please retry.",
+            )
+            .with_retry_after(credentials::STS_RETRY_AFTER),
+            Self::NoRole { .. } | Self::RoleNotSupported { .. } => S3Error::new(
+                S3ErrorCode::AccessDenied,
+                "s3gate has no upstream role configured for this request, and it never \
+                 falls back to its own credentials.",
+            ),
+        }
+    }
 }
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
 
-/// The store s3gate forwards to.
+/// One store s3gate forwards to.
 pub struct Upstream {
+    /// `default` for `[upstream]`, else the entry's name.
+    name: String,
     client: HttpClient,
     scheme: http::uri::Scheme,
     /// `host[:port]` as configured.
     authority: String,
     region: String,
     addressing: UpstreamAddressing,
-    credentials: CredentialSource,
+    base: credentials::BaseCredentials,
+    /// Set when every request runs under a per-caller role session.
+    roles: Option<credentials::RoleSessions>,
+    default_role_arn: Option<String>,
     response_timeout: Duration,
 }
 
 impl Upstream {
     /// Builds the client and resolves the credential source. Needs a tokio
     /// runtime (the AWS chain may do I/O).
-    pub async fn new(config: &Config) -> anyhow::Result<Self> {
-        let endpoint: Uri = config.upstream_endpoint().parse()?;
+    pub async fn new(config: &UpstreamConfig) -> anyhow::Result<Self> {
+        let name = config.name.clone().unwrap_or_else(|| "default".into());
+        let endpoint: Uri = config.endpoint_url().parse()?;
         let scheme = endpoint
             .scheme()
             .cloned()
@@ -151,17 +267,18 @@ impl Upstream {
         let authority = endpoint
             .authority()
             .map(|a| a.as_str().to_owned())
-            .ok_or_else(|| anyhow::anyhow!("upstream.endpoint has no host"))?;
+            .ok_or_else(|| anyhow::anyhow!("upstream `{name}`: endpoint has no host"))?;
 
         let mut http = HttpConnector::new();
         // Without it, Nagle holds small writes back by up to 40 ms.
         http.set_nodelay(true);
         http.enforce_http(false);
-        http.set_connect_timeout(Some(config.upstream.connect_timeout));
+        http.set_connect_timeout(Some(config.connect_timeout));
         let tls = roots::client_config(
-            config.upstream.ca_bundle.as_deref(),
+            config.ca_bundle.as_deref(),
             scheme == http::uri::Scheme::HTTPS,
-        )?;
+        )
+        .map_err(|e| anyhow::anyhow!("upstream `{name}`: {e:#}"))?;
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
@@ -172,78 +289,92 @@ impl Upstream {
             .pool_max_idle_per_host(1024)
             .build(connector);
 
-        let credentials = match &config.upstream.credentials {
-            Some(c) => CredentialSource::Static(
-                Credentials::new(
-                    c.access_key_id.clone(),
-                    c.secret_access_key.clone(),
-                    None,
-                    None,
-                    "s3gate-config",
-                )
-                .into(),
-            ),
-            None => {
-                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .region(aws_config::Region::new(config.upstream.region.clone()))
-                    .load()
-                    .await;
-                let provider = sdk.credentials_provider().ok_or_else(|| {
-                    anyhow::anyhow!("no AWS credential chain available for the upstream")
-                })?;
-                CredentialSource::Chain {
-                    provider,
-                    cached: RwLock::new(None),
-                }
-            }
-        };
+        let base =
+            credentials::BaseCredentials::new(config.credentials.as_ref(), &config.region).await?;
+        let roles = config
+            .assume_role
+            .as_ref()
+            .map(|a| credentials::RoleSessions::new(a, &base, &config.region));
 
         Ok(Self {
+            name,
             client,
             scheme,
             authority,
-            region: config.upstream.region.clone(),
-            addressing: config.upstream_addressing(),
-            credentials,
-            response_timeout: config.upstream.response_timeout,
+            region: config.region.clone(),
+            addressing: config.addressing_style(),
+            base,
+            roles,
+            default_role_arn: config.assume_role.as_ref().and_then(|a| a.role_arn.clone()),
+            response_timeout: config.response_timeout,
         })
     }
 
-    async fn identity(&self, now: SystemTime) -> Result<Identity, UpstreamError> {
-        match &self.credentials {
-            CredentialSource::Static(identity) => Ok(identity.clone()),
-            CredentialSource::Chain { provider, cached } => {
-                if let Ok(guard) = cached.read()
-                    && let Some((identity, expiry)) = guard.as_ref()
-                    && expiry.is_none_or(|e| e > now + CREDENTIAL_REFRESH_MARGIN)
-                {
-                    return Ok(identity.clone());
-                }
-                let creds = provider
-                    .provide_credentials()
-                    .await
-                    .map_err(|e| UpstreamError::Credentials(e.to_string()))?;
-                let expiry = creds.expiry();
-                let identity: Identity = creds.into();
-                if let Ok(mut guard) = cached.write() {
-                    *guard = Some((identity.clone(), expiry));
-                }
-                Ok(identity)
+    /// `default` for `[upstream]`, else the `[[upstreams]]` entry's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The role to assume when the deciding grant names none.
+    pub fn default_role_arn(&self) -> Option<&str> {
+        self.default_role_arn.as_deref()
+    }
+
+    /// Whether requests run under per-caller role sessions.
+    pub fn assumes_roles(&self) -> bool {
+        self.roles.is_some()
+    }
+
+    /// Role sessions cached now (0 without `assume_role`).
+    pub fn cached_role_sessions(&self) -> u64 {
+        self.roles
+            .as_ref()
+            .map_or(0, credentials::RoleSessions::cached)
+    }
+
+    /// The identity to sign with: the caller's role session where the
+    /// upstream assumes roles, else s3gate's own credentials. Fails closed
+    /// when the two disagree about whether there is a role.
+    async fn identity(
+        &self,
+        role: Option<&RoleRequest<'_>>,
+        now: SystemTime,
+    ) -> Result<(Identity, Option<String>), CredentialError> {
+        match (&self.roles, role) {
+            (Some(roles), Some(request)) => {
+                let session = roles.get(request, now).await?;
+                Ok((session.identity.clone(), Some(session.arn.clone())))
             }
+            (Some(_), None) => Err(CredentialError::NoRole {
+                upstream: self.name.clone(),
+            }),
+            (None, Some(request)) => Err(CredentialError::RoleNotSupported {
+                upstream: self.name.clone(),
+                role: request.role_arn.to_owned(),
+            }),
+            (None, None) => Ok((self.base.identity(now).await?, None)),
         }
     }
 
     /// Re-signs the caller's request for the store and sends it. The
     /// response streams back as it arrives.
+    ///
+    /// `role` is `Some` when the request is to run under the caller's role
+    /// session (see [`RoleRequest`]).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site, each a distinct input"
+    )]
     pub async fn forward(
         &self,
         caller: &http::request::Parts,
         s3: &S3Request,
+        role: Option<&RoleRequest<'_>>,
         payload: &PayloadMode,
         body: UpstreamBody,
         decoded_length: Option<u64>,
         now: SystemTime,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    ) -> Result<Forwarded, UpstreamError> {
         let (host, path) = self.target(s3);
         let mut path_and_query = path;
         push_forwarded_query(&mut path_and_query, caller.uri.query());
@@ -262,7 +393,7 @@ impl Upstream {
             HeaderValue::from_str(&host).map_err(|e| UpstreamError::Sign(e.to_string()))?;
         headers.insert(header::HOST, host_value);
 
-        let identity = self.identity(now).await?;
+        let (identity, role_session) = self.identity(role, now).await?;
         let signable_body = match payload {
             // Passing the caller's signed hash on lets the store check the
             // body too: a second guard behind our own streaming check.
@@ -309,7 +440,10 @@ impl Upstream {
 
         match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
             Err(_) => Err(UpstreamError::Timeout(self.response_timeout)),
-            Ok(Ok(response)) => Ok(response),
+            Ok(Ok(response)) => Ok(Forwarded {
+                response,
+                role_session,
+            }),
             Ok(Err(e)) => Err(match body_error(&e) {
                 Some(err) => UpstreamError::Body(err),
                 None => UpstreamError::Transport(error_chain(&e)),

@@ -166,6 +166,15 @@ impl Harness {
         self.rt.block_on(f)
     }
 
+    /// Runs a server-side task (a relay, a fake peer) on the harness runtime.
+    pub fn spawn<F>(&self, f: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.rt.spawn(f)
+    }
+
     /// (b) the gateway in front of the store.
     pub fn gw(&self) -> &Gateway {
         self.gw.get_or_init(|| {
@@ -227,6 +236,26 @@ impl Harness {
             .prefix("t-")
             .tempdir_in(&self.base)
             .unwrap()
+    }
+
+    /// A gateway whose config has `upstreams` (the `[upstream]` and any
+    /// `[[upstreams]]` sections) and the harness's own listen, keyring,
+    /// audit and virtual-host settings.
+    pub fn gateway_with_upstreams(&self, name: &str, upstreams: &str) -> Gateway {
+        let name = unique_name(name);
+        let dir = self.base.join(&name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let keyring = write_keyring(&dir);
+        let audit = dir.join("audit.log");
+        let config_path = dir.join("s3gate.toml");
+        let text = format!(
+            "listen = \"127.0.0.1:0\"\n\n[session]\nkeyring = \"{}\"\n\n[audit]\noutput = \"{}\"\n\n\
+             [s3]\nvirtual_host_domains = [\"{VIRTUAL_HOST_DOMAIN}\"]\n\n{upstreams}",
+            keyring.display(),
+            audit.display(),
+        );
+        write_private(&config_path, &text);
+        run_gateway(&self.rt, config_path, audit)
     }
 
     /// Mints a session through the gateway's CLI, as an operator would.
@@ -314,11 +343,16 @@ fn start_gateway(
     let keyring = write_keyring(&dir);
     let audit = audit.map_or_else(|| dir.join("audit.log"), Path::to_path_buf);
     let config_path = write_config(&dir, upstream, creds, &keyring, &audit);
+    run_gateway(rt, config_path, audit)
+}
+
+/// Starts a gateway from a config file on the harness runtime.
+fn run_gateway(rt: &tokio::runtime::Runtime, config_path: PathBuf, audit: PathBuf) -> Gateway {
     let config = s3gate::config::Config::load(&config_path)
         .unwrap_or_else(|e| panic!("gateway config {}: {e}", config_path.display()));
     let running = rt
         .block_on(s3gate::server::start(config))
-        .unwrap_or_else(|e| panic!("start s3gate in front of {upstream}: {e:#}"));
+        .unwrap_or_else(|e| panic!("start s3gate from {}: {e:#}", config_path.display()));
     Gateway {
         addr: running.addr,
         config: config_path,
@@ -498,6 +532,10 @@ pub struct Moto {
     pub endpoint: String,
     /// The IAM user's keys, for direct checks against moto.
     pub creds: Creds,
+    /// A role the user may assume, allowed `s3:*`.
+    pub writer_role_arn: String,
+    /// A role the user may assume, allowed only GetObject and ListBucket.
+    pub reader_role_arn: String,
     gw: OnceLock<Gateway>,
 }
 
@@ -535,6 +573,8 @@ impl Moto {
         Moto {
             endpoint,
             creds,
+            writer_role_arn: v["WriterRoleArn"].as_str().unwrap().to_owned(),
+            reader_role_arn: v["ReaderRoleArn"].as_str().unwrap().to_owned(),
             gw: OnceLock::new(),
         }
     }

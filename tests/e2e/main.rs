@@ -13,6 +13,7 @@
 // Tests: a failed expectation is a failed test, and its message says which.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod assume_role;
 mod audit;
 mod client;
 mod dev;

@@ -1,8 +1,10 @@
 """Bootstraps moto for the e2e tests, then turns its auth mode on.
 
 Usage: moto_bootstrap.py ENDPOINT USER_NAME
-Creates an IAM user allowed s3:*, an access key for it, and prints the key as
-JSON. Auth mode is switched off for the bootstrap (in case an earlier run left
+Creates an IAM user allowed s3:* and sts:AssumeRole (s3gate's own identity),
+an access key for it, and two roles it may assume: USER_NAME-writer (s3:*)
+and USER_NAME-reader (s3:GetObject and s3:ListBucket only, so moto refuses
+a PutObject under it). Prints the key and the role ARNs as JSON. Auth mode is switched off for the bootstrap (in case an earlier run left
 it on) and on at the end: from then on moto recomputes every SigV4 signature
 and checks IAM policies, so only correctly re-signed requests get through.
 """
@@ -42,10 +44,63 @@ iam.put_user_policy(
     PolicyDocument=json.dumps(
         {
             "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:*",
+                        "sts:AssumeRole",
+                        "sts:TagSession",
+                        "sts:SetSourceIdentity",
+                    ],
+                    "Resource": "*",
+                }
+            ],
         }
     ),
 )
 key = iam.create_access_key(UserName=user)["AccessKey"]
+account = boto3.client(
+    "sts",
+    endpoint_url=endpoint,
+    region_name="us-east-1",
+    aws_access_key_id="bootstrap",
+    aws_secret_access_key="bootstrap",
+).get_caller_identity()["Account"]
+trust = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:user/{user}"},
+                "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+            }
+        ],
+    }
+)
+roles = {}
+for suffix, actions in (("writer", ["s3:*"]), ("reader", ["s3:GetObject", "s3:ListBucket"])):
+    name = f"{user}-{suffix}"
+    roles[suffix] = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="s3",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+            }
+        ),
+    )
 reset_auth("0")
-print(json.dumps({"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}))
+print(
+    json.dumps(
+        {
+            "AccessKeyId": key["AccessKeyId"],
+            "SecretAccessKey": key["SecretAccessKey"],
+            "WriterRoleArn": roles["writer"],
+            "ReaderRoleArn": roles["reader"],
+        }
+    )
+)

@@ -50,6 +50,9 @@ def problems_of(task):
     keyring = config["session"]["keyring"]
     if not keyring.startswith("env:") or keyring[4:] not in secrets:
         yield f"session.keyring ({keyring}) should name a variable from `secrets`"
+    policy = config.get("policy", {}).get("file", "")
+    if not policy.startswith("/"):
+        yield "[policy] file must be an absolute path in the image (s3gate does not start without a policy)"
     if not config.get("listen", "").startswith("0.0.0.0:"):
         yield "listen should be 0.0.0.0:<port> inside a container"
 

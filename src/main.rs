@@ -1,7 +1,7 @@
 //! The `s3gate` command: serve the gateway, run the embedded dev setup, and
 //! the operator's tools (session minting, keyrings, a standalone store).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -11,7 +11,8 @@ use clap::{Parser, Subcommand};
 
 use s3gate::audit::iso8601;
 use s3gate::config::{Config, duration};
-use s3gate::policy::Scope;
+use s3gate::policy::{Caller, Policy, Scope, identity_from_principal, lint, principal_name};
+use s3gate::s3::Action;
 use s3gate::session::{Identity, Keyring};
 
 /// s3gate: an identity-aware reverse proxy for Amazon S3.
@@ -54,7 +55,14 @@ enum Command {
         /// How long the dev session lasts.
         #[arg(long, default_value = "12h", value_parser = duration::parse)]
         ttl: Duration,
+        /// A policy file to use (reloaded on change) instead of the built-in
+        /// one that lets user `dev` do everything.
+        #[arg(long)]
+        policy: Option<PathBuf>,
     },
+    /// The policy file: validate it, and ask what it decides.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Sealed session credentials.
     #[command(subcommand)]
     Session(SessionCommand),
@@ -124,6 +132,58 @@ enum AuditCommand {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once per run")]
+enum PolicyCommand {
+    /// Validate a policy file and warn about rules that are probably
+    /// mistakes (grants a deny makes unreachable, overlapping denies, `*`
+    /// everywhere). Exit 0 when valid, 1 when not (or, with --strict, when
+    /// there are warnings).
+    Check {
+        file: PathBuf,
+        /// Treat warnings as errors.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Would IDENTITY be allowed ACTION on RESOURCE, and by which rule?
+    /// Prints the decision; exit 0 when allowed, 1 when denied, 2 on error.
+    Explain {
+        /// The policy file.
+        #[arg(long)]
+        policy: PathBuf,
+        /// Who asks, spelled as the audit log's `identity`: user:NAME,
+        /// oidc:ISSUER#SUB, aws:role/ACCOUNT/ROLE, aws:ARN.
+        #[arg(long = "as", value_name = "IDENTITY")]
+        identity: String,
+        /// A group the identity is in (repeat for more).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        #[arg(long)]
+        email: Option<String>,
+        /// The username (`${identity.username}`). Default: NAME of user:NAME.
+        #[arg(long)]
+        username: Option<String>,
+        /// The login used a second factor.
+        #[arg(long)]
+        mfa: bool,
+        /// The session was delegated by this principal (repeat, outermost
+        /// first).
+        #[arg(long = "delegated-by")]
+        chain: Vec<String>,
+        /// The client's address, for source_cidr conditions.
+        #[arg(long)]
+        source_ip: Option<IpAddr>,
+        /// When (RFC 3339). Default: now.
+        #[arg(long)]
+        at: Option<String>,
+        /// The S3 action, e.g. s3:GetObject.
+        action: String,
+        /// s3://bucket/key (s3://bucket for bucket-level actions,
+        /// s3://bucket/prefix for listings).
+        resource: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum KeyringCommand {
     /// Write a new keyring file with one fresh key.
     New {
@@ -166,6 +226,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Command::Policy(command) = cli.command {
+        return policy_command(command);
+    }
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -175,15 +238,136 @@ fn main() -> ExitCode {
     }
 }
 
+fn read_policy(path: &std::path::Path) -> Result<Policy, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Policy::parse(&text, &path.display().to_string()).map_err(|e| e.to_string())
+}
+
+/// `s3gate policy …`: pure file work, no runtime. Exit codes are part of
+/// the interface (scripts and CI use them).
+fn policy_command(command: PolicyCommand) -> ExitCode {
+    match command {
+        PolicyCommand::Check { file, strict } => {
+            let policy = match read_policy(&file) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("s3gate policy check: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let lints = lint(&policy);
+            for l in &lints {
+                println!("{}:{l}", file.display());
+            }
+            println!(
+                "{}: valid, version {}, {} grants, {} denies, {} warnings",
+                file.display(),
+                policy.version(),
+                policy.grants().len(),
+                policy.denies().len(),
+                lints.len()
+            );
+            if strict && !lints.is_empty() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        PolicyCommand::Explain {
+            policy,
+            identity,
+            groups,
+            email,
+            username,
+            mfa,
+            chain,
+            source_ip,
+            at,
+            action,
+            resource,
+        } => {
+            let fail = |e: String| {
+                eprintln!("s3gate policy explain: {e}");
+                ExitCode::from(2)
+            };
+            let policy_file = policy;
+            let policy = match read_policy(&policy_file) {
+                Ok(p) => p,
+                Err(e) => return fail(e),
+            };
+            let mut id = match identity_from_principal(&identity) {
+                Ok(id) => id,
+                Err(e) => return fail(format!("--as: {e}")),
+            };
+            id.groups = groups;
+            id.email = email;
+            if username.is_some() {
+                id.username = username;
+            }
+            id.mfa = mfa.then_some(true);
+            let Some(action) = Action::parse(&action) else {
+                return fail(format!(
+                    "unknown action `{action}` (expected an S3 action such as s3:GetObject)"
+                ));
+            };
+            if !resource.starts_with("s3://") {
+                return fail(format!("resource `{resource}` must start with s3://"));
+            }
+            let now = match at {
+                None => SystemTime::now(),
+                Some(t) => match time::OffsetDateTime::parse(
+                    &t,
+                    &time::format_description::well_known::Rfc3339,
+                ) {
+                    Ok(t) => {
+                        SystemTime::UNIX_EPOCH
+                            + Duration::from_secs(u64::try_from(t.unix_timestamp()).unwrap_or(0))
+                    }
+                    Err(_) => return fail(format!("--at `{t}` is not an RFC 3339 time")),
+                },
+            };
+            let caller = Caller {
+                identity: &id,
+                chain: &chain,
+                client: source_ip,
+                now,
+            };
+            let decision = policy.explain(&caller, action, &resource);
+            println!("{decision}");
+            println!("  identity: {}", principal_name(&id));
+            println!(
+                "  policy:   {} (version {})",
+                policy_file.display(),
+                policy.version()
+            );
+            if decision.allowed {
+                println!("  grants under this upstream role:");
+                for g in policy.grants_for(&caller, decision.role.as_deref()) {
+                    println!("    {}={} (`{}`)", g.actions, g.resource, g.rule);
+                }
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve { config } => {
             let config = Config::load(&config)?;
             let running = s3gate::server::start(config).await?;
-            tracing::info!(listen = %running.addr, "s3gate serving");
+            tracing::info!(
+                listen = %running.addr,
+                policy.version = %running.policy.current().version(),
+                "s3gate serving"
+            );
+            let reloader = reload_on_sighup(running.policy.clone())?;
             // SIGTERM: readyz fails, the listener closes, in-flight
             // requests finish (up to server.drain_timeout), then exit 0.
             running.run_until(shutdown_signal()).await;
+            reloader.abort();
             tracing::info!("s3gate stopped");
             Ok(())
         }
@@ -192,15 +376,19 @@ async fn run(command: Command) -> anyhow::Result<()> {
             data,
             env_file,
             ttl,
+            policy,
         } => {
             s3gate::dev::run(s3gate::dev::DevOptions {
                 listen,
                 data,
                 env_file,
                 ttl,
+                policy,
             })
             .await
         }
+        // Handled before the runtime starts.
+        Command::Policy(_) => Ok(()),
         Command::Session(SessionCommand::Mint {
             config,
             user,
@@ -288,8 +476,10 @@ fn mint(
     let text = config.session.keyring_text()?;
     let keyring = Keyring::parse(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.session.keyring.display()))?;
+    let mut identity = Identity::new("mint", user);
+    identity.username = Some(user.to_owned());
     let creds = keyring.mint(
-        Identity::new("mint", user),
+        identity,
         scope,
         SystemTime::now(),
         ttl,
@@ -355,6 +545,20 @@ fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     f.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
+}
+
+/// SIGHUP reloads the policy file now (whether or not it is watched).
+fn reload_on_sighup(
+    policy: std::sync::Arc<s3gate::server::LivePolicy>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot listen for SIGHUP")?;
+    Ok(tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the policy");
+            policy.reload().await;
+        }
+    }))
 }
 
 async fn shutdown_signal() {

@@ -49,6 +49,9 @@ pub struct AuditEvent {
     pub session_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_key_id: Option<String>,
+    /// The principal, spelled as the policy file and `s3gate policy
+    /// explain --as` spell it (`user:alice`, `oidc:ISSUER#SUB`,
+    /// `aws:role/ACCOUNT/ROLE`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,
     /// How the identity was proven (`mint`, `oidc`, `aws`, `delegated`).
@@ -69,7 +72,15 @@ pub struct AuditEvent {
     pub key: Option<String>,
     /// `allow` or `deny`.
     pub decision: &'static str,
-    /// Why: the scope rule that allowed, or the refusal.
+    /// The policy rule that decided: a deny's id, the allowing grants' ids
+    /// (comma-separated), `no grant`, or `session scope` when the policy
+    /// allowed but the session's own scope did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The version of the policy that decided (`LABEL/HASH` or `HASH`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<String>,
+    /// Why, in words: the decision, or the refusal.
     pub reason: String,
     /// The S3 error code when s3gate refused or failed the request.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -40,6 +40,11 @@ pub struct Config {
     /// Connection handling: limits against abuse and the shutdown drain.
     #[serde(default)]
     pub server: ServerConfig,
+    /// The policy file. Required by `serve`: without a policy there is
+    /// nothing to allow, and s3gate refuses to start rather than deny
+    /// everything silently.
+    #[serde(default)]
+    pub policy: Option<PolicyConfig>,
 }
 
 /// Limits on what a caller may send and how long it may take, and the
@@ -130,6 +135,19 @@ fn default_max_headers() -> usize {
 }
 fn default_max_url_bytes() -> usize {
     8 * 1024
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// The policy file (see `docs/policy.md`). Required.
+    pub file: PathBuf,
+    /// Reload the file when it changes. SIGHUP reloads it too. Default: `true`.
+    #[serde(default = "default_true")]
+    pub watch: bool,
+    /// How often a watched file is checked. Default: `1s`.
+    #[serde(default = "default_reload_interval", with = "duration")]
+    pub reload_interval: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -318,6 +336,12 @@ fn default_role_duration() -> Duration {
 fn default_role_cache_capacity() -> u64 {
     10_000
 }
+fn default_true() -> bool {
+    true
+}
+fn default_reload_interval() -> Duration {
+    Duration::from_secs(1)
+}
 fn default_max_ttl() -> Duration {
     Duration::from_secs(12 * 3600)
 }
@@ -411,6 +435,9 @@ impl Config {
                 fix(p);
             }
         }
+        if let Some(policy) = &mut self.policy {
+            fix(&mut policy.file);
+        }
     }
 
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
@@ -494,6 +521,14 @@ impl Config {
             return Err(invalid(
                 "server",
                 "max_header_bytes must be at least 4096 and max_url_bytes at least 2048".into(),
+            ));
+        }
+        if let Some(p) = &self.policy
+            && p.reload_interval.is_zero()
+        {
+            return Err(invalid(
+                "policy.reload_interval",
+                "must be at least 1s".into(),
             ));
         }
         for d in &self.s3.virtual_host_domains {
@@ -693,7 +728,8 @@ mod tests {
         Config::parse(text, Path::new("t.toml"))
     }
 
-    const MINIMAL: &str = "[upstream]\n[session]\nkeyring = \"k.toml\"\n";
+    const MINIMAL: &str =
+        "[upstream]\n[session]\nkeyring = \"k.toml\"\n[policy]\nfile = \"p.toml\"\n";
 
     #[test]
     fn minimal_config_takes_documented_defaults() {
@@ -739,6 +775,10 @@ mod tests {
         let c = parse(include_str!("../../config/s3gate.example.toml")).unwrap();
         assert_eq!(c.listen, "0.0.0.0:7070".parse().unwrap());
         assert_eq!(c.upstream.response_timeout, Duration::from_secs(60));
+        let policy = c.policy.unwrap();
+        assert_eq!(policy.file, PathBuf::from("policy.toml"));
+        assert!(policy.watch);
+        assert_eq!(policy.reload_interval, Duration::from_secs(1));
     }
 
     #[test]
@@ -853,5 +893,6 @@ mod tests {
         std::fs::write(&path, MINIMAL).unwrap();
         let c = Config::load(&path).unwrap();
         assert_eq!(c.session.keyring, dir.path().join("k.toml"));
+        assert_eq!(c.policy.unwrap().file, dir.path().join("p.toml"));
     }
 }

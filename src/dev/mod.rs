@@ -17,10 +17,14 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
 use crate::audit::iso8601;
+use std::sync::Arc;
+
 use crate::config::{
-    AuditConfig, Config, S3Config, ServerConfig, SessionConfig, StaticCredentials, UpstreamConfig,
+    AuditConfig, Config, PolicyConfig, S3Config, ServerConfig, SessionConfig, StaticCredentials,
+    UpstreamConfig,
 };
-use crate::policy::Scope;
+use crate::policy::{DEV_POLICY, Policy, Scope};
+use crate::server::LivePolicy;
 use crate::session::{Identity, Keyring, SessionCredentials};
 
 /// Serves an S3-compatible store over `root` with SigV4 verification on,
@@ -104,6 +108,9 @@ pub struct DevOptions {
     pub data: PathBuf,
     pub env_file: Option<PathBuf>,
     pub ttl: Duration,
+    /// A policy file to use (watched) instead of the built-in one that
+    /// lets user `dev` do everything.
+    pub policy: Option<PathBuf>,
 }
 
 /// Runs `s3gate dev` until Ctrl-C.
@@ -145,6 +152,11 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         audit: AuditConfig::default(),
         s3: S3Config::default(),
         server: ServerConfig::default(),
+        policy: options.policy.clone().map(|file| PolicyConfig {
+            file,
+            watch: true,
+            reload_interval: Duration::from_secs(1),
+        }),
     };
     let keyring = Keyring::generate("dev", &mut rand::rng())?;
     let creds = keyring.mint(
@@ -155,14 +167,27 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         Vec::new(),
         &mut rand::rng(),
     )?;
-    let gateway = crate::server::Gateway::new(&config, keyring).await?;
+    let (gateway, policy_note) = match &options.policy {
+        Some(file) => (
+            crate::server::Gateway::new(&config, keyring).await?,
+            format!("policy {} (reloaded on change)", file.display()),
+        ),
+        None => {
+            let policy = Policy::parse(DEV_POLICY, "built-in dev policy")?;
+            let live = Arc::new(LivePolicy::fixed(policy));
+            (
+                crate::server::Gateway::with_policy(&config, keyring, live).await?,
+                "built-in dev policy (user `dev` may do everything)".to_owned(),
+            )
+        }
+    };
     let running = crate::server::start_with(&config, gateway).await?;
     let lines = env_lines(running.addr, &creds);
     if let Some(path) = &options.env_file {
         std::fs::write(path, &lines).with_context(|| format!("cannot write {}", path.display()))?;
     }
     eprintln!(
-        "s3gate dev: gateway on http://{}, store over {} (bucket `dev`), session for `dev` until {}.\n\
+        "s3gate dev: gateway on http://{}, store over {} (bucket `dev`), session for `dev` until {}, {policy_note}.\n\
          Paste these lines into your shell, then try `aws s3 ls s3://dev`:\n",
         running.addr,
         options.data.display(),

@@ -90,6 +90,12 @@ impl Outcome {
     pub fn error(&self) {
         self.error.inc();
     }
+    /// Copies counts a stage keeps itself (e.g. the live policy's reload
+    /// counters), so they render here without a second counting site.
+    pub fn mirror(&self, ok: u64, error: u64) {
+        self.ok.0.store(ok, Ordering::Relaxed);
+        self.error.0.store(error, Ordering::Relaxed);
+    }
     pub fn record<T, E>(&self, r: &Result<T, E>) {
         match r {
             Ok(_) => self.ok(),

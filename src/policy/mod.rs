@@ -1,11 +1,17 @@
-//! Access decisions. For now: a session's [`Scope`], a list of rules
-//! `ACTIONS=PATTERN` granting actions on `s3://bucket/prefix*` patterns.
+//! Access decisions: the policy file ([`Policy`]: grants and denies of
+//! actions on resources to principals, with conditions and the upstream
+//! role that carries a grant out) and a session's own [`Scope`] (rules
+//! `ACTIONS=PATTERN` sealed into its token). A request is allowed when the
+//! policy allows it *and* the session's scope does.
 //!
-//! Pure: no I/O. Depends only on [`crate::s3`] for the [`Action`] names; the
-//! resource strings it matches are those `s3::classify` produces (see its
-//! module doc for the grammar).
+//! Pure: no I/O, no clock (time and the client's address come in a
+//! [`Caller`]). Depends on [`crate::s3`] for the [`Action`] names and on
+//! [`crate::session::Identity`] for what a principal is; the resource
+//! strings it matches are those `s3::classify` produces (see its module doc
+//! for the grammar). Reading, watching and swapping the file is the
+//! server's (`server::reload`). The file format is in `docs/policy.md`.
 //!
-//! # Rule syntax
+//! # Scope rule syntax
 //!
 //! ```text
 //! RULE    = ACTIONS "=" PATTERN
@@ -29,6 +35,15 @@
 //! allows listing `home/alice/` and below, and denies listing `home/`. That
 //! is intended: a scope never reveals key names outside itself.
 
+mod condition;
+mod eval;
+mod file;
+mod lint;
+mod principal;
+mod resource;
+#[cfg(test)]
+mod tests;
+
 mod pattern;
 
 use std::fmt;
@@ -38,7 +53,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::s3::Action;
 
+pub use condition::{Cidr, Conditions, DailyWindow};
+pub use eval::{Caller, Decision, Effect, Granted, Policy, Reason, Rule};
+pub use file::{
+    MAX_POLICY_BYTES, MAX_POLICY_RULES, MAX_RULE_ITEMS, PolicyError, validate_role_arn,
+};
+pub use lint::{Lint, lint};
 pub use pattern::Pattern;
+pub use principal::{PrincipalPattern, identity_from_principal, principal_name};
+pub use resource::Resource;
+
+/// The policy `s3gate dev` uses when given none: user `dev` may do
+/// everything (`config/policy.dev.toml`).
+pub const DEV_POLICY: &str = include_str!("../../config/policy.dev.toml");
 
 /// Most rules a scope may hold: it travels inside every session token.
 pub const MAX_RULES: usize = 64;
@@ -291,6 +318,40 @@ impl Scope {
         self.rules.iter().any(|r| r.allows(action, resource))
     }
 
+    /// Narrows grants (action sets on expanded `s3://` patterns) to this
+    /// scope, for the session policy the upstream enforces.
+    ///
+    /// Two globs' intersection is not a glob in general, but where one
+    /// pattern *contains* the other the intersection is the narrower one:
+    /// a pattern contains another when it matches the other's text, since
+    /// its literal characters can never match a `*` and so every `*` of the
+    /// narrower pattern falls inside one of its own. Pairs where neither
+    /// contains the other keep the grant: broader than the scope, never
+    /// broader than the policy, and s3gate checks the scope itself anyway.
+    pub fn narrow(&self, grants: &[(ActionSet, String)]) -> Vec<(ActionSet, String)> {
+        let mut out = Vec::with_capacity(grants.len());
+        for (actions, resource) in grants {
+            let grant = Pattern::new(resource);
+            let mut kept_whole = false;
+            for rule in &self.rules {
+                let both = actions.intersection(rule.actions);
+                if both.is_empty() {
+                    continue;
+                }
+                if grant.matches(rule.pattern.as_str()) {
+                    out.push((both, rule.pattern.as_str().to_owned()));
+                } else if rule.pattern.matches(resource) {
+                    out.push((both, resource.clone()));
+                } else if !kept_whole {
+                    out.push((*actions, resource.clone()));
+                    kept_whole = true;
+                }
+            }
+        }
+        out.dedup();
+        out
+    }
+
     /// The first `(action, resource)` this scope does not allow, if any —
     /// what the server names in its AccessDenied message.
     pub fn first_denied<'r>(
@@ -329,7 +390,43 @@ impl fmt::Display for Scope {
 
 #[cfg(test)]
 #[allow(clippy::expect_used, reason = "a test panics on a broken fixture")]
-mod tests {
+mod scope_tests {
+
+    fn grants(list: &[(ActionSet, &str)]) -> Vec<(ActionSet, String)> {
+        list.iter().map(|(a, r)| (*a, (*r).to_owned())).collect()
+    }
+
+    #[test]
+    fn narrowing_a_broad_grant_to_a_narrow_scope_keeps_the_scope() {
+        let scope = Scope::parse(&["read=s3://b/alice/*"]).unwrap();
+        let out = scope.narrow(&grants(&[(ActionSet::ALL, "s3://*")]));
+        assert_eq!(out, grants(&[(ActionSet::READ, "s3://b/alice/*")]));
+    }
+
+    #[test]
+    fn narrowing_a_narrow_grant_to_a_broad_scope_keeps_the_grant() {
+        let scope = Scope::all();
+        let g = grants(&[(ActionSet::WRITE, "s3://b/x/*")]);
+        assert_eq!(scope.narrow(&g), g);
+    }
+
+    #[test]
+    fn narrowing_drops_grants_whose_actions_the_scope_never_allows() {
+        let scope = Scope::parse(&["read=s3://b/*"]).unwrap();
+        assert!(
+            scope
+                .narrow(&grants(&[(ActionSet::DELETE, "s3://b/*")]))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn narrowing_keeps_a_grant_no_scope_rule_contains_or_is_contained_in() {
+        let scope = Scope::parse(&["read=s3://b/*y"]).unwrap();
+        let g = grants(&[(ActionSet::READ, "s3://b/x*")]);
+        assert_eq!(scope.narrow(&g), g);
+    }
+
     use super::*;
 
     fn scope(rules: &[&str]) -> Scope {

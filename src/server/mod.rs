@@ -10,6 +10,7 @@ mod abandoned;
 mod body;
 mod limits;
 mod pipeline;
+pub mod reload;
 pub mod shutdown;
 mod sts;
 mod tls;
@@ -30,6 +31,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 pub use body::GatewayBody;
+pub use reload::LivePolicy;
 
 use crate::audit::AuditSink;
 use crate::config::{Config, ServerConfig};
@@ -45,6 +47,8 @@ pub struct Gateway {
     pub upstreams: Upstreams,
     pub audit: AuditSink,
     pub virtual_host_domains: Vec<String>,
+    /// Decides every request; swapped whole on reload.
+    pub policy: Arc<LivePolicy>,
     /// Readiness: draining, upstream reachability.
     pub health: Arc<Health>,
     /// Connection and request limits, and the drain time.
@@ -61,8 +65,27 @@ impl Gateway {
         Self::new(config, keyring).await
     }
 
-    /// Like [`Gateway::from_config`] with a keyring already in hand.
+    /// Like [`Gateway::from_config`] with a keyring already in hand; loads
+    /// the config's policy file.
     pub async fn new(config: &Config, keyring: Keyring) -> anyhow::Result<Self> {
+        let Some(policy) = &config.policy else {
+            anyhow::bail!(
+                "the config has no [policy] file: s3gate allows nothing without a policy, so it \
+                 does not start (add `[policy]` with `file = \"policy.toml\"`; see docs/policy.md)"
+            );
+        };
+        let policy = LivePolicy::load(&policy.file)
+            .await
+            .context("cannot load the policy")?;
+        Self::with_policy(config, keyring, Arc::new(policy)).await
+    }
+
+    /// A gateway deciding by `policy` (the config's `[policy]` is not read).
+    pub async fn with_policy(
+        config: &Config,
+        keyring: Keyring,
+        policy: Arc<LivePolicy>,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             keyring,
             upstreams: Upstreams::new(config).await?,
@@ -73,6 +96,7 @@ impl Gateway {
                 .iter()
                 .map(|d| d.to_ascii_lowercase())
                 .collect(),
+            policy,
             health: Arc::new(Health::default()),
             limits: config.server.clone(),
         })
@@ -82,6 +106,8 @@ impl Gateway {
 /// A running gateway.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The live policy, to reload on SIGHUP and to read its counters.
+    pub policy: Arc<LivePolicy>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -131,9 +157,16 @@ pub async fn start_with(config: &Config, gateway: Gateway) -> anyhow::Result<Run
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     shutdown::start_probe(config, gateway.health.clone(), rx.clone()).await;
+    let policy = gateway.policy.clone();
+    if let Some(p) = config.policy.as_ref().filter(|p| p.watch)
+        && policy.file().is_some()
+    {
+        policy.watch(p.reload_interval, rx.clone());
+    }
     let task = tokio::spawn(accept_loop(listener, Arc::new(gateway), acceptor, rx));
     Ok(Running {
         addr,
+        policy,
         shutdown,
         task,
     })
@@ -359,7 +392,14 @@ fn ops(gateway: &Gateway, page: &str) -> Response<GatewayBody> {
         },
         "metrics" => (
             StatusCode::OK,
-            metrics::render(),
+            {
+                let p = &gateway.policy;
+                metrics::POLICY_RELOAD.mirror(
+                    p.reloads.load(std::sync::atomic::Ordering::Relaxed),
+                    p.reload_failures.load(std::sync::atomic::Ordering::Relaxed),
+                );
+                metrics::render()
+            },
             "text/plain; version=0.0.4; charset=utf-8",
         ),
         _ => (

@@ -16,8 +16,8 @@ use super::Gateway;
 use super::body::{Finish, GatewayBody};
 use super::sts::{unavailable, xml_response};
 use crate::audit::{AuditEvent, rfc3339};
-use crate::policy::ActionSet;
-use crate::s3::{S3Error, S3ErrorCode, S3Request, classify, delete_objects_keys};
+use crate::policy::{ActionSet, Caller, Decision, Policy, Scope, principal_name};
+use crate::s3::{Action, S3Error, S3ErrorCode, S3Request, classify, delete_objects_keys};
 use crate::sigv4::{self, AuthForm};
 use crate::upstream::{self, RoleRequest, UpstreamBody, UpstreamError};
 
@@ -50,7 +50,7 @@ pub async fn handle(
     let Some(permit) = gateway.audit.reserve().await else {
         return unavailable(&event.request_id);
     };
-    let result = run(gateway, &parts, body, &mut event, now).await;
+    let result = run(gateway, &parts, body, client, &mut event, now).await;
     let finish = |event: AuditEvent| Finish {
         permit,
         event,
@@ -102,6 +102,7 @@ async fn run(
     gateway: &Gateway,
     parts: &Parts,
     body: Incoming,
+    client: SocketAddr,
     event: &mut AuditEvent,
     now: SystemTime,
 ) -> Result<Response<Incoming>, S3Error> {
@@ -151,7 +152,7 @@ async fn run(
             e.to_s3_error()
         })?;
     event.session_id = Some(claims.session_id.clone());
-    event.identity = Some(claims.identity.subject.clone());
+    event.identity = Some(principal_name(&claims.identity));
     event.identity_method = Some(claims.identity.method.clone());
     event.chain = claims.chain.clone();
     let verified = auth
@@ -197,8 +198,21 @@ async fn run(
         upstream_body = UpstreamBody::Bytes(Some(bytes));
     }
 
-    // authorize
-    authorize(&claims, &s3, event)?;
+    // authorize: decided here, before the upstream is contacted, so a
+    // denied HEAD or conditional GET answers the same whether the object
+    // exists or not.
+    let caller = Caller {
+        identity: &claims.identity,
+        chain: &claims.chain,
+        client: Some(client.ip()),
+        now,
+    };
+    // One policy version for the whole request: the decision, and what the
+    // upstream-credentials stage derives from it (`decision.role`, and
+    // `policy.grants_for(&caller, decision.role.as_deref())` for a session
+    // policy), come from the same file.
+    let policy = gateway.policy.current();
+    let decision = authorize(&policy, &caller, &claims.scope, &s3, event)?;
     event.decision = "allow";
 
     // upstream credentials and forward
@@ -207,23 +221,35 @@ async fn run(
         e.to_s3_error()
     })?;
     event.upstream = Some(upstream.name().to_owned());
-    // Until the policy file names a role per grant, the role is the
-    // upstream's configured one, and the grants are the session's scope.
-    let grants: Vec<(ActionSet, String)> = match upstream.default_role_arn() {
-        Some(_) => claims
-            .scope
-            .rules()
-            .iter()
-            .map(|r| (r.actions, r.pattern.as_str().to_owned()))
-            .collect(),
-        None => Vec::new(),
+    // The role is the deciding grant's, else the upstream's own; the
+    // session policy is what the policy grants this caller under that role,
+    // narrowed to the session's scope (and the policy's denies), so the
+    // store enforces the grant a second time.
+    let role_arn = decision
+        .role
+        .as_deref()
+        .or_else(|| upstream.default_role_arn());
+    let as_pairs = |granted: Vec<crate::policy::Granted>| -> Vec<(ActionSet, String)> {
+        granted
+            .into_iter()
+            .map(|g| (g.actions, g.resource))
+            .collect()
     };
-    let role = upstream.default_role_arn().map(|role_arn| RoleRequest {
+    let (grants, denies) = match role_arn {
+        Some(_) => (
+            claims.scope.narrow(&as_pairs(
+                policy.grants_for(&caller, decision.role.as_deref()),
+            )),
+            as_pairs(policy.denies_for(&caller)),
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    let role = role_arn.map(|role_arn| RoleRequest {
         role_arn,
         caller: &claims.identity,
         chain: &claims.chain,
         grants: &grants,
-        denies: &[],
+        denies: &denies,
     });
     let decoded_length = match &upstream_body {
         UpstreamBody::Bytes(Some(b)) => Some(b.len() as u64),
@@ -256,29 +282,51 @@ async fn run(
     Ok(forwarded.response)
 }
 
-/// Every resource the request touches must be in the session's scope.
+/// Every resource the request touches must be allowed by the policy *and*
+/// by the session's own scope. A DeleteObjects batch with one refused key
+/// is refused whole (nothing is deleted), naming that key.
 fn authorize(
-    claims: &crate::session::Claims,
+    policy: &Policy,
+    caller: &Caller<'_>,
+    scope: &Scope,
     s3: &S3Request,
     event: &mut AuditEvent,
-) -> Result<(), S3Error> {
-    for (action, resource) in &s3.resources {
-        if !claims.scope.allows(*action, resource) {
-            event.reason = format!(
-                "session scope does not allow s3:{} on {resource}",
-                action.as_str()
-            );
-            return Err(S3Error::new(
-                S3ErrorCode::AccessDenied,
+) -> Result<Decision, S3Error> {
+    event.policy_version = Some(policy.version().to_owned());
+    let decision = policy.decide(caller, &s3.resources);
+    event.rule = Some(decision.rule_label().to_owned());
+    let refused = if decision.allowed {
+        scope.first_denied(&s3.resources).map(|(action, resource)| {
+            event.rule = Some("session scope".into());
+            (
+                *action,
+                resource.as_str(),
                 format!(
-                    "s3gate: {} may not s3:{} on {resource} (request id {}).",
-                    claims.identity.subject,
-                    action.as_str(),
-                    event.request_id
+                    "the policy allows it (`{}`) but the session's scope does not",
+                    decision.rule_label()
                 ),
-            ));
+            )
+        })
+    } else {
+        Some((decision.action, decision.resource.as_str(), decision.why()))
+    };
+    if let Some((action, resource, mut why)) = refused {
+        if action == Action::Unclassified {
+            why.push_str(
+                "; s3gate does not recognise this operation or sub-resource, and only a `*` \
+                 grant allows what it does not recognise",
+            );
         }
+        let who = event.identity.as_deref().unwrap_or("?");
+        event.reason = format!("s3:{action} on {resource}: {why}");
+        return Err(S3Error::new(
+            S3ErrorCode::AccessDenied,
+            format!(
+                "s3gate: {who} may not s3:{action} on {resource}: {why} (request id {}).",
+                event.request_id
+            ),
+        ));
     }
-    event.reason = "within session scope".into();
-    Ok(())
+    event.reason = format!("{}; within the session's scope", decision.why());
+    Ok(decision)
 }

@@ -150,7 +150,7 @@ fn authenticate(
             denied(code, s3.message.into_owned())
         })?;
     event.session_id = Some(claims.session_id.clone());
-    event.identity = Some(claims.identity.subject.clone());
+    event.identity = Some(crate::policy::principal_name(&claims.identity));
     event.identity_method = Some(claims.identity.method.clone());
     event.chain = claims.chain.clone();
     if auth.credential.service != "sts" {

@@ -56,6 +56,15 @@ pub struct Identity {
     pub aws_role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws_session: Option<String>,
+    /// The verified email address (OIDC `email` claim), for `email:`
+    /// principals in the policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Whether the identity provider says the login used a second factor
+    /// (e.g. `amr` holds `mfa`), for the policy's `mfa` condition. `None`
+    /// (unknown) counts as no MFA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa: Option<bool>,
 }
 
 impl Identity {
@@ -70,6 +79,8 @@ impl Identity {
             aws_account: None,
             aws_role: None,
             aws_session: None,
+            email: None,
+            mfa: None,
         }
     }
 }
@@ -92,7 +103,9 @@ pub struct Claims {
     /// Unix seconds; the session is expired from this second on.
     #[serde(rename = "exp")]
     pub expires_at: u64,
-    /// Parent sessions' subjects, outermost first (delegation).
+    /// The delegating sessions, outermost first, each written as its
+    /// principal name (`user:alice`, see `policy::principal_name`): the
+    /// policy's `delegated-by:` principals match these entries.
     #[serde(rename = "ch", default, skip_serializing_if = "Vec::is_empty")]
     pub chain: Vec<String>,
 }

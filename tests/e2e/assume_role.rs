@@ -146,12 +146,14 @@ fn mint(gw: &Gateway, user: &str, scopes: &[String]) -> Creds {
     crate::harness::mint_with(&gw.config, user, scopes, "1h")
 }
 
-/// The audit lines of one identity, waiting briefly for at least `n`.
-fn audited(gw: &Gateway, identity: &str, n: usize) -> Vec<Value> {
+/// The audit lines of one minted user, waiting briefly for at least `n`.
+fn audited(gw: &Gateway, user: &str, n: usize) -> Vec<Value> {
+    // The audit names minted sessions as the policy does: `user:NAME`.
+    let principal = format!("user:{user}");
     let find = || {
         audit_lines(gw)
             .into_iter()
-            .filter(|l| l["identity"] == identity)
+            .filter(|l| l["identity"] == principal.as_str())
             .collect::<Vec<_>>()
     };
     crate::harness::wait_for(Duration::from_secs(3), || {

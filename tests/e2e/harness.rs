@@ -51,6 +51,8 @@ pub struct Gateway {
     pub config: PathBuf,
     /// Its audit output file.
     pub audit: PathBuf,
+    /// Its policy file (watched: rewrite it to change the policy).
+    pub policy: PathBuf,
     _running: Mutex<s3gate::server::Running>,
 }
 
@@ -202,24 +204,32 @@ impl Harness {
         )
     }
 
-    /// A gateway from a config file the test wrote (see [`config_text`]).
+    /// A gateway from a config file the test wrote (see [`config_text`]);
+    /// its folder gets [`OPEN_POLICY`] unless it has a policy already.
     pub fn gateway_from(&self, config_path: &Path) -> Gateway {
+        let policy = ensure_policy(config_path.parent().unwrap());
         let config = s3gate::config::Config::load(config_path)
             .unwrap_or_else(|e| panic!("gateway config {}: {e}", config_path.display()));
         let audit = match &config.audit.output {
             s3gate::config::AuditOutput::File(p) => p.clone(),
             _ => PathBuf::new(),
         };
-        let running = self
-            .rt
-            .block_on(s3gate::server::start(config))
-            .unwrap_or_else(|e| panic!("start s3gate from {}: {e:#}", config_path.display()));
-        Gateway {
-            addr: running.addr,
-            config: config_path.to_owned(),
-            audit,
-            _running: Mutex::new(running),
-        }
+        run_gateway(&self.rt, config_path.to_owned(), audit, policy)
+    }
+
+    /// A gateway in front of the store deciding by `policy` (TOML text),
+    /// auditing to its own file.
+    pub fn policy_gateway(&self, name: &str, policy: &str) -> Gateway {
+        let name = unique_name(name);
+        start_gateway_with(
+            &self.rt,
+            &self.base,
+            &name,
+            &self.store.endpoint(),
+            &self.store.creds,
+            None,
+            policy,
+        )
     }
 
     /// A fresh bucket on the store, removed when the guard drops.
@@ -248,14 +258,17 @@ impl Harness {
         let keyring = write_keyring(&dir);
         let audit = dir.join("audit.log");
         let config_path = dir.join("s3gate.toml");
+        let policy_path = dir.join("policy.toml");
+        std::fs::write(&policy_path, OPEN_POLICY).unwrap();
         let text = format!(
             "listen = \"127.0.0.1:0\"\n\n[session]\nkeyring = \"{}\"\n\n[audit]\noutput = \"{}\"\n\n\
-             [s3]\nvirtual_host_domains = [\"{VIRTUAL_HOST_DOMAIN}\"]\n\n{upstreams}",
+             [s3]\nvirtual_host_domains = [\"{VIRTUAL_HOST_DOMAIN}\"]\n\n\
+             [policy]\nfile = \"policy.toml\"\n\n{upstreams}",
             keyring.display(),
             audit.display(),
         );
         write_private(&config_path, &text);
-        run_gateway(&self.rt, config_path, audit)
+        run_gateway(&self.rt, config_path, audit, policy_path)
     }
 
     /// Mints a session through the gateway's CLI, as an operator would.
@@ -329,6 +342,27 @@ impl Drop for Bucket {
     }
 }
 
+/// The test gateways' policy: every minted user may do everything, so the
+/// sessions' scopes (which every test mints) decide — the policy's own
+/// behaviour is tested with [`Harness::policy_gateway`].
+pub const OPEN_POLICY: &str = r#"
+[[grant]]
+id = "test-users"
+principals = ["user:*"]
+actions = ["*"]
+resources = ["s3://*"]
+"#;
+
+/// `dir/policy.toml` (what [`config_text`] names), written as
+/// [`OPEN_POLICY`] if it does not exist yet.
+pub fn ensure_policy(dir: &Path) -> PathBuf {
+    let path = dir.join("policy.toml");
+    if !path.exists() {
+        std::fs::write(&path, OPEN_POLICY).unwrap();
+    }
+    path
+}
+
 /// Writes a config for a gateway in `dir` and starts it on a free port.
 fn start_gateway(
     rt: &tokio::runtime::Runtime,
@@ -338,16 +372,35 @@ fn start_gateway(
     creds: &Creds,
     audit: Option<&Path>,
 ) -> Gateway {
+    start_gateway_with(rt, base, name, upstream, creds, audit, OPEN_POLICY)
+}
+
+fn start_gateway_with(
+    rt: &tokio::runtime::Runtime,
+    base: &Path,
+    name: &str,
+    upstream: &str,
+    creds: &Creds,
+    audit: Option<&Path>,
+    policy: &str,
+) -> Gateway {
     let dir = base.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let keyring = write_keyring(&dir);
     let audit = audit.map_or_else(|| dir.join("audit.log"), Path::to_path_buf);
+    let policy_path = dir.join("policy.toml");
+    std::fs::write(&policy_path, policy).unwrap();
     let config_path = write_config(&dir, upstream, creds, &keyring, &audit);
-    run_gateway(rt, config_path, audit)
+    run_gateway(rt, config_path, audit, policy_path)
 }
 
 /// Starts a gateway from a config file on the harness runtime.
-fn run_gateway(rt: &tokio::runtime::Runtime, config_path: PathBuf, audit: PathBuf) -> Gateway {
+fn run_gateway(
+    rt: &tokio::runtime::Runtime,
+    config_path: PathBuf,
+    audit: PathBuf,
+    policy_path: PathBuf,
+) -> Gateway {
     let config = s3gate::config::Config::load(&config_path)
         .unwrap_or_else(|e| panic!("gateway config {}: {e}", config_path.display()));
     let running = rt
@@ -357,6 +410,7 @@ fn run_gateway(rt: &tokio::runtime::Runtime, config_path: PathBuf, audit: PathBu
         addr: running.addr,
         config: config_path,
         audit,
+        policy: policy_path,
         _running: Mutex::new(running),
     }
 }
@@ -408,6 +462,9 @@ output = "{}"
 
 [s3]
 virtual_host_domains = ["{VIRTUAL_HOST_DOMAIN}"]
+
+[policy]
+file = "policy.toml"
 "#,
         creds.access_key_id,
         creds.secret_access_key,

@@ -22,6 +22,8 @@ mod moto;
 mod operations;
 mod ops;
 mod payload;
+mod policy;
+mod policy_cli;
 mod refusal;
 mod roundtrip;
 mod scaleout;

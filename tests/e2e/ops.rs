@@ -113,6 +113,7 @@ fn sigterm_mid_transfer_lets_a_slow_upload_and_download_finish_then_exits_0() {
     ) + "\n[server]\ndrain_timeout = \"60s\"\nshutdown_delay = \"1s\"\n";
     let config = dir.path().join("s3gate.toml");
     write_private(&config, &text);
+    let policy = crate::harness::ensure_policy(dir.path());
     let creds = mint_with(&config, "drainer", &bucket_scope("*", &bucket.name), "1h");
 
     let download = random_bytes(20 * MIB);
@@ -124,10 +125,18 @@ fn sigterm_mid_transfer_lets_a_slow_upload_and_download_finish_then_exits_0() {
 
     // Configured the ECS way: config and keyring in environment variables
     // (the keyring from Secrets Manager through the task's `secrets`).
-    let env_config = std::fs::read_to_string(&config).unwrap().replace(
-        &format!("keyring = \"{}\"", keyring.display()),
-        "keyring = \"env:S3GATE_KEYRING\"",
-    );
+    // (Relative paths in a config from the environment are relative to
+    // the working directory: name the policy file absolutely.)
+    let env_config = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(
+            &format!("keyring = \"{}\"", keyring.display()),
+            "keyring = \"env:S3GATE_KEYRING\"",
+        )
+        .replace(
+            "file = \"policy.toml\"",
+            &format!("file = \"{}\"", policy.display()),
+        );
     assert!(env_config.contains("env:S3GATE_KEYRING"));
     let mut gateway = ChildGuard(
         Command::new(env!("CARGO_BIN_EXE_s3gate"))
@@ -603,6 +612,7 @@ fn metrics_count_requests_by_operation_without_naming_buckets_or_users() {
         "s3gate_open_connections ",
         "s3gate_audit_write_failures_total ",
         "s3gate_sts_assume_role_total{result=\"ok\"}",
+        "s3gate_policy_reloads_total{result=\"error\"}",
     ] {
         assert!(text.contains(needle), "no {needle} in:\n{text}");
     }

@@ -105,7 +105,10 @@ fn three_instances_sharing_a_keyring_serve_any_session_through_a_key_rotation() 
     // Each instance audited its own share of the traffic.
     for gw in &gws {
         let lines = crate::audit::audit_lines(gw);
-        assert!(lines.iter().any(|l| l["identity"] == "alice"), "{lines:?}");
+        assert!(
+            lines.iter().any(|l| l["identity"] == "user:alice"),
+            "{lines:?}"
+        );
     }
 
     // Rotation: a new key is added (the old one kept) and every task is

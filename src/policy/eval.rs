@@ -1,0 +1,330 @@
+//! Evaluation: a [`Policy`] decides whether a caller may do every
+//! (action, resource) a request needs, and names the rule that decided.
+//!
+//! Pure: the caller's identity, address and the time come in a [`Caller`].
+//!
+//! Order: a deny that applies to any of the request's (action, resource)
+//! pairs refuses the request, whatever the grants; otherwise every pair
+//! must be allowed by some grant (no grant is a denial); and one upstream
+//! role must carry all of them (a copy whose source is granted through one
+//! role and destination through another is refused: a single upstream
+//! request runs under a single role).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use super::ActionSet;
+use super::condition::Conditions;
+use super::principal::{PrincipalPattern, principal_name};
+use super::resource::Resource;
+use crate::s3::Action;
+use crate::session::Identity;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+/// One `[[grant]]` or `[[deny]]`.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: String,
+    pub effect: Effect,
+    pub principals: Vec<PrincipalPattern>,
+    pub actions: ActionSet,
+    pub resources: Vec<Resource>,
+    /// The upstream IAM role that carries a grant out; `None` means the
+    /// upstream's own credentials (static keys, or s3gate's AWS identity).
+    pub role: Option<String>,
+    pub conditions: Conditions,
+    /// Where the rule starts in its file (1-based), for lints.
+    pub line: usize,
+    pub(super) span_start: usize,
+}
+
+impl Rule {
+    fn applies_to(&self, caller: &Caller<'_>, name: &str) -> bool {
+        self.principals
+            .iter()
+            .any(|p| p.matches(caller.identity, name, caller.chain))
+            && self
+                .conditions
+                .hold(caller.identity, caller.client, caller.now)
+    }
+
+    fn covers(&self, identity: &Identity, action: Action, resource: &str) -> bool {
+        let deny = self.effect == Effect::Deny;
+        self.actions.contains(action)
+            && self
+                .resources
+                .iter()
+                .any(|r| r.matches(identity, resource, deny))
+    }
+}
+
+/// The policy file, compiled. Immutable: a reload builds a new one.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    version: String,
+    grants: Vec<Rule>,
+    denies: Vec<Rule>,
+}
+
+/// Who asks, from where, when.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub identity: &'a Identity,
+    /// The session's delegation chain, outermost first.
+    pub chain: &'a [String],
+    /// The client's address, for `source_cidr` conditions.
+    pub client: Option<IpAddr>,
+    pub now: SystemTime,
+}
+
+/// Why a request was allowed or refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Every (action, resource) is granted, under one upstream role.
+    Granted,
+    /// No grant allows this (action, resource) for this caller.
+    NoGrant,
+    /// A named deny applies.
+    Denied,
+    /// Each pair is granted, but through grants naming different upstream
+    /// roles; one upstream request runs under one role.
+    NoCommonRole,
+}
+
+/// A decision on a whole request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub reason: Reason,
+    /// The deciding rule: the deny that refused, or the grants that
+    /// allowed (comma-separated ids, one per distinct grant); `None` when
+    /// no grant matched.
+    pub rule: Option<String>,
+    /// The refused (action, resource), or for an allowed request its first.
+    pub action: Action,
+    pub resource: String,
+    /// For an allowed request: the upstream role the grants name (`None`:
+    /// the upstream's own credentials). Pass it to [`Policy::grants_for`]
+    /// to get what the caller may do under that role.
+    pub role: Option<String>,
+}
+
+impl Decision {
+    /// The audit line's `rule`: the rule id(s), or `no grant`.
+    pub fn rule_label(&self) -> &str {
+        self.rule.as_deref().unwrap_or("no grant")
+    }
+
+    /// Why, in words, for the caller's error message and the audit reason.
+    pub fn why(&self) -> String {
+        match self.reason {
+            Reason::Granted => format!("allowed by grant `{}`", self.rule_label()),
+            Reason::NoGrant => "no grant in the policy allows it".into(),
+            Reason::Denied => format!("denied by rule `{}`", self.rule_label()),
+            Reason::NoCommonRole => format!(
+                "the grants that allow it (`{}`) name different upstream roles",
+                self.rule_label()
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    /// `ALLOW s3:GetObject on s3://b/k: allowed by grant `g` (upstream role …)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verdict = if self.allowed { "ALLOW" } else { "DENY" };
+        write!(
+            f,
+            "{verdict} s3:{} on {}: {}",
+            self.action,
+            self.resource,
+            self.why()
+        )?;
+        if self.allowed {
+            match &self.role {
+                Some(role) => write!(f, " (upstream role {role})")?,
+                None => f.write_str(" (upstream's own credentials)")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a caller may do under one role: an action set on an expanded
+/// resource pattern. `*` is the only wildcard and every other byte is
+/// literal — including `?`, which IAM reads as a wildcard in a resource
+/// ARN (a session policy built from this widens by at most one character
+/// there, or escapes it as `${?}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Granted {
+    /// The rule's id.
+    pub rule: String,
+    pub actions: ActionSet,
+    pub resource: String,
+}
+
+impl Policy {
+    pub(super) fn from_rules(version: String, grants: Vec<Rule>, denies: Vec<Rule>) -> Policy {
+        Policy {
+            version,
+            grants,
+            denies,
+        }
+    }
+
+    /// `LABEL/HASH` or `HASH`: the file's `version` label and the first 12
+    /// hex digits of its SHA-256, so every edit has a new version.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn grants(&self) -> &[Rule] {
+        &self.grants
+    }
+
+    pub fn denies(&self) -> &[Rule] {
+        &self.denies
+    }
+
+    /// Decides a request needing every (action, resource) in `resources`
+    /// (as [`crate::s3::S3Request::resources`] lists them). An empty list
+    /// is refused: nothing to authorise means something was misread.
+    pub fn decide(&self, caller: &Caller<'_>, resources: &[(Action, String)]) -> Decision {
+        let refuse = |reason, rule: Option<&str>, action: Action, resource: &str| Decision {
+            allowed: false,
+            reason,
+            rule: rule.map(str::to_owned),
+            action,
+            resource: resource.to_owned(),
+            role: None,
+        };
+        let Some((first_action, first_resource)) = resources.first() else {
+            return refuse(Reason::NoGrant, None, Action::Unclassified, "");
+        };
+        let name = principal_name(caller.identity);
+        let identity = caller.identity;
+
+        // Denies first: any pair a deny covers refuses the request.
+        for deny in self.denies.iter().filter(|d| d.applies_to(caller, &name)) {
+            if let Some((action, resource)) =
+                resources.iter().find(|(a, r)| deny.covers(identity, *a, r))
+            {
+                return refuse(Reason::Denied, Some(&deny.id), *action, resource);
+            }
+        }
+
+        // Then each pair needs a grant.
+        let applicable: Vec<&Rule> = self
+            .grants
+            .iter()
+            .filter(|g| g.applies_to(caller, &name))
+            .collect();
+        let mut candidates: Vec<Vec<&Rule>> = Vec::with_capacity(resources.len());
+        for (action, resource) in resources {
+            let c: Vec<&Rule> = applicable
+                .iter()
+                .copied()
+                .filter(|g| g.covers(identity, *action, resource))
+                .collect();
+            if c.is_empty() {
+                return refuse(Reason::NoGrant, None, *action, resource);
+            }
+            candidates.push(c);
+        }
+
+        // One role for all: the first (in file order) role granting the
+        // first pair that also grants every other pair.
+        let role = candidates[0].iter().map(|g| &g.role).find(|role| {
+            candidates
+                .iter()
+                .all(|c| c.iter().any(|g| g.role == **role))
+        });
+        let Some(role) = role else {
+            let mut ids: Vec<&str> = Vec::new();
+            for c in &candidates {
+                for g in c {
+                    if !ids.contains(&g.id.as_str()) {
+                        ids.push(&g.id);
+                    }
+                }
+            }
+            return refuse(
+                Reason::NoCommonRole,
+                Some(&ids.join(",")),
+                *first_action,
+                first_resource,
+            );
+        };
+        let mut ids: Vec<&str> = Vec::new();
+        for c in &candidates {
+            if let Some(g) = c.iter().find(|g| g.role == *role)
+                && !ids.contains(&g.id.as_str())
+            {
+                ids.push(&g.id);
+            }
+        }
+        Decision {
+            allowed: true,
+            reason: Reason::Granted,
+            rule: Some(ids.join(",")),
+            action: *first_action,
+            resource: first_resource.clone(),
+            role: role.clone(),
+        }
+    }
+
+    /// Decides one (action, resource): what `s3gate policy explain` asks.
+    pub fn explain(&self, caller: &Caller<'_>, action: Action, resource: &str) -> Decision {
+        self.decide(caller, &[(action, resource.to_owned())])
+    }
+
+    /// Everything the caller is granted under `role` (`None`: the grants
+    /// that name no role), with variables expanded for the caller and
+    /// conditions evaluated now: the input for a session policy that
+    /// narrows the upstream role to exactly what was granted.
+    ///
+    /// Denies are not subtracted (a glob minus a glob is not a glob):
+    /// s3gate enforces them before any upstream call, and
+    /// [`Policy::denies_for`] lists them for a session policy's `Deny`.
+    pub fn grants_for(&self, caller: &Caller<'_>, role: Option<&str>) -> Vec<Granted> {
+        let name = principal_name(caller.identity);
+        self.grants
+            .iter()
+            .filter(|g| g.role.as_deref() == role && g.applies_to(caller, &name))
+            .flat_map(|g| {
+                g.resources.iter().filter_map(|r| {
+                    Some(Granted {
+                        rule: g.id.clone(),
+                        actions: g.actions,
+                        resource: r.expand(caller.identity, false)?,
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// The denies that apply to the caller now, expanded (an unresolved
+    /// variable is `*`).
+    pub fn denies_for(&self, caller: &Caller<'_>) -> Vec<Granted> {
+        let name = principal_name(caller.identity);
+        self.denies
+            .iter()
+            .filter(|d| d.applies_to(caller, &name))
+            .flat_map(|d| {
+                d.resources.iter().filter_map(|r| {
+                    Some(Granted {
+                        rule: d.id.clone(),
+                        actions: d.actions,
+                        resource: r.expand(caller.identity, true)?,
+                    })
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,168 @@
+//! Lints for `s3gate policy check`: rules that are valid but probably not
+//! what their author meant. Warnings only; the policy still loads.
+//!
+//! Pure. "Covers" below is decided on the text of patterns (a glob of one
+//! rule matching the other rule's pattern, its `*` taken literally), which
+//! is sound: when it says a deny covers a grant, it does.
+
+use std::fmt;
+
+use super::eval::{Policy, Rule};
+use super::principal::PrincipalPattern;
+use super::{ActionSet, Pattern};
+use crate::s3::Action;
+
+/// One warning about a rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lint {
+    pub rule: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Lint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: rule `{}`: {}", self.line, self.rule, self.message)
+    }
+}
+
+/// Actions only a bucket resource (`s3://BUCKET`) can need.
+const BUCKET_LEVEL: ActionSet = ActionSet::of(&[
+    Action::CreateBucket,
+    Action::DeleteBucket,
+    Action::GetBucketLocation,
+    Action::GetBucketVersioning,
+    Action::PutBucketVersioning,
+    Action::GetBucketTagging,
+    Action::PutBucketTagging,
+    Action::GetBucketAcl,
+    Action::PutBucketAcl,
+    Action::GetBucketPolicy,
+    Action::PutBucketPolicy,
+    Action::DeleteBucketPolicy,
+    Action::GetBucketCors,
+    Action::PutBucketCors,
+    Action::GetLifecycleConfiguration,
+    Action::PutLifecycleConfiguration,
+    Action::GetEncryptionConfiguration,
+    Action::PutEncryptionConfiguration,
+]);
+
+/// The lints of a policy, in file order.
+pub fn lint(policy: &Policy) -> Vec<Lint> {
+    let mut out = Vec::new();
+    let warn = |out: &mut Vec<Lint>, rule: &Rule, message: String| {
+        out.push(Lint {
+            rule: rule.id.clone(),
+            line: rule.line,
+            message,
+        });
+    };
+    for g in policy.grants() {
+        let everything = g.resources.iter().any(|r| r.as_str() == "s3://*");
+        if g.actions == ActionSet::ALL && everything {
+            warn(
+                &mut out,
+                g,
+                "grants every action (`*`) on every resource (`s3://*`), including operations \
+                 s3gate does not recognise"
+                    .into(),
+            );
+        } else if g.actions == ActionSet::ALL {
+            warn(
+                &mut out,
+                g,
+                "grants `*`, which includes operations s3gate does not recognise; name the \
+                 groups or actions needed"
+                    .into(),
+            );
+        }
+        let writes = !g
+            .actions
+            .intersection(ActionSet::WRITE.union(ActionSet::DELETE))
+            .is_empty();
+        if g.principals.contains(&PrincipalPattern::Any) && (writes || everything) {
+            warn(
+                &mut out,
+                g,
+                "grants to every authenticated identity (`*`)".into(),
+            );
+        }
+        if let Some(d) = policy.denies().iter().find(|d| covers(d, g)) {
+            warn(
+                &mut out,
+                g,
+                format!(
+                    "can never allow anything: deny `{}` (line {}) covers all of it",
+                    d.id, d.line
+                ),
+            );
+        }
+        if BUCKET_LEVEL.contains_all(g.actions)
+            && !g.resources.iter().any(|r| may_match_bucket(r.as_str()))
+        {
+            warn(
+                &mut out,
+                g,
+                "grants only bucket-level actions, but no resource can match a bucket \
+                 (write `s3://BUCKET`, without a slash)"
+                    .into(),
+            );
+        }
+    }
+    let denies = policy.denies();
+    for (i, d) in denies.iter().enumerate() {
+        if let Some(other) = denies
+            .iter()
+            .enumerate()
+            .find(|(j, o)| *j != i && covers(o, d) && !(covers(d, o) && *j > i))
+            .map(|(_, o)| o)
+        {
+            warn(
+                &mut out,
+                d,
+                format!(
+                    "overlaps deny `{}` (line {}), which already covers all of it",
+                    other.id, other.line
+                ),
+            );
+        }
+    }
+    out.sort_by_key(|l| l.line);
+    out
+}
+
+/// Whether the unconditional rule `wide` applies wherever `narrow` does:
+/// to all its principals, actions and resources.
+fn covers(wide: &Rule, narrow: &Rule) -> bool {
+    wide.conditions.is_empty()
+        && wide.actions.contains_all(narrow.actions)
+        && narrow.principals.iter().all(|n| {
+            wide.principals.iter().any(|w| match (w, n) {
+                (PrincipalPattern::Any, _) => true,
+                (_, PrincipalPattern::Any) => false,
+                _ => Pattern::new(&w.to_text()).matches(&n.to_text()),
+            })
+        })
+        && narrow.resources.iter().all(|n| {
+            wide.resources.iter().any(|w| {
+                w.as_str() == n.as_str()
+                    || !w.has_variables()
+                        && !n.has_variables()
+                        && Pattern::new(w.as_str()).matches(n.as_str())
+            })
+        })
+}
+
+/// Whether a resource pattern could match `s3://BUCKET` (no slash after the
+/// bucket): its literal text before the first `*` or `${` has no `/` after
+/// `s3://`.
+fn may_match_bucket(pattern: &str) -> bool {
+    let body = &pattern["s3://".len().min(pattern.len())..];
+    let literal_end = [body.find('*'), body.find("${")]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(body.len());
+    !body[..literal_end].contains('/')
+}

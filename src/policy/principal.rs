@@ -1,0 +1,261 @@
+//! Principals: how an identity is written (in the policy file, in
+//! `s3gate policy explain --as`, and in the audit line's `identity`), and
+//! the principal patterns a policy rule names.
+//!
+//! Pure; depends on [`crate::session::Identity`] for the fields it reads
+//! and on [`super::Pattern`] for `*` globs.
+//!
+//! # Spelling
+//!
+//! ```text
+//! user:NAME                      a session minted by the operator
+//!                                (`s3gate session mint --user NAME`)
+//! oidc:ISSUER#SUB                an OIDC identity: issuer URL and `sub`
+//! aws:role/ACCOUNT/ROLE          an AWS assumed role (its session name is
+//!                                not part of the principal)
+//! aws:ARN                        any other AWS principal, by its ARN
+//! METHOD:SUBJECT                 any other authentication method
+//! ```
+//!
+//! Patterns in a rule's `principals` use the same spelling with `*` globs,
+//! plus kinds that match an attribute rather than the name:
+//!
+//! ```text
+//! *                              every authenticated identity
+//! group:NAME                     one of the identity's groups
+//! email:ADDRESS                  the identity's verified email
+//!                                (`email:*@example.com`)
+//! delegated-by:PRINCIPAL         a session delegated (directly or not) by
+//!                                a principal: an entry of its chain
+//! ```
+
+use std::fmt::Write as _;
+
+use super::Pattern;
+use crate::session::Identity;
+
+/// The principal name of an identity (see the module doc).
+pub fn principal_name(identity: &Identity) -> String {
+    let mut out = String::with_capacity(16 + identity.subject.len());
+    match identity.method.as_str() {
+        "mint" => {
+            out.push_str("user:");
+            out.push_str(&identity.subject);
+        }
+        "oidc" => {
+            let _ = write!(
+                out,
+                "oidc:{}#{}",
+                identity.issuer.as_deref().unwrap_or(""),
+                identity.subject
+            );
+        }
+        "aws" => match (&identity.aws_account, &identity.aws_role) {
+            (Some(account), Some(role)) => {
+                let _ = write!(out, "aws:role/{account}/{role}");
+            }
+            _ => {
+                out.push_str("aws:");
+                out.push_str(&identity.subject);
+            }
+        },
+        method => {
+            let _ = write!(out, "{method}:{}", identity.subject);
+        }
+    }
+    out
+}
+
+/// Parses a principal name as written by [`principal_name`] back into an
+/// identity, for `s3gate policy explain --as`. Groups, email and MFA are
+/// given separately.
+pub fn identity_from_principal(name: &str) -> Result<Identity, String> {
+    let (kind, rest) = name
+        .split_once(':')
+        .ok_or_else(|| format!("`{name}` is not a principal such as user:alice"))?;
+    if rest.is_empty() {
+        return Err(format!("`{name}` names no one after `{kind}:`"));
+    }
+    match kind {
+        "user" => {
+            let mut id = Identity::new("mint", rest);
+            id.username = Some(rest.to_owned());
+            Ok(id)
+        }
+        "oidc" => {
+            let (issuer, sub) = rest
+                .rsplit_once('#')
+                .ok_or_else(|| format!("`{name}`: expected oidc:ISSUER#SUB"))?;
+            let mut id = Identity::new("oidc", sub);
+            id.issuer = Some(issuer.to_owned());
+            Ok(id)
+        }
+        "aws" => {
+            if let Some(role) = rest.strip_prefix("role/") {
+                let (account, role) = role
+                    .split_once('/')
+                    .ok_or_else(|| format!("`{name}`: expected aws:role/ACCOUNT/ROLE"))?;
+                let mut id = Identity::new(
+                    "aws",
+                    format!("arn:aws:sts::{account}:assumed-role/{role}/explain"),
+                );
+                id.aws_account = Some(account.to_owned());
+                id.aws_role = Some(role.to_owned());
+                Ok(id)
+            } else {
+                Ok(Identity::new("aws", rest))
+            }
+        }
+        method => Ok(Identity::new(method, rest)),
+    }
+}
+
+/// One entry of a rule's `principals`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrincipalPattern {
+    /// `*`: every identity.
+    Any,
+    /// `user:`, `oidc:`, `aws:` or another method's name, matched as a
+    /// whole against [`principal_name`].
+    Name(Pattern),
+    Group(Pattern),
+    Email(Pattern),
+    DelegatedBy(Pattern),
+}
+
+/// Principal kinds a name pattern may start with.
+const NAME_KINDS: [&str; 3] = ["user", "oidc", "aws"];
+
+impl PrincipalPattern {
+    /// Parses one entry; the error says what is wrong with it.
+    pub fn parse(text: &str) -> Result<PrincipalPattern, String> {
+        if text == "*" {
+            return Ok(Self::Any);
+        }
+        let Some((kind, rest)) = text.split_once(':') else {
+            return Err(format!(
+                "principal `{text}` has no kind (expected *, user:, oidc:, aws:, group:, email: or delegated-by:)"
+            ));
+        };
+        if rest.is_empty() {
+            return Err(format!("principal `{text}` names no one after `{kind}:`"));
+        }
+        match kind {
+            "group" => Ok(Self::Group(Pattern::new(rest))),
+            "email" => Ok(Self::Email(Pattern::new(rest))),
+            "delegated-by" => Ok(Self::DelegatedBy(Pattern::new(rest))),
+            "oidc" if rest != "*" && !rest.contains('#') => Err(format!(
+                "principal `{text}`: expected oidc:ISSUER#SUB (e.g. oidc:https://idp.example.com#*)"
+            )),
+            "aws" if !(rest == "*" || rest.starts_with("role/") || rest.starts_with("arn:")) => {
+                Err(format!(
+                    "principal `{text}`: expected aws:role/ACCOUNT/ROLE or aws:ARN"
+                ))
+            }
+            _ if NAME_KINDS.contains(&kind) => Ok(Self::Name(Pattern::new(text))),
+            _ => Err(format!(
+                "principal `{text}` has unknown kind `{kind}` (expected *, user:, oidc:, aws:, group:, email: or delegated-by:)"
+            )),
+        }
+    }
+
+    /// Whether the identity (named `name`, with delegation `chain`) matches.
+    pub fn matches(&self, identity: &Identity, name: &str, chain: &[String]) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Name(p) => p.matches(name),
+            Self::Group(p) => identity.groups.iter().any(|g| p.matches(g)),
+            Self::Email(p) => identity.email.as_deref().is_some_and(|e| p.matches(e)),
+            Self::DelegatedBy(p) => chain.iter().any(|c| p.matches(c)),
+        }
+    }
+
+    /// As written in the file.
+    pub fn to_text(&self) -> String {
+        match self {
+            Self::Any => "*".into(),
+            Self::Name(p) => p.to_string(),
+            Self::Group(p) => format!("group:{p}"),
+            Self::Email(p) => format!("email:{p}"),
+            Self::DelegatedBy(p) => format!("delegated-by:{p}"),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used, reason = "a test panics on a broken fixture")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_explain_parsing() {
+        let mut oidc = Identity::new("oidc", "248289761001");
+        oidc.issuer = Some("https://idp.example.com".into());
+        let mut role = Identity::new(
+            "aws",
+            "arn:aws:sts::123456789012:assumed-role/data-reader/task-1",
+        );
+        role.aws_account = Some("123456789012".into());
+        role.aws_role = Some("data-reader".into());
+        let user = Identity::new("aws", "arn:aws:iam::123456789012:user/bob");
+        for (id, name) in [
+            (Identity::new("mint", "alice"), "user:alice"),
+            (oidc, "oidc:https://idp.example.com#248289761001"),
+            (role, "aws:role/123456789012/data-reader"),
+            (user, "aws:arn:aws:iam::123456789012:user/bob"),
+            (Identity::new("delegated", "agent-7"), "delegated:agent-7"),
+        ] {
+            assert_eq!(principal_name(&id), name);
+            let back = identity_from_principal(name).expect(name);
+            assert_eq!(principal_name(&back), name);
+        }
+        assert!(identity_from_principal("alice").is_err());
+        assert!(identity_from_principal("user:").is_err());
+        assert!(identity_from_principal("oidc:no-hash").is_err());
+    }
+
+    #[test]
+    fn patterns_match_by_kind() {
+        let mut id = Identity::new("oidc", "s-1");
+        id.issuer = Some("https://idp.example.com".into());
+        id.groups = vec!["eng".into(), "admins".into()];
+        id.email = Some("ann@corp.example".into());
+        let name = principal_name(&id);
+        let chain = vec!["user:root".to_owned()];
+        let m = |p: &str| {
+            PrincipalPattern::parse(p)
+                .expect(p)
+                .matches(&id, &name, &chain)
+        };
+        assert!(m("*"));
+        assert!(m("oidc:https://idp.example.com#s-1"));
+        assert!(m("oidc:https://idp.example.com#*"));
+        assert!(!m("oidc:https://other.example.com#s-1"));
+        assert!(!m("user:s-1"));
+        assert!(m("group:admins"));
+        assert!(m("group:adm*"));
+        assert!(!m("group:ops"));
+        assert!(m("email:*@corp.example"));
+        assert!(!m("email:*@evil.example"));
+        assert!(m("delegated-by:user:root"));
+        assert!(!m("delegated-by:user:other"));
+        // No email known: an email pattern never matches, even `*`.
+        let bare = Identity::new("mint", "bob");
+        let p = PrincipalPattern::parse("email:*").expect("email:*");
+        assert!(!p.matches(&bare, "user:bob", &[]));
+    }
+
+    #[test]
+    fn bad_patterns_say_why() {
+        for (text, says) in [
+            ("alice", "no kind"),
+            ("user:", "names no one"),
+            ("role:admin", "unknown kind `role`"),
+            ("oidc:https://idp", "ISSUER#SUB"),
+            ("aws:123456789012", "aws:role/ACCOUNT/ROLE"),
+        ] {
+            let err = PrincipalPattern::parse(text).expect_err(text);
+            assert!(err.contains(says), "{text}: {err}");
+        }
+    }
+}

@@ -5,7 +5,8 @@
 //! [`session`], [`policy`] decides it, [`upstream`] re-signs and streams it to
 //! the store, and [`audit`] records it. [`server`] wires the stages together
 //! behind one port that also serves the [`sts_api`]; [`config`] is the file
-//! that configures them and [`dev`] is the embedded single-machine default.
+//! that configures them and [`dev`] is the embedded single-machine default;
+//! [`metrics`] counts what passes, for Prometheus.
 //!
 //! Dependencies point down the pipeline: `s3`, `sigv4`, `session` and
 //! `policy` are pure (no I/O, no clock reads: time is passed in); the adapters
@@ -15,6 +16,7 @@ pub mod audit;
 pub mod config;
 pub mod dev;
 pub mod identity;
+pub mod metrics;
 pub mod policy;
 pub mod s3;
 pub mod server;

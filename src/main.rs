@@ -68,6 +68,18 @@ enum Command {
     /// Sealed session credentials.
     #[command(subcommand)]
     Session(SessionCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Ask a running s3gate whether it is healthy: exits 0 on HTTP 200.
+    /// For container health checks (the image has no shell and no curl).
+    Probe {
+        /// An `http://` URL.
+        #[arg(default_value = "http://127.0.0.1:7070/_s3gate/healthz")]
+        url: String,
+        #[arg(long, default_value = "3s", value_parser = duration::parse)]
+        timeout: Duration,
+    },
     /// The keyring that seals sessions.
     #[command(subcommand)]
     Keyring(KeyringCommand),
@@ -111,6 +123,17 @@ enum SessionCommand {
         /// Lifetime, e.g. 15m, 1h (at most the config's session.max_ttl).
         #[arg(long, default_value = "1h", value_parser = duration::parse)]
         ttl: Duration,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of an audit file written with
+    /// `[audit] chain = true`. Exits 0 when every link holds, 1 at the
+    /// first broken link (named by line number).
+    Verify {
+        /// The audit file (JSON lines).
+        file: PathBuf,
     },
 }
 
@@ -377,13 +400,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 policy.version = %running.policy.current().version(),
                 "s3gate serving"
             );
-            let addr = running.addr;
             let reloader = reload_on_sighup(running.policy.clone())?;
-            tokio::select! {
-                () = running.wait() => {}
-                _ = shutdown_signal() => tracing::info!(listen = %addr, "shutting down"),
-            }
+            // SIGTERM: readyz fails, the listener closes, in-flight
+            // requests finish (up to server.drain_timeout), then exit 0.
+            running.run_until(shutdown_signal()).await;
             reloader.abort();
+            tracing::info!("s3gate stopped");
             Ok(())
         }
         Command::Dev {
@@ -410,6 +432,27 @@ async fn run(command: Command) -> anyhow::Result<()> {
             scopes,
             ttl,
         }) => mint(&config, &user, &scopes, ttl),
+        Command::Probe { url, timeout } => {
+            let status = tokio::time::timeout(timeout, probe(&url))
+                .await
+                .map_err(|_| anyhow::anyhow!("{url}: no answer within {timeout:?}"))??;
+            if status == 200 {
+                Ok(())
+            } else {
+                anyhow::bail!("{url}: HTTP {status}")
+            }
+        }
+        Command::Audit(AuditCommand::Verify { file }) => {
+            let f = std::fs::File::open(&file)
+                .with_context(|| format!("cannot open {}", file.display()))?;
+            match s3gate::audit::chain::verify(std::io::BufReader::new(f)) {
+                Ok(n) => {
+                    println!("{}: {n} records, chain intact", file.display());
+                    Ok(())
+                }
+                Err(e) => anyhow::bail!("{}: chain broken: {e}", file.display()),
+            }
+        }
         Command::Keyring(KeyringCommand::New { out, id }) => {
             if out.exists() {
                 anyhow::bail!("{} exists; refusing to overwrite a keyring", out.display());
@@ -484,8 +527,7 @@ fn mint(
         );
     }
     let scope = Scope::parse(scopes).map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
-    let text = std::fs::read_to_string(&config.session.keyring)
-        .with_context(|| format!("cannot read keyring {}", config.session.keyring.display()))?;
+    let text = config.session.keyring_text()?;
     let keyring = Keyring::parse(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.session.keyring.display()))?;
     let mut identity = Identity::new("mint", user);
@@ -514,6 +556,33 @@ fn default_cache_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .map(|d| d.join("s3gate"))
+}
+
+/// `GET url` over plain HTTP/1.1; the response's status code.
+async fn probe(url: &str) -> anyhow::Result<u16> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let uri: http::Uri = url.parse().with_context(|| format!("not a URL: {url}"))?;
+    if uri.scheme_str() != Some("http") {
+        anyhow::bail!("{url}: only http:// URLs can be probed");
+    }
+    let host = uri.host().unwrap_or("127.0.0.1");
+    let port = uri.port_u16().unwrap_or(80);
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut stream = tokio::net::TcpStream::connect((host, port))
+        .await
+        .with_context(|| format!("cannot connect to {host}:{port}"))?;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await?;
+    std::str::from_utf8(&head)
+        .ok()
+        .and_then(|h| h.strip_prefix("HTTP/1.1 "))
+        .and_then(|code| code.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("{url}: not an HTTP response"))
 }
 
 fn default_key_id() -> String {

@@ -9,7 +9,11 @@
 //! refuses new requests rather than serve unaudited access.
 //!
 //! Events never carry a secret, a session token or a signature: the fields
-//! below are all there is.
+//! below are all there is. The record schema is documented, field by field,
+//! in `docs/audit.md`; [`SCHEMA_VERSION`] changes when a field's meaning does.
+//! With `[audit] chain = true` each line is sealed by [`chain`].
+
+pub mod chain;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -21,6 +25,11 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::config::AuditOutput;
+use crate::metrics;
+
+/// The `v` field of every record: bumped when a field changes meaning or
+/// disappears (adding a field does not bump it).
+pub const SCHEMA_VERSION: u32 = 1;
 
 /// Lines buffered between requests and the writer. Enough for bursts; when
 /// full, new requests wait for room (back-pressure, never loss).
@@ -29,6 +38,8 @@ const AUDIT_QUEUE: usize = 16 * 1024;
 /// One audit record.
 #[derive(Debug, Serialize, Default)]
 pub struct AuditEvent {
+    /// Schema version ([`SCHEMA_VERSION`]), set by the writer.
+    pub v: u32,
     /// RFC 3339, UTC, milliseconds.
     pub time: String,
     pub request_id: String,
@@ -161,6 +172,26 @@ pub enum AuditError {
 impl AuditSink {
     /// Starts the writer task for `output`. Needs a tokio runtime.
     pub fn start(output: &AuditOutput) -> Result<Self, AuditError> {
+        Self::start_with(output, false)
+    }
+
+    /// Like [`AuditSink::start`]; `chain` seals each line with a hash
+    /// chained to the previous one (a file continues its own chain).
+    pub fn start_with(output: &AuditOutput, chain: bool) -> Result<Self, AuditError> {
+        let chain = if chain {
+            let prev = match output {
+                AuditOutput::File(path) => {
+                    chain::last_hash(path).map_err(|source| AuditError::Open {
+                        path: path.clone(),
+                        source,
+                    })?
+                }
+                AuditOutput::Stdout | AuditOutput::Stderr => None,
+            };
+            Some(chain::Chain::new(prev))
+        } else {
+            None
+        };
         let writer: Box<dyn Write + Send> = match output {
             AuditOutput::Stdout => Box::new(std::io::stdout()),
             AuditOutput::Stderr => Box::new(std::io::stderr()),
@@ -182,7 +213,7 @@ impl AuditSink {
         });
         let writer_state = state.clone();
         // Writes are blocking file I/O: keep them off the async workers.
-        tokio::task::spawn_blocking(move || write_loop(rx, writer, &writer_state));
+        tokio::task::spawn_blocking(move || write_loop(rx, writer, &writer_state, chain));
         Ok(Self { tx, state })
     }
 
@@ -223,19 +254,28 @@ fn write_loop(
     mut rx: mpsc::Receiver<AuditEvent>,
     mut out: Box<dyn Write + Send>,
     state: &SinkState,
+    mut chain: Option<chain::Chain>,
 ) {
     let mut batch = Vec::with_capacity(256);
     let mut buf = Vec::with_capacity(64 * 1024);
+    let mut line = Vec::with_capacity(1024);
     while rx.blocking_recv_many(&mut batch, 256) > 0 {
         buf.clear();
         let n = batch.len() as u64;
-        for event in batch.drain(..) {
+        for mut event in batch.drain(..) {
+            event.v = SCHEMA_VERSION;
+            line.clear();
             // Serialising a struct of strings and numbers cannot fail.
-            if serde_json::to_writer(&mut buf, &event).is_ok() {
+            if serde_json::to_writer(&mut line, &event).is_ok() {
+                if let Some(chain) = &mut chain {
+                    chain.seal(&mut line);
+                }
+                buf.extend_from_slice(&line);
                 buf.push(b'\n');
             }
         }
         if let Err(e) = out.write_all(&buf).and_then(|()| out.flush()) {
+            metrics::AUDIT_WRITE_FAILURES.inc();
             state.healthy.store(false, Ordering::Relaxed);
             tracing::error!(error = %e, "audit sink failed; refusing requests until restart");
             // Keep draining so requests holding permits do not hang; each
@@ -246,6 +286,7 @@ fn write_loop(
             return;
         }
         state.written.fetch_add(n, Ordering::Relaxed);
+        metrics::AUDIT_RECORDS.add(n);
     }
 }
 

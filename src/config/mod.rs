@@ -37,6 +37,9 @@ pub struct Config {
     /// How callers address s3gate.
     #[serde(default)]
     pub s3: S3Config,
+    /// Connection handling: limits against abuse and the shutdown drain.
+    #[serde(default)]
+    pub server: ServerConfig,
     /// The policy file. Required by `serve`: without a policy there is
     /// nothing to allow, and s3gate refuses to start rather than deny
     /// everything silently.
@@ -46,6 +49,96 @@ pub struct Config {
     /// Default: nobody (no issuers, no AWS identity).
     #[serde(default)]
     pub identity: IdentityConfig,
+}
+
+/// Limits on what a caller may send and how long it may take, and the
+/// drain on shutdown. Each limit answers the error an S3 client expects.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// After SIGTERM, how long in-flight requests may run before the
+    /// process exits anyway. Keep it below the orchestrator's kill timeout
+    /// (ECS `stopTimeout`, 30 s by default). Default: `25s`.
+    #[serde(default = "default_drain_timeout", with = "duration")]
+    pub drain_timeout: Duration,
+    /// After SIGTERM, how long the listener stays open with `readyz`
+    /// failing before it closes, for load balancers that only learn of a
+    /// shutdown by polling readiness. ECS deregisters the task from its
+    /// target group before it sends SIGTERM, so there it can stay 0.
+    /// Counted within `drain_timeout`'s budget only for requests it admits.
+    /// Default: `0s`.
+    #[serde(default, with = "duration")]
+    pub shutdown_delay: Duration,
+    /// Time a client has to send a request's whole header section
+    /// (slowloris). hyper starts this clock when it begins waiting for a
+    /// request, so it also bounds how long an idle keep-alive connection
+    /// waits for its next one: behind a load balancer keep it above the
+    /// balancer's idle timeout (ALB: 60 s), or the balancer may reuse a
+    /// connection s3gate is closing (a 502). Exposed directly, 10-30 s.
+    /// Default: `75s`.
+    #[serde(default = "default_header_read_timeout", with = "duration")]
+    pub header_read_timeout: Duration,
+    /// A connection that moves no byte either way this long is closed.
+    /// Longer than the load balancer's own idle timeout (ALB: 60 s), so the
+    /// balancer, not s3gate, closes idle keep-alive connections. Keep it
+    /// above `upstream.response_timeout` too: while the store thinks, no
+    /// byte moves. Default: `75s`.
+    #[serde(default = "default_idle_timeout", with = "duration")]
+    pub idle_timeout: Duration,
+    /// Open client connections; the next one is answered `503 SlowDown`.
+    /// Default: `4096`.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Bytes of a request's header section (names, values, separators);
+    /// more is `400 RequestHeaderSectionTooLarge`. S3 allows 8 KiB of
+    /// headers plus 2 KiB of user metadata. Default: `16384`.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Header lines in a request; more is `400 RequestHeaderSectionTooLarge`.
+    /// Default: `100`.
+    #[serde(default = "default_max_headers")]
+    pub max_headers: usize,
+    /// Bytes of the request target (path and query); more is
+    /// `400 InvalidURI`. Default: `8192`.
+    #[serde(default = "default_max_url_bytes")]
+    pub max_url_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            drain_timeout: default_drain_timeout(),
+            shutdown_delay: Duration::ZERO,
+            header_read_timeout: default_header_read_timeout(),
+            idle_timeout: default_idle_timeout(),
+            max_connections: default_max_connections(),
+            max_header_bytes: default_max_header_bytes(),
+            max_headers: default_max_headers(),
+            max_url_bytes: default_max_url_bytes(),
+        }
+    }
+}
+
+fn default_drain_timeout() -> Duration {
+    Duration::from_secs(25)
+}
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(75)
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(75)
+}
+fn default_max_connections() -> usize {
+    4096
+}
+fn default_max_header_bytes() -> usize {
+    16 * 1024
+}
+fn default_max_headers() -> usize {
+    100
+}
+fn default_max_url_bytes() -> usize {
+    8 * 1024
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -246,6 +339,11 @@ pub struct UpstreamConfig {
     /// Time to wait for the store's response head. Default: `60s`.
     #[serde(default = "default_response_timeout", with = "duration")]
     pub response_timeout: Duration,
+    /// Extra PEM CA certificates trusted for an `https://` upstream, on top
+    /// of the platform's roots (a private CA in front of the store).
+    /// Default: none.
+    #[serde(default)]
+    pub ca_bundle: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -303,7 +401,10 @@ impl std::fmt::Debug for StaticCredentials {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionConfig {
-    /// The keyring file (`s3gate keyring new` writes one). Required.
+    /// The keyring file (`s3gate keyring new` writes one), or
+    /// `env:NAME` to read the keyring's text from environment variable
+    /// `NAME` (on ECS: a Secrets Manager secret injected through the task
+    /// definition's `secrets`). Required.
     pub keyring: PathBuf,
     /// Longest session `s3gate session mint` issues. Default: `12h`.
     #[serde(default = "default_max_ttl", with = "duration")]
@@ -316,6 +417,10 @@ pub struct AuditConfig {
     /// `stdout` (default), `stderr`, or a file path appended to.
     #[serde(default)]
     pub output: AuditOutput,
+    /// Tamper evidence: each record carries a hash chained to the previous
+    /// record's (`s3gate audit verify FILE` checks it). Default: `false`.
+    #[serde(default)]
+    pub chain: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -455,14 +560,41 @@ pub enum ConfigError {
     },
 }
 
+/// `env:NAME` names an environment variable instead of a file.
+fn env_source(path: &Path) -> Option<&str> {
+    path.to_str()?.strip_prefix("env:")
+}
+
+/// The text of a file, or of the environment variable `env:NAME` names.
+fn read_source(path: &Path) -> Result<String, ConfigError> {
+    let read = |source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    match env_source(path) {
+        Some(var) => std::env::var(var).map_err(|_| {
+            read(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("environment variable {var} is not set"),
+            ))
+        }),
+        None => std::fs::read_to_string(path).map_err(read),
+    }
+}
+
+impl SessionConfig {
+    /// The keyring's text, from its file or environment variable.
+    pub fn keyring_text(&self) -> Result<String, ConfigError> {
+        read_source(&self.keyring)
+    }
+}
+
 impl Config {
-    /// Reads, parses and validates a config file. Relative paths inside it
-    /// are taken relative to the file's folder.
+    /// Reads, parses and validates a config file (or `env:NAME`: the
+    /// config's text in an environment variable). Relative paths inside a
+    /// file are taken relative to the file's folder.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = read_source(path)?;
         let mut config = Self::parse(&text, path)?;
         if let Some(dir) = path.parent() {
             config.resolve_relative_to(dir);
@@ -482,7 +614,7 @@ impl Config {
 
     fn resolve_relative_to(&mut self, dir: &Path) {
         let fix = |p: &mut PathBuf| {
-            if p.is_relative() {
+            if p.is_relative() && env_source(p).is_none() {
                 *p = dir.join(&*p);
             }
         };
@@ -493,6 +625,11 @@ impl Config {
         }
         if let AuditOutput::File(p) = &mut self.audit.output {
             fix(p);
+        }
+        for u in std::iter::once(&mut self.upstream).chain(&mut self.upstreams) {
+            if let Some(p) = &mut u.ca_bundle {
+                fix(p);
+            }
         }
         if let Some(policy) = &mut self.policy {
             fix(&mut policy.file);
@@ -556,6 +693,31 @@ impl Config {
         }
         if self.session.max_ttl < Duration::from_secs(60) {
             return Err(invalid("session.max_ttl", "must be at least 1m".into()));
+        }
+        let srv = &self.server;
+        if srv.drain_timeout.is_zero() || srv.header_read_timeout.is_zero() {
+            return Err(invalid(
+                "server",
+                "drain_timeout and header_read_timeout must be positive".into(),
+            ));
+        }
+        if srv.idle_timeout < srv.header_read_timeout {
+            return Err(invalid(
+                "server.idle_timeout",
+                "must not be shorter than server.header_read_timeout".into(),
+            ));
+        }
+        if srv.max_connections == 0 || srv.max_headers == 0 {
+            return Err(invalid(
+                "server",
+                "max_connections and max_headers must be positive".into(),
+            ));
+        }
+        if srv.max_header_bytes < 4096 || srv.max_url_bytes < 2048 {
+            return Err(invalid(
+                "server",
+                "max_header_bytes must be at least 4096 and max_url_bytes at least 2048".into(),
+            ));
         }
         if let Some(p) = &self.policy
             && p.reload_interval.is_zero()
@@ -888,6 +1050,14 @@ mod tests {
         assert_eq!(c.upstream_addressing(), UpstreamAddressing::Virtual);
         assert_eq!(c.session.max_ttl, Duration::from_secs(43200));
         assert_eq!(c.audit.output, AuditOutput::Stdout);
+        assert!(!c.audit.chain);
+        assert_eq!(c.server.drain_timeout, Duration::from_secs(25));
+        assert_eq!(c.server.idle_timeout, Duration::from_secs(75));
+        assert_eq!(c.server.max_connections, 4096);
+        // Behind an ALB (idle timeout 60 s) s3gate must not be the side that
+        // closes idle keep-alive connections.
+        assert!(c.server.header_read_timeout > Duration::from_secs(60));
+        assert!(c.server.idle_timeout > Duration::from_secs(60));
     }
 
     #[test]
@@ -1059,6 +1229,23 @@ mod tests {
         assert_eq!(duration::parse("30").unwrap(), Duration::from_secs(30));
         assert!(duration::parse("1y").is_err());
         assert!(duration::parse("h").is_err());
+    }
+
+    #[test]
+    fn config_and_keyring_can_come_from_the_environment() {
+        // An unset variable is a read error naming it. (Setting one needs
+        // `unsafe` in edition 2024; the e2e shutdown test runs the binary
+        // with both variables set.)
+        let err = Config::load(Path::new("env:S3GATE_TEST_UNSET_VARIABLE")).unwrap_err();
+        assert!(
+            err.to_string().contains("S3GATE_TEST_UNSET_VARIABLE"),
+            "{err}"
+        );
+        let c = parse("[upstream]\n[session]\nkeyring = \"env:S3GATE_KEYRING\"\n").unwrap();
+        let mut c2 = c.clone();
+        c2.resolve_relative_to(Path::new("/etc/s3gate"));
+        assert_eq!(c2.session.keyring, PathBuf::from("env:S3GATE_KEYRING"));
+        assert_eq!(env_source(&c.session.keyring), Some("S3GATE_KEYRING"));
     }
 
     #[test]

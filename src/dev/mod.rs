@@ -20,7 +20,8 @@ use crate::audit::iso8601;
 use std::sync::Arc;
 
 use crate::config::{
-    AuditConfig, Config, PolicyConfig, S3Config, SessionConfig, StaticCredentials, UpstreamConfig,
+    AuditConfig, Config, PolicyConfig, S3Config, ServerConfig, SessionConfig, StaticCredentials,
+    UpstreamConfig,
 };
 use crate::policy::{DEV_POLICY, Policy, Scope};
 use crate::server::LivePolicy;
@@ -141,6 +142,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
             assume_role: None,
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(60),
+            ca_bundle: None,
         },
         upstreams: Vec::new(),
         session: SessionConfig {
@@ -149,6 +151,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         },
         audit: AuditConfig::default(),
         s3: S3Config::default(),
+        server: ServerConfig::default(),
         policy: options.policy.clone().map(|file| PolicyConfig {
             file,
             watch: true,

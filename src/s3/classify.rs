@@ -52,6 +52,10 @@ use http::{HeaderMap, Method, Uri};
 use super::action::{Action, Operation};
 use super::error::{S3Error, S3ErrorCode};
 
+/// S3's limit on a key's UTF-8 bytes; longer keys are `KeyTooLongError`.
+/// Checked here so s3gate never forwards (or audits) a key S3 would refuse.
+pub const MAX_KEY_BYTES: usize = 1024;
+
 /// How the caller named the bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Addressing {
@@ -168,6 +172,13 @@ pub fn classify(
         Some(raw) => Some(decode(raw, false).ok_or_else(|| invalid_uri().with_resource(path))?),
         None => None,
     };
+    if key.as_ref().is_some_and(|k| k.len() > MAX_KEY_BYTES) {
+        return Err(S3Error::new(
+            S3ErrorCode::KeyTooLongError,
+            "Your key is too long: S3 keys are at most 1024 bytes.",
+        )
+        .with_resource(path));
+    }
     let query = Query::parse(uri.query().unwrap_or("")).map_err(|e| e.with_resource(path))?;
 
     let mut req = S3Request {

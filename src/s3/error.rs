@@ -25,12 +25,15 @@ pub enum S3ErrorCode {
     InvalidRequest,
     InvalidToken,
     InvalidURI,
+    KeyTooLongError,
     MalformedXML,
     MethodNotAllowed,
     MissingContentLength,
     MissingSecurityHeader,
     NotImplemented,
+    RequestHeaderSectionTooLarge,
     RequestTimeTooSkewed,
+    RequestTimeout,
     ServiceUnavailable,
     SignatureDoesNotMatch,
     SlowDown,
@@ -56,12 +59,15 @@ impl S3ErrorCode {
             Self::InvalidRequest => "InvalidRequest",
             Self::InvalidToken => "InvalidToken",
             Self::InvalidURI => "InvalidURI",
+            Self::KeyTooLongError => "KeyTooLongError",
             Self::MalformedXML => "MalformedXML",
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::MissingContentLength => "MissingContentLength",
             Self::MissingSecurityHeader => "MissingSecurityHeader",
             Self::NotImplemented => "NotImplemented",
+            Self::RequestHeaderSectionTooLarge => "RequestHeaderSectionTooLarge",
             Self::RequestTimeTooSkewed => "RequestTimeTooSkewed",
+            Self::RequestTimeout => "RequestTimeout",
             Self::ServiceUnavailable => "ServiceUnavailable",
             Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
             Self::SlowDown => "SlowDown",
@@ -91,7 +97,10 @@ impl S3ErrorCode {
             | Self::InvalidRequest
             | Self::InvalidToken
             | Self::InvalidURI
+            | Self::KeyTooLongError
             | Self::MalformedXML
+            | Self::RequestHeaderSectionTooLarge
+            | Self::RequestTimeout
             | Self::MissingSecurityHeader
             | Self::XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             Self::MissingContentLength => StatusCode::LENGTH_REQUIRED,

@@ -57,6 +57,7 @@ impl GatewayBody {
             event.bytes_out = self.bytes_out;
             event.complete = complete;
             event.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+            crate::metrics::record_request(&event);
             permit.send(event);
         }
     }

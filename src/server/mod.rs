@@ -6,9 +6,12 @@
 //! (see [`body`]). The handler returns a response, never an error: failures
 //! are rendered in S3's or STS's XML shape at one place per API.
 
+mod abandoned;
 mod body;
+mod limits;
 mod pipeline;
 pub mod reload;
+pub mod shutdown;
 mod sts;
 mod tls;
 
@@ -20,24 +23,25 @@ use anyhow::Context as _;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 pub use body::GatewayBody;
 pub use reload::LivePolicy;
 
 use crate::audit::AuditSink;
-use crate::config::{Config, IdentityConfig};
+use crate::config::{Config, IdentityConfig, ServerConfig};
 use crate::identity::aws::AwsVerifier;
 use crate::identity::http::HttpClient;
 use crate::identity::oidc::OidcVerifier;
+use crate::metrics;
 use crate::session::Keyring;
 use crate::upstream::Upstreams;
-
-/// How long open connections may finish their requests after shutdown.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+use shutdown::Health;
 
 /// Everything a request needs, shared by all connections.
 pub struct Gateway {
@@ -54,14 +58,17 @@ pub struct Gateway {
     pub aws_identity: Option<AwsVerifier>,
     /// Session lifetimes for identity exchanges (`[identity]`).
     pub identity_limits: IdentityConfig,
+    /// Readiness: draining, upstream reachability.
+    pub health: Arc<Health>,
+    /// Connection and request limits, and the drain time.
+    pub limits: ServerConfig,
 }
 
 impl Gateway {
     /// Loads the keyring, starts the audit writer and builds the upstream
     /// client from a config.
     pub async fn from_config(config: &Config) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(&config.session.keyring)
-            .with_context(|| format!("cannot read keyring {}", config.session.keyring.display()))?;
+        let text = config.session.keyring_text()?;
         let keyring = Keyring::parse(&text)
             .map_err(|e| anyhow::anyhow!("{}: {e}", config.session.keyring.display()))?;
         Self::new(config, keyring).await
@@ -101,7 +108,7 @@ impl Gateway {
             identity_limits,
             keyring,
             upstreams: Upstreams::new(config).await?,
-            audit: AuditSink::start(&config.audit.output)?,
+            audit: AuditSink::start_with(&config.audit.output, config.audit.chain)?,
             virtual_host_domains: config
                 .s3
                 .virtual_host_domains
@@ -109,6 +116,8 @@ impl Gateway {
                 .map(|d| d.to_ascii_lowercase())
                 .collect(),
             policy,
+            health: Arc::new(Health::default()),
+            limits: config.server.clone(),
         })
     }
 }
@@ -134,6 +143,19 @@ impl Running {
     pub async fn wait(self) {
         let _ = self.task.await;
     }
+
+    /// Serves until `signal` (SIGTERM), then drains: readyz fails at once,
+    /// the listener closes, in-flight requests get up to
+    /// `server.drain_timeout` to finish.
+    pub async fn run_until(mut self, signal: impl std::future::Future<Output = ()>) {
+        tokio::select! {
+            _ = &mut self.task => return,
+            () = signal => {}
+        }
+        tracing::info!(listen = %self.addr, "shutdown requested: draining");
+        let _ = self.shutdown.send(true);
+        let _ = (&mut self.task).await;
+    }
 }
 
 /// Binds `config.listen` (port 0 picks a free port) and serves.
@@ -144,15 +166,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
 /// Serves an already-built gateway on `config.listen`, with `config.tls`.
 pub async fn start_with(config: &Config, gateway: Gateway) -> anyhow::Result<Running> {
+    let (shutdown, rx) = watch::channel(false);
     let acceptor = match &config.tls {
-        Some(t) => Some(tls::acceptor(&t.cert, &t.key)?),
+        Some(t) => Some(tls::acceptor(&t.cert, &t.key, rx.clone())?),
         None => None,
     };
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let (shutdown, rx) = watch::channel(false);
+    shutdown::start_probe(config, gateway.health.clone(), rx.clone()).await;
     let policy = gateway.policy.clone();
     if let Some(p) = config.policy.as_ref().filter(|p| p.watch)
         && policy.file().is_some()
@@ -174,8 +197,27 @@ async fn accept_loop(
     acceptor: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    let graceful = GracefulShutdown::new();
+    let limits = gateway.limits.clone();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper's own limits are the backstop for what never parses as a
+    // request; the checks with S3 answers (limits.rs) sit below them.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(limits.max_headers.saturating_mul(2));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(
+            u32::try_from(limits.max_header_bytes.saturating_mul(2)).unwrap_or(u32::MAX),
+        );
+    let builder = Arc::new(builder);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    // Set on shutdown: readyz fails from then on, and the listener closes
+    // at this instant (after `server.shutdown_delay`).
+    let mut close_at: Option<tokio::time::Instant> = None;
     loop {
         let (stream, client) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -187,55 +229,136 @@ async fn accept_loop(
                     continue;
                 }
             },
-            _ = shutdown.changed() => break,
+            _ = shutdown.changed(), if close_at.is_none() => {
+                // Readiness fails before the listener closes, so a balancer
+                // polling readyz sees "draining", not a refused connection.
+                gateway.health.start_draining();
+                close_at = Some(tokio::time::Instant::now() + limits.shutdown_delay);
+                continue;
+            }
+            () = sleep_until_or_never(close_at) => break,
         };
         // Without it, Nagle holds small responses back by up to 40 ms.
         let _ = stream.set_nodelay(true);
-        let gateway = gateway.clone();
+        metrics::CONNECTIONS.inc();
+        let conn = Conn {
+            gateway: gateway.clone(),
+            builder: builder.clone(),
+            watcher: graceful.watcher(),
+            client,
+            permit: slots.clone().try_acquire_owned().ok(),
+        };
+        let acceptor = acceptor.clone();
+        let handshake_timeout = limits.header_read_timeout;
+        tokio::spawn(async move {
+            match acceptor {
+                None => conn.serve(stream).await,
+                Some(acceptor) => {
+                    // The handshake counts against the header read time.
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => conn.serve(tls).await,
+                        Ok(Err(e)) => {
+                            tracing::debug!(client.addr = %client, error = %e, "TLS handshake failed");
+                        }
+                        Err(_) => {
+                            tracing::debug!(client.addr = %client, "TLS handshake timed out");
+                        }
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+    let drain = gateway.limits.drain_timeout;
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            drain_timeout_s = drain.as_secs(),
+            "connections still open after the drain timeout"
+        );
+    } else {
+        tracing::info!("all connections drained");
+    }
+}
+
+async fn sleep_until_or_never(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One accepted connection, served to its end (or its idle timeout).
+struct Conn {
+    gateway: Arc<Gateway>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    watcher: Watcher,
+    client: SocketAddr,
+    /// `None`: over `max_connections`; the connection gets `503 SlowDown`.
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+/// Counts an open connection for as long as it lives.
+struct OpenConnection;
+
+impl OpenConnection {
+    fn new() -> Self {
+        metrics::OPEN_CONNECTIONS.inc();
+        Self
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::OPEN_CONNECTIONS.dec();
+    }
+}
+
+impl Conn {
+    async fn serve<T>(self, io: T)
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let _open = OpenConnection::new();
+        let client = self.client;
+        if self.permit.is_none() {
+            let service = service_fn(|_req| async {
+                Ok::<_, std::convert::Infallible>(limits::too_many_connections())
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(false)
+                .timer(TokioTimer::new())
+                .header_read_timeout(self.gateway.limits.header_read_timeout)
+                .serve_connection(TokioIo::new(io), service)
+                .await;
+            return;
+        }
+        let activity = limits::Activity::new();
+        let io = limits::Watched::new(io, activity.clone());
+        let gateway = self.gateway.clone();
         let service = service_fn(move |req| {
             let gateway = gateway.clone();
             async move { Ok::<_, std::convert::Infallible>(handle(&gateway, req, client).await) }
         });
-        match &acceptor {
-            None => {
-                let conn = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(client.addr = %client, error = %e, "connection ended");
-                    }
-                });
+        let conn = self.watcher.watch(
+            self.builder
+                .serve_connection(TokioIo::new(io), service)
+                .into_owned(),
+        );
+        let idle = self.gateway.limits.idle_timeout;
+        tokio::select! {
+            r = conn => {
+                if let Err(e) = r {
+                    tracing::debug!(client.addr = %client, error = %e, "connection ended");
+                }
             }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
-                let builder = builder.clone();
-                // TLS handshakes happen off the accept loop; they are not
-                // tracked for graceful shutdown until they complete.
-                tokio::spawn(async move {
-                    match acceptor.accept(stream).await {
-                        Ok(tls) => {
-                            if let Err(e) =
-                                builder.serve_connection(TokioIo::new(tls), service).await
-                            {
-                                tracing::debug!(client.addr = %client, error = %e, "connection ended");
-                            }
-                        }
-                        Err(e) => {
-                            tracing::debug!(client.addr = %client, error = %e, "TLS handshake failed");
-                        }
-                    }
-                });
+            () = activity.idle(idle) => {
+                tracing::debug!(client.addr = %client, "idle timeout: connection closed");
             }
         }
-    }
-    drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after the drain timeout");
+        drop(self.permit);
     }
 }
 
@@ -250,47 +373,86 @@ pub async fn handle(
         return ops(gateway, page);
     }
     let request_id = new_request_id();
-    let now = SystemTime::now();
-    if sts::is_sts_request(&req) {
-        return sts::handle(gateway, req, client, request_id, now).await;
+    if let Some((limit, err)) = limits::check(&gateway.limits, &req) {
+        return limits::refuse(gateway, &req, client, request_id, limit, err).await;
     }
-    pipeline::handle(gateway, req, client, request_id, now).await
+    let now = SystemTime::now();
+    let is_sts = sts::is_sts_request(&req);
+    let api = if is_sts { "sts" } else { "s3" };
+    let Some(abandoned) =
+        abandoned::Abandoned::arm(gateway, &req, client, &request_id, now, api).await
+    else {
+        return sts::unavailable(&request_id);
+    };
+    let response = if is_sts {
+        sts::handle(gateway, req, client, request_id, now).await
+    } else {
+        pipeline::handle(gateway, req, client, request_id, now).await
+    };
+    abandoned.disarm();
+    response
 }
 
 /// s3gate's own endpoints. Not audited: they carry no data and no identity.
 fn ops(gateway: &Gateway, page: &str) -> Response<GatewayBody> {
-    let (status, text) = match page {
-        "healthz" => (StatusCode::OK, "ok\n"),
-        "readyz" if gateway.audit.healthy() => (StatusCode::OK, "ready\n"),
-        "readyz" => (StatusCode::SERVICE_UNAVAILABLE, "audit sink failing\n"),
+    let (status, text, content_type) = match page {
+        "healthz" => (StatusCode::OK, "ok\n".into(), "text/plain; charset=utf-8"),
+        "readyz" => match gateway.health.not_ready(gateway.audit.healthy()) {
+            None => (
+                StatusCode::OK,
+                "ready\n".into(),
+                "text/plain; charset=utf-8",
+            ),
+            Some(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                why.into(),
+                "text/plain; charset=utf-8",
+            ),
+        },
+        "metrics" => (
+            StatusCode::OK,
+            {
+                let p = &gateway.policy;
+                metrics::POLICY_RELOAD.mirror(
+                    p.reloads.load(std::sync::atomic::Ordering::Relaxed),
+                    p.reload_failures.load(std::sync::atomic::Ordering::Relaxed),
+                );
+                metrics::render()
+            },
+            "text/plain; version=0.0.4; charset=utf-8",
+        ),
         // What `s3gate credentials aws` must sign for (public: no secret).
-        "aws-identity" => {
-            return match &gateway.aws_identity {
-                Some(aws) => {
-                    let mut resp =
-                        Response::new(GatewayBody::full(aws.announcement().to_string(), None));
-                    resp.headers_mut().insert(
-                        http::header::CONTENT_TYPE,
-                        http::HeaderValue::from_static("application/json"),
-                    );
-                    resp
-                }
-                None => {
-                    let mut resp =
-                        Response::new(GatewayBody::full("AWS identity is not configured\n", None));
-                    *resp.status_mut() = StatusCode::NOT_FOUND;
-                    resp
-                }
-            };
-        }
-        _ => (StatusCode::NOT_FOUND, "not found\n"),
+        "aws-identity" => match &gateway.aws_identity {
+            Some(aws) => (
+                StatusCode::OK,
+                aws.announcement().to_string(),
+                "application/json",
+            ),
+            None => (
+                StatusCode::NOT_FOUND,
+                "AWS identity is not configured\n".into(),
+                "text/plain; charset=utf-8",
+            ),
+        },
+        _ => (
+            StatusCode::NOT_FOUND,
+            "not found\n".into(),
+            "text/plain; charset=utf-8",
+        ),
     };
     let mut resp = Response::new(GatewayBody::full(text, None));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        http::HeaderValue::from_static(content_type),
     );
+    if gateway.health.draining() {
+        // Tell HTTP/1 clients not to reuse this connection.
+        resp.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
     resp
 }
 

@@ -24,6 +24,8 @@ pub mod session_policy;
 pub use credentials::CredentialError;
 pub use route::Upstreams;
 
+mod roots;
+
 use std::borrow::Cow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -272,23 +274,16 @@ impl Upstream {
         http.set_nodelay(true);
         http.enforce_http(false);
         http.set_connect_timeout(Some(config.connect_timeout));
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let connector = match builder.with_native_roots() {
-            Ok(b) => b.https_or_http().enable_http1().wrap_connector(http),
-            Err(e) if scheme == http::uri::Scheme::HTTPS => {
-                anyhow::bail!("no TLS root certificates for the https upstream `{name}`: {e}")
-            }
-            // Plain-http upstream: an empty root store is never consulted.
-            Err(_) => hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(
-                    rustls::ClientConfig::builder()
-                        .with_root_certificates(rustls::RootCertStore::empty())
-                        .with_no_client_auth(),
-                )
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http),
-        };
+        let tls = roots::client_config(
+            config.ca_bundle.as_deref(),
+            scheme == http::uri::Scheme::HTTPS,
+        )
+        .map_err(|e| anyhow::anyhow!("upstream `{name}`: {e:#}"))?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(1024)

@@ -60,6 +60,12 @@ impl Gateway {
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// Shuts this gateway down (drains its connections) and waits.
+    pub fn stop(self) {
+        let running = self._running.into_inner().unwrap();
+        harness().block_on(running.shutdown());
+    }
 }
 
 pub struct Harness {
@@ -200,6 +206,19 @@ impl Harness {
             &self.store.creds,
             Some(audit),
         )
+    }
+
+    /// A gateway from a config file the test wrote (see [`config_text`]);
+    /// its folder gets [`OPEN_POLICY`] unless it has a policy already.
+    pub fn gateway_from(&self, config_path: &Path) -> Gateway {
+        let policy = ensure_policy(config_path.parent().unwrap());
+        let config = s3gate::config::Config::load(config_path)
+            .unwrap_or_else(|e| panic!("gateway config {}: {e}", config_path.display()));
+        let audit = match &config.audit.output {
+            s3gate::config::AuditOutput::File(p) => p.clone(),
+            _ => PathBuf::new(),
+        };
+        run_gateway(&self.rt, config_path.to_owned(), audit, policy)
     }
 
     /// A gateway in front of the store deciding by `policy` (TOML text),
@@ -354,6 +373,16 @@ actions = ["*"]
 resources = ["s3://*"]
 "#;
 
+/// `dir/policy.toml` (what [`config_text`] names), written as
+/// [`OPEN_POLICY`] if it does not exist yet.
+pub fn ensure_policy(dir: &Path) -> PathBuf {
+    let path = dir.join("policy.toml");
+    if !path.exists() {
+        std::fs::write(&path, OPEN_POLICY).unwrap();
+    }
+    path
+}
+
 /// Writes a config for a gateway in `dir` and starts it on a free port.
 fn start_gateway(
     rt: &tokio::runtime::Runtime,
@@ -412,7 +441,7 @@ fn run_gateway(
 }
 
 /// A keyring with one fresh random key (never committed anywhere).
-fn write_keyring(dir: &Path) -> PathBuf {
+pub fn write_keyring(dir: &Path) -> PathBuf {
     let key: [u8; 32] = rand::random();
     let path = dir.join("keyring.toml");
     let text = format!(
@@ -432,7 +461,16 @@ fn write_config(
     extra: &str,
 ) -> PathBuf {
     let path = dir.join("s3gate.toml");
-    let text = format!(
+    let mut text = config_text(upstream, creds, keyring, audit);
+    text.push_str(extra);
+    write_private(&path, &text);
+    path
+}
+
+/// The test gateways' config; a test may append sections (`[server]`,
+/// `[tls]`) before writing it.
+pub fn config_text(upstream: &str, creds: &Creds, keyring: &Path, audit: &Path) -> String {
+    format!(
         r#"listen = "127.0.0.1:0"
 
 [upstream]
@@ -456,18 +494,15 @@ virtual_host_domains = ["{VIRTUAL_HOST_DOMAIN}"]
 [policy]
 file = "policy.toml"
 
-{extra}
 "#,
         creds.access_key_id,
         creds.secret_access_key,
         keyring.display(),
         audit.display(),
-    );
-    write_private(&path, &text);
-    path
+    )
 }
 
-fn write_private(path: &Path, text: &str) {
+pub fn write_private(path: &Path, text: &str) {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .write(true)

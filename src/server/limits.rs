@@ -1,0 +1,297 @@
+//! Limits against abuse, checked before a request reaches the pipeline:
+//! header section size and count, request-target length, open connections,
+//! and the idle timeout of a connection that moves no bytes.
+//!
+//! Each refusal answers in S3's XML shape with the code an S3 client
+//! expects (`RequestHeaderSectionTooLarge`, `InvalidURI`, `SlowDown`), is
+//! audited like any other denial, and is counted in the metrics. hyper keeps
+//! its own hard limits (header read timeout, header count and buffer size)
+//! above these as a backstop for what never parses as a request.
+//!
+//! Depends on `config` (the numbers), `audit`, `metrics` and the server's
+//! response shape; owns no pipeline stage.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
+
+use http::Request;
+use hyper::body::Incoming;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::Gateway;
+use super::body::{Finish, GatewayBody};
+use super::sts::{unavailable, xml_response};
+use crate::audit::{AuditEvent, rfc3339};
+use crate::config::ServerConfig;
+use crate::metrics::{self, Limit};
+use crate::s3::{S3Error, S3ErrorCode};
+
+/// What a request breaks, if anything. Pure: sizes only.
+pub fn check<B>(cfg: &ServerConfig, req: &Request<B>) -> Option<(Limit, S3Error)> {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > cfg.max_url_bytes {
+        return Some((
+            Limit::UrlBytes,
+            S3Error::new(
+                S3ErrorCode::InvalidURI,
+                format!(
+                    "The request target is {target} bytes; s3gate accepts at most {}.",
+                    cfg.max_url_bytes
+                ),
+            ),
+        ));
+    }
+    let headers = req.headers();
+    if headers.len() > cfg.max_headers {
+        return Some((
+            Limit::HeaderCount,
+            S3Error::new(
+                S3ErrorCode::RequestHeaderSectionTooLarge,
+                format!(
+                    "The request has {} header lines; s3gate accepts at most {}.",
+                    headers.len(),
+                    cfg.max_headers
+                ),
+            ),
+        ));
+    }
+    // As on the wire: `name: value\r\n`.
+    let bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if bytes > cfg.max_header_bytes {
+        return Some((
+            Limit::HeaderBytes,
+            S3Error::new(
+                S3ErrorCode::RequestHeaderSectionTooLarge,
+                format!(
+                    "The request's headers take {bytes} bytes; s3gate accepts at most {}.",
+                    cfg.max_header_bytes
+                ),
+            ),
+        ));
+    }
+    None
+}
+
+/// Answers and audits a request refused by a limit.
+pub async fn refuse(
+    gateway: &Gateway,
+    req: &Request<Incoming>,
+    client: SocketAddr,
+    request_id: String,
+    limit: Limit,
+    err: S3Error,
+) -> Response {
+    metrics::limit_hit(limit);
+    let event = AuditEvent {
+        time: rfc3339(SystemTime::now()),
+        request_id,
+        api: "s3",
+        decision: "deny",
+        reason: format!("limit {limit:?} exceeded"),
+        error: Some(err.code.as_str()),
+        status: err.status().as_u16(),
+        client: Some(client),
+        ..Default::default()
+    };
+    let Some(permit) = gateway.audit.reserve().await else {
+        return unavailable(&event.request_id);
+    };
+    let request_id = event.request_id.clone();
+    // The path alone: a query string may hold a presigned signature.
+    let status = err.status();
+    let xml = err
+        .with_resource(truncate(req.uri().path(), 256))
+        .to_xml(&request_id);
+    xml_response(
+        status,
+        xml,
+        &request_id,
+        Some(Finish {
+            permit,
+            event,
+            started: Instant::now(),
+        }),
+    )
+}
+
+type Response = http::Response<GatewayBody>;
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The answer to a connection over `max_connections`: S3's "slow down",
+/// which every SDK retries with back-off.
+pub fn too_many_connections() -> Response {
+    metrics::limit_hit(Limit::MaxConnections);
+    let request_id = super::new_request_id();
+    let err = S3Error::new(
+        S3ErrorCode::SlowDown,
+        "s3gate has too many open connections; retry with back-off.",
+    );
+    let mut resp = xml_response(err.status(), err.to_xml(&request_id), &request_id, None);
+    resp.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    resp
+}
+
+/// A connection's last moment of activity, shared between its I/O and its
+/// idle watchdog.
+#[derive(Clone)]
+pub struct Activity {
+    base: Instant,
+    last_ms: Arc<AtomicU64>,
+}
+
+impl Activity {
+    pub fn new() -> Self {
+        Self {
+            base: Instant::now(),
+            last_ms: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Resolves once no byte has moved for `idle`.
+    pub async fn idle(&self, idle: Duration) {
+        loop {
+            let last = self.base + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+            let deadline = last + idle;
+            if Instant::now() >= deadline {
+                metrics::limit_hit(Limit::IdleTimeout);
+                return;
+            }
+            tokio::time::sleep_until(deadline.into()).await;
+        }
+    }
+}
+
+/// I/O that records activity on every byte read or written.
+pub struct Watched<T> {
+    inner: T,
+    activity: Activity,
+}
+
+impl<T> Watched<T> {
+    pub fn new(inner: T, activity: Activity) -> Self {
+        activity.touch();
+        Self { inner, activity }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.activity.touch();
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write(cx, data);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.touch();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.touch();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(uri: &str, headers: usize, value_len: usize) -> Request<()> {
+        let mut b = Request::builder().uri(uri);
+        for i in 0..headers {
+            b = b.header(format!("x-h{i}"), "v".repeat(value_len));
+        }
+        b.body(()).unwrap()
+    }
+
+    #[test]
+    fn each_limit_names_its_s3_error() {
+        let cfg = ServerConfig::default();
+        assert!(check(&cfg, &req("/b/k", 10, 10)).is_none());
+        let long = format!("/b/{}", "k".repeat(cfg.max_url_bytes));
+        let (limit, err) = check(&cfg, &req(&long, 0, 0)).unwrap();
+        assert_eq!(
+            (limit, err.code),
+            (Limit::UrlBytes, S3ErrorCode::InvalidURI)
+        );
+        let (limit, err) = check(&cfg, &req("/b/k", cfg.max_headers + 1, 1)).unwrap();
+        assert_eq!(
+            (limit, err.code),
+            (
+                Limit::HeaderCount,
+                S3ErrorCode::RequestHeaderSectionTooLarge
+            )
+        );
+        let (limit, _) = check(&cfg, &req("/b/k", 2, cfg.max_header_bytes)).unwrap();
+        assert_eq!(limit, Limit::HeaderBytes);
+    }
+
+    #[test]
+    fn truncation_keeps_utf8_whole() {
+        assert_eq!(truncate("aé", 2), "a");
+        assert_eq!(truncate("abc", 5), "abc");
+    }
+}

@@ -7,8 +7,8 @@
 //!
 //! `cargo bench --bench hot_path` (add `-- --quick` for a short run).
 //! Groups:
-//! - `get_header/*`, `get_presigned/*`: classify, sigv4 parse, session open,
-//!   sigv4 verify, scope check, upstream re-sign, and `full` (all of them,
+//! - `get_header/*`, `get_presigned/*`: classify, sigv4 parse, session open
+//!   (uncached, and through the cache of opened sessions), sigv4 verify, scope check, upstream re-sign, and `full` (all of them,
 //!   as the pipeline runs them);
 //! - `body/*`: 8 MiB through the hex-hash and the signed `aws-chunked`
 //!   verifiers (throughput in MiB/s).
@@ -327,7 +327,11 @@ fn full(f: &Fixture, parts: &Parts) -> (http::Uri, http::HeaderMap) {
     let s3 = classify(&parts.method, &parts.uri, &parts.headers, &[]).unwrap();
     let auth = sigv4::parse(parts).unwrap();
     let token = auth.security_token.as_deref().unwrap();
-    let (claims, secret) = f.keyring.open(&auth.access_key_id, token, f.now).unwrap();
+    let session = f
+        .keyring
+        .open_shared(&auth.access_key_id, token, f.now)
+        .unwrap();
+    let (claims, secret) = (&session.claims, &session.secret);
     let verified = auth
         .verify(parts, secret.expose().as_bytes(), f.now)
         .unwrap();
@@ -360,6 +364,15 @@ fn per_request(c: &mut Criterion, f: &Fixture, name: &str, parts: &Parts) {
         b.iter(|| {
             f.keyring
                 .open(black_box(&auth.access_key_id), &token, f.now)
+                .unwrap()
+        })
+    });
+    // What the pipeline runs: the same open through the keyring's cache of
+    // opened sessions (a hit after the first request).
+    g.bench_function("3_session_open_cached", |b| {
+        b.iter(|| {
+            f.keyring
+                .open_shared(black_box(&auth.access_key_id), &token, f.now)
                 .unwrap()
         })
     });

@@ -144,13 +144,14 @@ async fn run(
              s3gate accepts only its own session credentials, with their session token.",
         ));
     };
-    let (claims, secret) = gateway
+    let session = gateway
         .keyring
-        .open(&auth.access_key_id, token, now)
+        .open_shared(&auth.access_key_id, token, now)
         .map_err(|e| {
             event.reason = e.to_string();
             e.to_s3_error()
         })?;
+    let (claims, secret) = (&session.claims, &session.secret);
     event.session_id = Some(claims.session_id.clone());
     event.set_identity(&claims.identity);
     event.chain = claims.chain.clone();

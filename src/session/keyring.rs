@@ -2,7 +2,8 @@
 //! derived from each once at load.
 //!
 //! Owns the keyring file format and key derivation; depends on
-//! [`super::secret`] only. Pure: the caller reads and writes the file and
+//! [`super::secret`] and [`super::opened`] (the cache of sessions its keys
+//! opened, which it empties whenever the keys change). Pure: the caller reads and writes the file and
 //! supplies randomness.
 //!
 //! File format (TOML); the last key listed is the newest, used to mint; all
@@ -32,6 +33,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
+use super::opened::OpenedCache;
 use super::secret::{MasterKey, SecretString};
 
 /// Most keys a keyring holds (a rotation keeps a handful).
@@ -115,6 +117,8 @@ impl KeyEntry {
 /// The gateway's master keys. The last is the newest: it mints; all open.
 pub struct Keyring {
     pub(super) keys: Vec<KeyEntry>,
+    /// Sessions these keys opened; emptied whenever the keys change.
+    pub(super) opened: OpenedCache,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -173,6 +177,7 @@ impl Keyring {
         }
         let mut ring = Keyring {
             keys: Vec::with_capacity(file.keys.len()),
+            opened: OpenedCache::new(),
         };
         for entry in &file.keys {
             validate_key_id(&entry.id)?;
@@ -202,7 +207,10 @@ impl Keyring {
 
     /// A keyring of one fresh key.
     pub fn generate(id: &str, rng: &mut impl CryptoRng) -> Result<Keyring, KeyringError> {
-        let mut ring = Keyring { keys: Vec::new() };
+        let mut ring = Keyring {
+            keys: Vec::new(),
+            opened: OpenedCache::new(),
+        };
         ring.add_key(id, rng)?;
         Ok(ring)
     }
@@ -227,6 +235,7 @@ impl Keyring {
             return Err(KeyringError::TooManyKeys);
         }
         self.keys.push(KeyEntry::new(id.to_owned(), master));
+        self.opened.clear();
         Ok(())
     }
 
@@ -241,6 +250,8 @@ impl Keyring {
             return Err(KeyringError::LastKey(id.to_owned()));
         }
         self.keys.remove(at);
+        // Its sessions must stop opening now, cached or not.
+        self.opened.clear();
         Ok(())
     }
 

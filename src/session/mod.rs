@@ -13,6 +13,7 @@
 //! it.
 
 mod keyring;
+mod opened;
 mod secret;
 pub mod token;
 
@@ -24,6 +25,7 @@ use crate::policy::Scope;
 use crate::s3::{S3Error, S3ErrorCode};
 
 pub use keyring::{Keyring, KeyringError, MAX_KEY_ID_LEN, MAX_KEYS};
+pub use opened::OpenedSession;
 pub use secret::{MasterKey, SecretString};
 pub use token::{ACCESS_KEY_PREFIX, MAX_TOKEN_LEN, is_session_access_key_id};
 

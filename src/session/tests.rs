@@ -315,3 +315,65 @@ fn identity_optional_fields_are_omitted_when_sealed() {
     let back: Identity = serde_json::from_str(&json).expect("parse");
     assert_eq!(back, Identity::new("mint", "dev"));
 }
+
+#[test]
+fn cached_open_matches_open_and_keeps_every_check() {
+    let mut rng = rng();
+    let ring = ring("k1", &mut rng);
+    let creds = mint(&ring, &mut rng);
+    let (claims, secret) = ring
+        .open(&creds.access_key_id, &creds.session_token, at(NOW + 10))
+        .expect("open");
+    // The miss opens, the hit serves the same session.
+    for _ in 0..2 {
+        let opened = ring
+            .open_shared(&creds.access_key_id, &creds.session_token, at(NOW + 10))
+            .expect("open_shared");
+        assert_eq!(opened.claims, claims);
+        assert_eq!(opened.secret, secret);
+    }
+    // A cached session still belongs to its own access key only.
+    let other = mint(&ring, &mut rng);
+    assert_eq!(
+        ring.open_shared(&other.access_key_id, &creds.session_token, at(NOW + 10))
+            .expect_err("another access key"),
+        SessionError::AccessKeyMismatch
+    );
+    // Expiry is checked against the request's time on every hit.
+    assert_eq!(
+        ring.open_shared(&creds.access_key_id, &creds.session_token, at(NOW + 3600))
+            .expect_err("expired"),
+        SessionError::Expired
+    );
+    assert_eq!(
+        ring.open_shared(&creds.access_key_id, &creds.session_token, at(NOW + 10))
+            .expect("still open before expiry")
+            .claims,
+        claims
+    );
+    // An altered token is not the cached one: it is opened, and refused.
+    let mut altered = creds.session_token.clone();
+    altered.push('A');
+    assert!(
+        ring.open_shared(&creds.access_key_id, &altered, at(NOW + 10))
+            .is_err()
+    );
+}
+
+#[test]
+fn cached_sessions_of_a_removed_key_no_longer_open() {
+    let mut rng = rng();
+    let mut ring = ring("k1", &mut rng);
+    let old = mint(&ring, &mut rng);
+    ring.open_shared(&old.access_key_id, &old.session_token, at(NOW + 10))
+        .expect("opens while k1 is held");
+    ring.add_key("k2", &mut rng).expect("add k2");
+    ring.open_shared(&old.access_key_id, &old.session_token, at(NOW + 10))
+        .expect("k1 still opens its sessions");
+    ring.remove_key("k1").expect("remove k1");
+    assert_eq!(
+        ring.open_shared(&old.access_key_id, &old.session_token, at(NOW + 10))
+            .expect_err("k1 is gone"),
+        SessionError::UnknownKey
+    );
+}

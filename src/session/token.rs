@@ -16,6 +16,7 @@
 //! `base64(HMAC-SHA256(secret subkey, access key id)[..30])`: 40 characters,
 //! like an AWS secret, derivable by any instance holding the keyring.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -27,6 +28,7 @@ use subtle::ConstantTimeEq as _;
 use zeroize::Zeroize as _;
 
 use super::keyring::{KeyEntry, Keyring, hmac_sha256};
+use super::opened::{OpenedCache, OpenedSession};
 use super::secret::SecretString;
 use super::{Claims, Identity, MAX_CHAIN, MAX_GROUPS, SessionCredentials, SessionError};
 use crate::policy::Scope;
@@ -193,5 +195,32 @@ impl Keyring {
         }
         let secret = secret_access_key(key, &claims.access_key_id);
         Ok((claims, secret))
+    }
+
+    /// [`Keyring::open`] through the keyring's cache of opened sessions
+    /// (see [`super::opened`] for why a hit is as good as an open): same
+    /// checks, same errors, on every call.
+    pub fn open_shared(
+        &self,
+        access_key_id: &str,
+        token: &str,
+        now: SystemTime,
+    ) -> Result<Arc<OpenedSession>, SessionError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(SessionError::Malformed);
+        }
+        let key = OpenedCache::key(token);
+        if let Some(session) = self.opened.get(&key, access_key_id, now)? {
+            return Ok(session);
+        }
+        let (claims, secret) = self.open(access_key_id, token, now)?;
+        let session = Arc::new(OpenedSession { claims, secret });
+        self.opened.insert(key, Arc::clone(&session), now);
+        Ok(session)
+    }
+
+    /// Sessions in the cache of opened sessions (approximate).
+    pub fn opened_sessions(&self) -> u64 {
+        self.opened.len()
     }
 }

@@ -16,8 +16,9 @@ use super::Gateway;
 use super::body::{Finish, GatewayBody};
 use super::sts::{unavailable, xml_response};
 use crate::audit::{AuditEvent, rfc3339};
-use crate::policy::{ActionSet, Caller, Decision, Policy, Scope};
+use crate::policy::{ActionSet, Caller, Decision, Policy};
 use crate::s3::{Action, S3Error, S3ErrorCode, S3Request, classify, delete_objects_keys};
+use crate::session::Claims;
 use crate::sigv4::{self, AuthForm};
 use crate::upstream::{self, RoleRequest, UpstreamBody, UpstreamError};
 
@@ -211,7 +212,7 @@ async fn run(
     // `policy.grants_for(&caller, decision.role.as_deref())` for a session
     // policy), come from the same file.
     let policy = gateway.policy.current();
-    let decision = authorize(&policy, &caller, &claims.scope, &s3, event)?;
+    let decision = authorize(&policy, &caller, &claims, &s3, event)?;
     event.decision = "allow";
 
     // upstream credentials and forward
@@ -236,7 +237,7 @@ async fn run(
     };
     let (grants, denies) = match role_arn {
         Some(_) => (
-            claims.scope.narrow(&as_pairs(
+            claims.narrow(&as_pairs(
                 policy.grants_for(&caller, decision.role.as_deref()),
             )),
             as_pairs(policy.denies_for(&caller)),
@@ -287,7 +288,7 @@ async fn run(
 fn authorize(
     policy: &Policy,
     caller: &Caller<'_>,
-    scope: &Scope,
+    claims: &Claims,
     s3: &S3Request,
     event: &mut AuditEvent,
 ) -> Result<Decision, S3Error> {
@@ -295,17 +296,19 @@ fn authorize(
     let decision = policy.decide(caller, &s3.resources);
     event.rule = Some(decision.rule_label().to_owned());
     let refused = if decision.allowed {
-        scope.first_denied(&s3.resources).map(|(action, resource)| {
-            event.rule = Some("session scope".into());
-            (
-                *action,
-                resource.as_str(),
-                format!(
-                    "the policy allows it (`{}`) but the session's scope does not",
-                    decision.rule_label()
-                ),
-            )
-        })
+        claims
+            .first_denied(&s3.resources)
+            .map(|(action, resource)| {
+                event.rule = Some("session scope".into());
+                (
+                    *action,
+                    resource.as_str(),
+                    format!(
+                        "the policy allows it (`{}`) but the session's scope does not",
+                        decision.rule_label()
+                    ),
+                )
+            })
     } else {
         Some((decision.action, decision.resource.as_str(), decision.why()))
     };

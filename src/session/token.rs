@@ -96,6 +96,22 @@ impl Keyring {
         chain: Vec<String>,
         rng: &mut impl CryptoRng,
     ) -> Result<SessionCredentials, SessionError> {
+        self.mint_delegated(identity, scope, Vec::new(), now, ttl, chain, rng)
+    }
+
+    /// Like [`Keyring::mint`], for a delegated session that must also stay
+    /// within `parent_scopes` (see [`Claims::parent_scopes`]).
+    #[allow(clippy::too_many_arguments, reason = "each part is sealed as given")]
+    pub fn mint_delegated(
+        &self,
+        identity: Identity,
+        scope: Scope,
+        parent_scopes: Vec<Scope>,
+        now: SystemTime,
+        ttl: Duration,
+        chain: Vec<String>,
+        rng: &mut impl CryptoRng,
+    ) -> Result<SessionCredentials, SessionError> {
         let key = self.keys.last().ok_or(SessionError::NoKey)?;
         if identity.groups.len() > MAX_GROUPS || chain.len() > MAX_CHAIN {
             return Err(SessionError::ClaimsTooLarge);
@@ -111,6 +127,7 @@ impl Keyring {
             issued_at,
             expires_at: issued_at.saturating_add(ttl.as_secs()),
             chain,
+            parent_scopes,
         };
         let plaintext = serde_json::to_vec(&claims).map_err(|_| SessionError::ClaimsTooLarge)?;
 

@@ -16,6 +16,7 @@ use s3gate::s3::Action;
 use s3gate::session::{Identity, Keyring};
 
 mod credentials;
+mod grant;
 
 /// s3gate: an identity-aware reverse proxy for Amazon S3.
 ///
@@ -87,6 +88,32 @@ enum Command {
     /// `credential_process` JSON (for an AWS profile).
     #[command(subcommand)]
     Credentials(CredentialsCommand),
+    /// Hand an agent a narrower, shorter session: signs STS `AssumeRole`
+    /// with your own s3gate session (the `AWS_*` environment variables) and
+    /// prints the child's credentials. The child may do only what both you
+    /// and the grant allow, never past your own expiry, and every audit
+    /// line of it names you.
+    Grant {
+        /// The gateway's base URL.
+        #[arg(long, env = "S3GATE_GATEWAY")]
+        gateway: String,
+        /// Read (get and list) under `s3://bucket/prefix/`, or one key
+        /// (`s3://bucket/key`). Repeatable.
+        #[arg(long)]
+        read: Vec<String>,
+        /// Write (put, multipart) under `s3://bucket/prefix/`, or one key.
+        /// Repeatable.
+        #[arg(long)]
+        write: Vec<String>,
+        /// Lifetime (within the gateway's session bounds; never past yours).
+        #[arg(long, default_value = "15m", value_parser = duration::parse)]
+        ttl: Duration,
+        /// The child session's name, shown in the chain of every audit line.
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum, default_value = "env")]
+        format: grant::Format,
+    },
     /// Run only the built-in S3-compatible store (s3s-fs, SigV4 verified),
     /// e.g. as an upstream for tests and benchmarks.
     Store {
@@ -492,6 +519,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let json =
                 credentials::aws(&gateway, duration, source_profile, cache_dir.as_deref()).await?;
             println!("{json}");
+            Ok(())
+        }
+        Command::Grant {
+            gateway,
+            read,
+            write,
+            ttl,
+            name,
+            format,
+        } => {
+            let out = grant::grant(&gateway, &read, &write, ttl, &name, format).await?;
+            println!("{out}");
             Ok(())
         }
         Command::Store {

@@ -272,3 +272,115 @@ fn a_policy_s3gate_cannot_honour_exactly_is_refused() {
         );
     }
 }
+
+/// Runs `s3gate grant` with `parent`'s session in the environment.
+fn s3gate_grant(parent: &Creds, args: &[&str]) -> crate::client::Output {
+    let h = harness();
+    let mut cmd = crate::client::clean_command(env!("CARGO_BIN_EXE_s3gate"));
+    cmd.env("AWS_ACCESS_KEY_ID", &parent.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &parent.secret_access_key)
+        .env(
+            "AWS_SESSION_TOKEN",
+            parent.session_token.as_deref().unwrap(),
+        )
+        .args(["grant", "--gateway", &h.gw().endpoint()])
+        .args(args);
+    crate::client::run(cmd, Duration::from_secs(30))
+}
+
+#[test]
+fn s3gate_grant_prints_env_lines_the_aws_cli_uses_within_the_grant() {
+    let h = harness();
+    let b = fixture("deleg-grant");
+    let alice = unique_name("alice");
+    let parent = h.mint(&alice, &bucket_scope("*", &b.name), "1h");
+    let out = s3gate_grant(
+        &parent,
+        &[
+            "--read",
+            &format!("s3://{}/in/", b.name),
+            "--write",
+            &format!("s3://{}/out/", b.name),
+            "--ttl",
+            "15m",
+            "--name",
+            "agent-7",
+        ],
+    )
+    .ok();
+    // What a user pastes: `export K=V` lines.
+    let var = |k: &str| {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("export {k}=")))
+            .unwrap_or_else(|| panic!("no {k} in {}", out.stdout))
+            .to_owned()
+    };
+    assert_eq!(var("AWS_ENDPOINT_URL"), h.gw().endpoint());
+    let child = Creds {
+        access_key_id: var("AWS_ACCESS_KEY_ID"),
+        secret_access_key: var("AWS_SECRET_ACCESS_KEY"),
+        session_token: Some(var("AWS_SESSION_TOKEN")),
+    };
+    assert_ne!(child.access_key_id, parent.access_key_id);
+
+    assert_eq!(get(&child, &b.name, "in/a.txt").ok().stdout, "inside");
+    put(&child, &b.name, "out/result.txt").ok();
+    assert_eq!(
+        store_object(&b.name, "out/result.txt").as_deref(),
+        Some(&b"from the child"[..])
+    );
+    let err = get(&child, &b.name, "other/b.txt").failed();
+    assert!(err.contains("AccessDenied") || err.contains("403"), "{err}");
+    let err = put(&child, &b.name, "in/overwrite.txt").failed();
+    assert!(err.contains("AccessDenied"), "{err}");
+    assert!(store_object(&b.name, "in/overwrite.txt").is_none());
+
+    // The child's requests are audited under alice, with the chain.
+    let line = wait_for(Duration::from_secs(5), || {
+        audit_lines(h.gw())
+            .into_iter()
+            .find(|l| l["access_key_id"] == child.access_key_id.as_str())
+    })
+    .expect("no audit line for the granted session");
+    assert_eq!(line["identity"], format!("user:{alice}"), "{line}");
+    assert_eq!(
+        line["chain"],
+        serde_json::json!([format!("user:{alice}"), "delegated:agent-7"]),
+        "{line}"
+    );
+
+    // credential_process JSON too.
+    let json = s3gate_grant(
+        &parent,
+        &[
+            "--read",
+            &format!("s3://{}/in/", b.name),
+            "--name",
+            "agent-8",
+            "--format",
+            "json",
+        ],
+    )
+    .ok();
+    let v: Value = serde_json::from_str(json.stdout.trim()).unwrap();
+    assert_eq!(v["Version"], 1, "{v}");
+    assert_eq!(
+        get(&child_creds(&v), &b.name, "in/a.txt").ok().stdout,
+        "inside"
+    );
+}
+
+#[test]
+fn s3gate_grant_without_a_session_says_which_variable_is_missing() {
+    let h = harness();
+    let mut cmd = crate::client::clean_command(env!("CARGO_BIN_EXE_s3gate"));
+    cmd.args(["grant", "--gateway", &h.gw().endpoint()]).args([
+        "--read",
+        "s3://b/p/",
+        "--name",
+        "agent-9",
+    ]);
+    let err = crate::client::run(cmd, Duration::from_secs(30)).failed();
+    assert!(err.contains("AWS_ACCESS_KEY_ID is not set"), "{err}");
+}

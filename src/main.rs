@@ -114,6 +114,25 @@ enum Command {
         #[arg(long, value_enum, default_value = "env")]
         format: grant::Format,
     },
+    /// Cut sessions off before they expire: appends to the configured
+    /// `session.revocation_file`, which every instance re-reads every
+    /// `session.revocation_poll` (default 5 s). Sessions delegated from a
+    /// revoked one are refused too.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["session", "identity"])))]
+    Revoke {
+        #[arg(long, short, env = "S3GATE_CONFIG")]
+        config: PathBuf,
+        /// A session id (the audit lines' `session_id`).
+        #[arg(long)]
+        session: Option<String>,
+        /// A principal name (`user:alice`, `delegated:agent-7`): every
+        /// session of it, and every session delegated through it.
+        #[arg(long)]
+        identity: Option<String>,
+        /// Shown to the refused caller and in the audit.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
     /// Run only the built-in S3-compatible store (s3s-fs, SigV4 verified),
     /// e.g. as an upstream for tests and benchmarks.
     Store {
@@ -521,6 +540,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("{json}");
             Ok(())
         }
+        Command::Revoke {
+            config,
+            session,
+            identity,
+            reason,
+        } => revoke(&config, session, identity, reason),
         Command::Grant {
             gateway,
             read,
@@ -587,6 +612,57 @@ fn mint(
         "Expiration": iso8601(creds.expires_at),
     });
     println!("{out}");
+    Ok(())
+}
+
+/// Appends one entry to the revocation file, in one write (appends of a
+/// line this size do not interleave).
+fn revoke(
+    config: &std::path::Path,
+    session: Option<String>,
+    identity: Option<String>,
+    reason: String,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let config = Config::load(config)?;
+    let Some(path) = &config.session.revocation_file else {
+        anyhow::bail!("the config names no session.revocation_file: nothing can be revoked");
+    };
+    // Void once every session it could name has expired anyway.
+    let longest = config.session.max_ttl.max(config.identity.max_session_ttl);
+    let until = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        .saturating_add(longest.as_secs());
+    let entry = s3gate::session::RevocationEntry {
+        session,
+        identity,
+        until,
+        reason,
+    };
+    let mut line = serde_json::to_string(&entry)?;
+    line.push('\n');
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot append to {}", path.display()))?;
+    f.write_all(line.as_bytes())?;
+    f.sync_all()?;
+    eprintln!(
+        "revoked {}{}; instances refuse it within {}s",
+        entry
+            .session
+            .as_deref()
+            .map(|s| format!("session {s}"))
+            .unwrap_or_default(),
+        entry
+            .identity
+            .as_deref()
+            .map(|i| format!("principal {i}"))
+            .unwrap_or_default(),
+        config.session.revocation_poll.as_secs()
+    );
     Ok(())
 }
 

@@ -161,6 +161,15 @@ async fn run(
             event.reason = e.to_string();
             e.to_s3_error()
         })?;
+    // Checked once the signature holds, so only the session's holder
+    // learns that it was revoked.
+    if let Some(why) = gateway.revocations.revoked(&claims, now) {
+        event.reason = why.clone();
+        return Err(S3Error::new(
+            S3ErrorCode::AccessDenied,
+            format!("s3gate: {why} (request id {}).", event.request_id),
+        ));
+    }
     let decoded_length = verified.decoded_content_length;
     event.bytes_in = decoded_length
         .or_else(|| {

@@ -286,6 +286,12 @@ fn delegate(
             parent.identity.clone(),
             scope,
             parent_scopes,
+            parent
+                .parent_sessions
+                .iter()
+                .cloned()
+                .chain([parent.session_id.clone()])
+                .collect(),
             now,
             ttl,
             chain.clone(),
@@ -399,6 +405,9 @@ fn authenticate(
                 e.to_s3_error().message.into_owned(),
             )
         })?;
+    if let Some(why) = gateway.revocations.revoked(&claims, now) {
+        return Err(denied("AccessDenied", why));
+    }
     Ok(claims)
 }
 

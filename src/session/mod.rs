@@ -13,6 +13,7 @@
 //! it.
 
 mod keyring;
+pub mod revocation;
 mod secret;
 pub mod token;
 
@@ -24,6 +25,7 @@ use crate::policy::Scope;
 use crate::s3::{S3Error, S3ErrorCode};
 
 pub use keyring::{Keyring, KeyringError, MAX_KEY_ID_LEN, MAX_KEYS};
+pub use revocation::{RevocationEntry, RevocationList};
 pub use secret::{MasterKey, SecretString};
 pub use token::{ACCESS_KEY_PREFIX, MAX_TOKEN_LEN, is_session_access_key_id};
 
@@ -114,6 +116,10 @@ pub struct Claims {
     /// is not a glob; absent in tokens minted before delegation existed.
     #[serde(rename = "ps", default, skip_serializing_if = "Vec::is_empty")]
     pub parent_scopes: Vec<Scope>,
+    /// The delegating sessions' ids, outermost first: revoking one of them
+    /// revokes this session too.
+    #[serde(rename = "pi", default, skip_serializing_if = "Vec::is_empty")]
+    pub parent_sessions: Vec<String>,
 }
 
 impl Claims {

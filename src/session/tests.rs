@@ -329,6 +329,7 @@ fn a_delegated_session_needs_its_own_scope_and_every_parent_scope() {
             alice(),
             asked,
             vec![scope()],
+            vec!["parent".into()],
             at(NOW),
             HOUR,
             vec!["user:alice".into(), "delegated:agent-7".into()],

@@ -96,17 +96,28 @@ impl Keyring {
         chain: Vec<String>,
         rng: &mut impl CryptoRng,
     ) -> Result<SessionCredentials, SessionError> {
-        self.mint_delegated(identity, scope, Vec::new(), now, ttl, chain, rng)
+        self.mint_delegated(
+            identity,
+            scope,
+            Vec::new(),
+            Vec::new(),
+            now,
+            ttl,
+            chain,
+            rng,
+        )
     }
 
     /// Like [`Keyring::mint`], for a delegated session that must also stay
-    /// within `parent_scopes` (see [`Claims::parent_scopes`]).
+    /// within `parent_scopes` (see [`Claims::parent_scopes`]) and is revoked
+    /// with any of `parent_sessions`.
     #[allow(clippy::too_many_arguments, reason = "each part is sealed as given")]
     pub fn mint_delegated(
         &self,
         identity: Identity,
         scope: Scope,
         parent_scopes: Vec<Scope>,
+        parent_sessions: Vec<String>,
         now: SystemTime,
         ttl: Duration,
         chain: Vec<String>,
@@ -128,6 +139,7 @@ impl Keyring {
             expires_at: issued_at.saturating_add(ttl.as_secs()),
             chain,
             parent_scopes,
+            parent_sessions,
         };
         let plaintext = serde_json::to_vec(&claims).map_err(|_| SessionError::ClaimsTooLarge)?;
 

@@ -384,3 +384,128 @@ fn s3gate_grant_without_a_session_says_which_variable_is_missing() {
     let err = crate::client::run(cmd, Duration::from_secs(30)).failed();
     assert!(err.contains("AWS_ACCESS_KEY_ID is not set"), "{err}");
 }
+
+// Revocation across instances.
+
+/// `aws s3api get-object` through `endpoint`: the content, or everything
+/// the CLI printed on refusal.
+fn get_via(endpoint: &str, creds: &Creds, bucket: &str, key: &str) -> Result<String, String> {
+    let dir = harness().tempdir();
+    let sink = dir.path().join("out");
+    let out = aws(
+        endpoint,
+        creds,
+        &[
+            "s3api",
+            "get-object",
+            "--bucket",
+            bucket,
+            "--key",
+            key,
+            sink.to_str().unwrap(),
+        ],
+    );
+    if out.status.success() {
+        Ok(std::fs::read_to_string(&sink).unwrap())
+    } else {
+        Err(format!("{}\n{}", out.stdout, out.stderr))
+    }
+}
+
+#[test]
+fn revoking_on_one_instance_refuses_the_session_and_its_children_on_both() {
+    use crate::harness::{config_text, mint_with, write_keyring};
+    let h = harness();
+    let b = fixture("deleg-revoke");
+    let dir = h.tempdir();
+    let keyring = write_keyring(dir.path());
+    let revocations = dir.path().join("revocations.jsonl");
+    let gateway = |name: &str| {
+        let sub = dir.path().join(name);
+        std::fs::create_dir_all(&sub).unwrap();
+        let text = config_text(
+            &h.store.endpoint(),
+            &h.store.creds,
+            &keyring,
+            &sub.join("audit.log"),
+        )
+        .replace(
+            "[session]\n",
+            &format!(
+                "[session]\nrevocation_file = \"{}\"\nrevocation_poll = \"2s\"\n",
+                revocations.display()
+            ),
+        );
+        let config = sub.join("s3gate.toml");
+        crate::harness::write_private(&config, &text);
+        h.gateway_from(&config)
+    };
+    let (one, two) = (gateway("one"), gateway("two"));
+    let alice = unique_name("alice");
+    let parent = mint_with(&one.config, &alice, &bucket_scope("*", &b.name), "1h");
+    let bob = mint_with(
+        &one.config,
+        &unique_name("bob"),
+        &bucket_scope("*", &b.name),
+        "1h",
+    );
+    let out = boto3_assume_role(&one.endpoint(), &parent, "agent-r", None, None).ok();
+    let child = child_creds(&serde_json::from_str(out.stdout.trim()).unwrap());
+    for gw in [&one, &two] {
+        for creds in [&parent, &child, &bob] {
+            assert_eq!(
+                get_via(&gw.endpoint(), creds, &b.name, "in/a.txt").unwrap(),
+                "inside"
+            );
+        }
+    }
+    // The parent's session id, as an operator finds it: in the audit.
+    let session_id = audit_lines(&one)
+        .into_iter()
+        .find(|l| l["access_key_id"] == parent.access_key_id.as_str())
+        .and_then(|l| l["session_id"].as_str().map(str::to_owned))
+        .expect("no audit line names the parent's session");
+
+    let revoke = |args: &[&str]| {
+        let mut cmd = crate::client::clean_command(env!("CARGO_BIN_EXE_s3gate"));
+        cmd.args(["revoke", "--config"]).arg(&one.config).args(args);
+        crate::client::run(cmd, Duration::from_secs(30)).ok();
+    };
+    revoke(&["--session", &session_id, "--reason", "laptop stolen"]);
+    let revoked_at = std::time::Instant::now();
+    for gw in [&one, &two] {
+        for creds in [&parent, &child] {
+            let err = wait_for(Duration::from_secs(6), || {
+                get_via(&gw.endpoint(), creds, &b.name, "in/a.txt").err()
+            })
+            .unwrap_or_else(|| panic!("still served on {} after revocation", gw.endpoint()));
+            assert!(err.contains("AccessDenied"), "{err}");
+            assert!(err.contains("revoked: laptop stolen"), "{err}");
+        }
+        // Others are untouched.
+        assert_eq!(
+            get_via(&gw.endpoint(), &bob, &b.name, "in/a.txt").unwrap(),
+            "inside"
+        );
+    }
+    // Poll interval (2 s) plus the clients' own time; well under 10 s.
+    assert!(revoked_at.elapsed() < Duration::from_secs(10));
+    // A revoked session cannot delegate either.
+    let out = boto3_assume_role(&two.endpoint(), &parent, "agent-late", None, None);
+    assert!(out.stdout.contains("AccessDenied"), "{}", out.stdout);
+
+    // By principal: every session of it.
+    let bob_name = audit_lines(&one)
+        .into_iter()
+        .find(|l| l["access_key_id"] == bob.access_key_id.as_str())
+        .and_then(|l| l["identity"].as_str().map(str::to_owned))
+        .unwrap();
+    revoke(&["--identity", &bob_name]);
+    let err = wait_for(Duration::from_secs(6), || {
+        get_via(&two.endpoint(), &bob, &b.name, "in/a.txt").err()
+    })
+    .expect("bob still served after revoking the principal");
+    assert!(err.contains("revoked"), "{err}");
+    one.stop();
+    two.stop();
+}

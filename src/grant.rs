@@ -13,9 +13,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 
 use s3gate::identity::http::HttpClient;
-use s3gate::sts_api::read_fields;
 
-const GATEWAY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The region s3gate's STS answers for; only the signature uses it.
 const REGION: &str = "us-east-1";
 /// Shown in the answer and audit only: s3gate grants nothing by a role.
@@ -175,51 +173,17 @@ pub async fn grant(
         &credentials,
         SystemTime::now(),
     )?;
-    let answer = HttpClient::new()
-        .send(req, 64 * 1024, GATEWAY_TIMEOUT)
-        .await
-        .map_err(|e| anyhow::anyhow!("{gateway}: {e}"))?;
-    let body = String::from_utf8_lossy(&answer.body);
-    if !answer.status.is_success() {
-        let f = read_fields(&body, "ErrorResponse", &["Code", "Message"]).unwrap_or_default();
-        bail!(
-            "the gateway refused ({}): {} {}",
-            answer.status,
-            f.get("Code").map_or("", String::as_str),
-            f.get("Message").map_or("", String::as_str)
-        );
-    }
-    let f = read_fields(
-        &body,
-        "AssumeRoleResponse",
-        &[
-            "AccessKeyId",
-            "SecretAccessKey",
-            "SessionToken",
-            "Expiration",
-        ],
-    )
-    .map_err(|e| anyhow::anyhow!("unexpected answer from the gateway: {e}"))?;
-    let get = |k: &str| {
-        f.get(k)
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("the gateway's answer lacks {k}"))
-    };
-    let (key, secret, token, expiration) = (
-        get("AccessKeyId")?,
-        get("SecretAccessKey")?,
-        get("SessionToken")?,
-        get("Expiration")?,
-    );
+    let issued =
+        crate::credentials::exchange(&HttpClient::new(), gateway, req, "AssumeRoleResponse")
+            .await?;
+    let crate::credentials::Issued {
+        access_key_id: key,
+        secret_access_key: secret,
+        session_token: token,
+        expiration,
+    } = &issued;
     Ok(match format {
-        Format::Json => serde_json::json!({
-            "Version": 1,
-            "AccessKeyId": key,
-            "SecretAccessKey": secret,
-            "SessionToken": token,
-            "Expiration": expiration,
-        })
-        .to_string(),
+        Format::Json => issued.credential_process_json(),
         Format::Env => format!(
             "# s3gate session `{name}`, delegated from yours; expires {expiration}\n\
              export AWS_ACCESS_KEY_ID={key}\n\

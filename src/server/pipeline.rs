@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use super::Gateway;
 use super::body::{Finish, GatewayBody};
 use super::sts::{unavailable, xml_response};
-use crate::audit::{AuditEvent, rfc3339};
+use crate::audit::AuditEvent;
 use crate::policy::{ActionSet, Caller, Decision, Policy};
 use crate::s3::{Action, S3Error, S3ErrorCode, S3Request, classify, delete_objects_keys};
 use crate::session::Claims;
@@ -34,19 +34,7 @@ pub async fn handle(
 ) -> Response<GatewayBody> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
-    let mut event = AuditEvent {
-        time: rfc3339(now),
-        request_id,
-        api: "s3",
-        decision: "deny",
-        client: Some(client),
-        user_agent: parts
-            .headers
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        ..Default::default()
-    };
+    let mut event = AuditEvent::begin("s3", request_id, now, client, &parts.headers);
     // Reserve the audit record first: no access without its record.
     let Some(permit) = gateway.audit.reserve().await else {
         return unavailable(&event.request_id);

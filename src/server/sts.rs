@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::Gateway;
 use super::body::{Finish, GatewayBody};
-use crate::audit::{AuditEvent, rfc3339};
+use crate::audit::AuditEvent;
 use crate::identity::IdentityError;
 use crate::policy::Scope;
 use crate::sts_api::{self, MAX_STS_BODY_SIZE, RoleRequest, StsError, StsForm, WebIdentityAnswer};
@@ -39,19 +39,7 @@ pub async fn handle(
 ) -> Response<GatewayBody> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
-    let mut event = AuditEvent {
-        time: rfc3339(now),
-        request_id,
-        api: "sts",
-        decision: "deny",
-        client: Some(client),
-        user_agent: parts
-            .headers
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        ..Default::default()
-    };
+    let mut event = AuditEvent::begin("sts", request_id, now, client, &parts.headers);
     let Some(permit) = gateway.audit.reserve().await else {
         return unavailable(&event.request_id);
     };

@@ -83,6 +83,48 @@ pub async fn aws(
             "application/x-www-form-urlencoded; charset=utf-8",
         )
         .body(Full::new(Bytes::from(form.finish())))?;
+    let json = exchange(&http, gateway, req, "AssumeRoleWithAwsIdentityResponse")
+        .await?
+        .credential_process_json();
+    if let Some(path) = &cache_file
+        && let Err(e) = store(path, &json)
+    {
+        tracing::warn!(path = %path.display(), error = %e, "cannot cache the session");
+    }
+    Ok(json)
+}
+
+/// Session credentials as the gateway's STS API issued them.
+pub struct Issued {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+    /// ISO 8601, as STS writes it.
+    pub expiration: String,
+}
+
+impl Issued {
+    /// `credential_process` output.
+    pub fn credential_process_json(&self) -> String {
+        serde_json::json!({
+            "Version": 1,
+            "AccessKeyId": self.access_key_id,
+            "SecretAccessKey": self.secret_access_key,
+            "SessionToken": self.session_token,
+            "Expiration": self.expiration,
+        })
+        .to_string()
+    }
+}
+
+/// Sends an STS form request to the gateway and reads the credentials in
+/// its `response` element; a refusal becomes an error naming STS's code.
+pub async fn exchange(
+    http: &HttpClient,
+    gateway: &str,
+    req: http::Request<Full<Bytes>>,
+    response: &str,
+) -> anyhow::Result<Issued> {
     let answer = http
         .send(req, 64 * 1024, GATEWAY_TIMEOUT)
         .await
@@ -97,9 +139,9 @@ pub async fn aws(
             f.get("Message").map_or("", String::as_str)
         );
     }
-    let f = read_fields(
+    let mut f = read_fields(
         &body,
-        "AssumeRoleWithAwsIdentityResponse",
+        response,
         &[
             "AccessKeyId",
             "SecretAccessKey",
@@ -108,25 +150,16 @@ pub async fn aws(
         ],
     )
     .map_err(|e| anyhow::anyhow!("unexpected answer from the gateway: {e}"))?;
-    let get = |k: &str| {
-        f.get(k)
-            .cloned()
+    let mut take = |k: &str| {
+        f.remove(k)
             .ok_or_else(|| anyhow::anyhow!("the gateway's answer lacks {k}"))
     };
-    let json = serde_json::json!({
-        "Version": 1,
-        "AccessKeyId": get("AccessKeyId")?,
-        "SecretAccessKey": get("SecretAccessKey")?,
-        "SessionToken": get("SessionToken")?,
-        "Expiration": get("Expiration")?,
+    Ok(Issued {
+        access_key_id: take("AccessKeyId")?,
+        secret_access_key: take("SecretAccessKey")?,
+        session_token: take("SessionToken")?,
+        expiration: take("Expiration")?,
     })
-    .to_string();
-    if let Some(path) = &cache_file
-        && let Err(e) = store(path, &json)
-    {
-        tracing::warn!(path = %path.display(), error = %e, "cannot cache the session");
-    }
-    Ok(json)
 }
 
 /// The credential chain of a workload: environment, web identity, ECS

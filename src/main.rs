@@ -16,6 +16,7 @@ use s3gate::s3::Action;
 use s3gate::session::{Identity, Keyring};
 
 mod credentials;
+mod grant;
 
 /// s3gate: an identity-aware reverse proxy for Amazon S3.
 ///
@@ -87,6 +88,51 @@ enum Command {
     /// `credential_process` JSON (for an AWS profile).
     #[command(subcommand)]
     Credentials(CredentialsCommand),
+    /// Hand an agent a narrower, shorter session: signs STS `AssumeRole`
+    /// with your own s3gate session (the `AWS_*` environment variables) and
+    /// prints the child's credentials. The child may do only what both you
+    /// and the grant allow, never past your own expiry, and every audit
+    /// line of it names you.
+    Grant {
+        /// The gateway's base URL.
+        #[arg(long, env = "S3GATE_GATEWAY")]
+        gateway: String,
+        /// Read (get and list) under `s3://bucket/prefix/`, or one key
+        /// (`s3://bucket/key`). Repeatable.
+        #[arg(long)]
+        read: Vec<String>,
+        /// Write (put, multipart) under `s3://bucket/prefix/`, or one key.
+        /// Repeatable.
+        #[arg(long)]
+        write: Vec<String>,
+        /// Lifetime (within the gateway's session bounds; never past yours).
+        #[arg(long, default_value = "15m", value_parser = duration::parse)]
+        ttl: Duration,
+        /// The child session's name, shown in the chain of every audit line.
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum, default_value = "env")]
+        format: grant::Format,
+    },
+    /// Cut sessions off before they expire: appends to the configured
+    /// `session.revocation_file`, which every instance re-reads every
+    /// `session.revocation_poll` (default 5 s). Sessions delegated from a
+    /// revoked one are refused too.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["session", "identity"])))]
+    Revoke {
+        #[arg(long, short, env = "S3GATE_CONFIG")]
+        config: PathBuf,
+        /// A session id (the audit lines' `session_id`).
+        #[arg(long)]
+        session: Option<String>,
+        /// A principal name (`user:alice`, `delegated:agent-7`): every
+        /// session of it, and every session delegated through it.
+        #[arg(long)]
+        identity: Option<String>,
+        /// Shown to the refused caller and in the audit.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
     /// Run only the built-in S3-compatible store (s3s-fs, SigV4 verified),
     /// e.g. as an upstream for tests and benchmarks.
     Store {
@@ -494,6 +540,24 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("{json}");
             Ok(())
         }
+        Command::Revoke {
+            config,
+            session,
+            identity,
+            reason,
+        } => revoke(&config, session, identity, reason),
+        Command::Grant {
+            gateway,
+            read,
+            write,
+            ttl,
+            name,
+            format,
+        } => {
+            let out = grant::grant(&gateway, &read, &write, ttl, &name, format).await?;
+            println!("{out}");
+            Ok(())
+        }
         Command::Store {
             listen,
             data,
@@ -548,6 +612,57 @@ fn mint(
         "Expiration": iso8601(creds.expires_at),
     });
     println!("{out}");
+    Ok(())
+}
+
+/// Appends one entry to the revocation file, in one write (appends of a
+/// line this size do not interleave).
+fn revoke(
+    config: &std::path::Path,
+    session: Option<String>,
+    identity: Option<String>,
+    reason: String,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let config = Config::load(config)?;
+    let Some(path) = &config.session.revocation_file else {
+        anyhow::bail!("the config names no session.revocation_file: nothing can be revoked");
+    };
+    // Void once every session it could name has expired anyway.
+    let longest = config.session.max_ttl.max(config.identity.max_session_ttl);
+    let until = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        .saturating_add(longest.as_secs());
+    let entry = s3gate::session::RevocationEntry {
+        session,
+        identity,
+        until,
+        reason,
+    };
+    let mut line = serde_json::to_string(&entry)?;
+    line.push('\n');
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot append to {}", path.display()))?;
+    f.write_all(line.as_bytes())?;
+    f.sync_all()?;
+    eprintln!(
+        "revoked {}{}; instances refuse it within {}s",
+        entry
+            .session
+            .as_deref()
+            .map(|s| format!("session {s}"))
+            .unwrap_or_default(),
+        entry
+            .identity
+            .as_deref()
+            .map(|i| format!("principal {i}"))
+            .unwrap_or_default(),
+        config.session.revocation_poll.as_secs()
+    );
     Ok(())
 }
 

@@ -132,6 +132,29 @@ pub struct AuditEvent {
 impl AuditEvent {
     /// Records who the request is from: subject, method, and the parts of
     /// the identity a reader needs to know who that is.
+    /// A request's event before anything is decided: a denial until a
+    /// stage allows it.
+    pub fn begin(
+        api: &'static str,
+        request_id: String,
+        now: SystemTime,
+        client: SocketAddr,
+        headers: &http::HeaderMap,
+    ) -> AuditEvent {
+        AuditEvent {
+            time: rfc3339(now),
+            request_id,
+            api,
+            decision: "deny",
+            client: Some(client),
+            user_agent: headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            ..Default::default()
+        }
+    }
+
     pub fn set_identity(&mut self, id: &crate::session::Identity) {
         // Spelled as the policy names principals, so `policy explain --as`
         // takes what the audit line shows.

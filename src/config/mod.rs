@@ -409,6 +409,19 @@ pub struct SessionConfig {
     /// Longest session `s3gate session mint` issues. Default: `12h`.
     #[serde(default = "default_max_ttl", with = "duration")]
     pub max_ttl: Duration,
+    /// The revocation list every instance polls (`s3gate revoke` appends
+    /// to it; share it between instances, e.g. on a shared volume). A file
+    /// that does not exist yet is an empty list. Default: none (no
+    /// revocation).
+    #[serde(default)]
+    pub revocation_file: Option<PathBuf>,
+    /// How often the revocation list is re-read. Default: `5s`.
+    #[serde(default = "default_revocation_poll", with = "duration")]
+    pub revocation_poll: Duration,
+}
+
+fn default_revocation_poll() -> Duration {
+    Duration::from_secs(5)
 }
 
 #[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
@@ -619,6 +632,9 @@ impl Config {
             }
         };
         fix(&mut self.session.keyring);
+        if let Some(p) = &mut self.session.revocation_file {
+            fix(p);
+        }
         if let Some(tls) = &mut self.tls {
             fix(&mut tls.cert);
             fix(&mut tls.key);

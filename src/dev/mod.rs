@@ -148,6 +148,8 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         session: SessionConfig {
             keyring: PathBuf::new(),
             max_ttl: options.ttl,
+            revocation_file: None,
+            revocation_poll: std::time::Duration::from_secs(5),
         },
         audit: AuditConfig::default(),
         s3: S3Config::default(),

@@ -323,14 +323,15 @@ impl AwsVerifier {
                 GET_CALLER_IDENTITY_BODY.as_bytes(),
             )))
             .map_err(|_| IdentityError::invalid("the signed headers cannot be sent"))?;
-        let answer = self
+        let sent = self
             .http
             .send(req, MAX_STS_ANSWER, self.config.timeout)
-            .await
-            .map_err(|e| {
-                tracing::warn!(sts.endpoint = %self.endpoint, error = %e, "STS unreachable");
-                IdentityError::IdpUnreachable("STS could not be reached".into())
-            })?;
+            .await;
+        crate::metrics::STS_GET_CALLER_IDENTITY.record(&sent);
+        let answer = sent.map_err(|e| {
+            tracing::warn!(sts.endpoint = %self.endpoint, error = %e, "STS unreachable");
+            IdentityError::IdpUnreachable("STS could not be reached".into())
+        })?;
         let body = String::from_utf8_lossy(&answer.body);
         if answer.status.is_server_error() {
             return Err(IdentityError::IdpUnreachable(format!(

@@ -175,8 +175,10 @@ impl Issuer {
 
     async fn cached_or_fetch(&self) -> Result<Arc<JwkSet>, IdentityError> {
         if let Some(keys) = self.keys.get(&()).await {
+            crate::metrics::JWKS_CACHE.hit();
             return Ok(keys);
         }
+        crate::metrics::JWKS_CACHE.miss();
         let mut last = self.last_fetch.lock().await;
         // Another caller may have fetched while we waited for the gate.
         if let Some(keys) = self.keys.get(&()).await {
@@ -214,7 +216,9 @@ impl Issuer {
     }
 
     async fn fetch_and_store(&self) -> Result<Arc<JwkSet>, IdentityError> {
-        match self.fetch().await {
+        let fetched = self.fetch().await;
+        crate::metrics::JWKS_FETCH.record(&fetched);
+        match fetched {
             Ok(keys) => {
                 let keys = Arc::new(keys);
                 self.keys.insert((), keys.clone()).await;

@@ -41,6 +41,7 @@ mod file;
 mod lint;
 mod principal;
 mod resource;
+mod session_policy;
 #[cfg(test)]
 mod tests;
 
@@ -62,6 +63,7 @@ pub use lint::{Lint, lint};
 pub use pattern::Pattern;
 pub use principal::{PrincipalPattern, identity_from_principal, principal_name};
 pub use resource::Resource;
+pub use session_policy::{MAX_SESSION_POLICY_BYTES, SessionPolicyError, scope_from_iam_json};
 
 /// The policy `s3gate dev` uses when given none: user `dev` may do
 /// everything (`config/policy.dev.toml`).
@@ -311,6 +313,14 @@ impl Scope {
 
     pub fn rules(&self) -> &[ScopeRule] {
         &self.rules
+    }
+
+    /// Whether some rule allows every action on every resource (`*=s3://*`):
+    /// such a scope narrows nothing.
+    pub fn is_all(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.actions == ActionSet::ALL && r.pattern.as_str() == "s3://*")
     }
 
     /// True if some rule grants `action` and its pattern matches `resource`.

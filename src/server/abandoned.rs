@@ -15,7 +15,7 @@ use http::Request;
 use hyper::body::Incoming;
 
 use super::Gateway;
-use crate::audit::{AuditEvent, AuditPermit, rfc3339};
+use crate::audit::{AuditEvent, AuditPermit};
 
 /// `499`, as nginx logs it: the client closed the request before the answer.
 const CLIENT_CLOSED: u16 = 499;
@@ -37,10 +37,6 @@ impl Abandoned {
     ) -> Option<Self> {
         let permit = gateway.audit.reserve().await?;
         let event = AuditEvent {
-            time: rfc3339(now),
-            request_id: request_id.to_owned(),
-            api,
-            decision: "deny",
             reason: format!(
                 "{} {}: the connection closed before s3gate answered; the request was abandoned",
                 req.method(),
@@ -49,8 +45,7 @@ impl Abandoned {
             ),
             error: Some("RequestAbandoned"),
             status: CLIENT_CLOSED,
-            client: Some(client),
-            ..Default::default()
+            ..AuditEvent::begin(api, request_id.to_owned(), now, client, req.headers())
         };
         Some(Self {
             armed: Some((permit, event)),

@@ -25,7 +25,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use super::Gateway;
 use super::body::{Finish, GatewayBody};
 use super::sts::{unavailable, xml_response};
-use crate::audit::{AuditEvent, rfc3339};
+use crate::audit::AuditEvent;
 use crate::config::ServerConfig;
 use crate::metrics::{self, Limit};
 use crate::s3::{S3Error, S3ErrorCode};
@@ -90,15 +90,10 @@ pub async fn refuse(
 ) -> Response {
     metrics::limit_hit(limit);
     let event = AuditEvent {
-        time: rfc3339(SystemTime::now()),
-        request_id,
-        api: "s3",
-        decision: "deny",
         reason: format!("limit {limit:?} exceeded"),
         error: Some(err.code.as_str()),
         status: err.status().as_u16(),
-        client: Some(client),
-        ..Default::default()
+        ..AuditEvent::begin("s3", request_id, SystemTime::now(), client, req.headers())
     };
     let Some(permit) = gateway.audit.reserve().await else {
         return unavailable(&event.request_id);

@@ -11,6 +11,7 @@ mod body;
 mod limits;
 mod pipeline;
 pub mod reload;
+pub mod revocation;
 pub mod shutdown;
 mod sts;
 mod tls;
@@ -62,6 +63,8 @@ pub struct Gateway {
     pub health: Arc<Health>,
     /// Connection and request limits, and the drain time.
     pub limits: ServerConfig,
+    /// Sessions cut off before their expiry (`session.revocation_file`).
+    pub revocations: Arc<revocation::Revocations>,
 }
 
 impl Gateway {
@@ -118,6 +121,9 @@ impl Gateway {
             policy,
             health: Arc::new(Health::default()),
             limits: config.server.clone(),
+            revocations: Arc::new(
+                revocation::Revocations::load(config.session.revocation_file.as_deref()).await?,
+            ),
         })
     }
 }
@@ -182,6 +188,9 @@ pub async fn start_with(config: &Config, gateway: Gateway) -> anyhow::Result<Run
     {
         policy.watch(p.reload_interval, rx.clone());
     }
+    gateway
+        .revocations
+        .poll(config.session.revocation_poll, rx.clone());
     let task = tokio::spawn(accept_loop(listener, Arc::new(gateway), acceptor, rx));
     Ok(Running {
         addr,

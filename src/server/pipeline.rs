@@ -15,9 +15,10 @@ use hyper::body::Incoming;
 use super::Gateway;
 use super::body::{Finish, GatewayBody};
 use super::sts::{unavailable, xml_response};
-use crate::audit::{AuditEvent, rfc3339};
-use crate::policy::{ActionSet, Caller, Decision, Policy, Scope};
+use crate::audit::AuditEvent;
+use crate::policy::{ActionSet, Caller, Decision, Policy};
 use crate::s3::{Action, S3Error, S3ErrorCode, S3Request, classify, delete_objects_keys};
+use crate::session::Claims;
 use crate::sigv4::{self, AuthForm};
 use crate::upstream::{self, RoleRequest, UpstreamBody, UpstreamError};
 
@@ -33,19 +34,7 @@ pub async fn handle(
 ) -> Response<GatewayBody> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
-    let mut event = AuditEvent {
-        time: rfc3339(now),
-        request_id,
-        api: "s3",
-        decision: "deny",
-        client: Some(client),
-        user_agent: parts
-            .headers
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        ..Default::default()
-    };
+    let mut event = AuditEvent::begin("s3", request_id, now, client, &parts.headers);
     // Reserve the audit record first: no access without its record.
     let Some(permit) = gateway.audit.reserve().await else {
         return unavailable(&event.request_id);
@@ -161,6 +150,15 @@ async fn run(
             event.reason = e.to_string();
             e.to_s3_error()
         })?;
+    // Checked once the signature holds, so only the session's holder
+    // learns that it was revoked.
+    if let Some(why) = gateway.revocations.revoked(claims, now) {
+        event.reason = why.clone();
+        return Err(S3Error::new(
+            S3ErrorCode::AccessDenied,
+            format!("s3gate: {why} (request id {}).", event.request_id),
+        ));
+    }
     let decoded_length = verified.decoded_content_length;
     event.bytes_in = decoded_length
         .or_else(|| {
@@ -212,7 +210,7 @@ async fn run(
     // `policy.grants_for(&caller, decision.role.as_deref())` for a session
     // policy), come from the same file.
     let policy = gateway.policy.current();
-    let decision = authorize(&policy, &caller, &claims.scope, &s3, event)?;
+    let decision = authorize(&policy, &caller, claims, &s3, event)?;
     event.decision = "allow";
 
     // upstream credentials and forward
@@ -237,7 +235,7 @@ async fn run(
     };
     let (grants, denies) = match role_arn {
         Some(_) => (
-            claims.scope.narrow(&as_pairs(
+            claims.narrow(&as_pairs(
                 policy.grants_for(&caller, decision.role.as_deref()),
             )),
             as_pairs(policy.denies_for(&caller)),
@@ -288,7 +286,7 @@ async fn run(
 fn authorize(
     policy: &Policy,
     caller: &Caller<'_>,
-    scope: &Scope,
+    claims: &Claims,
     s3: &S3Request,
     event: &mut AuditEvent,
 ) -> Result<Decision, S3Error> {
@@ -296,17 +294,19 @@ fn authorize(
     let decision = policy.decide(caller, &s3.resources);
     event.rule = Some(decision.rule_label().to_owned());
     let refused = if decision.allowed {
-        scope.first_denied(&s3.resources).map(|(action, resource)| {
-            event.rule = Some("session scope".into());
-            (
-                *action,
-                resource.as_str(),
-                format!(
-                    "the policy allows it (`{}`) but the session's scope does not",
-                    decision.rule_label()
-                ),
-            )
-        })
+        claims
+            .first_denied(&s3.resources)
+            .map(|(action, resource)| {
+                event.rule = Some("session scope".into());
+                (
+                    *action,
+                    resource.as_str(),
+                    format!(
+                        "the policy allows it (`{}`) but the session's scope does not",
+                        decision.rule_label()
+                    ),
+                )
+            })
     } else {
         Some((decision.action, decision.resource.as_str(), decision.why()))
     };

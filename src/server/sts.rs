@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::Gateway;
 use super::body::{Finish, GatewayBody};
-use crate::audit::{AuditEvent, rfc3339};
+use crate::audit::AuditEvent;
 use crate::identity::IdentityError;
 use crate::policy::Scope;
 use crate::sts_api::{self, MAX_STS_BODY_SIZE, RoleRequest, StsError, StsForm, WebIdentityAnswer};
@@ -39,19 +39,7 @@ pub async fn handle(
 ) -> Response<GatewayBody> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
-    let mut event = AuditEvent {
-        time: rfc3339(now),
-        request_id,
-        api: "sts",
-        decision: "deny",
-        client: Some(client),
-        user_agent: parts
-            .headers
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        ..Default::default()
-    };
+    let mut event = AuditEvent::begin("sts", request_id, now, client, &parts.headers);
     let Some(permit) = gateway.audit.reserve().await else {
         return unavailable(&event.request_id);
     };
@@ -101,11 +89,16 @@ async fn answer(
         "GetCallerIdentity" => "GetCallerIdentity",
         "AssumeRoleWithWebIdentity" => "AssumeRoleWithWebIdentity",
         "AssumeRoleWithAwsIdentity" => "AssumeRoleWithAwsIdentity",
+        "AssumeRole" => "AssumeRole",
         _ => "Unknown",
     });
     match action {
         "AssumeRoleWithWebIdentity" => web_identity(gateway, &form, event, now).await,
         "AssumeRoleWithAwsIdentity" => aws_identity(gateway, &form, event, now).await,
+        "AssumeRole" => {
+            let parent = authenticate(gateway, parts, body, event, now)?;
+            delegate(gateway, &form, &parent, event, now)
+        }
         "GetCallerIdentity" => {
             let claims = authenticate(gateway, parts, body, event, now)?;
             event.reason = "session identity".into();
@@ -215,6 +208,94 @@ async fn aws_identity(
     ))
 }
 
+/// `AssumeRole`, signed with an s3gate session: mints a child session for
+/// the same identity (the policy file still decides on it), whose scope is
+/// the requested session policy within the parent's scopes, whose expiry
+/// never passes the parent's, and whose chain names who delegated.
+fn delegate(
+    gateway: &Gateway,
+    form: &StsForm,
+    parent: &crate::session::Claims,
+    event: &mut AuditEvent,
+    now: SystemTime,
+) -> Result<String, StsError> {
+    let invalid = |m: String| StsError::new(StatusCode::BAD_REQUEST, "ValidationError", m);
+    let role = RoleRequest::parse(form, None)?;
+    let limits = &gateway.identity_limits;
+    let ttl = role.ttl(
+        limits.min_session_ttl,
+        limits.default_session_ttl,
+        limits.max_session_ttl,
+    )?;
+    // Never past the parent: `open` refused it if already expired.
+    let now_secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let ttl = ttl.min(std::time::Duration::from_secs(
+        parent.expires_at.saturating_sub(now_secs),
+    ));
+    // The chain: the root principal, then each delegated session's name
+    // (this one's last), so `alice → agent-7` shows on every audit line.
+    let mut chain = parent.chain.clone();
+    if chain.is_empty() {
+        chain.push(crate::policy::principal_name(&parent.identity));
+    }
+    chain.push(crate::policy::principal_name(
+        &crate::session::Identity::new("delegated", role.role_session_name.clone()),
+    ));
+    if chain.len() > crate::session::MAX_CHAIN {
+        return Err(invalid(format!(
+            "delegation is at most {} deep; this session cannot delegate further",
+            crate::session::MAX_CHAIN - 1
+        )));
+    }
+    let (scope, parent_scopes) = match form.get("Policy") {
+        // No policy: the child may do what the parent may.
+        None => (parent.scope.clone(), parent.parent_scopes.clone()),
+        Some(text) => {
+            let requested = crate::policy::scope_from_iam_json(text).map_err(|e| {
+                StsError::new(
+                    StatusCode::BAD_REQUEST,
+                    "MalformedPolicyDocument",
+                    e.to_string(),
+                )
+            })?;
+            let mut parents = parent.parent_scopes.clone();
+            if !parent.scope.is_all() {
+                parents.push(parent.scope.clone());
+            }
+            (requested, parents)
+        }
+    };
+    let scope_text = scope.to_string();
+    let creds = gateway
+        .keyring
+        .mint_delegated(
+            parent.identity.clone(),
+            scope,
+            parent_scopes,
+            parent
+                .parent_sessions
+                .iter()
+                .cloned()
+                .chain([parent.session_id.clone()])
+                .collect(),
+            now,
+            ttl,
+            chain.clone(),
+            &mut rand::rng(),
+        )
+        .map_err(|e| session_error(&e))?;
+    event.reason = format!(
+        "delegated session {} ({}) for {}, scope `{scope_text}`, until {}",
+        creds.session_id,
+        chain.join(" -> "),
+        role.role_arn,
+        crate::audit::rfc3339(creds.expires_at),
+    );
+    Ok(sts_api::assume_role_xml(&creds, &role, &event.request_id))
+}
+
 /// Mints the session for a proven identity. Scope: everything — the policy
 /// file decides each request from the identity; a session's scope only
 /// narrows further (delegation).
@@ -235,26 +316,29 @@ fn mint(
             Vec::new(),
             &mut rand::rng(),
         )
-        .map_err(|e| {
-            let s3 = e.to_s3_error();
-            let status = if matches!(e, crate::session::SessionError::NoKey) {
-                StatusCode::INTERNAL_SERVER_ERROR
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            StsError::new(
-                status,
-                if status.is_server_error() {
-                    "InternalFailure"
-                } else {
-                    "ValidationError"
-                },
-                s3.message.into_owned(),
-            )
-        })?;
+        .map_err(|e| session_error(&e))?;
     event.session_id = Some(creds.session_id.clone());
     event.access_key_id = Some(creds.access_key_id.clone());
     Ok(creds)
+}
+
+/// A minting failure as STS answers it.
+fn session_error(e: &crate::session::SessionError) -> StsError {
+    let s3 = e.to_s3_error();
+    let status = if matches!(e, crate::session::SessionError::NoKey) {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    StsError::new(
+        status,
+        if status.is_server_error() {
+            "InternalFailure"
+        } else {
+            "ValidationError"
+        },
+        s3.message.into_owned(),
+    )
 }
 
 /// Verifies a SigV4-signed STS request made with s3gate session
@@ -309,6 +393,9 @@ fn authenticate(
                 e.to_s3_error().message.into_owned(),
             )
         })?;
+    if let Some(why) = gateway.revocations.revoked(&claims, now) {
+        return Err(denied("AccessDenied", why));
+    }
     Ok(claims)
 }
 

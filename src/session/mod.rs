@@ -14,6 +14,7 @@
 
 mod keyring;
 mod opened;
+pub mod revocation;
 mod secret;
 pub mod token;
 
@@ -26,6 +27,7 @@ use crate::s3::{S3Error, S3ErrorCode};
 
 pub use keyring::{Keyring, KeyringError, MAX_KEY_ID_LEN, MAX_KEYS};
 pub use opened::OpenedSession;
+pub use revocation::{RevocationEntry, RevocationList};
 pub use secret::{MasterKey, SecretString};
 pub use token::{ACCESS_KEY_PREFIX, MAX_TOKEN_LEN, is_session_access_key_id};
 
@@ -110,6 +112,42 @@ pub struct Claims {
     /// policy's `delegated-by:` principals match these entries.
     #[serde(rename = "ch", default, skip_serializing_if = "Vec::is_empty")]
     pub chain: Vec<String>,
+    /// The delegating sessions' scopes (those that narrow anything): a
+    /// delegated session may do only what its own [`Claims::scope`] *and*
+    /// every one of these allow. Kept whole because two globs' intersection
+    /// is not a glob; absent in tokens minted before delegation existed.
+    #[serde(rename = "ps", default, skip_serializing_if = "Vec::is_empty")]
+    pub parent_scopes: Vec<Scope>,
+    /// The delegating sessions' ids, outermost first: revoking one of them
+    /// revokes this session too.
+    #[serde(rename = "pi", default, skip_serializing_if = "Vec::is_empty")]
+    pub parent_sessions: Vec<String>,
+}
+
+impl Claims {
+    /// The session's own scope, then its parents'.
+    pub fn scopes(&self) -> impl Iterator<Item = &Scope> {
+        std::iter::once(&self.scope).chain(self.parent_scopes.iter())
+    }
+
+    /// The first `(action, resource)` some scope of the session does not
+    /// allow, if any.
+    pub fn first_denied<'r>(
+        &self,
+        resources: &'r [(crate::s3::Action, String)],
+    ) -> Option<&'r (crate::s3::Action, String)> {
+        self.scopes().find_map(|s| s.first_denied(resources))
+    }
+
+    /// Narrows grants by every scope of the session in turn (see
+    /// [`Scope::narrow`]).
+    pub fn narrow(
+        &self,
+        grants: &[(crate::policy::ActionSet, String)],
+    ) -> Vec<(crate::policy::ActionSet, String)> {
+        self.scopes()
+            .fold(grants.to_vec(), |grants, scope| scope.narrow(&grants))
+    }
 }
 
 /// Why a session could not be minted or opened. No HTTP here: the edge

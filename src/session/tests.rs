@@ -377,3 +377,45 @@ fn cached_sessions_of_a_removed_key_no_longer_open() {
         SessionError::UnknownKey
     );
 }
+
+#[test]
+fn a_delegated_session_needs_its_own_scope_and_every_parent_scope() {
+    use crate::s3::Action;
+    let mut rng = rng();
+    let ring = ring("k1", &mut rng);
+    // The child asked for everything under home/; its parent holds only
+    // home/alice/: the child gets the overlap, never the rest.
+    let asked = Scope::parse(&["*=s3://dev/home/*"]).expect("scope");
+    let creds = ring
+        .mint_delegated(
+            alice(),
+            asked,
+            vec![scope()],
+            vec!["parent".into()],
+            at(NOW),
+            HOUR,
+            vec!["user:alice".into(), "delegated:agent-7".into()],
+            &mut rng,
+        )
+        .expect("mint");
+    let (claims, _) = ring
+        .open(&creds.access_key_id, &creds.session_token, at(NOW + 1))
+        .expect("open");
+    assert_eq!(claims.parent_scopes, vec![scope()]);
+    let req = |a: Action, r: &str| vec![(a, r.to_owned())];
+    assert!(
+        claims
+            .first_denied(&req(Action::GetObject, "s3://dev/home/alice/x"))
+            .is_none()
+    );
+    assert!(
+        claims
+            .first_denied(&req(Action::GetObject, "s3://dev/home/bob/x"))
+            .is_some()
+    );
+    assert!(
+        claims
+            .first_denied(&req(Action::PutObject, "s3://dev/home/alice/x"))
+            .is_some()
+    );
+}

@@ -98,6 +98,33 @@ impl Keyring {
         chain: Vec<String>,
         rng: &mut impl CryptoRng,
     ) -> Result<SessionCredentials, SessionError> {
+        self.mint_delegated(
+            identity,
+            scope,
+            Vec::new(),
+            Vec::new(),
+            now,
+            ttl,
+            chain,
+            rng,
+        )
+    }
+
+    /// Like [`Keyring::mint`], for a delegated session that must also stay
+    /// within `parent_scopes` (see [`Claims::parent_scopes`]) and is revoked
+    /// with any of `parent_sessions`.
+    #[allow(clippy::too_many_arguments, reason = "each part is sealed as given")]
+    pub fn mint_delegated(
+        &self,
+        identity: Identity,
+        scope: Scope,
+        parent_scopes: Vec<Scope>,
+        parent_sessions: Vec<String>,
+        now: SystemTime,
+        ttl: Duration,
+        chain: Vec<String>,
+        rng: &mut impl CryptoRng,
+    ) -> Result<SessionCredentials, SessionError> {
         let key = self.keys.last().ok_or(SessionError::NoKey)?;
         if identity.groups.len() > MAX_GROUPS || chain.len() > MAX_CHAIN {
             return Err(SessionError::ClaimsTooLarge);
@@ -113,6 +140,8 @@ impl Keyring {
             issued_at,
             expires_at: issued_at.saturating_add(ttl.as_secs()),
             chain,
+            parent_scopes,
+            parent_sessions,
         };
         let plaintext = serde_json::to_vec(&claims).map_err(|_| SessionError::ClaimsTooLarge)?;
 

@@ -277,6 +277,20 @@ pub fn assume_role_with_web_identity_xml(
     out
 }
 
+/// `AssumeRole`'s answer (a delegated session), in STS's shape.
+pub fn assume_role_xml(creds: &SessionCredentials, role: &RoleRequest, request_id: &str) -> String {
+    let mut out = String::with_capacity(2048 + creds.session_token.len());
+    out.push_str("<AssumeRoleResponse xmlns=\"");
+    out.push_str(STS_XMLNS);
+    out.push_str("\"><AssumeRoleResult>");
+    push_assumed_role_user(&mut out, role, creds);
+    push_credentials(&mut out, creds);
+    out.push_str("</AssumeRoleResult><ResponseMetadata><RequestId>");
+    push_escaped(&mut out, request_id);
+    out.push_str("</RequestId></ResponseMetadata></AssumeRoleResponse>");
+    out
+}
+
 /// s3gate's AWS-identity action's answer: shaped like `AssumeRole`'s, under
 /// its own element names.
 pub fn assume_role_with_aws_identity_xml(

@@ -329,8 +329,10 @@ impl RoleSessions {
         if let Some(session) = self.cache.get(&key).await
             && good_enough(&session)
         {
+            crate::metrics::CREDENTIAL_CACHE.hit();
             return Ok(session);
         }
+        crate::metrics::CREDENTIAL_CACHE.miss();
         // One STS call per key at a time: moka runs computations on the
         // same key one after another, and each first looks at what the
         // one before it left.
@@ -398,7 +400,9 @@ impl RoleSessions {
                 })?;
             call = call.tags(tag);
         }
-        let out = call.send().await.map_err(|e| sts_error(&p.role_arn, e))?;
+        let sent = call.send().await;
+        crate::metrics::STS_ASSUME_ROLE.record(&sent);
+        let out = sent.map_err(|e| sts_error(&p.role_arn, e))?;
         let malformed = |what: &str| CredentialError::Refused {
             role: p.role_arn.clone(),
             code: "MalformedResponse".into(),

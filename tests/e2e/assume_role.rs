@@ -354,6 +354,20 @@ fn a_burst_of_concurrent_first_requests_makes_one_assume_role() {
         "{BURST} concurrent first requests made {} AssumeRole calls",
         calls.len()
     );
+
+    // The metrics page counts the STS call and the cache hits that spared
+    // the rest (process-wide counters: other tests only add to them).
+    let mut cmd = clean_command("curl");
+    cmd.args(["-sS", "--fail"])
+        .arg(format!("{}/_s3gate/metrics", gw.endpoint()));
+    let page = run(cmd, Duration::from_secs(30)).ok().stdout;
+    let value = |line: &str| -> u64 {
+        page.lines()
+            .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no `{line}` in the metrics page:\n{page}"))
+    };
+    assert!(value("s3gate_sts_assume_role_total{result=\"ok\"}") >= 1);
+    assert!(value("s3gate_credential_cache_total{result=\"hit\"}") >= 1);
 }
 
 #[test]

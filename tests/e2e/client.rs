@@ -343,3 +343,28 @@ pub fn store_keys(bucket: &str) -> Vec<String> {
             .collect()
     })
 }
+
+/// `tests/e2e/boto3_assume_role.py`: boto3's `sts.assume_role` signed with
+/// `creds`, asking for session `name` with an optional inline policy.
+pub fn boto3_assume_role(
+    endpoint: &str,
+    creds: &Creds,
+    name: &str,
+    policy: Option<&str>,
+    duration: Option<u64>,
+) -> Output {
+    let h = harness();
+    let mut cmd = clean_command(h.venv_bin("python"));
+    aws_env(&mut cmd, endpoint, creds);
+    cmd.env("E2E_ENDPOINT", endpoint)
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/e2e/boto3_assume_role.py"
+        ))
+        .args([name, policy.unwrap_or("-")]);
+    if let Some(d) = duration {
+        cmd.arg(d.to_string());
+    }
+    run(cmd, CLIENT_TIMEOUT)
+}

@@ -17,6 +17,7 @@ mod assume_role;
 mod audit;
 mod aws_identity;
 mod client;
+mod delegation;
 mod dev;
 mod harness;
 mod identity;

@@ -1,0 +1,522 @@
+//! Delegation: a session holder hands out a narrower, shorter child session
+//! through s3gate's STS `AssumeRole` (boto3's plain `sts.assume_role`, and
+//! `s3gate grant`), and the child can do its subset only.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::audit::audit_lines;
+use crate::client::{aws, boto3_assume_role, store_object, store_put};
+use crate::harness::{Creds, bucket_scope, harness, unique_name, wait_for};
+
+/// A child session from boto3, or the STS error code it got.
+fn assume(parent: &Creds, name: &str, policy: Option<&str>, duration: Option<u64>) -> Value {
+    let h = harness();
+    let out = boto3_assume_role(&h.gw().endpoint(), parent, name, policy, duration);
+    serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "assume_role printed no JSON ({e}): {out:?}",
+            out = out.stderr
+        )
+    })
+}
+
+fn child_creds(answer: &Value) -> Creds {
+    let field = |k: &str| {
+        answer[k]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {k} in {answer}"))
+            .to_owned()
+    };
+    Creds {
+        access_key_id: field("AccessKeyId"),
+        secret_access_key: field("SecretAccessKey"),
+        session_token: Some(field("SessionToken")),
+    }
+}
+
+/// An IAM session policy allowing `actions` on `resources`.
+fn allow(actions: &[&str], resources: &[&str]) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": actions, "Resource": resources}],
+    })
+    .to_string()
+}
+
+fn expiration(v: &Value) -> time::OffsetDateTime {
+    let text = v["Expiration"].as_str().unwrap();
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("Expiration {text}: {e}"))
+}
+
+/// A bucket with `in/a.txt` and `other/b.txt`.
+fn fixture(label: &str) -> crate::harness::Bucket {
+    let b = harness().bucket(label);
+    store_put(&b.name, "in/a.txt", b"inside");
+    store_put(&b.name, "other/b.txt", b"outside");
+    b
+}
+
+fn get(creds: &Creds, bucket: &str, key: &str) -> crate::client::Output {
+    aws(
+        &harness().gw().endpoint(),
+        creds,
+        &["s3", "cp", &format!("s3://{bucket}/{key}"), "-"],
+    )
+}
+
+fn put(creds: &Creds, bucket: &str, key: &str) -> crate::client::Output {
+    let dir = harness().tempdir();
+    let file = dir.path().join("up.txt");
+    std::fs::write(&file, b"from the child").unwrap();
+    aws(
+        &harness().gw().endpoint(),
+        creds,
+        &[
+            "s3",
+            "cp",
+            file.to_str().unwrap(),
+            &format!("s3://{bucket}/{key}"),
+        ],
+    )
+}
+
+#[test]
+fn boto3_assume_role_child_can_do_its_subset_only() {
+    let h = harness();
+    let b = fixture("deleg-subset");
+    let parent = h.mint(&unique_name("alice"), &bucket_scope("*", &b.name), "1h");
+    let policy = allow(
+        &["s3:GetObject", "s3:ListBucket"],
+        &[&format!("arn:aws:s3:::{}/in/*", b.name)],
+    );
+    let answer = assume(&parent, "agent-7", Some(&policy), Some(900));
+    assert!(
+        answer["Arn"].as_str().unwrap().ends_with("/agent-7"),
+        "{answer}"
+    );
+    let child = child_creds(&answer);
+
+    assert_eq!(get(&child, &b.name, "in/a.txt").ok().stdout, "inside");
+    let listed = aws(
+        &h.gw().endpoint(),
+        &child,
+        &["s3", "ls", &format!("s3://{}/in/", b.name)],
+    )
+    .ok();
+    assert!(listed.stdout.contains("a.txt"), "{}", listed.stdout);
+
+    let err = get(&child, &b.name, "other/b.txt").failed();
+    assert!(err.contains("AccessDenied") || err.contains("403"), "{err}");
+    let err = put(&child, &b.name, "in/new.txt").failed();
+    assert!(err.contains("AccessDenied"), "{err}");
+    assert!(store_object(&b.name, "in/new.txt").is_none());
+    // The parent keeps its own rights.
+    put(&parent, &b.name, "other/parent.txt").ok();
+}
+
+#[test]
+fn asking_for_more_than_the_parent_holds_yields_the_parents_scope_at_most() {
+    let h = harness();
+    let b = fixture("deleg-exceed");
+    let parent = h.mint(
+        &unique_name("alice"),
+        &[format!("read,list=s3://{}/in/*", b.name)],
+        "1h",
+    );
+    let answer = assume(&parent, "greedy", Some(&allow(&["s3:*"], &["*"])), None);
+    let child = child_creds(&answer);
+    assert_eq!(get(&child, &b.name, "in/a.txt").ok().stdout, "inside");
+    let err = get(&child, &b.name, "other/b.txt").failed();
+    assert!(err.contains("AccessDenied") || err.contains("403"), "{err}");
+    let err = put(&child, &b.name, "in/new.txt").failed();
+    assert!(err.contains("AccessDenied"), "{err}");
+    assert!(store_object(&b.name, "in/new.txt").is_none());
+
+    // A grandchild asking for everything again is held to both.
+    let grand = child_creds(&assume(
+        &child,
+        "greedier",
+        Some(&allow(&["s3:*"], &["*"])),
+        None,
+    ));
+    assert_eq!(get(&grand, &b.name, "in/a.txt").ok().stdout, "inside");
+    let err = put(&grand, &b.name, "in/new.txt").failed();
+    assert!(err.contains("AccessDenied"), "{err}");
+}
+
+#[test]
+fn a_child_never_outlives_its_parent() {
+    let h = harness();
+    let b = fixture("deleg-expiry");
+    // Mint through the CLI to learn the parent's expiry.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_s3gate"))
+        .args(["session", "mint", "--config"])
+        .arg(&h.gw().config)
+        .args(["--user", &unique_name("brief"), "--ttl", "12s"])
+        .args(["--scope", &format!("*=s3://{}/*", b.name)])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let parent_json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let parent = child_creds(&parent_json);
+    let parent_expiry = expiration(&parent_json);
+
+    // It asks for an hour and gets at most the parent's remaining seconds.
+    let answer = assume(&parent, "agent-short", None, Some(3600));
+    let child = child_creds(&answer);
+    assert!(
+        expiration(&answer) <= parent_expiry,
+        "child {} outlives parent {parent_expiry}",
+        answer["Expiration"]
+    );
+    assert_eq!(get(&child, &b.name, "in/a.txt").ok().stdout, "inside");
+
+    // A GET (not the CLI's `s3 cp` HEAD) so the error's code is readable.
+    let dir = h.tempdir();
+    let sink = dir.path().join("out");
+    let refused = wait_for(Duration::from_secs(30), || {
+        let out = aws(
+            &h.gw().endpoint(),
+            &child,
+            &[
+                "s3api",
+                "get-object",
+                "--bucket",
+                &b.name,
+                "--key",
+                "in/a.txt",
+                sink.to_str().unwrap(),
+            ],
+        );
+        (!out.status.success()).then(|| format!("{}\n{}", out.stdout, out.stderr))
+    })
+    .expect("the child still works after its parent expired");
+    assert!(refused.contains("ExpiredToken"), "{refused}");
+    assert!(
+        time::OffsetDateTime::now_utc() >= expiration(&answer),
+        "refused before its expiry: {refused}"
+    );
+}
+
+#[test]
+fn every_audit_line_of_the_child_names_the_chain() {
+    let h = harness();
+    let b = fixture("deleg-audit");
+    let alice = unique_name("alice");
+    let parent = h.mint(&alice, &bucket_scope("*", &b.name), "1h");
+    let read_only = allow(&["s3:GetObject"], &[&format!("arn:aws:s3:::{}/*", b.name)]);
+    let child = child_creds(&assume(&parent, "agent-audit", Some(&read_only), None));
+    get(&child, &b.name, "in/a.txt").ok();
+    put(&child, &b.name, "in/denied.txt").failed();
+    let expected = vec![format!("user:{alice}"), "delegated:agent-audit".to_owned()];
+    let lines = wait_for(Duration::from_secs(5), || {
+        let lines: Vec<Value> = audit_lines(h.gw())
+            .into_iter()
+            .filter(|l| l["access_key_id"] == child.access_key_id.as_str())
+            .collect();
+        (lines.len() >= 2).then_some(lines)
+    })
+    .expect("no audit lines for the child");
+    for line in &lines {
+        let chain: Vec<String> = serde_json::from_value(line["chain"].clone()).unwrap();
+        assert_eq!(chain, expected, "{line}");
+        assert_eq!(line["identity"], format!("user:{alice}"), "{line}");
+    }
+    assert!(lines.iter().any(|l| l["decision"] == "allow"), "{lines:?}");
+    assert!(lines.iter().any(|l| l["decision"] == "deny"), "{lines:?}");
+}
+
+#[test]
+fn delegation_depth_is_bounded() {
+    let h = harness();
+    let b = fixture("deleg-depth");
+    let mut creds = h.mint(&unique_name("root"), &bucket_scope("*", &b.name), "1h");
+    // The chain holds the root and each delegated session: 7 levels fit.
+    for level in 1..=7 {
+        let answer = assume(&creds, &format!("level-{level}"), None, None);
+        assert!(answer["Error"].is_null(), "level {level}: {answer}");
+        creds = child_creds(&answer);
+    }
+    assert_eq!(get(&creds, &b.name, "in/a.txt").ok().stdout, "inside");
+    let answer = assume(&creds, "level-8", None, None);
+    assert_eq!(answer["Error"], "ValidationError", "{answer}");
+    assert!(
+        answer["Message"].as_str().unwrap().contains("deep"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn a_policy_s3gate_cannot_honour_exactly_is_refused() {
+    let h = harness();
+    let parent = h.mint(&unique_name("alice"), &bucket_scope("*", "x"), "1h");
+    for (policy, says) in [
+        (
+            r#"{"Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#,
+            "Deny",
+        ),
+        (
+            r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}"#,
+            "Condition",
+        ),
+        ("{not json", "JSON"),
+    ] {
+        let answer = assume(&parent, "bad-policy", Some(policy), None);
+        assert_eq!(answer["Error"], "MalformedPolicyDocument", "{answer}");
+        assert!(
+            answer["Message"].as_str().unwrap().contains(says),
+            "{answer}"
+        );
+    }
+}
+
+/// Runs `s3gate grant` with `parent`'s session in the environment.
+fn s3gate_grant(parent: &Creds, args: &[&str]) -> crate::client::Output {
+    let h = harness();
+    let mut cmd = crate::client::clean_command(env!("CARGO_BIN_EXE_s3gate"));
+    cmd.env("AWS_ACCESS_KEY_ID", &parent.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &parent.secret_access_key)
+        .env(
+            "AWS_SESSION_TOKEN",
+            parent.session_token.as_deref().unwrap(),
+        )
+        .args(["grant", "--gateway", &h.gw().endpoint()])
+        .args(args);
+    crate::client::run(cmd, Duration::from_secs(30))
+}
+
+#[test]
+fn s3gate_grant_prints_env_lines_the_aws_cli_uses_within_the_grant() {
+    let h = harness();
+    let b = fixture("deleg-grant");
+    let alice = unique_name("alice");
+    let parent = h.mint(&alice, &bucket_scope("*", &b.name), "1h");
+    let out = s3gate_grant(
+        &parent,
+        &[
+            "--read",
+            &format!("s3://{}/in/", b.name),
+            "--write",
+            &format!("s3://{}/out/", b.name),
+            "--ttl",
+            "15m",
+            "--name",
+            "agent-7",
+        ],
+    )
+    .ok();
+    // What a user pastes: `export K=V` lines.
+    let var = |k: &str| {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("export {k}=")))
+            .unwrap_or_else(|| panic!("no {k} in {}", out.stdout))
+            .to_owned()
+    };
+    assert_eq!(var("AWS_ENDPOINT_URL"), h.gw().endpoint());
+    let child = Creds {
+        access_key_id: var("AWS_ACCESS_KEY_ID"),
+        secret_access_key: var("AWS_SECRET_ACCESS_KEY"),
+        session_token: Some(var("AWS_SESSION_TOKEN")),
+    };
+    assert_ne!(child.access_key_id, parent.access_key_id);
+
+    assert_eq!(get(&child, &b.name, "in/a.txt").ok().stdout, "inside");
+    put(&child, &b.name, "out/result.txt").ok();
+    assert_eq!(
+        store_object(&b.name, "out/result.txt").as_deref(),
+        Some(&b"from the child"[..])
+    );
+    let err = get(&child, &b.name, "other/b.txt").failed();
+    assert!(err.contains("AccessDenied") || err.contains("403"), "{err}");
+    let err = put(&child, &b.name, "in/overwrite.txt").failed();
+    assert!(err.contains("AccessDenied"), "{err}");
+    assert!(store_object(&b.name, "in/overwrite.txt").is_none());
+
+    // The child's requests are audited under alice, with the chain.
+    let line = wait_for(Duration::from_secs(5), || {
+        audit_lines(h.gw())
+            .into_iter()
+            .find(|l| l["access_key_id"] == child.access_key_id.as_str())
+    })
+    .expect("no audit line for the granted session");
+    assert_eq!(line["identity"], format!("user:{alice}"), "{line}");
+    assert_eq!(
+        line["chain"],
+        serde_json::json!([format!("user:{alice}"), "delegated:agent-7"]),
+        "{line}"
+    );
+
+    // credential_process JSON too.
+    let json = s3gate_grant(
+        &parent,
+        &[
+            "--read",
+            &format!("s3://{}/in/", b.name),
+            "--name",
+            "agent-8",
+            "--format",
+            "json",
+        ],
+    )
+    .ok();
+    let v: Value = serde_json::from_str(json.stdout.trim()).unwrap();
+    assert_eq!(v["Version"], 1, "{v}");
+    assert_eq!(
+        get(&child_creds(&v), &b.name, "in/a.txt").ok().stdout,
+        "inside"
+    );
+}
+
+#[test]
+fn s3gate_grant_without_a_session_says_which_variable_is_missing() {
+    let h = harness();
+    let mut cmd = crate::client::clean_command(env!("CARGO_BIN_EXE_s3gate"));
+    cmd.args(["grant", "--gateway", &h.gw().endpoint()]).args([
+        "--read",
+        "s3://b/p/",
+        "--name",
+        "agent-9",
+    ]);
+    let err = crate::client::run(cmd, Duration::from_secs(30)).failed();
+    assert!(err.contains("AWS_ACCESS_KEY_ID is not set"), "{err}");
+}
+
+// Revocation across instances.
+
+/// `aws s3api get-object` through `endpoint`: the content, or everything
+/// the CLI printed on refusal.
+fn get_via(endpoint: &str, creds: &Creds, bucket: &str, key: &str) -> Result<String, String> {
+    let dir = harness().tempdir();
+    let sink = dir.path().join("out");
+    let out = aws(
+        endpoint,
+        creds,
+        &[
+            "s3api",
+            "get-object",
+            "--bucket",
+            bucket,
+            "--key",
+            key,
+            sink.to_str().unwrap(),
+        ],
+    );
+    if out.status.success() {
+        Ok(std::fs::read_to_string(&sink).unwrap())
+    } else {
+        Err(format!("{}\n{}", out.stdout, out.stderr))
+    }
+}
+
+#[test]
+fn revoking_on_one_instance_refuses_the_session_and_its_children_on_both() {
+    use crate::harness::{config_text, mint_with, write_keyring};
+    let h = harness();
+    let b = fixture("deleg-revoke");
+    let dir = h.tempdir();
+    let keyring = write_keyring(dir.path());
+    let revocations = dir.path().join("revocations.jsonl");
+    let gateway = |name: &str| {
+        let sub = dir.path().join(name);
+        std::fs::create_dir_all(&sub).unwrap();
+        let text = config_text(
+            &h.store.endpoint(),
+            &h.store.creds,
+            &keyring,
+            &sub.join("audit.log"),
+        )
+        .replace(
+            "[session]\n",
+            &format!(
+                "[session]\nrevocation_file = \"{}\"\nrevocation_poll = \"2s\"\n",
+                revocations.display()
+            ),
+        );
+        let config = sub.join("s3gate.toml");
+        crate::harness::write_private(&config, &text);
+        h.gateway_from(&config)
+    };
+    let (one, two) = (gateway("one"), gateway("two"));
+    let alice = unique_name("alice");
+    let parent = mint_with(&one.config, &alice, &bucket_scope("*", &b.name), "1h");
+    let bob = mint_with(
+        &one.config,
+        &unique_name("bob"),
+        &bucket_scope("*", &b.name),
+        "1h",
+    );
+    let out = boto3_assume_role(&one.endpoint(), &parent, "agent-r", None, None).ok();
+    let child = child_creds(&serde_json::from_str(out.stdout.trim()).unwrap());
+    for gw in [&one, &two] {
+        for creds in [&parent, &child, &bob] {
+            assert_eq!(
+                get_via(&gw.endpoint(), creds, &b.name, "in/a.txt").unwrap(),
+                "inside"
+            );
+        }
+    }
+    // The parent's session id, as an operator finds it: in the audit.
+    let session_id = audit_lines(&one)
+        .into_iter()
+        .find(|l| l["access_key_id"] == parent.access_key_id.as_str())
+        .and_then(|l| l["session_id"].as_str().map(str::to_owned))
+        .expect("no audit line names the parent's session");
+
+    let revoke = |args: &[&str]| {
+        let mut cmd = crate::client::clean_command(env!("CARGO_BIN_EXE_s3gate"));
+        cmd.args(["revoke", "--config"]).arg(&one.config).args(args);
+        crate::client::run(cmd, Duration::from_secs(30)).ok();
+    };
+    revoke(&["--session", &session_id, "--reason", "laptop stolen"]);
+    let revoked_at = std::time::Instant::now();
+    // On the other instance: no request started later than the poll
+    // interval (2 s, plus 1 s for the file write and the tick) is served.
+    loop {
+        let started = std::time::Instant::now();
+        match get_via(&two.endpoint(), &child, &b.name, "in/a.txt") {
+            Err(_) => break,
+            Ok(_) => assert!(
+                started.duration_since(revoked_at) < Duration::from_secs(3),
+                "the child was still served {:?} after revocation",
+                started.duration_since(revoked_at)
+            ),
+        }
+    }
+    for gw in [&one, &two] {
+        for creds in [&parent, &child] {
+            let err = wait_for(Duration::from_secs(6), || {
+                get_via(&gw.endpoint(), creds, &b.name, "in/a.txt").err()
+            })
+            .unwrap_or_else(|| panic!("still served on {} after revocation", gw.endpoint()));
+            assert!(err.contains("AccessDenied"), "{err}");
+            assert!(err.contains("revoked: laptop stolen"), "{err}");
+        }
+        // Others are untouched.
+        assert_eq!(
+            get_via(&gw.endpoint(), &bob, &b.name, "in/a.txt").unwrap(),
+            "inside"
+        );
+    }
+    // A revoked session cannot delegate either.
+    let out = boto3_assume_role(&two.endpoint(), &parent, "agent-late", None, None);
+    assert!(out.stdout.contains("AccessDenied"), "{}", out.stdout);
+
+    // By principal: every session of it.
+    let bob_name = audit_lines(&one)
+        .into_iter()
+        .find(|l| l["access_key_id"] == bob.access_key_id.as_str())
+        .and_then(|l| l["identity"].as_str().map(str::to_owned))
+        .unwrap();
+    revoke(&["--identity", &bob_name]);
+    let err = wait_for(Duration::from_secs(6), || {
+        get_via(&two.endpoint(), &bob, &b.name, "in/a.txt").err()
+    })
+    .expect("bob still served after revoking the principal");
+    assert!(err.contains("revoked"), "{err}");
+    one.stop();
+    two.stop();
+}

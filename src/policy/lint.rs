@@ -10,7 +10,6 @@ use std::fmt;
 use super::eval::{Policy, Rule};
 use super::principal::PrincipalPattern;
 use super::{ActionSet, Pattern};
-use crate::s3::Action;
 
 /// One warning about a rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,28 +24,6 @@ impl fmt::Display for Lint {
         write!(f, "{}: rule `{}`: {}", self.line, self.rule, self.message)
     }
 }
-
-/// Actions only a bucket resource (`s3://BUCKET`) can need.
-const BUCKET_LEVEL: ActionSet = ActionSet::of(&[
-    Action::CreateBucket,
-    Action::DeleteBucket,
-    Action::GetBucketLocation,
-    Action::GetBucketVersioning,
-    Action::PutBucketVersioning,
-    Action::GetBucketTagging,
-    Action::PutBucketTagging,
-    Action::GetBucketAcl,
-    Action::PutBucketAcl,
-    Action::GetBucketPolicy,
-    Action::PutBucketPolicy,
-    Action::DeleteBucketPolicy,
-    Action::GetBucketCors,
-    Action::PutBucketCors,
-    Action::GetLifecycleConfiguration,
-    Action::PutLifecycleConfiguration,
-    Action::GetEncryptionConfiguration,
-    Action::PutEncryptionConfiguration,
-]);
 
 /// The lints of a policy, in file order.
 pub fn lint(policy: &Policy) -> Vec<Lint> {
@@ -98,7 +75,7 @@ pub fn lint(policy: &Policy) -> Vec<Lint> {
                 ),
             );
         }
-        if BUCKET_LEVEL.contains_all(g.actions)
+        if ActionSet::BUCKET.contains_all(g.actions)
             && !g.resources.iter().any(|r| may_match_bucket(r.as_str()))
         {
             warn(

@@ -110,6 +110,29 @@ impl ActionSet {
         Action::DeleteObjectVersion,
         Action::DeleteObjectTagging,
     ]);
+    /// Actions on a bucket itself (`s3://BUCKET`, `arn:aws:s3:::BUCKET`):
+    /// not a group a scope can name, but what the policy linter and the
+    /// session-policy generator both need to tell apart from object actions.
+    pub const BUCKET: ActionSet = ActionSet::of(&[
+        Action::CreateBucket,
+        Action::DeleteBucket,
+        Action::GetBucketLocation,
+        Action::GetBucketVersioning,
+        Action::PutBucketVersioning,
+        Action::GetBucketTagging,
+        Action::PutBucketTagging,
+        Action::GetBucketAcl,
+        Action::PutBucketAcl,
+        Action::GetBucketPolicy,
+        Action::PutBucketPolicy,
+        Action::DeleteBucketPolicy,
+        Action::GetBucketCors,
+        Action::PutBucketCors,
+        Action::GetLifecycleConfiguration,
+        Action::PutLifecycleConfiguration,
+        Action::GetEncryptionConfiguration,
+        Action::PutEncryptionConfiguration,
+    ]);
 
     /// The named groups, in the order [`fmt::Display`] prefers them.
     const GROUPS: [(&'static str, ActionSet); 4] = [

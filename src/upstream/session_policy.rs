@@ -74,28 +74,6 @@ const OBJECT_ACTIONS: ActionSet = ActionSet::of(&[
     Action::GetObjectAttributes,
 ]);
 
-/// Actions on a bucket ARN `arn:aws:s3:::bucket`, without a prefix.
-const BUCKET_ACTIONS: ActionSet = ActionSet::of(&[
-    Action::CreateBucket,
-    Action::DeleteBucket,
-    Action::GetBucketLocation,
-    Action::GetBucketVersioning,
-    Action::PutBucketVersioning,
-    Action::GetBucketTagging,
-    Action::PutBucketTagging,
-    Action::GetBucketAcl,
-    Action::PutBucketAcl,
-    Action::GetBucketPolicy,
-    Action::PutBucketPolicy,
-    Action::DeleteBucketPolicy,
-    Action::GetBucketCors,
-    Action::PutBucketCors,
-    Action::GetLifecycleConfiguration,
-    Action::PutLifecycleConfiguration,
-    Action::GetEncryptionConfiguration,
-    Action::PutEncryptionConfiguration,
-]);
-
 /// Listing actions IAM narrows with `s3:prefix`.
 const PREFIX_LIST_ACTIONS: ActionSet =
     ActionSet::of(&[Action::ListBucket, Action::ListBucketVersions]);
@@ -188,7 +166,7 @@ fn translate(actions: ActionSet, resource: &str, rest: &str, out: &mut Vec<Raw>)
             prefix: None,
         });
     }
-    let buckets = actions.intersection(BUCKET_ACTIONS);
+    let buckets = actions.intersection(ActionSet::BUCKET);
     if may_be_bucket && !buckets.is_empty() {
         out.push(Raw {
             actions: names(buckets),

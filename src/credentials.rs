@@ -201,7 +201,7 @@ fn workload_credentials(source_profile: Option<String>) -> impl ProvideCredentia
 }
 
 /// A cached session with more than [`CACHE_MARGIN`] left.
-fn cached(path: &Path, now: SystemTime) -> Option<String> {
+pub(crate) fn cached(path: &Path, now: SystemTime) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     let exp = time::OffsetDateTime::parse(
@@ -215,7 +215,7 @@ fn cached(path: &Path, now: SystemTime) -> Option<String> {
 }
 
 /// Session credentials are secrets: owner-only folder and file.
-fn store(path: &Path, json: &str) -> std::io::Result<()> {
+pub(crate) fn store(path: &Path, json: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if let Some(dir) = path.parent() {

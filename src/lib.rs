@@ -6,7 +6,9 @@
 //! the store, and [`audit`] records it. [`server`] wires the stages together
 //! behind one port that also serves the [`sts_api`]; [`config`] is the file
 //! that configures them and [`dev`] is the embedded single-machine default;
-//! [`metrics`] counts what passes, for Prometheus.
+//! [`metrics`] counts what passes, for Prometheus. People sign in through
+//! [`login`] (the browser portal and the CLI's login), which ends in the same
+//! sealed sessions.
 //!
 //! Dependencies point down the pipeline: `s3`, `sigv4`, `session` and
 //! `policy` are pure (no I/O, no clock reads: time is passed in); the adapters
@@ -16,6 +18,7 @@ pub mod audit;
 pub mod config;
 pub mod dev;
 pub mod identity;
+pub mod login;
 pub mod metrics;
 pub mod policy;
 pub mod s3;

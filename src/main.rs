@@ -17,6 +17,7 @@ use s3gate::session::{Identity, Keyring};
 
 mod credentials;
 mod grant;
+mod sso;
 
 /// s3gate: an identity-aware reverse proxy for Amazon S3.
 ///
@@ -88,6 +89,58 @@ enum Command {
     /// `credential_process` JSON (for an AWS profile).
     #[command(subcommand)]
     Credentials(CredentialsCommand),
+    /// Sign in as a person through the gateway's single sign-on and cache
+    /// the session for `s3gate credentials sso`.
+    ///
+    /// Opens your browser on the gateway's sign-in (the address is printed
+    /// too); the gateway hands a one-time code to this command on
+    /// 127.0.0.1, which trades it for credentials. `--device` signs in
+    /// without a browser on this machine: it prints an address and a short
+    /// code to enter in any browser, and waits.
+    Login {
+        /// The gateway's base URL.
+        #[arg(long, env = "S3GATE_GATEWAY")]
+        gateway: String,
+        /// Sign in from another device's browser with a short code.
+        #[arg(long)]
+        device: bool,
+        /// Print the sign-in address; do not start a browser.
+        #[arg(long)]
+        no_browser: bool,
+        /// How long to wait for the sign-in.
+        #[arg(long, default_value = "5m", value_parser = duration::parse)]
+        timeout: Duration,
+        /// Where the session is cached. Default: `$XDG_CACHE_HOME/s3gate`
+        /// or `~/.cache/s3gate`.
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+        /// Also print the credentials as `credential_process` JSON.
+        #[arg(long)]
+        print: bool,
+    },
+    /// Write an aws CLI profile that reaches the gateway with your single
+    /// sign-on: `credential_process = s3gate credentials sso …` and
+    /// `endpoint_url`. Afterwards `aws --profile NAME s3 ls` just works, and
+    /// signs you in again (in the browser) when the session has run out.
+    Configure {
+        /// The gateway's base URL.
+        #[arg(long, env = "S3GATE_GATEWAY")]
+        gateway: String,
+        /// The profile to write (replaced if it exists).
+        #[arg(long, default_value = "s3gate")]
+        profile: String,
+        /// The region the profile names (s3gate accepts any; it must match
+        /// what clients sign for).
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        /// Sign in with a device code rather than a browser on this machine.
+        #[arg(long)]
+        device: bool,
+        /// The aws config file. Default: `$AWS_CONFIG_FILE` or
+        /// `~/.aws/config`.
+        #[arg(long)]
+        config_file: Option<PathBuf>,
+    },
     /// Hand an agent a narrower, shorter session: signs STS `AssumeRole`
     /// with your own s3gate session (the `AWS_*` environment variables) and
     /// prints the child's credentials. The child may do only what both you
@@ -263,6 +316,25 @@ enum CredentialsCommand {
         /// Always ask the gateway, never the cache.
         #[arg(long)]
         no_cache: bool,
+    },
+    /// A person's session from the gateway's single sign-on: the cached one
+    /// while it has more than 5 minutes left, else a new sign-in (as
+    /// `s3gate login`, with the prompts on the terminal). Use as
+    /// `credential_process = s3gate credentials sso --gateway URL`;
+    /// `s3gate configure` writes that profile.
+    Sso {
+        /// The gateway's base URL.
+        #[arg(long, env = "S3GATE_GATEWAY")]
+        gateway: String,
+        /// Sign in from another device's browser with a short code.
+        #[arg(long)]
+        device: bool,
+        /// How long to wait for a sign-in.
+        #[arg(long, default_value = "5m", value_parser = duration::parse)]
+        timeout: Duration,
+        /// Where the session is cached.
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
     },
 }
 
@@ -538,6 +610,78 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let json =
                 credentials::aws(&gateway, duration, source_profile, cache_dir.as_deref()).await?;
             println!("{json}");
+            Ok(())
+        }
+        Command::Credentials(CredentialsCommand::Sso {
+            gateway,
+            device,
+            timeout,
+            cache_dir,
+        }) => {
+            let login = sso::Login {
+                gateway: sso::gateway_url(&gateway)?,
+                device,
+                no_browser: false,
+                timeout,
+                cache_dir: cache_dir.or_else(default_cache_dir),
+            };
+            let json = login.credentials(&mut sso::Progress::terminal()).await?;
+            println!("{json}");
+            Ok(())
+        }
+        Command::Login {
+            gateway,
+            device,
+            no_browser,
+            timeout,
+            cache_dir,
+            print,
+        } => {
+            let login = sso::Login {
+                gateway: sso::gateway_url(&gateway)?,
+                device,
+                no_browser,
+                timeout,
+                cache_dir: cache_dir.or_else(default_cache_dir),
+            };
+            let json = login.sign_in(&mut sso::Progress::stderr()).await?;
+            if print {
+                println!("{json}");
+            }
+            Ok(())
+        }
+        Command::Configure {
+            gateway,
+            profile,
+            region,
+            device,
+            config_file,
+        } => {
+            let gateway = sso::gateway_url(&gateway)?;
+            let path = config_file.or_else(sso::aws_config_path).context(
+                "no aws config file: set HOME or AWS_CONFIG_FILE, or pass --config-file",
+            )?;
+            let exe = std::env::current_exe().context("cannot find this program's path")?;
+            sso::configure(
+                &path,
+                &sso::Profile {
+                    name: &profile,
+                    gateway: &gateway,
+                    region: &region,
+                    device,
+                },
+                &exe,
+            )?;
+            eprintln!(
+                "Wrote profile `{profile}` to {}.\nTry it:\n\n  aws --profile {profile} s3 ls\n\nThe first \
+                 command signs you in{}; later ones reuse the session until it expires.",
+                path.display(),
+                if device {
+                    " with a device code"
+                } else {
+                    " in your browser"
+                }
+            );
             Ok(())
         }
         Command::Revoke {

@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod login;
+pub use login::LoginConfig;
+
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +52,10 @@ pub struct Config {
     /// Default: nobody (no issuers, no AWS identity).
     #[serde(default)]
     pub identity: IdentityConfig,
+    /// Browser and CLI sign-in through an OIDC provider (the portal at
+    /// `/_s3gate/`). Default: off.
+    #[serde(default)]
+    pub login: Option<LoginConfig>,
 }
 
 /// Limits on what a caller may send and how long it may take, and the
@@ -751,7 +758,8 @@ impl Config {
                 ));
             }
         }
-        self.validate_identity(path)
+        self.validate_identity(path)?;
+        self.validate_login(path)
     }
 
     fn validate_identity(&self, path: &Path) -> Result<(), ConfigError> {

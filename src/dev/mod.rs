@@ -154,6 +154,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         audit: AuditConfig::default(),
         s3: S3Config::default(),
         server: ServerConfig::default(),
+        login: None,
         policy: options.policy.clone().map(|file| PolicyConfig {
             file,
             watch: true,

@@ -293,38 +293,46 @@ impl Policy {
     /// s3gate enforces them before any upstream call, and
     /// [`Policy::denies_for`] lists them for a session policy's `Deny`.
     pub fn grants_for(&self, caller: &Caller<'_>, role: Option<&str>) -> Vec<Granted> {
-        let name = principal_name(caller.identity);
-        self.grants
-            .iter()
-            .filter(|g| g.role.as_deref() == role && g.applies_to(caller, &name))
-            .flat_map(|g| {
-                g.resources.iter().filter_map(|r| {
-                    Some(Granted {
-                        rule: g.id.clone(),
-                        actions: g.actions,
-                        resource: r.expand(caller.identity, false)?,
-                    })
-                })
-            })
-            .collect()
+        expand(&self.grants, caller, Some(role), false)
+    }
+
+    /// Every grant that applies to the caller now, under whatever upstream
+    /// role, expanded as [`Policy::grants_for`] does: what a person may
+    /// reach, as the portal lists it.
+    pub fn reach(&self, caller: &Caller<'_>) -> Vec<Granted> {
+        expand(&self.grants, caller, None, false)
     }
 
     /// The denies that apply to the caller now, expanded (an unresolved
     /// variable is `*`).
     pub fn denies_for(&self, caller: &Caller<'_>) -> Vec<Granted> {
-        let name = principal_name(caller.identity);
-        self.denies
-            .iter()
-            .filter(|d| d.applies_to(caller, &name))
-            .flat_map(|d| {
-                d.resources.iter().filter_map(|r| {
-                    Some(Granted {
-                        rule: d.id.clone(),
-                        actions: d.actions,
-                        resource: r.expand(caller.identity, true)?,
-                    })
+        expand(&self.denies, caller, None, true)
+    }
+}
+
+/// The rules among `rules` that apply to `caller` (and, when `role` is
+/// given, name that upstream role), one entry per resource, expanded for
+/// the caller's identity.
+fn expand(
+    rules: &[Rule],
+    caller: &Caller<'_>,
+    role: Option<Option<&str>>,
+    deny: bool,
+) -> Vec<Granted> {
+    let name = principal_name(caller.identity);
+    rules
+        .iter()
+        .filter(|r| {
+            role.is_none_or(|role| r.role.as_deref() == role) && r.applies_to(caller, &name)
+        })
+        .flat_map(|r| {
+            r.resources.iter().filter_map(move |res| {
+                Some(Granted {
+                    rule: r.id.clone(),
+                    actions: r.actions,
+                    resource: res.expand(caller.identity, deny)?,
                 })
             })
-            .collect()
-    }
+        })
+        .collect()
 }

@@ -39,6 +39,11 @@ impl GatewayBody {
         }
     }
 
+    /// Attaches the audit record this body sends when it ends.
+    pub fn set_finish(&mut self, finish: Finish) {
+        self.finish = Some(finish);
+    }
+
     pub fn upstream(body: Incoming, finish: Option<Finish>) -> Self {
         Self {
             inner: Inner::Upstream(body),

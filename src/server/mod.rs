@@ -10,6 +10,7 @@ mod abandoned;
 mod body;
 mod limits;
 mod pipeline;
+mod portal;
 pub mod reload;
 pub mod revocation;
 pub mod shutdown;
@@ -65,6 +66,12 @@ pub struct Gateway {
     pub limits: ServerConfig,
     /// Sessions cut off before their expiry (`session.revocation_file`).
     pub revocations: Arc<revocation::Revocations>,
+    /// Browser and CLI sign-in (`[login]`), when configured.
+    pub login: Option<crate::login::rp::RelyingParty>,
+    /// Device approvals and used one-time codes.
+    pub login_tables: crate::login::device::LoginTables,
+    /// The region shown in the portal's snippets (the default upstream's).
+    pub region: String,
 }
 
 impl Gateway {
@@ -124,6 +131,14 @@ impl Gateway {
             revocations: Arc::new(
                 revocation::Revocations::load(config.session.revocation_file.as_deref()).await?,
             ),
+            login: config
+                .login
+                .clone()
+                .map(|l| crate::login::rp::RelyingParty::new(l, http.clone()))
+                .transpose()
+                .context("[login]")?,
+            login_tables: crate::login::device::LoginTables::new(),
+            region: config.upstream.region.clone(),
         })
     }
 }
@@ -379,7 +394,10 @@ pub async fn handle(
 ) -> Response<GatewayBody> {
     let path = req.uri().path();
     if let Some(page) = path.strip_prefix("/_s3gate/") {
-        return ops(gateway, page);
+        if matches!(page, "healthz" | "readyz" | "metrics" | "aws-identity") {
+            return ops(gateway, page);
+        }
+        return portal::handle(gateway, req, client).await;
     }
     let request_id = new_request_id();
     if let Some((limit, err)) = limits::check(&gateway.limits, &req) {

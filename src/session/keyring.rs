@@ -21,7 +21,8 @@
 //!
 //! Each master key is never used directly: HKDF-SHA256 (RFC 5869) derives a
 //! sealing key (ChaCha20-Poly1305, for session tokens) and a signing key
-//! (HMAC-SHA256, for secret access keys) under distinct labels, so the two
+//! (HMAC-SHA256, for secret access keys), and a second sealing key for the
+//! browser and CLI login's cookies and codes, under distinct labels, so the
 //! uses can never be confused.
 
 use base64::Engine as _;
@@ -44,6 +45,7 @@ pub const MAX_KEY_ID_LEN: usize = 64;
 const HKDF_SALT: &[u8] = b"s3gate keyring v1";
 const LABEL_SEAL: &[u8] = b"s3gate session token sealing v1";
 const LABEL_SECRET: &[u8] = b"s3gate secret access key v1";
+const LABEL_WEB: &[u8] = b"s3gate web sealing v1";
 
 /// Why a keyring was refused. Messages name the key and the problem, never
 /// the secret.
@@ -99,15 +101,20 @@ pub(super) struct KeyEntry {
     pub(super) sealer: ChaCha20Poly1305,
     /// Keys the HMAC that derives secret access keys.
     pub(super) secret_key: Zeroizing<[u8; 32]>,
+    /// Seals login cookies and one-time codes ([`super::web`]): a key of
+    /// its own, so nothing sealed for a browser opens as a session token.
+    pub(super) web_sealer: ChaCha20Poly1305,
 }
 
 impl KeyEntry {
     fn new(id: String, master: MasterKey) -> KeyEntry {
         let seal = hkdf_32(master.expose(), LABEL_SEAL);
         let secret_key = hkdf_32(master.expose(), LABEL_SECRET);
+        let web = hkdf_32(master.expose(), LABEL_WEB);
         KeyEntry {
             id,
             sealer: ChaCha20Poly1305::new(seal.as_ref().into()),
+            web_sealer: ChaCha20Poly1305::new(web.as_ref().into()),
             master,
             secret_key,
         }

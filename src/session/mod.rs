@@ -17,6 +17,7 @@ mod opened;
 pub mod revocation;
 mod secret;
 pub mod token;
+pub mod web;
 
 use std::time::SystemTime;
 

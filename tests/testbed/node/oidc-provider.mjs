@@ -8,8 +8,10 @@
 // Prints one line `ready http://127.0.0.1:PORT` once it listens.
 //
 // Clients: `s3gate-machine` (client_credentials, JWT access tokens for the
-// resource `urn:s3gate`) and `s3gate-login` (authorization code through the
-// dev login form, which accepts any user name). The signing key is an RS256
+// resource `urn:s3gate`), `s3gate-login` (authorization code through the
+// dev login form, which accepts any user name) and `s3gate-portal` (s3gate
+// itself as the relying party: a native client, so its loopback redirect
+// URI `http://127.0.0.1/_s3gate/callback` matches on any port, RFC 8252). The signing key is an RS256
 // key generated at start: nothing secret is stored anywhere.
 import http from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
@@ -45,6 +47,14 @@ server.listen(Number(process.env.OIDC_PORT || 0), '127.0.0.1', () => {
         grant_types: ['authorization_code'],
         response_types: ['code'],
         redirect_uris: ['http://127.0.0.1:9/callback'],
+      },
+      {
+        client_id: 's3gate-portal',
+        client_secret: secret,
+        application_type: 'native',
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        redirect_uris: ['http://127.0.0.1/_s3gate/callback'],
       },
     ],
     features: {

@@ -1,0 +1,70 @@
+// Drives Debian's Chromium (playwright-core) through s3gate's sign-in, for
+// s3gate's tests. Used two ways:
+//
+//   node browser.mjs portal URL SCREENSHOT USER
+//       opens URL (the portal), signs in at the test IdP's dev form as USER,
+//       and prints the portal's text as JSON once it shows; saves a
+//       screenshot of the page to SCREENSHOT.
+//   node browser.mjs cli URL            (as $BROWSER for `s3gate login`)
+//       the same sign-in (user from S3GATE_TEST_USER), then presses "Allow"
+//       on s3gate's CLI page and waits for the loopback page.
+//   node browser.mjs device URL CODE
+//       signs in, types CODE into the device form and submits it.
+//
+// Exits non-zero, printing why, when a step does not come.
+import { chromium } from 'playwright-core';
+
+const [mode, url, arg] = process.argv.slice(2);
+const user = mode === 'portal' ? process.argv[5] : (process.env.S3GATE_TEST_USER || 'alice');
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: [
+    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 1400 } });
+  page.setDefaultTimeout(20000);
+  await page.goto(url);
+  // The IdP's dev interactions: a login form, then a consent form.
+  await page.waitForSelector('input[name="login"]');
+  await page.fill('input[name="login"]', user);
+  await page.fill('input[name="password"]', 'any');
+  await page.click('button[type="submit"]');
+  const consent = page.locator('button[autofocus], form button[type="submit"]');
+  await page.waitForLoadState();
+  if (!page.url().startsWith(new URL(url).origin)) {
+    await consent.first().click();
+  }
+  if (mode === 'portal') {
+    await page.waitForSelector('#grants');
+    await page.screenshot({ path: arg, fullPage: true });
+    const text = await page.evaluate(() => ({
+      title: document.title,
+      heading: document.querySelector('h1').textContent,
+      principal: document.querySelector('#principal').textContent,
+      groups: document.querySelector('#groups')?.textContent ?? '',
+      grants: document.querySelector('#grants').textContent,
+      env: document.querySelector('#env').textContent,
+      expiry: document.querySelector('#expiry').textContent,
+    }));
+    console.log(JSON.stringify(text));
+  } else if (mode === 'cli') {
+    await page.waitForSelector('#approve');
+    await page.click('#approve');
+    await page.waitForSelector('#message');
+    console.log(await page.textContent('#message'));
+  } else if (mode === 'device') {
+    await page.waitForSelector('#user_code');
+    await page.fill('#user_code', arg);
+    await page.click('#approve');
+    await page.waitForSelector('#message');
+    console.log(await page.textContent('#message'));
+  } else {
+    throw new Error(`unknown mode ${mode}`);
+  }
+} finally {
+  // Playwright gives Chromium a fresh, temporary profile and removes it.
+  await browser.close();
+}

@@ -118,7 +118,11 @@ enum Command {
     /// `session.revocation_file`, which every instance re-reads every
     /// `session.revocation_poll` (default 5 s). Sessions delegated from a
     /// revoked one are refused too.
-    #[command(group(clap::ArgGroup::new("what").required(true).args(["session", "identity"])))]
+    #[command(group(
+        clap::ArgGroup::new("what")
+            .required(true)
+            .args(["session", "identity", "delegated_by"])
+    ))]
     Revoke {
         #[arg(long, short, env = "S3GATE_CONFIG")]
         config: PathBuf,
@@ -129,6 +133,10 @@ enum Command {
         /// session of it, and every session delegated through it.
         #[arg(long)]
         identity: Option<String>,
+        /// A principal name: every session it delegated, directly or not
+        /// (its agents and theirs), while its own sessions keep working.
+        #[arg(long)]
+        delegated_by: Option<String>,
         /// Shown to the refused caller and in the audit.
         #[arg(long, default_value = "")]
         reason: String,
@@ -544,8 +552,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
             config,
             session,
             identity,
+            delegated_by,
             reason,
-        } => revoke(&config, session, identity, reason),
+        } => revoke(
+            &config,
+            s3gate::session::RevocationEntry {
+                session,
+                identity,
+                delegated_by,
+                until: 0,
+                reason,
+            },
+        ),
         Command::Grant {
             gateway,
             read,
@@ -619,9 +637,7 @@ fn mint(
 /// line this size do not interleave).
 fn revoke(
     config: &std::path::Path,
-    session: Option<String>,
-    identity: Option<String>,
-    reason: String,
+    mut entry: s3gate::session::RevocationEntry,
 ) -> anyhow::Result<()> {
     use std::io::Write;
     let config = Config::load(config)?;
@@ -630,16 +646,10 @@ fn revoke(
     };
     // Void once every session it could name has expired anyway.
     let longest = config.session.max_ttl.max(config.identity.max_session_ttl);
-    let until = SystemTime::now()
+    entry.until = SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
         .saturating_add(longest.as_secs());
-    let entry = s3gate::session::RevocationEntry {
-        session,
-        identity,
-        until,
-        reason,
-    };
     let mut line = serde_json::to_string(&entry)?;
     line.push('\n');
     let mut f = std::fs::OpenOptions::new()
@@ -650,17 +660,8 @@ fn revoke(
     f.write_all(line.as_bytes())?;
     f.sync_all()?;
     eprintln!(
-        "revoked {}{}; instances refuse it within {}s",
-        entry
-            .session
-            .as_deref()
-            .map(|s| format!("session {s}"))
-            .unwrap_or_default(),
-        entry
-            .identity
-            .as_deref()
-            .map(|i| format!("principal {i}"))
-            .unwrap_or_default(),
+        "revoked {}; instances refuse it within {}s",
+        entry.describe(),
         config.session.revocation_poll.as_secs()
     );
     Ok(())

@@ -9,13 +9,18 @@
 //! ```text
 //! {"session":"<session id>","until":1800000000,"reason":"leaked"}
 //! {"identity":"user:alice","until":1800000000}
+//! {"delegated_by":"user:alice","until":1800000000}
 //! ```
 //!
 //! A `session` entry refuses that session and every session delegated from
 //! it (directly or not: [`Claims::parent_sessions`]). An `identity` entry
 //! refuses every session whose principal name (`user:alice`,
 //! `delegated:agent-7`) is the session's identity or appears in its
-//! delegation chain. An entry counts until `until` (Unix seconds), which
+//! delegation chain. A `delegated_by` entry refuses every session delegated
+//! (directly or not) by that principal — it appears in the session's chain
+//! before the session's own entry — while the principal's own sessions
+//! keep working: the answer to "my agents' credentials leaked, not mine".
+//! An entry counts until `until` (Unix seconds), which
 //! `s3gate revoke` sets to when the longest session it could name would
 //! have expired anyway. Lines that do not parse are skipped and counted,
 //! so one bad line never unrevokes the rest.
@@ -37,10 +42,24 @@ pub struct RevocationEntry {
     pub session: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegated_by: Option<String>,
     /// Unix seconds; the entry is void from then on.
     pub until: u64,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
+}
+
+impl RevocationEntry {
+    /// What the entry names, as the operator reads it.
+    pub fn describe(&self) -> String {
+        match (&self.session, &self.identity, &self.delegated_by) {
+            (Some(s), _, _) => format!("session {s}"),
+            (_, Some(i), _) => format!("principal {i}"),
+            (_, _, Some(d)) => format!("every session delegated by {d}"),
+            _ => "nothing".to_owned(),
+        }
+    }
 }
 
 /// The entries in force, indexed for a lookup per request.
@@ -48,6 +67,7 @@ pub struct RevocationEntry {
 pub struct RevocationList {
     sessions: HashMap<String, (u64, String)>,
     identities: HashMap<String, (u64, String)>,
+    delegators: HashMap<String, (u64, String)>,
     /// Lines skipped as unreadable.
     pub skipped: usize,
 }
@@ -71,9 +91,12 @@ impl RevocationList {
                     *slot = value.clone();
                 }
             };
-            match (entry.session, entry.identity) {
-                (Some(s), None) => keep_longer(&mut list.sessions, s),
-                (None, Some(i)) => keep_longer(&mut list.identities, i),
+            // Exactly one kind a line: a line naming two is ambiguous
+            // (an operator's hand edit), so it is counted, not guessed at.
+            match (entry.session, entry.identity, entry.delegated_by) {
+                (Some(s), None, None) => keep_longer(&mut list.sessions, s),
+                (None, Some(i), None) => keep_longer(&mut list.identities, i),
+                (None, None, Some(d)) => keep_longer(&mut list.delegators, d),
                 _ => list.skipped += 1,
             }
         }
@@ -81,7 +104,7 @@ impl RevocationList {
     }
 
     pub fn len(&self) -> usize {
-        self.sessions.len() + self.identities.len()
+        self.sessions.len() + self.identities.len() + self.delegators.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -114,6 +137,17 @@ impl RevocationList {
         for principal in std::iter::once(&name).chain(claims.chain.iter()) {
             if let Some((_, reason)) = live(self.identities.get(principal), now) {
                 return Some(because(&format!("principal {principal}"), reason));
+            }
+        }
+        // The chain's last entry is the session itself (empty for a session
+        // nobody delegated); the ones before it delegated it.
+        let delegators = claims.chain.split_last().map_or(&[][..], |(_, d)| d);
+        for principal in delegators {
+            if let Some((_, reason)) = live(self.delegators.get(principal), now) {
+                return Some(because(
+                    &format!("every session delegated by {principal}"),
+                    reason,
+                ));
             }
         }
         None
@@ -172,5 +206,39 @@ mod tests {
         assert!(list.revoked(&bob, 20).is_some());
         bob.chain = vec!["user:bob".into(), "delegated:agent-8".into()];
         assert!(list.revoked(&bob, 20).is_none());
+    }
+
+    #[test]
+    fn a_delegated_by_entry_spares_the_delegators_own_sessions() {
+        let list = RevocationList::parse(
+            "{\"delegated_by\":\"user:alice\",\"until\":50,\"reason\":\"agents leaked\"}\n\
+             {\"delegated_by\":\"delegated:agent-7\",\"until\":50}\n\
+             {\"session\":\"s\",\"delegated_by\":\"user:x\",\"until\":50}",
+            10,
+        );
+        assert_eq!(list.skipped, 1, "a line naming two kinds is refused");
+        // Alice's own session: not delegated by anyone.
+        assert!(list.revoked(&claims("a", &[], &[]), 20).is_none());
+        // Her agent, and its child.
+        let agent = claims("g", &["a"], &["user:alice", "delegated:agent-1"]);
+        let why = list.revoked(&agent, 20).unwrap();
+        assert!(
+            why.contains("delegated by user:alice") && why.contains("agents leaked"),
+            "{why}"
+        );
+        let child = claims(
+            "c",
+            &["a", "g"],
+            &["user:alice", "delegated:agent-1", "delegated:sub"],
+        );
+        assert!(list.revoked(&child, 20).is_some());
+        assert!(list.revoked(&child, 50).is_none(), "void after `until`");
+        // Another root's agent-7 keeps working itself; what it delegated
+        // does not.
+        let mut bob = claims("b7", &["b"], &["user:bob", "delegated:agent-7"]);
+        bob.identity = Identity::new("mint", "bob");
+        assert!(list.revoked(&bob, 20).is_none());
+        bob.chain.push("delegated:helper".into());
+        assert!(list.revoked(&bob, 20).is_some());
     }
 }

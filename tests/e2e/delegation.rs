@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::audit::audit_lines;
 use crate::client::{aws, boto3_assume_role, store_object, store_put};
-use crate::harness::{Creds, bucket_scope, harness, unique_name, wait_for};
+use crate::harness::{Creds, Gateway, bucket_scope, harness, unique_name, wait_for};
 
 /// A child session from boto3, or the STS error code it got.
 fn assume(parent: &Creds, name: &str, policy: Option<&str>, duration: Option<u64>) -> Value {
@@ -412,16 +412,14 @@ fn get_via(endpoint: &str, creds: &Creds, bucket: &str, key: &str) -> Result<Str
     }
 }
 
-#[test]
-fn revoking_on_one_instance_refuses_the_session_and_its_children_on_both() {
-    use crate::harness::{config_text, mint_with, write_keyring};
+/// Two gateways sharing a fresh keyring (so each opens the other's
+/// sessions), with `session` appended to their `[session]` sections.
+fn two_instances(dir: &std::path::Path, session: &str) -> (Gateway, Gateway) {
+    use crate::harness::{config_text, write_keyring};
     let h = harness();
-    let b = fixture("deleg-revoke");
-    let dir = h.tempdir();
-    let keyring = write_keyring(dir.path());
-    let revocations = dir.path().join("revocations.jsonl");
+    let keyring = write_keyring(dir);
     let gateway = |name: &str| {
-        let sub = dir.path().join(name);
+        let sub = dir.join(name);
         std::fs::create_dir_all(&sub).unwrap();
         let text = config_text(
             &h.store.endpoint(),
@@ -429,18 +427,73 @@ fn revoking_on_one_instance_refuses_the_session_and_its_children_on_both() {
             &keyring,
             &sub.join("audit.log"),
         )
-        .replace(
-            "[session]\n",
-            &format!(
-                "[session]\nrevocation_file = \"{}\"\nrevocation_poll = \"2s\"\n",
-                revocations.display()
-            ),
-        );
+        .replace("[session]\n", &format!("[session]\n{session}\n"));
         let config = sub.join("s3gate.toml");
         crate::harness::write_private(&config, &text);
         h.gateway_from(&config)
     };
-    let (one, two) = (gateway("one"), gateway("two"));
+    (gateway("one"), gateway("two"))
+}
+
+/// Every gateway serves `in/a.txt` of `bucket` to every session.
+fn assert_served(gateways: &[&Gateway], sessions: &[&Creds], bucket: &str) {
+    for gw in gateways {
+        for creds in sessions {
+            assert_eq!(
+                get_via(&gw.endpoint(), creds, bucket, "in/a.txt").unwrap(),
+                "inside"
+            );
+        }
+    }
+}
+
+/// Every gateway refuses every session within 4 s (a 1 s poll, with room
+/// for a loaded machine), with AccessDenied saying `why`.
+fn assert_refused(gateways: &[&Gateway], sessions: &[&Creds], bucket: &str, why: &str) {
+    for gw in gateways {
+        for creds in sessions {
+            let err = wait_for(Duration::from_secs(4), || {
+                get_via(&gw.endpoint(), creds, bucket, "in/a.txt").err()
+            })
+            .unwrap_or_else(|| panic!("still served on {} after revocation", gw.endpoint()));
+            assert!(err.contains("AccessDenied"), "{err}");
+            assert!(err.contains(why), "{err}");
+        }
+    }
+}
+
+/// [`two_instances`] sharing `dir/revocations.jsonl`, re-read every `poll`.
+fn file_instances(dir: &std::path::Path, poll: &str) -> (Gateway, Gateway) {
+    let file = dir.join("revocations.jsonl");
+    two_instances(
+        dir,
+        &format!(
+            "revocation_file = \"{}\"\nrevocation_poll = \"{poll}\"",
+            file.display()
+        ),
+    )
+}
+
+/// Runs `s3gate revoke --config CONFIG ARGS`; its output.
+fn revoke(config: &std::path::Path, args: &[&str]) -> crate::client::Output {
+    let mut cmd = crate::client::clean_command(env!("CARGO_BIN_EXE_s3gate"));
+    cmd.args(["revoke", "--config"]).arg(config).args(args);
+    crate::client::run(cmd, Duration::from_secs(30))
+}
+
+/// A child session of `parent` from `endpoint`'s STS AssumeRole.
+fn delegate(endpoint: &str, parent: &Creds, name: &str) -> Creds {
+    let out = boto3_assume_role(endpoint, parent, name, None, None).ok();
+    child_creds(&serde_json::from_str(out.stdout.trim()).unwrap())
+}
+
+#[test]
+fn revoking_on_one_instance_refuses_the_session_and_its_children_on_both() {
+    use crate::harness::mint_with;
+    let h = harness();
+    let b = fixture("deleg-revoke");
+    let dir = h.tempdir();
+    let (one, two) = file_instances(dir.path(), "2s");
     let alice = unique_name("alice");
     let parent = mint_with(&one.config, &alice, &bucket_scope("*", &b.name), "1h");
     let bob = mint_with(
@@ -449,16 +502,8 @@ fn revoking_on_one_instance_refuses_the_session_and_its_children_on_both() {
         &bucket_scope("*", &b.name),
         "1h",
     );
-    let out = boto3_assume_role(&one.endpoint(), &parent, "agent-r", None, None).ok();
-    let child = child_creds(&serde_json::from_str(out.stdout.trim()).unwrap());
-    for gw in [&one, &two] {
-        for creds in [&parent, &child, &bob] {
-            assert_eq!(
-                get_via(&gw.endpoint(), creds, &b.name, "in/a.txt").unwrap(),
-                "inside"
-            );
-        }
-    }
+    let child = delegate(&one.endpoint(), &parent, "agent-r");
+    assert_served(&[&one, &two], &[&parent, &child, &bob], &b.name);
     // The parent's session id, as an operator finds it: in the audit.
     let session_id = audit_lines(&one)
         .into_iter()
@@ -467,9 +512,7 @@ fn revoking_on_one_instance_refuses_the_session_and_its_children_on_both() {
         .expect("no audit line names the parent's session");
 
     let revoke = |args: &[&str]| {
-        let mut cmd = crate::client::clean_command(env!("CARGO_BIN_EXE_s3gate"));
-        cmd.args(["revoke", "--config"]).arg(&one.config).args(args);
-        crate::client::run(cmd, Duration::from_secs(30)).ok();
+        revoke(&one.config, args).ok();
     };
     revoke(&["--session", &session_id, "--reason", "laptop stolen"]);
     let revoked_at = std::time::Instant::now();
@@ -517,6 +560,42 @@ fn revoking_on_one_instance_refuses_the_session_and_its_children_on_both() {
     })
     .expect("bob still served after revoking the principal");
     assert!(err.contains("revoked"), "{err}");
+    one.stop();
+    two.stop();
+}
+
+#[test]
+fn revoking_what_a_principal_delegated_spares_its_own_sessions_on_both() {
+    use crate::harness::mint_with;
+    let h = harness();
+    let b = fixture("deleg-revoke-by");
+    let dir = h.tempdir();
+    let (one, two) = file_instances(dir.path(), "1s");
+    let alice = unique_name("alice");
+    let own = mint_with(&one.config, &alice, &bucket_scope("*", &b.name), "1h");
+    let agent = delegate(&one.endpoint(), &own, "agent-by");
+    let sub = delegate(&two.endpoint(), &agent, "sub-by");
+    assert_served(&[&one, &two], &[&own, &agent, &sub], &b.name);
+    let out = revoke(
+        &two.config,
+        &[
+            "--delegated-by",
+            &format!("user:{alice}"),
+            "--reason",
+            "agent tokens leaked",
+        ],
+    )
+    .ok();
+    assert!(out.stderr.contains("delegated by"), "{}", out.stderr);
+    let why = format!("every session delegated by user:{alice} was revoked: agent tokens leaked");
+    assert_refused(&[&one, &two], &[&agent, &sub], &b.name, &why);
+    // Alice herself keeps working.
+    assert_served(&[&one, &two], &[&own], &b.name);
+    // A session she delegates after the revocation is refused too: the
+    // entry names the delegator, not the sessions that existed then.
+    let late = delegate(&one.endpoint(), &own, "agent-late");
+    let err = get_via(&two.endpoint(), &late, &b.name, "in/a.txt").unwrap_err();
+    assert!(err.contains("AccessDenied"), "{err}");
     one.stop();
     two.stop();
 }

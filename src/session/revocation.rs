@@ -1,10 +1,13 @@
 //! The revocation list: which sessions are cut off before their expiry.
 //!
-//! Pure: parses the list's text and answers for a session's [`Claims`];
-//! reading and polling the file is the server's (`server::revocation`),
-//! appending to it is `s3gate revoke`'s.
+//! Pure: parses the list's text, answers for a session's [`Claims`], and
+//! computes the rewritten text of an S3-object list ([`rewrite`]); reading,
+//! polling and writing the list is the server's (`server::revocation`),
+//! which `s3gate revoke` calls.
 //!
-//! The file holds one JSON object per line, appended to, never rewritten:
+//! The list holds one JSON object per line. A file is appended to, never
+//! rewritten; an S3 object (which cannot be appended to) is rewritten
+//! whole, less the entries already void:
 //!
 //! ```text
 //! {"session":"<session id>","until":1800000000,"reason":"leaked"}
@@ -32,8 +35,47 @@ use serde::{Deserialize, Serialize};
 use super::Claims;
 use crate::policy::principal_name;
 
-/// Largest list read; past it the server keeps its last list and warns.
+/// Largest list read; past it the server keeps its last list and warns,
+/// and `s3gate revoke` refuses to grow an S3-object list beyond it.
 pub const MAX_REVOCATION_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RewriteError {
+    #[error(
+        "the revocation list would be {0} bytes, over the {MAX_REVOCATION_FILE_BYTES}-byte cap, \
+         with every entry still in force"
+    )]
+    TooLarge(usize),
+    #[error("cannot encode the entry: {0}")]
+    Encode(String),
+}
+
+/// The list's `text` with `entry` appended and the lines already void at
+/// `now` dropped, so a list rewritten on every revocation does not grow
+/// forever. A line that does not parse is kept as it is: it may be a newer
+/// s3gate's, and dropping what one does not understand could unrevoke.
+pub fn rewrite(text: &str, entry: &RevocationEntry, now: u64) -> Result<String, RewriteError> {
+    /// What a line needs for its voidness to be known.
+    #[derive(Deserialize)]
+    struct Until {
+        until: u64,
+    }
+    let new = serde_json::to_string(entry).map_err(|e| RewriteError::Encode(e.to_string()))?;
+    let mut out = String::with_capacity(text.len() + new.len() + 1);
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        if serde_json::from_str::<Until>(line).is_ok_and(|u| u.until <= now) {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str(&new);
+    out.push('\n');
+    if out.len() as u64 > MAX_REVOCATION_FILE_BYTES {
+        return Err(RewriteError::TooLarge(out.len()));
+    }
+    Ok(out)
+}
 
 /// One line of the file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -206,6 +248,42 @@ mod tests {
         assert!(list.revoked(&bob, 20).is_some());
         bob.chain = vec!["user:bob".into(), "delegated:agent-8".into()];
         assert!(list.revoked(&bob, 20).is_none());
+    }
+
+    #[test]
+    fn a_rewrite_appends_and_drops_only_what_is_void() {
+        let text = "{\"session\":\"old\",\"until\":5}\n\n\
+                    {\"session\":\"live\",\"until\":50}\n\
+                    {\"future_kind\":\"x\",\"until\":50}\n\
+                    not json\n";
+        let entry = RevocationEntry {
+            session: None,
+            identity: None,
+            delegated_by: Some("user:alice".into()),
+            until: 60,
+            reason: "agents".into(),
+        };
+        let out = rewrite(text, &entry, 10).unwrap();
+        assert_eq!(
+            out,
+            "{\"session\":\"live\",\"until\":50}\n\
+             {\"future_kind\":\"x\",\"until\":50}\n\
+             not json\n\
+             {\"delegated_by\":\"user:alice\",\"until\":60,\"reason\":\"agents\"}\n"
+        );
+        let list = RevocationList::parse(&out, 10);
+        assert_eq!((list.len(), list.skipped), (2, 2));
+        // Rewriting an empty (missing) list yields the one entry.
+        assert_eq!(
+            RevocationList::parse(&rewrite("", &entry, 10).unwrap(), 10).len(),
+            1
+        );
+        // At the cap it refuses rather than drop live entries.
+        let big = format!("{{\"session\":\"{}\",\"until\":50}}\n", "s".repeat(9 << 20));
+        assert!(matches!(
+            rewrite(&big, &entry, 10),
+            Err(RewriteError::TooLarge(_))
+        ));
     }
 
     #[test]

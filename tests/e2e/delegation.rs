@@ -2,7 +2,7 @@
 //! through s3gate's STS `AssumeRole` (boto3's plain `sts.assume_role`, and
 //! `s3gate grant`), and the child can do its subset only.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
@@ -598,4 +598,183 @@ fn revoking_what_a_principal_delegated_spares_its_own_sessions_on_both() {
     assert!(err.contains("AccessDenied"), "{err}");
     one.stop();
     two.stop();
+}
+
+/// `s3gate_revocation_reads_total{result="error"}` of this test process.
+fn revocation_read_errors(gw: &Gateway) -> u64 {
+    let (status, body) =
+        crate::client::curl("GET", &format!("{}/_s3gate/metrics", gw.endpoint()), None);
+    assert_eq!(status, 200);
+    String::from_utf8(body)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("s3gate_revocation_reads_total{result=\"error\"} "))
+        .and_then(|n| n.parse().ok())
+        .expect("no revocation read metric")
+}
+
+#[test]
+fn revoking_through_an_s3_object_list_refuses_on_both_and_a_failed_read_unrevokes_nothing() {
+    use crate::harness::mint_with;
+    let h = harness();
+    let b = fixture("deleg-revoke-s3");
+    // The list lives in a bucket of its own on the same store, and does not
+    // exist yet: an empty list.
+    let ops = h.bucket("revlist");
+    let key = "s3gate/revocations.jsonl";
+    let dir = h.tempdir();
+    let (one, two) = two_instances(
+        dir.path(),
+        &format!(
+            "revocation_url = \"s3://{}/{key}\"\nrevocation_poll = \"1s\"",
+            ops.name
+        ),
+    );
+    let alice = unique_name("alice");
+    let parent = mint_with(&one.config, &alice, &bucket_scope("*", &b.name), "1h");
+    let child = delegate(&one.endpoint(), &parent, "agent-s3");
+    let grandchild = delegate(&two.endpoint(), &child, "sub-s3");
+    let bob = mint_with(
+        &two.config,
+        &unique_name("bob"),
+        &bucket_scope("*", &b.name),
+        "1h",
+    );
+    assert_served(
+        &[&one, &two],
+        &[&parent, &child, &grandchild, &bob],
+        &b.name,
+    );
+    let session_id = audit_lines(&one)
+        .into_iter()
+        .find(|l| l["access_key_id"] == parent.access_key_id.as_str())
+        .and_then(|l| l["session_id"].as_str().map(str::to_owned))
+        .expect("no audit line names the parent's session");
+
+    // Revoked through instance one's config: the object is created.
+    revoke(
+        &one.config,
+        &["--session", &session_id, "--reason", "laptop stolen"],
+    )
+    .ok();
+    let list = String::from_utf8(store_object(&ops.name, key).expect("no list object")).unwrap();
+    assert!(list.contains(&session_id), "{list}");
+    let why = format!("session {session_id} was revoked: laptop stolen");
+    assert_refused(&[&one, &two], &[&parent], &b.name, &why);
+    let why = format!("delegating session {session_id} was revoked: laptop stolen");
+    assert_refused(&[&one, &two], &[&child, &grandchild], &b.name, &why);
+    assert_served(&[&one, &two], &[&bob], &b.name);
+
+    // A second revocation, through instance two's config, rewrites the
+    // object over the ETag it read: both entries stay.
+    let bob_name = audit_lines(&two)
+        .into_iter()
+        .find(|l| l["access_key_id"] == bob.access_key_id.as_str())
+        .and_then(|l| l["identity"].as_str().map(str::to_owned))
+        .unwrap();
+    revoke(&two.config, &["--identity", &bob_name]).ok();
+    let list = String::from_utf8(store_object(&ops.name, key).unwrap()).unwrap();
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(
+        list.contains(&session_id) && list.contains(&bob_name),
+        "{list}"
+    );
+    assert_refused(
+        &[&one, &two],
+        &[&bob],
+        &b.name,
+        &format!("principal {bob_name} was revoked"),
+    );
+
+    // The object becomes unreadable (over the size cap): both instances
+    // count failed reads and keep refusing what they refused.
+    let errors = revocation_read_errors(&one);
+    store_put(&ops.name, key, &vec![b'\n'; 9 << 20]);
+    wait_for(Duration::from_secs(6), || {
+        (revocation_read_errors(&one) >= errors + 2).then_some(())
+    })
+    .expect("no failed read of the oversized list counted");
+    for creds in [&parent, &grandchild, &bob] {
+        for gw in [&one, &two] {
+            let err = get_via(&gw.endpoint(), creds, &b.name, "in/a.txt").unwrap_err();
+            assert!(err.contains("revoked"), "{err}");
+        }
+    }
+    // And `s3gate revoke` refuses to add to a list it cannot read.
+    let err = revoke(&one.config, &["--identity", "user:carol"]).failed();
+    assert!(err.contains("larger than"), "{err}");
+    one.stop();
+    two.stop();
+}
+
+#[test]
+fn the_list_object_is_written_only_over_the_etag_it_was_read_with() {
+    use s3gate::upstream::Upstream;
+    use s3gate::upstream::object::{Condition, Fetched, Stored};
+    async fn get(up: &Upstream, bucket: &str, seen: Option<String>, now: SystemTime) -> Fetched {
+        up.get_own_object(bucket, "l", seen.as_deref(), 1024, now)
+            .await
+            .unwrap()
+    }
+    async fn put(
+        up: &Upstream,
+        bucket: &str,
+        text: &'static str,
+        condition: Condition<'_>,
+        now: SystemTime,
+    ) -> Stored {
+        up.put_own_object(bucket, "l", text.into(), condition, now)
+            .await
+            .unwrap()
+    }
+    let h = harness();
+    let bucket = h.bucket("revlist-cas");
+    let config = s3gate::config::Config::parse(
+        &crate::harness::config_text(
+            &h.store.endpoint(),
+            &h.store.creds,
+            std::path::Path::new("k.toml"),
+            std::path::Path::new("audit.log"),
+        ),
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap();
+    h.block_on(async {
+        let up = Upstream::new(&config.upstream).await.unwrap();
+        let now = SystemTime::now();
+        let get = |seen: Option<String>| get(&up, &bucket.name, seen, now);
+        let put = |text, condition| put(&up, &bucket.name, text, condition, now);
+        assert_eq!(get(None).await, Fetched::Missing);
+        assert_eq!(put("a\n", Condition::IfAbsent).await, Stored::Written);
+        // Someone else created it first.
+        assert_eq!(put("b\n", Condition::IfAbsent).await, Stored::Conflict);
+        let Fetched::Found {
+            body,
+            etag: Some(first),
+        } = get(None).await
+        else {
+            panic!("no ETag")
+        };
+        assert_eq!(&body[..], b"a\n");
+        assert_eq!(get(Some(first.clone())).await, Fetched::Unchanged);
+        assert_eq!(
+            put("a\nc\n", Condition::IfMatch(&first)).await,
+            Stored::Written
+        );
+        // A writer holding the old ETag lost the race.
+        assert_eq!(
+            put("a\nd\n", Condition::IfMatch(&first)).await,
+            Stored::Conflict
+        );
+        let Fetched::Found { body, .. } = get(Some(first)).await else {
+            panic!("a changed object read as unchanged")
+        };
+        assert_eq!(&body[..], b"a\nc\n");
+        // Over the cap: an error, not a truncated list.
+        let err = up
+            .get_own_object(&bucket.name, "l", None, 2, now)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("larger than 2 bytes"), "{err}");
+    });
 }

@@ -167,11 +167,16 @@ enum Command {
         #[arg(long, value_enum, default_value = "env")]
         format: grant::Format,
     },
-    /// Cut sessions off before they expire: appends to the configured
-    /// `session.revocation_file`, which every instance re-reads every
+    /// Cut sessions off before they expire: adds to the configured
+    /// revocation list (`session.revocation_file`, or the S3 object
+    /// `session.revocation_url`), which every instance re-reads every
     /// `session.revocation_poll` (default 5 s). Sessions delegated from a
     /// revoked one are refused too.
-    #[command(group(clap::ArgGroup::new("what").required(true).args(["session", "identity"])))]
+    #[command(group(
+        clap::ArgGroup::new("what")
+            .required(true)
+            .args(["session", "identity", "delegated_by"])
+    ))]
     Revoke {
         #[arg(long, short, env = "S3GATE_CONFIG")]
         config: PathBuf,
@@ -182,6 +187,10 @@ enum Command {
         /// session of it, and every session delegated through it.
         #[arg(long)]
         identity: Option<String>,
+        /// A principal name: every session it delegated, directly or not
+        /// (its agents and theirs), while its own sessions keep working.
+        #[arg(long)]
+        delegated_by: Option<String>,
         /// Shown to the refused caller and in the audit.
         #[arg(long, default_value = "")]
         reason: String,
@@ -688,8 +697,21 @@ async fn run(command: Command) -> anyhow::Result<()> {
             config,
             session,
             identity,
+            delegated_by,
             reason,
-        } => revoke(&config, session, identity, reason),
+        } => {
+            revoke(
+                &config,
+                s3gate::session::RevocationEntry {
+                    session,
+                    identity,
+                    delegated_by,
+                    until: 0,
+                    reason,
+                },
+            )
+            .await
+        }
         Command::Grant {
             gateway,
             read,
@@ -759,52 +781,22 @@ fn mint(
     Ok(())
 }
 
-/// Appends one entry to the revocation file, in one write (appends of a
-/// line this size do not interleave).
-fn revoke(
+/// Adds one entry to the configured revocation list.
+async fn revoke(
     config: &std::path::Path,
-    session: Option<String>,
-    identity: Option<String>,
-    reason: String,
+    mut entry: s3gate::session::RevocationEntry,
 ) -> anyhow::Result<()> {
-    use std::io::Write;
     let config = Config::load(config)?;
-    let Some(path) = &config.session.revocation_file else {
-        anyhow::bail!("the config names no session.revocation_file: nothing can be revoked");
-    };
     // Void once every session it could name has expired anyway.
     let longest = config.session.max_ttl.max(config.identity.max_session_ttl);
-    let until = SystemTime::now()
+    entry.until = SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
         .saturating_add(longest.as_secs());
-    let entry = s3gate::session::RevocationEntry {
-        session,
-        identity,
-        until,
-        reason,
-    };
-    let mut line = serde_json::to_string(&entry)?;
-    line.push('\n');
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("cannot append to {}", path.display()))?;
-    f.write_all(line.as_bytes())?;
-    f.sync_all()?;
+    let list = s3gate::server::revocation::append(&config, &entry).await?;
     eprintln!(
-        "revoked {}{}; instances refuse it within {}s",
-        entry
-            .session
-            .as_deref()
-            .map(|s| format!("session {s}"))
-            .unwrap_or_default(),
-        entry
-            .identity
-            .as_deref()
-            .map(|i| format!("principal {i}"))
-            .unwrap_or_default(),
+        "revoked {} in {list}; instances refuse it within {}s",
+        entry.describe(),
         config.session.revocation_poll.as_secs()
     );
     Ok(())

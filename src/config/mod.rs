@@ -422,9 +422,37 @@ pub struct SessionConfig {
     /// revocation).
     #[serde(default)]
     pub revocation_file: Option<PathBuf>,
+    /// The revocation list as an S3 object, `s3://bucket/key`, read and
+    /// written through the upstream that serves `bucket`, with that
+    /// upstream's own credentials. A missing object is an empty list.
+    /// Instead of `revocation_file`, not with it. Default: none.
+    #[serde(default)]
+    pub revocation_url: Option<String>,
     /// How often the revocation list is re-read. Default: `5s`.
     #[serde(default = "default_revocation_poll", with = "duration")]
     pub revocation_poll: Duration,
+}
+
+/// Where the revocation list lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationSource<'a> {
+    /// None configured: nothing can be revoked.
+    None,
+    File(&'a Path),
+    Object {
+        bucket: &'a str,
+        key: &'a str,
+    },
+}
+
+/// `s3://bucket/key` split, if it is one.
+fn s3_url(url: &str) -> Option<(&str, &str)> {
+    let (bucket, key) = url.strip_prefix("s3://")?.split_once('/')?;
+    let bucket_ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-".contains(c));
+    (bucket_ok && !key.is_empty()).then_some((bucket, key))
 }
 
 fn default_revocation_poll() -> Duration {
@@ -607,6 +635,18 @@ impl SessionConfig {
     pub fn keyring_text(&self) -> Result<String, ConfigError> {
         read_source(&self.keyring)
     }
+
+    /// Where the revocation list lives (validation made the two fields
+    /// exclusive and the URL well-formed).
+    pub fn revocation_source(&self) -> RevocationSource<'_> {
+        if let Some(path) = &self.revocation_file {
+            return RevocationSource::File(path);
+        }
+        match self.revocation_url.as_deref().and_then(s3_url) {
+            Some((bucket, key)) => RevocationSource::Object { bucket, key },
+            None => RevocationSource::None,
+        }
+    }
 }
 
 impl Config {
@@ -716,6 +756,26 @@ impl Config {
         }
         if self.session.max_ttl < Duration::from_secs(60) {
             return Err(invalid("session.max_ttl", "must be at least 1m".into()));
+        }
+        if let Some(url) = &self.session.revocation_url {
+            if self.session.revocation_file.is_some() {
+                return Err(invalid(
+                    "session.revocation_url",
+                    "name one revocation list: revocation_file or revocation_url, not both".into(),
+                ));
+            }
+            if s3_url(url).is_none() {
+                return Err(invalid(
+                    "session.revocation_url",
+                    format!("`{url}` is not s3://bucket/key (a bucket name, then a key)"),
+                ));
+            }
+        }
+        if self.session.revocation_poll < Duration::from_secs(1) {
+            return Err(invalid(
+                "session.revocation_poll",
+                "must be at least 1s".into(),
+            ));
         }
         let srv = &self.server;
         if srv.drain_timeout.is_zero() || srv.header_read_timeout.is_zero() {
@@ -1082,6 +1142,51 @@ mod tests {
         // closes idle keep-alive connections.
         assert!(c.server.header_read_timeout > Duration::from_secs(60));
         assert!(c.server.idle_timeout > Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_revocation_list_is_a_file_or_an_s3_object_never_both() {
+        let with = |session: &str| {
+            parse(&MINIMAL.replace("[session]\n", &format!("[session]\n{session}\n")))
+        };
+        let c = with("revocation_url = \"s3://ops-bucket/s3gate/revocations.jsonl\"").unwrap();
+        assert_eq!(
+            c.session.revocation_source(),
+            RevocationSource::Object {
+                bucket: "ops-bucket",
+                key: "s3gate/revocations.jsonl"
+            }
+        );
+        let c = with("revocation_file = \"r.jsonl\"").unwrap();
+        assert_eq!(
+            c.session.revocation_source(),
+            RevocationSource::File(Path::new("r.jsonl"))
+        );
+        assert_eq!(
+            parse(MINIMAL).unwrap().session.revocation_source(),
+            RevocationSource::None
+        );
+        let err = with("revocation_file = \"r.jsonl\"\nrevocation_url = \"s3://ops-bucket/r\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("session.revocation_url") && err.contains("not both"),
+            "{err}"
+        );
+        for bad in [
+            "s3://ops-bucket",
+            "s3://ops-bucket/",
+            "https://x/y",
+            "s3://Ops/k",
+            "s3:///k",
+        ] {
+            let err = with(&format!("revocation_url = \"{bad}\""))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("s3://bucket/key"), "{bad}: {err}");
+        }
+        let err = with("revocation_poll = \"0s\"").unwrap_err().to_string();
+        assert!(err.contains("revocation_poll"), "{err}");
     }
 
     #[test]

@@ -149,6 +149,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
             keyring: PathBuf::new(),
             max_ttl: options.ttl,
             revocation_file: None,
+            revocation_url: None,
             revocation_poll: std::time::Duration::from_secs(5),
         },
         audit: AuditConfig::default(),

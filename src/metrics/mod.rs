@@ -166,6 +166,10 @@ pub static TLS_RELOAD: Outcome = Outcome::new();
 pub static DRAINING: Gauge = Gauge::new();
 /// 1 when the last upstream probe connected.
 pub static UPSTREAM_REACHABLE: Gauge = Gauge::new();
+/// Reads of the revocation list (an error keeps the last list).
+pub static REVOCATION_READ: Outcome = Outcome::new();
+/// Revocation entries in force after the last good read.
+pub static REVOCATION_ENTRIES: Gauge = Gauge::new();
 
 /// Why s3gate refused a request or connection before the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -438,6 +442,11 @@ pub fn render() -> String {
             "TLS certificate reloads.",
             &TLS_RELOAD,
         ),
+        (
+            "s3gate_revocation_reads_total",
+            "Revocation list reads (an error keeps the last list).",
+            &REVOCATION_READ,
+        ),
     ] {
         header(o, name, "counter", help);
         let _ = writeln!(o, "{name}{{result=\"ok\"}} {}", outcome.ok.get());
@@ -490,6 +499,11 @@ pub fn render() -> String {
             "s3gate_upstream_reachable",
             "1 when the last upstream probe connected.",
             &UPSTREAM_REACHABLE,
+        ),
+        (
+            "s3gate_revocation_entries",
+            "Revocation entries in force after the last good read.",
+            &REVOCATION_ENTRIES,
         ),
     ] {
         header(o, name, "gauge", help);

@@ -64,7 +64,8 @@ pub struct Gateway {
     pub health: Arc<Health>,
     /// Connection and request limits, and the drain time.
     pub limits: ServerConfig,
-    /// Sessions cut off before their expiry (`session.revocation_file`).
+    /// Sessions cut off before their expiry (`session.revocation_file` or
+    /// `revocation_url`).
     pub revocations: Arc<revocation::Revocations>,
     /// Browser and CLI sign-in (`[login]`), when configured.
     pub login: Option<crate::login::rp::RelyingParty>,
@@ -108,6 +109,9 @@ impl Gateway {
         let http = HttpClient::new();
         let mut identity_limits = config.identity.clone();
         identity_limits.oidc.clear();
+        let upstreams = Upstreams::new(config).await?;
+        // Read through the upstreams when the list is an S3 object.
+        let revocations = Arc::new(revocation::Revocations::load(config, &upstreams).await?);
         Ok(Self {
             oidc: OidcVerifier::new(&config.identity.oidc, http.clone()),
             aws_identity: config
@@ -117,7 +121,7 @@ impl Gateway {
                 .map(|a| AwsVerifier::new(a.clone(), http.clone())),
             identity_limits,
             keyring,
-            upstreams: Upstreams::new(config).await?,
+            upstreams,
             audit: AuditSink::start_with(&config.audit.output, config.audit.chain)?,
             virtual_host_domains: config
                 .s3
@@ -128,9 +132,7 @@ impl Gateway {
             policy,
             health: Arc::new(Health::default()),
             limits: config.server.clone(),
-            revocations: Arc::new(
-                revocation::Revocations::load(config.session.revocation_file.as_deref()).await?,
-            ),
+            revocations,
             login: config
                 .login
                 .clone()

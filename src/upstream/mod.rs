@@ -7,7 +7,8 @@
 //! bytes; only their percent-encoding is made canonical so the store
 //! computes the same canonical request as we do.
 //!
-//! Which store a bucket goes to is [`route`]'s business; what the store is
+//! Which store a bucket goes to is [`route`]'s business; s3gate's own small
+//! objects on a store (the revocation list) are [`object`]'s; what the store is
 //! signed with is [`credentials`]' (s3gate's own keys, or a per-caller role
 //! session from `sts:AssumeRole` narrowed by a [`session_policy`] and named
 //! after the caller by [`naming`]).
@@ -18,6 +19,7 @@
 
 pub mod credentials;
 pub mod naming;
+pub mod object;
 pub mod route;
 pub mod session_policy;
 
@@ -378,17 +380,29 @@ impl Upstream {
         let (identity, role_session) = self.identity(role, now).await?;
         let (uri, headers) = self.sign_head(caller, s3, payload, decoded_length, &identity, now)?;
 
+        let response = self.send(caller.method.clone(), uri, headers, body).await?;
+        Ok(Forwarded {
+            response,
+            role_session,
+        })
+    }
+
+    /// Sends a signed request head with `body`, within the response timeout.
+    async fn send(
+        &self,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: UpstreamBody,
+    ) -> Result<Response<Incoming>, UpstreamError> {
         let mut request = Request::new(body);
-        *request.method_mut() = caller.method.clone();
+        *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
 
         match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
             Err(_) => Err(UpstreamError::Timeout(self.response_timeout)),
-            Ok(Ok(response)) => Ok(Forwarded {
-                response,
-                role_session,
-            }),
+            Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) => Err(match body_error(&e) {
                 Some(err) => UpstreamError::Body(err),
                 None => UpstreamError::Transport(error_chain(&e)),

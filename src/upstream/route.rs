@@ -5,32 +5,40 @@
 //!
 //! Depends on `config` and on [`crate::policy::Pattern`] for matching.
 
+use std::sync::Arc;
+
 use crate::config::Config;
 use crate::policy::Pattern;
 use crate::s3::S3Request;
 
 use super::{Upstream, UpstreamError};
 
-/// Every store, and the routing between them.
+/// Every store, and the routing between them. Shared (`Arc`) so a
+/// background task (the revocation poller) can hold the store it reads.
 pub struct Upstreams {
-    default: Upstream,
-    routes: Vec<(Vec<Pattern>, Upstream)>,
+    default: Arc<Upstream>,
+    routes: Vec<(Vec<Pattern>, Arc<Upstream>)>,
 }
 
 impl Upstreams {
     /// Builds every configured upstream. Needs a tokio runtime.
     pub async fn new(config: &Config) -> anyhow::Result<Upstreams> {
-        let default = Upstream::new(&config.upstream).await?;
+        let default = Arc::new(Upstream::new(&config.upstream).await?);
         let mut routes = Vec::with_capacity(config.upstreams.len());
         for u in &config.upstreams {
             let patterns = u.buckets.iter().map(|b| Pattern::new(b)).collect();
-            routes.push((patterns, Upstream::new(u).await?));
+            routes.push((patterns, Arc::new(Upstream::new(u).await?)));
         }
         Ok(Upstreams { default, routes })
     }
 
     /// The store for `bucket`.
     pub fn route(&self, bucket: Option<&str>) -> &Upstream {
+        self.route_shared(bucket)
+    }
+
+    /// The store for `bucket`, to keep beyond this borrow.
+    pub fn route_shared(&self, bucket: Option<&str>) -> &Arc<Upstream> {
         let Some(bucket) = bucket else {
             return &self.default;
         };
@@ -70,7 +78,7 @@ impl Upstreams {
         }
         self.routes
             .iter()
-            .map(|(_, u)| u)
+            .map(|(_, u)| &**u)
             .find(|u| u.name() == name)
     }
 }

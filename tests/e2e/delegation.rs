@@ -2,13 +2,13 @@
 //! through s3gate's STS `AssumeRole` (boto3's plain `sts.assume_role`, and
 //! `s3gate grant`), and the child can do its subset only.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
 use crate::audit::audit_lines;
 use crate::client::{aws, boto3_assume_role, store_object, store_put};
-use crate::harness::{Creds, bucket_scope, harness, unique_name, wait_for};
+use crate::harness::{Creds, Gateway, bucket_scope, harness, unique_name, wait_for};
 
 /// A child session from boto3, or the STS error code it got.
 fn assume(parent: &Creds, name: &str, policy: Option<&str>, duration: Option<u64>) -> Value {
@@ -412,16 +412,14 @@ fn get_via(endpoint: &str, creds: &Creds, bucket: &str, key: &str) -> Result<Str
     }
 }
 
-#[test]
-fn revoking_on_one_instance_refuses_the_session_and_its_children_on_both() {
-    use crate::harness::{config_text, mint_with, write_keyring};
+/// Two gateways sharing a fresh keyring (so each opens the other's
+/// sessions), with `session` appended to their `[session]` sections.
+fn two_instances(dir: &std::path::Path, session: &str) -> (Gateway, Gateway) {
+    use crate::harness::{config_text, write_keyring};
     let h = harness();
-    let b = fixture("deleg-revoke");
-    let dir = h.tempdir();
-    let keyring = write_keyring(dir.path());
-    let revocations = dir.path().join("revocations.jsonl");
+    let keyring = write_keyring(dir);
     let gateway = |name: &str| {
-        let sub = dir.path().join(name);
+        let sub = dir.join(name);
         std::fs::create_dir_all(&sub).unwrap();
         let text = config_text(
             &h.store.endpoint(),
@@ -429,18 +427,73 @@ fn revoking_on_one_instance_refuses_the_session_and_its_children_on_both() {
             &keyring,
             &sub.join("audit.log"),
         )
-        .replace(
-            "[session]\n",
-            &format!(
-                "[session]\nrevocation_file = \"{}\"\nrevocation_poll = \"2s\"\n",
-                revocations.display()
-            ),
-        );
+        .replace("[session]\n", &format!("[session]\n{session}\n"));
         let config = sub.join("s3gate.toml");
         crate::harness::write_private(&config, &text);
         h.gateway_from(&config)
     };
-    let (one, two) = (gateway("one"), gateway("two"));
+    (gateway("one"), gateway("two"))
+}
+
+/// Every gateway serves `in/a.txt` of `bucket` to every session.
+fn assert_served(gateways: &[&Gateway], sessions: &[&Creds], bucket: &str) {
+    for gw in gateways {
+        for creds in sessions {
+            assert_eq!(
+                get_via(&gw.endpoint(), creds, bucket, "in/a.txt").unwrap(),
+                "inside"
+            );
+        }
+    }
+}
+
+/// Every gateway refuses every session within 4 s (a 1 s poll, with room
+/// for a loaded machine), with AccessDenied saying `why`.
+fn assert_refused(gateways: &[&Gateway], sessions: &[&Creds], bucket: &str, why: &str) {
+    for gw in gateways {
+        for creds in sessions {
+            let err = wait_for(Duration::from_secs(4), || {
+                get_via(&gw.endpoint(), creds, bucket, "in/a.txt").err()
+            })
+            .unwrap_or_else(|| panic!("still served on {} after revocation", gw.endpoint()));
+            assert!(err.contains("AccessDenied"), "{err}");
+            assert!(err.contains(why), "{err}");
+        }
+    }
+}
+
+/// [`two_instances`] sharing `dir/revocations.jsonl`, re-read every `poll`.
+fn file_instances(dir: &std::path::Path, poll: &str) -> (Gateway, Gateway) {
+    let file = dir.join("revocations.jsonl");
+    two_instances(
+        dir,
+        &format!(
+            "revocation_file = \"{}\"\nrevocation_poll = \"{poll}\"",
+            file.display()
+        ),
+    )
+}
+
+/// Runs `s3gate revoke --config CONFIG ARGS`; its output.
+fn revoke(config: &std::path::Path, args: &[&str]) -> crate::client::Output {
+    let mut cmd = crate::client::clean_command(env!("CARGO_BIN_EXE_s3gate"));
+    cmd.args(["revoke", "--config"]).arg(config).args(args);
+    crate::client::run(cmd, Duration::from_secs(30))
+}
+
+/// A child session of `parent` from `endpoint`'s STS AssumeRole.
+fn delegate(endpoint: &str, parent: &Creds, name: &str) -> Creds {
+    let out = boto3_assume_role(endpoint, parent, name, None, None).ok();
+    child_creds(&serde_json::from_str(out.stdout.trim()).unwrap())
+}
+
+#[test]
+fn revoking_on_one_instance_refuses_the_session_and_its_children_on_both() {
+    use crate::harness::mint_with;
+    let h = harness();
+    let b = fixture("deleg-revoke");
+    let dir = h.tempdir();
+    let (one, two) = file_instances(dir.path(), "2s");
     let alice = unique_name("alice");
     let parent = mint_with(&one.config, &alice, &bucket_scope("*", &b.name), "1h");
     let bob = mint_with(
@@ -449,16 +502,8 @@ fn revoking_on_one_instance_refuses_the_session_and_its_children_on_both() {
         &bucket_scope("*", &b.name),
         "1h",
     );
-    let out = boto3_assume_role(&one.endpoint(), &parent, "agent-r", None, None).ok();
-    let child = child_creds(&serde_json::from_str(out.stdout.trim()).unwrap());
-    for gw in [&one, &two] {
-        for creds in [&parent, &child, &bob] {
-            assert_eq!(
-                get_via(&gw.endpoint(), creds, &b.name, "in/a.txt").unwrap(),
-                "inside"
-            );
-        }
-    }
+    let child = delegate(&one.endpoint(), &parent, "agent-r");
+    assert_served(&[&one, &two], &[&parent, &child, &bob], &b.name);
     // The parent's session id, as an operator finds it: in the audit.
     let session_id = audit_lines(&one)
         .into_iter()
@@ -467,9 +512,7 @@ fn revoking_on_one_instance_refuses_the_session_and_its_children_on_both() {
         .expect("no audit line names the parent's session");
 
     let revoke = |args: &[&str]| {
-        let mut cmd = crate::client::clean_command(env!("CARGO_BIN_EXE_s3gate"));
-        cmd.args(["revoke", "--config"]).arg(&one.config).args(args);
-        crate::client::run(cmd, Duration::from_secs(30)).ok();
+        revoke(&one.config, args).ok();
     };
     revoke(&["--session", &session_id, "--reason", "laptop stolen"]);
     let revoked_at = std::time::Instant::now();
@@ -519,4 +562,219 @@ fn revoking_on_one_instance_refuses_the_session_and_its_children_on_both() {
     assert!(err.contains("revoked"), "{err}");
     one.stop();
     two.stop();
+}
+
+#[test]
+fn revoking_what_a_principal_delegated_spares_its_own_sessions_on_both() {
+    use crate::harness::mint_with;
+    let h = harness();
+    let b = fixture("deleg-revoke-by");
+    let dir = h.tempdir();
+    let (one, two) = file_instances(dir.path(), "1s");
+    let alice = unique_name("alice");
+    let own = mint_with(&one.config, &alice, &bucket_scope("*", &b.name), "1h");
+    let agent = delegate(&one.endpoint(), &own, "agent-by");
+    let sub = delegate(&two.endpoint(), &agent, "sub-by");
+    assert_served(&[&one, &two], &[&own, &agent, &sub], &b.name);
+    let out = revoke(
+        &two.config,
+        &[
+            "--delegated-by",
+            &format!("user:{alice}"),
+            "--reason",
+            "agent tokens leaked",
+        ],
+    )
+    .ok();
+    assert!(out.stderr.contains("delegated by"), "{}", out.stderr);
+    let why = format!("every session delegated by user:{alice} was revoked: agent tokens leaked");
+    assert_refused(&[&one, &two], &[&agent, &sub], &b.name, &why);
+    // Alice herself keeps working.
+    assert_served(&[&one, &two], &[&own], &b.name);
+    // A session she delegates after the revocation is refused too: the
+    // entry names the delegator, not the sessions that existed then.
+    let late = delegate(&one.endpoint(), &own, "agent-late");
+    let err = get_via(&two.endpoint(), &late, &b.name, "in/a.txt").unwrap_err();
+    assert!(err.contains("AccessDenied"), "{err}");
+    one.stop();
+    two.stop();
+}
+
+/// `s3gate_revocation_reads_total{result="error"}` of this test process.
+fn revocation_read_errors(gw: &Gateway) -> u64 {
+    let (status, body) =
+        crate::client::curl("GET", &format!("{}/_s3gate/metrics", gw.endpoint()), None);
+    assert_eq!(status, 200);
+    String::from_utf8(body)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("s3gate_revocation_reads_total{result=\"error\"} "))
+        .and_then(|n| n.parse().ok())
+        .expect("no revocation read metric")
+}
+
+#[test]
+fn revoking_through_an_s3_object_list_refuses_on_both_and_a_failed_read_unrevokes_nothing() {
+    use crate::harness::mint_with;
+    let h = harness();
+    let b = fixture("deleg-revoke-s3");
+    // The list lives in a bucket of its own on the same store, and does not
+    // exist yet: an empty list.
+    let ops = h.bucket("revlist");
+    let key = "s3gate/revocations.jsonl";
+    let dir = h.tempdir();
+    let (one, two) = two_instances(
+        dir.path(),
+        &format!(
+            "revocation_url = \"s3://{}/{key}\"\nrevocation_poll = \"1s\"",
+            ops.name
+        ),
+    );
+    let alice = unique_name("alice");
+    let parent = mint_with(&one.config, &alice, &bucket_scope("*", &b.name), "1h");
+    let child = delegate(&one.endpoint(), &parent, "agent-s3");
+    let grandchild = delegate(&two.endpoint(), &child, "sub-s3");
+    let bob = mint_with(
+        &two.config,
+        &unique_name("bob"),
+        &bucket_scope("*", &b.name),
+        "1h",
+    );
+    assert_served(
+        &[&one, &two],
+        &[&parent, &child, &grandchild, &bob],
+        &b.name,
+    );
+    let session_id = audit_lines(&one)
+        .into_iter()
+        .find(|l| l["access_key_id"] == parent.access_key_id.as_str())
+        .and_then(|l| l["session_id"].as_str().map(str::to_owned))
+        .expect("no audit line names the parent's session");
+
+    // Revoked through instance one's config: the object is created.
+    revoke(
+        &one.config,
+        &["--session", &session_id, "--reason", "laptop stolen"],
+    )
+    .ok();
+    let list = String::from_utf8(store_object(&ops.name, key).expect("no list object")).unwrap();
+    assert!(list.contains(&session_id), "{list}");
+    let why = format!("session {session_id} was revoked: laptop stolen");
+    assert_refused(&[&one, &two], &[&parent], &b.name, &why);
+    let why = format!("delegating session {session_id} was revoked: laptop stolen");
+    assert_refused(&[&one, &two], &[&child, &grandchild], &b.name, &why);
+    assert_served(&[&one, &two], &[&bob], &b.name);
+
+    // A second revocation, through instance two's config, rewrites the
+    // object over the ETag it read: both entries stay.
+    let bob_name = audit_lines(&two)
+        .into_iter()
+        .find(|l| l["access_key_id"] == bob.access_key_id.as_str())
+        .and_then(|l| l["identity"].as_str().map(str::to_owned))
+        .unwrap();
+    revoke(&two.config, &["--identity", &bob_name]).ok();
+    let list = String::from_utf8(store_object(&ops.name, key).unwrap()).unwrap();
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(
+        list.contains(&session_id) && list.contains(&bob_name),
+        "{list}"
+    );
+    assert_refused(
+        &[&one, &two],
+        &[&bob],
+        &b.name,
+        &format!("principal {bob_name} was revoked"),
+    );
+
+    // The object becomes unreadable (over the size cap): both instances
+    // count failed reads and keep refusing what they refused.
+    let errors = revocation_read_errors(&one);
+    store_put(&ops.name, key, &vec![b'\n'; 9 << 20]);
+    wait_for(Duration::from_secs(6), || {
+        (revocation_read_errors(&one) >= errors + 2).then_some(())
+    })
+    .expect("no failed read of the oversized list counted");
+    for creds in [&parent, &grandchild, &bob] {
+        for gw in [&one, &two] {
+            let err = get_via(&gw.endpoint(), creds, &b.name, "in/a.txt").unwrap_err();
+            assert!(err.contains("revoked"), "{err}");
+        }
+    }
+    // And `s3gate revoke` refuses to add to a list it cannot read.
+    let err = revoke(&one.config, &["--identity", "user:carol"]).failed();
+    assert!(err.contains("larger than"), "{err}");
+    one.stop();
+    two.stop();
+}
+
+#[test]
+fn the_list_object_is_written_only_over_the_etag_it_was_read_with() {
+    use s3gate::upstream::Upstream;
+    use s3gate::upstream::object::{Condition, Fetched, Stored};
+    async fn get(up: &Upstream, bucket: &str, seen: Option<String>, now: SystemTime) -> Fetched {
+        up.get_own_object(bucket, "l", seen.as_deref(), 1024, now)
+            .await
+            .unwrap()
+    }
+    async fn put(
+        up: &Upstream,
+        bucket: &str,
+        text: &'static str,
+        condition: Condition<'_>,
+        now: SystemTime,
+    ) -> Stored {
+        up.put_own_object(bucket, "l", text.into(), condition, now)
+            .await
+            .unwrap()
+    }
+    let h = harness();
+    let bucket = h.bucket("revlist-cas");
+    let config = s3gate::config::Config::parse(
+        &crate::harness::config_text(
+            &h.store.endpoint(),
+            &h.store.creds,
+            std::path::Path::new("k.toml"),
+            std::path::Path::new("audit.log"),
+        ),
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap();
+    h.block_on(async {
+        let up = Upstream::new(&config.upstream).await.unwrap();
+        let now = SystemTime::now();
+        let get = |seen: Option<String>| get(&up, &bucket.name, seen, now);
+        let put = |text, condition| put(&up, &bucket.name, text, condition, now);
+        assert_eq!(get(None).await, Fetched::Missing);
+        assert_eq!(put("a\n", Condition::IfAbsent).await, Stored::Written);
+        // Someone else created it first.
+        assert_eq!(put("b\n", Condition::IfAbsent).await, Stored::Conflict);
+        let Fetched::Found {
+            body,
+            etag: Some(first),
+        } = get(None).await
+        else {
+            panic!("no ETag")
+        };
+        assert_eq!(&body[..], b"a\n");
+        assert_eq!(get(Some(first.clone())).await, Fetched::Unchanged);
+        assert_eq!(
+            put("a\nc\n", Condition::IfMatch(&first)).await,
+            Stored::Written
+        );
+        // A writer holding the old ETag lost the race.
+        assert_eq!(
+            put("a\nd\n", Condition::IfMatch(&first)).await,
+            Stored::Conflict
+        );
+        let Fetched::Found { body, .. } = get(Some(first)).await else {
+            panic!("a changed object read as unchanged")
+        };
+        assert_eq!(&body[..], b"a\nc\n");
+        // Over the cap: an error, not a truncated list.
+        let err = up
+            .get_own_object(&bucket.name, "l", None, 2, now)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("larger than 2 bytes"), "{err}");
+    });
 }

@@ -113,6 +113,8 @@ enum Command {
         name: String,
         #[arg(long, value_enum, default_value = "env")]
         format: grant::Format,
+        #[command(flatten)]
+        quota: grant::QuotaArgs,
     },
     /// Cut sessions off before they expire: appends to the configured
     /// `session.revocation_file`, which every instance re-reads every
@@ -553,8 +555,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             ttl,
             name,
             format,
+            quota,
         } => {
-            let out = grant::grant(&gateway, &read, &write, ttl, &name, format).await?;
+            let out =
+                grant::grant(&gateway, &read, &write, ttl, &name, format, quota.quota()).await?;
             println!("{out}");
             Ok(())
         }

@@ -65,6 +65,8 @@ pub struct Gateway {
     pub limits: ServerConfig,
     /// Sessions cut off before their expiry (`session.revocation_file`).
     pub revocations: Arc<revocation::Revocations>,
+    /// Delegated sessions' quota counts, this instance's own.
+    pub quotas: crate::session::QuotaLedger,
 }
 
 impl Gateway {
@@ -124,6 +126,7 @@ impl Gateway {
             revocations: Arc::new(
                 revocation::Revocations::load(config.session.revocation_file.as_deref()).await?,
             ),
+            quotas: crate::session::QuotaLedger::new(),
         })
     }
 }

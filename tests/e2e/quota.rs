@@ -1,0 +1,232 @@
+//! Quotas for delegated sessions: `s3gate grant --max-requests/--max-bytes…`
+//! gives an agent a session that the gateway stops, with `AccessDenied`
+//! naming the quota and a deny line in the audit log, once it has made its
+//! requests, read its bytes or would write past its bytes — and delegating
+//! further does not escape it.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::audit::audit_lines;
+use crate::client::{Output, aws, boto3, store_object, store_put};
+use crate::delegation::{exported_creds, get_via, s3gate_grant};
+use crate::harness::{Creds, bucket_scope, harness, unique_name, wait_for};
+
+/// `s3gate grant` from `parent` of reading `bucket/in/` (and writing
+/// `bucket/out/` if `write`), named `name`, with the `quota` options; the
+/// child's credentials.
+fn grant(parent: &Creds, bucket: &str, write: bool, name: &str, quota: &[&str]) -> Creds {
+    let (read, out) = (format!("s3://{bucket}/in/"), format!("s3://{bucket}/out/"));
+    let mut args = vec!["--read", &read, "--name", name];
+    if write {
+        args.extend(["--write", &out]);
+    }
+    args.extend(quota);
+    exported_creds(&s3gate_grant(parent, &args).ok().stdout)
+}
+
+/// `aws s3api get-object` (one GET, so one request counted): the content,
+/// or everything the CLI printed on refusal.
+fn get(creds: &Creds, bucket: &str, key: &str) -> Result<String, String> {
+    get_via(&harness().gw().endpoint(), creds, bucket, key)
+}
+
+/// `aws s3api put-object` of `n` bytes: one PUT.
+fn put(creds: &Creds, bucket: &str, key: &str, n: usize) -> Output {
+    let dir = harness().tempdir();
+    let file = dir.path().join("body");
+    std::fs::write(&file, vec![b'x'; n]).unwrap();
+    aws(
+        &harness().gw().endpoint(),
+        creds,
+        &[
+            "s3api",
+            "put-object",
+            "--bucket",
+            bucket,
+            "--key",
+            key,
+            "--body",
+            file.to_str().unwrap(),
+        ],
+    )
+}
+
+/// The first audit line of `creds`' session that is a denial.
+fn deny_line(creds: &Creds) -> Value {
+    let h = harness();
+    wait_for(Duration::from_secs(5), || {
+        audit_lines(h.gw())
+            .into_iter()
+            .find(|l| l["access_key_id"] == creds.access_key_id.as_str() && l["decision"] == "deny")
+    })
+    .expect("no deny line in the audit log")
+}
+
+#[test]
+fn the_request_past_max_requests_is_refused_with_access_denied_and_audited() {
+    let h = harness();
+    let b = h.bucket("quota-req");
+    store_put(&b.name, "in/a.txt", b"inside");
+    let alice = unique_name("alice");
+    let parent = h.mint(&alice, &bucket_scope("*", &b.name), "1h");
+    let child = grant(&parent, &b.name, false, "agent-q", &["--max-requests", "3"]);
+    // Two with the aws CLI and one with boto3: each is one request.
+    for _ in 0..2 {
+        assert_eq!(get(&child, &b.name, "in/a.txt").unwrap(), "inside");
+    }
+    let dir = h.tempdir();
+    let sink = dir.path().join("b3");
+    let boto3_get = || {
+        let sink = sink.to_str().unwrap();
+        boto3(
+            &h.gw().endpoint(),
+            &child,
+            "get",
+            &b.name,
+            "in/a.txt",
+            Some(sink),
+        )
+    };
+    boto3_get().ok();
+    assert_eq!(std::fs::read(&sink).unwrap(), b"inside");
+
+    for refused in [
+        get(&child, &b.name, "in/a.txt").unwrap_err(),
+        boto3_get().failed(),
+    ] {
+        assert!(refused.contains("AccessDenied"), "{refused}");
+        assert!(
+            refused.contains("quota of delegated:agent-q: 3 of 3 requests used"),
+            "{refused}"
+        );
+    }
+    // Refusals are not counted: still 3 of 3, and the parent is unlimited.
+    get(&parent, &b.name, "in/a.txt").unwrap();
+
+    let line = deny_line(&child);
+    assert_eq!(line["status"], 403, "{line}");
+    assert_eq!(line["error"], "AccessDenied", "{line}");
+    assert_eq!(line["rule"], "session quota", "{line}");
+    assert_eq!(line["identity"], format!("user:{alice}"), "{line}");
+    assert!(
+        line["reason"]
+            .as_str()
+            .unwrap()
+            .contains("3 of 3 requests used"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_bytes_written_quota_refuses_the_upload_that_would_pass_it_and_stores_nothing() {
+    let h = harness();
+    let b = h.bucket("quota-write");
+    let parent = h.session_for(&b.name);
+    let child = grant(&parent, &b.name, true, "agent-w", &["--max-bytes", "1KiB"]);
+    put(&child, &b.name, "out/one", 600).ok();
+    let refused = put(&child, &b.name, "out/two", 600).failed();
+    assert!(refused.contains("AccessDenied"), "{refused}");
+    assert!(
+        refused.contains(
+            "quota of delegated:agent-w: 600 of 1024 bytes written used, \
+             this request needs 600 more"
+        ),
+        "{refused}"
+    );
+    assert!(store_object(&b.name, "out/two").is_none());
+    // What still fits goes through.
+    put(&child, &b.name, "out/three", 424).ok();
+    assert_eq!(store_object(&b.name, "out/three").unwrap().len(), 424);
+    assert!(
+        put(&child, &b.name, "out/four", 1)
+            .failed()
+            .contains("AccessDenied")
+    );
+    assert!(store_object(&b.name, "out/four").is_none());
+    let line = deny_line(&child);
+    assert_eq!(line["operation"], "PutObject", "{line}");
+    assert_eq!(line["key"], "out/two", "{line}");
+}
+
+#[test]
+fn a_bytes_read_quota_stops_reads_after_the_limit_but_not_writes() {
+    let h = harness();
+    let b = h.bucket("quota-read");
+    store_put(&b.name, "in/big.bin", &[7u8; 1000]);
+    let parent = h.session_for(&b.name);
+    let child = grant(
+        &parent,
+        &b.name,
+        true,
+        "agent-r",
+        &["--max-bytes-read", "1500"],
+    );
+    get(&child, &b.name, "in/big.bin").unwrap();
+    // Below the limit when it starts: this one completes, and crosses it.
+    get(&child, &b.name, "in/big.bin").unwrap();
+    let refused = get(&child, &b.name, "in/big.bin").unwrap_err();
+    assert!(refused.contains("AccessDenied"), "{refused}");
+    assert!(
+        refused.contains("quota of delegated:agent-r: 2000 of 1500 bytes read used"),
+        "{refused}"
+    );
+    // Listing reads too; writing does not.
+    let listed = aws(
+        &h.gw().endpoint(),
+        &child,
+        &["s3", "ls", &format!("s3://{}/in/", b.name)],
+    )
+    .failed();
+    assert!(listed.contains("AccessDenied"), "{listed}");
+    put(&child, &b.name, "out/result", 10).ok();
+    assert!(store_object(&b.name, "out/result").is_some());
+}
+
+#[test]
+fn a_grandchild_cannot_exceed_its_parents_quota() {
+    let h = harness();
+    let b = h.bucket("quota-chain");
+    store_put(&b.name, "in/a.txt", b"inside");
+    let alice = h.session_for(&b.name);
+    let agent = grant(&alice, &b.name, false, "agent-p", &["--max-requests", "3"]);
+    // It asks for more than the agent holds, and delegates on without any.
+    let sub = grant(&agent, &b.name, false, "sub-1", &["--max-requests", "100"]);
+    let subsub = grant(&sub, &b.name, false, "sub-2", &[]);
+    get(&sub, &b.name, "in/a.txt").unwrap();
+    get(&subsub, &b.name, "in/a.txt").unwrap();
+    get(&agent, &b.name, "in/a.txt").unwrap();
+    // Three requests in the agent's tree: each of them is refused now.
+    for creds in [&subsub, &sub, &agent] {
+        let refused = get(creds, &b.name, "in/a.txt").unwrap_err();
+        assert!(
+            refused.contains("quota of delegated:agent-p: 3 of 3 requests used"),
+            "{refused}"
+        );
+    }
+    let line = deny_line(&subsub);
+    assert_eq!(
+        line["chain"].as_array().unwrap().len(),
+        4,
+        "user, agent-p, sub-1, sub-2: {line}"
+    );
+    // Alice herself is not bound by what she gave away.
+    get(&alice, &b.name, "in/a.txt").unwrap();
+}
+
+#[test]
+fn a_malformed_quota_is_refused_by_the_gateway_and_the_cli() {
+    let h = harness();
+    let parent = h.session_for(&unique_name("quota-bad"));
+    let args = |extra: &[&'static str]| {
+        let mut v = vec!["--read", "s3://b/p/", "--name", "agent-x"];
+        v.extend_from_slice(extra);
+        v
+    };
+    let err = s3gate_grant(&parent, &args(&["--max-requests", "0"])).failed();
+    assert!(err.contains("ValidationError"), "{err}");
+    assert!(err.contains("MaxRequests: `0` is below 1"), "{err}");
+    let err = s3gate_grant(&parent, &args(&["--max-bytes", "ten"])).failed();
+    assert!(err.contains("`ten` is not a size like"), "{err}");
+}

@@ -26,10 +26,11 @@ use serde::{Deserialize, Serialize};
 use super::Claims;
 use crate::s3::{S3Error, S3ErrorCode};
 
-/// Most sessions whose counts an instance keeps (each ~150 bytes). Only a
-/// quota'd session's own request creates an entry; past this, moka evicts
-/// the least used, which forgets that session's counts (documented).
-pub const LEDGER_CAPACITY: u64 = 1 << 20;
+/// Most sessions whose counts an instance keeps (each a few hundred bytes
+/// with moka's bookkeeping). Only a quota'd session's request creates an
+/// entry; past this, moka evicts the least used, which forgets that
+/// session's counts (documented in `docs/delegation.md`).
+pub const LEDGER_CAPACITY: u64 = 1 << 18;
 
 /// A session's limits; `None` is unlimited. Field names are short: they
 /// travel in every token.
@@ -431,6 +432,13 @@ impl QuotaLedger {
                 }
             }
             if let Some(max) = q.max_bytes_written {
+                // Never add what alone passes the limit: the add must not
+                // wrap, even for a moment another request could see.
+                if written > max {
+                    took.give_back();
+                    let used = took.usage.bytes_written.load(Ordering::Relaxed);
+                    return Err(exceeded(Limit::BytesWritten, used, max, written));
+                }
                 let used = took
                     .usage
                     .bytes_written
@@ -610,6 +618,12 @@ mod tests {
         ledger.admit(&c, put(40), now()).unwrap();
         ledger.admit(&c, put(0), now()).unwrap();
         assert!(ledger.admit(&c, put(1), now()).is_err());
+        // Even an absurd declared length leaves the count as it was.
+        let e = ledger.admit(&c, put(u64::MAX), now()).unwrap_err();
+        assert!(
+            e.to_string().contains("100 of 100 bytes written used"),
+            "{e}"
+        );
         // Copies and bodies of unknown length cannot be counted.
         let copy = Demand {
             copies: true,

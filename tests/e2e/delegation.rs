@@ -22,7 +22,7 @@ fn assume(parent: &Creds, name: &str, policy: Option<&str>, duration: Option<u64
     })
 }
 
-fn child_creds(answer: &Value) -> Creds {
+pub fn child_creds(answer: &Value) -> Creds {
     let field = |k: &str| {
         answer[k]
             .as_str()

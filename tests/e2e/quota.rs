@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::audit::audit_lines;
-use crate::client::{Output, aws, boto3, store_object, store_put};
-use crate::delegation::{exported_creds, get_via, s3gate_grant};
+use crate::client::{Output, aws, boto3, boto3_assume_role_with_quota, store_object, store_put};
+use crate::delegation::{child_creds, exported_creds, get_via, s3gate_grant};
 use crate::harness::{Creds, bucket_scope, harness, unique_name, wait_for};
 
 /// `s3gate grant` from `parent` of reading `bucket/in/` (and writing
@@ -30,6 +30,20 @@ fn grant(parent: &Creds, bucket: &str, write: bool, name: &str, quota: &[&str]) 
 /// or everything the CLI printed on refusal.
 fn get(creds: &Creds, bucket: &str, key: &str) -> Result<String, String> {
     get_via(&harness().gw().endpoint(), creds, bucket, key)
+}
+
+/// boto3's `get_object` of `bucket/in/a.txt`: the content, or everything
+/// it printed on refusal.
+fn boto3_get(creds: &Creds, bucket: &str) -> Result<Vec<u8>, String> {
+    let dir = harness().tempdir();
+    let sink = dir.path().join("out");
+    let endpoint = harness().gw().endpoint();
+    let out = boto3(&endpoint, creds, "get", bucket, "in/a.txt", sink.to_str());
+    if out.status.success() {
+        Ok(std::fs::read(&sink).unwrap())
+    } else {
+        Err(out.failed())
+    }
 }
 
 /// `aws s3api put-object` of `n` bytes: one PUT.
@@ -76,25 +90,11 @@ fn the_request_past_max_requests_is_refused_with_access_denied_and_audited() {
     for _ in 0..2 {
         assert_eq!(get(&child, &b.name, "in/a.txt").unwrap(), "inside");
     }
-    let dir = h.tempdir();
-    let sink = dir.path().join("b3");
-    let boto3_get = || {
-        let sink = sink.to_str().unwrap();
-        boto3(
-            &h.gw().endpoint(),
-            &child,
-            "get",
-            &b.name,
-            "in/a.txt",
-            Some(sink),
-        )
-    };
-    boto3_get().ok();
-    assert_eq!(std::fs::read(&sink).unwrap(), b"inside");
+    assert_eq!(boto3_get(&child, &b.name).unwrap(), b"inside");
 
     for refused in [
         get(&child, &b.name, "in/a.txt").unwrap_err(),
-        boto3_get().failed(),
+        boto3_get(&child, &b.name).unwrap_err(),
     ] {
         assert!(refused.contains("AccessDenied"), "{refused}");
         assert!(
@@ -216,6 +216,39 @@ fn a_grandchild_cannot_exceed_its_parents_quota() {
 }
 
 #[test]
+fn boto3_assume_role_asks_for_a_quota_the_gateway_enforces() {
+    let h = harness();
+    let b = h.bucket("quota-boto3");
+    store_put(&b.name, "in/a.txt", b"inside");
+    let parent = h.session_for(&b.name);
+    let assume = |quota: &str| {
+        let out =
+            boto3_assume_role_with_quota(&h.gw().endpoint(), &parent, "agent-b", None, None, quota);
+        serde_json::from_str::<Value>(out.stdout.trim())
+            .unwrap_or_else(|e| panic!("no JSON ({e}): {out:?}"))
+    };
+    let child = child_creds(&assume("MaxRequests=2&MaxBytesRead=1MiB"));
+    for _ in 0..2 {
+        assert_eq!(boto3_get(&child, &b.name).unwrap(), b"inside");
+    }
+    let refused = boto3_get(&child, &b.name).unwrap_err();
+    assert!(refused.contains("AccessDenied"), "{refused}");
+    assert!(
+        refused.contains("quota of delegated:agent-b: 2 of 2 requests used"),
+        "{refused}"
+    );
+    let answer = assume("MaxBytesWritten=much");
+    assert_eq!(answer["Error"], "ValidationError", "{answer}");
+    assert!(
+        answer["Message"]
+            .as_str()
+            .unwrap()
+            .starts_with("MaxBytesWritten: `much` is not a size"),
+        "{answer}"
+    );
+}
+
+#[test]
 fn a_malformed_quota_is_refused_by_the_gateway_and_the_cli() {
     let h = harness();
     let parent = h.session_for(&unique_name("quota-bad"));
@@ -229,4 +262,57 @@ fn a_malformed_quota_is_refused_by_the_gateway_and_the_cli() {
     assert!(err.contains("MaxRequests: `0` is below 1"), "{err}");
     let err = s3gate_grant(&parent, &args(&["--max-bytes", "ten"])).failed();
     assert!(err.contains("`ten` is not a size like"), "{err}");
+}
+
+#[test]
+fn each_instance_counts_its_own_as_documented() {
+    use crate::harness::{config_text, mint_with, write_keyring, write_private};
+    let h = harness();
+    let b = h.bucket("quota-instances");
+    store_put(&b.name, "in/a.txt", b"inside");
+    let dir = h.tempdir();
+    let keyring = write_keyring(dir.path());
+    let gateway = |name: &str| {
+        let sub = dir.path().join(name);
+        std::fs::create_dir_all(&sub).unwrap();
+        let config = sub.join("s3gate.toml");
+        let text = config_text(
+            &h.store.endpoint(),
+            &h.store.creds,
+            &keyring,
+            &sub.join("audit.log"),
+        );
+        write_private(&config, &text);
+        h.gateway_from(&config)
+    };
+    let (one, two) = (gateway("one"), gateway("two"));
+    let parent = mint_with(
+        &one.config,
+        &unique_name("alice"),
+        &bucket_scope("*", &b.name),
+        "1h",
+    );
+    let out = boto3_assume_role_with_quota(
+        &one.endpoint(),
+        &parent,
+        "agent-i",
+        None,
+        None,
+        "MaxRequests=1",
+    )
+    .ok();
+    let child = child_creds(&serde_json::from_str(out.stdout.trim()).unwrap());
+    // One request on each instance: neither knows of the other's.
+    for gw in [&one, &two] {
+        assert_eq!(
+            get_via(&gw.endpoint(), &child, &b.name, "in/a.txt").unwrap(),
+            "inside"
+        );
+    }
+    for gw in [&one, &two] {
+        let refused = get_via(&gw.endpoint(), &child, &b.name, "in/a.txt").unwrap_err();
+        assert!(refused.contains("1 of 1 requests used"), "{refused}");
+    }
+    one.stop();
+    two.stop();
 }

@@ -269,7 +269,9 @@ fn delegate(
     };
     // The child's own quota, never looser than any it inherits; every
     // request of it is charged to its ancestors' quotas too.
-    let quota = sts_api::requested_quota(form)?.within(&parent.effective_quota());
+    let inherited = parent.effective_quota();
+    let quota = sts_api::requested_quota(form)?.capped_by(&inherited);
+    let binding = quota.within(&inherited);
     let mut parent_quotas = parent.parent_quotas.clone();
     if !parent.quota.is_empty() {
         parent_quotas.push(crate::session::ParentQuota {
@@ -302,7 +304,7 @@ fn delegate(
         )
         .map_err(|e| session_error(&e))?;
     event.reason = format!(
-        "delegated session {} ({}) for {}, scope `{scope_text}`, quota {quota}, until {}",
+        "delegated session {} ({}) for {}, scope `{scope_text}`, quota {binding}, until {}",
         creds.session_id,
         chain.join(" -> "),
         role.role_arn,

@@ -57,8 +57,21 @@ impl Quota {
         *self == Quota::default()
     }
 
-    /// Each limit the tighter of the two: a child asking for more than an
-    /// ancestor allows is held to the ancestor's limit.
+    /// The limits this quota sets, each no looser than `cap`'s: a child
+    /// asking for more than an ancestor allows is held to the ancestor's
+    /// limit. A limit it does not set stays unset (the ancestor's quota
+    /// binds it anyway, through the chain).
+    #[must_use]
+    pub fn capped_by(&self, cap: &Quota) -> Quota {
+        let capped = |a: Option<u64>, b: Option<u64>| a.map(|a| b.map_or(a, |b| a.min(b)));
+        Quota {
+            max_requests: capped(self.max_requests, cap.max_requests),
+            max_bytes_read: capped(self.max_bytes_read, cap.max_bytes_read),
+            max_bytes_written: capped(self.max_bytes_written, cap.max_bytes_written),
+        }
+    }
+
+    /// Each limit the tighter of the two.
     #[must_use]
     pub fn within(&self, other: &Quota) -> Quota {
         Quota {
@@ -708,5 +721,15 @@ mod tests {
             "5 requests, 1000 bytes read, 7 bytes written"
         );
         assert_eq!(Quota::default().to_string(), "unlimited");
+        // A child's own quota: what it asks for, capped; nothing more.
+        let asked = Quota {
+            max_requests: Some(100),
+            max_bytes_read: Some(10),
+            max_bytes_written: None,
+        };
+        assert_eq!(
+            asked.capped_by(&c.effective_quota()).to_string(),
+            "5 requests, 10 bytes read"
+        );
     }
 }

@@ -205,6 +205,26 @@ fn a_grandchild_cannot_exceed_its_parents_quota() {
             "{refused}"
         );
     }
+    // The gateway says what binds each grant: the asked-for 100 is held
+    // to the agent's 3, and sub-2 is bound without asking.
+    for name in ["sub-1", "sub-2"] {
+        let line = wait_for(Duration::from_secs(5), || {
+            audit_lines(h.gw()).into_iter().find(|l| {
+                l["api"] == "sts"
+                    && l["reason"]
+                        .as_str()
+                        .is_some_and(|r| r.contains(&format!("delegated:{name})")))
+            })
+        })
+        .expect("no audit line for the grant");
+        assert!(
+            line["reason"]
+                .as_str()
+                .unwrap()
+                .contains("quota 3 requests,"),
+            "{line}"
+        );
+    }
     let line = deny_line(&subsub);
     assert_eq!(
         line["chain"].as_array().unwrap().len(),

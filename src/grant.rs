@@ -13,6 +13,8 @@ use bytes::Bytes;
 use http_body_util::Full;
 
 use s3gate::identity::http::HttpClient;
+use s3gate::session::Quota;
+use s3gate::session::quota::parse_size;
 
 /// The region s3gate's STS answers for; only the signature uses it.
 const REGION: &str = "us-east-1";
@@ -26,6 +28,35 @@ pub enum Format {
     Env,
     /// `credential_process` JSON.
     Json,
+}
+
+/// The child's quota (see docs/delegation.md): counted by each gateway
+/// instance, never looser than your own.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct QuotaArgs {
+    /// At most N S3 requests.
+    #[arg(long, value_name = "N")]
+    max_requests: Option<u64>,
+    /// At most SIZE bytes read and SIZE written (e.g. 10MiB, 1GB), unless
+    /// --max-bytes-read / --max-bytes-written say otherwise.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_bytes: Option<u64>,
+    /// At most SIZE bytes read (object and listing bodies).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_bytes_read: Option<u64>,
+    /// At most SIZE bytes written (request bodies).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_bytes_written: Option<u64>,
+}
+
+impl QuotaArgs {
+    pub fn quota(&self) -> Quota {
+        Quota {
+            max_requests: self.max_requests,
+            max_bytes_read: self.max_bytes_read.or(self.max_bytes),
+            max_bytes_written: self.max_bytes_written.or(self.max_bytes),
+        }
+    }
 }
 
 /// Read: get objects (and their versions, tags, attributes) and list.
@@ -156,6 +187,7 @@ pub async fn grant(
     ttl: Duration,
     name: &str,
     format: Format,
+    quota: Quota,
 ) -> anyhow::Result<String> {
     let gateway = gateway.trim_end_matches('/');
     let policy = session_policy(read, write)?;
@@ -167,6 +199,15 @@ pub async fn grant(
         .append_pair("RoleSessionName", name)
         .append_pair("Policy", &policy)
         .append_pair("DurationSeconds", &ttl.as_secs().to_string());
+    for (param, limit) in [
+        ("MaxRequests", quota.max_requests),
+        ("MaxBytesRead", quota.max_bytes_read),
+        ("MaxBytesWritten", quota.max_bytes_written),
+    ] {
+        if let Some(n) = limit {
+            form.append_pair(param, &n.to_string());
+        }
+    }
     let req = signed_request(
         &format!("{gateway}/"),
         form.finish(),
@@ -182,10 +223,17 @@ pub async fn grant(
         session_token: token,
         expiration,
     } = &issued;
+    let quota_note = if quota.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; asked for a quota of {quota} (never looser than yours; each gateway instance counts its own)"
+        )
+    };
     Ok(match format {
         Format::Json => issued.credential_process_json(),
         Format::Env => format!(
-            "# s3gate session `{name}`, delegated from yours; expires {expiration}\n\
+            "# s3gate session `{name}`, delegated from yours; expires {expiration}{quota_note}\n\
              export AWS_ACCESS_KEY_ID={key}\n\
              export AWS_SECRET_ACCESS_KEY={secret}\n\
              export AWS_SESSION_TOKEN={token}\n\

@@ -166,6 +166,8 @@ enum Command {
         name: String,
         #[arg(long, value_enum, default_value = "env")]
         format: grant::Format,
+        #[command(flatten)]
+        quota: grant::QuotaArgs,
     },
     /// Cut sessions off before they expire: adds to the configured
     /// revocation list (`session.revocation_file`, or the S3 object
@@ -719,8 +721,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             ttl,
             name,
             format,
+            quota,
         } => {
-            let out = grant::grant(&gateway, &read, &write, ttl, &name, format).await?;
+            let out =
+                grant::grant(&gateway, &read, &write, ttl, &name, format, quota.quota()).await?;
             println!("{out}");
             Ok(())
         }

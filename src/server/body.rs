@@ -11,6 +11,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use crate::audit::{AuditEvent, AuditPermit};
+use crate::session::ReadMeter;
 
 pub enum Inner {
     Full(Option<Bytes>),
@@ -28,6 +29,9 @@ pub struct GatewayBody {
     inner: Inner,
     bytes_out: u64,
     finish: Option<Finish>,
+    /// Charges the bytes sent to the session's bytes-read quotas (none for
+    /// most sessions).
+    meter: ReadMeter,
 }
 
 impl GatewayBody {
@@ -36,6 +40,7 @@ impl GatewayBody {
             inner: Inner::Full(Some(bytes.into())),
             bytes_out: 0,
             finish,
+            meter: ReadMeter::default(),
         }
     }
 
@@ -49,7 +54,15 @@ impl GatewayBody {
             inner: Inner::Upstream(body),
             bytes_out: 0,
             finish,
+            meter: ReadMeter::default(),
         }
+    }
+
+    /// Counts the body against bytes-read quotas as it streams.
+    #[must_use]
+    pub fn metered(mut self, meter: ReadMeter) -> Self {
+        self.meter = meter;
+        self
     }
 
     fn complete(&mut self, complete: bool) {
@@ -85,6 +98,7 @@ impl Body for GatewayBody {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     this.bytes_out += data.len() as u64;
+                    this.meter.read(data.len() as u64);
                 }
             }
             Poll::Ready(Some(Err(_))) => this.complete(false),

@@ -73,6 +73,8 @@ pub struct Gateway {
     pub login_tables: crate::login::device::LoginTables,
     /// The region shown in the portal's snippets (the default upstream's).
     pub region: String,
+    /// Delegated sessions' quota counts, this instance's own.
+    pub quotas: crate::session::QuotaLedger,
 }
 
 impl Gateway {
@@ -141,6 +143,7 @@ impl Gateway {
                 .context("[login]")?,
             login_tables: crate::login::device::LoginTables::new(),
             region: config.upstream.region.clone(),
+            quotas: crate::session::QuotaLedger::new(),
         })
     }
 }

@@ -18,7 +18,7 @@ use super::sts::{unavailable, xml_response};
 use crate::audit::AuditEvent;
 use crate::policy::{ActionSet, Caller, Decision, Policy};
 use crate::s3::{Action, S3Error, S3ErrorCode, S3Request, classify, delete_objects_keys};
-use crate::session::Claims;
+use crate::session::{Claims, Demand, ReadMeter};
 use crate::sigv4::{self, AuthForm};
 use crate::upstream::{self, RoleRequest, UpstreamBody, UpstreamError};
 
@@ -46,7 +46,7 @@ pub async fn handle(
         started,
     };
     match result {
-        Ok(mut response) => {
+        Ok((mut response, meter)) => {
             event.status = response.status().as_u16();
             event.upstream_request_id = upstream::request_id(&response);
             upstream::strip_response_hop_headers(response.headers_mut());
@@ -55,7 +55,7 @@ pub async fn handle(
             if let Ok(id) = http::HeaderValue::from_str(&event.request_id) {
                 response.headers_mut().insert("x-amz-request-id", id);
             }
-            response.map(|b| GatewayBody::upstream(b, Some(finish(event))))
+            response.map(|b| GatewayBody::upstream(b, Some(finish(event))).metered(meter))
         }
         Err(err) => {
             let status = err.status();
@@ -94,7 +94,7 @@ async fn run(
     client: SocketAddr,
     event: &mut AuditEvent,
     now: SystemTime,
-) -> Result<Response<Incoming>, S3Error> {
+) -> Result<(Response<Incoming>, ReadMeter), S3Error> {
     // classify
     let mut s3 = classify(
         &parts.method,
@@ -169,6 +169,13 @@ async fn run(
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0);
+    // What the store will be sent: the decoded length of an aws-chunked
+    // body, else the body's own (`None` for a chunked one).
+    let mut body_length = if upstream::has_body(&parts.method) {
+        decoded_length.or_else(|| http_body::Body::size_hint(&body).exact())
+    } else {
+        Some(0)
+    };
 
     // The body is verified as it streams; only DeleteObjects must be read
     // first, because its keys are resources to authorize.
@@ -193,6 +200,7 @@ async fn run(
             })?
             .to_bytes();
         s3.set_delete_keys(&delete_objects_keys(&bytes)?);
+        body_length = Some(bytes.len() as u64);
         upstream_body = UpstreamBody::Bytes(Some(bytes));
     }
 
@@ -211,6 +219,17 @@ async fn run(
     // policy), come from the same file.
     let policy = gateway.policy.current();
     let decision = authorize(&policy, &caller, claims, &s3, event)?;
+    // quotas: charged once allowed, before the upstream is contacted.
+    let demand = Demand {
+        reads: parts.method == Method::GET,
+        writes: body_length,
+        copies: s3.copy_source.is_some(),
+    };
+    let meter = gateway.quotas.admit(claims, demand, now).map_err(|e| {
+        event.rule = Some("session quota".into());
+        event.reason = e.to_string();
+        e.to_s3_error(&event.request_id)
+    })?;
     event.decision = "allow";
 
     // upstream credentials and forward
@@ -277,7 +296,7 @@ async fn run(
             e.to_s3_error()
         })?;
     event.upstream_role_session = forwarded.role_session;
-    Ok(forwarded.response)
+    Ok((forwarded.response, meter))
 }
 
 /// Every resource the request touches must be allowed by the policy *and*

@@ -267,19 +267,36 @@ fn delegate(
             (requested, parents)
         }
     };
+    // The child's own quota, never looser than any it inherits; every
+    // request of it is charged to its ancestors' quotas too.
+    let inherited = parent.effective_quota();
+    let quota = sts_api::requested_quota(form)?.capped_by(&inherited);
+    let binding = quota.within(&inherited);
+    let mut parent_quotas = parent.parent_quotas.clone();
+    if !parent.quota.is_empty() {
+        parent_quotas.push(crate::session::ParentQuota {
+            session_id: parent.session_id.clone(),
+            expires_at: parent.expires_at,
+            quota: parent.quota,
+        });
+    }
     let scope_text = scope.to_string();
     let creds = gateway
         .keyring
         .mint_delegated(
             parent.identity.clone(),
             scope,
-            parent_scopes,
-            parent
-                .parent_sessions
-                .iter()
-                .cloned()
-                .chain([parent.session_id.clone()])
-                .collect(),
+            crate::session::Delegation {
+                parent_scopes,
+                parent_sessions: parent
+                    .parent_sessions
+                    .iter()
+                    .cloned()
+                    .chain([parent.session_id.clone()])
+                    .collect(),
+                quota,
+                parent_quotas,
+            },
             now,
             ttl,
             chain.clone(),
@@ -287,7 +304,7 @@ fn delegate(
         )
         .map_err(|e| session_error(&e))?;
     event.reason = format!(
-        "delegated session {} ({}) for {}, scope `{scope_text}`, until {}",
+        "delegated session {} ({}) for {}, scope `{scope_text}`, quota {binding}, until {}",
         creds.session_id,
         chain.join(" -> "),
         role.role_arn,

@@ -14,6 +14,7 @@
 
 mod keyring;
 mod opened;
+pub mod quota;
 pub mod revocation;
 mod secret;
 pub mod token;
@@ -28,9 +29,10 @@ use crate::s3::{S3Error, S3ErrorCode};
 
 pub use keyring::{Keyring, KeyringError, MAX_KEY_ID_LEN, MAX_KEYS};
 pub use opened::OpenedSession;
+pub use quota::{Demand, ParentQuota, Quota, QuotaError, QuotaLedger, ReadMeter};
 pub use revocation::{RevocationEntry, RevocationList};
 pub use secret::{MasterKey, SecretString};
-pub use token::{ACCESS_KEY_PREFIX, MAX_TOKEN_LEN, is_session_access_key_id};
+pub use token::{ACCESS_KEY_PREFIX, Delegation, MAX_TOKEN_LEN, is_session_access_key_id};
 
 /// Most groups an identity carries into a session (identity adapters keep
 /// the ones the policy names).
@@ -123,6 +125,13 @@ pub struct Claims {
     /// revokes this session too.
     #[serde(rename = "pi", default, skip_serializing_if = "Vec::is_empty")]
     pub parent_sessions: Vec<String>,
+    /// This session's own quota (see [`quota`]); absent when unlimited.
+    #[serde(rename = "q", default, skip_serializing_if = "Quota::is_empty")]
+    pub quota: Quota,
+    /// The quotas of the sessions this one was delegated from, outermost
+    /// first: every request is charged to each of them too.
+    #[serde(rename = "pq", default, skip_serializing_if = "Vec::is_empty")]
+    pub parent_quotas: Vec<ParentQuota>,
 }
 
 impl Claims {

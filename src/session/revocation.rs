@@ -214,6 +214,8 @@ mod tests {
             chain: chain.iter().map(|c| (*c).to_owned()).collect(),
             parent_sessions: parents.iter().map(|c| (*c).to_owned()).collect(),
             parent_scopes: Vec::new(),
+            quota: Default::default(),
+            parent_quotas: Vec::new(),
         }
     }
 

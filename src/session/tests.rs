@@ -390,8 +390,11 @@ fn a_delegated_session_needs_its_own_scope_and_every_parent_scope() {
         .mint_delegated(
             alice(),
             asked,
-            vec![scope()],
-            vec!["parent".into()],
+            crate::session::Delegation {
+                parent_scopes: vec![scope()],
+                parent_sessions: vec!["parent".into()],
+                ..Default::default()
+            },
             at(NOW),
             HOUR,
             vec!["user:alice".into(), "delegated:agent-7".into()],

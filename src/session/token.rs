@@ -29,6 +29,7 @@ use zeroize::Zeroize as _;
 
 use super::keyring::{KeyEntry, Keyring, hmac_sha256};
 use super::opened::{OpenedCache, OpenedSession};
+use super::quota::{ParentQuota, Quota};
 use super::secret::SecretString;
 use super::{Claims, Identity, MAX_CHAIN, MAX_GROUPS, SessionCredentials, SessionError};
 use crate::policy::Scope;
@@ -83,6 +84,20 @@ fn secret_access_key(key: &KeyEntry, access_key_id: &str) -> SecretString {
     SecretString::new(secret)
 }
 
+/// What a delegated session inherits and is limited by, sealed as given
+/// (the STS API works it out from the parent's claims).
+#[derive(Debug, Clone, Default)]
+pub struct Delegation {
+    /// See [`Claims::parent_scopes`].
+    pub parent_scopes: Vec<Scope>,
+    /// See [`Claims::parent_sessions`]: revoked with any of them.
+    pub parent_sessions: Vec<String>,
+    /// See [`Claims::quota`].
+    pub quota: Quota,
+    /// See [`Claims::parent_quotas`].
+    pub parent_quotas: Vec<ParentQuota>,
+}
+
 impl Keyring {
     /// Mints session credentials sealed under the newest key.
     ///
@@ -98,28 +113,17 @@ impl Keyring {
         chain: Vec<String>,
         rng: &mut impl CryptoRng,
     ) -> Result<SessionCredentials, SessionError> {
-        self.mint_delegated(
-            identity,
-            scope,
-            Vec::new(),
-            Vec::new(),
-            now,
-            ttl,
-            chain,
-            rng,
-        )
+        self.mint_delegated(identity, scope, Delegation::default(), now, ttl, chain, rng)
     }
 
-    /// Like [`Keyring::mint`], for a delegated session that must also stay
-    /// within `parent_scopes` (see [`Claims::parent_scopes`]) and is revoked
-    /// with any of `parent_sessions`.
+    /// Like [`Keyring::mint`], for a delegated session bound by what it
+    /// inherits from the sessions it was delegated from (`delegation`).
     #[allow(clippy::too_many_arguments, reason = "each part is sealed as given")]
     pub fn mint_delegated(
         &self,
         identity: Identity,
         scope: Scope,
-        parent_scopes: Vec<Scope>,
-        parent_sessions: Vec<String>,
+        delegation: Delegation,
         now: SystemTime,
         ttl: Duration,
         chain: Vec<String>,
@@ -140,8 +144,10 @@ impl Keyring {
             issued_at,
             expires_at: issued_at.saturating_add(ttl.as_secs()),
             chain,
-            parent_scopes,
-            parent_sessions,
+            parent_scopes: delegation.parent_scopes,
+            parent_sessions: delegation.parent_sessions,
+            quota: delegation.quota,
+            parent_quotas: delegation.parent_quotas,
         };
         let plaintext = serde_json::to_vec(&claims).map_err(|_| SessionError::ClaimsTooLarge)?;
 

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use crate::audit::iso8601;
 use crate::s3::push_escaped;
-use crate::session::{Claims, SessionCredentials};
+use crate::session::quota::parse_size;
+use crate::session::{Claims, Quota, SessionCredentials};
 
 /// Largest STS form body accepted; real ones are a few KiB (a JWT).
 pub const MAX_STS_BODY_SIZE: usize = 64 * 1024;
@@ -111,6 +112,42 @@ pub fn get_caller_identity_xml(claims: &Claims, request_id: &str) -> String {
     push_escaped(&mut out, request_id);
     out.push_str("</RequestId></ResponseMetadata></GetCallerIdentityResponse>");
     out
+}
+
+/// The quota a delegating caller asks for (s3gate's own `AssumeRole`
+/// parameters): `MaxRequests` (a count), `MaxBytesRead` and
+/// `MaxBytesWritten` (bytes, or a size like `10MiB`). Absent is unlimited
+/// (within the caller's own quota); each must be at least 1.
+pub fn requested_quota(form: &StsForm) -> Result<Quota, StsError> {
+    let limit = |name: &str, size: bool| -> Result<Option<u64>, StsError> {
+        let Some(text) = form.get(name) else {
+            return Ok(None);
+        };
+        let parsed = if size {
+            parse_size(text)
+        } else {
+            text.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("`{text}` is not a whole number"))
+        };
+        match parsed {
+            Ok(n) if n >= 1 => Ok(Some(n)),
+            Ok(_) => Err(format!("`{text}` is below 1")),
+            Err(e) => Err(e),
+        }
+        .map_err(|e| {
+            StsError::new(
+                StatusCode::BAD_REQUEST,
+                "ValidationError",
+                format!("{name}: {e}"),
+            )
+        })
+    };
+    Ok(Quota {
+        max_requests: limit("MaxRequests", false)?,
+        max_bytes_read: limit("MaxBytesRead", true)?,
+        max_bytes_written: limit("MaxBytesWritten", true)?,
+    })
 }
 
 /// The parameters every "assume role" action shares, validated as STS
@@ -380,6 +417,36 @@ mod tests {
         assert_eq!(f.action(), Some("GetCallerIdentity"));
         assert_eq!(f.get("X"), Some("a+b c"));
         assert_eq!(f.get("Missing"), None);
+    }
+
+    #[test]
+    fn a_quota_is_asked_for_with_counts_and_sizes() {
+        let q = requested_quota(&StsForm::parse(
+            b"MaxRequests=5&MaxBytesRead=10MiB&MaxBytesWritten=1000",
+        ))
+        .unwrap();
+        assert_eq!(
+            q,
+            Quota {
+                max_requests: Some(5),
+                max_bytes_read: Some(10 << 20),
+                max_bytes_written: Some(1000),
+            }
+        );
+        assert!(requested_quota(&StsForm::parse(b"")).unwrap().is_empty());
+        for (form, says) in [
+            (
+                &b"MaxRequests=5MiB"[..],
+                "MaxRequests: `5MiB` is not a whole number",
+            ),
+            (b"MaxRequests=0", "MaxRequests: `0` is below 1"),
+            (b"MaxBytesRead=lots", "MaxBytesRead: `lots` is not a size"),
+            (b"MaxBytesWritten=-1", "MaxBytesWritten: `-1` is not a size"),
+        ] {
+            let e = requested_quota(&StsForm::parse(form)).unwrap_err();
+            assert_eq!(e.code, "ValidationError");
+            assert!(e.message.starts_with(says), "{}", e.message);
+        }
     }
 
     #[test]

@@ -4,6 +4,9 @@ Usage: boto3_assume_role.py SESSION_NAME POLICY_JSON|- [DURATION_SECONDS]
 Endpoint from E2E_ENDPOINT, the parent's credentials from the standard
 AWS_* variables. Prints the answer as JSON (Expiration as ISO-8601); on an
 STS error prints {"Error": CODE, "Message": ...} and exits 3.
+E2E_QUOTA (optional, a form like `MaxRequests=2`) adds s3gate's quota
+parameters, which botocore's model does not know, as a user would: in a
+before-sign handler.
 """
 import json
 import os
@@ -21,6 +24,14 @@ sts = boto3.client(
     region_name="us-east-1",
     config=Config(retries={"max_attempts": 1, "mode": "standard"}),
 )
+quota = os.environ.get("E2E_QUOTA")
+if quota:
+    from urllib.parse import parse_qsl
+
+    def add_quota(request, **_):
+        request.data.update(parse_qsl(quota))
+
+    sts.meta.events.register("before-sign.sts.AssumeRole", add_quota)
 kwargs = {"RoleArn": "arn:aws:iam::000000000000:role/agent", "RoleSessionName": name}
 if policy != "-":
     kwargs["Policy"] = policy

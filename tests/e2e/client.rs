@@ -353,10 +353,24 @@ pub fn boto3_assume_role(
     policy: Option<&str>,
     duration: Option<u64>,
 ) -> Output {
+    boto3_assume_role_with_quota(endpoint, creds, name, policy, duration, "")
+}
+
+/// [`boto3_assume_role`] adding s3gate's quota parameters (`quota`, a form
+/// such as `MaxRequests=2`) in a botocore `before-sign` handler.
+pub fn boto3_assume_role_with_quota(
+    endpoint: &str,
+    creds: &Creds,
+    name: &str,
+    policy: Option<&str>,
+    duration: Option<u64>,
+    quota: &str,
+) -> Output {
     let h = harness();
     let mut cmd = clean_command(h.venv_bin("python"));
     aws_env(&mut cmd, endpoint, creds);
     cmd.env("E2E_ENDPOINT", endpoint)
+        .env("E2E_QUOTA", quota)
         .env("AWS_CONFIG_FILE", "/nonexistent")
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),

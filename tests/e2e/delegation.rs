@@ -22,7 +22,7 @@ fn assume(parent: &Creds, name: &str, policy: Option<&str>, duration: Option<u64
     })
 }
 
-fn child_creds(answer: &Value) -> Creds {
+pub fn child_creds(answer: &Value) -> Creds {
     let field = |k: &str| {
         answer[k]
             .as_str()
@@ -274,7 +274,7 @@ fn a_policy_s3gate_cannot_honour_exactly_is_refused() {
 }
 
 /// Runs `s3gate grant` with `parent`'s session in the environment.
-fn s3gate_grant(parent: &Creds, args: &[&str]) -> crate::client::Output {
+pub fn s3gate_grant(parent: &Creds, args: &[&str]) -> crate::client::Output {
     let h = harness();
     let mut cmd = crate::client::clean_command(env!("CARGO_BIN_EXE_s3gate"));
     cmd.env("AWS_ACCESS_KEY_ID", &parent.access_key_id)
@@ -286,6 +286,25 @@ fn s3gate_grant(parent: &Creds, args: &[&str]) -> crate::client::Output {
         .args(["grant", "--gateway", &h.gw().endpoint()])
         .args(args);
     crate::client::run(cmd, Duration::from_secs(30))
+}
+
+/// The value of `export K=V` in what `s3gate grant` printed: what a user
+/// pastes.
+pub fn exported(stdout: &str, k: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("export {k}=")))
+        .unwrap_or_else(|| panic!("no {k} in {stdout}"))
+        .to_owned()
+}
+
+/// The credentials `s3gate grant` printed as `export` lines.
+pub fn exported_creds(stdout: &str) -> Creds {
+    Creds {
+        access_key_id: exported(stdout, "AWS_ACCESS_KEY_ID"),
+        secret_access_key: exported(stdout, "AWS_SECRET_ACCESS_KEY"),
+        session_token: Some(exported(stdout, "AWS_SESSION_TOKEN")),
+    }
 }
 
 #[test]
@@ -308,20 +327,8 @@ fn s3gate_grant_prints_env_lines_the_aws_cli_uses_within_the_grant() {
         ],
     )
     .ok();
-    // What a user pastes: `export K=V` lines.
-    let var = |k: &str| {
-        out.stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("export {k}=")))
-            .unwrap_or_else(|| panic!("no {k} in {}", out.stdout))
-            .to_owned()
-    };
-    assert_eq!(var("AWS_ENDPOINT_URL"), h.gw().endpoint());
-    let child = Creds {
-        access_key_id: var("AWS_ACCESS_KEY_ID"),
-        secret_access_key: var("AWS_SECRET_ACCESS_KEY"),
-        session_token: Some(var("AWS_SESSION_TOKEN")),
-    };
+    assert_eq!(exported(&out.stdout, "AWS_ENDPOINT_URL"), h.gw().endpoint());
+    let child = exported_creds(&out.stdout);
     assert_ne!(child.access_key_id, parent.access_key_id);
 
     assert_eq!(get(&child, &b.name, "in/a.txt").ok().stdout, "inside");
@@ -389,7 +396,7 @@ fn s3gate_grant_without_a_session_says_which_variable_is_missing() {
 
 /// `aws s3api get-object` through `endpoint`: the content, or everything
 /// the CLI printed on refusal.
-fn get_via(endpoint: &str, creds: &Creds, bucket: &str, key: &str) -> Result<String, String> {
+pub fn get_via(endpoint: &str, creds: &Creds, bucket: &str, key: &str) -> Result<String, String> {
     let dir = harness().tempdir();
     let sink = dir.path().join("out");
     let out = aws(

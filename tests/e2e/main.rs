@@ -28,6 +28,7 @@ mod ops;
 mod payload;
 mod policy;
 mod policy_cli;
+mod quota;
 mod refusal;
 mod roundtrip;
 mod scaleout;

@@ -175,3 +175,77 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    const BASE: &str = "[upstream]\n[session]\nkeyring = \"k.toml\"\n\
+        [[identity.oidc]]\nissuer = \"https://idp.example\"\naudiences = [\"s3gate\"]\n";
+
+    fn parse(extra: &str) -> Result<Config, ConfigError> {
+        Config::parse(&format!("{BASE}{extra}"), Path::new("s3gate.toml"))
+    }
+
+    fn field_of(extra: &str) -> &'static str {
+        match parse(extra) {
+            Err(ConfigError::Invalid { field, .. }) => field,
+            other => panic!("expected an invalid field, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_login_section_parses_with_its_defaults() {
+        let c = parse(
+            "[login]\nissuer = \"https://idp.example\"\nclient_id = \"s3gate\"\n\
+             public_url = \"https://s3.example.com/\"\n",
+        )
+        .unwrap();
+        let l = c.login.unwrap();
+        assert_eq!(l.base_url(), "https://s3.example.com");
+        assert!(l.secure());
+        assert_eq!(l.scopes, ["openid", "profile", "email"]);
+        assert_eq!(l.browser_session_ttl, Duration::from_secs(8 * 3600));
+        assert_eq!(l.credentials_ttl, Duration::from_secs(3600));
+        assert_eq!(l.resolve_secret(), Ok(None));
+        assert!(!format!("{l:?}").contains("secret\""));
+    }
+
+    #[test]
+    fn misconfigurations_name_the_field() {
+        let with = |issuer: &str, client: &str, url: &str, more: &str| {
+            format!(
+                "[login]\nissuer = \"{issuer}\"\nclient_id = \"{client}\"\npublic_url = \"{url}\"\n{more}"
+            )
+        };
+        let ok = ("https://idp.example", "s3gate", "https://s3.example.com");
+        assert_eq!(
+            field_of(&with("https://other.example", ok.1, ok.2, "")),
+            "login.issuer"
+        );
+        assert_eq!(
+            field_of(&with(ok.0, "not-an-audience", ok.2, "")),
+            "login.client_id"
+        );
+        assert_eq!(
+            field_of(&with(ok.0, ok.1, "http://s3.example.com", "")),
+            "login.public_url"
+        );
+        assert_eq!(
+            field_of(&with(ok.0, ok.1, "https://s3.example.com/s3gate", "")),
+            "login.public_url"
+        );
+        assert_eq!(
+            field_of(&with(ok.0, ok.1, ok.2, "scopes = [\"profile\"]\n")),
+            "login.scopes"
+        );
+        assert_eq!(
+            field_of(&with(ok.0, ok.1, ok.2, "credentials_ttl = \"9h\"\n")),
+            "login.credentials_ttl"
+        );
+        // Loopback http is allowed (tests, a laptop).
+        assert!(parse(&with(ok.0, ok.1, "http://127.0.0.1:7070", "")).is_ok());
+    }
+}

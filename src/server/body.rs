@@ -110,7 +110,9 @@ impl Body for GatewayBody {
 
     fn is_end_stream(&self) -> bool {
         match &self.inner {
-            Inner::Full(b) => b.is_none(),
+            // An empty body (a redirect) is over before it starts: hyper
+            // never polls it, and its record must still say complete.
+            Inner::Full(b) => b.as_ref().is_none_or(Bytes::is_empty),
             Inner::Upstream(body) => body.is_end_stream(),
         }
     }

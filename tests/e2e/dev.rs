@@ -26,14 +26,6 @@ fn parse_env_lines(text: &str) -> HashMap<String, String> {
         .collect()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn aws_from_env(env: &HashMap<String, String>, args: &[&str]) -> crate::client::Output {
     let mut cmd = clean_command(harness().venv_bin("aws"));
     cmd.envs(env)
@@ -54,7 +46,7 @@ fn s3gate_dev_prints_env_lines_that_make_aws_cli_cp_ls_and_sync_work() {
     let h = harness();
     let dir = h.tempdir();
     let env_file = dir.path().join("s3gate.env");
-    let listen = format!("127.0.0.1:{}", free_port());
+    let listen = format!("127.0.0.1:{}", crate::harness::free_port());
     let stdout_path = dir.path().join("dev.stdout");
     let child = Command::new(env!("CARGO_BIN_EXE_s3gate"))
         .args(["dev", "--listen", &listen, "--data"])

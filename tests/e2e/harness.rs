@@ -533,6 +533,16 @@ fn scratch_dir() -> PathBuf {
     dir
 }
 
+/// A loopback port free right now, for a server whose address must be
+/// known before it starts (a config naming it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A name no other test (or run) uses: `label-<10 random>`, valid as a bucket.
 pub fn unique_name(label: &str) -> String {
     let label: String = label

@@ -48,14 +48,6 @@ fn chained_gateway(dir: &Path) -> Gateway {
     harness().gateway_from(&config)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn presigned(creds: &Creds, method: &str, url: &str) -> String {
     let s = Signing {
         creds,
@@ -104,7 +96,7 @@ fn sigterm_mid_transfer_lets_a_slow_upload_and_download_finish_then_exits_0() {
     let h = harness();
     let bucket = h.bucket("drain");
     let dir = h.tempdir();
-    let port = free_port();
+    let port = crate::harness::free_port();
     let keyring = write_keyring(dir.path());
     let audit = dir.path().join("audit.log");
     let text = config_text(&h.store.endpoint(), &h.store.creds, &keyring, &audit).replace(
@@ -515,7 +507,7 @@ fn readyz_fails_while_the_upstream_is_unreachable() {
     let h = harness();
     let dir = h.tempdir();
     let keyring = write_keyring(dir.path());
-    let closed = free_port();
+    let closed = crate::harness::free_port();
     let text = config_text(
         &format!("http://127.0.0.1:{closed}"),
         &h.store.creds,

@@ -609,14 +609,6 @@ fn an_edited_policy_file_takes_effect_on_the_next_request_and_a_bad_one_is_refus
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn sighup_reloads_an_unwatched_policy_in_a_running_s3gate_serve() {
     let h = harness();
@@ -631,7 +623,7 @@ fn sighup_reloads_an_unwatched_policy_in_a_running_s3gate_serve() {
     // A config like the harness gateway's, on a known port, unwatched.
     let template = h.policy_gateway("pol-hup-template", "");
     let dir = h.tempdir();
-    let port = free_port();
+    let port = crate::harness::free_port();
     let config = std::fs::read_to_string(&template.config)
         .unwrap()
         .replace(

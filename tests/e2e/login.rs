@@ -1,0 +1,610 @@
+//! People signing in: the portal in headless Chromium, `s3gate login` with
+//! its browser step scripted, the device flow, and `s3gate configure`
+//! writing a profile the aws CLI then uses — all against the real OpenID
+//! Provider (node-oidc-provider, client `s3gate-portal`) started by
+//! `tests/run`, and Debian's Chromium driven by playwright-core
+//! (`tests/testbed/node/browser.mjs`).
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::audit::audit_lines;
+use crate::client::{clean_command, run};
+use crate::harness::{
+    Bucket, Gateway, config_text, harness, testbed_var, unique_name, wait_for, write_keyring,
+    write_private,
+};
+use crate::idp::provider;
+
+struct Shared {
+    gw: Gateway,
+    /// Alice's group `team-alice` may read and write here; `staff` may read.
+    bucket: Bucket,
+}
+
+/// One gateway with `[login]` for the whole module: its public URL must be
+/// known before it starts, so it listens on a port picked beforehand.
+fn shared() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let h = harness();
+        let bucket = h.bucket("login");
+        let policy = format!(
+            r#"
+[[grant]]
+id = "staff-read"
+principals = ["group:staff"]
+actions = ["read", "list"]
+resources = ["s3://{b}/*"]
+
+[[grant]]
+id = "team-alice-write"
+principals = ["group:team-alice"]
+actions = ["write", "delete"]
+resources = ["s3://{b}/alice/*"]
+
+[[deny]]
+id = "no-secrets"
+principals = ["*"]
+actions = ["*"]
+resources = ["s3://{b}/secret/*"]
+"#,
+            b = bucket.name
+        );
+        let gw = login_gateway("gw-login", &policy);
+        Shared { gw, bucket }
+    })
+}
+
+/// A gateway trusting the test IdP for web identity and browser sign-in.
+fn login_gateway(name: &str, policy: &str) -> Gateway {
+    let h = harness();
+    let p = provider();
+    let dir = h.base.join(unique_name(name));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("policy.toml"), policy).unwrap();
+    let port = crate::harness::free_port();
+    let keyring = write_keyring(&dir);
+    let audit = dir.join("audit.log");
+    let text = config_text(&h.store.endpoint(), &h.store.creds, &keyring, &audit)
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let text = format!(
+        "{text}\n[[identity.oidc]]\nissuer = \"{url}\"\naudiences = [\"s3gate-portal\"]\n\n\
+         [login]\nissuer = \"{url}\"\nclient_id = \"s3gate-portal\"\nclient_secret = \"{secret}\"\n\
+         public_url = \"http://127.0.0.1:{port}\"\n",
+        url = p.url,
+        secret = p.secret,
+    );
+    let path = dir.join("s3gate.toml");
+    write_private(&path, &text);
+    h.gateway_from(&path)
+}
+
+fn node_dir() -> PathBuf {
+    PathBuf::from(testbed_var("S3GATE_TEST_NODE"))
+}
+
+/// `node browser.mjs ARGS…`: Chromium through the sign-in.
+fn browser(args: &[&str]) -> String {
+    let mut cmd = clean_command("node");
+    cmd.arg(node_dir().join("browser.mjs")).args(args);
+    run(cmd, Duration::from_secs(90)).ok().stdout
+}
+
+/// A `$BROWSER` for `s3gate login`: signs in as `user` and presses Allow.
+fn browser_script(dir: &Path, user: &str) -> PathBuf {
+    let path = dir.join("browser.sh");
+    let log = dir.join("browser.log");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nS3GATE_TEST_USER={user} exec node {} cli \"$1\" >{} 2>&1\n",
+            node_dir().join("browser.mjs").display(),
+            log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// The aws CLI with only the given environment.
+fn aws(env: &[(&str, &str)], args: &[&str]) -> crate::client::Output {
+    let mut cmd = clean_command(harness().venv_bin("aws"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.args(args);
+    run(cmd, Duration::from_secs(120))
+}
+
+/// Where screenshots are kept after the run.
+fn artifact(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn wait_audit(gw: &Gateway, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    wait_for(Duration::from_secs(10), || {
+        audit_lines(gw).into_iter().find(|l| pred(l))
+    })
+    .unwrap_or_else(|| panic!("no audit line for {what}"))
+}
+
+#[test]
+fn the_portal_signs_a_person_in_and_shows_who_they_are_and_what_they_may_reach() {
+    let s = shared();
+    let p = provider();
+    let shot = artifact("portal.png");
+    let _ = std::fs::remove_file(&shot);
+    let out = browser(&[
+        "portal",
+        &format!("{}/_s3gate/", s.gw.endpoint()),
+        shot.to_str().unwrap(),
+        "alice",
+    ]);
+    let page: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(page["heading"], "Signed in as alice");
+    assert_eq!(page["principal"], format!("oidc:{}#alice", p.url).as_str());
+    let groups = page["groups"].as_str().unwrap();
+    assert!(
+        groups.contains("staff") && groups.contains("team-alice"),
+        "{groups}"
+    );
+    let grants = page["grants"].as_str().unwrap();
+    let b = &s.bucket.name;
+    assert!(grants.contains(&format!("s3://{b}/*")), "{grants}");
+    assert!(grants.contains(&format!("s3://{b}/alice/*")), "{grants}");
+    assert!(grants.contains("staff-read") && grants.contains("team-alice-write"));
+    assert!(
+        grants.contains(&format!("s3://{b}/secret/*")),
+        "the deny is shown: {grants}"
+    );
+    assert!(page["expiry"].as_str().unwrap().contains("in 60 min"));
+
+    // The screenshot is a real PNG of the page, kept for people to look at.
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{}",
+        png.len()
+    );
+
+    // The environment lines work with a stock client: what the policy
+    // grants alice, and nothing more.
+    let env_text = page["env"].as_str().unwrap();
+    let vars: Vec<(String, String)> = env_text
+        .lines()
+        .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    assert_eq!(vars.len(), 5, "{env_text}");
+    let env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let dir = harness().tempdir();
+    let file = dir.path().join("note.txt");
+    std::fs::write(&file, "from the portal").unwrap();
+    aws(
+        &env,
+        &[
+            "s3",
+            "cp",
+            file.to_str().unwrap(),
+            &format!("s3://{b}/alice/note.txt"),
+        ],
+    )
+    .ok();
+    let listed = aws(&env, &["s3", "ls", &format!("s3://{b}/alice/")]).ok();
+    assert!(listed.stdout.contains("note.txt"));
+    let refused = aws(
+        &env,
+        &[
+            "s3",
+            "cp",
+            file.to_str().unwrap(),
+            &format!("s3://{b}/other.txt"),
+        ],
+    );
+    assert!(!refused.status.success() && refused.stderr.contains("AccessDenied"));
+
+    let who = format!("oidc:{}#alice", p.url);
+    wait_audit(&s.gw, "the login", |l| {
+        l["operation"] == "Login" && l["decision"] == "allow" && l["identity"] == who.as_str()
+    });
+    wait_audit(&s.gw, "the portal's credentials", |l| {
+        l["operation"] == "Portal" && l["decision"] == "allow" && l["identity"] == who.as_str()
+    });
+}
+
+#[test]
+fn configure_then_the_aws_cli_signs_in_through_the_browser_once() {
+    let h = harness();
+    let s = shared();
+    let p = provider();
+    let dir = h.tempdir();
+    let config = dir.path().join("aws-config");
+    std::fs::write(&config, "[default]\nregion = eu-west-3\n").unwrap();
+    let mut cmd = clean_command(env!("CARGO_BIN_EXE_s3gate"));
+    cmd.args([
+        "configure",
+        "--gateway",
+        &s.gw.endpoint(),
+        "--profile",
+        "corp",
+    ])
+    .args(["--config-file", config.to_str().unwrap()]);
+    let out = run(cmd, Duration::from_secs(30)).ok();
+    assert!(
+        out.stderr.contains("aws --profile corp s3 ls"),
+        "{}",
+        out.stderr
+    );
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        written.starts_with("[default]\nregion = eu-west-3\n"),
+        "{written}"
+    );
+    assert!(written.contains(&format!(
+        "[profile corp]\ncredential_process = {} credentials sso --gateway {}\nendpoint_url = {}\n",
+        env!("CARGO_BIN_EXE_s3gate"),
+        s.gw.endpoint(),
+        s.gw.endpoint()
+    )));
+
+    // The first aws command has no session: credential_process opens the
+    // browser (scripted), which signs in and presses Allow.
+    let cache = dir.path().join("cache");
+    let script = browser_script(dir.path(), "alice");
+    let cache_str = cache.to_str().unwrap();
+    let config_str = config.to_str().unwrap();
+    let script_str = script.to_str().unwrap();
+    let env = [
+        ("AWS_CONFIG_FILE", config_str),
+        ("XDG_CACHE_HOME", cache_str),
+        ("BROWSER", script_str),
+    ];
+    let b = &s.bucket.name;
+    let file = dir.path().join("report.csv");
+    std::fs::write(&file, "a,b\n1,2\n").unwrap();
+    let key = format!("s3://{b}/alice/{}", unique_name("report"));
+    aws(
+        &env,
+        &[
+            "--profile",
+            "corp",
+            "s3",
+            "cp",
+            file.to_str().unwrap(),
+            &key,
+        ],
+    )
+    .ok();
+
+    // The session is cached, owner-only: the next command needs no browser.
+    let cached: Vec<_> = std::fs::read_dir(cache.join("s3gate"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(cached.len(), 1);
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        cached[0].metadata().unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let no_browser = [
+        ("AWS_CONFIG_FILE", config_str),
+        ("XDG_CACHE_HOME", cache_str),
+        ("BROWSER", "/bin/false"),
+    ];
+    let back = dir.path().join("back.csv");
+    aws(
+        &no_browser,
+        &[
+            "--profile",
+            "corp",
+            "s3",
+            "cp",
+            &key,
+            back.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    assert_eq!(std::fs::read(&back).unwrap(), b"a,b\n1,2\n");
+
+    let who = format!("oidc:{}#alice", p.url);
+    wait_audit(&s.gw, "the CLI's one-time code", |l| {
+        l["operation"] == "CliLogin" && l["decision"] == "allow" && l["identity"] == who.as_str()
+    });
+    wait_audit(&s.gw, "the CLI's credentials", |l| {
+        l["operation"] == "CliToken" && l["decision"] == "allow" && l["identity"] == who.as_str()
+    });
+    wait_audit(&s.gw, "the upload under alice's name", |l| {
+        l["api"] == "s3" && l["operation"] == "PutObject" && l["identity"] == who.as_str()
+    });
+}
+
+#[test]
+fn the_device_flow_signs_in_a_terminal_with_a_code_typed_elsewhere() {
+    let h = harness();
+    let s = shared();
+    let dir = h.tempdir();
+    let mut cmd = clean_command(env!("CARGO_BIN_EXE_s3gate"));
+    cmd.args(["login", "--device", "--print", "--timeout", "60s"])
+        .args(["--gateway", &s.gw.endpoint()])
+        .args(["--cache-dir", dir.path().to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut shown = String::new();
+    let code = loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "no code shown: {shown}"
+        );
+        shown.push_str(&line);
+        let t = line.trim();
+        if t.len() == 9 && t.as_bytes()[4] == b'-' {
+            break t.to_owned();
+        }
+    };
+    assert!(shown.contains("/_s3gate/device"), "{shown}");
+    let done = browser(&[
+        "device",
+        &format!("{}/_s3gate/device", s.gw.endpoint()),
+        &code,
+    ]);
+    assert!(done.contains("is signed in"), "{done}");
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let creds: Value = serde_json::from_str(out.trim()).unwrap();
+    let b = &s.bucket.name;
+    let env = [
+        ("AWS_ACCESS_KEY_ID", creds["AccessKeyId"].as_str().unwrap()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            creds["SecretAccessKey"].as_str().unwrap(),
+        ),
+        ("AWS_SESSION_TOKEN", creds["SessionToken"].as_str().unwrap()),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ];
+    let endpoint = s.gw.endpoint();
+    aws(
+        &env,
+        &[
+            "--endpoint-url",
+            &endpoint,
+            "s3",
+            "ls",
+            &format!("s3://{b}/"),
+        ],
+    )
+    .ok();
+    wait_audit(&s.gw, "the device approval", |l| {
+        l["operation"] == "DeviceLogin" && l["decision"] == "allow"
+    });
+}
+
+/// Serves one loopback callback and returns its query (as `s3gate login`
+/// would receive it).
+fn catch_callback(listener: std::net::TcpListener) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let page = "<p id=\"message\">caught</p>";
+        write!(
+            stream,
+            "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+            page.len()
+        )
+        .unwrap();
+        line.split(' ').nth(1).unwrap_or("").to_owned()
+    })
+}
+
+fn post_form(url: &str, form: &[(&str, &str)], headers: &[&str]) -> (u16, String) {
+    let mut cmd = clean_command("curl");
+    cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", "POST"]);
+    for (k, v) in form {
+        cmd.args(["--data-urlencode", &format!("{k}={v}")]);
+    }
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    cmd.arg(url);
+    let out = run(cmd, Duration::from_secs(30)).ok().stdout;
+    let (body, code) = out.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap(), body.to_owned())
+}
+
+#[test]
+fn a_one_time_code_buys_credentials_once_and_only_with_its_verifier() {
+    let s = shared();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let caught = catch_callback(listener);
+    let verifier = crate::harness::random_alnum(50);
+    let challenge = s3gate::login::pkce_challenge(&verifier);
+    let state = crate::harness::random_alnum(24);
+    let url = format!(
+        "{}/_s3gate/cli?port={port}&state={state}&challenge={challenge}",
+        s.gw.endpoint()
+    );
+    assert!(browser(&["cli", &url]).contains("caught"));
+    let query = caught.join().unwrap();
+    let params: Vec<(String, String)> =
+        form_urlencoded::parse(query.split_once('?').unwrap().1.as_bytes())
+            .into_owned()
+            .collect();
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).unwrap().1.clone();
+    assert_eq!(get("state"), state);
+    let code = get("code");
+    let token_url = format!("{}/_s3gate/cli/token", s.gw.endpoint());
+
+    let (status, body) = post_form(
+        &token_url,
+        &[("code", &code), ("code_verifier", "wrong")],
+        &[],
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("verifier does not match"), "{body}");
+    let (status, body) = post_form(
+        &token_url,
+        &[("code", &code), ("code_verifier", &verifier)],
+        &[],
+    );
+    assert_eq!(status, 200, "{body}");
+    let creds: Value = serde_json::from_str(&body).unwrap();
+    assert!(creds["AccessKeyId"].as_str().unwrap().starts_with("SGIA"));
+    let (status, body) = post_form(
+        &token_url,
+        &[("code", &code), ("code_verifier", &verifier)],
+        &[],
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("already used"), "{body}");
+    wait_audit(&s.gw, "the replayed code", |l| {
+        l["operation"] == "CliToken"
+            && l["decision"] == "deny"
+            && l["reason"] == "the code was already used"
+    });
+}
+
+#[test]
+fn without_a_signed_in_browser_nothing_is_handed_out() {
+    let s = shared();
+    let base = s.gw.endpoint();
+    // The portal sends a stranger (or a forged cookie) to sign in.
+    for cookie in ["", "s3gate_session=AQtrMQ-forged"] {
+        let mut cmd = clean_command("curl");
+        cmd.args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+        ]);
+        if !cookie.is_empty() {
+            cmd.args(["-H", &format!("Cookie: {cookie}")]);
+        }
+        cmd.arg(format!("{base}/_s3gate/"));
+        let out = run(cmd, Duration::from_secs(30)).ok().stdout;
+        assert_eq!(out, format!("303 {base}/_s3gate/login?next=%2F_s3gate%2F"));
+    }
+    // Login goes to the provider with PKCE, state and nonce, and seals
+    // them into an HttpOnly, SameSite=Lax cookie.
+    let mut cmd = clean_command("curl");
+    cmd.args(["-sS", "-D", "-", "-o", "/dev/null"])
+        .arg(format!("{base}/_s3gate/login?next=https://evil.example/"));
+    let headers = run(cmd, Duration::from_secs(30)).ok().stdout;
+    let location = headers
+        .lines()
+        .find_map(|l| l.strip_prefix("location: "))
+        .unwrap();
+    assert!(
+        location.starts_with(&format!("{}/auth?", provider().url)),
+        "{location}"
+    );
+    for part in [
+        "code_challenge_method=S256",
+        "state=",
+        "nonce=",
+        "client_id=s3gate-portal",
+    ] {
+        assert!(location.contains(part), "{location}");
+    }
+    assert!(
+        !location.contains(&provider().secret),
+        "the client secret stays on the server"
+    );
+    let cookie = headers
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+
+    // A callback this browser did not start is refused, and audited.
+    let mut cmd = clean_command("curl");
+    cmd.args(["-sS", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("{base}/_s3gate/callback?code=abc&state=xyz"));
+    assert_eq!(run(cmd, Duration::from_secs(30)).ok().stdout, "400");
+    wait_audit(&s.gw, "the stray callback", |l| {
+        l["operation"] == "Login" && l["decision"] == "deny" && l["error"] == "InvalidToken"
+    });
+
+    // Approving a CLI or a device needs a signed-in browser and a
+    // same-origin post.
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let form = [
+        ("port", "50000"),
+        ("state", "0123456789abcdefXYZ"),
+        ("challenge", challenge),
+    ];
+    let (status, _) = post_form(&format!("{base}/_s3gate/cli"), &form, &[]);
+    assert_eq!(status, 403);
+    let (status, _) = post_form(
+        &format!("{base}/_s3gate/device"),
+        &[("user_code", "BCDF-GHJK")],
+        &["Origin: https://evil.example"],
+    );
+    assert_eq!(status, 403);
+    wait_audit(&s.gw, "the cross-site approval", |l| {
+        l["operation"] == "DeviceLogin"
+            && l["decision"] == "deny"
+            && l["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("Origin `https://evil.example`"))
+    });
+    // An unapproved device code waits; a forged one is refused.
+    let (status, body) = post_form(&format!("{base}/_s3gate/device/start"), &[], &[]);
+    assert_eq!(status, 200);
+    let start: Value = serde_json::from_str(&body).unwrap();
+    let device_code = start["device_code"].as_str().unwrap();
+    let (status, body) = post_form(
+        &format!("{base}/_s3gate/device/token"),
+        &[("device_code", device_code)],
+        &[],
+    );
+    assert_eq!(
+        (status, body.contains("authorization_pending")),
+        (400, true),
+        "{body}"
+    );
+    let (status, body) = post_form(
+        &format!("{base}/_s3gate/device/token"),
+        &[("device_code", "forged")],
+        &[],
+    );
+    assert_eq!(
+        (status, body.contains("invalid_grant")),
+        (400, true),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_gateway_without_login_has_no_sign_in_pages() {
+    let gw = harness().gw();
+    let mut cmd = clean_command("curl");
+    cmd.args(["-sS", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("{}/_s3gate/login", gw.endpoint()));
+    assert_eq!(run(cmd, Duration::from_secs(30)).ok().stdout, "404");
+}

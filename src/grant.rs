@@ -119,18 +119,42 @@ pub fn session_policy(read: &[String], write: &[String]) -> anyhow::Result<Strin
     Ok(serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string())
 }
 
-/// The caller's own s3gate session, from the environment.
-fn caller_credentials() -> anyhow::Result<aws_credential_types::Credentials> {
-    let var = |k: &str| {
-        std::env::var(k)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .with_context(|| format!("{k} is not set: run s3gate grant with your s3gate session"))
+/// The caller's own s3gate session: the `AWS_*` environment variables, or
+/// else the session `s3gate login` (or the `credentials sso` profile)
+/// cached for this gateway.
+fn caller_credentials(
+    gateway: &str,
+    sso_cache: Option<&std::path::Path>,
+) -> anyhow::Result<aws_credential_types::Credentials> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let from_env = |k: &str| {
+        var(k).with_context(|| format!("{k} is not set: run s3gate grant with your s3gate session"))
+    };
+    if var("AWS_ACCESS_KEY_ID").is_some() {
+        return Ok(aws_credential_types::Credentials::new(
+            from_env("AWS_ACCESS_KEY_ID")?,
+            from_env("AWS_SECRET_ACCESS_KEY")?,
+            Some(from_env("AWS_SESSION_TOKEN")?),
+            None,
+            "s3gate-grant",
+        ));
+    }
+    let cached = crate::sso::cached_session(gateway, sso_cache).with_context(|| {
+        format!(
+            "AWS_ACCESS_KEY_ID is not set and you are not signed in to {gateway}: run \
+             `s3gate login --gateway {gateway}`, or export your s3gate session's AWS_* variables"
+        )
+    })?;
+    let v: serde_json::Value = serde_json::from_str(&cached)?;
+    let field = |k: &str| {
+        v[k].as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("the cached session lacks {k}"))
     };
     Ok(aws_credential_types::Credentials::new(
-        var("AWS_ACCESS_KEY_ID")?,
-        var("AWS_SECRET_ACCESS_KEY")?,
-        Some(var("AWS_SESSION_TOKEN")?),
+        field("AccessKeyId")?,
+        field("SecretAccessKey")?,
+        Some(field("SessionToken")?),
         None,
         "s3gate-grant",
     ))
@@ -180,18 +204,32 @@ fn signed_request(
 }
 
 /// Asks the gateway for the child session and renders it.
+/// What a grant asks for.
+pub struct Ask<'a> {
+    pub read: &'a [String],
+    pub write: &'a [String],
+    pub ttl: Duration,
+    /// The child session's name.
+    pub name: &'a str,
+    pub quota: Quota,
+}
+
 pub async fn grant(
     gateway: &str,
-    read: &[String],
-    write: &[String],
-    ttl: Duration,
-    name: &str,
+    ask: Ask<'_>,
     format: Format,
-    quota: Quota,
+    sso_cache: Option<&std::path::Path>,
 ) -> anyhow::Result<String> {
+    let Ask {
+        read,
+        write,
+        ttl,
+        name,
+        quota,
+    } = ask;
     let gateway = gateway.trim_end_matches('/');
     let policy = session_policy(read, write)?;
-    let credentials = caller_credentials()?;
+    let credentials = caller_credentials(gateway, sso_cache)?;
     let mut form = form_urlencoded::Serializer::new(String::new());
     form.append_pair("Action", "AssumeRole")
         .append_pair("Version", "2011-06-15")

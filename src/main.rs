@@ -142,8 +142,9 @@ enum Command {
         config_file: Option<PathBuf>,
     },
     /// Hand an agent a narrower, shorter session: signs STS `AssumeRole`
-    /// with your own s3gate session (the `AWS_*` environment variables) and
-    /// prints the child's credentials. The child may do only what both you
+    /// with your own s3gate session (the `AWS_*` environment variables, or
+    /// else the session `s3gate login` cached for this gateway) and prints
+    /// the child's credentials. The child may do only what both you
     /// and the grant allow, never past your own expiry, and every audit
     /// line of it names you.
     Grant {
@@ -723,8 +724,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
             format,
             quota,
         } => {
-            let out =
-                grant::grant(&gateway, &read, &write, ttl, &name, format, quota.quota()).await?;
+            let ask = grant::Ask {
+                read: &read,
+                write: &write,
+                ttl,
+                name: &name,
+                quota: quota.quota(),
+            };
+            let out = grant::grant(&gateway, ask, format, default_cache_dir().as_deref()).await?;
             println!("{out}");
             Ok(())
         }

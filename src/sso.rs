@@ -57,19 +57,27 @@ impl Progress {
     }
 }
 
+/// The signed-in session cached for `gateway`, while it has life left.
+pub fn cached_session(gateway: &str, cache_dir: Option<&Path>) -> Option<String> {
+    let path = cache_file(gateway.trim_end_matches('/'), cache_dir?);
+    crate::credentials::cached(&path, std::time::SystemTime::now())
+}
+
+fn cache_file(gateway: &str, dir: &Path) -> PathBuf {
+    let key = hex::encode(&Sha256::digest(gateway.as_bytes())[..12]);
+    dir.join(format!("sso-{key}.json"))
+}
+
 impl Login {
     fn cache_file(&self) -> Option<PathBuf> {
-        let key = hex::encode(&Sha256::digest(self.gateway.as_bytes())[..12]);
         self.cache_dir
-            .as_ref()
-            .map(|d| d.join(format!("sso-{key}.json")))
+            .as_deref()
+            .map(|d| cache_file(&self.gateway, d))
     }
 
     /// The cached session if it has life left, else a new sign-in.
     pub async fn credentials(&self, progress: &mut Progress) -> anyhow::Result<String> {
-        if let Some(path) = self.cache_file()
-            && let Some(json) = crate::credentials::cached(&path, std::time::SystemTime::now())
-        {
+        if let Some(json) = cached_session(&self.gateway, self.cache_dir.as_deref()) {
             return Ok(json);
         }
         self.sign_in(progress).await

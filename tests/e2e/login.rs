@@ -56,13 +56,14 @@ resources = ["s3://{b}/secret/*"]
 "#,
             b = bucket.name
         );
-        let gw = login_gateway("gw-login", &policy);
+        let gw = login_gateway("gw-login", &policy, "");
         Shared { gw, bucket }
     })
 }
 
-/// A gateway trusting the test IdP for web identity and browser sign-in.
-fn login_gateway(name: &str, policy: &str) -> Gateway {
+/// A gateway trusting the test IdP for web identity and browser sign-in;
+/// `session` is added to its `[session]` section.
+fn login_gateway(name: &str, policy: &str, session: &str) -> Gateway {
     let h = harness();
     let p = provider();
     let dir = h.base.join(unique_name(name));
@@ -72,7 +73,8 @@ fn login_gateway(name: &str, policy: &str) -> Gateway {
     let keyring = write_keyring(&dir);
     let audit = dir.join("audit.log");
     let text = config_text(&h.store.endpoint(), &h.store.creds, &keyring, &audit)
-        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))
+        .replace("[session]\n", &format!("[session]\n{session}"));
     let text = format!(
         "{text}\n[[identity.oidc]]\nissuer = \"{url}\"\naudiences = [\"s3gate-portal\"]\n\n\
          [login]\nissuer = \"{url}\"\nclient_id = \"s3gate-portal\"\nclient_secret = \"{secret}\"\n\
@@ -607,4 +609,164 @@ fn a_gateway_without_login_has_no_sign_in_pages() {
     cmd.args(["-sS", "-o", "/dev/null", "-w", "%{http_code}"])
         .arg(format!("{}/_s3gate/login", gw.endpoint()));
     assert_eq!(run(cmd, Duration::from_secs(30)).ok().stdout, "404");
+}
+
+/// The issue's "done when": a person configures once and copies a file
+/// after a browser sign-in; hands an agent a 15-minute, read-only,
+/// one-prefix credential with `s3gate grant` (from that same sign-in);
+/// sees the agent's requests in the audit log under their own name; and
+/// cuts it off with `s3gate revoke`, while their own access goes on.
+#[test]
+fn a_person_signs_in_once_grants_an_agent_read_access_watches_it_and_revokes_it() {
+    let h = harness();
+    let p = provider();
+    let bucket = h.bucket("done");
+    let b = &bucket.name;
+    let dir = h.tempdir();
+    let revocations = dir.path().join("revoked.jsonl");
+    let policy = format!(
+        "[[grant]]\nid = \"team-alice\"\nprincipals = [\"group:team-alice\"]\n\
+         actions = [\"read\", \"list\", \"write\"]\nresources = [\"s3://{b}/*\"]\n"
+    );
+    let gw = login_gateway(
+        "gw-done",
+        &policy,
+        &format!(
+            "revocation_file = \"{}\"\nrevocation_poll = \"1s\"\n",
+            revocations.display()
+        ),
+    );
+    let endpoint = gw.endpoint();
+
+    // Once: configure; the first command signs in through the browser.
+    let config = dir.path().join("aws-config");
+    let mut cmd = clean_command(env!("CARGO_BIN_EXE_s3gate"));
+    cmd.args(["configure", "--gateway", &endpoint, "--profile", "corp"])
+        .args(["--config-file", config.to_str().unwrap()]);
+    run(cmd, Duration::from_secs(30)).ok();
+    let cache = dir.path().join("cache");
+    let script = browser_script(dir.path(), "alice");
+    let person = [
+        ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+        ("XDG_CACHE_HOME", cache.to_str().unwrap()),
+        ("BROWSER", script.to_str().unwrap()),
+    ];
+    let file = dir.path().join("q3.csv");
+    std::fs::write(&file, "quarter,revenue\nq3,42\n").unwrap();
+    let report = format!("s3://{b}/reports/q3.csv");
+    aws(
+        &person,
+        &[
+            "--profile",
+            "corp",
+            "s3",
+            "cp",
+            file.to_str().unwrap(),
+            &report,
+        ],
+    )
+    .ok();
+    let other = format!("s3://{b}/private/notes.txt");
+    aws(
+        &person,
+        &[
+            "--profile",
+            "corp",
+            "s3",
+            "cp",
+            file.to_str().unwrap(),
+            &other,
+        ],
+    )
+    .ok();
+
+    // The grant, from the signed-in session (no AWS_* variables needed).
+    let mut cmd = clean_command(env!("CARGO_BIN_EXE_s3gate"));
+    cmd.env("XDG_CACHE_HOME", &cache)
+        .args(["grant", "--gateway", &endpoint])
+        .args([
+            "--read",
+            &format!("s3://{b}/reports/"),
+            "--ttl",
+            "15m",
+            "--name",
+            "agent-7",
+        ]);
+    let lines = run(cmd, Duration::from_secs(30)).ok().stdout;
+    let vars: Vec<(String, String)> = lines
+        .lines()
+        .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.trim_matches(['\'', '"']).to_owned()))
+        .collect();
+    let mut agent: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    agent.push(("AWS_DEFAULT_REGION", "us-east-1"));
+    agent.push(("AWS_ENDPOINT_URL", &endpoint));
+    assert!(
+        agent.iter().any(|(k, _)| *k == "AWS_SESSION_TOKEN"),
+        "{lines}"
+    );
+
+    // The agent reads its prefix, and nothing else.
+    let got = aws(&agent, &["s3", "cp", &report, "-"]).ok();
+    assert_eq!(got.stdout, "quarter,revenue\nq3,42\n");
+    let write = aws(
+        &agent,
+        &[
+            "s3",
+            "cp",
+            file.to_str().unwrap(),
+            &format!("s3://{b}/reports/x.csv"),
+        ],
+    );
+    assert!(
+        !write.status.success() && write.stderr.contains("AccessDenied"),
+        "{}",
+        write.stderr
+    );
+    let elsewhere = aws(&agent, &["s3", "cp", &other, "-"]);
+    assert!(!elsewhere.status.success(), "{}", elsewhere.stdout);
+
+    // The audit log shows the agent's reads under alice, through agent-7.
+    let alice = format!("oidc:{}#alice", p.url);
+    let line = wait_audit(&gw, "the agent's read", |l| {
+        l["operation"] == "GetObject"
+            && l["decision"] == "allow"
+            && l["chain"][1] == "delegated:agent-7"
+    });
+    assert_eq!(line["identity"], alice.as_str());
+    assert_eq!(line["chain"][0], alice.as_str());
+
+    // Revoked: the agent is refused within the poll; alice is not.
+    let mut cmd = clean_command(env!("CARGO_BIN_EXE_s3gate"));
+    cmd.args(["revoke", "--config", gw.config.to_str().unwrap()])
+        .args([
+            "--identity",
+            "delegated:agent-7",
+            "--reason",
+            "task finished",
+        ]);
+    run(cmd, Duration::from_secs(30)).ok();
+    let key = "reports/q3.csv";
+    let refused = wait_for(Duration::from_secs(10), || {
+        let out = aws(
+            &agent,
+            &[
+                "s3api",
+                "get-object",
+                "--bucket",
+                b,
+                "--key",
+                key,
+                "/dev/null",
+            ],
+        );
+        (!out.status.success()).then_some(out.stderr)
+    })
+    .expect("the agent is still served after the poll interval");
+    assert!(
+        refused.contains("AccessDenied") && refused.contains("task finished"),
+        "{refused}"
+    );
+    let mine = aws(&person, &["--profile", "corp", "s3", "cp", &report, "-"]).ok();
+    assert_eq!(mine.stdout, "quarter,revenue\nq3,42\n");
 }

@@ -654,31 +654,11 @@ fn a_person_signs_in_once_grants_an_agent_read_access_watches_it_and_revokes_it(
     let file = dir.path().join("q3.csv");
     std::fs::write(&file, "quarter,revenue\nq3,42\n").unwrap();
     let report = format!("s3://{b}/reports/q3.csv");
-    aws(
-        &person,
-        &[
-            "--profile",
-            "corp",
-            "s3",
-            "cp",
-            file.to_str().unwrap(),
-            &report,
-        ],
-    )
-    .ok();
     let other = format!("s3://{b}/private/notes.txt");
-    aws(
-        &person,
-        &[
-            "--profile",
-            "corp",
-            "s3",
-            "cp",
-            file.to_str().unwrap(),
-            &other,
-        ],
-    )
-    .ok();
+    for dest in [&report, &other] {
+        let src = file.to_str().unwrap();
+        aws(&person, &["--profile", "corp", "s3", "cp", src, dest]).ok();
+    }
 
     // The grant, from the signed-in session (no AWS_* variables needed).
     let mut cmd = clean_command(env!("CARGO_BIN_EXE_s3gate"));

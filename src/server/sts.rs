@@ -303,6 +303,21 @@ fn delegate(
             &mut rand::rng(),
         )
         .map_err(|e| session_error(&e))?;
+    // A revocation may already cover the child (`delegated_by` the parent,
+    // or its name): refuse now rather than hand out credentials that fail
+    // on first use.
+    let revoked = gateway
+        .keyring
+        .open(&creds.access_key_id, &creds.session_token, now)
+        .ok()
+        .and_then(|(child, _)| gateway.revocations.revoked(&child, now));
+    if let Some(why) = revoked {
+        return Err(StsError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            format!("the delegated session would be revoked: {why}"),
+        ));
+    }
     event.reason = format!(
         "delegated session {} ({}) for {}, scope `{scope_text}`, quota {binding}, until {}",
         creds.session_id,

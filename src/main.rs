@@ -118,6 +118,18 @@ enum Command {
         #[arg(long)]
         print: bool,
     },
+    /// Forget the session `s3gate login` cached for a gateway: the next
+    /// `credentials sso` (an aws command with the profile) signs in again.
+    /// The credentials themselves live until they expire; revoke them to cut
+    /// them off sooner.
+    Logout {
+        /// The gateway's base URL.
+        #[arg(long, env = "S3GATE_GATEWAY")]
+        gateway: String,
+        /// Where the session is cached.
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+    },
     /// Write an aws CLI profile that reaches the gateway with your single
     /// sign-on: `credential_process = s3gate credentials sso …` and
     /// `endpoint_url`. Afterwards `aws --profile NAME s3 ls` just works, and
@@ -659,6 +671,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let json = login.sign_in(&mut sso::Progress::stderr()).await?;
             if print {
                 println!("{json}");
+            }
+            Ok(())
+        }
+        Command::Logout { gateway, cache_dir } => {
+            let gateway = sso::gateway_url(&gateway)?;
+            let dir = cache_dir
+                .or_else(default_cache_dir)
+                .context("no cache folder: set HOME or XDG_CACHE_HOME, or pass --cache-dir")?;
+            if sso::forget(&gateway, &dir)? {
+                eprintln!("Signed out of {gateway} on this machine.");
+            } else {
+                eprintln!("Not signed in to {gateway} on this machine.");
             }
             Ok(())
         }

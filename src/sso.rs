@@ -63,6 +63,16 @@ pub fn cached_session(gateway: &str, cache_dir: Option<&Path>) -> Option<String>
     crate::credentials::cached(&path, std::time::SystemTime::now())
 }
 
+/// Removes the session cached for `gateway`; whether there was one.
+pub fn forget(gateway: &str, dir: &Path) -> anyhow::Result<bool> {
+    let path = cache_file(gateway, dir);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("cannot remove {}", path.display())),
+    }
+}
+
 fn cache_file(gateway: &str, dir: &Path) -> PathBuf {
     let key = hex::encode(&Sha256::digest(gateway.as_bytes())[..12]);
     dir.join(format!("sso-{key}.json"))

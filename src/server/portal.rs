@@ -206,7 +206,12 @@ impl Ctx<'_> {
     /// `GET /_s3gate/`: who you are, what you may reach, and fresh
     /// credentials.
     async fn portal(&self, req: &Request<Incoming>) -> Response<GatewayBody> {
-        let Some(session) = self.browser(req) else {
+        // Signed in, with enough of the session left to be worth showing
+        // credentials for; otherwise sign in (again).
+        let Some(session) = self
+            .browser(req)
+            .filter(|s| s.exp.saturating_sub(unix(self.now)) >= MIN_CREDENTIALS)
+        else {
             return self.to_login(req);
         };
         let mut record = match self.record("Portal", req.headers()).await {

@@ -319,6 +319,31 @@ fn configure_then_the_aws_cli_signs_in_through_the_browser_once() {
     .ok();
     assert_eq!(std::fs::read(&back).unwrap(), b"a,b\n1,2\n");
 
+    // Signed out: the cached session is gone, so the next command would
+    // have to sign in again (here the browser cannot start: it fails).
+    let mut cmd = clean_command(env!("CARGO_BIN_EXE_s3gate"));
+    cmd.env("XDG_CACHE_HOME", &cache)
+        .args(["logout", "--gateway", &s.gw.endpoint()]);
+    let out = run(cmd, Duration::from_secs(30)).ok();
+    assert!(out.stderr.contains("Signed out"), "{}", out.stderr);
+    assert_eq!(std::fs::read_dir(cache.join("s3gate")).unwrap().count(), 0);
+    let mut cmd = clean_command(env!("CARGO_BIN_EXE_s3gate"));
+    cmd.env("XDG_CACHE_HOME", &cache).args([
+        "credentials",
+        "sso",
+        "--gateway",
+        &s.gw.endpoint(),
+        "--timeout",
+        "2s",
+    ]);
+    let out = run(cmd, Duration::from_secs(30));
+    assert!(!out.status.success());
+    assert!(
+        out.stderr.contains("no sign-in within 2s"),
+        "{}",
+        out.stderr
+    );
+
     let who = format!("oidc:{}#alice", p.url);
     wait_audit(&s.gw, "the CLI's one-time code", |l| {
         l["operation"] == "CliLogin" && l["decision"] == "allow" && l["identity"] == who.as_str()

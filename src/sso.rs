@@ -273,7 +273,7 @@ async fn wait_for_code(listener: tokio::net::TcpListener, state: &str) -> anyhow
                         ),
                         Some(Err(_)) => (
                             400,
-                            "This sign-in answer does not match the waiting command. Run it again.",
+                            "Not signed in. Return to your terminal for what happened.",
                         ),
                         None => (404, "Not found."),
                     };
@@ -328,8 +328,11 @@ fn callback_answer(uri: &http::Uri, expected: &str) -> Option<Result<String, Str
         use subtle::ConstantTimeEq as _;
         state.len() == expected.len() && bool::from(state.as_bytes().ct_eq(expected.as_bytes()))
     };
-    match get("code") {
-        Some(code) if same && is_token_text(code, 16, 4096) => Some(Ok(code.to_owned())),
+    match (get("code"), get("error")) {
+        (_, Some(error)) if same => Some(Err(format!(
+            "the sign-in was refused in the browser ({error}); run the command again to retry"
+        ))),
+        (Some(code), None) if same && is_token_text(code, 16, 4096) => Some(Ok(code.to_owned())),
         _ => Some(Err(
             "the callback's state does not match this sign-in".into()
         )),
@@ -513,6 +516,12 @@ mod tests {
             Some(Ok("abcdefghijklmnopqrst".into()))
         );
         assert!(matches!(callback_answer(&ok, "S2S2S2"), Some(Err(_))));
+        let refused: http::Uri = "/callback?error=access_denied&state=S1S1S1"
+            .parse()
+            .unwrap();
+        assert!(
+            matches!(callback_answer(&refused, "S1S1S1"), Some(Err(e)) if e.contains("refused"))
+        );
         let other: http::Uri = "/favicon.ico".parse().unwrap();
         assert_eq!(callback_answer(&other, "S1S1S1"), None);
     }

@@ -159,9 +159,19 @@ pub fn safe_next(next: Option<&str>) -> String {
 /// The CLI's loopback callback, from the port it asked for: always
 /// `127.0.0.1`, never a host the request names.
 pub fn loopback_callback(port: &str, state: &str, code: &str) -> Option<String> {
+    loopback(port, state, "code", code)
+}
+
+/// The loopback callback telling the CLI the person refused
+/// (`error=access_denied`), so it stops waiting.
+pub fn loopback_refusal(port: &str, state: &str) -> Option<String> {
+    loopback(port, state, "error", "access_denied")
+}
+
+fn loopback(port: &str, state: &str, name: &str, value: &str) -> Option<String> {
     let port: u16 = port.parse().ok().filter(|p| *p >= 1024)?;
     Some(format!(
-        "http://127.0.0.1:{port}/callback?code={code}&state={}",
+        "http://127.0.0.1:{port}/callback?{name}={value}&state={}",
         form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>()
     ))
 }
@@ -278,6 +288,10 @@ mod tests {
             Some("http://127.0.0.1:53682/callback?code=C&state=s+t")
         );
         assert_eq!(loopback_callback("80", "s", "C"), None);
+        assert_eq!(
+            loopback_refusal("53682", "st").as_deref(),
+            Some("http://127.0.0.1:53682/callback?error=access_denied&state=st")
+        );
         assert_eq!(loopback_callback("evil.example:80", "s", "C"), None);
         assert_eq!(loopback_callback("70000", "s", "C"), None);
     }

@@ -235,7 +235,9 @@ pub fn confirm_cli(
          <input type=\"hidden\" name=\"port\" value=\"{}\">\
          <input type=\"hidden\" name=\"state\" value=\"{}\">\
          <input type=\"hidden\" name=\"challenge\" value=\"{}\">\
-         <button id=\"approve\" type=\"submit\">Allow</button></form></section>",
+         <button id=\"approve\" type=\"submit\">Allow</button> \
+         <button id=\"cancel\" class=\"secondary\" type=\"submit\" name=\"cancel\" value=\"1\">Cancel</button>\
+         </form></section>",
         esc(principal),
         esc(port),
         esc(state),

@@ -564,6 +564,15 @@ impl Ctx<'_> {
                 );
             }
         };
+        if form_value(&form, "cancel").is_some() {
+            record.event.set_identity(&session.identity);
+            record.deny("AccessDenied", "the person cancelled the CLI sign-in");
+            let location = login::loopback_refusal(&params.port, &params.state);
+            let mut resp = redirect(location.as_deref().unwrap_or("/_s3gate/"), &[]);
+            resp.body_mut()
+                .set_finish(record.finish(StatusCode::SEE_OTHER));
+            return resp;
+        }
         let code = CliCode {
             id: login::random_token(16, &mut rand::rng()),
             identity: session.identity.clone(),

@@ -100,12 +100,17 @@ fn browser(args: &[&str]) -> String {
 
 /// A `$BROWSER` for `s3gate login`: signs in as `user` and presses Allow.
 fn browser_script(dir: &Path, user: &str) -> PathBuf {
+    browser_script_clicking(dir, user, "approve")
+}
+
+/// Like [`browser_script`], pressing the button with id `click`.
+fn browser_script_clicking(dir: &Path, user: &str, click: &str) -> PathBuf {
     let path = dir.join("browser.sh");
     let log = dir.join("browser.log");
     std::fs::write(
         &path,
         format!(
-            "#!/bin/sh\nS3GATE_TEST_USER={user} exec node {} cli \"$1\" >{} 2>&1\n",
+            "#!/bin/sh\nS3GATE_TEST_USER={user} S3GATE_TEST_CLICK={click} exec node {} cli \"$1\" >{} 2>&1\n",
             node_dir().join("browser.mjs").display(),
             log.display()
         ),
@@ -774,4 +779,40 @@ fn a_person_signs_in_once_grants_an_agent_read_access_watches_it_and_revokes_it(
     );
     let mine = aws(&person, &["--profile", "corp", "s3", "cp", &report, "-"]).ok();
     assert_eq!(mine.stdout, "quarter,revenue\nq3,42\n");
+}
+
+#[test]
+fn cancelling_in_the_browser_stops_the_waiting_cli_at_once() {
+    let h = harness();
+    let s = shared();
+    let dir = h.tempdir();
+    let script = browser_script_clicking(dir.path(), "alice", "cancel");
+    let mut cmd = clean_command(env!("CARGO_BIN_EXE_s3gate"));
+    cmd.env("BROWSER", &script)
+        .args(["login", "--gateway", &s.gw.endpoint(), "--timeout", "5m"])
+        .args(["--cache-dir", dir.path().to_str().unwrap()]);
+    // Well within the 5 minutes it would otherwise wait.
+    let out = run(cmd, Duration::from_secs(60));
+    assert!(!out.status.success());
+    assert!(
+        out.stderr.contains("refused in the browser"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().starts_with("sso-"))
+            })
+            .count(),
+        0,
+        "nothing cached"
+    );
+    wait_audit(&s.gw, "the cancelled CLI sign-in", |l| {
+        l["operation"] == "CliLogin"
+            && l["decision"] == "deny"
+            && l["reason"] == "the person cancelled the CLI sign-in"
+    });
 }

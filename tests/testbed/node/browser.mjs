@@ -7,7 +7,8 @@
 //       screenshot of the page to SCREENSHOT.
 //   node browser.mjs cli URL            (as $BROWSER for `s3gate login`)
 //       the same sign-in (user from S3GATE_TEST_USER), then presses "Allow"
-//       on s3gate's CLI page and waits for the loopback page.
+//       (or "Cancel" with S3GATE_TEST_CLICK=cancel) on s3gate's CLI page and
+//       waits for the loopback page.
 //   node browser.mjs device URL CODE
 //       signs in, types CODE into the device form and submits it.
 //
@@ -51,8 +52,10 @@ try {
     }));
     console.log(JSON.stringify(text));
   } else if (mode === 'cli') {
-    await page.waitForSelector('#approve');
-    await page.click('#approve');
+    // S3GATE_TEST_CLICK=cancel presses Cancel instead of Allow.
+    const button = `#${process.env.S3GATE_TEST_CLICK || 'approve'}`;
+    await page.waitForSelector(button);
+    await page.click(button);
     await page.waitForSelector('#message');
     console.log(await page.textContent('#message'));
   } else if (mode === 'device') {

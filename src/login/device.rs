@@ -4,10 +4,10 @@
 //! Both are per instance. A one-time code is also bound to the CLI's PKCE
 //! verifier and lives two minutes, so a replay on another instance would
 //! need the verifier too; the table only makes reuse on one instance
-//! impossible. A device approval must reach the instance the CLI polls: with
-//! several instances behind a load balancer, the device flow works when
-//! both land on the same one (a single instance, or sticky sessions); the
-//! browser flow (`s3gate login` without `--device`) has no such limit.
+//! impossible. A device approval waits on the instance that recorded it
+//! until a poll of the CLI reaches that instance: behind N instances that
+//! is about N polls later, on average. The browser flow (`s3gate login`
+//! without `--device`) keeps nothing here.
 //! Depends on [`crate::session`] only.
 
 use std::time::Duration;

@@ -816,3 +816,31 @@ fn cancelling_in_the_browser_stops_the_waiting_cli_at_once() {
             && l["reason"] == "the person cancelled the CLI sign-in"
     });
 }
+
+#[test]
+fn an_unreachable_identity_provider_gets_a_clear_page_not_a_hang() {
+    let h = harness();
+    let dead = format!("http://127.0.0.1:{}", crate::harness::free_port());
+    let dir = h.base.join(unique_name("gw-idp-down"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let keyring = write_keyring(&dir);
+    let audit = dir.join("audit.log");
+    let text = format!(
+        "{}\n[[identity.oidc]]\nissuer = \"{dead}\"\naudiences = [\"s3gate\"]\n\n\
+         [login]\nissuer = \"{dead}\"\nclient_id = \"s3gate\"\npublic_url = \"http://127.0.0.1:9\"\n\
+         timeout = \"2s\"\n",
+        config_text(&h.store.endpoint(), &h.store.creds, &keyring, &audit)
+    );
+    let path = dir.join("s3gate.toml");
+    write_private(&path, &text);
+    let gw = h.gateway_from(&path);
+    let mut cmd = clean_command("curl");
+    cmd.args(["-sS", "-w", "\n%{http_code}"])
+        .arg(format!("{}/_s3gate/login", gw.endpoint()));
+    let out = run(cmd, Duration::from_secs(30)).ok().stdout;
+    let (page, status) = out.rsplit_once('\n').unwrap();
+    assert_eq!(status, "502", "{page}");
+    assert!(page.contains("Sign-in unavailable"), "{page}");
+    assert!(page.contains("cannot be reached"), "{page}");
+    gw.stop();
+}

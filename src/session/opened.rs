@@ -27,7 +27,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use moka::sync::Cache;
 use sha2::{Digest as _, Sha256};
-use subtle::ConstantTimeEq as _;
 
 use super::secret::SecretString;
 use super::{Claims, SessionError};
@@ -101,21 +100,14 @@ impl OpenedCache {
         let Some(entry) = self.cache.get(key) else {
             return Ok(None);
         };
-        let claims = &entry.session.claims;
-        let same_key: bool = claims
-            .access_key_id
-            .as_bytes()
-            .ct_eq(access_key_id.as_bytes())
-            .into();
-        if !same_key {
-            return Err(SessionError::AccessKeyMismatch);
+        match entry.session.claims.check_presented(access_key_id, now) {
+            Err(SessionError::Expired) => {
+                self.cache.invalidate(key);
+                Err(SessionError::Expired)
+            }
+            Err(e) => Err(e),
+            Ok(()) => Ok(Some(Arc::clone(&entry.session))),
         }
-        let now_secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        if now_secs >= claims.expires_at {
-            self.cache.invalidate(key);
-            return Err(SessionError::Expired);
-        }
-        Ok(Some(Arc::clone(&entry.session)))
     }
 
     /// Caches a session that just opened at `now`.

@@ -98,6 +98,30 @@ pub struct Delegation {
     pub parent_quotas: Vec<ParentQuota>,
 }
 
+impl Claims {
+    /// The checks every presentation of a session passes, opened now or
+    /// found in the cache of opened sessions: the access key id it came
+    /// with is the one sealed (in constant time), and it has not expired.
+    pub(super) fn check_presented(
+        &self,
+        access_key_id: &str,
+        now: SystemTime,
+    ) -> Result<(), SessionError> {
+        let same_key: bool = self
+            .access_key_id
+            .as_bytes()
+            .ct_eq(access_key_id.as_bytes())
+            .into();
+        if !same_key {
+            return Err(SessionError::AccessKeyMismatch);
+        }
+        if unix_seconds(now) >= self.expires_at {
+            return Err(SessionError::Expired);
+        }
+        Ok(())
+    }
+}
+
 impl Keyring {
     /// Mints session credentials sealed under the newest key.
     ///
@@ -217,17 +241,7 @@ impl Keyring {
         // attack; still, refuse.
         let claims: Claims = serde_json::from_slice(body).map_err(|_| SessionError::Malformed)?;
 
-        let same_key: bool = claims
-            .access_key_id
-            .as_bytes()
-            .ct_eq(access_key_id.as_bytes())
-            .into();
-        if !same_key {
-            return Err(SessionError::AccessKeyMismatch);
-        }
-        if unix_seconds(now) >= claims.expires_at {
-            return Err(SessionError::Expired);
-        }
+        claims.check_presented(access_key_id, now)?;
         let secret = secret_access_key(key, &claims.access_key_id);
         Ok((claims, secret))
     }

@@ -36,7 +36,7 @@ use sha2::{Digest, Sha256};
 use s3gate::config::Config;
 use s3gate::policy::Scope;
 use s3gate::s3::classify;
-use s3gate::session::{Identity, Keyring, SessionCredentials};
+use s3gate::session::{Identity, Keyring, RevocationList, SessionCredentials};
 use s3gate::sigv4::{self, PayloadMode};
 use s3gate::upstream::Upstream;
 
@@ -390,6 +390,28 @@ fn per_request(c: &mut Criterion, f: &Fixture, name: &str, parts: &Parts) {
                 .iter()
                 .all(|(a, r)| claims.scope.allows(*a, black_box(r)))
         })
+    });
+    // The revocation check every request makes: with the usual empty
+    // list, and with one identity entry that does not match (which makes
+    // it build the caller's principal name).
+    let now_secs = f
+        .now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let empty = RevocationList::default();
+    let one_identity = RevocationList::parse(
+        &format!(
+            r#"{{"identity":"user:mallory","until":{}}}"#,
+            now_secs + 3600
+        ),
+        now_secs,
+    );
+    g.bench_function("5b_revocation_empty_list", |b| {
+        b.iter(|| empty.revoked(black_box(&claims), now_secs))
+    });
+    g.bench_function("5b_revocation_one_identity_entry", |b| {
+        b.iter(|| one_identity.revoked(black_box(&claims), now_secs))
     });
     let verified = auth
         .verify(parts, secret.expose().as_bytes(), f.now)

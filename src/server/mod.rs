@@ -148,6 +148,23 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// Why credentials just minted would be refused on first use by the
+    /// revocation list (a revoked identity or delegator), if they would:
+    /// then they are not handed out.
+    fn revoked_at_issue(
+        &self,
+        creds: &crate::session::SessionCredentials,
+        now: SystemTime,
+    ) -> Option<String> {
+        let (claims, _) = self
+            .keyring
+            .open(&creds.access_key_id, &creds.session_token, now)
+            .ok()?;
+        self.revocations.revoked(&claims, now)
+    }
+}
+
 /// A running gateway.
 pub struct Running {
     pub addr: SocketAddr,

@@ -179,14 +179,31 @@ impl Ctx<'_> {
             .ok()
     }
 
-    /// The signed-in browser behind a form POST from s3gate's own page; a
-    /// cross-site POST is refused even with the cookie.
-    fn signed_in_post(&self, req: &Request<Incoming>) -> Result<BrowserSession, String> {
-        if let Err(why) = same_origin(req, self.rp.config().base_url()) {
-            return Err(format!("cross-site request refused: {why}"));
+    /// The start of every form that acts for the signed-in person (Allow,
+    /// approve): the audit record, the browser session — only from a
+    /// same-origin POST, a cross-site one is refused even with the cookie —
+    /// and the form. A refusal is the page to answer, `hint` saying what
+    /// to do.
+    async fn acting_post(
+        &self,
+        req: Request<Incoming>,
+        operation: &'static str,
+        hint: &str,
+    ) -> Result<(Record, BrowserSession, Vec<(String, String)>), Response<GatewayBody>> {
+        let mut record = self.record(operation, req.headers()).await?;
+        let session = match same_origin(&req, self.rp.config().base_url()) {
+            Err(why) => Err(format!("cross-site request refused: {why}")),
+            Ok(()) => self
+                .browser(&req)
+                .ok_or_else(|| "no signed-in browser session".to_owned()),
+        };
+        match session {
+            Ok(session) => Ok((record, session, read_form(req).await)),
+            Err(why) => {
+                record.deny("AccessDenied", why);
+                Err(self.page(StatusCode::FORBIDDEN, "Not signed in", hint, Some(record)))
+            }
         }
-        self.browser(req)
-            .ok_or_else(|| "no signed-in browser session".to_owned())
     }
 
     /// Sends the browser to sign in, then back to this page.
@@ -321,11 +338,7 @@ impl Ctx<'_> {
         record.event.set_identity(identity);
         record.event.session_id = Some(creds.session_id.clone());
         record.event.access_key_id = Some(creds.access_key_id.clone());
-        let revoked = keyring
-            .open(&creds.access_key_id, &creds.session_token, self.now)
-            .ok()
-            .and_then(|(claims, _)| self.gateway.revocations.revoked(&claims, self.now));
-        if let Some(why) = revoked {
+        if let Some(why) = self.gateway.revoked_at_issue(&creds, self.now) {
             record.deny("AccessDenied", format!("revoked: {why}"));
             return Err((
                 StatusCode::FORBIDDEN,
@@ -535,23 +548,11 @@ impl Ctx<'_> {
     /// `POST /_s3gate/cli`: the person allowed it; hands a one-time code to
     /// the CLI's loopback listener.
     async fn cli_approve(&self, req: Request<Incoming>) -> Response<GatewayBody> {
-        let mut record = match self.record("CliLogin", req.headers()).await {
-            Ok(r) => r,
+        let hint = "Sign in on the s3gate page first, then run `s3gate login` again.";
+        let (mut record, session, form) = match self.acting_post(req, "CliLogin", hint).await {
+            Ok(x) => x,
             Err(resp) => return resp,
         };
-        let session = match self.signed_in_post(&req) {
-            Ok(s) => s,
-            Err(why) => {
-                record.deny("AccessDenied", why);
-                return self.page(
-                    StatusCode::FORBIDDEN,
-                    "Not signed in",
-                    "Sign in on the s3gate page first, then run `s3gate login` again.",
-                    Some(record),
-                );
-            }
-        };
-        let form = read_form(req).await;
         let params = match cli_params(|k| form_value(&form, k)) {
             Ok(p) => p,
             Err(why) => {
@@ -724,23 +725,11 @@ impl Ctx<'_> {
     /// `POST /_s3gate/device` (`user_code`): the signed-in person approves
     /// the terminal showing that code.
     async fn device_approve(&self, req: Request<Incoming>) -> Response<GatewayBody> {
-        let mut record = match self.record("DeviceLogin", req.headers()).await {
-            Ok(r) => r,
+        let hint = "Sign in on the s3gate page first.";
+        let (mut record, session, form) = match self.acting_post(req, "DeviceLogin", hint).await {
+            Ok(x) => x,
             Err(resp) => return resp,
         };
-        let session = match self.signed_in_post(&req) {
-            Ok(s) => s,
-            Err(why) => {
-                record.deny("AccessDenied", why);
-                return self.page(
-                    StatusCode::FORBIDDEN,
-                    "Not signed in",
-                    "Sign in on the s3gate page first.",
-                    Some(record),
-                );
-            }
-        };
-        let form = read_form(req).await;
         let principal = principal_name(&session.identity);
         let Some(user_code) = form_value(&form, "user_code")
             .as_deref()

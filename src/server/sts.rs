@@ -306,12 +306,7 @@ fn delegate(
     // A revocation may already cover the child (`delegated_by` the parent,
     // or its name): refuse now rather than hand out credentials that fail
     // on first use.
-    let revoked = gateway
-        .keyring
-        .open(&creds.access_key_id, &creds.session_token, now)
-        .ok()
-        .and_then(|(child, _)| gateway.revocations.revoked(&child, now));
-    if let Some(why) = revoked {
+    if let Some(why) = gateway.revoked_at_issue(&creds, now) {
         return Err(StsError::new(
             StatusCode::FORBIDDEN,
             "AccessDenied",

@@ -87,7 +87,7 @@ pub async fn aws(
         .await?
         .credential_process_json();
     if let Some(path) = &cache_file
-        && let Err(e) = store(path, &json)
+        && let Err(e) = write_private(path, &json)
     {
         tracing::warn!(path = %path.display(), error = %e, "cannot cache the session");
     }
@@ -214,11 +214,14 @@ pub(crate) fn cached(path: &Path, now: SystemTime) -> Option<String> {
     (exp > now + CACHE_MARGIN).then(|| text.trim().to_owned())
 }
 
-/// Session credentials are secrets: owner-only folder and file.
-pub(crate) fn store(path: &Path, json: &str) -> std::io::Result<()> {
+/// Writes a secret (a cached session, a keyring) for its owner only: the
+/// folder is created 0700 if missing, the file is written 0600 under a
+/// temporary name, synced, and renamed into place, so a reader never sees
+/// half of it.
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    if let Some(dir) = path.parent() {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -231,6 +234,7 @@ pub(crate) fn store(path: &Path, json: &str) -> std::io::Result<()> {
         .truncate(true)
         .mode(0o600)
         .open(&tmp)?;
-    f.write_all(json.as_bytes())?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
     std::fs::rename(&tmp, path)
 }

@@ -601,7 +601,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             let id = id.unwrap_or_else(default_key_id);
             let keyring = Keyring::generate(&id, &mut rand::rng())?;
-            write_private(&out, keyring.to_toml().expose())?;
+            credentials::write_private(&out, keyring.to_toml().expose())
+                .with_context(|| format!("cannot write {}", out.display()))?;
             eprintln!("wrote {} with key `{id}`", out.display());
             Ok(())
         }
@@ -612,7 +613,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 Keyring::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let id = id.unwrap_or_else(default_key_id);
             keyring.add_key(&id, &mut rand::rng())?;
-            write_private(&file, keyring.to_toml().expose())?;
+            credentials::write_private(&file, keyring.to_toml().expose())
+                .with_context(|| format!("cannot write {}", file.display()))?;
             eprintln!(
                 "added key `{id}` to {}; new sessions use it",
                 file.display()
@@ -874,24 +876,6 @@ async fn probe(url: &str) -> anyhow::Result<u16> {
 fn default_key_id() -> String {
     let date = iso8601(SystemTime::now());
     format!("k{}", &date[..10])
-}
-
-/// Keyrings are secrets: readable by the owner only.
-fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }
 
 /// SIGHUP reloads the policy file now (whether or not it is watched).

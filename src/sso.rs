@@ -117,7 +117,7 @@ impl Login {
         })
         .to_string();
         if let Some(path) = self.cache_file()
-            && let Err(e) = crate::credentials::store(&path, &out)
+            && let Err(e) = crate::credentials::write_private(&path, &out)
         {
             progress.say(&format!(
                 "warning: cannot cache the session in {}: {e}",

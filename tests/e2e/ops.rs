@@ -468,17 +468,11 @@ fn an_upstream_that_never_answers_is_503_after_the_response_timeout() {
         });
     });
     let dir = h.tempdir();
-    let keyring = write_keyring(dir.path());
-    let text = config_text(
+    let (gw, config) = gateway_to(
+        dir.path(),
         &format!("http://{hung}"),
-        &h.store.creds,
-        &keyring,
-        &dir.path().join("audit.log"),
-    )
-    .replace("[upstream]\n", "[upstream]\nresponse_timeout = \"2s\"\n");
-    let config = dir.path().join("s3gate.toml");
-    write_private(&config, &text);
-    let gw = h.gateway_from(&config);
+        "response_timeout = \"2s\"\n",
+    );
     assert_eq!(
         ops_status(&gw.endpoint(), "readyz"),
         200,
@@ -506,17 +500,8 @@ fn an_upstream_that_never_answers_is_503_after_the_response_timeout() {
 fn readyz_fails_while_the_upstream_is_unreachable() {
     let h = harness();
     let dir = h.tempdir();
-    let keyring = write_keyring(dir.path());
     let closed = crate::harness::free_port();
-    let text = config_text(
-        &format!("http://127.0.0.1:{closed}"),
-        &h.store.creds,
-        &keyring,
-        &dir.path().join("audit.log"),
-    );
-    let config = dir.path().join("s3gate.toml");
-    write_private(&config, &text);
-    let gw = h.gateway_from(&config);
+    let (gw, _) = gateway_to(dir.path(), &format!("http://127.0.0.1:{closed}"), "");
     let (status, body) = curl("GET", &format!("{}/_s3gate/readyz", gw.endpoint()), None);
     assert_eq!(status, 503);
     assert!(String::from_utf8_lossy(&body).contains("upstream"));
@@ -748,17 +733,11 @@ fn an_upstream_that_never_completes_the_connect_is_502_after_the_connect_timeout
     let hangs = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err();
     assert!(hangs, "could not fill the backlog of {addr}");
     let dir = h.tempdir();
-    let keyring = write_keyring(dir.path());
-    let text = config_text(
+    let (gw, config) = gateway_to(
+        dir.path(),
         &format!("http://{addr}"),
-        &h.store.creds,
-        &keyring,
-        &dir.path().join("audit.log"),
-    )
-    .replace("[upstream]\n", "[upstream]\nconnect_timeout = \"1s\"\n");
-    let config = dir.path().join("s3gate.toml");
-    write_private(&config, &text);
-    let gw = h.gateway_from(&config);
+        "connect_timeout = \"1s\"\n",
+    );
     assert_eq!(
         ops_status(&gw.endpoint(), "readyz"),
         503,
@@ -781,4 +760,16 @@ fn an_upstream_that_never_completes_the_connect_is_502_after_the_connect_timeout
         "{took:?}"
     );
     drop(listener);
+}
+
+/// A gateway in `dir` in front of `upstream`, with `upstream_extra` added to
+/// its `[upstream]` section; and its config file (to mint with).
+fn gateway_to(dir: &Path, upstream: &str, upstream_extra: &str) -> (Gateway, PathBuf) {
+    let h = harness();
+    let keyring = write_keyring(dir);
+    let text = config_text(upstream, &h.store.creds, &keyring, &dir.join("audit.log"))
+        .replace("[upstream]\n", &format!("[upstream]\n{upstream_extra}"));
+    let config = dir.join("s3gate.toml");
+    write_private(&config, &text);
+    (h.gateway_from(&config), config)
 }

@@ -214,6 +214,23 @@ mod tests {
     }
 
     #[test]
+    fn the_client_secret_never_shows_in_debug_output() {
+        let c = parse(
+            "[login]\nissuer = \"https://idp.example\"\nclient_id = \"s3gate\"\n\
+             client_secret = \"hunter2-very-secret\"\npublic_url = \"https://s3.example.com\"\n",
+        )
+        .unwrap();
+        let l = c.login.as_ref().unwrap();
+        assert_eq!(
+            l.resolve_secret().unwrap().as_deref(),
+            Some("hunter2-very-secret")
+        );
+        let shown = format!("{l:?} {c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+
+    #[test]
     fn misconfigurations_name_the_field() {
         let with = |issuer: &str, client: &str, url: &str, more: &str| {
             format!(

@@ -432,6 +432,12 @@ pub fn configure(path: &Path, profile: &Profile<'_>, exe: &Path) -> anyhow::Resu
     }
     let tmp = path.with_extension("s3gate-tmp");
     std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    // The file replaces the old one: keep its permissions (a 0600 config
+    // stays 0600).
+    if let Ok(meta) = std::fs::metadata(path) {
+        std::fs::set_permissions(&tmp, meta.permissions())
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+    }
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 

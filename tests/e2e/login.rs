@@ -237,6 +237,8 @@ fn configure_then_the_aws_cli_signs_in_through_the_browser_once() {
     let dir = h.tempdir();
     let config = dir.path().join("aws-config");
     std::fs::write(&config, "[default]\nregion = eu-west-3\n").unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
     let mut cmd = clean_command(env!("CARGO_BIN_EXE_s3gate"));
     cmd.args([
         "configure",
@@ -252,6 +254,8 @@ fn configure_then_the_aws_cli_signs_in_through_the_browser_once() {
         "{}",
         out.stderr
     );
+    let mode = std::fs::metadata(&config).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "configure keeps the file's permissions");
     let written = std::fs::read_to_string(&config).unwrap();
     assert!(
         written.starts_with("[default]\nregion = eu-west-3\n"),
@@ -299,7 +303,6 @@ fn configure_then_the_aws_cli_signs_in_through_the_browser_once() {
         .flatten()
         .collect();
     assert_eq!(cached.len(), 1);
-    use std::os::unix::fs::PermissionsExt as _;
     assert_eq!(
         cached[0].metadata().unwrap().permissions().mode() & 0o777,
         0o600

@@ -135,12 +135,7 @@ async fn web_identity(
             "WebIdentityToken is required",
         )
     })?;
-    let limits = &gateway.identity_limits;
-    let ttl = role.ttl(
-        limits.min_session_ttl,
-        limits.default_session_ttl,
-        limits.max_session_ttl,
-    )?;
+    let ttl = session_ttl(gateway, &role)?;
     if gateway.oidc.is_empty() {
         return Err(IdentityError::NotConfigured(
             "no OIDC issuer is configured on this gateway".into(),
@@ -187,12 +182,7 @@ async fn aws_identity(
         .to_sts_error());
     };
     let role = RoleRequest::parse_with(form, Some(AWS_IDENTITY_ROLE_ARN), Some("s3gate-aws"))?;
-    let limits = &gateway.identity_limits;
-    let ttl = role.ttl(
-        limits.min_session_ttl,
-        limits.default_session_ttl,
-        limits.max_session_ttl,
-    )?;
+    let ttl = session_ttl(gateway, &role)?;
     let caller = verifier
         .verify(form, now)
         .await
@@ -221,12 +211,7 @@ fn delegate(
 ) -> Result<String, StsError> {
     let invalid = |m: String| StsError::new(StatusCode::BAD_REQUEST, "ValidationError", m);
     let role = RoleRequest::parse(form, None)?;
-    let limits = &gateway.identity_limits;
-    let ttl = role.ttl(
-        limits.min_session_ttl,
-        limits.default_session_ttl,
-        limits.max_session_ttl,
-    )?;
+    let ttl = session_ttl(gateway, &role)?;
     // Never past the parent: `open` refused it if already expired.
     let now_secs = now
         .duration_since(std::time::UNIX_EPOCH)
@@ -347,6 +332,17 @@ fn mint(
     event.session_id = Some(creds.session_id.clone());
     event.access_key_id = Some(creds.access_key_id.clone());
     Ok(creds)
+}
+
+/// The lifetime a role request asks for (`DurationSeconds`), within the
+/// `[identity]` bounds.
+fn session_ttl(gateway: &Gateway, role: &RoleRequest) -> Result<std::time::Duration, StsError> {
+    let limits = &gateway.identity_limits;
+    role.ttl(
+        limits.min_session_ttl,
+        limits.default_session_ttl,
+        limits.max_session_ttl,
+    )
 }
 
 /// A minting failure as STS answers it.

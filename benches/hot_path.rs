@@ -321,7 +321,7 @@ where
     }
 }
 
-/// The pipeline's per-request work, as `server::pipeline::run` does it
+/// The pipeline's per-request work, as `gateway::s3::run` does it
 /// (without the I/O): returns the signed upstream head.
 fn full(f: &Fixture, parts: &Parts) -> (http::Uri, http::HeaderMap) {
     let s3 = classify(&parts.method, &parts.uri, &parts.headers, &[]).unwrap();

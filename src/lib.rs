@@ -3,21 +3,26 @@
 //! A request flows down the pipeline, one module a stage:
 //! [`s3`] classifies it, [`sigv4`] authenticates it against a sealed
 //! [`session`], [`policy`] decides it, [`upstream`] re-signs and streams it to
-//! the store, and [`audit`] records it. [`server`] wires the stages together
-//! behind one port that also serves the [`sts_api`]; [`config`] is the file
-//! that configures them and [`dev`] is the embedded single-machine default;
-//! [`metrics`] counts what passes, for Prometheus. People sign in through
-//! [`login`] (the browser portal and the CLI's login), which ends in the same
-//! sealed sessions.
+//! the store, and [`audit`] records it. [`gateway`] wires the stages together
+//! (the S3 pipeline, the [`sts_api`], the sign-in portal) and [`server`] is
+//! the transport under it (listener, TLS, connection limits, shutdown).
+//! [`live`] keeps what changes while running current (policy reload,
+//! revocation list, readiness); [`config`] is the file that configures it
+//! all and [`dev`] the embedded single-machine default; [`metrics`] counts
+//! what passes, for Prometheus. People sign in through [`login`] (the
+//! relying party and its pages), which ends in the same sealed sessions.
 //!
 //! Dependencies point down the pipeline: `s3`, `sigv4`, `session` and
 //! `policy` are pure (no I/O, no clock reads: time is passed in); the adapters
-//! (`upstream`, `audit`, `config`) do I/O; `server` and `dev` compose.
+//! (`identity`, `upstream`, `audit`, `live`, `config`) do I/O; `gateway`,
+//! `server` and `dev` compose. The command line is binary-only (`src/cli/`).
 
 pub mod audit;
 pub mod config;
 pub mod dev;
+pub mod gateway;
 pub mod identity;
+pub mod live;
 pub mod login;
 pub mod metrics;
 pub mod policy;

@@ -23,8 +23,8 @@ use crate::config::{
     AuditConfig, Config, PolicyConfig, S3Config, ServerConfig, SessionConfig, StaticCredentials,
     UpstreamConfig,
 };
+use crate::live::LivePolicy;
 use crate::policy::{DEV_POLICY, Policy, Scope};
-use crate::server::LivePolicy;
 use crate::session::{Identity, Keyring, SessionCredentials};
 
 /// Serves an S3-compatible store over `root` with SigV4 verification on,
@@ -174,14 +174,14 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     )?;
     let (gateway, policy_note) = match &options.policy {
         Some(file) => (
-            crate::server::Gateway::new(&config, keyring).await?,
+            crate::gateway::Gateway::new(&config, keyring).await?,
             format!("policy {} (reloaded on change)", file.display()),
         ),
         None => {
             let policy = Policy::parse(DEV_POLICY, "built-in dev policy")?;
             let live = Arc::new(LivePolicy::fixed(policy));
             (
-                crate::server::Gateway::with_policy(&config, keyring, live).await?,
+                crate::gateway::Gateway::with_policy(&config, keyring, live).await?,
                 "built-in dev policy (user `dev` may do everything)".to_owned(),
             )
         }

@@ -6,7 +6,7 @@
 //! the checks on redirect targets and CLI parameters, and the pages. It is
 //! pure except [`rp`] (the OIDC relying party, which talks to the provider)
 //! and [`device`] (the table of approved device codes). The HTTP routes that
-//! use it are `server::portal`.
+//! use it are `gateway::portal`.
 //!
 //! Everything a login needs is sealed into what the browser or the CLI
 //! carries back, so any instance sharing the keyring can finish a login

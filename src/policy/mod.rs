@@ -9,7 +9,7 @@
 //! [`crate::session::Identity`] for what a principal is; the resource
 //! strings it matches are those `s3::classify` produces (see its module doc
 //! for the grammar). Reading, watching and swapping the file is the
-//! server's (`server::reload`). The file format is in `docs/policy.md`.
+//! server's (`live::policy`). The file format is in `docs/policy.md`.
 //!
 //! # Scope rule syntax
 //!

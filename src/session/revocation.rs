@@ -2,7 +2,7 @@
 //!
 //! Pure: parses the list's text, answers for a session's [`Claims`], and
 //! computes the rewritten text of an S3-object list ([`rewrite`]); reading,
-//! polling and writing the list is the server's (`server::revocation`),
+//! polling and writing the list is `live::revocation`,
 //! which `s3gate revoke` calls.
 //!
 //! The list holds one JSON object per line. A file is appended to, never

@@ -60,7 +60,7 @@ impl Progress {
 /// The signed-in session cached for `gateway`, while it has life left.
 pub fn cached_session(gateway: &str, cache_dir: Option<&Path>) -> Option<String> {
     let path = cache_file(gateway.trim_end_matches('/'), cache_dir?);
-    crate::credentials::cached(&path, std::time::SystemTime::now())
+    crate::cli::credentials::cached(&path, std::time::SystemTime::now())
 }
 
 /// Removes the session cached for `gateway`; whether there was one.
@@ -117,7 +117,7 @@ impl Login {
         })
         .to_string();
         if let Some(path) = self.cache_file()
-            && let Err(e) = crate::credentials::write_private(&path, &out)
+            && let Err(e) = crate::cli::credentials::write_private(&path, &out)
         {
             progress.say(&format!(
                 "warning: cannot cache the session in {}: {e}",
@@ -489,6 +489,123 @@ pub fn gateway_url(url: &str) -> anyhow::Result<String> {
         bail!("{url}: the gateway must be an http:// or https:// URL");
     }
     Ok(trimmed.to_owned())
+}
+
+#[derive(clap::Args)]
+pub struct LoginArgs {
+    /// The gateway's base URL.
+    #[arg(long, env = "S3GATE_GATEWAY")]
+    gateway: String,
+    /// Sign in from another device's browser with a short code.
+    #[arg(long)]
+    device: bool,
+    /// Print the sign-in address; do not start a browser.
+    #[arg(long)]
+    no_browser: bool,
+    /// How long to wait for the sign-in.
+    #[arg(long, default_value = "5m", value_parser = s3gate::config::duration::parse)]
+    timeout: Duration,
+    /// Where the session is cached. Default: `$XDG_CACHE_HOME/s3gate`
+    /// or `~/.cache/s3gate`.
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Also print the credentials as `credential_process` JSON.
+    #[arg(long)]
+    print: bool,
+}
+
+#[derive(clap::Args)]
+pub struct LogoutArgs {
+    /// The gateway's base URL.
+    #[arg(long, env = "S3GATE_GATEWAY")]
+    gateway: String,
+    /// Where the session is cached.
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct ConfigureArgs {
+    /// The gateway's base URL.
+    #[arg(long, env = "S3GATE_GATEWAY")]
+    gateway: String,
+    /// The profile to write (replaced if it exists).
+    #[arg(long, default_value = "s3gate")]
+    profile: String,
+    /// The region the profile names (s3gate accepts any; it must match
+    /// what clients sign for).
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Sign in with a device code rather than a browser on this machine.
+    #[arg(long)]
+    device: bool,
+    /// The aws config file. Default: `$AWS_CONFIG_FILE` or
+    /// `~/.aws/config`.
+    #[arg(long)]
+    config_file: Option<PathBuf>,
+}
+
+/// `s3gate login`.
+pub async fn run_login(args: LoginArgs) -> anyhow::Result<()> {
+    let login = Login {
+        gateway: gateway_url(&args.gateway)?,
+        device: args.device,
+        no_browser: args.no_browser,
+        timeout: args.timeout,
+        cache_dir: args.cache_dir.or_else(super::default_cache_dir),
+    };
+    let json = login.sign_in(&mut Progress::stderr()).await?;
+    if args.print {
+        println!("{json}");
+    }
+    Ok(())
+}
+
+/// `s3gate logout`.
+pub fn run_logout(args: LogoutArgs) -> anyhow::Result<()> {
+    let gateway = gateway_url(&args.gateway)?;
+    let dir = args
+        .cache_dir
+        .or_else(super::default_cache_dir)
+        .context("no cache folder: set HOME or XDG_CACHE_HOME, or pass --cache-dir")?;
+    if forget(&gateway, &dir)? {
+        eprintln!("Signed out of {gateway} on this machine.");
+    } else {
+        eprintln!("Not signed in to {gateway} on this machine.");
+    }
+    Ok(())
+}
+
+/// `s3gate configure`.
+pub fn run_configure(args: ConfigureArgs) -> anyhow::Result<()> {
+    let gateway = gateway_url(&args.gateway)?;
+    let path = args
+        .config_file
+        .or_else(aws_config_path)
+        .context("no aws config file: set HOME or AWS_CONFIG_FILE, or pass --config-file")?;
+    let exe = std::env::current_exe().context("cannot find this program's path")?;
+    let profile = args.profile;
+    configure(
+        &path,
+        &Profile {
+            name: &profile,
+            gateway: &gateway,
+            region: &args.region,
+            device: args.device,
+        },
+        &exe,
+    )?;
+    eprintln!(
+        "Wrote profile `{profile}` to {}.\nTry it:\n\n  aws --profile {profile} s3 ls\n\nThe first \
+         command signs you in{}; later ones reuse the session until it expires.",
+        path.display(),
+        if args.device {
+            " with a device code"
+        } else {
+            " in your browser"
+        }
+    );
+    Ok(())
 }
 
 #[cfg(test)]

@@ -139,7 +139,7 @@ fn caller_credentials(
             "s3gate-grant",
         ));
     }
-    let cached = crate::sso::cached_session(gateway, sso_cache).with_context(|| {
+    let cached = crate::cli::login::cached_session(gateway, sso_cache).with_context(|| {
         format!(
             "AWS_ACCESS_KEY_ID is not set and you are not signed in to {gateway}: run \
              `s3gate login --gateway {gateway}`, or export your s3gate session's AWS_* variables"
@@ -253,9 +253,9 @@ pub async fn grant(
         SystemTime::now(),
     )?;
     let issued =
-        crate::credentials::exchange(&HttpClient::new(), gateway, req, "AssumeRoleResponse")
+        crate::cli::credentials::exchange(&HttpClient::new(), gateway, req, "AssumeRoleResponse")
             .await?;
-    let crate::credentials::Issued {
+    let crate::cli::credentials::Issued {
         access_key_id: key,
         secret_access_key: secret,
         session_token: token,
@@ -279,6 +279,51 @@ pub async fn grant(
              export AWS_DEFAULT_REGION={REGION}"
         ),
     })
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The gateway's base URL.
+    #[arg(long, env = "S3GATE_GATEWAY")]
+    gateway: String,
+    /// Read (get and list) under `s3://bucket/prefix/`, or one key
+    /// (`s3://bucket/key`). Repeatable.
+    #[arg(long)]
+    read: Vec<String>,
+    /// Write (put, multipart) under `s3://bucket/prefix/`, or one key.
+    /// Repeatable.
+    #[arg(long)]
+    write: Vec<String>,
+    /// Lifetime (within the gateway's session bounds; never past yours).
+    #[arg(long, default_value = "15m", value_parser = s3gate::config::duration::parse)]
+    ttl: Duration,
+    /// The child session's name, shown in the chain of every audit line.
+    #[arg(long)]
+    name: String,
+    #[arg(long, value_enum, default_value = "env")]
+    format: Format,
+    #[command(flatten)]
+    quota: QuotaArgs,
+}
+
+/// `s3gate grant`.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let ask = Ask {
+        read: &args.read,
+        write: &args.write,
+        ttl: args.ttl,
+        name: &args.name,
+        quota: args.quota.quota(),
+    };
+    let out = grant(
+        &args.gateway,
+        ask,
+        args.format,
+        super::default_cache_dir().as_deref(),
+    )
+    .await?;
+    println!("{out}");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //!
 //! Does I/O: the AWS credential chain, the gateway, and the cache file.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, bail};
@@ -12,9 +12,12 @@ use bytes::Bytes;
 use http_body_util::Full;
 use sha2::{Digest, Sha256};
 
+use s3gate::config::duration;
 use s3gate::identity::aws::sign_caller_identity;
 use s3gate::identity::http::HttpClient;
 use s3gate::sts_api::read_fields;
+
+use super::login;
 
 /// A cached session is reused only while it has this much life left, so
 /// a client never starts a request with credentials about to lapse.
@@ -237,4 +240,92 @@ pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
+}
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Prove this machine's AWS identity (ECS task role, Lambda, EC2
+    /// instance role, environment keys) to the gateway and get a session.
+    ///
+    /// Signs an `sts:GetCallerIdentity` for the STS endpoint and server id
+    /// the gateway announces (`/_s3gate/aws-identity`); the gateway sends it
+    /// to STS itself and mints a session for the ARN STS names. The session
+    /// is cached (owner-only file) until shortly before it expires. Use as
+    /// `credential_process = s3gate credentials aws --gateway URL`.
+    Aws {
+        /// The gateway's base URL.
+        #[arg(long, env = "S3GATE_GATEWAY")]
+        gateway: String,
+        /// Session lifetime to ask for (within the gateway's bounds).
+        #[arg(long, value_parser = duration::parse)]
+        duration: Option<Duration>,
+        /// Sign with this AWS profile's credentials instead of the workload
+        /// chain (environment, web identity, ECS, EC2 metadata).
+        #[arg(long)]
+        source_profile: Option<String>,
+        /// Where the cached session lives. Default: `$XDG_CACHE_HOME/s3gate`
+        /// or `~/.cache/s3gate`.
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+        /// Always ask the gateway, never the cache.
+        #[arg(long)]
+        no_cache: bool,
+    },
+    /// A person's session from the gateway's single sign-on: the cached one
+    /// while it has more than 5 minutes left, else a new sign-in (as
+    /// `s3gate login`, with the prompts on the terminal). Use as
+    /// `credential_process = s3gate credentials sso --gateway URL`;
+    /// `s3gate configure` writes that profile.
+    Sso {
+        /// The gateway's base URL.
+        #[arg(long, env = "S3GATE_GATEWAY")]
+        gateway: String,
+        /// Sign in from another device's browser with a short code.
+        #[arg(long)]
+        device: bool,
+        /// How long to wait for a sign-in.
+        #[arg(long, default_value = "5m", value_parser = duration::parse)]
+        timeout: Duration,
+        /// Where the session is cached.
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+    },
+}
+
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Aws {
+            gateway,
+            duration,
+            source_profile,
+            cache_dir,
+            no_cache,
+        } => {
+            let cache_dir = if no_cache {
+                None
+            } else {
+                cache_dir.or_else(super::default_cache_dir)
+            };
+            let json = aws(&gateway, duration, source_profile, cache_dir.as_deref()).await?;
+            println!("{json}");
+            Ok(())
+        }
+        Command::Sso {
+            gateway,
+            device,
+            timeout,
+            cache_dir,
+        } => {
+            let login = login::Login {
+                gateway: login::gateway_url(&gateway)?,
+                device,
+                no_browser: false,
+                timeout,
+                cache_dir: cache_dir.or_else(super::default_cache_dir),
+            };
+            let json = login.credentials(&mut login::Progress::terminal()).await?;
+            println!("{json}");
+            Ok(())
+        }
+    }
 }

@@ -1,0 +1,262 @@
+//! The gateway: everything a request needs (keyring, policy, upstreams,
+//! audit, verifiers), and the routing of one request to s3gate's own
+//! endpoints (`/_s3gate/…`), the STS query API (`POST /` with a form) or
+//! the S3 pipeline.
+//!
+//! Every request, whatever its route and fate, gets exactly one audit event
+//! (see [`body`]). The handler returns a response, never an error: failures
+//! are rendered in S3's or STS's XML shape.
+//!
+//! Depends on every stage below it (`s3`, `sigv4`, `session`, `policy`,
+//! `identity`, `upstream`, `audit`) and on [`crate::live`] for what changes
+//! while running; knows nothing of sockets or TLS ([`crate::server`]).
+
+mod abandoned;
+mod body;
+mod limits;
+mod portal;
+mod s3;
+mod sts;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+pub use body::GatewayBody;
+pub use limits::too_many_connections;
+
+use crate::audit::AuditSink;
+use crate::config::{Config, IdentityConfig, ServerConfig};
+use crate::identity::aws::AwsVerifier;
+use crate::identity::http::HttpClient;
+use crate::identity::oidc::OidcVerifier;
+use crate::live::{Health, LivePolicy, Revocations};
+use crate::metrics;
+use crate::session::Keyring;
+use crate::upstream::Upstreams;
+
+/// Everything a request needs, shared by all connections.
+pub struct Gateway {
+    pub keyring: Keyring,
+    /// Every store, and which bucket goes to which.
+    pub upstreams: Upstreams,
+    pub audit: AuditSink,
+    pub virtual_host_domains: Vec<String>,
+    /// Decides every request; swapped whole on reload.
+    pub policy: Arc<LivePolicy>,
+    /// OIDC issuers for `AssumeRoleWithWebIdentity`.
+    pub oidc: OidcVerifier,
+    /// AWS principals for `AssumeRoleWithAwsIdentity`, when configured.
+    pub aws_identity: Option<AwsVerifier>,
+    /// Session lifetimes for identity exchanges (`[identity]`).
+    pub identity_limits: IdentityConfig,
+    /// Readiness: draining, upstream reachability.
+    pub health: Arc<Health>,
+    /// Connection and request limits, and the drain time.
+    pub limits: ServerConfig,
+    /// Sessions cut off before their expiry (`session.revocation_file` or
+    /// `revocation_url`).
+    pub revocations: Arc<Revocations>,
+    /// Browser and CLI sign-in (`[login]`), when configured.
+    pub login: Option<crate::login::rp::RelyingParty>,
+    /// Device approvals and used one-time codes.
+    pub login_tables: crate::login::device::LoginTables,
+    /// The region shown in the portal's snippets (the default upstream's).
+    pub region: String,
+    /// Delegated sessions' quota counts, this instance's own.
+    pub quotas: crate::session::QuotaLedger,
+}
+
+impl Gateway {
+    /// Loads the keyring, starts the audit writer and builds the upstream
+    /// client from a config.
+    pub async fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let text = config.session.keyring_text()?;
+        let keyring = Keyring::parse(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", config.session.keyring.display()))?;
+        Self::new(config, keyring).await
+    }
+
+    /// Like [`Gateway::from_config`] with a keyring already in hand; loads
+    /// the config's policy file.
+    pub async fn new(config: &Config, keyring: Keyring) -> anyhow::Result<Self> {
+        let Some(policy) = &config.policy else {
+            anyhow::bail!(
+                "the config has no [policy] file: s3gate allows nothing without a policy, so it \
+                 does not start (add `[policy]` with `file = \"policy.toml\"`; see docs/policy.md)"
+            );
+        };
+        let policy = LivePolicy::load(&policy.file)
+            .await
+            .context("cannot load the policy")?;
+        Self::with_policy(config, keyring, Arc::new(policy)).await
+    }
+
+    /// A gateway deciding by `policy` (the config's `[policy]` is not read).
+    pub async fn with_policy(
+        config: &Config,
+        keyring: Keyring,
+        policy: Arc<LivePolicy>,
+    ) -> anyhow::Result<Self> {
+        let http = HttpClient::new();
+        let mut identity_limits = config.identity.clone();
+        identity_limits.oidc.clear();
+        let upstreams = Upstreams::new(config).await?;
+        // Read through the upstreams when the list is an S3 object.
+        let revocations = Arc::new(Revocations::load(config, &upstreams).await?);
+        Ok(Self {
+            oidc: OidcVerifier::new(&config.identity.oidc, http.clone()),
+            aws_identity: config
+                .identity
+                .aws
+                .as_ref()
+                .map(|a| AwsVerifier::new(a.clone(), http.clone())),
+            identity_limits,
+            keyring,
+            upstreams,
+            audit: AuditSink::start_with(&config.audit.output, config.audit.chain)?,
+            virtual_host_domains: config
+                .s3
+                .virtual_host_domains
+                .iter()
+                .map(|d| d.to_ascii_lowercase())
+                .collect(),
+            policy,
+            health: Arc::new(Health::default()),
+            limits: config.server.clone(),
+            revocations,
+            login: config
+                .login
+                .clone()
+                .map(|l| crate::login::rp::RelyingParty::new(l, http.clone()))
+                .transpose()
+                .context("[login]")?,
+            login_tables: crate::login::device::LoginTables::new(),
+            region: config.upstream.region.clone(),
+            quotas: crate::session::QuotaLedger::new(),
+        })
+    }
+}
+
+impl Gateway {
+    /// Why credentials just minted would be refused on first use by the
+    /// revocation list (a revoked identity or delegator), if they would:
+    /// then they are not handed out.
+    fn revoked_at_issue(
+        &self,
+        creds: &crate::session::SessionCredentials,
+        now: SystemTime,
+    ) -> Option<String> {
+        let (claims, _) = self
+            .keyring
+            .open(&creds.access_key_id, &creds.session_token, now)
+            .ok()?;
+        self.revocations.revoked(&claims, now)
+    }
+}
+
+/// Routes one request. Never fails: errors are responses.
+pub async fn handle(
+    gateway: &Gateway,
+    req: Request<Incoming>,
+    client: SocketAddr,
+) -> Response<GatewayBody> {
+    let path = req.uri().path();
+    if let Some(page) = path.strip_prefix("/_s3gate/") {
+        if matches!(page, "healthz" | "readyz" | "metrics" | "aws-identity") {
+            return ops(gateway, page);
+        }
+        return portal::handle(gateway, req, client).await;
+    }
+    let request_id = new_request_id();
+    if let Some((limit, err)) = limits::check(&gateway.limits, &req) {
+        return limits::refuse(gateway, &req, client, request_id, limit, err).await;
+    }
+    let now = SystemTime::now();
+    let is_sts = sts::is_sts_request(&req);
+    let api = if is_sts { "sts" } else { "s3" };
+    let Some(abandoned) =
+        abandoned::Abandoned::arm(gateway, &req, client, &request_id, now, api).await
+    else {
+        return sts::unavailable(&request_id);
+    };
+    let response = if is_sts {
+        sts::handle(gateway, req, client, request_id, now).await
+    } else {
+        s3::handle(gateway, req, client, request_id, now).await
+    };
+    abandoned.disarm();
+    response
+}
+
+/// s3gate's own endpoints. Not audited: they carry no data and no identity.
+fn ops(gateway: &Gateway, page: &str) -> Response<GatewayBody> {
+    let (status, text, content_type) = match page {
+        "healthz" => (StatusCode::OK, "ok\n".into(), "text/plain; charset=utf-8"),
+        "readyz" => match gateway.health.not_ready(gateway.audit.healthy()) {
+            None => (
+                StatusCode::OK,
+                "ready\n".into(),
+                "text/plain; charset=utf-8",
+            ),
+            Some(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                why.into(),
+                "text/plain; charset=utf-8",
+            ),
+        },
+        "metrics" => (
+            StatusCode::OK,
+            {
+                let p = &gateway.policy;
+                metrics::POLICY_RELOAD.mirror(
+                    p.reloads.load(std::sync::atomic::Ordering::Relaxed),
+                    p.reload_failures.load(std::sync::atomic::Ordering::Relaxed),
+                );
+                metrics::render()
+            },
+            "text/plain; version=0.0.4; charset=utf-8",
+        ),
+        // What `s3gate credentials aws` must sign for (public: no secret).
+        "aws-identity" => match &gateway.aws_identity {
+            Some(aws) => (
+                StatusCode::OK,
+                aws.announcement().to_string(),
+                "application/json",
+            ),
+            None => (
+                StatusCode::NOT_FOUND,
+                "AWS identity is not configured\n".into(),
+                "text/plain; charset=utf-8",
+            ),
+        },
+        _ => (
+            StatusCode::NOT_FOUND,
+            "not found\n".into(),
+            "text/plain; charset=utf-8",
+        ),
+    };
+    let mut resp = Response::new(GatewayBody::full(text, None));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    if gateway.health.draining() {
+        // Tell HTTP/1 clients not to reuse this connection.
+        resp.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+    resp
+}
+
+/// 16 upper-case hex digits, like S3's own request ids.
+pub(crate) fn new_request_id() -> String {
+    format!("{:016X}", rand::random::<u64>())
+}

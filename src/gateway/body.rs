@@ -4,25 +4,17 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
-use crate::audit::{AuditEvent, AuditPermit};
+use super::finish::Finish;
 use crate::session::ReadMeter;
 
 pub enum Inner {
     Full(Option<Bytes>),
     Upstream(Incoming),
-}
-
-/// What is left to do when the body is done.
-pub struct Finish {
-    pub permit: AuditPermit,
-    pub event: AuditEvent,
-    pub started: Instant,
 }
 
 pub struct GatewayBody {
@@ -66,17 +58,8 @@ impl GatewayBody {
     }
 
     fn complete(&mut self, complete: bool) {
-        if let Some(Finish {
-            permit,
-            mut event,
-            started,
-        }) = self.finish.take()
-        {
-            event.bytes_out = self.bytes_out;
-            event.complete = complete;
-            event.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-            crate::metrics::record_request(&event);
-            permit.send(event);
+        if let Some(finish) = self.finish.take() {
+            finish.complete(self.bytes_out, complete);
         }
     }
 }

@@ -12,19 +12,16 @@
 //! Depends on `config` (the numbers), `audit`, `metrics` and the server's
 //! response shape; owns no pipeline stage.
 
-use std::net::SocketAddr;
-use std::time::{Instant, SystemTime};
-
 use http::Request;
 use hyper::body::Incoming;
 
-use super::Gateway;
-use super::body::{Finish, GatewayBody};
-use super::sts::{unavailable, xml_response};
-use crate::audit::AuditEvent;
+use super::body::GatewayBody;
+use super::ctx::RequestCtx;
+use super::finish;
 use crate::config::ServerConfig;
 use crate::metrics::{self, Limit};
 use crate::s3::{S3Error, S3ErrorCode};
+use crate::sts_api::StsError;
 
 /// What a request breaks, if anything. Pure: sizes only.
 pub fn check<B>(cfg: &ServerConfig, req: &Request<B>) -> Option<(Limit, S3Error)> {
@@ -75,41 +72,24 @@ pub fn check<B>(cfg: &ServerConfig, req: &Request<B>) -> Option<(Limit, S3Error)
     None
 }
 
-/// Answers and audits a request refused by a limit.
-pub async fn refuse(
-    gateway: &Gateway,
+/// Answers and audits a request refused by a limit, in its API's shape.
+pub fn refuse(
+    mut ctx: RequestCtx,
     req: &Request<Incoming>,
-    client: SocketAddr,
-    request_id: String,
     limit: Limit,
     err: S3Error,
 ) -> Response {
     metrics::limit_hit(limit);
-    let event = AuditEvent {
-        reason: format!("limit {limit:?} exceeded"),
-        error: Some(err.code.as_str()),
-        status: err.status().as_u16(),
-        ..AuditEvent::begin("s3", request_id, SystemTime::now(), client, req.headers())
-    };
-    let Some(permit) = gateway.audit.reserve().await else {
-        return unavailable(&event.request_id);
-    };
-    let request_id = event.request_id.clone();
+    let reason = format!("limit {limit:?} exceeded");
+    if ctx.event.api == "sts" {
+        let err = StsError::new(err.status(), err.code.as_str(), err.message.to_string());
+        let response = finish::sts_answer(ctx, Err(err));
+        return response;
+    }
+    ctx.event.reason = reason;
     // The path alone: a query string may hold a presigned signature.
-    let status = err.status();
-    let xml = err
-        .with_resource(truncate(req.uri().path(), 256))
-        .to_xml(&request_id);
-    xml_response(
-        status,
-        xml,
-        &request_id,
-        Some(Finish {
-            permit,
-            event,
-            started: Instant::now(),
-        }),
-    )
+    let err = err.with_resource(truncate(req.uri().path(), 256));
+    finish::s3_error(ctx, err, req.method(), "")
 }
 
 type Response = http::Response<GatewayBody>;
@@ -134,7 +114,7 @@ pub fn too_many_connections() -> Response {
         S3ErrorCode::SlowDown,
         "s3gate has too many open connections; retry with back-off.",
     );
-    let mut resp = xml_response(err.status(), err.to_xml(&request_id), &request_id, None);
+    let mut resp = finish::xml_response(err.status(), err.to_xml(&request_id), &request_id, None);
     resp.headers_mut().insert(
         http::header::CONNECTION,
         http::HeaderValue::from_static("close"),

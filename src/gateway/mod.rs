@@ -11,8 +11,9 @@
 //! `identity`, `upstream`, `audit`) and on [`crate::live`] for what changes
 //! while running; knows nothing of sockets or TLS ([`crate::server`]).
 
-mod abandoned;
 mod body;
+mod ctx;
+mod finish;
 mod limits;
 mod portal;
 mod s3;
@@ -21,6 +22,8 @@ mod sts;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
+
+use ctx::RequestCtx;
 
 use anyhow::Context as _;
 use http::{Request, Response, StatusCode};
@@ -172,25 +175,23 @@ pub async fn handle(
         }
         return portal::handle(gateway, req, client).await;
     }
-    let request_id = new_request_id();
-    if let Some((limit, err)) = limits::check(&gateway.limits, &req) {
-        return limits::refuse(gateway, &req, client, request_id, limit, err).await;
-    }
-    let now = SystemTime::now();
-    let is_sts = sts::is_sts_request(&req);
-    let api = if is_sts { "sts" } else { "s3" };
-    let Some(abandoned) =
-        abandoned::Abandoned::arm(gateway, &req, client, &request_id, now, api).await
-    else {
-        return sts::unavailable(&request_id);
-    };
-    let response = if is_sts {
-        sts::handle(gateway, req, client, request_id, now).await
+    let api = if sts::is_sts_request(&req) {
+        "sts"
     } else {
-        s3::handle(gateway, req, client, request_id, now).await
+        "s3"
     };
-    abandoned.disarm();
-    response
+    let request_id = new_request_id();
+    let Some(ctx) = RequestCtx::begin(gateway, api, &req, client, request_id.clone()).await else {
+        return finish::unavailable(api, &request_id);
+    };
+    if let Some((limit, err)) = limits::check(&gateway.limits, &req) {
+        return limits::refuse(ctx, &req, limit, err);
+    }
+    if api == "sts" {
+        sts::handle(gateway, req, ctx).await
+    } else {
+        s3::handle(gateway, req, ctx).await
+    }
 }
 
 /// s3gate's own endpoints. Not audited: they carry no data and no identity.

@@ -1,11 +1,14 @@
-//! The S3 pipeline, one stage after another over one audit event:
-//! classify → authenticate → authorize → forward → finish.
+//! The S3 pipeline as named phases over one [`RequestCtx`]:
+//! [`classify`] → [`authenticate`] → [`read_body`] → [`authorize`] →
+//! [`admit`] → [`forward`]; [`finish`](super::finish) renders whatever
+//! comes out (the store's response, or an S3 error) and sends the audit
+//! record.
 //!
-//! `finish` is the only place an S3 error is rendered and the audit event
-//! is handed to the response body, which sends it when the body ends.
+//! Each phase fills in the audit event as it learns (who, what, why) and
+//! returns an [`S3Error`] to refuse; the first phase that refuses ends the
+//! request.
 
-use std::net::SocketAddr;
-use std::time::{Instant, SystemTime};
+use std::sync::Arc;
 
 use http::request::Parts;
 use http::{Method, Request, Response};
@@ -13,13 +16,13 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::Gateway;
-use super::body::{Finish, GatewayBody};
-use super::sts::{unavailable, xml_response};
-use crate::audit::AuditEvent;
+use super::body::GatewayBody;
+use super::ctx::RequestCtx;
+use super::finish;
 use crate::policy::{ActionSet, Caller, Decision, Policy};
-use crate::s3::{Action, S3Error, S3ErrorCode, S3Request, classify, delete_objects_keys};
-use crate::session::{Claims, Demand, ReadMeter};
-use crate::sigv4::{self, AuthForm};
+use crate::s3::{Action, S3Error, S3ErrorCode, S3Request, delete_objects_keys};
+use crate::session::{Claims, Demand, OpenedSession, ReadMeter};
+use crate::sigv4::{self, AuthForm, Verified};
 use crate::upstream::{self, RoleRequest, UpstreamBody, UpstreamError};
 
 /// Largest DeleteObjects body: 1000 keys of up to 1024 bytes, in XML.
@@ -28,62 +31,12 @@ const MAX_DELETE_OBJECTS_BODY: usize = 2 * 1024 * 1024;
 pub async fn handle(
     gateway: &Gateway,
     req: Request<Incoming>,
-    client: SocketAddr,
-    request_id: String,
-    now: SystemTime,
+    mut ctx: RequestCtx,
 ) -> Response<GatewayBody> {
-    let started = Instant::now();
     let (parts, body) = req.into_parts();
-    let mut event = AuditEvent::begin("s3", request_id, now, client, &parts.headers);
-    // Reserve the audit record first: no access without its record.
-    let Some(permit) = gateway.audit.reserve().await else {
-        return unavailable(&event.request_id);
-    };
-    let result = run(gateway, &parts, body, client, &mut event, now).await;
-    let finish = |event: AuditEvent| Finish {
-        permit,
-        event,
-        started,
-    };
-    match result {
-        Ok((mut response, meter)) => {
-            event.status = response.status().as_u16();
-            event.upstream_request_id = upstream::request_id(&response);
-            upstream::strip_response_hop_headers(response.headers_mut());
-            // The caller quotes s3gate's id; its audit line holds the
-            // store's id too, so one id leads to both records.
-            if let Ok(id) = http::HeaderValue::from_str(&event.request_id) {
-                response.headers_mut().insert("x-amz-request-id", id);
-            }
-            response.map(|b| GatewayBody::upstream(b, Some(finish(event))).metered(meter))
-        }
-        Err(err) => {
-            let status = err.status();
-            event.status = status.as_u16();
-            event.error = Some(err.code.as_str());
-            if event.reason.is_empty() {
-                event.reason = err.message.to_string();
-            }
-            let err = if err.resource.is_none() {
-                err.with_resource(parts.uri.path())
-            } else {
-                err
-            };
-            let request_id = event.request_id.clone();
-            let xml = if parts.method == Method::HEAD {
-                // HEAD answers carry no body; the status says it all.
-                String::new()
-            } else {
-                err.to_xml(&request_id)
-            };
-            let mut response = xml_response(status, xml, &request_id, Some(finish(event)));
-            if let Some(after) = err.retry_after
-                && let Ok(v) = http::HeaderValue::from_str(&after.as_secs().max(1).to_string())
-            {
-                response.headers_mut().insert(http::header::RETRY_AFTER, v);
-            }
-            response
-        }
+    match run(gateway, &parts, body, &mut ctx).await {
+        Ok((response, meter)) => finish::s3_forwarded(ctx, response, meter),
+        Err(err) => finish::s3_error(ctx, err, &parts.method, parts.uri.path()),
     }
 }
 
@@ -91,76 +44,145 @@ async fn run(
     gateway: &Gateway,
     parts: &Parts,
     body: Incoming,
-    client: SocketAddr,
-    event: &mut AuditEvent,
-    now: SystemTime,
+    ctx: &mut RequestCtx,
 ) -> Result<(Response<Incoming>, ReadMeter), S3Error> {
-    // classify
-    let mut s3 = classify(
+    let mut s3 = classify(gateway, parts, ctx)?;
+    let (session, verified) = authenticate(gateway, parts, ctx)?;
+    let claims = &session.claims;
+    let body = read_body(parts, body, &verified, &mut s3, ctx).await?;
+    let caller = Caller {
+        identity: &claims.identity,
+        chain: &claims.chain,
+        client: Some(ctx.client.ip()),
+        now: ctx.now,
+    };
+    // One policy version for the whole request: the decision, and what the
+    // upstream-credentials stage derives from it (`decision.role`, and
+    // `policy.grants_for(&caller, decision.role.as_deref())` for a session
+    // policy), come from the same file.
+    let policy = gateway.policy.current();
+    // Decided before the upstream is contacted, so a denied HEAD or
+    // conditional GET answers the same whether the object exists or not.
+    let decision = authorize(&policy, &caller, claims, &s3, ctx)?;
+    let meter = admit(gateway, parts, &s3, claims, &body, ctx)?;
+    let forwarded = forward(
+        gateway, parts, &s3, &policy, &caller, claims, &decision, &verified, body, ctx,
+    )
+    .await?;
+    Ok((forwarded, meter))
+}
+
+/// Sets the audit reason from a stage's error and passes its S3 error on.
+fn refused(ctx: &mut RequestCtx, why: impl std::fmt::Display, err: S3Error) -> S3Error {
+    ctx.event.reason = why.to_string();
+    err
+}
+
+/// classify: the operation and every resource the request touches.
+fn classify(gateway: &Gateway, parts: &Parts, ctx: &mut RequestCtx) -> Result<S3Request, S3Error> {
+    let s3 = crate::s3::classify(
         &parts.method,
         &parts.uri,
         &parts.headers,
         &gateway.virtual_host_domains,
     )?;
-    event.operation = Some(s3.operation.as_str());
-    event.bucket = s3.bucket.clone();
-    event.key = s3.key.clone();
+    ctx.event.operation = Some(s3.operation.as_str());
+    ctx.event.bucket = s3.bucket.clone();
+    ctx.event.key = s3.key.clone();
+    Ok(s3)
+}
 
-    // authenticate
+/// authenticate: the SigV4 signature against the sealed session it names,
+/// then the revocation list.
+fn authenticate(
+    gateway: &Gateway,
+    parts: &Parts,
+    ctx: &mut RequestCtx,
+) -> Result<(Arc<OpenedSession>, Verified), S3Error> {
     let auth = sigv4::parse(parts).map_err(|e| {
-        event.reason = e.to_string();
-        e.to_s3_error()
+        let err = e.to_s3_error();
+        refused(ctx, e, err)
     })?;
-    event.auth = Some(match auth.form {
+    ctx.event.auth = Some(match auth.form {
         AuthForm::Header => "header",
         AuthForm::Presigned => "presigned",
     });
-    event.access_key_id = Some(auth.access_key_id.clone());
+    ctx.event.access_key_id = Some(auth.access_key_id.clone());
     if auth.credential.service != "s3" {
-        event.reason = format!("signed for service {}", auth.credential.service);
-        return Err(S3Error::new(
-            S3ErrorCode::AuthorizationHeaderMalformed,
-            "The request is signed for another service than s3.",
+        let why = format!("signed for service {}", auth.credential.service);
+        return Err(refused(
+            ctx,
+            why,
+            S3Error::new(
+                S3ErrorCode::AuthorizationHeaderMalformed,
+                "The request is signed for another service than s3.",
+            ),
         ));
     }
     // s3gate holds no long-term keys: a request without a session token
     // names an access key that does not exist here.
     let Some(token) = auth.security_token.as_deref() else {
-        event.reason = "no session token".into();
-        return Err(S3Error::new(
-            S3ErrorCode::InvalidAccessKeyId,
-            "The AWS Access Key Id you provided does not exist in our records: \
-             s3gate accepts only its own session credentials, with their session token.",
+        return Err(refused(
+            ctx,
+            "no session token",
+            S3Error::new(
+                S3ErrorCode::InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records: \
+                 s3gate accepts only its own session credentials, with their session token.",
+            ),
         ));
     };
     let session = gateway
         .keyring
-        .open_shared(&auth.access_key_id, token, now)
+        .open_shared(&auth.access_key_id, token, ctx.now)
         .map_err(|e| {
-            event.reason = e.to_string();
-            e.to_s3_error()
+            let err = e.to_s3_error();
+            refused(ctx, e, err)
         })?;
-    let (claims, secret) = (&session.claims, &session.secret);
-    event.session_id = Some(claims.session_id.clone());
-    event.set_identity(&claims.identity);
-    event.chain = claims.chain.clone();
+    let claims = &session.claims;
+    ctx.event.session_id = Some(claims.session_id.clone());
+    ctx.event.set_identity(&claims.identity);
+    ctx.event.chain = claims.chain.clone();
     let verified = auth
-        .verify(parts, secret.expose().as_bytes(), now)
+        .verify(parts, session.secret.expose().as_bytes(), ctx.now)
         .map_err(|e| {
-            event.reason = e.to_string();
-            e.to_s3_error()
+            let err = e.to_s3_error();
+            refused(ctx, e, err)
         })?;
     // Checked once the signature holds, so only the session's holder
     // learns that it was revoked.
-    if let Some(why) = gateway.revocations.revoked(claims, now) {
-        event.reason = why.clone();
-        return Err(S3Error::new(
-            S3ErrorCode::AccessDenied,
-            format!("s3gate: {why} (request id {}).", event.request_id),
+    if let Some(why) = gateway.revocations.revoked(claims, ctx.now) {
+        let message = format!("s3gate: {why} (request id {}).", ctx.request_id());
+        return Err(refused(
+            ctx,
+            why,
+            S3Error::new(S3ErrorCode::AccessDenied, message),
         ));
     }
+    Ok((session, verified))
+}
+
+/// The body as it will be sent upstream, and what is known of its length.
+struct Body {
+    upstream: UpstreamBody,
+    /// What the store will be sent: the decoded length of an aws-chunked
+    /// body, else the body's own (`None` for a chunked one).
+    length: Option<u64>,
+    /// `x-amz-decoded-content-length`, or the length of a body read whole.
+    decoded_length: Option<u64>,
+}
+
+/// The body, verified as it streams; only DeleteObjects is read first,
+/// because its keys are resources to authorize.
+async fn read_body(
+    parts: &Parts,
+    body: Incoming,
+    verified: &Verified,
+    s3: &mut S3Request,
+    ctx: &mut RequestCtx,
+) -> Result<Body, S3Error> {
     let decoded_length = verified.decoded_content_length;
-    event.bytes_in = decoded_length
+    ctx.event.bytes_in = decoded_length
         .or_else(|| {
             parts
                 .headers
@@ -169,75 +191,95 @@ async fn run(
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0);
-    // What the store will be sent: the decoded length of an aws-chunked
-    // body, else the body's own (`None` for a chunked one).
-    let mut body_length = if upstream::has_body(&parts.method) {
-        decoded_length.or_else(|| http_body::Body::size_hint(&body).exact())
-    } else {
-        Some(0)
-    };
-
-    // The body is verified as it streams; only DeleteObjects must be read
-    // first, because its keys are resources to authorize.
-    let mut upstream_body = if upstream::has_body(&parts.method) {
-        UpstreamBody::Verified(Box::new(sigv4::verified_body(body, &verified, parts)))
-    } else {
-        UpstreamBody::Empty
-    };
-    if s3.needs_body_keys() {
-        let bytes = Limited::new(upstream_body, MAX_DELETE_OBJECTS_BODY)
-            .collect()
-            .await
-            .map_err(|e| match e.downcast::<sigv4::SigV4Error>() {
+    if !upstream::has_body(&parts.method) {
+        return Ok(Body {
+            upstream: UpstreamBody::Empty,
+            length: Some(0),
+            decoded_length,
+        });
+    }
+    let length = decoded_length.or_else(|| http_body::Body::size_hint(&body).exact());
+    let upstream = UpstreamBody::Verified(Box::new(sigv4::verified_body(body, verified, parts)));
+    if !s3.needs_body_keys() {
+        return Ok(Body {
+            upstream,
+            length,
+            decoded_length,
+        });
+    }
+    let bytes = match Limited::new(upstream, MAX_DELETE_OBJECTS_BODY)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            return Err(match e.downcast::<sigv4::SigV4Error>() {
                 Ok(sig) => {
-                    event.reason = sig.to_string();
-                    sig.to_s3_error()
+                    let err = sig.to_s3_error();
+                    refused(ctx, sig, err)
                 }
                 Err(_) => S3Error::new(
                     S3ErrorCode::MalformedXML,
                     "The DeleteObjects body is larger than 1000 keys can be.",
                 ),
-            })?
-            .to_bytes();
-        s3.set_delete_keys(&delete_objects_keys(&bytes)?);
-        body_length = Some(bytes.len() as u64);
-        upstream_body = UpstreamBody::Bytes(Some(bytes));
-    }
-
-    // authorize: decided here, before the upstream is contacted, so a
-    // denied HEAD or conditional GET answers the same whether the object
-    // exists or not.
-    let caller = Caller {
-        identity: &claims.identity,
-        chain: &claims.chain,
-        client: Some(client.ip()),
-        now,
+            });
+        }
     };
-    // One policy version for the whole request: the decision, and what the
-    // upstream-credentials stage derives from it (`decision.role`, and
-    // `policy.grants_for(&caller, decision.role.as_deref())` for a session
-    // policy), come from the same file.
-    let policy = gateway.policy.current();
-    let decision = authorize(&policy, &caller, claims, &s3, event)?;
-    // quotas: charged once allowed, before the upstream is contacted.
+    s3.set_delete_keys(&delete_objects_keys(&bytes)?);
+    let length = Some(bytes.len() as u64);
+    Ok(Body {
+        upstream: UpstreamBody::Bytes(Some(bytes)),
+        length,
+        decoded_length: length,
+    })
+}
+
+/// admit: the session's quotas, charged once the request is allowed and
+/// before the upstream is contacted.
+fn admit(
+    gateway: &Gateway,
+    parts: &Parts,
+    s3: &S3Request,
+    claims: &Claims,
+    body: &Body,
+    ctx: &mut RequestCtx,
+) -> Result<ReadMeter, S3Error> {
     let demand = Demand {
         reads: parts.method == Method::GET,
-        writes: body_length,
+        writes: body.length,
         copies: s3.copy_source.is_some(),
     };
-    let meter = gateway.quotas.admit(claims, demand, now).map_err(|e| {
-        event.rule = Some("session quota".into());
-        event.reason = e.to_string();
-        e.to_s3_error(&event.request_id)
+    let meter = gateway.quotas.admit(claims, demand, ctx.now).map_err(|e| {
+        ctx.event.rule = Some("session quota".into());
+        let err = e.to_s3_error(ctx.request_id());
+        refused(ctx, e, err)
     })?;
-    event.decision = "allow";
+    ctx.event.decision = "allow";
+    Ok(meter)
+}
 
-    // upstream credentials and forward
-    let upstream = gateway.upstreams.route_request(&s3).map_err(|e| {
-        event.reason = e.to_string();
-        e.to_s3_error()
+/// forward: upstream credentials narrowed to the grant, re-signed, sent.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the phase's inputs are the earlier phases' outputs"
+)]
+async fn forward(
+    gateway: &Gateway,
+    parts: &Parts,
+    s3: &S3Request,
+    policy: &Policy,
+    caller: &Caller<'_>,
+    claims: &Claims,
+    decision: &Decision,
+    verified: &Verified,
+    body: Body,
+    ctx: &mut RequestCtx,
+) -> Result<Response<Incoming>, S3Error> {
+    let upstream = gateway.upstreams.route_request(s3).map_err(|e| {
+        let err = e.to_s3_error();
+        refused(ctx, e, err)
     })?;
-    event.upstream = Some(upstream.name().to_owned());
+    ctx.event.upstream = Some(upstream.name().to_owned());
     // The role is the deciding grant's, else the upstream's own; the
     // session policy is what the policy grants this caller under that role,
     // narrowed to the session's scope (and the policy's denies), so the
@@ -255,9 +297,9 @@ async fn run(
     let (grants, denies) = match role_arn {
         Some(_) => (
             claims.narrow(&as_pairs(
-                policy.grants_for(&caller, decision.role.as_deref()),
+                policy.grants_for(caller, decision.role.as_deref()),
             )),
-            as_pairs(policy.denies_for(&caller)),
+            as_pairs(policy.denies_for(caller)),
         ),
         None => (Vec::new(), Vec::new()),
     };
@@ -268,35 +310,29 @@ async fn run(
         grants: &grants,
         denies: &denies,
     });
-    let decoded_length = match &upstream_body {
-        UpstreamBody::Bytes(Some(b)) => Some(b.len() as u64),
-        _ => decoded_length,
-    };
     let forwarded = upstream
         .forward(
             parts,
-            &s3,
+            s3,
             role.as_ref(),
             &verified.payload,
-            upstream_body,
-            decoded_length,
-            now,
+            body.upstream,
+            body.decoded_length,
+            ctx.now,
         )
         .await
         .map_err(|e| {
-            event.reason = e.to_string();
             // The caller's body failed its check mid-stream (the upstream
             // request was cut short and stored nothing), or no credentials
             // narrowed to the grant could be had: either way, refused.
-            if matches!(e, UpstreamError::Body(_))
-                || e.to_s3_error().code == S3ErrorCode::AccessDenied
-            {
-                event.decision = "deny";
+            let err = e.to_s3_error();
+            if matches!(e, UpstreamError::Body(_)) || err.code == S3ErrorCode::AccessDenied {
+                ctx.event.decision = "deny";
             }
-            e.to_s3_error()
+            refused(ctx, e, err)
         })?;
-    event.upstream_role_session = forwarded.role_session;
-    Ok((forwarded.response, meter))
+    ctx.event.upstream_role_session = forwarded.role_session;
+    Ok(forwarded.response)
 }
 
 /// Every resource the request touches must be allowed by the policy *and*
@@ -307,8 +343,9 @@ fn authorize(
     caller: &Caller<'_>,
     claims: &Claims,
     s3: &S3Request,
-    event: &mut AuditEvent,
+    ctx: &mut RequestCtx,
 ) -> Result<Decision, S3Error> {
+    let event = &mut ctx.event;
     event.policy_version = Some(policy.version().to_owned());
     let decision = policy.decide(caller, &s3.resources);
     event.rule = Some(decision.rule_label().to_owned());

@@ -2,17 +2,18 @@
 //! the caller's session, and answers in STS's XML shape. One audit event per
 //! exchange.
 
-use std::net::SocketAddr;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 
 use super::Gateway;
-use super::body::{Finish, GatewayBody};
+use super::body::GatewayBody;
+use super::ctx::RequestCtx;
+use super::finish;
 use crate::audit::AuditEvent;
 use crate::identity::IdentityError;
 use crate::policy::Scope;
@@ -33,16 +34,9 @@ pub fn is_sts_request(req: &Request<Incoming>) -> bool {
 pub async fn handle(
     gateway: &Gateway,
     req: Request<Incoming>,
-    client: SocketAddr,
-    request_id: String,
-    now: SystemTime,
+    mut ctx: RequestCtx,
 ) -> Response<GatewayBody> {
-    let started = Instant::now();
     let (parts, body) = req.into_parts();
-    let mut event = AuditEvent::begin("sts", request_id, now, client, &parts.headers);
-    let Some(permit) = gateway.audit.reserve().await else {
-        return unavailable(&event.request_id);
-    };
     let result = match Limited::new(body, MAX_STS_BODY_SIZE).collect().await {
         Err(_) => Err(StsError::new(
             StatusCode::BAD_REQUEST,
@@ -51,29 +45,12 @@ pub async fn handle(
         )),
         Ok(collected) => {
             let body = collected.to_bytes();
-            event.bytes_in = body.len() as u64;
-            answer(gateway, &parts, &body, &mut event, now).await
+            ctx.event.bytes_in = body.len() as u64;
+            let now = ctx.now;
+            answer(gateway, &parts, &body, &mut ctx.event, now).await
         }
     };
-    let (status, xml) = match result {
-        Ok(xml) => {
-            event.decision = "allow";
-            (StatusCode::OK, xml)
-        }
-        Err(e) => {
-            event.error = Some(e.code);
-            event.reason = e.message.clone();
-            (e.status, e.to_xml(&event.request_id))
-        }
-    };
-    event.status = status.as_u16();
-    let request_id = event.request_id.clone();
-    let finish = Finish {
-        permit,
-        event,
-        started,
-    };
-    xml_response(status, xml, &request_id, Some(finish))
+    finish::sts_answer(ctx, result)
 }
 
 async fn answer(
@@ -420,38 +397,4 @@ fn authenticate(
         return Err(denied("AccessDenied", why));
     }
     Ok(claims)
-}
-
-pub fn xml_response(
-    status: StatusCode,
-    xml: String,
-    request_id: &str,
-    finish: Option<Finish>,
-) -> Response<GatewayBody> {
-    let mut resp = Response::new(GatewayBody::full(xml, finish));
-    *resp.status_mut() = status;
-    let headers = resp.headers_mut();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml"),
-    );
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        headers.insert("x-amz-request-id", v.clone());
-        headers.insert("x-amzn-requestid", v);
-    }
-    resp
-}
-
-/// The audit sink is failing: refuse rather than serve unaudited.
-pub fn unavailable(request_id: &str) -> Response<GatewayBody> {
-    let err = crate::s3::S3Error::new(
-        crate::s3::S3ErrorCode::ServiceUnavailable,
-        "s3gate cannot write its audit log, so it refuses requests",
-    );
-    xml_response(
-        StatusCode::SERVICE_UNAVAILABLE,
-        err.to_xml(request_id),
-        request_id,
-        None,
-    )
 }

@@ -1,0 +1,132 @@
+//! The per-request context: the request id, the clock reading every stage
+//! decides by, the client, and the audit event being filled in, with the
+//! one audit slot the request holds.
+//!
+//! The slot is reserved when the context is made, before anything is
+//! decided, so no access happens without its record. It leaves in exactly
+//! one of two ways: [`RequestCtx::finish`] hands it to the response body
+//! (which writes the record when the body ends), or, when the handler is
+//! dropped before it answered (the client left, the idle timeout or the
+//! drain cut the connection), `Drop` writes the record as abandoned. So the
+//! count of audit records equals the count of requests, whatever their fate,
+//! with one slot each.
+
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime};
+
+use http::StatusCode;
+
+use super::Gateway;
+use super::finish::{self, Finish};
+use crate::audit::{AuditEvent, AuditPermit};
+use crate::session::Identity;
+
+/// `499`, as nginx logs it: the client closed the request before the answer.
+const CLIENT_CLOSED: u16 = 499;
+
+pub struct RequestCtx {
+    /// What the audit line will say; stages fill it in as they learn.
+    pub event: AuditEvent,
+    /// The one clock reading the request is decided by.
+    pub now: SystemTime,
+    pub client: SocketAddr,
+    started: Instant,
+    /// `None` once [`RequestCtx::finish`] handed the slot to a response.
+    permit: Option<AuditPermit>,
+    /// `METHOD PATH`, for the record of an abandoned request.
+    line: String,
+}
+
+impl RequestCtx {
+    /// Reserves the request's audit slot. `None` when the audit sink cannot
+    /// take records: the caller refuses rather than serve unaudited.
+    pub async fn begin<B>(
+        gateway: &Gateway,
+        api: &'static str,
+        req: &http::Request<B>,
+        client: SocketAddr,
+        request_id: String,
+    ) -> Option<Self> {
+        // The path only: the query may hold a presigned signature.
+        let line = format!("{} {}", req.method(), req.uri().path());
+        Self::open(gateway, api, line, req.headers(), client, request_id).await
+    }
+
+    /// Like [`RequestCtx::begin`] from the request's headers alone; `line`
+    /// says what the request was, should it be abandoned.
+    pub async fn open(
+        gateway: &Gateway,
+        api: &'static str,
+        line: String,
+        headers: &http::HeaderMap,
+        client: SocketAddr,
+        request_id: String,
+    ) -> Option<Self> {
+        let now = SystemTime::now();
+        let permit = gateway.audit.reserve().await?;
+        Some(Self {
+            event: AuditEvent::begin(api, request_id, now, client, headers),
+            now,
+            client,
+            started: Instant::now(),
+            permit: Some(permit),
+            line,
+        })
+    }
+
+    pub fn request_id(&self) -> &str {
+        &self.event.request_id
+    }
+
+    /// Records a refusal: its S3 or STS error code and why.
+    pub fn deny(&mut self, error: &'static str, reason: impl Into<String>) {
+        self.event.decision = "deny";
+        self.event.error = Some(error);
+        self.event.reason = reason.into();
+    }
+
+    /// Records who was let in, and why.
+    pub fn allow(&mut self, identity: &Identity, reason: impl Into<String>) {
+        self.event.set_identity(identity);
+        self.event.decision = "allow";
+        self.event.reason = reason.into();
+    }
+
+    /// Sets `reason` unless a stage already said why (the first reason,
+    /// closest to the cause, is the one a reader needs).
+    pub fn reason_if_unset(&mut self, reason: impl Into<String>) {
+        if self.event.reason.is_empty() {
+            self.event.reason = reason.into();
+        }
+    }
+
+    /// Hands the audit slot and the event to the response: the body writes
+    /// the record when it ends.
+    pub fn finish(mut self, status: StatusCode) -> Finish {
+        self.event.status = status.as_u16();
+        let event = std::mem::take(&mut self.event);
+        Finish {
+            // Always `Some` here: only `finish` and `drop` take it, once.
+            permit: self.permit.take(),
+            event,
+            started: self.started,
+        }
+    }
+}
+
+impl Drop for RequestCtx {
+    fn drop(&mut self) {
+        let Some(permit) = self.permit.take() else {
+            return;
+        };
+        let mut event = std::mem::take(&mut self.event);
+        event.status = CLIENT_CLOSED;
+        event.decision = "deny";
+        event.error = Some("RequestAbandoned");
+        event.reason = format!(
+            "{}: the connection closed before s3gate answered; the request was abandoned",
+            self.line
+        );
+        finish::emit(permit, event, self.started, 0, false);
+    }
+}

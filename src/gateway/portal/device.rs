@@ -1,0 +1,158 @@
+//! The device flow: a short code started by `s3gate login --device`,
+//! approved by a signed-in person in any browser, polled for by the CLI.
+
+use super::*;
+
+impl Ctx<'_> {
+    /// `POST /_s3gate/device/start`: a device code for a terminal without a
+    /// browser (RFC 8628's shape).
+    pub(super) fn device_start(&self) -> Response<GatewayBody> {
+        let user_code = login::new_user_code(&mut rand::rng());
+        let code = DeviceCode {
+            user_code: user_code.clone(),
+            exp: unix(self.now) + login::DEVICE_CODE_TTL,
+        };
+        let Ok(device_code) =
+            self.gateway
+                .keyring
+                .seal_web(Purpose::DeviceCode, &code, &mut rand::rng())
+        else {
+            return json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &serde_json::json!({"error": "server_error"}),
+                None,
+            );
+        };
+        let base = self.rp.config().base_url();
+        json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "device_code": device_code,
+                "user_code": user_code,
+                "verification_uri": format!("{base}/_s3gate/device"),
+                "verification_uri_complete": format!("{base}/_s3gate/device?user_code={user_code}"),
+                "expires_in": login::DEVICE_CODE_TTL,
+                "interval": login::DEVICE_POLL_INTERVAL,
+            }),
+            None,
+        )
+    }
+
+    /// `GET /_s3gate/device`: the form to type a terminal's code into.
+    pub(super) fn device_page(&self, req: &Request<Incoming>) -> Response<GatewayBody> {
+        let Some(session) = self.browser(req) else {
+            return self.to_login(req);
+        };
+        let prefill = query(req, "user_code")
+            .as_deref()
+            .and_then(login::normalize_user_code)
+            .unwrap_or_default();
+        html(
+            StatusCode::OK,
+            page::device_form(
+                &principal_name(&session.identity),
+                &prefill,
+                None,
+                &self.nonce,
+            ),
+            &self.nonce,
+            None,
+        )
+    }
+
+    /// `POST /_s3gate/device` (`user_code`): the signed-in person approves
+    /// the terminal showing that code.
+    pub(super) async fn device_approve(&self, req: Request<Incoming>) -> Response<GatewayBody> {
+        let hint = "Sign in on the s3gate page first.";
+        let (mut record, session, form) = match self.acting_post(req, "DeviceLogin", hint).await {
+            Ok(x) => x,
+            Err(resp) => return resp,
+        };
+        let principal = principal_name(&session.identity);
+        let Some(user_code) = form_value(&form, "user_code")
+            .as_deref()
+            .and_then(login::normalize_user_code)
+        else {
+            record.deny("InvalidRequest", "not a device code");
+            let body = page::device_form(
+                &principal,
+                "",
+                Some("That is not a code s3gate shows: it looks like BCDF-GHJK."),
+                &self.nonce,
+            );
+            return html(
+                StatusCode::BAD_REQUEST,
+                body,
+                &self.nonce,
+                Some(record.finish(StatusCode::BAD_REQUEST)),
+            );
+        };
+        self.gateway.login_tables.approve(
+            &user_code,
+            login::device::Approval {
+                identity: session.identity.clone(),
+                session_exp: session.exp,
+            },
+        );
+        record.allow(
+            &session.identity,
+            format!("device code {user_code} approved"),
+        );
+        self.page(
+            StatusCode::OK,
+            "Device signed in",
+            &format!("The terminal showing {user_code} is signed in as {principal}. Return to it."),
+            Some(record),
+        )
+    }
+
+    /// `POST /_s3gate/device/token` (`device_code`): the terminal polls.
+    /// Waiting is not audited; the outcome is.
+    pub(super) async fn device_token(&self, req: Request<Incoming>) -> Response<GatewayBody> {
+        let headers = req.headers().clone();
+        let form = read_form(req).await;
+        let code = form_value(&form, "device_code").map(|c| {
+            self.gateway
+                .keyring
+                .open_web::<DeviceCode>(Purpose::DeviceCode, &c, self.now)
+        });
+        let code = match code {
+            Some(Ok(c)) => c,
+            other => {
+                let expired =
+                    matches!(other, Some(Err(crate::session::web::WebSealError::Expired)));
+                let (error, why) = if expired {
+                    ("expired_token", "the device code has expired; start again")
+                } else {
+                    ("invalid_grant", "not a device code this gateway issued")
+                };
+                let mut record = match self.record("DeviceToken", &headers).await {
+                    Ok(r) => r,
+                    Err(resp) => return resp,
+                };
+                record.deny("InvalidToken", why);
+                return oauth_error(StatusCode::BAD_REQUEST, error, why, record);
+            }
+        };
+        let Some(approval) = self.gateway.login_tables.take(&code.user_code) else {
+            return json(
+                StatusCode::BAD_REQUEST,
+                &serde_json::json!({
+                    "error": "authorization_pending",
+                    "error_description": "waiting for the code to be approved in a browser",
+                }),
+                None,
+            );
+        };
+        let record = match self.record("DeviceToken", &headers).await {
+            Ok(r) => r,
+            Err(resp) => return resp,
+        };
+        self.credentials_json(
+            &approval.identity,
+            approval.session_exp,
+            record,
+            "device signed in",
+        )
+    }
+}

@@ -52,7 +52,14 @@ pub fn emit(
     event.bytes_out = bytes_out;
     event.complete = complete;
     event.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    crate::metrics::record_request(&event);
+    crate::metrics::record_request(&crate::metrics::RequestSample {
+        operation: event.operation,
+        allowed: event.decision == "allow",
+        status: event.status,
+        duration_ms: event.duration_ms,
+        bytes_in: event.bytes_in,
+        bytes_out: event.bytes_out,
+    });
     permit.send(event);
 }
 

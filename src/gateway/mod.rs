@@ -220,7 +220,7 @@ fn ops(gateway: &Gateway, page: &str) -> Response<GatewayBody> {
                 );
                 metrics::render()
             },
-            "text/plain; version=0.0.4; charset=utf-8",
+            metrics::CONTENT_TYPE,
         ),
         // What `s3gate credentials aws` must sign for (public: no secret).
         "aws-identity" => match &gateway.aws_identity {

@@ -584,7 +584,7 @@ fn metrics_count_requests_by_operation_without_naming_buckets_or_users() {
     let text = String::from_utf8(body).unwrap();
     for needle in [
         "s3gate_requests_total{operation=\"PutObject\",decision=\"allow\",status=\"2xx\"}",
-        "s3gate_request_duration_seconds_bucket{operation=\"PutObject\",le=\"+Inf\"}",
+        "s3gate_request_duration_seconds_bucket{le=\"+Inf\",operation=\"PutObject\"}",
         "s3gate_request_bytes_total{operation=\"PutObject\"}",
         "s3gate_open_connections ",
         "s3gate_audit_write_failures_total ",

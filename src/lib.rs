@@ -32,3 +32,4 @@ pub mod session;
 pub mod sigv4;
 pub mod sts_api;
 pub mod upstream;
+pub mod xml;

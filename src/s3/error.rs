@@ -8,6 +8,8 @@ use std::fmt;
 
 use http::StatusCode;
 
+use crate::xml::Doc;
+
 /// S3 error codes s3gate answers with, spelled as AWS spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum S3ErrorCode {
@@ -162,21 +164,16 @@ impl S3Error {
 
     /// S3's XML error document, with the request id so a caller can quote it.
     pub fn to_xml(&self, request_id: &str) -> String {
-        let mut out = String::with_capacity(256 + self.message.len());
-        out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>");
-        out.push_str(self.code.as_str());
-        out.push_str("</Code><Message>");
-        push_escaped(&mut out, &self.message);
-        out.push_str("</Message>");
-        if let Some(resource) = &self.resource {
-            out.push_str("<Resource>");
-            push_escaped(&mut out, resource);
-            out.push_str("</Resource>");
-        }
-        out.push_str("<RequestId>");
-        push_escaped(&mut out, request_id);
-        out.push_str("</RequestId></Error>");
-        out
+        let mut doc = Doc::with_declaration();
+        doc.element("Error", &[], |d| {
+            d.text("Code", self.code.as_str());
+            d.text("Message", &self.message);
+            if let Some(resource) = &self.resource {
+                d.text("Resource", resource);
+            }
+            d.text("RequestId", request_id);
+        });
+        doc.finish()
     }
 }
 
@@ -187,20 +184,6 @@ impl fmt::Display for S3Error {
 }
 
 impl std::error::Error for S3Error {}
-
-/// Escapes the five XML special characters.
-pub fn push_escaped(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

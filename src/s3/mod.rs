@@ -14,4 +14,4 @@ mod error;
 pub use action::{Action, Operation, UnknownAction};
 pub use classify::{Addressing, CopySource, S3Request, classify};
 pub use delete::{MAX_DELETE_KEYS, delete_objects_keys};
-pub use error::{S3Error, S3ErrorCode, push_escaped};
+pub use error::{S3Error, S3ErrorCode};

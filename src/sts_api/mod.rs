@@ -10,9 +10,9 @@ use http::StatusCode;
 use std::time::Duration;
 
 use crate::audit::iso8601;
-use crate::s3::push_escaped;
 use crate::session::quota::parse_size;
 use crate::session::{Claims, Quota, SessionCredentials};
+use crate::xml::Doc;
 
 /// Largest STS form body accepted; real ones are a few KiB (a JWT).
 pub const MAX_STS_BODY_SIZE: usize = 64 * 1024;
@@ -66,23 +66,21 @@ impl StsError {
 
     /// STS's `ErrorResponse` document.
     pub fn to_xml(&self, request_id: &str) -> String {
-        let mut out = String::with_capacity(256);
-        out.push_str("<ErrorResponse xmlns=\"");
-        out.push_str(STS_XMLNS);
-        out.push_str("\"><Error><Type>");
-        out.push_str(if self.status.is_server_error() {
-            "Receiver"
-        } else {
-            "Sender"
+        let mut doc = Doc::new();
+        doc.element("ErrorResponse", &[("xmlns", STS_XMLNS)], |d| {
+            d.element("Error", &[], |d| {
+                let kind = if self.status.is_server_error() {
+                    "Receiver"
+                } else {
+                    "Sender"
+                };
+                d.text("Type", kind);
+                d.text("Code", self.code);
+                d.text("Message", &self.message);
+            });
+            d.text("RequestId", request_id);
         });
-        out.push_str("</Type><Code>");
-        out.push_str(self.code);
-        out.push_str("</Code><Message>");
-        push_escaped(&mut out, &self.message);
-        out.push_str("</Message></Error><RequestId>");
-        push_escaped(&mut out, request_id);
-        out.push_str("</RequestId></ErrorResponse>");
-        out
+        doc.finish()
     }
 }
 
@@ -97,21 +95,25 @@ pub fn session_arn(claims: &Claims) -> String {
 
 /// `GetCallerIdentity` for an s3gate session.
 pub fn get_caller_identity_xml(claims: &Claims, request_id: &str) -> String {
-    let mut out = String::with_capacity(512);
-    out.push_str("<GetCallerIdentityResponse xmlns=\"");
-    out.push_str(STS_XMLNS);
-    out.push_str("\"><GetCallerIdentityResult><Arn>");
-    push_escaped(&mut out, &session_arn(claims));
-    out.push_str("</Arn><UserId>");
-    push_escaped(&mut out, &claims.access_key_id);
-    out.push(':');
-    push_escaped(&mut out, &claims.identity.subject);
-    out.push_str("</UserId><Account>");
-    out.push_str(SESSION_ACCOUNT);
-    out.push_str("</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>");
-    push_escaped(&mut out, request_id);
-    out.push_str("</RequestId></ResponseMetadata></GetCallerIdentityResponse>");
-    out
+    answer("GetCallerIdentity", request_id, |d| {
+        d.text("Arn", &session_arn(claims));
+        d.text(
+            "UserId",
+            &format!("{}:{}", claims.access_key_id, claims.identity.subject),
+        );
+        d.text("Account", SESSION_ACCOUNT);
+    })
+}
+
+/// `<{action}Response xmlns=…><{action}Result>` + `result` +
+/// `</…Result><ResponseMetadata><RequestId>…`: every STS answer's frame.
+fn answer(action: &str, request_id: &str, result: impl FnOnce(&mut Doc)) -> String {
+    let mut doc = Doc::new();
+    doc.element(&format!("{action}Response"), &[("xmlns", STS_XMLNS)], |d| {
+        d.element(&format!("{action}Result"), &[], result);
+        d.element("ResponseMetadata", &[], |d| d.text("RequestId", request_id));
+    });
+    doc.finish()
 }
 
 /// The quota a delegating caller asks for (s3gate's own `AssumeRole`
@@ -258,26 +260,23 @@ impl RoleRequest {
 }
 
 /// `<Credentials>…</Credentials>` with `Expiration` in ISO-8601 `Z`.
-fn push_credentials(out: &mut String, creds: &SessionCredentials) {
-    out.push_str("<Credentials><AccessKeyId>");
-    push_escaped(out, &creds.access_key_id);
-    out.push_str("</AccessKeyId><SecretAccessKey>");
-    push_escaped(out, creds.secret_access_key.expose());
-    out.push_str("</SecretAccessKey><SessionToken>");
-    push_escaped(out, &creds.session_token);
-    out.push_str("</SessionToken><Expiration>");
-    out.push_str(&iso8601(creds.expires_at));
-    out.push_str("</Expiration></Credentials>");
+fn credentials(d: &mut Doc, creds: &SessionCredentials) {
+    d.element("Credentials", &[], |d| {
+        d.text("AccessKeyId", &creds.access_key_id);
+        d.text("SecretAccessKey", creds.secret_access_key.expose());
+        d.text("SessionToken", &creds.session_token);
+        d.text("Expiration", &iso8601(creds.expires_at));
+    });
 }
 
-fn push_assumed_role_user(out: &mut String, role: &RoleRequest, creds: &SessionCredentials) {
-    out.push_str("<AssumedRoleUser><AssumedRoleId>");
-    push_escaped(out, &creds.access_key_id);
-    out.push(':');
-    push_escaped(out, &role.role_session_name);
-    out.push_str("</AssumedRoleId><Arn>");
-    push_escaped(out, &role.assumed_role_arn());
-    out.push_str("</Arn></AssumedRoleUser>");
+fn assumed_role_user(d: &mut Doc, role: &RoleRequest, creds: &SessionCredentials) {
+    d.element("AssumedRoleUser", &[], |d| {
+        d.text(
+            "AssumedRoleId",
+            &format!("{}:{}", creds.access_key_id, role.role_session_name),
+        );
+        d.text("Arn", &role.assumed_role_arn());
+    });
 }
 
 /// What a web identity proved, for the answer.
@@ -296,36 +295,21 @@ pub fn assume_role_with_web_identity_xml(
     who: &WebIdentityAnswer<'_>,
     request_id: &str,
 ) -> String {
-    let mut out = String::with_capacity(2048 + creds.session_token.len());
-    out.push_str("<AssumeRoleWithWebIdentityResponse xmlns=\"");
-    out.push_str(STS_XMLNS);
-    out.push_str("\"><AssumeRoleWithWebIdentityResult><SubjectFromWebIdentityToken>");
-    push_escaped(&mut out, who.subject);
-    out.push_str("</SubjectFromWebIdentityToken><Audience>");
-    push_escaped(&mut out, who.audience);
-    out.push_str("</Audience>");
-    push_assumed_role_user(&mut out, role, creds);
-    push_credentials(&mut out, creds);
-    out.push_str("<Provider>");
-    push_escaped(&mut out, who.provider);
-    out.push_str("</Provider></AssumeRoleWithWebIdentityResult><ResponseMetadata><RequestId>");
-    push_escaped(&mut out, request_id);
-    out.push_str("</RequestId></ResponseMetadata></AssumeRoleWithWebIdentityResponse>");
-    out
+    answer("AssumeRoleWithWebIdentity", request_id, |d| {
+        d.text("SubjectFromWebIdentityToken", who.subject);
+        d.text("Audience", who.audience);
+        assumed_role_user(d, role, creds);
+        credentials(d, creds);
+        d.text("Provider", who.provider);
+    })
 }
 
 /// `AssumeRole`'s answer (a delegated session), in STS's shape.
 pub fn assume_role_xml(creds: &SessionCredentials, role: &RoleRequest, request_id: &str) -> String {
-    let mut out = String::with_capacity(2048 + creds.session_token.len());
-    out.push_str("<AssumeRoleResponse xmlns=\"");
-    out.push_str(STS_XMLNS);
-    out.push_str("\"><AssumeRoleResult>");
-    push_assumed_role_user(&mut out, role, creds);
-    push_credentials(&mut out, creds);
-    out.push_str("</AssumeRoleResult><ResponseMetadata><RequestId>");
-    push_escaped(&mut out, request_id);
-    out.push_str("</RequestId></ResponseMetadata></AssumeRoleResponse>");
-    out
+    answer("AssumeRole", request_id, |d| {
+        assumed_role_user(d, role, creds);
+        credentials(d, creds);
+    })
 }
 
 /// s3gate's AWS-identity action's answer: shaped like `AssumeRole`'s, under
@@ -336,18 +320,11 @@ pub fn assume_role_with_aws_identity_xml(
     caller_arn: &str,
     request_id: &str,
 ) -> String {
-    let mut out = String::with_capacity(2048 + creds.session_token.len());
-    out.push_str("<AssumeRoleWithAwsIdentityResponse xmlns=\"");
-    out.push_str(STS_XMLNS);
-    out.push_str("\"><AssumeRoleWithAwsIdentityResult><SourceArn>");
-    push_escaped(&mut out, caller_arn);
-    out.push_str("</SourceArn>");
-    push_assumed_role_user(&mut out, role, creds);
-    push_credentials(&mut out, creds);
-    out.push_str("</AssumeRoleWithAwsIdentityResult><ResponseMetadata><RequestId>");
-    push_escaped(&mut out, request_id);
-    out.push_str("</RequestId></ResponseMetadata></AssumeRoleWithAwsIdentityResponse>");
-    out
+    answer("AssumeRoleWithAwsIdentity", request_id, |d| {
+        d.text("SourceArn", caller_arn);
+        assumed_role_user(d, role, creds);
+        credentials(d, creds);
+    })
 }
 
 /// Reads the text of the leaf elements named in `fields` from an STS

@@ -91,6 +91,48 @@ pub fn harness() -> &'static Harness {
     HARNESS.get_or_init(Harness::start)
 }
 
+/// What `tests/run` exports: where moto, the OpenID Provider, its client
+/// secret, the npm packages and the Python venv are.
+const TESTBED_VARS: [&str; 5] = [
+    "S3GATE_TEST_VENV",
+    "S3GATE_TEST_MOTO",
+    "S3GATE_TEST_OIDC",
+    "S3GATE_TEST_OIDC_SECRET",
+    "S3GATE_TEST_NODE",
+];
+
+/// Whether the testbed is here. Without it, outside CI a test is skipped
+/// (so plain `cargo test` passes on a machine with nothing installed), and
+/// the run says so once; in CI (`CI` set) the test fails, since there a
+/// skipped tier would pass unseen.
+pub fn testbed_present() -> bool {
+    let missing: Vec<&str> = TESTBED_VARS
+        .into_iter()
+        .filter(|v| std::env::var_os(v).is_none_or(|s| s.is_empty()))
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
+    assert!(
+        !ci,
+        "{} not set while CI is: the real-client tests must run in CI, through `tests/run`",
+        missing.join(", ")
+    );
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        // Straight to stderr: libtest hides what a passing test prints.
+        let _ = writeln!(
+            std::io::stderr(),
+            "e2e: {} not set: skipping the tests that need the testbed (moto, the OpenID \
+             Provider, the aws CLI, boto3, ...); `tests/run` installs it and runs them all",
+            missing.join(", ")
+        );
+    });
+    println!("skipped: needs the testbed");
+    false
+}
+
 pub fn testbed_var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!(

@@ -132,6 +132,7 @@ fn s3_lines_for_key(gw: &Gateway, key: &str) -> Vec<Value> {
 
 #[test]
 fn aws_cli_with_a_machine_token_writes_and_reads_through_s3gate() {
+    needs_testbed!();
     let h = harness();
     let gw = &shared().gw;
     let p = provider();
@@ -188,6 +189,7 @@ fn aws_cli_with_a_machine_token_writes_and_reads_through_s3gate() {
 
 #[test]
 fn boto3_with_a_web_identity_token_file_writes_and_reads() {
+    needs_testbed!();
     let h = harness();
     let gw = &shared().gw;
     let bucket = h.bucket("oidc-boto3");
@@ -220,6 +222,7 @@ fn boto3_with_a_web_identity_token_file_writes_and_reads() {
 
 #[test]
 fn js_sdk_v3_with_a_web_identity_token_file_writes_and_reads() {
+    needs_testbed!();
     let h = harness();
     let gw = &shared().gw;
     let node_dir = crate::harness::testbed_var("S3GATE_TEST_NODE");
@@ -243,6 +246,7 @@ fn js_sdk_v3_with_a_web_identity_token_file_writes_and_reads() {
 
 #[test]
 fn a_person_logged_in_at_the_provider_carries_username_and_groups() {
+    needs_testbed!();
     let h = harness();
     let gw = &shared().gw;
     let user = unique_name("alice");
@@ -272,6 +276,7 @@ fn a_person_logged_in_at_the_provider_carries_username_and_groups() {
 
 #[test]
 fn duration_seconds_is_honoured_within_bounds() {
+    needs_testbed!();
     let s = shared();
     let token = s.issuer.token("duration");
     let ask = |d: &str| {
@@ -305,6 +310,7 @@ fn duration_seconds_is_honoured_within_bounds() {
 
 #[test]
 fn alg_none_is_refused() {
+    needs_testbed!();
     let s = shared();
     let t = raw_token(
         &json!({"alg": "none", "kid": "k1"}),
@@ -317,6 +323,7 @@ fn alg_none_is_refused() {
 
 #[test]
 fn hs256_signed_with_the_issuers_public_key_is_refused() {
+    needs_testbed!();
     let s = shared();
     let header = json!({"alg": "HS256", "kid": "k1", "typ": "JWT"});
     let claims = s.issuer.claims("hmac");
@@ -333,6 +340,7 @@ fn hs256_signed_with_the_issuers_public_key_is_refused() {
 
 #[test]
 fn a_token_claiming_another_configured_issuer_is_refused() {
+    needs_testbed!();
     // Signed with the test issuer's key, claiming the real provider.
     let s = shared();
     let mut claims = s.issuer.claims("imposter");
@@ -343,6 +351,7 @@ fn a_token_claiming_another_configured_issuer_is_refused() {
 
 #[test]
 fn wrong_audience_is_refused() {
+    needs_testbed!();
     let s = shared();
     let mut claims = s.issuer.claims("aud");
     claims["aud"] = json!("urn:some-other-service");
@@ -356,6 +365,7 @@ fn wrong_audience_is_refused() {
 
 #[test]
 fn an_expired_token_is_refused_with_expired_token_exception() {
+    needs_testbed!();
     let s = shared();
     let mut claims = s.issuer.claims("late");
     claims["exp"] = json!(now_secs() - 3600);
@@ -370,6 +380,7 @@ fn an_expired_token_is_refused_with_expired_token_exception() {
 
 #[test]
 fn nbf_in_the_future_is_refused() {
+    needs_testbed!();
     let s = shared();
     let mut claims = s.issuer.claims("early");
     claims["nbf"] = json!(now_secs() + 3600);
@@ -382,6 +393,7 @@ fn nbf_in_the_future_is_refused() {
 
 #[test]
 fn exp_as_a_string_is_refused() {
+    needs_testbed!();
     let s = shared();
     let mut claims = s.issuer.claims("stringly");
     claims["exp"] = json!((now_secs() + 300).to_string());
@@ -395,6 +407,7 @@ fn exp_as_a_string_is_refused() {
 
 #[test]
 fn a_jku_pointing_elsewhere_is_never_fetched() {
+    needs_testbed!();
     let h = harness();
     let s = shared();
     let attacker = TestIssuer::start(h);
@@ -410,6 +423,7 @@ fn a_jku_pointing_elsewhere_is_never_fetched() {
 
 #[test]
 fn an_unconfigured_issuer_is_refused() {
+    needs_testbed!();
     let h = harness();
     let s = shared();
     let stranger = TestIssuer::start(h);
@@ -423,6 +437,7 @@ fn an_unconfigured_issuer_is_refused() {
 
 #[test]
 fn an_unknown_kid_refreshes_once_and_a_flood_costs_one_fetch() {
+    needs_testbed!();
     let h = harness();
     let issuer = TestIssuer::start(h);
     let gw = h.gateway_with("gw-kid", &issuer.config("60s", "1h"));
@@ -460,6 +475,7 @@ fn an_unknown_kid_refreshes_once_and_a_flood_costs_one_fetch() {
 
 #[test]
 fn a_rotated_key_is_picked_up_by_one_refetch() {
+    needs_testbed!();
     let h = harness();
     let issuer = TestIssuer::start(h);
     // No cooldown: a rotation is honoured at once.
@@ -474,6 +490,7 @@ fn a_rotated_key_is_picked_up_by_one_refetch() {
 
 #[test]
 fn an_idp_that_is_down_keeps_working_from_cache_and_a_cold_start_says_so() {
+    needs_testbed!();
     let h = harness();
     let issuer = TestIssuer::start(h);
     let warm = h.gateway_with("gw-warm", &issuer.config("60s", "1h"));
@@ -489,6 +506,7 @@ fn an_idp_that_is_down_keeps_working_from_cache_and_a_cold_start_says_so() {
 
 #[test]
 fn once_cached_keys_expire_new_tokens_are_refused_but_verified_ones_stay_known() {
+    needs_testbed!();
     let h = harness();
     let issuer = TestIssuer::start(h);
     let gw = h.gateway_with("gw-ttl", &issuer.config("1s", "2s"));
@@ -505,6 +523,7 @@ fn once_cached_keys_expire_new_tokens_are_refused_but_verified_ones_stay_known()
 
 #[test]
 fn no_configured_issuer_means_access_denied() {
+    needs_testbed!();
     let h = harness();
     let issuer = TestIssuer::start(h);
     assert_refused(h.gw(), &issuer.token("nobody"), "AccessDenied");
@@ -516,6 +535,7 @@ fn no_configured_issuer_means_access_denied() {
 /// of this same test binary, configured only by environment variables.
 #[test]
 fn rust_sdk_with_a_web_identity_token_file_writes_and_reads() {
+    needs_testbed!();
     let h = harness();
     let gw = &shared().gw;
     let bucket = h.bucket("oidc-rust");

@@ -22,12 +22,7 @@ const BYTES_OUT: &str = "bytes_out";
 /// Every line of a gateway's audit file, each parsed as JSON (a line that is
 /// not JSON fails the test: lines from concurrent requests must not mix).
 pub fn audit_lines(gw: &Gateway) -> Vec<Value> {
-    let text = std::fs::read_to_string(&gw.audit).unwrap_or_default();
-    text.lines()
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("audit line is not JSON ({e}): {l}"))
-        })
-        .collect()
+    crate::common::client::audit_file_lines(&gw.audit)
 }
 
 fn str_field<'a>(line: &'a Value, name: &str) -> &'a str {

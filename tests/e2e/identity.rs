@@ -27,7 +27,7 @@ fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
     SHARED.get_or_init(|| {
         let h = harness();
-        let issuer = TestIssuer::start(h);
+        let issuer = h.block_on(TestIssuer::start());
         let extra = format!("{}\n{}", provider().config(), issuer.config("60s", "1h"));
         let gw = h.gateway_with("gw-oidc", &extra);
         Shared { issuer, gw }
@@ -410,7 +410,7 @@ fn a_jku_pointing_elsewhere_is_never_fetched() {
     needs_testbed!();
     let h = harness();
     let s = shared();
-    let attacker = TestIssuer::start(h);
+    let attacker = h.block_on(TestIssuer::start());
     let header = Header {
         kid: Some(attacker.key.kid.clone() + "-evil"),
         jku: Some(format!("{}/jwks", attacker.url)),
@@ -426,7 +426,7 @@ fn an_unconfigured_issuer_is_refused() {
     needs_testbed!();
     let h = harness();
     let s = shared();
-    let stranger = TestIssuer::start(h);
+    let stranger = h.block_on(TestIssuer::start());
     let line = assert_refused(&s.gw, &stranger.token("stranger"), "InvalidIdentityToken");
     assert!(
         line["reason"].as_str().unwrap().contains("not configured"),
@@ -439,7 +439,7 @@ fn an_unconfigured_issuer_is_refused() {
 fn an_unknown_kid_refreshes_once_and_a_flood_costs_one_fetch() {
     needs_testbed!();
     let h = harness();
-    let issuer = TestIssuer::start(h);
+    let issuer = h.block_on(TestIssuer::start());
     let gw = h.gateway_with("gw-kid", &issuer.config("60s", "1h"));
     // Warm: the first token fetches the keys once.
     let (status, body) = assume(&gw, &issuer.token("warm"));
@@ -477,7 +477,7 @@ fn an_unknown_kid_refreshes_once_and_a_flood_costs_one_fetch() {
 fn a_rotated_key_is_picked_up_by_one_refetch() {
     needs_testbed!();
     let h = harness();
-    let issuer = TestIssuer::start(h);
+    let issuer = h.block_on(TestIssuer::start());
     // No cooldown: a rotation is honoured at once.
     let gw = h.gateway_with("gw-rotate", &issuer.config("0s", "1h"));
     assert_eq!(assume(&gw, &issuer.token("before")).0, 200);
@@ -492,10 +492,10 @@ fn a_rotated_key_is_picked_up_by_one_refetch() {
 fn an_idp_that_is_down_keeps_working_from_cache_and_a_cold_start_says_so() {
     needs_testbed!();
     let h = harness();
-    let issuer = TestIssuer::start(h);
+    let issuer = h.block_on(TestIssuer::start());
     let warm = h.gateway_with("gw-warm", &issuer.config("60s", "1h"));
     assert_eq!(assume(&warm, &issuer.token("before")).0, 200);
-    issuer.up.store(false, std::sync::atomic::Ordering::SeqCst);
+    issuer.set_up(false);
     // Cached keys keep verifying new tokens.
     let (status, body) = assume(&warm, &issuer.token("during-outage"));
     assert_eq!(status, 200, "{body}");
@@ -508,11 +508,11 @@ fn an_idp_that_is_down_keeps_working_from_cache_and_a_cold_start_says_so() {
 fn once_cached_keys_expire_new_tokens_are_refused_but_verified_ones_stay_known() {
     needs_testbed!();
     let h = harness();
-    let issuer = TestIssuer::start(h);
+    let issuer = h.block_on(TestIssuer::start());
     let gw = h.gateway_with("gw-ttl", &issuer.config("1s", "2s"));
     let known = issuer.token("known");
     assert_eq!(assume(&gw, &known).0, 200);
-    issuer.up.store(false, std::sync::atomic::Ordering::SeqCst);
+    issuer.set_up(false);
     std::thread::sleep(Duration::from_millis(2500));
     assert_refused(&gw, &issuer.token("after-expiry"), "IDPCommunicationError");
     // The verified token is cached by its hash until its exp: presenting it
@@ -525,7 +525,7 @@ fn once_cached_keys_expire_new_tokens_are_refused_but_verified_ones_stay_known()
 fn no_configured_issuer_means_access_denied() {
     needs_testbed!();
     let h = harness();
-    let issuer = TestIssuer::start(h);
+    let issuer = h.block_on(TestIssuer::start());
     assert_refused(h.gw(), &issuer.token("nobody"), "AccessDenied");
 }
 

@@ -31,6 +31,8 @@ mod assume_role;
 mod audit;
 mod aws_identity;
 mod client;
+#[path = "../common/mod.rs"]
+mod common;
 mod delegation;
 mod dev;
 mod harness;

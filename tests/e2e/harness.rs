@@ -127,7 +127,9 @@ pub fn testbed_var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!(
             "{name} is not set: run the end-to-end tests with `tests/run`, which installs \
-             the testbed (moto, awscli, boto3, rclone, s3cmd) and exports it"
+             the testbed (moto, awscli, boto3, rclone, s3cmd) and exports it; a test that \
+             needs the testbed opens with `needs_testbed!();`, so that plain `cargo test` \
+             skips it instead"
         )
     })
 }

@@ -69,7 +69,8 @@ async fn begin(s: &Stack) -> (String, String) {
     (to_issuer, cookie)
 }
 
-/// The person at the issuer approves: the redirect back to the callback.
+/// The issuer's answer for whoever is signed in there (`sign_in`): the
+/// redirect back to the callback, with a code or an error.
 async fn approve(to_issuer: &str) -> String {
     location(&get(to_issuer, None).await)
 }
@@ -227,4 +228,29 @@ async fn a_full_code_flow_signs_in_and_the_portal_hands_out_credentials_that_wor
         .expect_err("outside carol's grant")
         .into_service_error();
     assert_eq!(elsewhere.code(), Some("AccessDenied"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_the_person_refuses_at_the_issuer_is_refused_and_audited() {
+    let s = Stack::with_login(POLICY).await;
+    // Nobody signs in at the issuer: it answers `access_denied`.
+    s.issuer.sign_in(None);
+    let (to_issuer, login_cookie) = begin(&s).await;
+    let back = approve(&to_issuer).await;
+    assert_eq!(query(&back)["error"], "access_denied", "{back}");
+
+    let refused = get(&back, Some(&login_cookie)).await;
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert!(set_cookie(&refused, "s3gate_session").is_none());
+    let line = s
+        .audit_line("the refused sign-in", |l| {
+            l["api"] == "login" && l["decision"] == "deny"
+        })
+        .await;
+    assert_eq!(line["operation"], "Login", "{line}");
+    assert_eq!(line["error"], "AccessDenied", "{line}");
+    assert!(
+        line["reason"].as_str().unwrap().contains("access_denied"),
+        "{line}"
+    );
 }

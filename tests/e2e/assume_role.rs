@@ -165,6 +165,7 @@ fn audited(gw: &Gateway, user: &str, n: usize) -> Vec<Value> {
 
 #[test]
 fn assume_role_names_the_caller_and_carries_the_session_policy_generated_from_the_grants() {
+    needs_testbed!();
     let m = moto();
     let h = harness();
     let gw = h.gateway_with_upstreams(
@@ -272,6 +273,7 @@ fn assume_role_names_the_caller_and_carries_the_session_policy_generated_from_th
 
 #[test]
 fn the_roles_own_policy_is_enforced_by_the_store_on_the_re_signed_requests() {
+    needs_testbed!();
     let m = moto();
     let h = harness();
     let gw = h.gateway_with_upstreams("gw-reader", &moto_role_upstream(m, &m.reader_role_arn, ""));
@@ -313,6 +315,7 @@ fn the_roles_own_policy_is_enforced_by_the_store_on_the_re_signed_requests() {
 
 #[test]
 fn a_burst_of_concurrent_first_requests_makes_one_assume_role() {
+    needs_testbed!();
     const BURST: usize = 200;
     let m = moto();
     let h = harness();
@@ -372,6 +375,7 @@ fn a_burst_of_concurrent_first_requests_makes_one_assume_role() {
 
 #[test]
 fn a_session_policy_over_the_sts_limit_is_refused_and_sts_is_never_asked() {
+    needs_testbed!();
     let m = moto();
     let h = harness();
     let gw = h.gateway_with_upstreams("gw-big", &moto_role_upstream(m, &m.writer_role_arn, ""));
@@ -409,6 +413,7 @@ fn a_session_policy_over_the_sts_limit_is_refused_and_sts_is_never_asked() {
 
 #[test]
 fn sts_unreachable_with_nothing_cached_answers_503_with_retry_after() {
+    needs_testbed!();
     let m = moto();
     let h = harness();
     // Port 1 on loopback: nothing listens, so every STS attempt fails fast.
@@ -453,6 +458,7 @@ fn sts_unreachable_with_nothing_cached_answers_503_with_retry_after() {
 
 #[test]
 fn two_buckets_route_to_two_upstreams_through_one_gateway() {
+    needs_testbed!();
     let m = moto();
     let h = harness();
     let store_bucket = h.bucket("route-store");
@@ -613,6 +619,7 @@ impl Relay {
 
 #[test]
 fn during_an_sts_outage_the_cached_role_session_keeps_serving() {
+    needs_testbed!();
     let m = moto();
     let h = harness();
     let relay = Relay::start(&m.endpoint);
@@ -672,6 +679,7 @@ fn during_an_sts_outage_the_cached_role_session_keeps_serving() {
 
 #[test]
 fn two_callers_through_one_gateway_get_their_own_named_and_narrowed_role_sessions() {
+    needs_testbed!();
     let m = moto();
     let h = harness();
     let gw = h.gateway_with_upstreams("gw-two", &moto_role_upstream(m, &m.writer_role_arn, ""));

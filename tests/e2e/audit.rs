@@ -22,12 +22,7 @@ const BYTES_OUT: &str = "bytes_out";
 /// Every line of a gateway's audit file, each parsed as JSON (a line that is
 /// not JSON fails the test: lines from concurrent requests must not mix).
 pub fn audit_lines(gw: &Gateway) -> Vec<Value> {
-    let text = std::fs::read_to_string(&gw.audit).unwrap_or_default();
-    text.lines()
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("audit line is not JSON ({e}): {l}"))
-        })
-        .collect()
+    crate::common::client::audit_file_lines(&gw.audit)
 }
 
 fn str_field<'a>(line: &'a Value, name: &str) -> &'a str {
@@ -119,6 +114,7 @@ fn traffic(label: &str) -> Traffic {
 
 #[test]
 fn audit_has_one_line_per_request_naming_who_what_which_object_decision_status_and_bytes() {
+    needs_testbed!();
     let h = harness();
     let t = traffic("audit-lines");
     let lines = lines_of(h.gw(), &t.user, 3);
@@ -181,6 +177,7 @@ fn audit_has_one_line_per_request_naming_who_what_which_object_decision_status_a
 
 #[test]
 fn every_response_carries_the_request_id_of_its_audit_line() {
+    needs_testbed!();
     let h = harness();
     let t = traffic("audit-ids");
     let lines = lines_of(h.gw(), &t.user, 3);
@@ -197,6 +194,7 @@ fn every_response_carries_the_request_id_of_its_audit_line() {
 
 #[test]
 fn a_request_with_a_wrong_secret_is_audited_as_a_denial() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("audit-forged");
     let user = unique_name("forger");
@@ -234,6 +232,7 @@ fn a_request_with_a_wrong_secret_is_audited_as_a_denial() {
 
 #[test]
 fn audit_file_never_contains_a_secret_a_session_token_or_a_signature() {
+    needs_testbed!();
     let h = harness();
     let t = traffic("audit-secrets");
     // Let this traffic's lines land before reading the file.
@@ -267,6 +266,7 @@ fn audit_file_never_contains_a_secret_a_session_token_or_a_signature() {
 
 #[test]
 fn gateway_that_cannot_write_its_audit_refuses_requests_with_503() {
+    needs_testbed!();
     let h = harness();
     // Every write to /dev/full fails with ENOSPC.
     let gw = h.extra_gateway("gw-full", std::path::Path::new("/dev/full"));
@@ -306,6 +306,7 @@ fn gateway_that_cannot_write_its_audit_refuses_requests_with_503() {
 
 #[test]
 fn ops_endpoints_answer_healthz_and_readyz() {
+    needs_testbed!();
     let h = harness();
     for path in ["healthz", "readyz"] {
         let (status, body) = crate::client::curl(

@@ -126,6 +126,7 @@ fn assert_refused(gw: &Gateway, headers: &str, code: &str) -> Value {
 
 #[test]
 fn a_signed_get_caller_identity_yields_a_session_naming_the_aws_principal() {
+    needs_testbed!();
     let headers = signed(
         &moto().endpoint,
         SERVER_ID,
@@ -145,6 +146,7 @@ fn a_signed_get_caller_identity_yields_a_session_naming_the_aws_principal() {
 
 #[test]
 fn signed_for_another_server_id_is_refused() {
+    needs_testbed!();
     let headers = signed(
         &moto().endpoint,
         "another-gateway",
@@ -160,6 +162,7 @@ fn signed_for_another_server_id_is_refused() {
 
 #[test]
 fn without_the_server_id_header_is_refused() {
+    needs_testbed!();
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
     let headers = signed(
@@ -184,6 +187,7 @@ fn without_the_server_id_header_is_refused() {
 
 #[test]
 fn a_stale_signature_is_refused() {
+    needs_testbed!();
     let at = SystemTime::now() - Duration::from_secs(600);
     let line = assert_refused(
         gw(),
@@ -198,6 +202,7 @@ fn a_stale_signature_is_refused() {
 
 #[test]
 fn a_request_signed_for_another_action_is_refused_by_sts() {
+    needs_testbed!();
     // s3gate sends its own fixed body, so STS sees a signature that does
     // not match and refuses.
     let headers = signed(
@@ -215,6 +220,7 @@ fn a_request_signed_for_another_action_is_refused_by_sts() {
 
 #[test]
 fn a_request_signed_for_another_host_is_refused_by_sts() {
+    needs_testbed!();
     // Signed for a host the caller chose; s3gate still sends it only to its
     // configured STS, where the signature does not match.
     let elsewhere = moto().endpoint.replace("127.0.0.1", "localhost");
@@ -233,6 +239,7 @@ fn a_request_signed_for_another_host_is_refused_by_sts() {
 
 #[test]
 fn an_aws_account_not_allowed_is_refused() {
+    needs_testbed!();
     let gw = harness().gateway_with("gw-aws-other", &aws_config("111111111111"));
     let headers = signed(
         &moto().endpoint,
@@ -249,6 +256,7 @@ fn an_aws_account_not_allowed_is_refused() {
 /// agent sets; the audit line names the task's AWS identity.
 #[test]
 fn aws_cli_on_an_ecs_task_reads_through_a_credential_process_profile() {
+    needs_testbed!();
     let h = harness();
     let m = moto();
     let gw = gw();
@@ -334,6 +342,7 @@ fn aws_cli_on_an_ecs_task_reads_through_a_credential_process_profile() {
 /// auth mode accepts only if they are the IAM user's real keys.
 #[test]
 fn s3gate_signs_upstream_with_container_credentials_and_no_keys_in_its_config() {
+    needs_testbed!();
     let h = harness();
     let m = moto();
     let task_role = task_role_endpoint(&unique_name("gateway-task"));

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+pub use crate::common::client::sdk;
 use crate::harness::{Creds, REGION, harness};
 
 /// What a finished client printed.
@@ -259,26 +260,6 @@ pub fn curl(method: &str, url: &str, upload: Option<&Path>) -> (u16, Vec<u8>) {
     let out = run(cmd, CLIENT_TIMEOUT).ok();
     let status: u16 = out.stdout.trim().parse().unwrap();
     (status, std::fs::read(&body).unwrap_or_default())
-}
-
-/// The Rust SDK, path style, no retries.
-pub fn sdk(endpoint: &str, creds: &Creds) -> aws_sdk_s3::Client {
-    let credentials = aws_sdk_s3::config::Credentials::new(
-        &creds.access_key_id,
-        &creds.secret_access_key,
-        creds.session_token.clone(),
-        None,
-        "e2e",
-    );
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version_latest()
-        .endpoint_url(endpoint)
-        .region(aws_sdk_s3::config::Region::new(REGION))
-        .credentials_provider(credentials)
-        .force_path_style(true)
-        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
 }
 
 /// Direct access to the store with its own keys: the independent check of

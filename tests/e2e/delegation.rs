@@ -85,6 +85,7 @@ fn put(creds: &Creds, bucket: &str, key: &str) -> crate::client::Output {
 
 #[test]
 fn boto3_assume_role_child_can_do_its_subset_only() {
+    needs_testbed!();
     let h = harness();
     let b = fixture("deleg-subset");
     let parent = h.mint(&unique_name("alice"), &bucket_scope("*", &b.name), "1h");
@@ -119,6 +120,7 @@ fn boto3_assume_role_child_can_do_its_subset_only() {
 
 #[test]
 fn asking_for_more_than_the_parent_holds_yields_the_parents_scope_at_most() {
+    needs_testbed!();
     let h = harness();
     let b = fixture("deleg-exceed");
     let parent = h.mint(
@@ -149,6 +151,7 @@ fn asking_for_more_than_the_parent_holds_yields_the_parents_scope_at_most() {
 
 #[test]
 fn a_child_never_outlives_its_parent() {
+    needs_testbed!();
     let h = harness();
     let b = fixture("deleg-expiry");
     // Mint through the CLI to learn the parent's expiry.
@@ -203,6 +206,7 @@ fn a_child_never_outlives_its_parent() {
 
 #[test]
 fn every_audit_line_of_the_child_names_the_chain() {
+    needs_testbed!();
     let h = harness();
     let b = fixture("deleg-audit");
     let alice = unique_name("alice");
@@ -231,6 +235,7 @@ fn every_audit_line_of_the_child_names_the_chain() {
 
 #[test]
 fn delegation_depth_is_bounded() {
+    needs_testbed!();
     let h = harness();
     let b = fixture("deleg-depth");
     let mut creds = h.mint(&unique_name("root"), &bucket_scope("*", &b.name), "1h");
@@ -251,6 +256,7 @@ fn delegation_depth_is_bounded() {
 
 #[test]
 fn a_policy_s3gate_cannot_honour_exactly_is_refused() {
+    needs_testbed!();
     let h = harness();
     let parent = h.mint(&unique_name("alice"), &bucket_scope("*", "x"), "1h");
     for (policy, says) in [
@@ -309,6 +315,7 @@ pub fn exported_creds(stdout: &str) -> Creds {
 
 #[test]
 fn s3gate_grant_prints_env_lines_the_aws_cli_uses_within_the_grant() {
+    needs_testbed!();
     let h = harness();
     let b = fixture("deleg-grant");
     let alice = unique_name("alice");
@@ -380,6 +387,7 @@ fn s3gate_grant_prints_env_lines_the_aws_cli_uses_within_the_grant() {
 
 #[test]
 fn s3gate_grant_without_a_session_says_which_variable_is_missing() {
+    needs_testbed!();
     let h = harness();
     let mut cmd = crate::client::clean_command(env!("CARGO_BIN_EXE_s3gate"));
     cmd.args(["grant", "--gateway", &h.gw().endpoint()]).args([
@@ -496,6 +504,7 @@ fn delegate(endpoint: &str, parent: &Creds, name: &str) -> Creds {
 
 #[test]
 fn revoking_on_one_instance_refuses_the_session_and_its_children_on_both() {
+    needs_testbed!();
     use crate::harness::mint_with;
     let h = harness();
     let b = fixture("deleg-revoke");
@@ -573,6 +582,7 @@ fn revoking_on_one_instance_refuses_the_session_and_its_children_on_both() {
 
 #[test]
 fn revoking_what_a_principal_delegated_spares_its_own_sessions_on_both() {
+    needs_testbed!();
     use crate::harness::mint_with;
     let h = harness();
     let b = fixture("deleg-revoke-by");
@@ -629,6 +639,7 @@ fn revocation_read_errors(gw: &Gateway) -> u64 {
 
 #[test]
 fn revoking_through_an_s3_object_list_refuses_on_both_and_a_failed_read_unrevokes_nothing() {
+    needs_testbed!();
     use crate::harness::mint_with;
     let h = harness();
     let b = fixture("deleg-revoke-s3");
@@ -723,6 +734,7 @@ fn revoking_through_an_s3_object_list_refuses_on_both_and_a_failed_read_unrevoke
 
 #[test]
 fn the_list_object_is_written_only_over_the_etag_it_was_read_with() {
+    needs_testbed!();
     use s3gate::upstream::Upstream;
     use s3gate::upstream::object::{Condition, Fetched, Stored};
     async fn get(up: &Upstream, bucket: &str, seen: Option<String>, now: SystemTime) -> Fetched {

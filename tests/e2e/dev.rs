@@ -43,6 +43,7 @@ fn p(path: &Path) -> &str {
 
 #[test]
 fn s3gate_dev_prints_env_lines_that_make_aws_cli_cp_ls_and_sync_work() {
+    needs_testbed!();
     let h = harness();
     let dir = h.tempdir();
     let env_file = dir.path().join("s3gate.env");

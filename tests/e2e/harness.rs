@@ -14,22 +14,12 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use base64::Engine;
-use rand::Rng;
-use sha2::{Digest, Sha256};
-
-pub const REGION: &str = "us-east-1";
-/// `bucket.<this>` is virtual-hosted-style addressing on the test gateways.
-pub const VIRTUAL_HOST_DOMAIN: &str = "s3.localhost";
-
-/// Credentials as a client holds them: session credentials minted by
-/// s3gate, or an upstream's static keys (no token).
-#[derive(Clone, Debug)]
-pub struct Creds {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: Option<String>,
-}
+pub use crate::common::config::{
+    Creds, OPEN_POLICY, REGION, VIRTUAL_HOST_DOMAIN, config_text, write_keyring, write_private,
+};
+pub use crate::common::random::{
+    random_alnum, random_bytes, random_upper, sha256_hex, unique_name,
+};
 
 /// The verifying upstream: s3gate's embedded s3s-fs store.
 pub struct Store {
@@ -91,11 +81,55 @@ pub fn harness() -> &'static Harness {
     HARNESS.get_or_init(Harness::start)
 }
 
+/// What `tests/run` exports: where moto, the OpenID Provider, its client
+/// secret, the npm packages and the Python venv are.
+const TESTBED_VARS: [&str; 5] = [
+    "S3GATE_TEST_VENV",
+    "S3GATE_TEST_MOTO",
+    "S3GATE_TEST_OIDC",
+    "S3GATE_TEST_OIDC_SECRET",
+    "S3GATE_TEST_NODE",
+];
+
+/// Whether the testbed is here. Without it, outside CI a test is skipped
+/// (so plain `cargo test` passes on a machine with nothing installed), and
+/// the run says so once; in CI (`CI` set) the test fails, since there a
+/// skipped tier would pass unseen.
+pub fn testbed_present() -> bool {
+    let missing: Vec<&str> = TESTBED_VARS
+        .into_iter()
+        .filter(|v| std::env::var_os(v).is_none_or(|s| s.is_empty()))
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
+    assert!(
+        !ci,
+        "{} not set while CI is: the real-client tests must run in CI, through `tests/run`",
+        missing.join(", ")
+    );
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        // Straight to stderr: libtest hides what a passing test prints.
+        let _ = writeln!(
+            std::io::stderr(),
+            "e2e: {} not set: skipping the tests that need the testbed (moto, the OpenID \
+             Provider, the aws CLI, boto3, ...); `tests/run` installs it and runs them all",
+            missing.join(", ")
+        );
+    });
+    println!("skipped: needs the testbed");
+    false
+}
+
 pub fn testbed_var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!(
             "{name} is not set: run the end-to-end tests with `tests/run`, which installs \
-             the testbed (moto, awscli, boto3, rclone, s3cmd) and exports it"
+             the testbed (moto, awscli, boto3, rclone, s3cmd) and exports it; a test that \
+             needs the testbed opens with `needs_testbed!();`, so that plain `cargo test` \
+             skips it instead"
         )
     })
 }
@@ -362,17 +396,6 @@ impl Drop for Bucket {
     }
 }
 
-/// The test gateways' policy: every identity may do everything, so the
-/// sessions' scopes (which every test mints) decide — the policy's own
-/// behaviour is tested with [`Harness::policy_gateway`].
-pub const OPEN_POLICY: &str = r#"
-[[grant]]
-id = "test-users"
-principals = ["*"]
-actions = ["*"]
-resources = ["s3://*"]
-"#;
-
 /// `dir/policy.toml` (what [`config_text`] names), written as
 /// [`OPEN_POLICY`] if it does not exist yet.
 pub fn ensure_policy(dir: &Path) -> PathBuf {
@@ -440,18 +463,6 @@ fn run_gateway(
     }
 }
 
-/// A keyring with one fresh random key (never committed anywhere).
-pub fn write_keyring(dir: &Path) -> PathBuf {
-    let key: [u8; 32] = rand::random();
-    let path = dir.join("keyring.toml");
-    let text = format!(
-        "[[keys]]\nid = \"k1\"\nsecret = \"{}\"\n",
-        base64::engine::general_purpose::STANDARD.encode(key)
-    );
-    write_private(&path, &text);
-    path
-}
-
 fn write_config(
     dir: &Path,
     upstream: &str,
@@ -465,53 +476,6 @@ fn write_config(
     text.push_str(extra);
     write_private(&path, &text);
     path
-}
-
-/// The test gateways' config; a test may append sections (`[server]`,
-/// `[tls]`) before writing it.
-pub fn config_text(upstream: &str, creds: &Creds, keyring: &Path, audit: &Path) -> String {
-    format!(
-        r#"listen = "127.0.0.1:0"
-
-[upstream]
-endpoint = "{upstream}"
-region = "{REGION}"
-addressing = "path"
-
-[upstream.credentials]
-access_key_id = "{}"
-secret_access_key = "{}"
-
-[session]
-keyring = "{}"
-
-[audit]
-output = "{}"
-
-[s3]
-virtual_host_domains = ["{VIRTUAL_HOST_DOMAIN}"]
-
-[policy]
-file = "policy.toml"
-
-"#,
-        creds.access_key_id,
-        creds.secret_access_key,
-        keyring.display(),
-        audit.display(),
-    )
-}
-
-pub fn write_private(path: &Path, text: &str) {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
 }
 
 /// `CARGO_TARGET_TMPDIR/e2e-<pid>`; folders of earlier runs whose process is
@@ -543,58 +507,12 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A name no other test (or run) uses: `label-<10 random>`, valid as a bucket.
-pub fn unique_name(label: &str) -> String {
-    let label: String = label
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .take(40)
-        .collect();
-    format!("{label}-{}", random_lower(10))
-}
-
-pub fn random_lower(n: usize) -> String {
-    random_alnum(n * 2)
-        .to_ascii_lowercase()
-        .chars()
-        .take(n)
-        .collect()
-}
-
-pub fn random_upper(n: usize) -> String {
-    random_alnum(n).to_ascii_uppercase()
-}
-
-pub fn random_alnum(n: usize) -> String {
-    rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(n)
-        .map(char::from)
-        .collect()
-}
-
 /// `n` random bytes in a file in `dir`; returns its path and SHA-256.
 pub fn random_file(dir: &Path, name: &str, n: usize) -> (PathBuf, String) {
     let data = random_bytes(n);
     let path = dir.join(name);
     std::fs::write(&path, &data).unwrap();
     (path, sha256_hex(&data))
-}
-
-pub fn random_bytes(n: usize) -> Vec<u8> {
-    let mut data = vec![0u8; n];
-    rand::rng().fill(&mut data[..]);
-    data
-}
-
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
 }
 
 pub fn file_sha256(path: &Path) -> String {

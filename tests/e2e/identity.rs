@@ -27,7 +27,7 @@ fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
     SHARED.get_or_init(|| {
         let h = harness();
-        let issuer = TestIssuer::start(h);
+        let issuer = h.block_on(TestIssuer::start());
         let extra = format!("{}\n{}", provider().config(), issuer.config("60s", "1h"));
         let gw = h.gateway_with("gw-oidc", &extra);
         Shared { issuer, gw }
@@ -132,6 +132,7 @@ fn s3_lines_for_key(gw: &Gateway, key: &str) -> Vec<Value> {
 
 #[test]
 fn aws_cli_with_a_machine_token_writes_and_reads_through_s3gate() {
+    needs_testbed!();
     let h = harness();
     let gw = &shared().gw;
     let p = provider();
@@ -188,6 +189,7 @@ fn aws_cli_with_a_machine_token_writes_and_reads_through_s3gate() {
 
 #[test]
 fn boto3_with_a_web_identity_token_file_writes_and_reads() {
+    needs_testbed!();
     let h = harness();
     let gw = &shared().gw;
     let bucket = h.bucket("oidc-boto3");
@@ -220,6 +222,7 @@ fn boto3_with_a_web_identity_token_file_writes_and_reads() {
 
 #[test]
 fn js_sdk_v3_with_a_web_identity_token_file_writes_and_reads() {
+    needs_testbed!();
     let h = harness();
     let gw = &shared().gw;
     let node_dir = crate::harness::testbed_var("S3GATE_TEST_NODE");
@@ -243,6 +246,7 @@ fn js_sdk_v3_with_a_web_identity_token_file_writes_and_reads() {
 
 #[test]
 fn a_person_logged_in_at_the_provider_carries_username_and_groups() {
+    needs_testbed!();
     let h = harness();
     let gw = &shared().gw;
     let user = unique_name("alice");
@@ -272,6 +276,7 @@ fn a_person_logged_in_at_the_provider_carries_username_and_groups() {
 
 #[test]
 fn duration_seconds_is_honoured_within_bounds() {
+    needs_testbed!();
     let s = shared();
     let token = s.issuer.token("duration");
     let ask = |d: &str| {
@@ -305,6 +310,7 @@ fn duration_seconds_is_honoured_within_bounds() {
 
 #[test]
 fn alg_none_is_refused() {
+    needs_testbed!();
     let s = shared();
     let t = raw_token(
         &json!({"alg": "none", "kid": "k1"}),
@@ -317,6 +323,7 @@ fn alg_none_is_refused() {
 
 #[test]
 fn hs256_signed_with_the_issuers_public_key_is_refused() {
+    needs_testbed!();
     let s = shared();
     let header = json!({"alg": "HS256", "kid": "k1", "typ": "JWT"});
     let claims = s.issuer.claims("hmac");
@@ -333,6 +340,7 @@ fn hs256_signed_with_the_issuers_public_key_is_refused() {
 
 #[test]
 fn a_token_claiming_another_configured_issuer_is_refused() {
+    needs_testbed!();
     // Signed with the test issuer's key, claiming the real provider.
     let s = shared();
     let mut claims = s.issuer.claims("imposter");
@@ -343,6 +351,7 @@ fn a_token_claiming_another_configured_issuer_is_refused() {
 
 #[test]
 fn wrong_audience_is_refused() {
+    needs_testbed!();
     let s = shared();
     let mut claims = s.issuer.claims("aud");
     claims["aud"] = json!("urn:some-other-service");
@@ -356,6 +365,7 @@ fn wrong_audience_is_refused() {
 
 #[test]
 fn an_expired_token_is_refused_with_expired_token_exception() {
+    needs_testbed!();
     let s = shared();
     let mut claims = s.issuer.claims("late");
     claims["exp"] = json!(now_secs() - 3600);
@@ -370,6 +380,7 @@ fn an_expired_token_is_refused_with_expired_token_exception() {
 
 #[test]
 fn nbf_in_the_future_is_refused() {
+    needs_testbed!();
     let s = shared();
     let mut claims = s.issuer.claims("early");
     claims["nbf"] = json!(now_secs() + 3600);
@@ -382,6 +393,7 @@ fn nbf_in_the_future_is_refused() {
 
 #[test]
 fn exp_as_a_string_is_refused() {
+    needs_testbed!();
     let s = shared();
     let mut claims = s.issuer.claims("stringly");
     claims["exp"] = json!((now_secs() + 300).to_string());
@@ -395,9 +407,10 @@ fn exp_as_a_string_is_refused() {
 
 #[test]
 fn a_jku_pointing_elsewhere_is_never_fetched() {
+    needs_testbed!();
     let h = harness();
     let s = shared();
-    let attacker = TestIssuer::start(h);
+    let attacker = h.block_on(TestIssuer::start());
     let header = Header {
         kid: Some(attacker.key.kid.clone() + "-evil"),
         jku: Some(format!("{}/jwks", attacker.url)),
@@ -410,9 +423,10 @@ fn a_jku_pointing_elsewhere_is_never_fetched() {
 
 #[test]
 fn an_unconfigured_issuer_is_refused() {
+    needs_testbed!();
     let h = harness();
     let s = shared();
-    let stranger = TestIssuer::start(h);
+    let stranger = h.block_on(TestIssuer::start());
     let line = assert_refused(&s.gw, &stranger.token("stranger"), "InvalidIdentityToken");
     assert!(
         line["reason"].as_str().unwrap().contains("not configured"),
@@ -423,8 +437,9 @@ fn an_unconfigured_issuer_is_refused() {
 
 #[test]
 fn an_unknown_kid_refreshes_once_and_a_flood_costs_one_fetch() {
+    needs_testbed!();
     let h = harness();
-    let issuer = TestIssuer::start(h);
+    let issuer = h.block_on(TestIssuer::start());
     let gw = h.gateway_with("gw-kid", &issuer.config("60s", "1h"));
     // Warm: the first token fetches the keys once.
     let (status, body) = assume(&gw, &issuer.token("warm"));
@@ -460,8 +475,9 @@ fn an_unknown_kid_refreshes_once_and_a_flood_costs_one_fetch() {
 
 #[test]
 fn a_rotated_key_is_picked_up_by_one_refetch() {
+    needs_testbed!();
     let h = harness();
-    let issuer = TestIssuer::start(h);
+    let issuer = h.block_on(TestIssuer::start());
     // No cooldown: a rotation is honoured at once.
     let gw = h.gateway_with("gw-rotate", &issuer.config("0s", "1h"));
     assert_eq!(assume(&gw, &issuer.token("before")).0, 200);
@@ -474,11 +490,12 @@ fn a_rotated_key_is_picked_up_by_one_refetch() {
 
 #[test]
 fn an_idp_that_is_down_keeps_working_from_cache_and_a_cold_start_says_so() {
+    needs_testbed!();
     let h = harness();
-    let issuer = TestIssuer::start(h);
+    let issuer = h.block_on(TestIssuer::start());
     let warm = h.gateway_with("gw-warm", &issuer.config("60s", "1h"));
     assert_eq!(assume(&warm, &issuer.token("before")).0, 200);
-    issuer.up.store(false, std::sync::atomic::Ordering::SeqCst);
+    issuer.set_up(false);
     // Cached keys keep verifying new tokens.
     let (status, body) = assume(&warm, &issuer.token("during-outage"));
     assert_eq!(status, 200, "{body}");
@@ -489,12 +506,13 @@ fn an_idp_that_is_down_keeps_working_from_cache_and_a_cold_start_says_so() {
 
 #[test]
 fn once_cached_keys_expire_new_tokens_are_refused_but_verified_ones_stay_known() {
+    needs_testbed!();
     let h = harness();
-    let issuer = TestIssuer::start(h);
+    let issuer = h.block_on(TestIssuer::start());
     let gw = h.gateway_with("gw-ttl", &issuer.config("1s", "2s"));
     let known = issuer.token("known");
     assert_eq!(assume(&gw, &known).0, 200);
-    issuer.up.store(false, std::sync::atomic::Ordering::SeqCst);
+    issuer.set_up(false);
     std::thread::sleep(Duration::from_millis(2500));
     assert_refused(&gw, &issuer.token("after-expiry"), "IDPCommunicationError");
     // The verified token is cached by its hash until its exp: presenting it
@@ -505,8 +523,9 @@ fn once_cached_keys_expire_new_tokens_are_refused_but_verified_ones_stay_known()
 
 #[test]
 fn no_configured_issuer_means_access_denied() {
+    needs_testbed!();
     let h = harness();
-    let issuer = TestIssuer::start(h);
+    let issuer = h.block_on(TestIssuer::start());
     assert_refused(h.gw(), &issuer.token("nobody"), "AccessDenied");
 }
 
@@ -516,6 +535,7 @@ fn no_configured_issuer_means_access_denied() {
 /// of this same test binary, configured only by environment variables.
 #[test]
 fn rust_sdk_with_a_web_identity_token_file_writes_and_reads() {
+    needs_testbed!();
     let h = harness();
     let gw = &shared().gw;
     let bucket = h.bucket("oidc-rust");

@@ -147,6 +147,7 @@ fn wait_audit(gw: &Gateway, what: &str, pred: impl Fn(&Value) -> bool) -> Value 
 
 #[test]
 fn the_portal_signs_a_person_in_and_shows_who_they_are_and_what_they_may_reach() {
+    needs_testbed!();
     let s = shared();
     let p = provider();
     let shot = artifact("portal.png");
@@ -231,6 +232,7 @@ fn the_portal_signs_a_person_in_and_shows_who_they_are_and_what_they_may_reach()
 
 #[test]
 fn configure_then_the_aws_cli_signs_in_through_the_browser_once() {
+    needs_testbed!();
     let h = harness();
     let s = shared();
     let p = provider();
@@ -366,6 +368,7 @@ fn configure_then_the_aws_cli_signs_in_through_the_browser_once() {
 
 #[test]
 fn the_device_flow_signs_in_a_terminal_with_a_code_typed_elsewhere() {
+    needs_testbed!();
     let h = harness();
     let s = shared();
     let dir = h.tempdir();
@@ -469,6 +472,7 @@ fn post_form(url: &str, form: &[(&str, &str)], headers: &[&str]) -> (u16, String
 
 #[test]
 fn a_one_time_code_buys_credentials_once_and_only_with_its_verifier() {
+    needs_testbed!();
     let s = shared();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -522,6 +526,7 @@ fn a_one_time_code_buys_credentials_once_and_only_with_its_verifier() {
 
 #[test]
 fn without_a_signed_in_browser_nothing_is_handed_out() {
+    needs_testbed!();
     let s = shared();
     let base = s.gw.endpoint();
     // The portal sends a stranger (or a forged cookie) to sign in.
@@ -637,6 +642,7 @@ fn without_a_signed_in_browser_nothing_is_handed_out() {
 
 #[test]
 fn a_gateway_without_login_has_no_sign_in_pages() {
+    needs_testbed!();
     let gw = harness().gw();
     let mut cmd = clean_command("curl");
     cmd.args(["-sS", "-o", "/dev/null", "-w", "%{http_code}"])
@@ -651,6 +657,7 @@ fn a_gateway_without_login_has_no_sign_in_pages() {
 /// cuts it off with `s3gate revoke`, while their own access goes on.
 #[test]
 fn a_person_signs_in_once_grants_an_agent_read_access_watches_it_and_revokes_it() {
+    needs_testbed!();
     let h = harness();
     let p = provider();
     let bucket = h.bucket("done");
@@ -786,6 +793,7 @@ fn a_person_signs_in_once_grants_an_agent_read_access_watches_it_and_revokes_it(
 
 #[test]
 fn cancelling_in_the_browser_stops_the_waiting_cli_at_once() {
+    needs_testbed!();
     let h = harness();
     let s = shared();
     let dir = h.tempdir();
@@ -822,6 +830,7 @@ fn cancelling_in_the_browser_stops_the_waiting_cli_at_once() {
 
 #[test]
 fn an_unreachable_identity_provider_gets_a_clear_page_not_a_hang() {
+    needs_testbed!();
     let h = harness();
     let dead = format!("http://127.0.0.1:{}", crate::harness::free_port());
     let dir = h.base.join(unique_name("gw-idp-down"));

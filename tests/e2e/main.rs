@@ -7,16 +7,32 @@
 //! the aws CLI and boto3 from the testbed venv, rclone, s3cmd, curl and the
 //! Rust SDK; [`sign`] hand-crafts the requests no stock client sends.
 //!
-//! Run with `tests/run`, which installs and starts the testbed; plain
-//! `cargo test` works only with the `S3GATE_TEST_*` variables it exports.
+//! Run with `tests/run`, which installs and starts the testbed and exports
+//! the `S3GATE_TEST_*` variables naming it. Without them, plain `cargo test`
+//! skips every test that needs the testbed (each opens with
+//! [`needs_testbed!`]) and says so, unless `CI` is set: then they fail.
+//! The in-process tier (`tests/inproc`) needs nothing installed.
 
 // Tests: a failed expectation is a failed test, and its message says which.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// Returns from the calling test when the testbed is absent outside CI
+/// (see [`harness::testbed_present`]). Defined before the modules so each
+/// of them can use it.
+macro_rules! needs_testbed {
+    () => {
+        if !crate::harness::testbed_present() {
+            return;
+        }
+    };
+}
 
 mod assume_role;
 mod audit;
 mod aws_identity;
 mod client;
+#[path = "../common/mod.rs"]
+mod common;
 mod delegation;
 mod dev;
 mod harness;

@@ -7,6 +7,7 @@ use crate::harness::{harness, random_bytes, random_file, sha256_hex};
 
 #[test]
 fn list_objects_v2_with_prefix_and_delimiter_returns_common_prefixes() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("list");
     for key in ["a/1", "a/2", "a/sub/3", "a/sub/4", "b/5", "top"] {
@@ -62,6 +63,7 @@ fn list_objects_v2_with_prefix_and_delimiter_returns_common_prefixes() {
 
 #[test]
 fn aws_cli_ls_shows_folders_and_files_under_a_prefix() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("ls");
     for key in [
@@ -97,6 +99,7 @@ fn aws_cli_ls_shows_folders_and_files_under_a_prefix() {
 
 #[test]
 fn head_object_reports_size_and_a_missing_key_is_404() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("head");
     store_put(&bucket.name, "k", &random_bytes(4321));
@@ -125,6 +128,7 @@ fn head_object_reports_size_and_a_missing_key_is_404() {
 
 #[test]
 fn delete_object_removes_it_from_the_store() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("delete");
     store_put(&bucket.name, "gone", b"x");
@@ -144,6 +148,7 @@ fn delete_object_removes_it_from_the_store() {
 
 #[test]
 fn delete_objects_removes_each_listed_key_and_nothing_else() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("delete-many");
     for key in ["d/1", "d/2", "d/3", "keep"] {
@@ -176,6 +181,7 @@ fn delete_objects_removes_each_listed_key_and_nothing_else() {
 
 #[test]
 fn copy_object_copies_the_bytes_within_the_bucket() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("copy");
     let data = random_bytes(70_000);
@@ -203,6 +209,7 @@ fn copy_object_copies_the_bytes_within_the_bucket() {
 
 #[test]
 fn range_get_returns_exactly_the_requested_bytes() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("range");
     let data = random_bytes(10_000);
@@ -225,6 +232,7 @@ fn range_get_returns_exactly_the_requested_bytes() {
 
 #[test]
 fn presigned_get_url_from_aws_cli_downloads_with_curl() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("presign-get");
     let data = random_bytes(50_000);
@@ -251,6 +259,7 @@ fn presigned_get_url_from_aws_cli_downloads_with_curl() {
 
 #[test]
 fn presigned_put_url_from_boto3_uploads_with_curl() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("presign-put");
     let creds = h.session_for(&bucket.name);
@@ -275,6 +284,7 @@ fn presigned_put_url_from_boto3_uploads_with_curl() {
 
 #[test]
 fn virtual_hosted_style_requests_reach_the_bucket_named_in_the_host() {
+    needs_testbed!();
     use crate::harness::VIRTUAL_HOST_DOMAIN;
     use crate::sign::{Payload, Signing, send_blocking, signed};
     let h = harness();

@@ -93,6 +93,7 @@ fn audit_lines(path: &Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn sigterm_mid_transfer_lets_a_slow_upload_and_download_finish_then_exits_0() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("drain");
     let dir = h.tempdir();
@@ -269,6 +270,7 @@ fn read_until_closed(s: &mut TcpStream, limit: Duration) -> (Vec<u8>, Duration) 
 
 #[test]
 fn slowloris_headers_are_cut_off_after_the_header_read_timeout() {
+    needs_testbed!();
     let dir = harness().tempdir();
     let gw = gateway_with(
         dir.path(),
@@ -297,6 +299,7 @@ fn slowloris_headers_are_cut_off_after_the_header_read_timeout() {
 
 #[test]
 fn a_connection_stalled_mid_upload_is_closed_after_the_idle_timeout_and_audited() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("idle");
     let dir = h.tempdir();
@@ -339,6 +342,7 @@ fn a_connection_stalled_mid_upload_is_closed_after_the_idle_timeout_and_audited(
 
 #[test]
 fn connections_over_max_connections_get_503_slow_down() {
+    needs_testbed!();
     let dir = harness().tempdir();
     let gw = gateway_with(dir.path(), "[server]\nmax_connections = 2\n");
     let a = TcpStream::connect(gw.addr).unwrap();
@@ -376,6 +380,7 @@ fn raw_get(gw: &Gateway, path: &str, headers: Vec<(String, String)>) -> crate::s
 
 #[test]
 fn oversized_header_sections_and_urls_get_s3_errors_and_are_audited() {
+    needs_testbed!();
     let dir = harness().tempdir();
     let gw = gateway_with(dir.path(), "");
     let many: Vec<_> = (0..150).map(|i| (format!("x-h{i}"), "v".into())).collect();
@@ -404,6 +409,7 @@ fn oversized_header_sections_and_urls_get_s3_errors_and_are_audited() {
 
 #[test]
 fn keys_over_1024_bytes_are_refused_with_key_too_long_error() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("keylen");
     let creds = h.session_for(&bucket.name);
@@ -453,6 +459,7 @@ fn keys_over_1024_bytes_are_refused_with_key_too_long_error() {
 
 #[test]
 fn an_upstream_that_never_answers_is_503_after_the_response_timeout() {
+    needs_testbed!();
     let h = harness();
     // Accepts connections and never answers.
     let listener = h
@@ -498,6 +505,7 @@ fn an_upstream_that_never_answers_is_503_after_the_response_timeout() {
 
 #[test]
 fn readyz_fails_while_the_upstream_is_unreachable() {
+    needs_testbed!();
     let h = harness();
     let dir = h.tempdir();
     let closed = crate::harness::free_port();
@@ -510,6 +518,7 @@ fn readyz_fails_while_the_upstream_is_unreachable() {
 
 #[test]
 fn sts_bodies_over_the_cap_are_refused_with_validation_error() {
+    needs_testbed!();
     let h = harness();
     let body = format!(
         "Action=GetCallerIdentity&Version=2011-06-15&Pad={}",
@@ -530,6 +539,7 @@ fn sts_bodies_over_the_cap_are_refused_with_validation_error() {
 
 #[test]
 fn delete_objects_bodies_over_the_cap_are_refused_with_malformed_xml() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("delcap");
     let creds = h.session_for(&bucket.name);
@@ -557,6 +567,7 @@ fn delete_objects_bodies_over_the_cap_are_refused_with_malformed_xml() {
 
 #[test]
 fn metrics_count_requests_by_operation_without_naming_buckets_or_users() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("metrics");
     let user = unique_name("metrics-user");
@@ -606,6 +617,7 @@ fn metrics_count_requests_by_operation_without_naming_buckets_or_users() {
 
 #[test]
 fn under_concurrent_load_audit_records_equal_requests_and_the_chain_verifies() {
+    needs_testbed!();
     const CONNECTIONS: usize = 32;
     const REQUESTS: usize = 2000;
     let h = harness();
@@ -713,6 +725,7 @@ fn under_concurrent_load_audit_records_equal_requests_and_the_chain_verifies() {
 
 #[test]
 fn an_upstream_that_never_completes_the_connect_is_502_after_the_connect_timeout() {
+    needs_testbed!();
     let h = harness();
     // A listener that never accepts, its backlog filled: further SYNs are
     // dropped, so a connect hangs as it does to a black-holed address.

@@ -75,16 +75,19 @@ fn unsigned(creds: &Creds, url: &str, data: &[u8]) -> crate::sign::Request {
 
 #[test]
 fn put_with_signed_hex_payload_hash_is_stored_byte_exact() {
+    needs_testbed!();
     put_through_gateway("hex", hex_hash);
 }
 
 #[test]
 fn put_with_unsigned_payload_is_stored_byte_exact() {
+    needs_testbed!();
     put_through_gateway("unsigned", unsigned);
 }
 
 #[test]
 fn put_with_streaming_signed_chunks_is_stored_without_framing() {
+    needs_testbed!();
     put_through_gateway("chunked", |c, u, d| {
         streaming_put(c, u, d, CHUNK, Streaming::Signed, None)
     });
@@ -92,6 +95,7 @@ fn put_with_streaming_signed_chunks_is_stored_without_framing() {
 
 #[test]
 fn put_with_streaming_signed_chunks_and_signed_trailer_is_stored_without_framing() {
+    needs_testbed!();
     put_through_gateway("chunked-trailer", |c, u, d| {
         streaming_put(c, u, d, CHUNK, Streaming::SignedTrailer, None)
     });
@@ -99,6 +103,7 @@ fn put_with_streaming_signed_chunks_and_signed_trailer_is_stored_without_framing
 
 #[test]
 fn put_with_streaming_unsigned_payload_trailer_is_stored_without_framing() {
+    needs_testbed!();
     put_through_gateway("unsigned-trailer", |c, u, d| {
         streaming_put(c, u, d, CHUNK, Streaming::UnsignedTrailer, None)
     });
@@ -106,6 +111,7 @@ fn put_with_streaming_unsigned_payload_trailer_is_stored_without_framing() {
 
 #[test]
 fn rust_sdk_default_put_object_with_checksum_is_stored_byte_exact() {
+    needs_testbed!();
     // The SDK's default for PutObject computes a CRC32 checksum; with a
     // streaming body it sends it as an aws-chunked trailer.
     let h = harness();
@@ -137,6 +143,7 @@ fn rust_sdk_default_put_object_with_checksum_is_stored_byte_exact() {
 /// believing any other hand-crafted test.)
 #[test]
 fn hand_signed_payload_forms_are_accepted_by_the_store_directly() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("signer-check");
     let creds = h.store.creds.clone();

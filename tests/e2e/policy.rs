@@ -48,6 +48,7 @@ fn assert_explains(out: &str, parts: &[&str]) {
 
 #[test]
 fn copy_from_a_denied_source_is_refused_and_nothing_is_written() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("pol-copy");
     let b = &bucket.name;
@@ -116,6 +117,7 @@ resources = ["s3://{b}/{alice}/*"]
 
 #[test]
 fn delete_objects_with_one_denied_key_deletes_nothing() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("pol-delete");
     let b = &bucket.name;
@@ -179,6 +181,7 @@ resources = ["s3://{b}/tmp/*"]
 
 #[test]
 fn listing_a_broader_prefix_than_granted_is_refused() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("pol-list");
     let b = &bucket.name;
@@ -230,6 +233,7 @@ resources = ["s3://{b}/home/${{identity.username}}/*"]
 
 #[test]
 fn unknown_sub_resource_is_refused_even_with_every_named_group() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("pol-unknown");
     let b = &bucket.name;
@@ -279,6 +283,7 @@ resources = ["s3://{b}", "s3://{b}/*"]
 
 #[test]
 fn denied_head_answers_the_same_whether_the_object_exists_or_not() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("pol-head");
     let b = &bucket.name;
@@ -377,6 +382,7 @@ fn audit_lines(gw: &Gateway, identity: &str, n: usize) -> Vec<Value> {
 
 #[test]
 fn two_identities_on_one_gateway_each_do_exactly_what_the_policy_says() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("pol-two");
     let b = &bucket.name;
@@ -570,6 +576,7 @@ resources = ["s3://{b}/alice/private/*"]
 
 #[test]
 fn an_edited_policy_file_takes_effect_on_the_next_request_and_a_bad_one_is_refused() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("pol-reload");
     let b = &bucket.name;
@@ -611,6 +618,7 @@ fn an_edited_policy_file_takes_effect_on_the_next_request_and_a_bad_one_is_refus
 
 #[test]
 fn sighup_reloads_an_unwatched_policy_in_a_running_s3gate_serve() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("pol-hup");
     let b = &bucket.name;
@@ -689,6 +697,7 @@ fn sighup_reloads_an_unwatched_policy_in_a_running_s3gate_serve() {
 
 #[test]
 fn s3gate_serve_refuses_to_start_without_a_policy() {
+    needs_testbed!();
     let h = harness();
     let template = h.policy_gateway("pol-none-template", "");
     let dir = h.tempdir();

@@ -80,6 +80,7 @@ fn deny_line(creds: &Creds) -> Value {
 
 #[test]
 fn the_request_past_max_requests_is_refused_with_access_denied_and_audited() {
+    needs_testbed!();
     let h = harness();
     let b = h.bucket("quota-req");
     store_put(&b.name, "in/a.txt", b"inside");
@@ -121,6 +122,7 @@ fn the_request_past_max_requests_is_refused_with_access_denied_and_audited() {
 
 #[test]
 fn a_bytes_written_quota_refuses_the_upload_that_would_pass_it_and_stores_nothing() {
+    needs_testbed!();
     let h = harness();
     let b = h.bucket("quota-write");
     let parent = h.session_for(&b.name);
@@ -152,6 +154,7 @@ fn a_bytes_written_quota_refuses_the_upload_that_would_pass_it_and_stores_nothin
 
 #[test]
 fn a_bytes_read_quota_stops_reads_after_the_limit_but_not_writes() {
+    needs_testbed!();
     let h = harness();
     let b = h.bucket("quota-read");
     store_put(&b.name, "in/big.bin", &[7u8; 1000]);
@@ -186,6 +189,7 @@ fn a_bytes_read_quota_stops_reads_after_the_limit_but_not_writes() {
 
 #[test]
 fn a_grandchild_cannot_exceed_its_parents_quota() {
+    needs_testbed!();
     let h = harness();
     let b = h.bucket("quota-chain");
     store_put(&b.name, "in/a.txt", b"inside");
@@ -237,6 +241,7 @@ fn a_grandchild_cannot_exceed_its_parents_quota() {
 
 #[test]
 fn boto3_assume_role_asks_for_a_quota_the_gateway_enforces() {
+    needs_testbed!();
     let h = harness();
     let b = h.bucket("quota-boto3");
     store_put(&b.name, "in/a.txt", b"inside");
@@ -270,6 +275,7 @@ fn boto3_assume_role_asks_for_a_quota_the_gateway_enforces() {
 
 #[test]
 fn a_malformed_quota_is_refused_by_the_gateway_and_the_cli() {
+    needs_testbed!();
     let h = harness();
     let parent = h.session_for(&unique_name("quota-bad"));
     let args = |extra: &[&'static str]| {
@@ -286,6 +292,7 @@ fn a_malformed_quota_is_refused_by_the_gateway_and_the_cli() {
 
 #[test]
 fn each_instance_counts_its_own_as_documented() {
+    needs_testbed!();
     use crate::harness::{config_text, mint_with, write_keyring, write_private};
     let h = harness();
     let b = h.bucket("quota-instances");

@@ -41,6 +41,7 @@ fn setup(label: &str) -> (crate::harness::Bucket, Creds) {
 
 #[test]
 fn wrong_secret_is_refused_with_signature_does_not_match_and_nothing_stored() {
+    needs_testbed!();
     let (bucket, creds) = setup("wrong-secret");
     let forged = Creds {
         secret_access_key: format!(
@@ -57,6 +58,7 @@ fn wrong_secret_is_refused_with_signature_does_not_match_and_nothing_stored() {
 
 #[test]
 fn aws_cli_with_wrong_secret_reports_signature_does_not_match() {
+    needs_testbed!();
     let h = harness();
     let (bucket, creds) = setup("cli-wrong-secret");
     let forged = Creds {
@@ -90,6 +92,7 @@ fn tamper_token(token: &str) -> String {
 
 #[test]
 fn tampered_session_token_is_refused_with_invalid_token() {
+    needs_testbed!();
     let (bucket, creds) = setup("tampered-token");
     let forged = Creds {
         session_token: creds.session_token.as_deref().map(tamper_token),
@@ -103,6 +106,7 @@ fn tampered_session_token_is_refused_with_invalid_token() {
 
 #[test]
 fn token_sealed_by_a_foreign_keyring_is_refused_with_invalid_token() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("foreign");
     let foreign = mint_with(
@@ -118,6 +122,7 @@ fn token_sealed_by_a_foreign_keyring_is_refused_with_invalid_token() {
 
 #[test]
 fn token_presented_with_another_sessions_access_key_is_refused_with_invalid_access_key_id() {
+    needs_testbed!();
     let (bucket, alice) = setup("swapped-token");
     let bob = harness().session_for(&bucket.name);
     let mixed = Creds {
@@ -131,6 +136,7 @@ fn token_presented_with_another_sessions_access_key_is_refused_with_invalid_acce
 
 #[test]
 fn expired_session_is_refused_with_expired_token() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("expired");
     let creds = h.mint(
@@ -146,6 +152,7 @@ fn expired_session_is_refused_with_expired_token() {
 
 #[test]
 fn request_signed_twenty_minutes_ago_is_refused_with_request_time_too_skewed() {
+    needs_testbed!();
     let (bucket, creds) = setup("skewed");
     for skew in [-1200i64, 1200] {
         let time = if skew < 0 {
@@ -166,6 +173,7 @@ fn request_signed_twenty_minutes_ago_is_refused_with_request_time_too_skewed() {
 
 #[test]
 fn presigned_url_past_its_expiry_is_refused_with_access_denied() {
+    needs_testbed!();
     let h = harness();
     let (bucket, creds) = setup("presign-expired");
     store_put(&bucket.name, "k", b"secret data");
@@ -196,6 +204,7 @@ fn presigned_url_past_its_expiry_is_refused_with_access_denied() {
 
 #[test]
 fn presigned_url_valid_longer_than_seven_days_is_refused() {
+    needs_testbed!();
     let h = harness();
     let (bucket, creds) = setup("presign-long");
     let signing = Signing {
@@ -219,6 +228,7 @@ fn presigned_url_valid_longer_than_seven_days_is_refused() {
 
 #[test]
 fn out_of_scope_key_is_access_denied_naming_action_resource_and_request_id() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("scope");
     let scopes = [format!("read,write=s3://{}/mine/*", bucket.name)];
@@ -248,6 +258,7 @@ fn out_of_scope_key_is_access_denied_naming_action_resource_and_request_id() {
 
 #[test]
 fn aws_cli_upload_outside_the_session_scope_fails_with_access_denied() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("cli-scope");
     let scopes = [format!("read=s3://{}/*", bucket.name)];
@@ -271,6 +282,7 @@ fn aws_cli_upload_outside_the_session_scope_fails_with_access_denied() {
 
 #[test]
 fn tampered_body_under_a_signed_hash_is_refused_and_nothing_is_created_or_changed() {
+    needs_testbed!();
     let (bucket, creds) = setup("tampered-body");
     let original = random_bytes(300_000);
     store_put(&bucket.name, "existing", &original);
@@ -300,6 +312,7 @@ fn tampered_body_under_a_signed_hash_is_refused_and_nothing_is_created_or_change
 
 #[test]
 fn tampered_chunk_in_a_signed_stream_is_refused_and_nothing_is_created_or_changed() {
+    needs_testbed!();
     let (bucket, creds) = setup("tampered-chunk");
     let original = random_bytes(100_000);
     store_put(&bucket.name, "existing", &original);
@@ -327,6 +340,7 @@ fn tampered_chunk_in_a_signed_stream_is_refused_and_nothing_is_created_or_change
 
 #[test]
 fn signature_v2_authorization_header_is_refused_with_a_message_naming_sigv4() {
+    needs_testbed!();
     let (bucket, creds) = setup("sigv2");
     let url = format!("{}/{}/k", harness().gw().endpoint(), bucket.name);
     let date = httpdate_now();
@@ -359,6 +373,7 @@ fn signature_v2_authorization_header_is_refused_with_a_message_naming_sigv4() {
 
 #[test]
 fn aws_cli_presign_without_s3v4_config_gives_a_url_refused_with_a_message_naming_sigv4() {
+    needs_testbed!();
     let h = harness();
     let (bucket, creds) = setup("sigv2-presign");
     store_put(&bucket.name, "k", b"secret data");
@@ -409,6 +424,7 @@ fn httpdate_now() -> String {
 
 #[test]
 fn presigned_url_stops_working_when_its_session_expires() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("presign-session");
     store_put(&bucket.name, "k", b"secret data");
@@ -436,6 +452,7 @@ fn presigned_url_stops_working_when_its_session_expires() {
 
 #[test]
 fn dot_dot_key_allowed_in_one_bucket_cannot_reach_another_through_the_embedded_store() {
+    needs_testbed!();
     // S3 keys are literal: `../other/evil` is a key in bucket `mine`, and
     // that is what the scope check sees. The embedded store maps keys to
     // files, so it must refuse such keys rather than resolve them.

@@ -84,16 +84,19 @@ fn aws_get(endpoint: &str, creds: &Creds, bucket: &str, key: &str, out: &Path) {
 
 #[test]
 fn aws_cli_cp_small_object_roundtrips_byte_exact() {
+    needs_testbed!();
     roundtrip("aws-small", SMALL, aws_put, aws_get);
 }
 
 #[test]
 fn aws_cli_cp_20mib_multipart_roundtrips_byte_exact() {
+    needs_testbed!();
     roundtrip("aws-large", LARGE, aws_put, aws_get);
 }
 
 #[test]
 fn boto3_put_get_small_object_roundtrips_byte_exact() {
+    needs_testbed!();
     roundtrip(
         "boto3-small",
         SMALL,
@@ -108,6 +111,7 @@ fn boto3_put_get_small_object_roundtrips_byte_exact() {
 
 #[test]
 fn boto3_upload_file_20mib_multipart_roundtrips_byte_exact() {
+    needs_testbed!();
     roundtrip(
         "boto3-large",
         LARGE,
@@ -148,11 +152,13 @@ fn rclone_get(endpoint: &str, creds: &Creds, bucket: &str, key: &str, out: &Path
 
 #[test]
 fn rclone_copyto_small_object_roundtrips_byte_exact() {
+    needs_testbed!();
     roundtrip("rclone-small", SMALL, rclone_put, rclone_get);
 }
 
 #[test]
 fn rclone_copyto_20mib_multipart_roundtrips_byte_exact() {
+    needs_testbed!();
     roundtrip("rclone-large", LARGE, rclone_put, rclone_get);
 }
 
@@ -185,11 +191,13 @@ fn s3cmd_get(endpoint: &str, creds: &Creds, bucket: &str, key: &str, out: &Path)
 
 #[test]
 fn s3cmd_put_get_small_object_roundtrips_byte_exact() {
+    needs_testbed!();
     roundtrip("s3cmd-small", SMALL, s3cmd_put, s3cmd_get);
 }
 
 #[test]
 fn s3cmd_put_get_20mib_multipart_roundtrips_byte_exact() {
+    needs_testbed!();
     roundtrip("s3cmd-large", LARGE, s3cmd_put, s3cmd_get);
 }
 
@@ -213,6 +221,7 @@ fn sdk_get(endpoint: &str, creds: &Creds, bucket: &str, key: &str, out: &Path) {
 
 #[test]
 fn rust_sdk_put_get_small_object_roundtrips_byte_exact() {
+    needs_testbed!();
     roundtrip(
         "sdk-small",
         SMALL,
@@ -235,6 +244,7 @@ fn rust_sdk_put_get_small_object_roundtrips_byte_exact() {
 
 #[test]
 fn rust_sdk_multipart_upload_20mib_roundtrips_byte_exact() {
+    needs_testbed!();
     roundtrip(
         "sdk-large",
         LARGE,
@@ -294,6 +304,7 @@ fn rust_sdk_multipart_upload_20mib_roundtrips_byte_exact() {
 /// believing any failure through s3gate.)
 #[test]
 fn every_client_roundtrips_directly_against_the_store() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("direct");
     let endpoint = h.store.endpoint();

@@ -85,6 +85,7 @@ fn retire(keyring: &Path, id: &str) {
 
 #[test]
 fn three_instances_sharing_a_keyring_serve_any_session_through_a_key_rotation() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("scaleout");
     let dir = h.tempdir();

@@ -15,11 +15,10 @@ use aws_sigv4::http_request::{
     SigningSettings, UriPathNormalizationMode, sign,
 };
 use base64::Engine;
-use bytes::Bytes;
 use hmac::{Hmac, Mac};
-use http_body_util::{BodyExt, Full};
 use sha2::Sha256;
 
+pub use crate::common::client::{Request, Response, send, xml_tag};
 use crate::harness::{Creds, REGION, sha256_hex};
 
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -32,72 +31,6 @@ pub enum Payload<'a> {
     Unsigned,
     /// Any literal value (the streaming forms).
     Literal(&'a str),
-}
-
-/// A request ready to send.
-pub struct Request {
-    pub method: String,
-    pub url: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-/// A response, fully read.
-#[derive(Debug)]
-pub struct Response {
-    pub status: u16,
-    pub headers: http::HeaderMap,
-    pub body: Bytes,
-}
-
-impl Response {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// The `<Code>` of an S3 XML error body.
-    pub fn code(&self) -> String {
-        xml_tag(&self.text(), "Code").unwrap_or_default()
-    }
-
-    pub fn message(&self) -> String {
-        xml_tag(&self.text(), "Message").unwrap_or_default()
-    }
-
-    pub fn request_id(&self) -> Option<String> {
-        self.headers
-            .get("x-amz-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    }
-
-    /// Asserts an S3 error: its status and its `<Code>`, and that the body
-    /// carries the request id the header names.
-    #[track_caller]
-    pub fn assert_error(&self, status: u16, code: &str) {
-        assert_eq!(
-            (self.status, self.code().as_str()),
-            (status, code),
-            "expected {status} {code}, got {} with body: {}",
-            self.status,
-            self.text()
-        );
-        let body_id = xml_tag(&self.text(), "RequestId");
-        assert!(
-            body_id.as_deref().is_some_and(|id| !id.is_empty()),
-            "S3 error without a RequestId: {}",
-            self.text()
-        );
-    }
-}
-
-/// The text of the first `<name>…</name>` in `xml`.
-pub fn xml_tag(xml: &str, name: &str) -> Option<String> {
-    let open = format!("<{name}>");
-    let close = format!("</{name}>");
-    let start = xml.find(&open)? + open.len();
-    let end = start + xml[start..].find(&close)?;
-    Some(xml[start..end].to_owned())
 }
 
 /// Signing knobs for [`signed`].
@@ -183,31 +116,6 @@ pub fn signed(
         },
         signature,
     )
-}
-
-/// Sends a request over plain HTTP/1.1 and reads the whole response.
-pub async fn send(req: Request) -> Response {
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Full<Bytes>>();
-    let mut builder = http::Request::builder()
-        .method(req.method.as_str())
-        .uri(&req.url);
-    for (k, v) in &req.headers {
-        builder = builder.header(k, v);
-    }
-    let http_req = builder.body(Full::new(Bytes::from(req.body))).unwrap();
-    let resp = tokio::time::timeout(Duration::from_secs(60), client.request(http_req))
-        .await
-        .expect("response within 60 s")
-        .unwrap_or_else(|e| panic!("{} {}: {e:?}", req.method, req.url));
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    Response {
-        status,
-        headers,
-        body,
-    }
 }
 
 /// Sends on the harness runtime.

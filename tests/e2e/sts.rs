@@ -6,6 +6,7 @@ use crate::harness::{bucket_scope, harness, unique_name};
 
 #[test]
 fn aws_sts_get_caller_identity_names_the_session_user() {
+    needs_testbed!();
     let h = harness();
     let user = unique_name("whoami");
     let creds = h.mint(&user, &bucket_scope("read", "nothing"), "1h");
@@ -28,6 +29,7 @@ fn aws_sts_get_caller_identity_names_the_session_user() {
 
 #[test]
 fn get_caller_identity_with_a_wrong_secret_is_refused_in_sts_shape() {
+    needs_testbed!();
     let h = harness();
     let mut creds = h.mint(&unique_name("whoami-bad"), &bucket_scope("read", "x"), "1h");
     creds.secret_access_key = "A".repeat(40);
@@ -38,6 +40,7 @@ fn get_caller_identity_with_a_wrong_secret_is_refused_in_sts_shape() {
 
 #[test]
 fn unknown_sts_action_is_refused_with_invalid_action() {
+    needs_testbed!();
     let h = harness();
     let mut cmd = crate::client::clean_command("curl");
     cmd.args([

@@ -119,6 +119,7 @@ fn replace(from: &Path, to: &Path) {
 
 #[test]
 fn https_with_http2_serves_put_and_get_and_reloads_a_renewed_certificate() {
+    needs_testbed!();
     let h = harness();
     let bucket = h.bucket("tls");
     let dir = h.tempdir();
@@ -223,6 +224,7 @@ fn https_with_http2_serves_put_and_get_and_reloads_a_renewed_certificate() {
 
 #[test]
 fn an_https_upstream_behind_a_private_ca_is_reached_with_upstream_ca_bundle() {
+    needs_testbed!();
     let h = harness();
     let dir = h.tempdir();
     let (ca, cert, key) = private_ca(dir.path());

@@ -1,0 +1,256 @@
+//! The portal path: a browser signs in through the issuer with the
+//! authorization-code flow (PKCE, `state`, `nonce`), and the portal hands
+//! it credentials that work on S3 for what the policy grants. A callback
+//! that does not carry the login's `state` is refused and audited.
+//!
+//! The browser is a plain HTTP client that follows each redirect by hand
+//! and carries the cookies the gateway set, as a browser would.
+
+use std::collections::HashMap;
+
+use aws_sdk_s3::error::ProvideErrorMetadata;
+
+use crate::common::client::{Request, Response, send};
+use crate::common::config::Creds;
+use crate::stack::{LOGIN_CLIENT_ID, POLICY, Stack, put};
+
+async fn get(url: &str, cookie: Option<&str>) -> Response {
+    let headers = cookie
+        .map(|c| vec![("cookie".to_owned(), c.to_owned())])
+        .unwrap_or_default();
+    send(Request {
+        method: "GET".into(),
+        url: url.to_owned(),
+        headers,
+        body: Vec::new(),
+    })
+    .await
+}
+
+#[track_caller]
+fn location(r: &Response) -> String {
+    assert!(
+        matches!(r.status, 302 | 303),
+        "expected a redirect, got {}: {}",
+        r.status,
+        r.text()
+    );
+    r.headers
+        .get(http::header::LOCATION)
+        .expect("a Location")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `name=value` of the cookie `name` the response sets, with its attributes.
+fn set_cookie(r: &Response, name: &str) -> Option<(String, String)> {
+    r.headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| {
+            let (pair, attributes) = v.split_once(';').unwrap_or((v, ""));
+            (pair.to_owned(), attributes.to_owned())
+        })
+}
+
+fn query(url: &str) -> HashMap<String, String> {
+    let q = url.split_once('?').map_or("", |(_, q)| q);
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}
+
+/// The start of a login: the redirect to the issuer, and the login cookie.
+async fn begin(s: &Stack) -> (String, String) {
+    let start = get(&format!("{}/_s3gate/login", s.endpoint()), None).await;
+    let to_issuer = location(&start);
+    let (cookie, _) = set_cookie(&start, "s3gate_login").expect("a login cookie");
+    (to_issuer, cookie)
+}
+
+/// The issuer's answer for whoever is signed in there (`sign_in`): the
+/// redirect back to the callback, with a code or an error.
+async fn approve(to_issuer: &str) -> String {
+    location(&get(to_issuer, None).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_redirects_to_the_issuer_with_pkce_state_and_nonce() {
+    let s = Stack::with_login(POLICY).await;
+    let start = get(&format!("{}/_s3gate/login", s.endpoint()), None).await;
+    let to_issuer = location(&start);
+    assert!(
+        to_issuer.starts_with(&format!("{}/authorize?", s.issuer.url)),
+        "{to_issuer}"
+    );
+    let q = query(&to_issuer);
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["client_id"], LOGIN_CLIENT_ID);
+    assert_eq!(
+        q["redirect_uri"],
+        format!("{}/_s3gate/callback", s.endpoint())
+    );
+    assert!(q["scope"].split(' ').any(|x| x == "openid"), "{q:?}");
+    assert_eq!(q["code_challenge_method"], "S256");
+    // base64url of a SHA-256: 43 characters.
+    assert_eq!(q["code_challenge"].len(), 43, "{q:?}");
+    assert!(q["state"].len() >= 16, "{q:?}");
+    assert!(q["nonce"].len() >= 16, "{q:?}");
+
+    // The login's secrets ride in a cookie scripts cannot read, sent only
+    // to s3gate's own pages.
+    let (_, attributes) = set_cookie(&start, "s3gate_login").expect("a login cookie");
+    assert!(attributes.contains("HttpOnly"), "{attributes}");
+    assert!(attributes.contains("Path=/_s3gate/"), "{attributes}");
+    assert!(attributes.contains("SameSite=Lax"), "{attributes}");
+
+    // Each login its own: nothing is fixed or guessable from another.
+    let again = query(&location(
+        &get(&format!("{}/_s3gate/login", s.endpoint()), None).await,
+    ));
+    for k in ["state", "nonce", "code_challenge"] {
+        assert_ne!(q[k], again[k], "{k} repeated across logins");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_without_the_logins_state_is_refused_and_audited() {
+    let s = Stack::with_login(POLICY).await;
+    s.issuer.sign_in(Some("carol"));
+    let (to_issuer, login_cookie) = begin(&s).await;
+    let back = approve(&to_issuer).await;
+    let q = query(&back);
+    let callback = format!("{}/_s3gate/callback", s.endpoint());
+
+    // A code alone (as an attacker who got one would send it): refused
+    // before the code is traded.
+    let refused = get(
+        &format!("{callback}?code={}", q["code"]),
+        Some(&login_cookie),
+    )
+    .await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(
+        set_cookie(&refused, "s3gate_session").is_none(),
+        "no browser session"
+    );
+    let line = s
+        .audit_line("the refused callback", |l| {
+            l["api"] == "login" && l["decision"] == "deny"
+        })
+        .await;
+    assert_eq!(line["operation"], "Login", "{line}");
+    assert_eq!(line["error"], "InvalidToken", "{line}");
+    assert!(line["reason"].as_str().unwrap().contains("state"), "{line}");
+
+    // Another login's state does not do either.
+    let (other, _) = begin(&s).await;
+    let wrong = get(
+        &format!(
+            "{callback}?code={}&state={}",
+            q["code"],
+            query(&other)["state"]
+        ),
+        Some(&login_cookie),
+    )
+    .await;
+    assert_eq!(wrong.status, 400, "{}", wrong.text());
+
+    // The refusals were about the state alone: the untouched code, with
+    // its own state, still signs the browser in.
+    let ok = get(&back, Some(&login_cookie)).await;
+    assert_eq!(ok.status, 303, "{}", ok.text());
+    assert!(set_cookie(&ok, "s3gate_session").is_some());
+    assert_eq!(s.issuer.refused_exchanges(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_code_flow_signs_in_and_the_portal_hands_out_credentials_that_work() {
+    let s = Stack::with_login(POLICY).await;
+    s.issuer.sign_in(Some("carol"));
+    let (to_issuer, login_cookie) = begin(&s).await;
+    let back = approve(&to_issuer).await;
+    assert!(
+        back.starts_with(&format!("{}/_s3gate/callback?", s.endpoint())),
+        "{back}"
+    );
+
+    let signed_in = get(&back, Some(&login_cookie)).await;
+    assert_eq!(location(&signed_in), "/_s3gate/");
+    // The issuer traded the code only for the verifier of the challenge
+    // the gateway sent, from the registered client with its secret.
+    assert_eq!(s.issuer.refused_exchanges(), Vec::<String>::new());
+    let (session_cookie, _) = set_cookie(&signed_in, "s3gate_session").expect("signed in");
+    let line = s
+        .audit_line("the sign-in", |l| {
+            l["api"] == "login" && l["operation"] == "Login"
+        })
+        .await;
+    assert_eq!(line["decision"], "allow", "{line}");
+    let principal = format!("oidc:{}#carol", s.issuer.url);
+    assert_eq!(line["identity"], principal, "{line}");
+
+    let portal = get(&format!("{}/_s3gate/", s.endpoint()), Some(&session_cookie)).await;
+    assert_eq!(portal.status, 200, "{}", portal.text());
+    let page = portal.text();
+    assert!(
+        page.contains(&format!("<code id=\"principal\">{principal}</code>")),
+        "{page}"
+    );
+    let export = |name: &str| -> String {
+        let prefix = format!("export {name}=");
+        page.lines()
+            .flat_map(|l| l.split('>'))
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {name} on the portal page"))
+            .split('<')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let creds = Creds {
+        access_key_id: export("AWS_ACCESS_KEY_ID"),
+        secret_access_key: export("AWS_SECRET_ACCESS_KEY"),
+        session_token: Some(export("AWS_SESSION_TOKEN")),
+    };
+
+    let carol = s.s3(&creds);
+    put(&carol, "carol/notes.txt", b"from the portal")
+        .await
+        .expect("the portal's credentials write carol's home");
+    assert_eq!(
+        s.stored("carol/notes.txt").await.as_deref(),
+        Some(&b"from the portal"[..])
+    );
+    let elsewhere = put(&carol, "dave/notes.txt", b"x")
+        .await
+        .expect_err("outside carol's grant")
+        .into_service_error();
+    assert_eq!(elsewhere.code(), Some("AccessDenied"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_the_person_refuses_at_the_issuer_is_refused_and_audited() {
+    let s = Stack::with_login(POLICY).await;
+    // Nobody signs in at the issuer: it answers `access_denied`.
+    s.issuer.sign_in(None);
+    let (to_issuer, login_cookie) = begin(&s).await;
+    let back = approve(&to_issuer).await;
+    assert_eq!(query(&back)["error"], "access_denied", "{back}");
+
+    let refused = get(&back, Some(&login_cookie)).await;
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert!(set_cookie(&refused, "s3gate_session").is_none());
+    let line = s
+        .audit_line("the refused sign-in", |l| {
+            l["api"] == "login" && l["decision"] == "deny"
+        })
+        .await;
+    assert_eq!(line["operation"], "Login", "{line}");
+    assert_eq!(line["error"], "AccessDenied", "{line}");
+    assert!(
+        line["reason"].as_str().unwrap().contains("access_denied"),
+        "{line}"
+    );
+}

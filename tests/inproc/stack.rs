@@ -139,8 +139,8 @@ impl Stack {
         let parse = || s3gate::session::Keyring::parse(&keyring_text).unwrap();
         let policy = s3gate::policy::Policy::parse(policy, "inline policy")
             .unwrap_or_else(|e| panic!("inline policy: {e}"));
-        let live = std::sync::Arc::new(s3gate::server::LivePolicy::fixed(policy));
-        let gateway = s3gate::server::Gateway::with_policy(&config, parse(), live)
+        let live = std::sync::Arc::new(s3gate::live::LivePolicy::fixed(policy));
+        let gateway = s3gate::gateway::Gateway::with_policy(&config, parse(), live)
             .await
             .expect("build the gateway");
         let running = s3gate::server::start_with(&config, gateway)

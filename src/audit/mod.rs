@@ -328,41 +328,30 @@ fn write_loop(
 
 /// RFC 3339 UTC with milliseconds, e.g. `2026-11-27T21:07:05.123Z`.
 pub fn rfc3339(t: SystemTime) -> String {
-    let d = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO);
-    let (y, mo, day, h, mi, s) = civil(d.as_secs());
-    format!(
-        "{y:04}-{mo:02}-{day:02}T{h:02}:{mi:02}:{s:02}.{:03}Z",
-        d.subsec_millis()
-    )
+    format_utc(t, RFC3339_MILLIS)
 }
 
 /// ISO 8601 UTC seconds, as STS and `credential_process` expect.
 pub fn iso8601(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs();
-    let (y, mo, day, h, mi, s) = civil(secs);
-    format!("{y:04}-{mo:02}-{day:02}T{h:02}:{mi:02}:{s:02}Z")
+    format_utc(t, ISO8601_SECONDS)
 }
 
-/// Unix seconds to (year, month, day, hour, minute, second), proleptic
-/// Gregorian (Howard Hinnant's days-from-civil inverse).
-fn civil(secs: u64) -> (i64, u32, u32, u64, u64, u64) {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, rem / 3600, (rem % 3600) / 60, rem % 60)
+const RFC3339_MILLIS: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+);
+const ISO8601_SECONDS: &[time::format_description::BorrowedFormatItem<'_>] =
+    time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+
+fn format_utc(
+    t: SystemTime,
+    format: &[time::format_description::BorrowedFormatItem<'_>],
+) -> String {
+    // Before 1970 (a clock gone wrong) shows as the epoch rather than failing.
+    let t = t.max(SystemTime::UNIX_EPOCH);
+    // Formatting a valid date with a fixed description cannot fail.
+    time::OffsetDateTime::from(t)
+        .format(format)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -28,9 +28,10 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
 use http_body_util::Full;
 
+use super::IdentityError;
 use super::http::HttpClient;
-use super::{IdentityError, glob_matches};
 use crate::config::AwsIdentityConfig;
+use crate::policy::Pattern;
 use crate::session::Identity;
 use crate::sts_api::{StsForm, read_fields};
 
@@ -235,7 +236,7 @@ pub fn admit(p: &AwsPrincipal, config: &AwsIdentityConfig) -> Result<Identity, I
             if !config
                 .role_patterns
                 .iter()
-                .any(|pat| glob_matches(pat, role))
+                .any(|pat| Pattern::new(pat).matches(role))
             {
                 return Err(IdentityError::NotAllowed(format!(
                     "role {role} is not allowed on this gateway"
@@ -250,7 +251,7 @@ pub fn admit(p: &AwsPrincipal, config: &AwsIdentityConfig) -> Result<Identity, I
                 || !config
                     .role_patterns
                     .iter()
-                    .any(|pat| glob_matches(pat, name))
+                    .any(|pat| Pattern::new(pat).matches(name))
             {
                 return Err(IdentityError::NotAllowed(format!(
                     "IAM user {name} is not allowed on this gateway"

@@ -93,6 +93,20 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn name_globs_as_aws_identity_uses_them() {
+        let m = |p: &str, t: &str| Pattern::new(p).matches(t);
+        assert!(m("*", "anything"));
+        assert!(m("app-*", "app-web"));
+        assert!(!m("app-*", "xapp-web"));
+        assert!(m("*-task", "web-task"));
+        assert!(m("a*b*c", "axxbyyc"));
+        assert!(!m("a*b*c", "axxc"));
+        assert!(!m("ab*ba", "aba"));
+        assert!(m("exact", "exact"));
+        assert!(!m("exact", "exact2"));
+    }
+
     /// The obviously-correct exponential matcher the fast one is checked
     /// against.
     fn naive(pattern: &[u8], text: &[u8]) -> bool {

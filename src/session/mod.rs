@@ -12,6 +12,7 @@
 //! then on), keep the old one until its sessions have expired, then remove
 //! it.
 
+mod envelope;
 mod keyring;
 mod opened;
 pub mod quota;

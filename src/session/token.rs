@@ -4,15 +4,8 @@
 //! derivation; depends on [`super::keyring`] for keys. Pure: time and
 //! randomness come from the caller.
 //!
-//! Token (before base64url without padding):
-//!
-//! ```text
-//! version (1 byte, = 1) ‖ key-id length (1 byte) ‖ key id ‖ nonce (12 bytes)
-//!   ‖ ChaCha20-Poly1305(claims as compact JSON) ‖ tag (16 bytes)
-//! ```
-//!
-//! The header (version, length, key id) is the AEAD's associated data, so
-//! it cannot be altered without the tag failing. The secret access key is
+//! A token is the claims as compact JSON in the keyring's envelope
+//! ([`super::envelope`], empty label, the token sealer). The secret access key is
 //! `base64(HMAC-SHA256(secret subkey, access key id)[..30])`: 40 characters,
 //! like an AWS secret, derivable by any instance holding the keyring.
 
@@ -20,13 +13,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use chacha20poly1305::aead::AeadInPlace as _;
-use chacha20poly1305::{Nonce, Tag};
+use base64::engine::general_purpose::STANDARD;
 use rand::CryptoRng;
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroize as _;
 
+use super::envelope::{self, EnvelopeError};
 use super::keyring::{KeyEntry, Keyring, hmac_sha256};
 use super::opened::{OpenedCache, OpenedSession};
 use super::quota::{ParentQuota, Quota};
@@ -41,9 +33,10 @@ pub const MAX_TOKEN_LEN: usize = 8192;
 /// temporary credentials, but never mistaken for an AWS key.
 pub const ACCESS_KEY_PREFIX: &str = "SGIA";
 
-const VERSION: u8 = 1;
-const NONCE_LEN: usize = 12;
-const TAG_LEN: usize = 16;
+/// Session tokens are sealed with the keys' token sealer.
+fn token_sealer(key: &KeyEntry) -> &chacha20poly1305::ChaCha20Poly1305 {
+    &key.sealer
+}
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 /// Whether `id` has the shape of an s3gate session access key id
@@ -175,25 +168,11 @@ impl Keyring {
         };
         let plaintext = serde_json::to_vec(&claims).map_err(|_| SessionError::ClaimsTooLarge)?;
 
-        let id = key.id.as_bytes();
-        let header_len = 2 + id.len();
-        let mut token = Vec::with_capacity(header_len + NONCE_LEN + plaintext.len() + TAG_LEN);
-        token.push(VERSION);
-        // Key ids are at most 64 bytes (validated by the keyring).
-        token.push(u8::try_from(id.len()).map_err(|_| SessionError::NoKey)?);
-        token.extend_from_slice(id);
-        let mut nonce = [0u8; NONCE_LEN];
-        rng.fill_bytes(&mut nonce);
-        token.extend_from_slice(&nonce);
-        let body_at = token.len();
-        token.extend_from_slice(&plaintext);
-        let (header, rest) = token.split_at_mut(body_at);
-        let tag = key
-            .sealer
-            .encrypt_in_place_detached(Nonce::from_slice(&nonce), &header[..header_len], rest)
-            .map_err(|_| SessionError::ClaimsTooLarge)?;
-        token.extend_from_slice(&tag);
-        let session_token = URL_SAFE_NO_PAD.encode(&token);
+        let session_token =
+            envelope::seal(key, token_sealer, b"", &plaintext, rng).map_err(|e| match e {
+                EnvelopeError::TooLarge => SessionError::ClaimsTooLarge,
+                _ => SessionError::NoKey,
+            })?;
         if session_token.len() > MAX_TOKEN_LEN {
             return Err(SessionError::ClaimsTooLarge);
         }
@@ -218,28 +197,14 @@ impl Keyring {
         if token.len() > MAX_TOKEN_LEN {
             return Err(SessionError::Malformed);
         }
-        let mut raw = URL_SAFE_NO_PAD
-            .decode(token)
-            .map_err(|_| SessionError::Malformed)?;
-        let (&version, rest) = raw.split_first().ok_or(SessionError::Malformed)?;
-        let (&id_len, rest) = rest.split_first().ok_or(SessionError::Malformed)?;
-        let id_len = usize::from(id_len);
-        if version != VERSION || id_len == 0 || rest.len() < id_len + NONCE_LEN + TAG_LEN {
-            return Err(SessionError::Malformed);
-        }
-        let key = self.key(&rest[..id_len]).ok_or(SessionError::UnknownKey)?;
-
-        let header_len = 2 + id_len;
-        let (header, rest) = raw.split_at_mut(header_len);
-        let (nonce, rest) = rest.split_at_mut(NONCE_LEN);
-        let tag_at = rest.len() - TAG_LEN;
-        let (body, tag) = rest.split_at_mut(tag_at);
-        key.sealer
-            .decrypt_in_place_detached(Nonce::from_slice(nonce), header, body, Tag::from_slice(tag))
-            .map_err(|_| SessionError::Tampered)?;
+        let (key, body) = envelope::open(self, token_sealer, b"", token).map_err(|e| match e {
+            EnvelopeError::UnknownKey => SessionError::UnknownKey,
+            EnvelopeError::Tampered => SessionError::Tampered,
+            EnvelopeError::Malformed | EnvelopeError::TooLarge => SessionError::Malformed,
+        })?;
         // Authentic but unreadable claims mean a format bug, not an
         // attack; still, refuse.
-        let claims: Claims = serde_json::from_slice(body).map_err(|_| SessionError::Malformed)?;
+        let claims: Claims = serde_json::from_slice(&body).map_err(|_| SessionError::Malformed)?;
 
         claims.check_presented(access_key_id, now)?;
         let secret = secret_access_key(key, &claims.access_key_id);

@@ -7,27 +7,23 @@
 //! as a one-time code, and nothing here ever opens as a session token. The
 //! payload carries its own expiry; [`Keyring::open_web`] checks it.
 //!
-//! ```text
-//! version (1 byte, = 1) ‖ key-id length (1 byte) ‖ key id ‖ nonce (12 bytes)
-//!   ‖ ChaCha20-Poly1305(payload as JSON) ‖ tag (16 bytes)
-//! associated data: the header ‖ the purpose's label
-//! ```
+//! The payload is JSON in the keyring's envelope ([`super::envelope`]),
+//! sealed with the keys' web sealer and labelled with the purpose.
 
 use std::time::SystemTime;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chacha20poly1305::aead::AeadInPlace as _;
-use chacha20poly1305::{Nonce, Tag};
 use rand::CryptoRng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::keyring::Keyring;
+use super::envelope;
+use super::keyring::{KeyEntry, Keyring};
 
-const VERSION: u8 = 1;
-const NONCE_LEN: usize = 12;
-const TAG_LEN: usize = 16;
+/// Web values are sealed with the keys' web sealer, never the token one.
+fn web_sealer(key: &KeyEntry) -> &chacha20poly1305::ChaCha20Poly1305 {
+    &key.web_sealer
+}
+
 /// Longest sealed value accepted: a cookie must stay under 4 KiB.
 pub const MAX_SEALED_LEN: usize = 3900;
 
@@ -85,24 +81,8 @@ impl Keyring {
     ) -> Result<String, WebSealError> {
         let key = self.keys.last().ok_or(WebSealError::NoKey)?;
         let plaintext = serde_json::to_vec(payload).map_err(|_| WebSealError::TooLarge)?;
-        let id = key.id.as_bytes();
-        let mut out = Vec::with_capacity(2 + id.len() + NONCE_LEN + plaintext.len() + TAG_LEN);
-        out.push(VERSION);
-        out.push(u8::try_from(id.len()).map_err(|_| WebSealError::NoKey)?);
-        out.extend_from_slice(id);
-        let header_len = out.len();
-        let mut nonce = [0u8; NONCE_LEN];
-        rng.fill_bytes(&mut nonce);
-        out.extend_from_slice(&nonce);
-        let body_at = out.len();
-        out.extend_from_slice(&plaintext);
-        let aad = [&out[..header_len], purpose.label()].concat();
-        let tag = key
-            .web_sealer
-            .encrypt_in_place_detached(Nonce::from_slice(&nonce), &aad, &mut out[body_at..])
+        let sealed = envelope::seal(key, web_sealer, purpose.label(), &plaintext, rng)
             .map_err(|_| WebSealError::TooLarge)?;
-        out.extend_from_slice(&tag);
-        let sealed = URL_SAFE_NO_PAD.encode(&out);
         if sealed.len() > MAX_SEALED_LEN {
             return Err(WebSealError::TooLarge);
         }
@@ -120,28 +100,9 @@ impl Keyring {
         if sealed.len() > MAX_SEALED_LEN {
             return Err(WebSealError::Invalid);
         }
-        let mut raw = URL_SAFE_NO_PAD
-            .decode(sealed)
+        let (_, body) = envelope::open(self, web_sealer, purpose.label(), sealed)
             .map_err(|_| WebSealError::Invalid)?;
-        let (&version, rest) = raw.split_first().ok_or(WebSealError::Invalid)?;
-        let (&id_len, rest) = rest.split_first().ok_or(WebSealError::Invalid)?;
-        let id_len = usize::from(id_len);
-        if version != VERSION || id_len == 0 || rest.len() < id_len + NONCE_LEN + TAG_LEN {
-            return Err(WebSealError::Invalid);
-        }
-        let key = self.key(&rest[..id_len]).ok_or(WebSealError::Invalid)?;
-        let header_len = 2 + id_len;
-        let aad = [&raw[..header_len], purpose.label()].concat();
-        let nonce_at = header_len;
-        let body_at = nonce_at + NONCE_LEN;
-        let tag_at = raw.len() - TAG_LEN;
-        let nonce = *Nonce::from_slice(&raw[nonce_at..body_at]);
-        let tag = *Tag::from_slice(&raw[tag_at..]);
-        key.web_sealer
-            .decrypt_in_place_detached(&nonce, &aad, &mut raw[body_at..tag_at], &tag)
-            .map_err(|_| WebSealError::Invalid)?;
-        let payload: T =
-            serde_json::from_slice(&raw[body_at..tag_at]).map_err(|_| WebSealError::Invalid)?;
+        let payload: T = serde_json::from_slice(&body).map_err(|_| WebSealError::Invalid)?;
         let now = now
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -154,6 +115,8 @@ impl Keyring {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use std::time::{Duration, UNIX_EPOCH};
 
     use serde::Deserialize;

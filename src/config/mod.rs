@@ -490,13 +490,30 @@ impl<'de> Deserialize<'de> for AuditOutput {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct S3Config {
     /// Domains under which `bucket.<domain>` is virtual-hosted-style
     /// addressing. Default: none (path style only).
     #[serde(default)]
     pub virtual_host_domains: Vec<String>,
+    /// Every S3 response carries `X-Content-Type-Options: nosniff` and
+    /// `Content-Security-Policy: sandbox`, so an object a caller uploaded
+    /// (say as `text/html`, or fetched with `response-content-type`) can
+    /// never run script with the gateway's origin — which may also serve
+    /// the sign-in portal. Turn off only to serve web pages that must run
+    /// script, from a gateway with no `[login]`. Default: true.
+    #[serde(default = "default_true")]
+    pub sandbox_responses: bool,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        Self {
+            virtual_host_domains: Vec::new(),
+            sandbox_responses: true,
+        }
+    }
 }
 
 fn default_listen() -> SocketAddr {

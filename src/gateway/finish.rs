@@ -133,6 +133,21 @@ pub fn sts_answer(mut ctx: RequestCtx, result: Result<String, StsError>) -> Resp
     xml_response(status, xml, &request_id, Some(ctx.finish(status)))
 }
 
+/// Marks an S3 answer as data, never a page: no content-type sniffing, and
+/// a sandbox that gives any HTML an opaque origin with no script, so an
+/// uploaded object can neither read the portal nor act with its cookies.
+/// Set on the upstream's answers and on s3gate's own errors alike.
+pub fn sandbox(headers: &mut http::HeaderMap) {
+    headers.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
+    );
+}
+
 /// An XML body with the request id headers S3 and STS clients read.
 pub fn xml_response(
     status: StatusCode,

@@ -49,6 +49,8 @@ pub struct Gateway {
     pub upstreams: Upstreams,
     pub audit: AuditSink,
     pub virtual_host_domains: Vec<String>,
+    /// `[s3] sandbox_responses`: nosniff and a sandbox CSP on S3 answers.
+    pub sandbox_responses: bool,
     /// Decides every request; swapped whole on reload.
     pub policy: Arc<LivePolicy>,
     /// OIDC issuers for `AssumeRoleWithWebIdentity`.
@@ -122,6 +124,7 @@ impl Gateway {
             keyring,
             upstreams,
             audit: AuditSink::start_with(&config.audit.output, config.audit.chain)?,
+            sandbox_responses: config.s3.sandbox_responses,
             virtual_host_domains: config
                 .s3
                 .virtual_host_domains
@@ -190,7 +193,11 @@ pub async fn handle(
     if api == "sts" {
         sts::handle(gateway, req, ctx).await
     } else {
-        s3::handle(gateway, req, ctx).await
+        let mut response = s3::handle(gateway, req, ctx).await;
+        if gateway.sandbox_responses {
+            finish::sandbox(response.headers_mut());
+        }
+        response
     }
 }
 

@@ -42,6 +42,7 @@ mod login;
 mod moto;
 mod operations;
 mod ops;
+mod origin;
 mod payload;
 mod policy;
 mod policy_cli;

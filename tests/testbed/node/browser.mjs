@@ -11,6 +11,10 @@
 //       waits for the loopback page.
 //   node browser.mjs device URL CODE
 //       signs in, types CODE into the device form and submits it.
+//   node browser.mjs page URL
+//       opens URL (no sign-in), gives its scripts a moment, and prints the
+//       page's title: what a page's own script can change, and read back
+//       without running script in the page.
 //
 // Exits non-zero, printing why, when a step does not come.
 import { chromium } from 'playwright-core';
@@ -28,6 +32,14 @@ try {
   const page = await browser.newPage({ viewport: { width: 1100, height: 1400 } });
   page.setDefaultTimeout(20000);
   await page.goto(url);
+  if (mode === 'page') {
+    // Scripts that run set the title at once; fetches settle within this.
+    await page.waitForTimeout(1500);
+    const cdp = await page.context().newCDPSession(page);
+    const { targetInfo } = await cdp.send('Target.getTargetInfo');
+    console.log(targetInfo.title);
+    process.exit(0);
+  }
   // The IdP's dev interactions: a login form, then a consent form.
   await page.waitForSelector('input[name="login"]');
   await page.fill('input[name="login"]', user);

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use s3gate::audit::iso8601;
 use s3gate::session::Keyring;
 
-use super::credentials::write_private;
+use super::cache::write_private;
 
 #[derive(clap::Subcommand)]
 pub enum Command {

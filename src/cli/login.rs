@@ -60,7 +60,7 @@ impl Progress {
 /// The signed-in session cached for `gateway`, while it has life left.
 pub fn cached_session(gateway: &str, cache_dir: Option<&Path>) -> Option<String> {
     let path = cache_file(gateway.trim_end_matches('/'), cache_dir?);
-    crate::cli::credentials::cached(&path, std::time::SystemTime::now())
+    super::cache::cached(&path, std::time::SystemTime::now())
 }
 
 /// Removes the session cached for `gateway`; whether there was one.
@@ -117,7 +117,7 @@ impl Login {
         })
         .to_string();
         if let Some(path) = self.cache_file()
-            && let Err(e) = crate::cli::credentials::write_private(&path, &out)
+            && let Err(e) = super::cache::write_private(&path, &out)
         {
             progress.say(&format!(
                 "warning: cannot cache the session in {}: {e}",

@@ -6,6 +6,7 @@
 //! crypto provider, the runtime, exit codes).
 
 mod audit;
+mod cache;
 pub mod credentials;
 mod dev;
 mod grant;

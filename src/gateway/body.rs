@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
-use super::finish::Finish;
+use super::record::Finish;
 use crate::session::ReadMeter;
 
 pub enum Inner {

@@ -17,7 +17,7 @@ use std::time::{Instant, SystemTime};
 use http::StatusCode;
 
 use super::Gateway;
-use super::finish::{self, Finish};
+use super::record::{self, Finish};
 use crate::audit::{AuditEvent, AuditPermit};
 use crate::session::Identity;
 
@@ -127,6 +127,6 @@ impl Drop for RequestCtx {
             "{}: the connection closed before s3gate answered; the request was abandoned",
             self.line
         );
-        finish::emit(permit, event, self.started, 0, false);
+        record::emit(permit, event, self.started, 0, false);
     }
 }

@@ -1,8 +1,7 @@
 //! Where every response, error and audit line leaves the gateway.
 //!
-//! - [`emit`] is the one function that writes an audit record (from the
-//!   response body's end or drop, or from an abandoned request's context),
-//!   and counts the request in the metrics.
+//! - Audit records leave through [`super::record::emit`], called from the
+//!   response body's end or drop, or from an abandoned request's context.
 //! - [`s3_error`] and [`sts_answer`] render a request's outcome in its API's
 //!   XML shape, with the request's audit record attached; [`unavailable`]
 //!   answers when no record can be written; [`xml_response`] is the shape
@@ -12,56 +11,15 @@
 //! ([`crate::s3::S3Error`], [`crate::sts_api::StsError`]); this module only
 //! renders them.
 
-use std::time::Instant;
-
 use http::{HeaderValue, Method, Response, StatusCode};
 
 use super::body::GatewayBody;
 use super::ctx::RequestCtx;
-use crate::audit::{AuditEvent, AuditPermit};
+use super::record::Finish;
 use crate::s3::{S3Error, S3ErrorCode};
 use crate::session::ReadMeter;
 use crate::sts_api::StsError;
 use crate::upstream;
-
-/// What is left to do when a response body is done: write its record.
-pub struct Finish {
-    pub(super) permit: Option<AuditPermit>,
-    pub(super) event: AuditEvent,
-    pub(super) started: Instant,
-}
-
-impl Finish {
-    /// Writes the record, with what the body sent.
-    pub fn complete(self, bytes_out: u64, complete: bool) {
-        if let Some(permit) = self.permit {
-            emit(permit, self.event, self.started, bytes_out, complete);
-        }
-    }
-}
-
-/// Writes one audit record and counts the request. Every record of a
-/// request leaves through here.
-pub fn emit(
-    permit: AuditPermit,
-    mut event: AuditEvent,
-    started: Instant,
-    bytes_out: u64,
-    complete: bool,
-) {
-    event.bytes_out = bytes_out;
-    event.complete = complete;
-    event.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    crate::metrics::record_request(&crate::metrics::RequestSample {
-        operation: event.operation,
-        allowed: event.decision == "allow",
-        status: event.status,
-        duration_ms: event.duration_ms,
-        bytes_in: event.bytes_in,
-        bytes_out: event.bytes_out,
-    });
-    permit.send(event);
-}
 
 /// An S3 request the store answered: its response streamed back with
 /// s3gate's request id, the record sent when the body ends.

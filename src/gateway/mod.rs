@@ -16,6 +16,7 @@ mod ctx;
 mod finish;
 mod limits;
 mod portal;
+mod record;
 mod s3;
 mod sts;
 

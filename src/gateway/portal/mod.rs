@@ -22,7 +22,7 @@ use subtle::ConstantTimeEq as _;
 use super::Gateway;
 use super::body::GatewayBody;
 use super::ctx::RequestCtx;
-use super::finish::Finish;
+use super::record::Finish;
 use crate::audit::rfc3339;
 use crate::login::page::{self, GrantRow, PortalView, ShownCredentials};
 use crate::login::rp::RelyingParty;

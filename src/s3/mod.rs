@@ -14,6 +14,7 @@ mod classify;
 mod delete;
 mod error;
 mod headers;
+mod own;
 
 pub use action::{Action, Operation, UnknownAction};
 pub use classify::{
@@ -22,3 +23,4 @@ pub use classify::{
 pub use delete::{MAX_DELETE_KEYS, delete_objects_keys};
 pub use error::{S3Error, S3ErrorCode, push_escaped};
 pub use headers::{Effect, amz_effect, forwarded as header_forwarded};
+pub use own::touches_own_object;

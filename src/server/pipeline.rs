@@ -17,7 +17,9 @@ use super::body::{Finish, GatewayBody};
 use super::sts::{unavailable, xml_response};
 use crate::audit::AuditEvent;
 use crate::policy::{ActionSet, Caller, Decision, Policy};
-use crate::s3::{Action, S3Error, S3ErrorCode, S3Request, classify, delete_objects_keys};
+use crate::s3::{
+    Action, S3Error, S3ErrorCode, S3Request, classify, delete_objects_keys, touches_own_object,
+};
 use crate::session::{Claims, Demand, ReadMeter};
 use crate::sigv4::{self, AuthForm};
 use crate::upstream::{self, RoleRequest, UpstreamBody, UpstreamError};
@@ -202,6 +204,23 @@ async fn run(
         s3.set_delete_keys(&delete_objects_keys(&bytes)?);
         body_length = Some(bytes.len() as u64);
         upstream_body = UpstreamBody::Bytes(Some(bytes));
+    }
+
+    // s3gate's own objects (the revocation list) are out of reach,
+    // whatever the policy grants.
+    if let Some((bucket, key)) = gateway.revocations.own_object()
+        && let Some((action, resource)) = touches_own_object(&s3, bucket, key)
+    {
+        event.rule = Some("s3gate object".into());
+        event.reason = format!("s3:{action} on {resource}: s3gate's own revocation list");
+        return Err(S3Error::new(
+            S3ErrorCode::AccessDenied,
+            format!(
+                "s3gate: s3:{action} on {resource} is refused to every caller: it is s3gate's \
+                 own revocation list (request id {}).",
+                event.request_id
+            ),
+        ));
     }
 
     // authorize: decided here, before the upstream is contacted, so a

@@ -7,9 +7,14 @@
 //! the clients are stock: the aws CLI and boto3. Each refusal is checked on
 //! the store itself (nothing written) and in the audit line.
 
+use std::time::Duration;
+
 use crate::audit::audit_lines;
-use crate::client::{aws, boto3, store_object, store_put};
-use crate::harness::{Creds, harness, unique_name};
+use crate::client::{aws, boto3, curl, store_object, store_put};
+use crate::harness::{
+    Creds, Gateway, bucket_scope, config_text, harness, mint_with, unique_name, wait_for,
+    write_keyring, write_private,
+};
 use crate::sign::{Payload, Signing, send_blocking, signed};
 
 /// A writer on `bucket/*` that may read there too, with `extra` actions.
@@ -177,7 +182,7 @@ fn a_presigned_url_with_a_hoisted_acl_parameter_needs_put_object_acl() {
         bucket.name
     );
     let signing = Signing {
-        presign: Some(std::time::Duration::from_secs(300)),
+        presign: Some(Duration::from_secs(300)),
         ..Signing::now(&creds)
     };
     let (req, _) = signed(&signing, "PUT", &url, &[], Payload::Unsigned, b"x".to_vec());
@@ -325,4 +330,149 @@ fn keys_with_dot_segments_are_refused() {
         store_object(&bucket.name, "dst/mine").as_deref(),
         Some(&b"mine"[..])
     );
+}
+
+/// A gateway in front of the store whose revocation list is the object
+/// `s3://BUCKET/KEY`, polled every second.
+fn gateway_with_list(dir: &std::path::Path, bucket: &str, key: &str) -> Gateway {
+    let h = harness();
+    let keyring = write_keyring(dir);
+    let text = config_text(
+        &h.store.endpoint(),
+        &h.store.creds,
+        &keyring,
+        &dir.join("audit.log"),
+    )
+    .replace(
+        "[session]\n",
+        &format!("[session]\nrevocation_url = \"s3://{bucket}/{key}\"\nrevocation_poll = \"1s\"\n"),
+    );
+    let config = dir.join("s3gate.toml");
+    write_private(&config, &text);
+    h.gateway_from(&config)
+}
+
+/// GET of `bucket/key` through `gw`: the body, or the client's output.
+fn get(gw: &Gateway, creds: &Creds, bucket: &str, key: &str) -> Result<String, String> {
+    let dir = harness().tempdir();
+    let out = dir.path().join("out");
+    let o = boto3(
+        &gw.endpoint(),
+        creds,
+        "get",
+        bucket,
+        key,
+        Some(out.to_str().unwrap()),
+    );
+    if o.status.success() {
+        Ok(std::fs::read_to_string(&out).unwrap())
+    } else {
+        Err(format!("{}\n{}", o.stdout, o.stderr))
+    }
+}
+
+#[test]
+fn the_revocation_list_is_out_of_reach_and_its_loss_keeps_it_and_fails_readyz() {
+    let h = harness();
+    let data = h.bucket("own-data");
+    store_put(&data.name, "k", b"data");
+    let ops = h.bucket("own-list");
+    let key = "s3gate/revocations.jsonl";
+    let mallory = unique_name("mallory");
+    let list = format!("{{\"identity\":\"user:{mallory}\",\"until\":4000000000}}\n");
+    store_put(&ops.name, key, list.as_bytes());
+    let dir = h.tempdir();
+    let gw = gateway_with_list(dir.path(), &ops.name, key);
+    let mallory = mint_with(&gw.config, &mallory, &bucket_scope("*", &data.name), "1h");
+    assert!(
+        get(&gw, &mallory, &data.name, "k")
+            .unwrap_err()
+            .contains("revoked")
+    );
+
+    // A caller allowed everything on both buckets cannot delete, overwrite,
+    // read or copy the list, nor expire it with a lifecycle rule.
+    let mut scope = bucket_scope("*", &ops.name);
+    scope.extend(bucket_scope("*", &data.name));
+    let admin = mint_with(&gw.config, &unique_name("admin"), &scope, "1h");
+    let url = format!("s3://{}/{key}", ops.name);
+    let file = small_file(dir.path());
+    for args in [
+        vec!["s3", "rm", url.as_str()],
+        vec!["s3", "cp", file.as_str(), url.as_str()],
+        vec![
+            "s3api",
+            "put-bucket-lifecycle-configuration",
+            "--bucket",
+            &ops.name,
+            "--lifecycle-configuration",
+            r#"{"Rules":[{"ID":"x","Status":"Enabled","Filter":{"Prefix":""},"Expiration":{"Days":1}}]}"#,
+        ],
+    ] {
+        let out = aws(&gw.endpoint(), &admin, &args).failed();
+        assert!(out.contains("AccessDenied"), "{args:?}: {out}");
+        assert!(out.contains("revocation list"), "{args:?}: {out}");
+    }
+    assert!(
+        get(&gw, &admin, &ops.name, key)
+            .unwrap_err()
+            .contains("AccessDenied")
+    );
+    let source = format!("{}/{key}", ops.name);
+    let out = boto3(
+        &gw.endpoint(),
+        &admin,
+        "copy",
+        &data.name,
+        "stolen",
+        Some(&source),
+    )
+    .failed();
+    assert!(out.contains("AccessDenied"), "{out}");
+    let out = boto3(
+        &gw.endpoint(),
+        &admin,
+        "delete-many",
+        &ops.name,
+        "unrelated",
+        Some(&format!("[\"{key}\"]")),
+    )
+    .failed();
+    assert!(out.contains("AccessDenied"), "{out}");
+    assert_eq!(
+        store_object(&ops.name, key).as_deref(),
+        Some(list.as_bytes())
+    );
+    assert_eq!(store_object(&data.name, "stolen"), None);
+    // Next to it, the bucket is the caller's as granted.
+    aws(
+        &gw.endpoint(),
+        &admin,
+        &["s3", "cp", &file, &format!("s3://{}/mine", ops.name)],
+    )
+    .ok();
+
+    // The list vanishes behind s3gate's back: the last list stays in
+    // force, the metric says so, and readyz fails after the grace polls.
+    std::fs::remove_file(h.store.root.join(&ops.name).join(key)).unwrap();
+    let readyz = || curl("GET", &format!("{}/_s3gate/readyz", gw.endpoint()), None);
+    let (status, body) = wait_for(Duration::from_secs(20), || {
+        let (status, body) = readyz();
+        (status == 503).then_some((status, body))
+    })
+    .unwrap_or_else(readyz);
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("revocation list missing"));
+    let (_, metrics) = curl("GET", &format!("{}/_s3gate/metrics", gw.endpoint()), None);
+    assert!(
+        String::from_utf8_lossy(&metrics).contains("s3gate_revocation_list_missing 1"),
+        "{}",
+        String::from_utf8_lossy(&metrics)
+    );
+    assert!(
+        get(&gw, &mallory, &data.name, "k")
+            .unwrap_err()
+            .contains("revoked")
+    );
+    gw.stop();
 }

@@ -61,7 +61,7 @@ use http::{HeaderMap, Method, Uri};
 
 use super::action::{Action, Operation};
 use super::error::{S3Error, S3ErrorCode};
-use super::headers::implied_actions;
+use super::headers::{Encryption, implied_actions};
 
 /// S3's limit on a key's UTF-8 bytes; longer keys are `KeyTooLongError`.
 /// Checked here so s3gate never forwards (or audits) a key S3 would refuse.
@@ -109,6 +109,9 @@ pub struct S3Request {
     /// (already in `resources`, on the operation's own resources), for the
     /// audit line.
     pub implied: Vec<Action>,
+    /// The server-side encryption the request asks for, which the policy
+    /// decides on (a caller-chosen key, or a grant requiring encryption).
+    pub encryption: Encryption,
     /// DeleteObjects only: whether the body's keys have been set.
     delete_keys_set: bool,
 }
@@ -214,6 +217,7 @@ pub fn classify(
         copy_source: None,
         resources: Vec::new(),
         implied: Vec::new(),
+        encryption: Encryption::of(headers, &query.amz),
         delete_keys_set: false,
     };
     match (bucket, raw_key) {

@@ -23,6 +23,50 @@ use http::HeaderMap;
 use super::action::{Action, Operation};
 use super::error::{S3Error, S3ErrorCode};
 
+/// The server-side encryption a request asks for: what a grant's
+/// `encryption` settings are checked against (see `policy`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Encryption {
+    /// `x-amz-server-side-encryption`: `AES256`, `aws:kms` or
+    /// `aws:kms:dsse`; `None` for the bucket's default.
+    pub mode: Option<String>,
+    /// `x-amz-server-side-encryption-aws-kms-key-id`: a caller-chosen key.
+    pub kms_key_id: Option<String>,
+    /// SSE-C: the caller holds the key (of the object, or of a copy's
+    /// source).
+    pub customer_key: bool,
+}
+
+impl Encryption {
+    /// Reads the encryption fields of an accepted request (headers, or
+    /// `x-amz-*` parameters as [`implied_actions`] takes them; it has
+    /// refused repeats already).
+    pub fn of(headers: &HeaderMap, query: &[(String, String)]) -> Encryption {
+        let field = |name: &str| -> Option<String> {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .or_else(|| {
+                    query
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, v)| v.clone())
+                })
+        };
+        let customer = |prefix: &str| {
+            ["algorithm", "key", "key-md5"]
+                .iter()
+                .any(|s| field(&format!("{prefix}server-side-encryption-customer-{s}")).is_some())
+        };
+        Encryption {
+            mode: field("x-amz-server-side-encryption"),
+            kms_key_id: field("x-amz-server-side-encryption-aws-kms-key-id"),
+            customer_key: customer("x-amz-") || customer("x-amz-copy-source-"),
+        }
+    }
+}
+
 /// What one field means on one operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
@@ -67,12 +111,6 @@ fn family(op: Operation) -> Family {
         _ => Family::Plain,
     }
 }
-
-/// Why SSE-KMS key choice and SSE-C are refused: the policy file cannot
-/// grant them yet, and a caller-chosen key (possibly in another account)
-/// decides who can ever read the object again.
-const CALLER_KEYS: &str = "s3gate does not pass caller-chosen encryption keys (SSE-KMS key ids, \
-                           SSE-C): the policy cannot grant them";
 
 /// The meaning of the `x-amz-*` field `name` (lowercase) with `value` on
 /// `op`; `None` when s3gate does not know the field at all.
@@ -190,7 +228,9 @@ pub fn amz_effect(op: Operation, name: &str, value: &str) -> Option<Effect> {
         },
         // Encryption with the store's own keys (SSE-S3, or SSE-KMS under the
         // bucket's default or AWS-managed key) changes no one's access; a
-        // caller-chosen key does.
+        // caller-chosen key (possibly in another account) decides who can
+        // ever read the object again, so the policy decides on it
+        // ([`Encryption`], `encryption` of a grant).
         "x-amz-server-side-encryption" => match f {
             F::Create if sse_value_known(value) => Pass,
             F::Create => Refuse("unknown server-side encryption"),
@@ -201,13 +241,22 @@ pub fn amz_effect(op: Operation, name: &str, value: &str) -> Option<Effect> {
             f == F::Create,
             "only an upload or copy chooses its encryption",
         ),
-        "x-amz-server-side-encryption-aws-kms-key-id"
-        | "x-amz-server-side-encryption-customer-algorithm"
+        "x-amz-server-side-encryption-aws-kms-key-id" => only(
+            f == F::Create,
+            "only an upload or copy chooses its encryption",
+        ),
+        "x-amz-server-side-encryption-customer-algorithm"
         | "x-amz-server-side-encryption-customer-key"
-        | "x-amz-server-side-encryption-customer-key-md5"
-        | "x-amz-copy-source-server-side-encryption-customer-algorithm"
+        | "x-amz-server-side-encryption-customer-key-md5" => only(
+            matches!(f, F::Create | F::Part | F::Read),
+            "only an upload, a part or a read takes a customer key",
+        ),
+        "x-amz-copy-source-server-side-encryption-customer-algorithm"
         | "x-amz-copy-source-server-side-encryption-customer-key"
-        | "x-amz-copy-source-server-side-encryption-customer-key-md5" => Refuse(CALLER_KEYS),
+        | "x-amz-copy-source-server-side-encryption-customer-key-md5" => only(
+            matches!(op, Operation::CopyObject | Operation::UploadPartCopy),
+            "only a copy takes its source's customer key",
+        ),
         // User metadata travels with the object and grants nothing.
         n if n.starts_with("x-amz-meta-") => Pass,
         _ => return None,
@@ -316,17 +365,7 @@ pub fn implied_actions(
                     out.push(action);
                 }
             }
-            Some(Effect::Refuse(why)) => {
-                let code = if why == CALLER_KEYS {
-                    S3ErrorCode::AccessDenied
-                } else {
-                    S3ErrorCode::InvalidArgument
-                };
-                return Err(S3Error::new(
-                    code,
-                    format!("s3gate refuses `{name}` on this request: {why}."),
-                ));
-            }
+            Some(Effect::Refuse(why)) => return Err(refused(name, why)),
         }
     }
     Ok(out)
@@ -514,24 +553,45 @@ mod tests {
     }
 
     #[test]
-    fn caller_chosen_keys_are_refused_as_access_denied() {
-        for name in [
-            "x-amz-server-side-encryption-aws-kms-key-id",
-            "x-amz-server-side-encryption-customer-key",
-            "x-amz-copy-source-server-side-encryption-customer-key",
-        ] {
-            assert_eq!(
-                implied(Operation::PutObject, &[(name, "k")]),
-                Err(S3ErrorCode::AccessDenied),
-                "{name}"
-            );
-        }
+    fn caller_chosen_keys_pass_the_table_and_are_read_for_the_policy() {
+        let list = [
+            ("x-amz-server-side-encryption", "aws:kms"),
+            ("x-amz-server-side-encryption-aws-kms-key-id", "arn:k"),
+        ];
+        assert_eq!(implied(Operation::PutObject, &list), Ok(vec![]));
+        assert_eq!(
+            Encryption::of(&headers(&list), &[]),
+            Encryption {
+                mode: Some("aws:kms".into()),
+                kms_key_id: Some("arn:k".into()),
+                customer_key: false,
+            }
+        );
+        let sse_c = [("x-amz-server-side-encryption-customer-key", "k")];
+        assert_eq!(implied(Operation::GetObject, &sse_c), Ok(vec![]));
+        assert!(Encryption::of(&headers(&sse_c), &[]).customer_key);
+        let source = [("x-amz-copy-source-server-side-encryption-customer-key", "k")];
+        assert!(Encryption::of(&headers(&source), &[]).customer_key);
+        // Where they mean nothing, they are refused.
         assert_eq!(
             implied(
-                Operation::PutObject,
-                &[("x-amz-server-side-encryption", "aws:kms")]
+                Operation::GetObject,
+                &[("x-amz-server-side-encryption-aws-kms-key-id", "k")]
             ),
-            Ok(vec![])
+            Err(S3ErrorCode::InvalidArgument)
+        );
+        assert_eq!(
+            implied(Operation::PutObject, &source),
+            Err(S3ErrorCode::InvalidArgument)
+        );
+        // A presigned URL's parameters count.
+        let q = vec![(
+            "x-amz-server-side-encryption-aws-kms-key-id".to_owned(),
+            "arn:q".to_owned(),
+        )];
+        assert_eq!(
+            Encryption::of(&HeaderMap::new(), &q).kms_key_id.as_deref(),
+            Some("arn:q")
         );
     }
 

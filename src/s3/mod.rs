@@ -22,5 +22,5 @@ pub use classify::{
 };
 pub use delete::{MAX_DELETE_KEYS, delete_objects_keys};
 pub use error::{S3Error, S3ErrorCode, push_escaped};
-pub use headers::{Effect, amz_effect, forwarded as header_forwarded};
+pub use headers::{Effect, Encryption, amz_effect, forwarded as header_forwarded};
 pub use own::touches_own_object;

@@ -329,7 +329,7 @@ fn authorize(
     event: &mut AuditEvent,
 ) -> Result<Decision, S3Error> {
     event.policy_version = Some(policy.version().to_owned());
-    let decision = policy.decide(caller, &s3.resources);
+    let decision = policy.decide_request(caller, &s3.resources, &s3.encryption);
     event.rule = Some(decision.rule_label().to_owned());
     let refused = if decision.allowed {
         claims

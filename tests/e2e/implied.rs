@@ -139,6 +139,13 @@ fn boto3_upload_with_acl_grants_or_object_lock_needs_the_implied_action() {
             r#"{"Tagging": "owner=attacker"}"#,
             "PutObjectTagging",
         ),
+        // A caller-chosen KMS key (here another account's) needs a grant
+        // whose `encryption.kms_keys` lists it; the test policy has none.
+        (
+            "foreign-key",
+            r#"{"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "arn:aws:kms:us-east-1:999999999999:key/x"}"#,
+            "PutObject",
+        ),
     ] {
         // `write` holds PutObjectTagging; the tagging case checks a session
         // whose scope has PutObject alone.

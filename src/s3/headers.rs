@@ -349,10 +349,9 @@ pub fn implied_actions(
         if !name.starts_with("x-amz-") {
             continue;
         }
-        let Some(value) = value else {
-            return Err(refused(name, "its value is not visible ASCII"));
-        };
-        match amz_effect(op, name, value) {
+        // A value that is not visible ASCII reads as empty: no table entry
+        // gives an empty value more reach (an unknown encryption is refused).
+        match amz_effect(op, name, value.unwrap_or("")) {
             None => {
                 return Err(refused(
                     name,

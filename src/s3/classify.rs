@@ -1376,6 +1376,45 @@ mod tests {
         }
     }
 
+    /// Property: over random keys built from dots, slashes, letters and
+    /// their percent-encodings, classify refuses exactly those whose decoded
+    /// key has a `.` or `..` segment, as a path and as a copy source.
+    #[test]
+    fn dot_segments_are_refused_exactly_whatever_their_encoding() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0xd07);
+        let pieces = [".", "%2E", "%2e", "/", "%2F", "a", "b"];
+        for _ in 0..3000 {
+            let len = rng.random_range(1..8);
+            let raw: String = (0..len)
+                .map(|_| pieces[rng.random_range(0..pieces.len())])
+                .collect();
+            let decoded = decode(&raw, false).expect("decodes");
+            let dotted = decoded.split('/').any(|s| s == "." || s == "..");
+            let as_path = try_req("GET", &format!("/bkt/{raw}"), &[]);
+            let as_source = try_req(
+                "PUT",
+                "/dst/k",
+                &[("x-amz-copy-source", &format!("src/{raw}"))],
+            );
+            if dotted {
+                assert_eq!(
+                    as_path.map(|_| ()).map_err(|e| e.code),
+                    Err(S3ErrorCode::InvalidArgument),
+                    "{raw}"
+                );
+                assert_eq!(
+                    as_source.map(|_| ()).map_err(|e| e.code),
+                    Err(S3ErrorCode::InvalidArgument),
+                    "{raw}"
+                );
+            } else {
+                assert!(as_path.is_ok(), "{raw}");
+                assert!(as_source.is_ok(), "{raw}");
+            }
+        }
+    }
+
     #[test]
     fn keys_are_byte_exact() {
         let r = req("GET", "/bkt/a//b");

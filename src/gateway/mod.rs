@@ -206,7 +206,11 @@ pub async fn handle(
 fn ops(gateway: &Gateway, page: &str) -> Response<GatewayBody> {
     let (status, text, content_type) = match page {
         "healthz" => (StatusCode::OK, "ok\n".into(), "text/plain; charset=utf-8"),
-        "readyz" => match gateway.health.not_ready(gateway.audit.healthy()) {
+        "readyz" => match gateway
+            .health
+            .not_ready(gateway.audit.healthy())
+            .or_else(|| gateway.revocations.alarm(std::time::SystemTime::now()))
+        {
             None => (
                 StatusCode::OK,
                 "ready\n".into(),

@@ -20,7 +20,7 @@ use super::body::GatewayBody;
 use super::ctx::RequestCtx;
 use super::finish;
 use crate::policy::{ActionSet, Caller, Decision, Policy};
-use crate::s3::{Action, S3Error, S3ErrorCode, S3Request, delete_objects_keys};
+use crate::s3::{Action, S3Error, S3ErrorCode, S3Request, delete_objects_keys, touches_own_object};
 use crate::session::{Claims, Demand, OpenedSession, ReadMeter};
 use crate::sigv4::{self, AuthForm, Verified};
 use crate::upstream::{self, RoleRequest, UpstreamBody, UpstreamError};
@@ -50,6 +50,7 @@ async fn run(
     let (session, verified) = authenticate(gateway, parts, ctx)?;
     let claims = &session.claims;
     let body = read_body(parts, body, &verified, &mut s3, ctx).await?;
+    protect_own_objects(gateway, &s3, ctx)?;
     let caller = Caller {
         identity: &claims.identity,
         chain: &claims.chain,
@@ -234,6 +235,32 @@ async fn read_body(
     })
 }
 
+/// s3gate's own objects (the revocation list) are out of reach, whatever
+/// the policy grants.
+fn protect_own_objects(
+    gateway: &Gateway,
+    s3: &S3Request,
+    ctx: &mut RequestCtx,
+) -> Result<(), S3Error> {
+    let Some((bucket, key)) = gateway.revocations.own_object() else {
+        return Ok(());
+    };
+    let Some((action, resource)) = touches_own_object(s3, bucket, key) else {
+        return Ok(());
+    };
+    ctx.event.rule = Some("s3gate object".into());
+    let message = format!(
+        "s3gate: s3:{action} on {resource} is refused to every caller: it is s3gate's \
+         own revocation list (request id {}).",
+        ctx.request_id()
+    );
+    Err(refused(
+        ctx,
+        format!("s3:{action} on {resource}: s3gate's own revocation list"),
+        S3Error::new(S3ErrorCode::AccessDenied, message),
+    ))
+}
+
 /// admit: the session's quotas, charged once the request is allowed and
 /// before the upstream is contacted.
 fn admit(
@@ -347,7 +374,7 @@ fn authorize(
 ) -> Result<Decision, S3Error> {
     let event = &mut ctx.event;
     event.policy_version = Some(policy.version().to_owned());
-    let decision = policy.decide(caller, &s3.resources);
+    let decision = policy.decide_request(caller, &s3.resources, &s3.encryption);
     event.rule = Some(decision.rule_label().to_owned());
     let refused = if decision.allowed {
         claims

@@ -13,9 +13,14 @@
 //! Does I/O (the file, the store) and reads the clock; the list itself is
 //! pure ([`crate::session::revocation`]). A failed read never unrevokes:
 //! the last good list stays, with a warning and
-//! `s3gate_revocation_reads_total{result="error"}`.
+//! `s3gate_revocation_reads_total{result="error"}`. Nor does a list that
+//! goes missing after it was read once (deleted, or a lifecycle rule): the
+//! last list stays, `s3gate_revocation_list_missing` is 1, each poll warns,
+//! and `readyz` fails once it has been missing for [`MISSING_GRACE_POLLS`]
+//! polls. A list that never existed yet is an empty list (nothing revoked).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -36,6 +41,11 @@ use crate::upstream::{Upstream, Upstreams};
 /// race means another writer's entry landed, so this many in a row is a
 /// storm, not bad luck.
 const WRITE_ATTEMPTS: u32 = 10;
+
+/// Polls a list may be missing before `readyz` fails: enough for an
+/// operator replacing the object by hand, few enough that an instance
+/// serving without its list is taken out of rotation.
+pub const MISSING_GRACE_POLLS: u32 = 3;
 
 /// Where the list comes from.
 enum Source {
@@ -71,17 +81,21 @@ impl Source {
     }
 
     /// Reads the list: `None` when the object still has ETag `seen`, else
-    /// the list and its ETag. A missing file or object is an empty list;
-    /// an unreadable or oversized one an error (the caller keeps what it
+    /// the list, its ETag and whether it was missing. A missing file or
+    /// object reads as an empty list (the caller decides what that means);
+    /// an unreadable or oversized one is an error (the caller keeps what it
     /// had).
     async fn read(
         &self,
         seen: Option<&str>,
         now: SystemTime,
-    ) -> Result<Option<(RevocationList, Option<String>)>, String> {
-        let (text, etag) = match self {
-            Source::None => (String::new(), None),
-            Source::File(path) => (read_file(path).await?, None),
+    ) -> Result<Option<(RevocationList, Option<String>, bool)>, String> {
+        let (text, etag, missing) = match self {
+            Source::None => (String::new(), None, false),
+            Source::File(path) => match read_file(path).await? {
+                Some(text) => (text, None, false),
+                None => (String::new(), None, true),
+            },
             Source::Object {
                 upstream,
                 bucket,
@@ -92,11 +106,15 @@ impl Source {
                 .map_err(|e| e.to_string())?
             {
                 Fetched::Unchanged => return Ok(None),
-                Fetched::Missing => (String::new(), None),
-                Fetched::Found { body, etag } => (utf8(body)?, etag),
+                Fetched::Missing => (String::new(), None, true),
+                Fetched::Found { body, etag } => (utf8(body)?, etag, false),
             },
         };
-        Ok(Some((RevocationList::parse(&text, unix(now)), etag)))
+        Ok(Some((
+            RevocationList::parse(&text, unix(now)),
+            etag,
+            missing,
+        )))
     }
 }
 
@@ -108,9 +126,10 @@ fn utf8(body: Bytes) -> Result<String, String> {
     String::from_utf8(body.to_vec()).map_err(|_| "not UTF-8 text".to_owned())
 }
 
-async fn read_file(path: &std::path::Path) -> Result<String, String> {
+/// The file's text; `None` when it does not exist.
+async fn read_file(path: &std::path::Path) -> Result<Option<String>, String> {
     match tokio::fs::metadata(path).await {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.to_string()),
         Ok(m) if m.len() > MAX_REVOCATION_FILE_BYTES => {
             return Err(format!(
@@ -121,6 +140,7 @@ async fn read_file(path: &std::path::Path) -> Result<String, String> {
     }
     tokio::fs::read_to_string(path)
         .await
+        .map(Some)
         .map_err(|e| e.to_string())
 }
 
@@ -130,6 +150,13 @@ pub struct Revocations {
     current: ArcSwap<RevocationList>,
     /// The object's ETag at the last good read, for `If-None-Match`.
     etag: Mutex<Option<String>>,
+    /// Whether the list has been found at least once: from then on, a
+    /// missing list is an alarm, not an empty list.
+    seen: AtomicBool,
+    /// Since when the list has been missing (after being seen).
+    missing_since: Mutex<Option<SystemTime>>,
+    /// How long it may be missing before `readyz` fails.
+    grace: Duration,
 }
 
 impl Revocations {
@@ -142,6 +169,9 @@ impl Revocations {
             source: Source::new(config, upstreams),
             current: ArcSwap::from_pointee(RevocationList::default()),
             etag: Mutex::new(None),
+            seen: AtomicBool::new(false),
+            missing_since: Mutex::new(None),
+            grace: config.session.revocation_poll * MISSING_GRACE_POLLS,
         };
         if !matches!(this.source, Source::None) {
             this.refresh(SystemTime::now())
@@ -149,6 +179,23 @@ impl Revocations {
                 .map_err(|e| anyhow::anyhow!("revocation list {}: {e}", this.source.describe()))?;
         }
         Ok(this)
+    }
+
+    /// The S3 object the list lives in, `(bucket, key)`: s3gate's own,
+    /// refused to every data-plane request.
+    pub fn own_object(&self) -> Option<(&str, &str)> {
+        match &self.source {
+            Source::Object { bucket, key, .. } => Some((bucket, key)),
+            _ => None,
+        }
+    }
+
+    /// Why `readyz` should fail: the list has been missing longer than
+    /// the grace period.
+    pub fn alarm(&self, now: SystemTime) -> Option<&'static str> {
+        let since = (*self.missing_since.lock().ok()?)?;
+        let missing_for = now.duration_since(since).unwrap_or(Duration::ZERO);
+        (missing_for >= self.grace).then_some("revocation list missing\n")
     }
 
     /// Why the session is refused, if it has been revoked.
@@ -162,9 +209,25 @@ impl Revocations {
         let seen = self.etag.lock().ok().and_then(|e| e.clone());
         let read = self.source.read(seen.as_deref(), now).await;
         metrics::REVOCATION_READ.record(&read);
-        let Some((list, etag)) = read? else {
+        let Some((list, etag, missing)) = read? else {
             return Ok(());
         };
+        if missing && self.seen.load(Ordering::Relaxed) {
+            // Deleted, or expired by a lifecycle rule: an empty list now
+            // would lift every revocation. Keep the last one and alarm.
+            metrics::REVOCATION_MISSING.set(1);
+            if let Ok(mut since) = self.missing_since.lock() {
+                since.get_or_insert(now);
+            }
+            return Err("the list has gone missing; keeping the last one".into());
+        }
+        if !missing {
+            self.seen.store(true, Ordering::Relaxed);
+            metrics::REVOCATION_MISSING.set(0);
+            if let Ok(mut since) = self.missing_since.lock() {
+                *since = None;
+            }
+        }
         if list.skipped > 0 {
             tracing::warn!(
                 list = %self.source.describe(),

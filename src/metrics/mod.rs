@@ -180,6 +180,9 @@ pub static UPSTREAM_REACHABLE: Gauge = Gauge::new();
 pub static REVOCATION_READ: Outcome = Outcome::new();
 /// Revocation entries in force after the last good read.
 pub static REVOCATION_ENTRIES: Gauge = Gauge::new();
+/// 1 while the revocation list, read before, is missing (the last list
+/// stays in force).
+pub static REVOCATION_MISSING: Gauge = Gauge::new();
 
 /// Why s3gate refused a request or connection before the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -610,6 +613,11 @@ impl Collector for Snapshot {
                 "s3gate_revocation_entries",
                 "Revocation entries in force after the last good read.",
                 &REVOCATION_ENTRIES,
+            ),
+            (
+                "s3gate_revocation_list_missing",
+                "1 while the revocation list, read before, is missing; the last list stays in force.",
+                &REVOCATION_MISSING,
             ),
         ] {
             gauge(e, name, help, g)?;

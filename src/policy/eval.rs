@@ -16,9 +16,10 @@ use std::time::SystemTime;
 
 use super::ActionSet;
 use super::condition::Conditions;
+use super::encryption::EncryptionRule;
 use super::principal::{PrincipalPattern, principal_name};
 use super::resource::Resource;
-use crate::s3::Action;
+use crate::s3::{Action, Encryption};
 use crate::session::Identity;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +40,8 @@ pub struct Rule {
     /// upstream's own credentials (static keys, or s3gate's AWS identity).
     pub role: Option<String>,
     pub conditions: Conditions,
+    /// A grant's caller-chosen keys and required encryption.
+    pub encryption: EncryptionRule,
     /// Where the rule starts in its file (1-based), for lints.
     pub line: usize,
     pub(super) span_start: usize,
@@ -95,6 +98,10 @@ pub enum Reason {
     /// Each pair is granted, but through grants naming different upstream
     /// roles; one upstream request runs under one role.
     NoCommonRole,
+    /// Grants cover the pair, but none allows the server-side encryption
+    /// the request asks for (a caller-chosen key, or none where a grant
+    /// requires one).
+    Encryption,
 }
 
 /// A decision on a whole request.
@@ -109,6 +116,8 @@ pub struct Decision {
     /// The refused (action, resource), or for an allowed request its first.
     pub action: Action,
     pub resource: String,
+    /// For [`Reason::Encryption`]: what the request asked for, in words.
+    pub encryption: Option<String>,
     /// For an allowed request: the upstream role the grants name (`None`:
     /// the upstream's own credentials). Pass it to [`Policy::grants_for`]
     /// to get what the caller may do under that role.
@@ -130,6 +139,11 @@ impl Decision {
             Reason::NoCommonRole => format!(
                 "the grants that allow it (`{}`) name different upstream roles",
                 self.rule_label()
+            ),
+            Reason::Encryption => format!(
+                "the grants that allow it (`{}`) do not allow {}",
+                self.rule_label(),
+                self.encryption.as_deref().unwrap_or("this encryption")
             ),
         }
     }
@@ -196,6 +210,18 @@ impl Policy {
     /// (as [`crate::s3::S3Request::resources`] lists them). An empty list
     /// is refused: nothing to authorise means something was misread.
     pub fn decide(&self, caller: &Caller<'_>, resources: &[(Action, String)]) -> Decision {
+        self.decide_request(caller, resources, &Encryption::default())
+    }
+
+    /// [`Policy::decide`] for a request asking for the server-side
+    /// encryption `encryption`: each pair needs a grant whose `encryption`
+    /// settings permit it (see [`EncryptionRule::permits`]).
+    pub fn decide_request(
+        &self,
+        caller: &Caller<'_>,
+        resources: &[(Action, String)],
+        encryption: &Encryption,
+    ) -> Decision {
         let refuse = |reason, rule: Option<&str>, action: Action, resource: &str| Decision {
             allowed: false,
             reason,
@@ -203,6 +229,7 @@ impl Policy {
             action,
             resource: resource.to_owned(),
             role: None,
+            encryption: None,
         };
         let Some((first_action, first_resource)) = resources.first() else {
             return refuse(Reason::NoGrant, None, Action::Unclassified, "");
@@ -227,13 +254,24 @@ impl Policy {
             .collect();
         let mut candidates: Vec<Vec<&Rule>> = Vec::with_capacity(resources.len());
         for (action, resource) in resources {
-            let c: Vec<&Rule> = applicable
+            let covering: Vec<&Rule> = applicable
                 .iter()
                 .copied()
                 .filter(|g| g.covers(identity, *action, resource))
                 .collect();
-            if c.is_empty() {
+            if covering.is_empty() {
                 return refuse(Reason::NoGrant, None, *action, resource);
+            }
+            let c: Vec<&Rule> = covering
+                .iter()
+                .copied()
+                .filter(|g| g.encryption.permits(*action, encryption))
+                .collect();
+            if c.is_empty() {
+                let ids: Vec<&str> = covering.iter().map(|g| g.id.as_str()).collect();
+                let mut d = refuse(Reason::Encryption, Some(&ids.join(",")), *action, resource);
+                d.encryption = Some(EncryptionRule::explain(encryption));
+                return d;
             }
             candidates.push(c);
         }
@@ -276,6 +314,7 @@ impl Policy {
             action: *first_action,
             resource: first_resource.clone(),
             role: role.clone(),
+            encryption: None,
         }
     }
 

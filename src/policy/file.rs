@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use super::ActionSet;
+use super::Pattern;
 use super::condition::{Cidr, Conditions, DailyWindow, parse_rfc3339};
+use super::encryption::{EncryptionRule, Required};
 use super::eval::{Effect, Policy, Rule};
 use super::principal::PrincipalPattern;
 use super::resource::Resource;
@@ -59,6 +61,20 @@ struct RawRule {
     role: Option<Spanned<String>>,
     #[serde(default)]
     conditions: Option<RawConditions>,
+    #[serde(default)]
+    encryption: Option<Spanned<RawEncryption>>,
+}
+
+/// A grant's `encryption` table (see `policy::encryption`).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEncryption {
+    #[serde(default)]
+    kms_keys: Vec<Spanned<String>>,
+    #[serde(default)]
+    customer_keys: bool,
+    #[serde(default)]
+    require: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -226,6 +242,37 @@ fn compile_rule(loc: &Locator<'_>, effect: Effect, r: RawRule) -> Result<Rule, P
         None => Conditions::default(),
         Some(c) => compile_conditions(loc, c)?,
     };
+    let encryption = match r.encryption {
+        None => EncryptionRule::default(),
+        Some(e) if effect == Effect::Deny => {
+            return Err(loc.spanned(
+                &e,
+                "a deny has no `encryption`: it settles what grants allow",
+            ));
+        }
+        Some(e) => {
+            let e = e.into_inner();
+            if e.kms_keys.len() > MAX_RULE_ITEMS {
+                return Err(loc.spanned(
+                    &e.kms_keys[0],
+                    format!("more than {MAX_RULE_ITEMS} KMS keys"),
+                ));
+            }
+            EncryptionRule {
+                kms_keys: e
+                    .kms_keys
+                    .iter()
+                    .map(|k| Pattern::new(k.get_ref()))
+                    .collect(),
+                customer_keys: e.customer_keys,
+                require: e
+                    .require
+                    .as_ref()
+                    .map(|r| Required::parse(r.get_ref()).map_err(|why| loc.spanned(r, why)))
+                    .transpose()?,
+            }
+        }
+    };
     Ok(Rule {
         span_start: r.id.span().start,
         line: loc.spanned(&r.id, "").line,
@@ -236,6 +283,7 @@ fn compile_rule(loc: &Locator<'_>, effect: Effect, r: RawRule) -> Result<Rule, P
         resources,
         role,
         conditions,
+        encryption,
     })
 }
 

@@ -23,19 +23,25 @@
 //! ```
 //!
 //! Groups: `read` = GetObject, GetObjectVersion, GetObjectTagging,
-//! GetObjectAttributes, GetObjectAcl, GetBucketLocation; `list` = ListBucket,
+//! GetObjectVersionTagging, GetObjectAttributes, GetObjectVersionAttributes,
+//! GetObjectAcl, GetObjectVersionAcl, GetBucketLocation; `list` = ListBucket,
 //! ListBucketVersions, ListBucketMultipartUploads, ListMultipartUploadParts,
 //! ListAllMyBuckets, GetBucketLocation; `write` = PutObject,
-//! PutObjectTagging, AbortMultipartUpload (a copy also needs `read` on its
-//! source); `delete` = DeleteObject, DeleteObjectVersion,
-//! DeleteObjectTagging; `*` = every action, including the `Unclassified`
-//! action of requests s3gate does not recognise.
+//! PutObjectTagging, PutObjectVersionTagging, AbortMultipartUpload (a copy
+//! also needs `read` on its source); `delete` = DeleteObject,
+//! DeleteObjectVersion, DeleteObjectTagging, DeleteObjectVersionTagging;
+//! `*` = every action, including the `Unclassified` action of requests
+//! s3gate does not recognise. No group holds what changes who may read an
+//! object or how long it must live (PutObjectAcl, PutObjectVersionAcl,
+//! PutObjectRetention, PutObjectLegalHold, BypassGovernanceRetention): a
+//! header implying one of those needs it named.
 //!
 //! Listing is matched on `s3://bucket/<prefix>`: `list=s3://dev/home/alice/*`
 //! allows listing `home/alice/` and below, and denies listing `home/`. That
 //! is intended: a scope never reveals key names outside itself.
 
 mod condition;
+mod encryption;
 mod eval;
 mod file;
 mod lint;
@@ -55,6 +61,7 @@ use serde::{Deserialize, Serialize};
 use crate::s3::Action;
 
 pub use condition::{Cidr, Conditions, DailyWindow};
+pub use encryption::{EncryptionRule, Required};
 pub use eval::{Caller, Decision, Effect, Granted, Policy, Reason, Rule};
 pub use file::{
     MAX_POLICY_BYTES, MAX_POLICY_RULES, MAX_RULE_ITEMS, PolicyError, validate_role_arn,
@@ -91,6 +98,9 @@ impl ActionSet {
         Action::GetObjectAttributes,
         Action::GetObjectAcl,
         Action::GetBucketLocation,
+        Action::GetObjectVersionTagging,
+        Action::GetObjectVersionAcl,
+        Action::GetObjectVersionAttributes,
     ]);
     pub const LIST: ActionSet = ActionSet::of(&[
         Action::ListBucket,
@@ -103,12 +113,14 @@ impl ActionSet {
     pub const WRITE: ActionSet = ActionSet::of(&[
         Action::PutObject,
         Action::PutObjectTagging,
+        Action::PutObjectVersionTagging,
         Action::AbortMultipartUpload,
     ]);
     pub const DELETE: ActionSet = ActionSet::of(&[
         Action::DeleteObject,
         Action::DeleteObjectVersion,
         Action::DeleteObjectTagging,
+        Action::DeleteObjectVersionTagging,
     ]);
     /// Actions on a bucket itself (`s3://BUCKET`, `arn:aws:s3:::BUCKET`):
     /// not a group a scope can name, but what the policy linter and the
@@ -132,6 +144,8 @@ impl ActionSet {
         Action::PutLifecycleConfiguration,
         Action::GetEncryptionConfiguration,
         Action::PutEncryptionConfiguration,
+        Action::PutBucketObjectLockConfiguration,
+        Action::PutBucketOwnershipControls,
     ]);
 
     /// The named groups, in the order [`fmt::Display`] prefers them.
@@ -478,9 +492,28 @@ mod scope_tests {
                 "GetBucketLocation",
                 "GetObjectTagging",
                 "GetObjectAcl",
-                "GetObjectAttributes"
+                "GetObjectAttributes",
+                "GetObjectVersionTagging",
+                "GetObjectVersionAcl",
+                "GetObjectVersionAttributes"
             ]
         );
+        for set in [
+            ActionSet::READ,
+            ActionSet::LIST,
+            ActionSet::WRITE,
+            ActionSet::DELETE,
+        ] {
+            for a in [
+                A::PutObjectAcl,
+                A::PutObjectVersionAcl,
+                A::PutObjectRetention,
+                A::PutObjectLegalHold,
+                A::BypassGovernanceRetention,
+            ] {
+                assert!(!set.contains(a), "{a} is in a group");
+            }
+        }
         assert!(ActionSet::LIST.contains(A::ListAllMyBuckets));
         assert!(ActionSet::LIST.contains(A::GetBucketLocation));
         assert!(!ActionSet::LIST.contains(A::GetObject));

@@ -497,7 +497,7 @@ fn classify_and_decide(
     let method: Method = method.parse().expect("method");
     let uri: Uri = uri.parse().expect("uri");
     let req = classify(&method, &uri, &h, &[]).expect("classifies");
-    p.decide(
+    p.decide_request(
         &Caller {
             identity,
             chain: &[],
@@ -505,7 +505,118 @@ fn classify_and_decide(
             now: at(12),
         },
         &req.resources,
+        &req.encryption,
     )
+}
+
+#[test]
+fn header_implied_actions_and_encryption_are_decided_with_the_request() {
+    let p = Policy::parse(
+        r#"
+[[grant]]
+id = "writers"
+principals = ["user:*"]
+actions = ["read", "write"]
+resources = ["s3://data/*"]
+
+[[grant]]
+id = "vault"
+principals = ["user:*"]
+actions = ["write"]
+resources = ["s3://vault/*"]
+encryption = { require = "aws:kms", kms_keys = ["arn:aws:kms:eu-west-1:111122223333:key/*"] }
+
+[[grant]]
+id = "publisher"
+principals = ["user:pub"]
+actions = ["s3:PutObjectAcl"]
+resources = ["s3://data/public/*"]
+"#,
+        "t.toml",
+    )
+    .expect("policy");
+    let alice = user("alice");
+    let publisher = user("pub");
+    let d = classify_and_decide(
+        &p,
+        &alice,
+        "PUT",
+        "/data/k",
+        &[("x-amz-acl", "public-read")],
+    );
+    assert!(!d.allowed);
+    assert_eq!(
+        d.to_string(),
+        "DENY s3:PutObjectAcl on s3://data/k: no grant in the policy allows it"
+    );
+    let d = classify_and_decide(
+        &p,
+        &publisher,
+        "PUT",
+        "/data/public/k",
+        &[("x-amz-acl", "public-read")],
+    );
+    assert!(d.allowed, "{d}");
+
+    // A caller-chosen key needs a grant listing it.
+    let ours = "arn:aws:kms:eu-west-1:111122223333:key/abc";
+    let kms = |key: &'static str| {
+        vec![
+            ("x-amz-server-side-encryption", "aws:kms"),
+            ("x-amz-server-side-encryption-aws-kms-key-id", key),
+        ]
+    };
+    let d = classify_and_decide(&p, &alice, "PUT", "/data/k", &kms(ours));
+    assert_eq!(d.reason, Reason::Encryption, "{d}");
+    assert!(d.to_string().contains(ours), "{d}");
+    assert!(classify_and_decide(&p, &alice, "PUT", "/vault/k", &kms(ours)).allowed);
+    let theirs = "arn:aws:kms:eu-west-1:999999999999:key/abc";
+    assert!(!classify_and_decide(&p, &alice, "PUT", "/vault/k", &kms(theirs)).allowed);
+    // The vault requires SSE-KMS on writes.
+    let d = classify_and_decide(&p, &alice, "PUT", "/vault/k", &[]);
+    assert_eq!(d.reason, Reason::Encryption, "{d}");
+    let d = classify_and_decide(
+        &p,
+        &alice,
+        "PUT",
+        "/vault/k",
+        &[("x-amz-server-side-encryption", "AES256")],
+    );
+    assert!(!d.allowed);
+    assert!(
+        classify_and_decide(
+            &p,
+            &alice,
+            "PUT",
+            "/vault/k",
+            &[("x-amz-server-side-encryption", "aws:kms")]
+        )
+        .allowed
+    );
+    // SSE-C is a right of its own, on reads too.
+    let d = classify_and_decide(
+        &p,
+        &alice,
+        "GET",
+        "/data/k",
+        &[("x-amz-server-side-encryption-customer-key", "k")],
+    );
+    assert_eq!(d.reason, Reason::Encryption, "{d}");
+
+    // Denies have no encryption; bad requirements are named.
+    let bad = |text: &str| {
+        Policy::parse(text, "t.toml")
+            .expect_err("refused")
+            .to_string()
+    };
+    let deny = bad(
+        "[[deny]]\nid = \"d\"\nprincipals = [\"*\"]\nactions = [\"read\"]\nresources = [\"s3://x/*\"]\nencryption = { customer_keys = true }\n",
+    );
+    assert!(deny.contains("a deny has no `encryption`"), "{deny}");
+    let req = bad(
+        "[[grant]]\nid = \"g\"\nprincipals = [\"*\"]\nactions = [\"read\"]\nresources = [\"s3://x/*\"]\nencryption = { require = \"rot13\" }\n",
+    );
+    assert!(req.contains("rot13"), "{req}");
 }
 
 #[test]

@@ -177,6 +177,19 @@ pub enum Action {
     GetEncryptionConfiguration,
     /// Also covers DeleteBucketEncryption, as in IAM.
     PutEncryptionConfiguration,
+    // Implied by a header or a `versionId` on another operation (see
+    // `headers`), as IAM authorises them.
+    GetObjectVersionTagging,
+    PutObjectVersionTagging,
+    DeleteObjectVersionTagging,
+    GetObjectVersionAcl,
+    PutObjectVersionAcl,
+    GetObjectVersionAttributes,
+    PutObjectRetention,
+    PutObjectLegalHold,
+    BypassGovernanceRetention,
+    PutBucketObjectLockConfiguration,
+    PutBucketOwnershipControls,
     /// Needed by [`Operation::Other`]. Not an IAM name: it cannot be named in
     /// a scope, only granted by the `*` group, so requests s3gate does not
     /// understand are denied unless the caller may do everything there.
@@ -185,7 +198,7 @@ pub enum Action {
 
 impl Action {
     /// How many actions there are; every discriminant is below this.
-    pub const COUNT: usize = 36;
+    pub const COUNT: usize = 47;
 
     /// Every action, in discriminant order.
     pub const ALL: [Action; Self::COUNT] = [
@@ -224,6 +237,17 @@ impl Action {
         Self::PutLifecycleConfiguration,
         Self::GetEncryptionConfiguration,
         Self::PutEncryptionConfiguration,
+        Self::GetObjectVersionTagging,
+        Self::PutObjectVersionTagging,
+        Self::DeleteObjectVersionTagging,
+        Self::GetObjectVersionAcl,
+        Self::PutObjectVersionAcl,
+        Self::GetObjectVersionAttributes,
+        Self::PutObjectRetention,
+        Self::PutObjectLegalHold,
+        Self::BypassGovernanceRetention,
+        Self::PutBucketObjectLockConfiguration,
+        Self::PutBucketOwnershipControls,
         Self::Unclassified,
     ];
 
@@ -265,6 +289,17 @@ impl Action {
             Self::PutLifecycleConfiguration => "PutLifecycleConfiguration",
             Self::GetEncryptionConfiguration => "GetEncryptionConfiguration",
             Self::PutEncryptionConfiguration => "PutEncryptionConfiguration",
+            Self::GetObjectVersionTagging => "GetObjectVersionTagging",
+            Self::PutObjectVersionTagging => "PutObjectVersionTagging",
+            Self::DeleteObjectVersionTagging => "DeleteObjectVersionTagging",
+            Self::GetObjectVersionAcl => "GetObjectVersionAcl",
+            Self::PutObjectVersionAcl => "PutObjectVersionAcl",
+            Self::GetObjectVersionAttributes => "GetObjectVersionAttributes",
+            Self::PutObjectRetention => "PutObjectRetention",
+            Self::PutObjectLegalHold => "PutObjectLegalHold",
+            Self::BypassGovernanceRetention => "BypassGovernanceRetention",
+            Self::PutBucketObjectLockConfiguration => "PutBucketObjectLockConfiguration",
+            Self::PutBucketOwnershipControls => "PutBucketOwnershipControls",
             Self::Unclassified => "Unclassified",
         }
     }

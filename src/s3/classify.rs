@@ -24,7 +24,7 @@
 //!                           each key of a DeleteObjects body
 //! ```
 //!
-//! KEY is the percent-decoded key, otherwise exactly as sent: `..`, `//` and
+//! KEY is the percent-decoded key, otherwise exactly as sent: `//` and
 //! a decoded `%2F` are kept, never normalised, because the upstream stores
 //! them that way. So the scope pattern `s3://dev/home/alice/*` allows
 //! listing `s3://dev/home/alice/` but not `s3://dev/home/`, and does not
@@ -40,6 +40,16 @@
 //!   [`Operation::Other`] needing [`Action::Unclassified`], which only `*`
 //!   grants: a subresource s3gate misreads must never be authorised as a
 //!   different, weaker operation.
+//! - A key, copy source or DeleteObjects key with a `.` or `..` path
+//!   segment (after percent-decoding), or a listing prefix with one before
+//!   its last `/`: `InvalidArgument`. S3 reads such keys literally, but
+//!   a store that maps keys to paths may resolve them (`dst/../other`),
+//!   so the key authorised would not be the key touched.
+//! - Headers and `x-amz-*` query parameters: see [`super::headers`]. An
+//!   implied action is needed on the operation's own resources (the
+//!   destination of a copy); an unknown `x-amz-*` field is refused.
+//!   [`Operation::Other`] skips the table: it needs `Unclassified`, which
+//!   only `*` grants, and `*` holds every implied action too.
 //! - A literal `+` in a key or prefix is ambiguous (form decoding reads it as
 //!   a space; S3 has done both over time). SDKs always send `%2B`; when a raw
 //!   `+` does appear, the request needs both readings allowed.
@@ -51,6 +61,7 @@ use http::{HeaderMap, Method, Uri};
 
 use super::action::{Action, Operation};
 use super::error::{S3Error, S3ErrorCode};
+use super::headers::{Encryption, implied_actions};
 
 /// S3's limit on a key's UTF-8 bytes; longer keys are `KeyTooLongError`.
 /// Checked here so s3gate never forwards (or audits) a key S3 would refuse.
@@ -94,6 +105,13 @@ pub struct S3Request {
     /// doc for the resource grammar. Authorise only when
     /// [`S3Request::needs_body_keys`] is false.
     pub resources: Vec<(Action, String)>,
+    /// The actions the request's headers and `x-amz-*` parameters imply
+    /// (already in `resources`, on the operation's own resources), for the
+    /// audit line.
+    pub implied: Vec<Action>,
+    /// The server-side encryption the request asks for, which the policy
+    /// decides on (a caller-chosen key, or a grant requiring encryption).
+    pub encryption: Encryption,
     /// DeleteObjects only: whether the body's keys have been set.
     delete_keys_set: bool,
 }
@@ -129,7 +147,11 @@ impl S3Request {
             } else {
                 Action::DeleteObject
             };
-            self.resources.push((action, object_resource(bucket, key)));
+            let resource = object_resource(bucket, key);
+            for implied in &self.implied {
+                self.resources.push((*implied, resource.clone()));
+            }
+            self.resources.push((action, resource));
         }
         self.delete_keys_set = true;
     }
@@ -172,6 +194,9 @@ pub fn classify(
         Some(raw) => Some(decode(raw, false).ok_or_else(|| invalid_uri().with_resource(path))?),
         None => None,
     };
+    if let Some(k) = &key {
+        refuse_dot_segments(k).map_err(|e| e.with_resource(path))?;
+    }
     if key.as_ref().is_some_and(|k| k.len() > MAX_KEY_BYTES) {
         return Err(S3Error::new(
             S3ErrorCode::KeyTooLongError,
@@ -191,17 +216,39 @@ pub fn classify(
         prefix: None,
         copy_source: None,
         resources: Vec::new(),
+        implied: Vec::new(),
+        encryption: Encryption::of(headers, &query.amz),
         delete_keys_set: false,
     };
     match (bucket, raw_key) {
         (None, _) => classify_service(method, &query, &mut req),
-        (Some(bucket), None) => classify_bucket(method, &query, bucket, &mut req)?,
+        (Some(bucket), None) => classify_bucket(method, &query, headers, bucket, &mut req)?,
         (Some(bucket), Some(raw_key)) => {
             classify_object(method, &query, headers, bucket, raw_key, &mut req)
                 .map_err(|e| e.with_resource(path))?;
         }
     }
     Ok(req)
+}
+
+/// The implied actions of `req`'s fields (see [`super::headers`]), pushed
+/// for each resource `own` holds; [`Operation::Other`] skips the table.
+fn push_implied(
+    req: &mut S3Request,
+    headers: &HeaderMap,
+    query: &Query,
+    own: &[(Action, String)],
+) -> Result<(), S3Error> {
+    if req.operation == Operation::Other {
+        return Ok(());
+    }
+    req.implied = implied_actions(req.operation, headers, &query.amz)?;
+    for action in &req.implied {
+        for (_, resource) in own {
+            req.resources.push((*action, resource.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// `GET /`: the only service-level operation.
@@ -223,6 +270,7 @@ fn classify_service(method: &Method, query: &Query, req: &mut S3Request) {
 fn classify_bucket(
     method: &Method,
     query: &Query,
+    headers: &HeaderMap,
     bucket: &str,
     req: &mut S3Request,
 ) -> Result<(), S3Error> {
@@ -273,6 +321,11 @@ fn classify_bucket(
     let listing = |action: Action, req: &mut S3Request| -> Result<(), S3Error> {
         let raw = query.prefix.as_deref().unwrap_or("");
         let prefix = decode(raw, true).ok_or_else(invalid_argument_prefix)?;
+        // The last segment of a prefix is a partial name (`a/.` lists
+        // `a/.hidden`); the ones before it are whole.
+        if let Some((whole, _)) = prefix.rsplit_once('/') {
+            refuse_dot_segments(whole)?;
+        }
         push_with_plus_reading(&mut req.resources, action, bucket, raw, &prefix, true);
         req.prefix = query.prefix.as_ref().map(|_| prefix);
         Ok(())
@@ -319,7 +372,14 @@ fn classify_bucket(
         O::DeleteObjects => bucket_level(Action::Unclassified, req),
         _ => other(req, bucket_resource(bucket)),
     }
-    Ok(())
+    // Bucket operations' implied actions are on the bucket; DeleteObjects'
+    // go on each key once the body is read (`set_delete_keys`).
+    let own = if op == O::DeleteObjects {
+        Vec::new()
+    } else {
+        req.resources.clone()
+    };
+    push_implied(req, headers, query, &own)
 }
 
 fn classify_object(
@@ -382,15 +442,24 @@ fn classify_object(
         | O::CompleteMultipartUpload => Action::PutObject,
         O::AbortMultipartUpload => Action::AbortMultipartUpload,
         O::ListParts => Action::ListMultipartUploadParts,
+        // On a version, IAM asks for the `*Version*` action.
+        O::GetObjectTagging if versioned => Action::GetObjectVersionTagging,
         O::GetObjectTagging => Action::GetObjectTagging,
+        O::PutObjectTagging if versioned => Action::PutObjectVersionTagging,
         O::PutObjectTagging => Action::PutObjectTagging,
+        O::DeleteObjectTagging if versioned => Action::DeleteObjectVersionTagging,
         O::DeleteObjectTagging => Action::DeleteObjectTagging,
+        O::GetObjectAcl if versioned => Action::GetObjectVersionAcl,
         O::GetObjectAcl => Action::GetObjectAcl,
+        O::PutObjectAcl if versioned => Action::PutObjectVersionAcl,
         O::PutObjectAcl => Action::PutObjectAcl,
+        O::GetObjectAttributes if versioned => Action::GetObjectVersionAttributes,
         O::GetObjectAttributes => Action::GetObjectAttributes,
         _ => Action::Unclassified,
     };
     push_with_plus_reading(&mut req.resources, action, bucket, raw_key, &key, false);
+    let own = req.resources.clone();
+    push_implied(req, headers, query, &own)?;
 
     if matches!(op, O::CopyObject | O::UploadPartCopy) {
         let source = headers
@@ -565,6 +634,23 @@ fn hex_val(b: u8) -> Option<u8> {
     }
 }
 
+/// Refuses a key with a `.` or `..` segment (between `/`s, or at either
+/// end): S3 reads it literally, a store that maps keys to paths may resolve
+/// it, and s3gate authorises keys literally.
+pub fn refuse_dot_segments(key: &str) -> Result<(), S3Error> {
+    if key
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Err(S3Error::new(
+            S3ErrorCode::InvalidArgument,
+            "s3gate refuses keys with `.` or `..` path segments: a store may resolve them \
+             to another key than the one authorised.",
+        ));
+    }
+    Ok(())
+}
+
 fn invalid_copy_source() -> S3Error {
     S3Error::new(
         S3ErrorCode::InvalidArgument,
@@ -592,6 +678,7 @@ fn parse_copy_source(value: &str) -> Result<(CopySource, &str), S3Error> {
     }
     validate_bucket(bucket)?;
     let key = decode(raw_key, false).ok_or_else(invalid_copy_source)?;
+    refuse_dot_segments(&key)?;
     let version_id = match query {
         None => None,
         Some(query) => {
@@ -642,7 +729,22 @@ struct Query {
     /// Raw (still encoded) `prefix` value.
     prefix: Option<String>,
     list_type: Option<String>,
+    /// `x-amz-*` parameters other than presigned-URL authentication
+    /// (decoded, name lowercase): S3 reads them as headers.
+    amz: Vec<(String, String)>,
 }
+
+/// Query parameters of a presigned URL's own authentication (checked by
+/// sigv4, never forwarded), lowercase.
+pub const PRESIGN_PARAMS: [&str; 7] = [
+    "x-amz-algorithm",
+    "x-amz-credential",
+    "x-amz-date",
+    "x-amz-expires",
+    "x-amz-signedheaders",
+    "x-amz-signature",
+    "x-amz-security-token",
+];
 
 impl Query {
     /// `None` when the request cannot be classified (unknown parameter or two
@@ -740,8 +842,15 @@ impl Query {
                 | "response-content-disposition"
                 | "response-content-encoding"
                 | "x-id" => {}
-                // Presigned-URL authentication (checked by sigv4).
-                n if n.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("x-amz-")) => {}
+                // Presigned-URL authentication (checked by sigv4), or a
+                // header hoisted into the URL, which the header table decides.
+                n if n.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("x-amz-")) => {
+                    let lower = n.to_ascii_lowercase();
+                    if !PRESIGN_PARAMS.contains(&lower.as_str()) {
+                        let value = decode(raw_value.unwrap_or(""), true).ok_or_else(bad)?;
+                        q.amz.push((lower, value));
+                    }
+                }
                 _ => q.unclassifiable = true,
             }
         }
@@ -1113,16 +1222,201 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_byte_exact() {
-        let r = req("GET", "/bkt/a/../b");
-        assert_eq!(r.raw_key.as_deref(), Some("a/../b"));
-        assert_eq!(r.key.as_deref(), Some("a/../b"));
-        check(
-            &r,
-            Operation::GetObject,
-            &[(Action::GetObject, "s3://bkt/a/../b")],
-        );
+    fn dot_segments_are_refused_in_keys_copy_sources_and_prefixes() {
+        let code = |method: &str, uri: &str, headers: &[(&'static str, &str)]| {
+            try_req(method, uri, headers)
+                .map(|_| ())
+                .map_err(|e| e.code)
+        };
+        let bad = Err(S3ErrorCode::InvalidArgument);
+        for uri in [
+            "/bkt/a/../b",
+            "/bkt/..",
+            "/bkt/./a",
+            "/bkt/a/.",
+            "/bkt/a/%2E%2E/b",
+            "/bkt/a%2F..%2Fb",
+            "/bkt/a/%2e/b",
+        ] {
+            assert_eq!(code("GET", uri, &[]), bad, "{uri}");
+            assert_eq!(code("PUT", uri, &[]), bad, "{uri}");
+        }
+        for source in ["src/dst/../other", "/src/a/%2E%2E/b", "src/./k", "src/k/.."] {
+            assert_eq!(
+                code("PUT", "/dst/k", &[("x-amz-copy-source", source)]),
+                bad,
+                "{source}"
+            );
+        }
+        assert_eq!(code("GET", "/bkt?prefix=a/../b/", &[]), bad);
+        assert_eq!(code("GET", "/bkt?prefix=a%2F..%2F", &[]), bad);
+        // Names that merely start with dots are keys like any other, and a
+        // prefix's last segment is a partial name.
+        for uri in [
+            "/bkt/..a/.b/c..",
+            "/bkt/.../x",
+            "/bkt?prefix=a/.",
+            "/bkt?prefix=..",
+        ] {
+            assert_eq!(code("GET", uri, &[]), Ok(()), "{uri}");
+        }
+    }
 
+    #[test]
+    fn header_implied_actions_are_needed_on_the_destination() {
+        check(
+            &req_with("PUT", "/bkt/k", &[("x-amz-acl", "public-read")]),
+            Operation::PutObject,
+            &[
+                (Action::PutObject, "s3://bkt/k"),
+                (Action::PutObjectAcl, "s3://bkt/k"),
+            ],
+        );
+        // A copy's implied actions are on the destination, not the source.
+        check(
+            &req_with(
+                "PUT",
+                "/dst/k",
+                &[
+                    ("x-amz-copy-source", "src/s"),
+                    ("x-amz-object-lock-mode", "COMPLIANCE"),
+                ],
+            ),
+            Operation::CopyObject,
+            &[
+                (Action::PutObject, "s3://dst/k"),
+                (Action::PutObjectRetention, "s3://dst/k"),
+                (Action::GetObject, "s3://src/s"),
+            ],
+        );
+        // Both readings of a literal `+` need the implied action too.
+        check(
+            &req_with("PUT", "/bkt/a+b", &[("x-amz-tagging", "a=b")]),
+            Operation::PutObject,
+            &[
+                (Action::PutObject, "s3://bkt/a+b"),
+                (Action::PutObject, "s3://bkt/a b"),
+                (Action::PutObjectTagging, "s3://bkt/a+b"),
+                (Action::PutObjectTagging, "s3://bkt/a b"),
+            ],
+        );
+        check(
+            &req_with("PUT", "/bkt", &[("x-amz-acl", "public-read")]),
+            Operation::CreateBucket,
+            &[
+                (Action::CreateBucket, "s3://bkt"),
+                (Action::PutBucketAcl, "s3://bkt"),
+            ],
+        );
+        // A presigned URL's hoisted header is a header.
+        check(
+            &req("PUT", "/bkt/k?X-Amz-Signature=0&x-amz-acl=public-read"),
+            Operation::PutObject,
+            &[
+                (Action::PutObject, "s3://bkt/k"),
+                (Action::PutObjectAcl, "s3://bkt/k"),
+            ],
+        );
+        let err = try_req("PUT", "/bkt/k?x-amz-frob=1", &[]).expect_err("unknown");
+        assert_eq!(err.code, S3ErrorCode::InvalidArgument);
+        // DeleteObjects: the bypass is needed on every key.
+        let mut r = req_with(
+            "POST",
+            "/bkt?delete",
+            &[("x-amz-bypass-governance-retention", "true")],
+        );
+        r.set_delete_keys(&[("a".into(), None)]);
+        assert_eq!(
+            r.resources,
+            res(&[
+                (Action::BypassGovernanceRetention, "s3://bkt/a"),
+                (Action::DeleteObject, "s3://bkt/a"),
+            ])
+        );
+        // Unclassified requests need `*`, which holds every implied action.
+        check(
+            &req_with("PUT", "/bkt/k?retention", &[("x-amz-frob", "1")]),
+            Operation::Other,
+            &[(Action::Unclassified, "s3://bkt/k")],
+        );
+    }
+
+    #[test]
+    fn version_ids_need_the_version_actions() {
+        use Action as A;
+        for (method, uri, action) in [
+            (
+                "GET",
+                "/bkt/k?tagging&versionId=v",
+                A::GetObjectVersionTagging,
+            ),
+            (
+                "PUT",
+                "/bkt/k?tagging&versionId=v",
+                A::PutObjectVersionTagging,
+            ),
+            (
+                "DELETE",
+                "/bkt/k?tagging&versionId=v",
+                A::DeleteObjectVersionTagging,
+            ),
+            ("GET", "/bkt/k?acl&versionId=v", A::GetObjectVersionAcl),
+            ("PUT", "/bkt/k?acl&versionId=v", A::PutObjectVersionAcl),
+            (
+                "GET",
+                "/bkt/k?attributes&versionId=v",
+                A::GetObjectVersionAttributes,
+            ),
+        ] {
+            assert_eq!(
+                req(method, uri).resources,
+                res(&[(action, "s3://bkt/k")]),
+                "{uri}"
+            );
+        }
+    }
+
+    /// Property: over random keys built from dots, slashes, letters and
+    /// their percent-encodings, classify refuses exactly those whose decoded
+    /// key has a `.` or `..` segment, as a path and as a copy source.
+    #[test]
+    fn dot_segments_are_refused_exactly_whatever_their_encoding() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0xd07);
+        let pieces = [".", "%2E", "%2e", "/", "%2F", "a", "b"];
+        for _ in 0..3000 {
+            let len = rng.random_range(1..8);
+            let raw: String = (0..len)
+                .map(|_| pieces[rng.random_range(0..pieces.len())])
+                .collect();
+            let decoded = decode(&raw, false).expect("decodes");
+            let dotted = decoded.split('/').any(|s| s == "." || s == "..");
+            let as_path = try_req("GET", &format!("/bkt/{raw}"), &[]);
+            let as_source = try_req(
+                "PUT",
+                "/dst/k",
+                &[("x-amz-copy-source", &format!("src/{raw}"))],
+            );
+            if dotted {
+                assert_eq!(
+                    as_path.map(|_| ()).map_err(|e| e.code),
+                    Err(S3ErrorCode::InvalidArgument),
+                    "{raw}"
+                );
+                assert_eq!(
+                    as_source.map(|_| ()).map_err(|e| e.code),
+                    Err(S3ErrorCode::InvalidArgument),
+                    "{raw}"
+                );
+            } else {
+                assert!(as_path.is_ok(), "{raw}");
+                assert!(as_source.is_ok(), "{raw}");
+            }
+        }
+    }
+
+    #[test]
+    fn keys_are_byte_exact() {
         let r = req("GET", "/bkt/a//b");
         assert_eq!(r.raw_key.as_deref(), Some("a//b"));
         check(

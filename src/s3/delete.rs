@@ -27,13 +27,20 @@ const MAX_DEPTH: usize = 16;
 /// trimmed. Refused with `MalformedXML`: not well-formed XML, a root other
 /// than `Delete`, an `Object` without exactly one `Key`, no objects, more
 /// than [`MAX_DELETE_KEYS`], or a DTD (no entity definitions, ever).
+///
+/// A key with a `.` or `..` path segment is refused with `InvalidArgument`,
+/// as classify refuses it in a path (see [`super::refuse_dot_segments`]).
 pub fn delete_objects_keys(body: &[u8]) -> Result<Vec<(String, Option<String>)>, S3Error> {
-    parse(body).map_err(|()| {
+    let keys = parse(body).map_err(|()| {
         S3Error::new(
             S3ErrorCode::MalformedXML,
             "The XML you provided was not well-formed or did not validate against our published schema.",
         )
-    })
+    })?;
+    for (key, _) in &keys {
+        super::refuse_dot_segments(key)?;
+    }
+    Ok(keys)
 }
 
 /// Which text we are collecting.
@@ -189,15 +196,29 @@ mod tests {
     }
 
     #[test]
+    fn keys_with_dot_segments_are_refused() {
+        // One bad key refuses the batch, wherever it is.
+        for key in ["a/../b", "..", "./a", "a/.", "&#46;&#46;/x"] {
+            let xml = format!(
+                "<Delete><Object><Key>ok</Key></Object><Object><Key>{key}</Key></Object></Delete>"
+            );
+            let got = delete_objects_keys(xml.as_bytes()).map_err(|e| e.code);
+            assert_eq!(got, Err(S3ErrorCode::InvalidArgument), "{key}");
+        }
+        let xml = "<Delete><Object><Key>a/..b/.c</Key></Object></Delete>";
+        assert_eq!(keys(xml), vec![pair("a/..b/.c", None)]);
+    }
+
+    #[test]
     fn decodes_entities_and_keeps_whitespace() {
-        let xml = "<Delete><Object><Key> a&amp;b&lt;&gt;&quot;&apos;&#x41;&#66;/../ </Key></Object>\
+        let xml = "<Delete><Object><Key> a&amp;b&lt;&gt;&quot;&apos;&#x41;&#66;/..x </Key></Object>\
                    <Object><Key><![CDATA[x&amp;<y>]]></Key></Object>\
                    <Object><Key>l1&#13;&#10;l2\r\nl3\rl4</Key></Object>\
                    <Object><Key>p<!-- c -->q</Key></Object></Delete>";
         assert_eq!(
             keys(xml),
             vec![
-                pair(" a&b<>\"'AB/../ ", None),
+                pair(" a&b<>\"'AB/..x ", None),
                 pair("x&amp;<y>", None),
                 pair("l1\r\nl2\nl3\nl4", None),
                 pair("pq", None),

@@ -2,7 +2,10 @@
 //! and the XML error shape every refusal is rendered in.
 //!
 //! Pure: no I/O, no clock. Keys are kept exactly as the upstream will see
-//! them (no normalisation of `..`, `//` or `%2F`).
+//! them (no normalisation of `//` or `%2F`); keys with `.` or `..` path
+//! segments, which some stores resolve, are refused. Every header and
+//! `x-amz-*` query parameter is passed, mapped to the action it implies, or
+//! refused ([`headers`]).
 //!
 //! Spec: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_Operations_Amazon_Simple_Storage_Service.html>
 
@@ -10,8 +13,14 @@ mod action;
 mod classify;
 mod delete;
 mod error;
+mod headers;
+mod own;
 
 pub use action::{Action, Operation, UnknownAction};
-pub use classify::{Addressing, CopySource, S3Request, classify};
+pub use classify::{
+    Addressing, CopySource, PRESIGN_PARAMS, S3Request, classify, refuse_dot_segments,
+};
 pub use delete::{MAX_DELETE_KEYS, delete_objects_keys};
 pub use error::{S3Error, S3ErrorCode};
+pub use headers::{Effect, Encryption, amz_effect, forwarded as header_forwarded};
+pub use own::touches_own_object;

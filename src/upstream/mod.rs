@@ -51,7 +51,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::config::{UpstreamAddressing, UpstreamConfig};
 use crate::policy::ActionSet;
-use crate::s3::{S3Error, S3ErrorCode, S3Request};
+use crate::s3::{PRESIGN_PARAMS, S3Error, S3ErrorCode, S3Request, header_forwarded};
 use crate::session;
 use crate::sigv4::{PayloadMode, SigV4Error, VerifiedBody};
 
@@ -62,17 +62,6 @@ const PATH_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~')
     .remove(b'/');
-
-/// Query parameters of the caller's presigned URL: theirs, not the store's.
-const PRESIGN_PARAMS: [&str; 7] = [
-    "x-amz-algorithm",
-    "x-amz-credential",
-    "x-amz-date",
-    "x-amz-expires",
-    "x-amz-signedheaders",
-    "x-amz-signature",
-    "x-amz-security-token",
-];
 
 /// The body sent upstream.
 pub enum UpstreamBody {
@@ -557,7 +546,9 @@ fn forwarded_headers(caller: &HeaderMap, payload: &PayloadMode) -> HeaderMap {
     );
     let mut out = HeaderMap::with_capacity(caller.len());
     for (name, value) in caller {
-        if is_dropped(name) {
+        // Only what the header table knows reaches the store (classify
+        // refused every unknown `x-amz-*` field already).
+        if is_dropped(name) || !header_forwarded(name.as_str()) {
             continue;
         }
         if chunked {
@@ -688,6 +679,20 @@ mod tests {
         assert!(out.get("x-amz-decoded-content-length").is_none());
         assert_eq!(out.get("content-encoding").unwrap(), "gzip");
         assert_eq!(out.get("content-type").unwrap(), "text/plain");
+    }
+
+    #[test]
+    fn headers_the_table_does_not_know_are_not_forwarded() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        h.insert("cookie", HeaderValue::from_static("a=b"));
+        h.insert("x-amz-meta-owner", HeaderValue::from_static("alice"));
+        h.insert("range", HeaderValue::from_static("bytes=0-1"));
+        let out = forwarded_headers(&h, &PayloadMode::Unsigned);
+        assert!(out.get("x-forwarded-for").is_none());
+        assert!(out.get("cookie").is_none());
+        assert_eq!(out.get("x-amz-meta-owner").unwrap(), "alice");
+        assert_eq!(out.get("range").unwrap(), "bytes=0-1");
     }
 
     #[test]

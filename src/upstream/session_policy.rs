@@ -72,6 +72,15 @@ const OBJECT_ACTIONS: ActionSet = ActionSet::of(&[
     Action::GetObjectAcl,
     Action::PutObjectAcl,
     Action::GetObjectAttributes,
+    Action::GetObjectVersionTagging,
+    Action::PutObjectVersionTagging,
+    Action::DeleteObjectVersionTagging,
+    Action::GetObjectVersionAcl,
+    Action::PutObjectVersionAcl,
+    Action::GetObjectVersionAttributes,
+    Action::PutObjectRetention,
+    Action::PutObjectLegalHold,
+    Action::BypassGovernanceRetention,
 ]);
 
 /// Listing actions IAM narrows with `s3:prefix`.
@@ -386,7 +395,7 @@ mod tests {
         assert_eq!(
             policy(&[("read,list", "s3://dev/home/alice/*")]),
             r#"{"Version":"2012-10-17","Statement":["#.to_owned()
-                + r#"{"Effect":"Allow","Action":["s3:GetObject","s3:GetObjectVersion","s3:ListMultipartUploadParts","s3:GetObjectTagging","s3:GetObjectAcl","s3:GetObjectAttributes"],"Resource":"arn:aws:s3:::dev/home/alice/*"},"#
+                + r#"{"Effect":"Allow","Action":["s3:GetObject","s3:GetObjectVersion","s3:ListMultipartUploadParts","s3:GetObjectTagging","s3:GetObjectAcl","s3:GetObjectAttributes","s3:GetObjectVersionTagging","s3:GetObjectVersionAcl","s3:GetObjectVersionAttributes"],"Resource":"arn:aws:s3:::dev/home/alice/*"},"#
                 + r#"{"Effect":"Allow","Action":["s3:ListBucket","s3:ListBucketVersions"],"Resource":"arn:aws:s3:::dev","Condition":{"StringLike":{"s3:prefix":"home/alice/*"}}}]}"#
         );
     }
@@ -520,7 +529,7 @@ mod tests {
         let denies = [grant("read", "s3://b/secret/*")];
         assert_eq!(
             session_policy(&grants, &denies).unwrap(),
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:GetObjectVersion","s3:ListMultipartUploadParts","s3:GetObjectTagging","s3:GetObjectAcl","s3:GetObjectAttributes"],"Resource":"arn:aws:s3:::b/*"},{"Effect":"Allow","Action":["s3:ListBucket","s3:ListBucketVersions","s3:ListBucketMultipartUploads"],"Resource":"arn:aws:s3:::b"},{"Effect":"Deny","Action":["s3:GetObject","s3:GetObjectVersion","s3:GetObjectTagging","s3:GetObjectAcl","s3:GetObjectAttributes"],"Resource":"arn:aws:s3:::b/secret/*"}]}"#
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:GetObjectVersion","s3:ListMultipartUploadParts","s3:GetObjectTagging","s3:GetObjectAcl","s3:GetObjectAttributes","s3:GetObjectVersionTagging","s3:GetObjectVersionAcl","s3:GetObjectVersionAttributes"],"Resource":"arn:aws:s3:::b/*"},{"Effect":"Allow","Action":["s3:ListBucket","s3:ListBucketVersions","s3:ListBucketMultipartUploads"],"Resource":"arn:aws:s3:::b"},{"Effect":"Deny","Action":["s3:GetObject","s3:GetObjectVersion","s3:GetObjectTagging","s3:GetObjectAcl","s3:GetObjectAttributes","s3:GetObjectVersionTagging","s3:GetObjectVersionAcl","s3:GetObjectVersionAttributes"],"Resource":"arn:aws:s3:::b/secret/*"}]}"#
         );
         // Denies alone allow nothing.
         assert_eq!(session_policy(&[], &denies), Err(SessionPolicyError::Empty));

@@ -243,7 +243,10 @@ fn assume_role_names_the_caller_and_carries_the_session_policy_generated_from_th
                         "s3:ListMultipartUploadParts",
                         "s3:GetObjectTagging",
                         "s3:GetObjectAcl",
-                        "s3:GetObjectAttributes"
+                        "s3:GetObjectAttributes",
+                        "s3:GetObjectVersionTagging",
+                        "s3:GetObjectVersionAcl",
+                        "s3:GetObjectVersionAttributes"
                     ],
                     "Resource": objects
                 },

@@ -4,7 +4,10 @@ Usage: boto3_client.py OP BUCKET KEY [FILE|SECONDS]
 Endpoint from E2E_ENDPOINT, credentials from the standard AWS_* variables.
 OPs: put/get (PutObject/GetObject of a whole file), upload/download
 (s3transfer: multipart above 8 MiB), list (prints ListObjectsV2 as JSON),
-head, delete, presign-get/presign-put (prints a presigned URL valid SECONDS).
+head, delete, presign-get/presign-put (prints a presigned URL valid SECONDS),
+put-with (PutObject of a small body with the extra parameters of the JSON
+ARG, e.g. {"ACL": "public-read"}), copy (CopyObject from the source ARG), delete-many (DeleteObjects of KEY and
+the keys of the JSON list ARG).
 """
 import json
 import os
@@ -54,5 +57,13 @@ elif op in ("presign-get", "presign-put"):
             method, Params={"Bucket": bucket, "Key": key}, ExpiresIn=int(arg)
         )
     )
+elif op == "put-with":
+    s3.put_object(Bucket=bucket, Key=key, Body=b"s3gate", **json.loads(arg))
+elif op == "delete-many":
+    keys = [key] + json.loads(arg)
+    resp = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys]})
+    print(json.dumps(resp.get("Errors", [])))
+elif op == "copy":
+    s3.copy_object(Bucket=bucket, Key=key, CopySource=arg)
 else:
     sys.exit(f"unknown op {op}")

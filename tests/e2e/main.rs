@@ -38,6 +38,7 @@ mod dev;
 mod harness;
 mod identity;
 mod idp;
+mod implied;
 mod login;
 mod moto;
 mod operations;

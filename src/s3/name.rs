@@ -1,0 +1,179 @@
+//! Names on the wire: the bucket from `Host` (virtual-hosted style) or the
+//! path, bucket-name rules, percent-decoding of keys and prefixes, the
+//! refusal of `.`/`..` segments, and `x-amz-copy-source`. Pure.
+
+use http::{HeaderMap, Uri};
+
+use super::classify::CopySource;
+use super::error::{S3Error, S3ErrorCode};
+
+/// The host the request was sent to, without port: the `Host` header, or the
+/// URI authority (HTTP/2 `:authority`) when there is none.
+pub(super) fn host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
+    let raw = match headers.get(http::header::HOST) {
+        Some(value) => value.to_str().ok()?,
+        None => uri.authority()?.as_str(),
+    };
+    if raw.starts_with('[') {
+        // IPv6 literal: never a virtual host.
+        return None;
+    }
+    Some(raw.split_once(':').map_or(raw, |(h, _)| h))
+}
+
+/// `bucket` when `host` is `bucket.<domain>` for a configured domain (ASCII
+/// case-insensitive, as DNS is); `None` for path-style (including a host
+/// equal to a domain). The longest matching domain wins, so with
+/// `example.com` and `s3.example.com`, `b.s3.example.com` is bucket `b`.
+pub(super) fn virtual_host_bucket<'h>(host: &'h str, domains: &[String]) -> Option<&'h str> {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let mut best: Option<(usize, &'h str)> = None;
+    for domain in domains {
+        let domain = domain.trim_start_matches('.');
+        let domain = domain.strip_suffix('.').unwrap_or(domain);
+        if domain.is_empty() {
+            continue;
+        }
+        if host.eq_ignore_ascii_case(domain) {
+            return None;
+        }
+        let Some(split) = host.len().checked_sub(domain.len() + 1) else {
+            continue;
+        };
+        let (Some(bucket), Some(rest)) = (host.get(..split), host.get(split..)) else {
+            continue;
+        };
+        if rest.starts_with('.')
+            && rest[1..].eq_ignore_ascii_case(domain)
+            && !bucket.is_empty()
+            && best.is_none_or(|(len, _)| domain.len() > len)
+        {
+            best = Some((domain.len(), bucket));
+        }
+    }
+    best.map(|(_, bucket)| bucket)
+}
+
+/// Loose bucket-name check, lenient like S3 for legacy (us-east-1) names:
+/// 3–63 characters of ASCII letters, digits, `.`, `-` and `_`; never starting
+/// with `_`, which is s3gate's own namespace (`/_s3gate/`).
+pub(super) fn validate_bucket(bucket: &str) -> Result<(), S3Error> {
+    let ok = (3..=63).contains(&bucket.len())
+        && !bucket.starts_with('_')
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(S3Error::new(
+            S3ErrorCode::InvalidBucketName,
+            "The specified bucket is not valid.",
+        ))
+    }
+}
+
+/// Strict percent-decoding: `%` must be followed by two hex digits and the
+/// result must be UTF-8. `plus_is_space` applies form decoding (query
+/// values).
+pub(super) fn decode(raw: &str, plus_is_space: bool) -> Option<String> {
+    let bytes = raw.as_bytes();
+    if !(bytes.contains(&b'%') || plus_is_space && bytes.contains(&b'+')) {
+        return Some(raw.to_owned());
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hi = hex_val(*bytes.get(i + 1)?)?;
+                let lo = hex_val(*bytes.get(i + 2)?)?;
+                out.push(hi << 4 | lo);
+                i += 3;
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+pub(super) fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Refuses a key with a `.` or `..` segment (between `/`s, or at either
+/// end): S3 reads it literally, a store that maps keys to paths may resolve
+/// it, and s3gate authorises keys literally.
+pub fn refuse_dot_segments(key: &str) -> Result<(), S3Error> {
+    if key
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Err(S3Error::new(
+            S3ErrorCode::InvalidArgument,
+            "s3gate refuses keys with `.` or `..` path segments: a store may resolve them \
+             to another key than the one authorised.",
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn invalid_copy_source() -> S3Error {
+    S3Error::new(
+        S3ErrorCode::InvalidArgument,
+        "Copy Source must mention the source bucket and key: sourcebucket/sourcekey.",
+    )
+}
+
+pub(super) fn invalid_argument_prefix() -> S3Error {
+    S3Error::new(S3ErrorCode::InvalidArgument, "Invalid prefix encoding.")
+}
+
+/// Parses `x-amz-copy-source`: `bucket/key` or `/bucket/key`, URL-encoded,
+/// optionally followed by `?versionId=ID`. Returns the source and its raw
+/// (still encoded) key. Anything else (access-point ARNs, other parameters)
+/// is refused: a copy whose source s3gate cannot name cannot be authorised.
+pub(super) fn parse_copy_source(value: &str) -> Result<(CopySource, &str), S3Error> {
+    let (path, query) = match value.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (value, None),
+    };
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let (bucket, raw_key) = path.split_once('/').ok_or_else(invalid_copy_source)?;
+    if raw_key.is_empty() {
+        return Err(invalid_copy_source());
+    }
+    validate_bucket(bucket)?;
+    let key = decode(raw_key, false).ok_or_else(invalid_copy_source)?;
+    refuse_dot_segments(&key)?;
+    let version_id = match query {
+        None => None,
+        Some(query) => {
+            let raw = query
+                .strip_prefix("versionId=")
+                .filter(|v| !v.is_empty() && !v.contains('&'))
+                .ok_or_else(invalid_copy_source)?;
+            Some(decode(raw, true).ok_or_else(invalid_copy_source)?)
+        }
+    };
+    Ok((
+        CopySource {
+            bucket: bucket.to_owned(),
+            key,
+            version_id,
+        },
+        raw_key,
+    ))
+}

@@ -1,0 +1,166 @@
+//! The query string as classification reads it: the operation-selecting
+//! subresource, the parameters that matter, and the `x-amz-*` parameters S3
+//! reads as headers. An unknown parameter makes the request unclassifiable.
+//! Pure.
+
+use super::error::{S3Error, S3ErrorCode};
+use super::name::decode;
+
+/// Subresources that select the operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sub {
+    Acl,
+    Attributes,
+    Cors,
+    Delete,
+    Encryption,
+    Lifecycle,
+    Location,
+    Policy,
+    Tagging,
+    UploadId,
+    Uploads,
+    Versioning,
+    Versions,
+}
+
+/// What classification needs from the query string.
+#[derive(Debug, Default)]
+pub(super) struct Query {
+    /// The operation-selecting subresource; `None` when there is none.
+    pub(super) sub: Option<Sub>,
+    /// More than one selecting subresource, or a parameter we do not know.
+    pub(super) unclassifiable: bool,
+    pub(super) part_number: bool,
+    pub(super) version_id: Option<String>,
+    /// Raw (still encoded) `prefix` value.
+    pub(super) prefix: Option<String>,
+    pub(super) list_type: Option<String>,
+    /// `x-amz-*` parameters other than presigned-URL authentication
+    /// (decoded, name lowercase): S3 reads them as headers.
+    pub(super) amz: Vec<(String, String)>,
+}
+
+/// Query parameters of a presigned URL's own authentication (checked by
+/// sigv4, never forwarded), lowercase.
+pub const PRESIGN_PARAMS: [&str; 7] = [
+    "x-amz-algorithm",
+    "x-amz-credential",
+    "x-amz-date",
+    "x-amz-expires",
+    "x-amz-signedheaders",
+    "x-amz-signature",
+    "x-amz-security-token",
+];
+
+impl Query {
+    /// `None` when the request cannot be classified (unknown parameter or two
+    /// selecting subresources); `Some(None)` when no subresource selects.
+    pub(super) fn selector(&self) -> Option<Option<Sub>> {
+        if self.unclassifiable {
+            None
+        } else {
+            Some(self.sub)
+        }
+    }
+
+    pub(super) fn parse(raw: &str) -> Result<Query, S3Error> {
+        let bad = || S3Error::new(S3ErrorCode::InvalidURI, "Couldn't parse the specified URI.");
+        let mut q = Query::default();
+        for pair in raw.split('&').filter(|p| !p.is_empty()) {
+            let (raw_name, raw_value) = match pair.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (pair, None),
+            };
+            let name = decode(raw_name, true).ok_or_else(bad)?;
+            let sub = match name.as_str() {
+                "acl" => Some(Sub::Acl),
+                "attributes" => Some(Sub::Attributes),
+                "cors" => Some(Sub::Cors),
+                "delete" => Some(Sub::Delete),
+                "encryption" => Some(Sub::Encryption),
+                "lifecycle" => Some(Sub::Lifecycle),
+                "location" => Some(Sub::Location),
+                "policy" => Some(Sub::Policy),
+                "tagging" => Some(Sub::Tagging),
+                "uploadId" => Some(Sub::UploadId),
+                "uploads" => Some(Sub::Uploads),
+                "versioning" => Some(Sub::Versioning),
+                "versions" => Some(Sub::Versions),
+                _ => None,
+            };
+            if let Some(sub) = sub {
+                if q.sub.is_some() {
+                    q.unclassifiable = true;
+                }
+                q.sub = Some(sub);
+                continue;
+            }
+            let dup = |seen: bool| {
+                if seen {
+                    Err(S3Error::new(
+                        S3ErrorCode::InvalidArgument,
+                        "A query parameter was given more than once.",
+                    ))
+                } else {
+                    Ok(())
+                }
+            };
+            match name.as_str() {
+                "prefix" => {
+                    dup(q.prefix.is_some())?;
+                    q.prefix = Some(raw_value.unwrap_or("").to_owned());
+                }
+                "versionId" => {
+                    dup(q.version_id.is_some())?;
+                    let value = decode(raw_value.unwrap_or(""), true).ok_or_else(bad)?;
+                    q.version_id = Some(value);
+                }
+                "list-type" => {
+                    dup(q.list_type.is_some())?;
+                    let value = decode(raw_value.unwrap_or(""), true).ok_or_else(bad)?;
+                    q.list_type = Some(value);
+                }
+                "partNumber" => {
+                    dup(q.part_number)?;
+                    q.part_number = true;
+                }
+                // Parameters that refine an operation without changing which
+                // one it is or what it touches.
+                "delimiter"
+                | "marker"
+                | "max-keys"
+                | "encoding-type"
+                | "continuation-token"
+                | "fetch-owner"
+                | "start-after"
+                | "key-marker"
+                | "version-id-marker"
+                | "upload-id-marker"
+                | "max-uploads"
+                | "max-parts"
+                | "part-number-marker"
+                | "max-buckets"
+                | "bucket-region"
+                | "response-content-type"
+                | "response-content-language"
+                | "response-expires"
+                | "response-cache-control"
+                | "response-content-disposition"
+                | "response-content-encoding"
+                | "x-id" => {}
+                // Presigned-URL authentication (checked by sigv4), or a
+                // header hoisted into the URL, which the header table decides.
+                n if n.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("x-amz-")) => {
+                    let lower = n.to_ascii_lowercase();
+                    if !PRESIGN_PARAMS.contains(&lower.as_str()) {
+                        let value = decode(raw_value.unwrap_or(""), true).ok_or_else(bad)?;
+                        q.amz.push((lower, value));
+                    }
+                }
+                _ => q.unclassifiable = true,
+            }
+        }
+        Ok(q)
+    }
+}

@@ -109,6 +109,18 @@ pub struct ServerConfig {
     /// `400 InvalidURI`. Default: `8192`.
     #[serde(default = "default_max_url_bytes")]
     pub max_url_bytes: usize,
+    /// Open connections from one client address; the next one is answered
+    /// `503 SlowDown`, so one source cannot take every connection slot.
+    /// Behind a load balancer the peers are the balancer's own addresses:
+    /// raise it to `max_connections` there, or 0 for no per-source limit.
+    /// Default: `512`.
+    #[serde(default = "default_max_connections_per_source")]
+    pub max_connections_per_source: usize,
+    /// Requests one principal (the audit line's `identity`) may have in
+    /// flight at once, bodies included; the next is answered `503
+    /// SlowDown` (SDKs retry it with back-off). 0: no limit. Default: `256`.
+    #[serde(default = "default_max_requests_per_principal")]
+    pub max_requests_per_principal: usize,
 }
 
 impl Default for ServerConfig {
@@ -122,6 +134,8 @@ impl Default for ServerConfig {
             max_header_bytes: default_max_header_bytes(),
             max_headers: default_max_headers(),
             max_url_bytes: default_max_url_bytes(),
+            max_connections_per_source: default_max_connections_per_source(),
+            max_requests_per_principal: default_max_requests_per_principal(),
         }
     }
 }
@@ -146,6 +160,12 @@ fn default_max_headers() -> usize {
 }
 fn default_max_url_bytes() -> usize {
     8 * 1024
+}
+fn default_max_connections_per_source() -> usize {
+    512
+}
+fn default_max_requests_per_principal() -> usize {
+    256
 }
 
 #[derive(Debug, Clone, Deserialize)]

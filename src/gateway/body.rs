@@ -10,6 +10,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use super::record::Finish;
+use crate::live::Held;
 use crate::session::ReadMeter;
 
 pub enum Inner {
@@ -24,6 +25,8 @@ pub struct GatewayBody {
     /// Charges the bytes sent to the session's bytes-read quotas (none for
     /// most sessions).
     meter: ReadMeter,
+    /// The caller's in-flight slot, given back when the body ends.
+    held: Option<Held<String>>,
 }
 
 impl GatewayBody {
@@ -33,6 +36,7 @@ impl GatewayBody {
             bytes_out: 0,
             finish,
             meter: ReadMeter::default(),
+            held: None,
         }
     }
 
@@ -47,6 +51,7 @@ impl GatewayBody {
             bytes_out: 0,
             finish,
             meter: ReadMeter::default(),
+            held: None,
         }
     }
 
@@ -57,7 +62,15 @@ impl GatewayBody {
         self
     }
 
+    /// Holds the caller's in-flight slot until the body ends.
+    #[must_use]
+    pub fn holding(mut self, held: Option<Held<String>>) -> Self {
+        self.held = held;
+        self
+    }
+
     fn complete(&mut self, complete: bool) {
+        self.held = None;
         if let Some(finish) = self.finish.take() {
             finish.complete(self.bytes_out, complete);
         }

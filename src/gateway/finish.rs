@@ -16,6 +16,7 @@ use http::{HeaderValue, Method, Response, StatusCode};
 use super::body::GatewayBody;
 use super::ctx::RequestCtx;
 use super::record::Finish;
+use crate::live::Held;
 use crate::s3::{S3Error, S3ErrorCode};
 use crate::session::ReadMeter;
 use crate::sts_api::StsError;
@@ -27,6 +28,7 @@ pub fn s3_forwarded(
     mut ctx: RequestCtx,
     mut response: Response<hyper::body::Incoming>,
     meter: ReadMeter,
+    held: Option<Held<String>>,
 ) -> Response<GatewayBody> {
     ctx.event.status = response.status().as_u16();
     ctx.event.upstream_request_id = upstream::request_id(&response);
@@ -37,7 +39,11 @@ pub fn s3_forwarded(
         response.headers_mut().insert("x-amz-request-id", id);
     }
     let finish = ctx.finish(response.status());
-    response.map(|b| GatewayBody::upstream(b, Some(finish)).metered(meter))
+    response.map(|b| {
+        GatewayBody::upstream(b, Some(finish))
+            .metered(meter)
+            .holding(held)
+    })
 }
 
 /// An S3 request refused or failed: S3's `<Error>` XML (no body for HEAD),

@@ -105,14 +105,18 @@ fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// The answer to a connection over `max_connections`: S3's "slow down",
-/// which every SDK retries with back-off.
-pub fn too_many_connections() -> Response {
-    metrics::limit_hit(Limit::MaxConnections);
+/// The answer to a connection over `max_connections` or
+/// `max_connections_per_source`: S3's "slow down", which every SDK retries
+/// with back-off. (The transport counts the refusal.)
+pub fn too_many_connections(limit: Limit) -> Response {
     let request_id = super::new_request_id();
+    let why = match limit {
+        Limit::ConnectionsPerSource => "s3gate has too many open connections from your address",
+        _ => "s3gate has too many open connections",
+    };
     let err = S3Error::new(
         S3ErrorCode::SlowDown,
-        "s3gate has too many open connections; retry with back-off.",
+        format!("{why}; retry with back-off."),
     );
     let mut resp = finish::xml_response(err.status(), err.to_xml(&request_id), &request_id, None);
     resp.headers_mut().insert(

@@ -38,7 +38,7 @@ use crate::config::{Config, IdentityConfig, ServerConfig};
 use crate::identity::aws::AwsVerifier;
 use crate::identity::http::HttpClient;
 use crate::identity::oidc::OidcVerifier;
-use crate::live::{Health, LivePolicy, Revocations};
+use crate::live::{Health, InFlight, LivePolicy, Revocations};
 use crate::metrics;
 use crate::session::Keyring;
 use crate::upstream::Upstreams;
@@ -75,6 +75,8 @@ pub struct Gateway {
     pub region: String,
     /// Delegated sessions' quota counts, this instance's own.
     pub quotas: crate::session::QuotaLedger,
+    /// Requests in flight per principal (`server.max_requests_per_principal`).
+    pub principals: InFlight<String>,
 }
 
 impl Gateway {
@@ -145,6 +147,7 @@ impl Gateway {
             login_tables: crate::login::device::LoginTables::new(),
             region: config.upstream.region.clone(),
             quotas: crate::session::QuotaLedger::new(),
+            principals: InFlight::new(config.server.max_requests_per_principal),
         })
     }
 }

@@ -19,6 +19,8 @@ use super::Gateway;
 use super::body::GatewayBody;
 use super::ctx::RequestCtx;
 use super::finish;
+use crate::live::Held;
+use crate::metrics::{self, Limit};
 use crate::policy::{ActionSet, Caller, Decision, Policy};
 use crate::s3::{Action, S3Error, S3ErrorCode, S3Request, delete_objects_keys, touches_own_object};
 use crate::session::{Claims, Demand, OpenedSession, ReadMeter};
@@ -35,7 +37,7 @@ pub async fn handle(
 ) -> Response<GatewayBody> {
     let (parts, body) = req.into_parts();
     match run(gateway, &parts, body, &mut ctx).await {
-        Ok((response, meter)) => finish::s3_forwarded(ctx, response, meter),
+        Ok((response, meter, held)) => finish::s3_forwarded(ctx, response, meter, held),
         Err(err) => finish::s3_error(ctx, err, &parts.method, parts.uri.path()),
     }
 }
@@ -45,7 +47,7 @@ async fn run(
     parts: &Parts,
     body: Incoming,
     ctx: &mut RequestCtx,
-) -> Result<(Response<Incoming>, ReadMeter), S3Error> {
+) -> Result<(Response<Incoming>, ReadMeter, Option<Held<String>>), S3Error> {
     let mut s3 = classify(gateway, parts, ctx)?;
     let (session, verified) = authenticate(gateway, parts, ctx)?;
     let claims = &session.claims;
@@ -65,12 +67,12 @@ async fn run(
     // Decided before the upstream is contacted, so a denied HEAD or
     // conditional GET answers the same whether the object exists or not.
     let decision = authorize(&policy, &caller, claims, &s3, ctx)?;
-    let meter = admit(gateway, parts, &s3, claims, &body, ctx)?;
+    let (meter, held) = admit(gateway, parts, &s3, claims, &body, ctx)?;
     let forwarded = forward(
         gateway, parts, &s3, &policy, &caller, claims, &decision, &verified, body, ctx,
     )
     .await?;
-    Ok((forwarded, meter))
+    Ok((forwarded, meter, held))
 }
 
 /// Sets the audit reason from a stage's error and passes its S3 error on.
@@ -262,7 +264,8 @@ fn protect_own_objects(
 }
 
 /// admit: the session's quotas, charged once the request is allowed and
-/// before the upstream is contacted.
+/// before the upstream is contacted, and a slot of the principal's
+/// concurrency, held until the response body ends.
 fn admit(
     gateway: &Gateway,
     parts: &Parts,
@@ -270,7 +273,23 @@ fn admit(
     claims: &Claims,
     body: &Body,
     ctx: &mut RequestCtx,
-) -> Result<ReadMeter, S3Error> {
+) -> Result<(ReadMeter, Option<Held<String>>), S3Error> {
+    let who = ctx.event.identity.clone().unwrap_or_default();
+    let Some(held) = gateway.principals.enter(&who) else {
+        metrics::limit_hit(Limit::RequestsPerPrincipal);
+        ctx.event.rule = Some("principal concurrency".into());
+        let limit = gateway.limits.max_requests_per_principal;
+        let message = format!(
+            "s3gate: {who} has {limit} requests in flight, the most one principal may; \
+             retry with back-off (request id {}).",
+            ctx.request_id()
+        );
+        return Err(refused(
+            ctx,
+            format!("{who} over max_requests_per_principal ({limit})"),
+            S3Error::new(S3ErrorCode::SlowDown, message),
+        ));
+    };
     let demand = Demand {
         reads: parts.method == Method::GET,
         writes: body.length,
@@ -282,7 +301,7 @@ fn admit(
         refused(ctx, e, err)
     })?;
     ctx.event.decision = "allow";
-    Ok(meter)
+    Ok((meter, held))
 }
 
 /// forward: upstream credentials narrowed to the grant, re-signed, sent.

@@ -1,6 +1,6 @@
 //! What changes while the gateway runs: the policy (reloaded on change),
-//! the revocation list (polled from a file or an S3 object) and the
-//! readiness state (draining, upstream reachability).
+//! the revocation list (polled from a file or an S3 object), the readiness
+//! state (draining, upstream reachability) and what is in flight per caller.
 //!
 //! This is the I/O side of pure stages: `policy` and `session` decide,
 //! this module keeps their inputs current. Depends on `config`, `policy`,
@@ -8,9 +8,11 @@
 //! here knows a request.
 
 pub mod health;
+pub mod inflight;
 pub mod policy;
 pub mod revocation;
 
 pub use health::Health;
+pub use inflight::{Held, InFlight};
 pub use policy::LivePolicy;
 pub use revocation::Revocations;

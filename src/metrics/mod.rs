@@ -192,15 +192,19 @@ pub enum Limit {
     HeaderCount,
     UrlBytes,
     IdleTimeout,
+    ConnectionsPerSource,
+    RequestsPerPrincipal,
 }
 
 impl Limit {
-    const ALL: [Limit; 5] = [
+    const ALL: [Limit; 7] = [
         Limit::MaxConnections,
         Limit::HeaderBytes,
         Limit::HeaderCount,
         Limit::UrlBytes,
         Limit::IdleTimeout,
+        Limit::ConnectionsPerSource,
+        Limit::RequestsPerPrincipal,
     ];
     fn as_str(self) -> &'static str {
         match self {
@@ -209,6 +213,8 @@ impl Limit {
             Limit::HeaderCount => "max_headers",
             Limit::UrlBytes => "max_url_bytes",
             Limit::IdleTimeout => "idle_timeout",
+            Limit::ConnectionsPerSource => "max_connections_per_source",
+            Limit::RequestsPerPrincipal => "max_requests_per_principal",
         }
     }
 }

@@ -5,7 +5,7 @@
 mod idle;
 mod tls;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,8 +20,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::config::Config;
 use crate::gateway::{self, Gateway};
-use crate::live::{LivePolicy, health};
-use crate::metrics;
+use crate::live::{Held, InFlight, LivePolicy, health};
+use crate::metrics::{self, Limit};
 
 /// A running gateway.
 pub struct Running {
@@ -119,6 +119,7 @@ async fn accept_loop(
         );
     let builder = Arc::new(builder);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let sources = InFlight::new(limits.max_connections_per_source);
     // Set on shutdown: readyz fails from then on, and the listener closes
     // at this instant (after `server.shutdown_delay`).
     let mut close_at: Option<tokio::time::Instant> = None;
@@ -150,7 +151,7 @@ async fn accept_loop(
             builder: builder.clone(),
             watcher: graceful.watcher(),
             client,
-            permit: slots.clone().try_acquire_owned().ok(),
+            admission: admit(&slots, &sources, client),
         };
         let acceptor = acceptor.clone();
         let handshake_timeout = limits.header_read_timeout;
@@ -200,8 +201,26 @@ struct Conn {
     builder: Arc<auto::Builder<TokioExecutor>>,
     watcher: Watcher,
     client: SocketAddr,
-    /// `None`: over `max_connections`; the connection gets `503 SlowDown`.
-    permit: Option<OwnedSemaphorePermit>,
+    /// A connection slot, and its source's; `Err`: over a limit, and the
+    /// connection gets `503 SlowDown`.
+    admission: Result<(OwnedSemaphorePermit, Option<Held<IpAddr>>), Limit>,
+}
+
+/// A slot for a new connection from `client`: under `max_connections`, and
+/// under `max_connections_per_source` for its address.
+fn admit(
+    slots: &Arc<Semaphore>,
+    sources: &InFlight<IpAddr>,
+    client: SocketAddr,
+) -> Result<(OwnedSemaphorePermit, Option<Held<IpAddr>>), Limit> {
+    let permit = slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Limit::MaxConnections)?;
+    let source = sources
+        .enter(&client.ip())
+        .ok_or(Limit::ConnectionsPerSource)?;
+    Ok((permit, source))
 }
 
 /// Counts an open connection for as long as it lives.
@@ -227,9 +246,10 @@ impl Conn {
     {
         let _open = OpenConnection::new();
         let client = self.client;
-        if self.permit.is_none() {
-            let service = service_fn(|_req| async {
-                Ok::<_, std::convert::Infallible>(gateway::too_many_connections())
+        if let Err(limit) = self.admission {
+            metrics::limit_hit(limit);
+            let service = service_fn(move |_req| async move {
+                Ok::<_, std::convert::Infallible>(gateway::too_many_connections(limit))
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .keep_alive(false)
@@ -264,6 +284,6 @@ impl Conn {
                 tracing::debug!(client.addr = %client, "idle timeout: connection closed");
             }
         }
-        drop(self.permit);
+        drop(self.admission);
     }
 }

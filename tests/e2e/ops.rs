@@ -369,6 +369,124 @@ fn connections_over_max_connections_get_503_slow_down() {
     );
 }
 
+/// A connection to `gw` from the loopback address `from` (127.0.0.0/8 is
+/// all this machine, so each address is a source of its own).
+fn connect_from(gw: &Gateway, from: [u8; 4]) -> TcpStream {
+    harness().block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from((from, 0))).unwrap();
+        socket.connect(gw.addr).await.unwrap().into_std().unwrap()
+    })
+}
+
+fn healthz_on(mut c: TcpStream) -> String {
+    c.set_nonblocking(false).unwrap();
+    c.write_all(b"GET /_s3gate/healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    String::from_utf8_lossy(&read_until_closed(&mut c, Duration::from_secs(5)).0).into_owned()
+}
+
+#[test]
+fn one_source_over_max_connections_per_source_gets_503_and_others_are_served() {
+    needs_testbed!();
+    let dir = harness().tempdir();
+    let gw = gateway_with(dir.path(), "[server]\nmax_connections_per_source = 2\n");
+    let a = connect_from(&gw, [127, 0, 0, 2]);
+    let b = connect_from(&gw, [127, 0, 0, 2]);
+    std::thread::sleep(Duration::from_millis(200));
+    let third = healthz_on(connect_from(&gw, [127, 0, 0, 2]));
+    assert!(third.starts_with("HTTP/1.1 503"), "{third}");
+    assert!(third.contains("<Code>SlowDown</Code>"), "{third}");
+    assert!(third.contains("from your address"), "{third}");
+    // Another address is not held back by the first one's connections.
+    let other = healthz_on(connect_from(&gw, [127, 0, 0, 3]));
+    assert!(other.starts_with("HTTP/1.1 200"), "{other}");
+    drop((a, b));
+    let served = wait_for(Duration::from_secs(3), || {
+        let r = healthz_on(connect_from(&gw, [127, 0, 0, 2]));
+        r.starts_with("HTTP/1.1 200").then_some(r)
+    });
+    assert!(
+        served.is_some(),
+        "the source's slots come back when its connections close"
+    );
+    let (status, body) = curl("GET", &format!("{}/_s3gate/metrics", gw.endpoint()), None);
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.lines().any(|l| l
+            .strip_prefix("s3gate_limit_refusals_total{limit=\"max_connections_per_source\"} ")
+            .is_some_and(|n| n != "0")),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_principal_over_max_requests_per_principal_gets_slow_down_and_others_are_served() {
+    needs_testbed!();
+    let h = harness();
+    let bucket = h.bucket("inflight");
+    let dir = h.tempdir();
+    let gw = gateway_with(dir.path(), "[server]\nmax_requests_per_principal = 1\n");
+    let busy = mint_with(&gw.config, "busy", &bucket_scope("*", &bucket.name), "1h");
+    let calm = mint_with(&gw.config, "calm", &bucket_scope("*", &bucket.name), "1h");
+    // `busy` holds its one slot with an upload whose body stalls.
+    let url = presigned(
+        &busy,
+        "PUT",
+        &format!("{}/{}/slow", gw.endpoint(), bucket.name),
+    );
+    let target = url.strip_prefix(&gw.endpoint()).unwrap().to_owned();
+    let mut slow = TcpStream::connect(gw.addr).unwrap();
+    write!(
+        slow,
+        "PUT {target} HTTP/1.1\r\nHost: {}\r\nContent-Length: 1000\r\n\r\n0123456789",
+        gw.addr
+    )
+    .unwrap();
+    let put = |creds: &Creds, key: &str| {
+        let (req, _) = signed(
+            &Signing::now(creds),
+            "PUT",
+            &format!("{}/{}/{key}", gw.endpoint(), bucket.name),
+            &[],
+            Payload::Hash(b"x"),
+            b"x".to_vec(),
+        );
+        send_blocking(req)
+    };
+    let refused = wait_for(Duration::from_secs(5), || {
+        let r = put(&busy, "second");
+        (r.status == 503).then_some(r)
+    })
+    .expect("busy's second request should be refused while the first is in flight");
+    refused.assert_error(503, "SlowDown");
+    assert!(
+        refused.message().contains("user:busy"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(
+        put(&calm, "calm").status,
+        200,
+        "another principal is served"
+    );
+    drop(slow);
+    let served = wait_for(Duration::from_secs(5), || {
+        let r = put(&busy, "third");
+        (r.status == 200).then_some(r)
+    });
+    assert!(
+        served.is_some(),
+        "busy's slot comes back when its request ends"
+    );
+    let line = audit_lines(&gw.audit)
+        .into_iter()
+        .find(|l| l["rule"] == "principal concurrency")
+        .expect("the refusal is audited");
+    assert_eq!(line["error"], "SlowDown", "{line}");
+}
+
 fn raw_get(gw: &Gateway, path: &str, headers: Vec<(String, String)>) -> crate::sign::Response {
     send_blocking(crate::sign::Request {
         method: "GET".into(),

@@ -253,7 +253,9 @@ pub fn device_form(principal: &str, prefill: &str, error: Option<&str>, nonce: &
         .unwrap_or_default();
     let body = format!(
         "<section><h1>Sign in a device</h1>\
-         <p>Type the code your terminal shows to sign it in as <strong>{}</strong>.</p>{error}\
+         <p>Type the code your terminal shows to sign it in as <strong>{}</strong>.</p>\
+         <p class=\"muted\">Only a code your own terminal shows you now: whoever's \
+         code you type here is signed in as you.</p>{error}\
          <form method=\"post\" action=\"/_s3gate/device\">\
          <input type=\"text\" name=\"user_code\" id=\"user_code\" autocomplete=\"off\" \
          placeholder=\"XXXX-XXXX\" maxlength=\"12\" value=\"{}\" autofocus> \

@@ -394,11 +394,17 @@ fn the_device_flow_signs_in_a_terminal_with_a_code_typed_elsewhere() {
         }
     };
     assert!(shown.contains("/_s3gate/device"), "{shown}");
+    // A link carrying a code (as a phisher would send one) fills nothing
+    // in: the person types the code their own terminal shows.
     let done = browser(&[
         "device",
-        &format!("{}/_s3gate/device", s.gw.endpoint()),
+        &format!("{}/_s3gate/device?user_code={code}", s.gw.endpoint()),
         &code,
     ]);
+    assert!(
+        done.contains("prefilled=\n"),
+        "the form was pre-filled: {done}"
+    );
     assert!(done.contains("is signed in"), "{done}");
     let mut out = String::new();
     child
@@ -617,6 +623,10 @@ fn without_a_signed_in_browser_nothing_is_handed_out() {
     let (status, body) = post_form(&format!("{base}/_s3gate/device/start"), &[], &[]);
     assert_eq!(status, 200);
     let start: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        start.get("verification_uri_complete").is_none(),
+        "no link that carries the code: {start}"
+    );
     let device_code = start["device_code"].as_str().unwrap();
     let (status, body) = post_form(
         &format!("{base}/_s3gate/device/token"),

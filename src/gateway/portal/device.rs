@@ -30,7 +30,6 @@ impl Ctx<'_> {
                 "device_code": device_code,
                 "user_code": user_code,
                 "verification_uri": format!("{base}/_s3gate/device"),
-                "verification_uri_complete": format!("{base}/_s3gate/device?user_code={user_code}"),
                 "expires_in": login::DEVICE_CODE_TTL,
                 "interval": login::DEVICE_POLL_INTERVAL,
             }),
@@ -43,18 +42,12 @@ impl Ctx<'_> {
         let Some(session) = self.browser(req) else {
             return self.to_login(req);
         };
-        let prefill = query(req, "user_code")
-            .as_deref()
-            .and_then(login::normalize_user_code)
-            .unwrap_or_default();
+        // Never filled in from the link: a phisher who started a device
+        // sign-in could send its code in one, and a person who clicks
+        // Sign in would sign the phisher's terminal in.
         html(
             StatusCode::OK,
-            page::device_form(
-                &principal_name(&session.identity),
-                &prefill,
-                None,
-                &self.nonce,
-            ),
+            page::device_form(&principal_name(&session.identity), "", None, &self.nonce),
             &self.nonce,
             None,
         )

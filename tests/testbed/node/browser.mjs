@@ -10,7 +10,8 @@
 //       (or "Cancel" with S3GATE_TEST_CLICK=cancel) on s3gate's CLI page and
 //       waits for the loopback page.
 //   node browser.mjs device URL CODE
-//       signs in, types CODE into the device form and submits it.
+//       signs in, prints what the device form holds before typing
+//       (`prefilled=…`), types CODE into it and submits it.
 //   node browser.mjs page URL
 //       opens URL (no sign-in), gives its scripts a moment, and prints the
 //       page's title: what a page's own script can change, and read back
@@ -72,6 +73,8 @@ try {
     console.log(await page.textContent('#message'));
   } else if (mode === 'device') {
     await page.waitForSelector('#user_code');
+    // What the page offered before anyone typed (a link must not pre-fill).
+    console.log(`prefilled=${await page.inputValue('#user_code')}`);
     await page.fill('#user_code', arg);
     await page.click('#approve');
     await page.waitForSelector('#message');

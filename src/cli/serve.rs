@@ -27,7 +27,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let reloader = reload_on_sighup(running.policy.clone())?;
     // SIGTERM: readyz fails, the listener closes, in-flight requests finish
     // (up to server.drain_timeout), then exit 0.
-    running.run_until(super::shutdown_signal()).await;
+    running.run_until(s3gate::server::shutdown_signal()).await;
     reloader.abort();
     tracing::info!("s3gate stopped");
     Ok(())

@@ -31,7 +31,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     eprintln!("s3gate store on http://{addr} over {}", args.data.display());
     tokio::select! {
         _ = task => {}
-        () = super::shutdown_signal() => {}
+        () = s3gate::server::shutdown_signal() => {}
     }
     Ok(())
 }

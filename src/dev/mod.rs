@@ -200,10 +200,9 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     );
     // The lines go to stderr with the banner: stdout carries audit lines.
     eprintln!("{lines}");
-    tokio::select! {
-        () = running.wait() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    // SIGTERM or Ctrl-C: drain like `serve` (in-flight transfers finish
+    // within server.drain_timeout), then exit 0.
+    running.run_until(crate::server::shutdown_signal()).await;
     Ok(())
 }
 

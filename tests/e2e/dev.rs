@@ -137,3 +137,84 @@ fn s3gate_dev_prints_env_lines_that_make_aws_cli_cp_ls_and_sync_work() {
     );
     drop(child);
 }
+
+#[test]
+fn sigterm_lets_s3gate_dev_finish_an_upload_in_flight_then_exit_0() {
+    needs_testbed!();
+    let h = harness();
+    let dir = h.tempdir();
+    let env_file = dir.path().join("s3gate.env");
+    let listen = format!("127.0.0.1:{}", crate::harness::free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_s3gate"))
+        .args(["dev", "--listen", &listen, "--data"])
+        .arg(dir.path().join("data"))
+        .arg("--env-file")
+        .arg(&env_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("dev.stderr")).unwrap())
+        .spawn()
+        .expect("start s3gate dev");
+    let mut child = ChildGuard(child);
+    let env = wait_for(Duration::from_secs(30), || {
+        let env = parse_env_lines(&std::fs::read_to_string(&env_file).ok()?);
+        let up = std::net::TcpStream::connect(&listen).is_ok();
+        (up && env.contains_key("AWS_SESSION_TOKEN")).then_some(env)
+    })
+    .expect("s3gate dev listens within 30 s");
+    let creds = crate::harness::Creds {
+        access_key_id: env["AWS_ACCESS_KEY_ID"].clone(),
+        secret_access_key: env["AWS_SECRET_ACCESS_KEY"].clone(),
+        session_token: Some(env["AWS_SESSION_TOKEN"].clone()),
+    };
+    let signing = crate::sign::Signing {
+        creds: &creds,
+        time: std::time::SystemTime::now(),
+        presign: Some(Duration::from_secs(600)),
+    };
+    let url = crate::sign::signed(
+        &signing,
+        "PUT",
+        &format!("http://{listen}/dev/slow.bin"),
+        &[],
+        crate::sign::Payload::Unsigned,
+        Vec::new(),
+    )
+    .0
+    .url;
+    // ~2 MB/s: the upload takes about four seconds.
+    let (file, _) = random_file(dir.path(), "slow.bin", 8 * MIB);
+    let mut curl = clean_command("curl");
+    curl.args([
+        "-sS",
+        "--fail",
+        "--limit-rate",
+        "2M",
+        "-o",
+        "/dev/null",
+        "-X",
+        "PUT",
+    ])
+    .arg("--upload-file")
+    .arg(&file)
+    .arg(&url);
+    let mut upload = ChildGuard(curl.stdout(Stdio::null()).spawn().unwrap());
+    std::thread::sleep(Duration::from_millis(1500));
+    let term = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let uploaded = upload.0.wait().unwrap();
+    assert!(
+        uploaded.success(),
+        "the upload in flight was cut: {uploaded}"
+    );
+    let exited = wait_for(Duration::from_secs(30), || child.0.try_wait().unwrap())
+        .expect("s3gate dev exits once drained");
+    assert!(
+        exited.success(),
+        "s3gate dev exited {exited} on SIGTERM: {}",
+        std::fs::read_to_string(dir.path().join("dev.stderr")).unwrap_or_default()
+    );
+}

@@ -45,7 +45,7 @@ pub struct Rule {
 }
 
 impl Rule {
-    fn applies_to(&self, caller: &Caller<'_>, name: &str) -> bool {
+    pub(super) fn applies_to(&self, caller: &Caller<'_>, name: &str) -> bool {
         self.principals
             .iter()
             .any(|p| p.matches(caller.identity, name, caller.chain))
@@ -54,7 +54,7 @@ impl Rule {
                 .hold(caller.identity, caller.client, caller.now)
     }
 
-    fn covers(&self, identity: &Identity, action: Action, resource: &str) -> bool {
+    pub(super) fn covers(&self, identity: &Identity, action: Action, resource: &str) -> bool {
         let deny = self.effect == Effect::Deny;
         self.actions.contains(action)
             && self
@@ -95,6 +95,9 @@ pub enum Reason {
     /// Each pair is granted, but through grants naming different upstream
     /// roles; one upstream request runs under one role.
     NoCommonRole,
+    /// A delegated session with `delegated-by` grants is held to them, and
+    /// none covers this (action, resource) (see `policy::delegation`).
+    OutsideDelegatedGrants,
 }
 
 /// A decision on a whole request.
@@ -129,6 +132,11 @@ impl Decision {
             Reason::Denied => format!("denied by rule `{}`", self.rule_label()),
             Reason::NoCommonRole => format!(
                 "the grants that allow it (`{}`) name different upstream roles",
+                self.rule_label()
+            ),
+            Reason::OutsideDelegatedGrants => format!(
+                "a delegated session is held to the `delegated-by` grants that apply to it \
+                 (`{}`), and none allows it",
                 self.rule_label()
             ),
         }

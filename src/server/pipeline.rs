@@ -255,7 +255,7 @@ async fn run(
     let (grants, denies) = match role_arn {
         Some(_) => (
             claims.narrow(&as_pairs(
-                policy.grants_for(&caller, decision.role.as_deref()),
+                policy.session_grants_for(&caller, decision.role.as_deref()),
             )),
             as_pairs(policy.denies_for(&caller)),
         ),
@@ -310,7 +310,7 @@ fn authorize(
     event: &mut AuditEvent,
 ) -> Result<Decision, S3Error> {
     event.policy_version = Some(policy.version().to_owned());
-    let decision = policy.decide(caller, &s3.resources);
+    let decision = policy.decide_session(caller, &s3.resources);
     event.rule = Some(decision.rule_label().to_owned());
     let refused = if decision.allowed {
         claims

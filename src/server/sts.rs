@@ -199,9 +199,10 @@ async fn aws_identity(
 }
 
 /// `AssumeRole`, signed with an s3gate session: mints a child session for
-/// the same identity (the policy file still decides on it), whose scope is
-/// the requested session policy within the parent's scopes, whose expiry
-/// never passes the parent's, and whose chain names who delegated.
+/// the same identity, whose scope is the requested session policy within
+/// the parent's scopes, whose expiry never passes the parent's, and whose
+/// chain names who delegated. Each request of it is decided by
+/// `Policy::decide_session`: never more than the parent may do then.
 fn delegate(
     gateway: &Gateway,
     form: &StsForm,
@@ -221,12 +222,16 @@ fn delegate(
     ));
     // The chain: the root principal, then each delegated session's name
     // (this one's last), so `alice → agent-7` shows on every audit line.
+    // Each delegated name is under its delegator's, so no one can pick
+    // another's agent's name.
     let mut chain = parent.chain.clone();
     if chain.is_empty() {
         chain.push(crate::policy::principal_name(&parent.identity));
     }
-    chain.push(crate::policy::principal_name(
-        &crate::session::Identity::new("delegated", role.role_session_name.clone()),
+    let parent_name = chain.last().cloned().unwrap_or_default();
+    chain.push(crate::policy::delegated_name(
+        &parent_name,
+        &role.role_session_name,
     ));
     if chain.len() > crate::session::MAX_CHAIN {
         return Err(invalid(format!(

@@ -211,7 +211,10 @@ fn every_audit_line_of_the_child_names_the_chain() {
     let child = child_creds(&assume(&parent, "agent-audit", Some(&read_only), None));
     get(&child, &b.name, "in/a.txt").ok();
     put(&child, &b.name, "in/denied.txt").failed();
-    let expected = vec![format!("user:{alice}"), "delegated:agent-audit".to_owned()];
+    let expected = vec![
+        format!("user:{alice}"),
+        format!("delegated:user:{alice}/agent-audit"),
+    ];
     let lines = wait_for(Duration::from_secs(5), || {
         let lines: Vec<Value> = audit_lines(h.gw())
             .into_iter()
@@ -353,7 +356,10 @@ fn s3gate_grant_prints_env_lines_the_aws_cli_uses_within_the_grant() {
     assert_eq!(line["identity"], format!("user:{alice}"), "{line}");
     assert_eq!(
         line["chain"],
-        serde_json::json!([format!("user:{alice}"), "delegated:agent-7"]),
+        serde_json::json!([
+            format!("user:{alice}"),
+            format!("delegated:user:{alice}/agent-7")
+        ]),
         "{line}"
     );
 

@@ -416,10 +416,11 @@ fn authenticate(
     let body_sha256: [u8; 32] = Sha256::digest(body).into();
     auth.verify_with_body_sha256(parts, secret.expose().as_bytes(), now, &body_sha256)
         .map_err(|e| {
-            denied(
-                "SignatureDoesNotMatch",
-                e.to_s3_error().message.into_owned(),
-            )
+            let code = match e {
+                crate::sigv4::SigV4Error::PayloadNotSigned => "AccessDenied",
+                _ => "SignatureDoesNotMatch",
+            };
+            denied(code, e.to_s3_error().message.into_owned())
         })?;
     if let Some(why) = gateway.revocations.revoked(&claims, now) {
         return Err(denied("AccessDenied", why));

@@ -19,6 +19,7 @@ mod aws_identity;
 mod client;
 mod delegation;
 mod dev;
+mod escalation;
 mod harness;
 mod identity;
 mod idp;

@@ -1,0 +1,196 @@
+//! Escalations tried as an attacker would, with stock clients: delegating
+//! to oneself to pass a `delegated-by` grant, choosing another user's
+//! agent's name, an `AssumeRole` whose body the signature does not cover,
+//! identity attributes that move a grant, and a look-alike gateway. Each
+//! is refused (or confined), and the refusal is audited.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::audit::audit_lines;
+use crate::client::{boto3_assume_role, boto3_assume_role_env, store_put};
+use crate::delegation::{
+    child_creds, delegate, exported_creds, file_instances, get_via, revoke, s3gate_grant_via,
+};
+use crate::harness::{Bucket, Creds, Gateway, harness, mint_with, unique_name, wait_for};
+
+/// A bucket with `shared/plan.txt` and `home/notes.txt`, and a gateway
+/// whose policy lets `user:DEV` own `home/` and names
+/// `delegated-by:user:DEV` on `shared/`, which DEV itself cannot read: the
+/// shape of the shipped example that used to let DEV read `shared/` by
+/// delegating to itself. Returns DEV's name and a session of DEV's.
+fn self_delegation(label: &str) -> (Bucket, String, Gateway, Creds) {
+    let h = harness();
+    let b = h.bucket(label);
+    store_put(&b.name, "shared/plan.txt", b"not for dev");
+    store_put(&b.name, "home/notes.txt", b"dev's own");
+    let dev = unique_name("dev");
+    let gw = h.policy_gateway(
+        label,
+        &format!(
+            r#"
+[[grant]]
+id = "dev-home"
+principals = ["user:{dev}"]
+actions = ["read", "write", "list"]
+resources = ["s3://{bucket}/home/*"]
+
+[[grant]]
+id = "dev-agents-shared"
+principals = ["delegated-by:user:{dev}"]
+actions = ["read"]
+resources = ["s3://{bucket}/shared/*"]
+"#,
+            bucket = b.name
+        ),
+    );
+    let parent = mint_with(&gw.config, &dev, &["*=s3://*"], "1h");
+    (b, dev, gw, parent)
+}
+
+/// Asserts a refusal of `in/…`-style reads: `AccessDenied`.
+#[track_caller]
+fn assert_denied(result: Result<String, String>) -> String {
+    let err = result.expect_err("served, but it should have been refused");
+    assert!(err.contains("AccessDenied"), "{err}");
+    err
+}
+
+#[test]
+fn self_delegation_through_s3gate_grant_reads_nothing_the_delegator_cannot() {
+    let (b, dev, gw, parent) = self_delegation("esc-grant");
+    let endpoint = gw.endpoint();
+    assert_denied(get_via(&endpoint, &parent, &b.name, "shared/plan.txt"));
+
+    let out = s3gate_grant_via(
+        &endpoint,
+        &parent,
+        &[
+            "--read",
+            &format!("s3://{}/shared/", b.name),
+            "--name",
+            "me",
+        ],
+    )
+    .ok();
+    let child = exported_creds(&out.stdout);
+    let err = assert_denied(get_via(&endpoint, &child, &b.name, "shared/plan.txt"));
+    assert!(
+        err.contains(&format!("user:{dev} may not s3:GetObject")),
+        "{err}"
+    );
+
+    let line = wait_for(Duration::from_secs(5), || {
+        audit_lines(&gw).into_iter().find(|l| {
+            l["access_key_id"] == child.access_key_id.as_str() && l["operation"] == "GetObject"
+        })
+    })
+    .expect("the child's read is audited");
+    assert_eq!(line["decision"], "deny", "{line}");
+    assert_eq!(
+        line["chain"],
+        serde_json::json!([format!("user:{dev}"), format!("delegated:user:{dev}/me")]),
+        "{line}"
+    );
+}
+
+#[test]
+fn self_delegation_through_boto3_assume_role_reads_nothing_the_delegator_cannot() {
+    let (b, _, gw, parent) = self_delegation("esc-boto3");
+    let endpoint = gw.endpoint();
+    let out = boto3_assume_role(&endpoint, &parent, "helper", None, None).ok();
+    let child = child_creds(&serde_json::from_str(out.stdout.trim()).unwrap());
+    assert_denied(get_via(&endpoint, &child, &b.name, "shared/plan.txt"));
+    // The delegated-by grant holds dev's agents to it: not even dev's own
+    // home, which dev reads.
+    assert_eq!(
+        get_via(&endpoint, &parent, &b.name, "home/notes.txt").unwrap(),
+        "dev's own"
+    );
+    let err = assert_denied(get_via(&endpoint, &child, &b.name, "home/notes.txt"));
+    assert!(err.contains("dev-agents-shared"), "{err}");
+}
+
+#[test]
+fn another_users_agent_of_the_same_name_is_not_revoked_with_mine() {
+    let h = harness();
+    let b = h.bucket("esc-names");
+    store_put(&b.name, "in/a.txt", b"inside");
+    let dir = h.tempdir();
+    let (one, two) = file_instances(dir.path(), "1s");
+    let alice = unique_name("alice");
+    let mallory = unique_name("mallory");
+    let scope = [format!("*=s3://{}/*", b.name)];
+    let alices = delegate(
+        &one.endpoint(),
+        &mint_with(&one.config, &alice, &scope, "1h"),
+        "agent-7",
+    );
+    let mallorys = delegate(
+        &one.endpoint(),
+        &mint_with(&one.config, &mallory, &scope, "1h"),
+        "agent-7",
+    );
+    for creds in [&alices, &mallorys] {
+        assert_eq!(
+            get_via(&one.endpoint(), creds, &b.name, "in/a.txt").unwrap(),
+            "inside"
+        );
+    }
+    // Alice revokes her agent by the name the audit log shows for it.
+    let chains: Vec<Value> = audit_lines(&one)
+        .into_iter()
+        .filter(|l| l["access_key_id"] == alices.access_key_id.as_str())
+        .map(|l| l["chain"].clone())
+        .collect();
+    let name = format!("delegated:user:{alice}/agent-7");
+    assert!(chains.iter().any(|c| c[1] == name.as_str()), "{chains:?}");
+    revoke(&one.config, &["--identity", &name, "--reason", "done"]).ok();
+    let err = wait_for(Duration::from_secs(4), || {
+        get_via(&one.endpoint(), &alices, &b.name, "in/a.txt").err()
+    })
+    .expect("alice's agent still served after its revocation");
+    assert!(err.contains(&name), "{err}");
+    // Mallory's agent of the same name is another principal.
+    assert_eq!(
+        get_via(&one.endpoint(), &mallorys, &b.name, "in/a.txt").unwrap(),
+        "inside"
+    );
+    one.stop();
+    two.stop();
+}
+
+#[test]
+fn an_assume_role_whose_body_is_not_signed_is_refused() {
+    let h = harness();
+    let b = h.bucket("esc-unsigned");
+    let parent = h.session_for(&b.name);
+    let out = boto3_assume_role_env(
+        &h.gw().endpoint(),
+        &parent,
+        "unsigned",
+        None,
+        None,
+        &[("E2E_UNSIGNED_PAYLOAD", "1")],
+    );
+    assert!(!out.status.success(), "issued: {}", out.stdout);
+    let err: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(err["Error"], "AccessDenied", "{err}");
+    assert!(
+        err["Message"]
+            .as_str()
+            .unwrap()
+            .contains("UNSIGNED-PAYLOAD"),
+        "{err}"
+    );
+    let line = wait_for(Duration::from_secs(5), || {
+        audit_lines(h.gw()).into_iter().find(|l| {
+            l["operation"] == "AssumeRole" && l["access_key_id"] == parent.access_key_id.as_str()
+        })
+    })
+    .expect("the refusal is audited");
+    assert_eq!(line["decision"], "deny", "{line}");
+    // The same request with its body signed is served.
+    boto3_assume_role(&h.gw().endpoint(), &parent, "signed", None, None).ok();
+}

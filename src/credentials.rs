@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use sha2::{Digest, Sha256};
 
-use s3gate::identity::aws::sign_caller_identity;
+use s3gate::identity::aws::{check_announced_server_id, pinned_server_id, sign_caller_identity};
 use s3gate::identity::http::HttpClient;
 use s3gate::sts_api::read_fields;
 
@@ -22,14 +22,18 @@ const CACHE_MARGIN: Duration = Duration::from_secs(300);
 const GATEWAY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Returns `credential_process` JSON for a session proving this machine's
-/// AWS identity to `gateway`.
+/// AWS identity to `gateway`. The signature names `server_id` (default: the
+/// gateway URL's host), never what the gateway announces: an announcement
+/// naming another id is refused.
 pub async fn aws(
     gateway: &str,
+    server_id: Option<&str>,
     duration: Option<Duration>,
     source_profile: Option<String>,
     cache_dir: Option<&Path>,
 ) -> anyhow::Result<String> {
     let gateway = gateway.trim_end_matches('/');
+    let pinned = pinned_server_id(gateway, server_id).map_err(|e| anyhow::anyhow!(e))?;
     let cache_file = cache_dir.map(|d| {
         let key = hex::encode(&Sha256::digest(gateway.as_bytes())[..12]);
         d.join(format!("aws-{key}.json"))
@@ -56,6 +60,7 @@ pub async fn aws(
         field("sts_endpoint")?,
         field("region")?,
     );
+    check_announced_server_id(&pinned, &server_id).map_err(|e| anyhow::anyhow!(e))?;
 
     let credentials = workload_credentials(source_profile)
         .provide_credentials()

@@ -318,8 +318,9 @@ enum CredentialsCommand {
     /// Prove this machine's AWS identity (ECS task role, Lambda, EC2
     /// instance role, environment keys) to the gateway and get a session.
     ///
-    /// Signs an `sts:GetCallerIdentity` for the STS endpoint and server id
-    /// the gateway announces (`/_s3gate/aws-identity`); the gateway sends it
+    /// Signs an `sts:GetCallerIdentity` for the STS endpoint the gateway
+    /// announces (`/_s3gate/aws-identity`) and the server id this client
+    /// pins (refusing an announcement of another); the gateway sends it
     /// to STS itself and mints a session for the ARN STS names. The session
     /// is cached (owner-only file) until shortly before it expires. Use as
     /// `credential_process = s3gate credentials aws --gateway URL`.
@@ -327,6 +328,12 @@ enum CredentialsCommand {
         /// The gateway's base URL.
         #[arg(long, env = "S3GATE_GATEWAY")]
         gateway: String,
+        /// The server id to sign for (the gateway's
+        /// `identity.aws.server_id`). Default: the gateway URL's host. An
+        /// announcement naming another id is refused, so a look-alike
+        /// gateway cannot relay the signature to the real one.
+        #[arg(long, env = "S3GATE_SERVER_ID")]
+        server_id: Option<String>,
         /// Session lifetime to ask for (within the gateway's bounds).
         #[arg(long, value_parser = duration::parse)]
         duration: Option<Duration>,
@@ -633,6 +640,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Credentials(CredentialsCommand::Aws {
             gateway,
+            server_id,
             duration,
             source_profile,
             cache_dir,
@@ -643,8 +651,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
             } else {
                 cache_dir.or_else(default_cache_dir)
             };
-            let json =
-                credentials::aws(&gateway, duration, source_profile, cache_dir.as_deref()).await?;
+            let json = credentials::aws(
+                &gateway,
+                server_id.as_deref(),
+                duration,
+                source_profile,
+                cache_dir.as_deref(),
+            )
+            .await?;
             println!("{json}");
             Ok(())
         }

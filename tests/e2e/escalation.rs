@@ -194,3 +194,47 @@ fn an_assume_role_whose_body_is_not_signed_is_refused() {
     // The same request with its body signed is served.
     boto3_assume_role(&h.gw().endpoint(), &parent, "signed", None, None).ok();
 }
+
+/// A workload pointed at a gateway whose announcement names another
+/// server id (a look-alike relaying to the real one would announce the
+/// real one's) signs nothing: `s3gate credentials aws` pins the id to the
+/// gateway URL's host, or to `--server-id`.
+#[test]
+fn the_aws_helper_refuses_a_gateway_announcing_another_server_id() {
+    use crate::aws_identity::{SERVER_ID, gw, task_role_endpoint};
+    let h = harness();
+    let gw = gw();
+    let task_role = task_role_endpoint(&unique_name("relayed"));
+    let dir = h.tempdir();
+    let helper = |extra: &[&str]| {
+        let mut cmd = crate::client::clean_command(env!("CARGO_BIN_EXE_s3gate"));
+        cmd.args(["credentials", "aws", "--no-cache", "--gateway"])
+            .arg(gw.endpoint())
+            .args(extra)
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", &task_role.url)
+            .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", &task_role.token)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("XDG_CACHE_HOME", dir.path());
+        crate::client::run(cmd, Duration::from_secs(60))
+    };
+    // The gateway at 127.0.0.1 announces `e2e-gateway`: not its host.
+    let err = helper(&[]).failed();
+    assert!(
+        err.contains(&format!("announces server id `{SERVER_ID}`")),
+        "{err}"
+    );
+    assert_eq!(
+        task_role.requests.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the workload's credentials were fetched to sign for another gateway"
+    );
+    // Pinned to another id: refused too.
+    let err = helper(&["--server-id", "real-gateway"]).failed();
+    assert!(err.contains("`real-gateway`"), "{err}");
+    // Pinned to what this gateway is: a session.
+    let out = helper(&["--server-id", SERVER_ID]).ok();
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(v["Version"], 1, "{v}");
+}

@@ -214,10 +214,20 @@ pub struct OidcIssuerConfig {
     /// The claim naming the subject. Default: `sub`.
     #[serde(default = "default_subject_claim")]
     pub subject_claim: String,
-    /// The claim naming the user (audit lines, policy). Default:
-    /// `preferred_username`; absent in the token means no username.
+    /// The claim naming the user (audit lines, and `${identity.username}`
+    /// in the policy): name one this issuer keeps unique and users cannot
+    /// edit. Default: `sub`. (`preferred_username` is neither at most
+    /// providers.) A value that is empty or holds `/`, `..`, `*`, `?` or a
+    /// control character is refused at sign-in.
     #[serde(default = "default_username_claim")]
     pub username_claim: String,
+    /// `amr` values that mean the login used a second factor (the policy's
+    /// `mfa` condition). Default: `["mfa"]`.
+    #[serde(default = "default_mfa_amr")]
+    pub mfa_amr: Vec<String>,
+    /// `acr` values that mean the same. Default: none.
+    #[serde(default)]
+    pub mfa_acr: Vec<String>,
     /// The claim holding groups: an array of strings, or a string split on
     /// `groups_delimiter`. Default: `groups`; absent means no groups.
     #[serde(default = "default_groups_claim")]
@@ -539,7 +549,10 @@ fn default_subject_claim() -> String {
     "sub".into()
 }
 fn default_username_claim() -> String {
-    "preferred_username".into()
+    "sub".into()
+}
+fn default_mfa_amr() -> Vec<String> {
+    vec!["mfa".into()]
 }
 fn default_groups_claim() -> String {
     "groups".into()

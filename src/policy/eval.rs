@@ -46,9 +46,10 @@ pub struct Rule {
 
 impl Rule {
     pub(super) fn applies_to(&self, caller: &Caller<'_>, name: &str) -> bool {
+        let deny = self.effect == Effect::Deny;
         self.principals
             .iter()
-            .any(|p| p.matches(caller.identity, name, caller.chain))
+            .any(|p| p.matches_as(caller.identity, name, caller.chain, deny))
             && self
                 .conditions
                 .hold(caller.identity, caller.client, caller.now)

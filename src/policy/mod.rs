@@ -64,7 +64,7 @@ pub use file::{
 pub use lint::{Lint, lint};
 pub use pattern::Pattern;
 pub use principal::{PrincipalPattern, identity_from_principal, principal_name};
-pub use resource::Resource;
+pub use resource::{Resource, path_segment};
 pub use session_policy::{MAX_SESSION_POLICY_BYTES, SessionPolicyError, scope_from_iam_json};
 
 /// The policy `s3gate dev` uses when given none: user `dev` may do

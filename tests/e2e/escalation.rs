@@ -14,6 +14,8 @@ use crate::delegation::{
     child_creds, delegate, exported_creds, file_instances, get_via, revoke, s3gate_grant_via,
 };
 use crate::harness::{Bucket, Creds, Gateway, harness, mint_with, unique_name, wait_for};
+use crate::identity::{audit_for, element, sts};
+use crate::idp::TestIssuer;
 
 /// A bucket with `shared/plan.txt` and `home/notes.txt`, and a gateway
 /// whose policy lets `user:DEV` own `home/` and names
@@ -237,4 +239,141 @@ fn the_aws_helper_refuses_a_gateway_announcing_another_server_id() {
     let out = helper(&["--server-id", SERVER_ID]).ok();
     let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
     assert_eq!(v["Version"], 1, "{v}");
+}
+
+// Identity attributes: only verified, issuer-scoped ones decide.
+
+/// A gateway trusting a test issuer (whose operator names
+/// `preferred_username` as the username claim), with home prefixes by
+/// username and a deny for one email domain; and the issuer.
+fn attribute_gateway(bucket: &str) -> (Gateway, TestIssuer) {
+    let h = harness();
+    let issuer = TestIssuer::start(h);
+    let extra = format!(
+        "{}username_claim = \"preferred_username\"\n",
+        issuer.config("60s", "1h")
+    );
+    let gw = h.policy_gateway_with(
+        "esc-attrs",
+        &format!(
+            r#"
+[[grant]]
+id = "homes"
+principals = ["oidc:{url}#*"]
+actions = ["read", "write"]
+resources = ["s3://{bucket}/home/${{identity.username}}/*"]
+
+[[grant]]
+id = "public"
+principals = ["oidc:{url}#*"]
+actions = ["read"]
+resources = ["s3://{bucket}/public/*"]
+
+[[deny]]
+id = "no-contractors"
+principals = ["email:*@contractor.example"]
+actions = ["*"]
+resources = ["s3://{bucket}/*"]
+"#,
+            url = issuer.url
+        ),
+        &extra,
+    );
+    (gw, issuer)
+}
+
+/// `AssumeRoleWithWebIdentity` with `claims` signed by `issuer`: the
+/// session, or the STS error body.
+fn web_session(gw: &Gateway, issuer: &TestIssuer, claims: &Value) -> Result<Creds, String> {
+    let token = issuer.key.sign(jsonwebtoken::Header::default(), claims);
+    let (status, body) = sts(
+        gw,
+        &[
+            ("Action", "AssumeRoleWithWebIdentity"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", "arn:aws:iam::123456789012:role/s3gate"),
+            ("RoleSessionName", "esc"),
+            ("WebIdentityToken", &token),
+        ],
+    );
+    if status != 200 {
+        return Err(body);
+    }
+    let field = |k: &str| element(&body, k).unwrap().to_owned();
+    Ok(Creds {
+        access_key_id: field("AccessKeyId"),
+        secret_access_key: field("SecretAccessKey"),
+        session_token: Some(field("SessionToken")),
+    })
+}
+
+#[test]
+fn a_username_with_a_slash_gets_no_session_and_no_one_elses_home() {
+    let h = harness();
+    let b = h.bucket("esc-slash");
+    store_put(&b.name, "home/bob/shared/plan.txt", b"bob's");
+    let (gw, issuer) = attribute_gateway(&b.name);
+    let mut claims = issuer.claims(&unique_name("mallory"));
+    claims["preferred_username"] = "bob/shared".into();
+    let body = web_session(&gw, &issuer, &claims).expect_err("a session was issued");
+    assert!(body.contains("<Code>InvalidIdentityToken</Code>"), "{body}");
+    assert!(body.contains("holds `/`"), "{body}");
+    let line = audit_for(&gw, element(&body, "RequestId").unwrap());
+    assert_eq!(line["decision"], "deny", "{line}");
+    // A plain name still gets its home.
+    let mut claims = issuer.claims(&unique_name("carol"));
+    claims["preferred_username"] = "carol".into();
+    // (with a verified address: the email deny fails closed without one)
+    claims["email"] = "carol@corp.example".into();
+    claims["email_verified"] = true.into();
+    let carol = web_session(&gw, &issuer, &claims).unwrap();
+    store_put(&b.name, "home/carol/a.txt", b"carol's");
+    assert_eq!(
+        get_via(&gw.endpoint(), &carol, &b.name, "home/carol/a.txt").unwrap(),
+        "carol's"
+    );
+}
+
+#[test]
+fn an_email_deny_fires_for_a_verified_address_and_fails_closed_without_one() {
+    let h = harness();
+    let b = h.bucket("esc-email");
+    store_put(&b.name, "public/a.txt", b"public");
+    let (gw, issuer) = attribute_gateway(&b.name);
+    let session = |email: &str, verified: Value| {
+        let mut claims = issuer.claims(&unique_name("u"));
+        claims["preferred_username"] = unique_name("u").into();
+        claims["email"] = email.into();
+        claims["email_verified"] = verified;
+        web_session(&gw, &issuer, &claims).unwrap()
+    };
+    let staff = session("ann@corp.example", true.into());
+    assert_eq!(
+        get_via(&gw.endpoint(), &staff, &b.name, "public/a.txt").unwrap(),
+        "public"
+    );
+    let contractor = session("eve@contractor.example", true.into());
+    let err = assert_denied(get_via(
+        &gw.endpoint(),
+        &contractor,
+        &b.name,
+        "public/a.txt",
+    ));
+    assert!(err.contains("no-contractors"), "{err}");
+    // Unverified: the address is unknown, so the deny still applies.
+    let unverified = session("eve@corp.example", false.into());
+    let err = assert_denied(get_via(
+        &gw.endpoint(),
+        &unverified,
+        &b.name,
+        "public/a.txt",
+    ));
+    assert!(err.contains("no-contractors"), "{err}");
+    let line = wait_for(Duration::from_secs(5), || {
+        audit_lines(&gw).into_iter().find(|l| {
+            l["access_key_id"] == contractor.access_key_id.as_str() && l["operation"] == "GetObject"
+        })
+    })
+    .expect("the refusal is audited");
+    assert_eq!(line["rule"], "no-contractors", "{line}");
 }

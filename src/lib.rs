@@ -17,6 +17,7 @@
 pub mod audit;
 pub mod config;
 pub mod dev;
+pub mod forwarded;
 pub mod identity;
 pub mod login;
 pub mod metrics;

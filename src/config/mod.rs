@@ -109,6 +109,20 @@ pub struct ServerConfig {
     /// `400 InvalidURI`. Default: `8192`.
     #[serde(default = "default_max_url_bytes")]
     pub max_url_bytes: usize,
+    /// Address blocks of the load balancers and proxies in front of s3gate
+    /// (`["10.0.0.0/8"]`). From a peer in them, the client address that
+    /// `source_cidr` conditions see is the rightmost `X-Forwarded-For`
+    /// entry outside them; from any other peer, the peer's address.
+    /// Default: none (the header is never read).
+    #[serde(default, deserialize_with = "cidrs")]
+    pub trusted_proxies: Vec<crate::policy::Cidr>,
+}
+
+fn cidrs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<crate::policy::Cidr>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|t| crate::policy::Cidr::parse(t).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 impl Default for ServerConfig {
@@ -122,6 +136,7 @@ impl Default for ServerConfig {
             max_header_bytes: default_max_header_bytes(),
             max_headers: default_max_headers(),
             max_url_bytes: default_max_url_bytes(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -207,10 +207,18 @@ async fn run(
     // authorize: decided here, before the upstream is contacted, so a
     // denied HEAD or conditional GET answers the same whether the object
     // exists or not.
+    let source = crate::forwarded::client_address(
+        client.ip(),
+        &parts.headers,
+        &gateway.limits.trusted_proxies,
+    );
+    if source != Some(client.ip()) {
+        event.source_ip = Some(source.map_or_else(|| "unknown".into(), |ip| ip.to_string()));
+    }
     let caller = Caller {
         identity: &claims.identity,
         chain: &claims.chain,
-        client: Some(client.ip()),
+        client: source,
         now,
     };
     // One policy version for the whole request: the decision, and what the

@@ -377,3 +377,62 @@ fn an_email_deny_fires_for_a_verified_address_and_fails_closed_without_one() {
     .expect("the refusal is audited");
     assert_eq!(line["rule"], "no-contractors", "{line}");
 }
+
+// The client address behind a load balancer.
+
+#[test]
+fn source_cidr_reads_x_forwarded_for_only_from_a_trusted_proxy() {
+    use crate::sign::{Payload, Signing, send_blocking, signed};
+    let h = harness();
+    let b = h.bucket("esc-xff");
+    store_put(&b.name, "office/a.txt", b"office only");
+    let user = unique_name("worker");
+    let policy = format!(
+        r#"
+[[grant]]
+id = "from-the-office"
+principals = ["user:{user}"]
+actions = ["read"]
+resources = ["s3://{}/office/*"]
+conditions = {{ source_cidr = ["198.51.100.0/24"] }}
+"#,
+        b.name
+    );
+    // The test is the load balancer: it connects from 127.0.0.1.
+    let behind = h.policy_gateway_with(
+        "esc-xff",
+        &policy,
+        "[server]\ntrusted_proxies = [\"127.0.0.1/32\"]\n",
+    );
+    let exposed = h.policy_gateway("esc-xff-exposed", &policy);
+    let get = |gw: &Gateway, xff: &str| {
+        let creds = mint_with(&gw.config, &user, &["*=s3://*"], "1h");
+        let url = format!("{}/{}/office/a.txt", gw.endpoint(), b.name);
+        let (req, _) = signed(
+            &Signing::now(&creds),
+            "GET",
+            &url,
+            &[("x-forwarded-for", xff)],
+            Payload::Hash(b""),
+            Vec::new(),
+        );
+        send_blocking(req)
+    };
+    let from_office = get(&behind, "198.51.100.7");
+    assert_eq!(from_office.status, 200, "{}", from_office.text());
+    let line = wait_for(Duration::from_secs(5), || {
+        audit_lines(&behind)
+            .into_iter()
+            .find(|l| l["operation"] == "GetObject" && l["decision"] == "allow")
+    })
+    .expect("the allowed read is audited");
+    assert_eq!(line["source_ip"], "198.51.100.7", "{line}");
+    assert!(
+        line["client"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{line}"
+    );
+    // A client prepending the office address is seen at its own.
+    get(&behind, "198.51.100.7, 203.0.113.9").assert_error(403, "AccessDenied");
+    // Without trusted proxies the header is the client's word: ignored.
+    get(&exposed, "198.51.100.7").assert_error(403, "AccessDenied");
+}

@@ -22,11 +22,23 @@
 //! delegator's own grants, so the store is never asked for more than the
 //! root may do.
 //!
+//! Whether a session may delegate at all is a decision too, on the action
+//! `s3gate:Delegate` (not an S3 action, and not tied to a rule's
+//! resources; `*` includes it): a session nobody delegated (a person, a
+//! service) may, unless a deny naming the action applies to it; a delegated
+//! session (an agent) may only when a grant naming the action applies to
+//! it through a `delegated-by:` or `*` principal — a grant to its root's
+//! name or groups speaks of the root, not of its agents — and no such deny
+//! does. Depth stays bounded by `session::MAX_CHAIN`.
+//!
 //! Pure: no I/O, no clock. Depends on [`super::eval`] for rule matching.
 
 use super::eval::{Caller, Decision, Granted, Policy, Reason, Rule};
 use super::principal::{PrincipalPattern, principal_name};
 use crate::s3::Action;
+
+/// The action that lets a session delegate, as a policy names it.
+pub const DELEGATE_ACTION: &str = "s3gate:Delegate";
 
 /// The principal name of the session `name` delegated by the session whose
 /// principal name is `parent`: `delegated:<parent>/<name>`. A delegated
@@ -103,10 +115,15 @@ impl Policy {
                 return Some(refuse(Reason::Denied, deny.id.clone(), *action, resource));
             }
         }
+        // A grant of `s3gate:Delegate` alone says nothing of S3.
         let ceiling: Vec<&Rule> = self
             .grants()
             .iter()
-            .filter(|g| g.names_delegators(delegators) && g.applies_to(&level, &name))
+            .filter(|g| {
+                !g.actions.is_empty()
+                    && g.names_delegators(delegators)
+                    && g.applies_to(&level, &name)
+            })
             .collect();
         if ceiling.is_empty() {
             return None;
@@ -121,6 +138,54 @@ impl Policy {
             *action,
             resource,
         ))
+    }
+
+    /// Whether the session (`caller.chain` as sealed) may delegate now:
+    /// `Err` names the rule or the reason it may not (module doc).
+    pub fn may_delegate(&self, caller: &Caller<'_>) -> Result<(), String> {
+        let name = principal_name(caller.identity);
+        // Each level the session is: the root as itself, then each
+        // delegated session of the chain with its delegators.
+        let levels =
+            std::iter::once(&[][..]).chain((1..caller.chain.len()).map(|k| &caller.chain[..k]));
+        for delegators in levels {
+            let level = Caller {
+                chain: delegators,
+                ..*caller
+            };
+            if let Some(deny) = self
+                .denies()
+                .iter()
+                .find(|d| d.delegate && d.applies_to(&level, &name))
+            {
+                return Err(format!(
+                    "denied by rule `{}`, which names {DELEGATE_ACTION}",
+                    deny.id
+                ));
+            }
+        }
+        if caller.chain.is_empty() {
+            return Ok(());
+        }
+        let delegators = &caller.chain[..caller.chain.len() - 1];
+        let level = Caller {
+            chain: delegators,
+            ..*caller
+        };
+        let granted = self.grants().iter().any(|g| {
+            g.delegate
+                && (g.names_delegators(delegators) || g.principals.contains(&PrincipalPattern::Any))
+                && g.applies_to(&level, &name)
+        });
+        if granted {
+            Ok(())
+        } else {
+            Err(format!(
+                "a delegated session may delegate only where a grant of {DELEGATE_ACTION} names \
+                 it (`delegated-by:` one of {}, or `*`), and none does",
+                delegators.join(", ")
+            ))
+        }
     }
 
     /// What a session may be granted under `role` for its session policy:
@@ -286,6 +351,40 @@ resources = ["s3://dev/shared/*"]
         let alice = Identity::new("mint", "alice");
         let alices = chain("user:alice", &["agent-7", "sub"]);
         assert!(!decide(&p, &alice, &alices, Action::GetObject, "s3://b/k").allowed);
+    }
+
+    #[test]
+    fn people_may_delegate_and_agents_only_where_a_rule_says_so() {
+        let p = policy(SELF_DELEGATION);
+        let dev = Identity::new("mint", "dev");
+        let caller = |chain: &'static [String]| Caller {
+            identity: &dev,
+            chain,
+            client: None,
+            now: now(),
+        };
+        assert_eq!(p.may_delegate(&caller(&[])), Ok(()));
+        let child: &'static [String] = Vec::leak(chain("user:dev", &["me"]));
+        let refused = p.may_delegate(&caller(child)).unwrap_err();
+        assert!(refused.contains("s3gate:Delegate"), "{refused}");
+
+        let text = format!(
+            "{SELF_DELEGATION}[[grant]]\nid = \"agents-delegate\"\nprincipals = [\"delegated-by:user:dev\"]\nactions = [\"s3gate:Delegate\"]\nresources = [\"s3://dev/home/*\"]\n"
+        );
+        let p = policy(&text);
+        assert_eq!(p.may_delegate(&caller(child)), Ok(()));
+        // A delegate-only grant holds the agents to nothing of S3.
+        let d = decide(&p, &dev, child, Action::GetObject, "s3://dev/home/a");
+        assert_eq!(d.rule.as_deref(), Some("dev-agents-shared"), "{d}");
+
+        let text = format!(
+            "{text}[[deny]]\nid = \"no-delegation\"\nprincipals = [\"user:dev\"]\nactions = [\"s3gate:Delegate\"]\nresources = [\"s3://*\"]\n"
+        );
+        let p = policy(&text);
+        for chain in [&[][..], child] {
+            let refused = p.may_delegate(&caller(chain)).unwrap_err();
+            assert!(refused.contains("no-delegation"), "{refused}");
+        }
     }
 
     // Property: for random policies and chains, no child is ever allowed a

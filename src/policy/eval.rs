@@ -34,6 +34,9 @@ pub struct Rule {
     pub effect: Effect,
     pub principals: Vec<PrincipalPattern>,
     pub actions: ActionSet,
+    /// Whether the rule names `s3gate:Delegate` (or `*`): see
+    /// `policy::delegation`. Not tied to the rule's resources.
+    pub delegate: bool,
     pub resources: Vec<Resource>,
     /// The upstream IAM role that carries a grant out; `None` means the
     /// upstream's own credentials (static keys, or s3gate's AWS identity).

@@ -146,6 +146,10 @@ fn resources_cover(wide: &Rule, narrow: &Rule) -> bool {
 /// allows less than it says. Sound in one direction only: silence does not
 /// prove the delegator holds the grant (a group may be missing).
 fn widening_delegation(policy: &Policy, g: &Rule) -> Option<String> {
+    if g.actions.is_empty() {
+        // Only `s3gate:Delegate`: no S3 right to widen.
+        return None;
+    }
     let delegators = g.principals.iter().filter_map(|p| match p {
         PrincipalPattern::DelegatedBy(d) => Some(d.as_str()),
         _ => None,

@@ -56,7 +56,7 @@ use serde::{Deserialize, Serialize};
 use crate::s3::Action;
 
 pub use condition::{Cidr, Conditions, DailyWindow};
-pub use delegation::delegated_name;
+pub use delegation::{DELEGATE_ACTION, delegated_name};
 pub use eval::{Caller, Decision, Effect, Granted, Policy, Reason, Rule};
 pub use file::{
     MAX_POLICY_BYTES, MAX_POLICY_RULES, MAX_RULE_ITEMS, PolicyError, validate_role_arn,

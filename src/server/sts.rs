@@ -211,6 +211,24 @@ fn delegate(
     now: SystemTime,
 ) -> Result<String, StsError> {
     let invalid = |m: String| StsError::new(StatusCode::BAD_REQUEST, "ValidationError", m);
+    // Whether this session may delegate at all is the policy's to say.
+    let may = gateway
+        .policy
+        .current()
+        .may_delegate(&crate::policy::Caller {
+            identity: &parent.identity,
+            chain: &parent.chain,
+            client: None,
+            now,
+        });
+    if let Err(why) = may {
+        event.rule = Some(crate::policy::DELEGATE_ACTION.into());
+        return Err(StsError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            format!("this session may not delegate: {why}"),
+        ));
+    }
     let role = RoleRequest::parse(form, None)?;
     let ttl = session_ttl(gateway, &role)?;
     // Never past the parent: `open` refused it if already expired.

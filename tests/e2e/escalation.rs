@@ -112,6 +112,16 @@ fn self_delegation_through_boto3_assume_role_reads_nothing_the_delegator_cannot(
     );
     let err = assert_denied(get_via(&endpoint, &child, &b.name, "home/notes.txt"));
     assert!(err.contains("dev-agents-shared"), "{err}");
+    // Delegating is a right of its own: dev has it, its agent does not,
+    // since no rule gives agents s3gate:Delegate.
+    let out = boto3_assume_role(&endpoint, &child, "sub", None, None);
+    assert!(!out.status.success(), "the agent delegated: {}", out.stdout);
+    let err: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(err["Error"], "AccessDenied", "{err}");
+    assert!(
+        err["Message"].as_str().unwrap().contains("s3gate:Delegate"),
+        "{err}"
+    );
 }
 
 #[test]

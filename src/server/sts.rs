@@ -52,7 +52,13 @@ pub async fn handle(
         Ok(collected) => {
             let body = collected.to_bytes();
             event.bytes_in = body.len() as u64;
-            answer(gateway, &parts, &body, &mut event, now).await
+            // The address the policy sees, as for S3 requests.
+            let source = crate::forwarded::client_address(
+                client.ip(),
+                &parts.headers,
+                &gateway.limits.trusted_proxies,
+            );
+            answer(gateway, &parts, &body, &mut event, source, now).await
         }
     };
     let (status, xml) = match result {
@@ -81,6 +87,7 @@ async fn answer(
     parts: &http::request::Parts,
     body: &Bytes,
     event: &mut AuditEvent,
+    source: Option<std::net::IpAddr>,
     now: SystemTime,
 ) -> Result<String, StsError> {
     let form = StsForm::parse(body);
@@ -97,7 +104,7 @@ async fn answer(
         "AssumeRoleWithAwsIdentity" => aws_identity(gateway, &form, event, now).await,
         "AssumeRole" => {
             let parent = authenticate(gateway, parts, body, event, now)?;
-            delegate(gateway, &form, &parent, event, now)
+            delegate(gateway, &form, &parent, event, source, now)
         }
         "GetCallerIdentity" => {
             let claims = authenticate(gateway, parts, body, event, now)?;
@@ -208,6 +215,7 @@ fn delegate(
     form: &StsForm,
     parent: &crate::session::Claims,
     event: &mut AuditEvent,
+    source: Option<std::net::IpAddr>,
     now: SystemTime,
 ) -> Result<String, StsError> {
     let invalid = |m: String| StsError::new(StatusCode::BAD_REQUEST, "ValidationError", m);
@@ -218,7 +226,7 @@ fn delegate(
         .may_delegate(&crate::policy::Caller {
             identity: &parent.identity,
             chain: &parent.chain,
-            client: None,
+            client: source,
             now,
         });
     if let Err(why) = may {

@@ -110,8 +110,9 @@ pub struct Claims {
     /// Unix seconds; the session is expired from this second on.
     #[serde(rename = "exp")]
     pub expires_at: u64,
-    /// The delegating sessions, outermost first, each written as its
-    /// principal name (`user:alice`, see `policy::principal_name`): the
+    /// The root principal, then each delegated session, this one last, each
+    /// written as its principal name (`user:alice`,
+    /// `delegated:user:alice/agent-7`: see `policy::delegated_name`): the
     /// policy's `delegated-by:` principals match these entries.
     #[serde(rename = "ch", default, skip_serializing_if = "Vec::is_empty")]
     pub chain: Vec<String>,

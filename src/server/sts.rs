@@ -265,24 +265,17 @@ fn delegate(
             crate::session::MAX_CHAIN - 1
         )));
     }
-    let (scope, parent_scopes) = match form.get("Policy") {
-        // No policy: the child may do what the parent may.
-        None => (parent.scope.clone(), parent.parent_scopes.clone()),
-        Some(text) => {
-            let requested = crate::policy::scope_from_iam_json(text).map_err(|e| {
-                StsError::new(
-                    StatusCode::BAD_REQUEST,
-                    "MalformedPolicyDocument",
-                    e.to_string(),
-                )
-            })?;
-            let mut parents = parent.parent_scopes.clone();
-            if !parent.scope.is_all() {
-                parents.push(parent.scope.clone());
-            }
-            (requested, parents)
-        }
+    let requested = match form.get("Policy") {
+        None => None,
+        Some(text) => Some(crate::policy::scope_from_iam_json(text).map_err(|e| {
+            StsError::new(
+                StatusCode::BAD_REQUEST,
+                "MalformedPolicyDocument",
+                e.to_string(),
+            )
+        })?),
     };
+    let (scope, parent_scopes) = parent.child_scopes(requested);
     // The child's own quota, never looser than any it inherits; every
     // request of it is charged to its ancestors' quotas too.
     let inherited = parent.effective_quota();

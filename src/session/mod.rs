@@ -150,6 +150,23 @@ impl Claims {
         self.scopes().find_map(|s| s.first_denied(resources))
     }
 
+    /// A child's own scope and the scopes it inherits, for a child that
+    /// asked for `requested` (`None`: the parent's own). Every scope of the
+    /// parent stays with the child, so the child's scopes never allow what
+    /// the parent's refuse.
+    pub fn child_scopes(&self, requested: Option<Scope>) -> (Scope, Vec<Scope>) {
+        match requested {
+            None => (self.scope.clone(), self.parent_scopes.clone()),
+            Some(requested) => {
+                let mut parents = self.parent_scopes.clone();
+                if !self.scope.is_all() {
+                    parents.push(self.scope.clone());
+                }
+                (requested, parents)
+            }
+        }
+    }
+
     /// Narrows grants by every scope of the session in turn (see
     /// [`Scope::narrow`]).
     pub fn narrow(

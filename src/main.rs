@@ -531,6 +531,9 @@ fn policy_command(command: PolicyCommand) -> ExitCode {
             let decision = policy.decide_session(&caller, &[(action, resource.clone())]);
             println!("{decision}");
             println!("  identity: {}", principal_name(&id));
+            if let Some(session) = chain.last() {
+                println!("  session:  {session}");
+            }
             println!(
                 "  policy:   {} (version {})",
                 policy_file.display(),

@@ -446,3 +446,61 @@ conditions = {{ source_cidr = ["198.51.100.0/24"] }}
     // Without trusted proxies the header is the client's word: ignored.
     get(&exposed, "198.51.100.7").assert_error(403, "AccessDenied");
 }
+
+/// `policy check` flags the self-delegation shape, and `policy explain`
+/// decides a delegated session as the gateway does.
+#[test]
+fn policy_check_and_explain_see_through_self_delegation() {
+    let h = harness();
+    let dir = h.tempdir();
+    let file = dir.path().join("policy.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[grant]]
+id = "dev-home"
+principals = ["user:dev"]
+actions = ["read"]
+resources = ["s3://dev/home/*"]
+
+[[grant]]
+id = "dev-agents-shared"
+principals = ["delegated-by:user:dev"]
+actions = ["read"]
+resources = ["s3://dev/shared/*"]
+"#,
+    )
+    .unwrap();
+    let s3gate = |args: &[&str]| {
+        let mut cmd = crate::client::clean_command(env!("CARGO_BIN_EXE_s3gate"));
+        cmd.arg("policy").args(args);
+        crate::client::run(cmd, Duration::from_secs(30))
+    };
+    let check = s3gate(&["check", file.to_str().unwrap()]).ok();
+    let warnings = format!("{}{}", check.stdout, check.stderr);
+    assert!(
+        warnings.contains("`dev-agents-shared`") && warnings.contains("no grant to user:dev"),
+        "{warnings}"
+    );
+    let explain = |resource: &str| {
+        s3gate(&[
+            "explain",
+            "--policy",
+            file.to_str().unwrap(),
+            "--as",
+            "user:dev",
+            "--delegated",
+            "me",
+            "s3:GetObject",
+            resource,
+        ])
+    };
+    let out = explain("s3://dev/shared/plan.txt");
+    assert!(!out.status.success(), "{}", out.stdout);
+    assert!(out.stdout.starts_with("DENY"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("session:  delegated:user:dev/me"),
+        "{}",
+        out.stdout
+    );
+}

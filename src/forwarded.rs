@@ -16,9 +16,15 @@ use http::HeaderMap;
 
 use crate::policy::Cidr;
 
+/// Why a request whose client address is unknown is refused: an unknown
+/// address would keep a `not_source_cidr` deny from denying.
+pub const UNKNOWN_CLIENT: &str = "the client's address is unknown: a trusted proxy forwarded an \
+     X-Forwarded-For entry that is not an address";
+
 /// The client's address for a request from `peer`: see the module doc.
-/// `None` when a trusted proxy passed on an entry that is not an address
-/// (the client is then unknown, and address conditions do not hold).
+/// `None` when a trusted proxy passed on an entry that is not an address:
+/// the client is unknown, and the gateway refuses the request
+/// ([`UNKNOWN_CLIENT`]).
 pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> Option<IpAddr> {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
     if !is_trusted(peer) {

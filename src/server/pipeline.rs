@@ -215,10 +215,23 @@ async fn run(
     if source != Some(client.ip()) {
         event.source_ip = Some(source.map_or_else(|| "unknown".into(), |ip| ip.to_string()));
     }
+    // An unknown address would make a `not_source_cidr` deny not deny:
+    // refuse instead (fail closed).
+    let Some(source) = source else {
+        event.reason = crate::forwarded::UNKNOWN_CLIENT.into();
+        return Err(S3Error::new(
+            S3ErrorCode::AccessDenied,
+            format!(
+                "s3gate: {} (request id {}).",
+                crate::forwarded::UNKNOWN_CLIENT,
+                event.request_id
+            ),
+        ));
+    };
     let caller = Caller {
         identity: &claims.identity,
         chain: &claims.chain,
-        client: source,
+        client: Some(source),
         now,
     };
     // One policy version for the whole request: the decision, and what the

@@ -219,6 +219,13 @@ fn delegate(
     now: SystemTime,
 ) -> Result<String, StsError> {
     let invalid = |m: String| StsError::new(StatusCode::BAD_REQUEST, "ValidationError", m);
+    if source.is_none() {
+        return Err(StsError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            crate::forwarded::UNKNOWN_CLIENT,
+        ));
+    }
     // Whether this session may delegate at all is the policy's to say.
     let may = gateway
         .policy

@@ -443,6 +443,15 @@ conditions = {{ source_cidr = ["198.51.100.0/24"] }}
     );
     // A client prepending the office address is seen at its own.
     get(&behind, "198.51.100.7, 203.0.113.9").assert_error(403, "AccessDenied");
+    // A trusted hop passing on something that is no address: unknown,
+    // refused rather than decided without an address.
+    let unknown = get(&behind, "198.51.100.7, not-an-address");
+    unknown.assert_error(403, "AccessDenied");
+    assert!(
+        unknown.message().contains("address is unknown"),
+        "{}",
+        unknown.text()
+    );
     // Without trusted proxies the header is the client's word: ignored.
     get(&exposed, "198.51.100.7").assert_error(403, "AccessDenied");
 }

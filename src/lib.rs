@@ -20,6 +20,7 @@
 pub mod audit;
 pub mod config;
 pub mod dev;
+pub mod forwarded;
 pub mod gateway;
 pub mod identity;
 pub mod live;

@@ -117,6 +117,10 @@ pub struct AuditEvent {
     pub complete: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client: Option<SocketAddr>,
+    /// The address the policy's conditions saw, when it is not `client`'s:
+    /// taken from `X-Forwarded-For` behind a trusted proxy, or `unknown`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

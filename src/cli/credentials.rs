@@ -13,7 +13,7 @@ use http_body_util::Full;
 use sha2::{Digest, Sha256};
 
 use s3gate::config::duration;
-use s3gate::identity::aws::sign_caller_identity;
+use s3gate::identity::aws::{check_announced_server_id, pinned_server_id, sign_caller_identity};
 use s3gate::identity::http::HttpClient;
 use s3gate::sts_api::read_fields;
 
@@ -22,14 +22,18 @@ use super::login;
 const GATEWAY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Returns `credential_process` JSON for a session proving this machine's
-/// AWS identity to `gateway`.
+/// AWS identity to `gateway`. The signature names `server_id` (default: the
+/// gateway URL's host), never what the gateway announces: an announcement
+/// naming another id is refused.
 pub async fn aws(
     gateway: &str,
+    server_id: Option<&str>,
     duration: Option<Duration>,
     source_profile: Option<String>,
     cache_dir: Option<&Path>,
 ) -> anyhow::Result<String> {
     let gateway = gateway.trim_end_matches('/');
+    let pinned = pinned_server_id(gateway, server_id).map_err(|e| anyhow::anyhow!(e))?;
     let cache_file = cache_dir.map(|d| {
         let key = hex::encode(&Sha256::digest(gateway.as_bytes())[..12]);
         d.join(format!("aws-{key}.json"))
@@ -56,6 +60,7 @@ pub async fn aws(
         field("sts_endpoint")?,
         field("region")?,
     );
+    check_announced_server_id(&pinned, &server_id).map_err(|e| anyhow::anyhow!(e))?;
 
     let credentials = workload_credentials(source_profile)
         .provide_credentials()
@@ -205,8 +210,9 @@ pub enum Command {
     /// Prove this machine's AWS identity (ECS task role, Lambda, EC2
     /// instance role, environment keys) to the gateway and get a session.
     ///
-    /// Signs an `sts:GetCallerIdentity` for the STS endpoint and server id
-    /// the gateway announces (`/_s3gate/aws-identity`); the gateway sends it
+    /// Signs an `sts:GetCallerIdentity` for the STS endpoint the gateway
+    /// announces (`/_s3gate/aws-identity`) and the server id this client
+    /// pins (refusing an announcement of another); the gateway sends it
     /// to STS itself and mints a session for the ARN STS names. The session
     /// is cached (owner-only file) until shortly before it expires. Use as
     /// `credential_process = s3gate credentials aws --gateway URL`.
@@ -214,6 +220,12 @@ pub enum Command {
         /// The gateway's base URL.
         #[arg(long, env = "S3GATE_GATEWAY")]
         gateway: String,
+        /// The server id to sign for (the gateway's
+        /// `identity.aws.server_id`). Default: the gateway URL's host. An
+        /// announcement naming another id is refused, so a look-alike
+        /// gateway cannot relay the signature to the real one.
+        #[arg(long, env = "S3GATE_SERVER_ID")]
+        server_id: Option<String>,
         /// Session lifetime to ask for (within the gateway's bounds).
         #[arg(long, value_parser = duration::parse)]
         duration: Option<Duration>,
@@ -254,6 +266,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Aws {
             gateway,
+            server_id,
             duration,
             source_profile,
             cache_dir,
@@ -264,7 +277,14 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             } else {
                 cache_dir.or_else(super::default_cache_dir)
             };
-            let json = aws(&gateway, duration, source_profile, cache_dir.as_deref()).await?;
+            let json = aws(
+                &gateway,
+                server_id.as_deref(),
+                duration,
+                source_profile,
+                cache_dir.as_deref(),
+            )
+            .await?;
             println!("{json}");
             Ok(())
         }

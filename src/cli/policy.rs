@@ -44,10 +44,11 @@ pub enum Command {
         /// The login used a second factor.
         #[arg(long)]
         mfa: bool,
-        /// The session was delegated by this principal (repeat, outermost
-        /// first).
-        #[arg(long = "delegated-by")]
-        chain: Vec<String>,
+        /// Ask for a session the identity delegated under this name
+        /// (`s3gate grant --name`); repeat for one that session delegated,
+        /// outermost first.
+        #[arg(long = "delegated", value_name = "NAME")]
+        delegated: Vec<String>,
         /// The client's address, for source_cidr conditions.
         #[arg(long)]
         source_ip: Option<IpAddr>,
@@ -104,7 +105,7 @@ pub fn run(command: Command) -> ExitCode {
             email,
             username,
             mfa,
-            chain,
+            delegated,
             source_ip,
             at,
             action,
@@ -150,15 +151,27 @@ pub fn run(command: Command) -> ExitCode {
                     Err(_) => return fail(format!("--at `{t}` is not an RFC 3339 time")),
                 },
             };
+            // A delegated session's chain, as the gateway seals it.
+            let mut chain = Vec::new();
+            for name in &delegated {
+                let parent = chain.last().cloned().unwrap_or_else(|| principal_name(&id));
+                chain.push(s3gate::policy::delegated_name(&parent, name));
+            }
+            if !chain.is_empty() {
+                chain.insert(0, principal_name(&id));
+            }
             let caller = Caller {
                 identity: &id,
                 chain: &chain,
                 client: source_ip,
                 now,
             };
-            let decision = policy.explain(&caller, action, &resource);
+            let decision = policy.decide_session(&caller, &[(action, resource.clone())]);
             println!("{decision}");
             println!("  identity: {}", principal_name(&id));
+            if let Some(session) = chain.last() {
+                println!("  session:  {session}");
+            }
             println!(
                 "  policy:   {} (version {})",
                 policy_file.display(),
@@ -166,7 +179,7 @@ pub fn run(command: Command) -> ExitCode {
             );
             if decision.allowed {
                 println!("  grants under this upstream role:");
-                for g in policy.grants_for(&caller, decision.role.as_deref()) {
+                for g in policy.session_grants_for(&caller, decision.role.as_deref()) {
                     println!("    {}={} (`{}`)", g.actions, g.resource, g.rule);
                 }
                 ExitCode::SUCCESS

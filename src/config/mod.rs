@@ -121,6 +121,20 @@ pub struct ServerConfig {
     /// SlowDown` (SDKs retry it with back-off). 0: no limit. Default: `256`.
     #[serde(default = "default_max_requests_per_principal")]
     pub max_requests_per_principal: usize,
+    /// Address blocks of the load balancers and proxies in front of s3gate
+    /// (`["10.0.0.0/8"]`). From a peer in them, the client address that
+    /// `source_cidr` conditions see is the rightmost `X-Forwarded-For`
+    /// entry outside them; from any other peer, the peer's address.
+    /// Default: none (the header is never read).
+    #[serde(default, deserialize_with = "cidrs")]
+    pub trusted_proxies: Vec<crate::policy::Cidr>,
+}
+
+fn cidrs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<crate::policy::Cidr>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|t| crate::policy::Cidr::parse(t).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 impl Default for ServerConfig {
@@ -136,6 +150,7 @@ impl Default for ServerConfig {
             max_url_bytes: default_max_url_bytes(),
             max_connections_per_source: default_max_connections_per_source(),
             max_requests_per_principal: default_max_requests_per_principal(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -234,10 +249,20 @@ pub struct OidcIssuerConfig {
     /// The claim naming the subject. Default: `sub`.
     #[serde(default = "default_subject_claim")]
     pub subject_claim: String,
-    /// The claim naming the user (audit lines, policy). Default:
-    /// `preferred_username`; absent in the token means no username.
+    /// The claim naming the user (audit lines, and `${identity.username}`
+    /// in the policy): name one this issuer keeps unique and users cannot
+    /// edit. Default: `sub`. (`preferred_username` is neither at most
+    /// providers.) A value that is empty or holds `/`, `..`, `*`, `?` or a
+    /// control character is refused at sign-in.
     #[serde(default = "default_username_claim")]
     pub username_claim: String,
+    /// `amr` values that mean the login used a second factor (the policy's
+    /// `mfa` condition). Default: `["mfa"]`.
+    #[serde(default = "default_mfa_amr")]
+    pub mfa_amr: Vec<String>,
+    /// `acr` values that mean the same. Default: none.
+    #[serde(default)]
+    pub mfa_acr: Vec<String>,
     /// The claim holding groups: an array of strings, or a string split on
     /// `groups_delimiter`. Default: `groups`; absent means no groups.
     #[serde(default = "default_groups_claim")]
@@ -576,7 +601,10 @@ fn default_subject_claim() -> String {
     "sub".into()
 }
 fn default_username_claim() -> String {
-    "preferred_username".into()
+    "sub".into()
+}
+fn default_mfa_amr() -> Vec<String> {
+    vec!["mfa".into()]
 }
 fn default_groups_claim() -> String {
     "groups".into()

@@ -53,10 +53,11 @@ async fn run(
     let claims = &session.claims;
     let body = read_body(parts, body, &verified, &mut s3, ctx).await?;
     protect_own_objects(gateway, &s3, ctx)?;
+    let source = client_address(gateway, parts, ctx)?;
     let caller = Caller {
         identity: &claims.identity,
         chain: &claims.chain,
-        client: Some(ctx.client.ip()),
+        client: Some(source),
         now: ctx.now,
     };
     // One policy version for the whole request: the decision, and what the
@@ -73,6 +74,35 @@ async fn run(
     )
     .await?;
     Ok((forwarded, meter, held))
+}
+
+/// The client address the policy sees: the peer's, or behind a trusted
+/// proxy the rightmost `X-Forwarded-For` entry outside the proxies (both
+/// audited). An unknown address would make a `not_source_cidr` deny not
+/// deny, so it refuses (fail closed).
+fn client_address(
+    gateway: &Gateway,
+    parts: &Parts,
+    ctx: &mut RequestCtx,
+) -> Result<std::net::IpAddr, S3Error> {
+    let peer = ctx.client.ip();
+    let source =
+        crate::forwarded::client_address(peer, &parts.headers, &gateway.limits.trusted_proxies);
+    if source != Some(peer) {
+        ctx.event.source_ip = Some(source.map_or_else(|| "unknown".into(), |ip| ip.to_string()));
+    }
+    source.ok_or_else(|| {
+        let message = format!(
+            "s3gate: {} (request id {}).",
+            crate::forwarded::UNKNOWN_CLIENT,
+            ctx.request_id()
+        );
+        refused(
+            ctx,
+            crate::forwarded::UNKNOWN_CLIENT,
+            S3Error::new(S3ErrorCode::AccessDenied, message),
+        )
+    })
 }
 
 /// Sets the audit reason from a stage's error and passes its S3 error on.
@@ -343,7 +373,7 @@ async fn forward(
     let (grants, denies) = match role_arn {
         Some(_) => (
             claims.narrow(&as_pairs(
-                policy.grants_for(caller, decision.role.as_deref()),
+                policy.session_grants_for(caller, decision.role.as_deref()),
             )),
             as_pairs(policy.denies_for(caller)),
         ),
@@ -393,7 +423,7 @@ fn authorize(
 ) -> Result<Decision, S3Error> {
     let event = &mut ctx.event;
     event.policy_version = Some(policy.version().to_owned());
-    let decision = policy.decide_request(caller, &s3.resources, &s3.encryption);
+    let decision = policy.decide_session_request(caller, &s3.resources, &s3.encryption);
     event.rule = Some(decision.rule_label().to_owned());
     let refused = if decision.allowed {
         claims

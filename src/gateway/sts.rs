@@ -46,8 +46,14 @@ pub async fn handle(
         Ok(collected) => {
             let body = collected.to_bytes();
             ctx.event.bytes_in = body.len() as u64;
+            // The address the policy sees, as for S3 requests.
+            let source = crate::forwarded::client_address(
+                ctx.client.ip(),
+                &parts.headers,
+                &gateway.limits.trusted_proxies,
+            );
             let now = ctx.now;
-            answer(gateway, &parts, &body, &mut ctx.event, now).await
+            answer(gateway, &parts, &body, &mut ctx.event, source, now).await
         }
     };
     finish::sts_answer(ctx, result)
@@ -58,6 +64,7 @@ async fn answer(
     parts: &http::request::Parts,
     body: &Bytes,
     event: &mut AuditEvent,
+    source: Option<std::net::IpAddr>,
     now: SystemTime,
 ) -> Result<String, StsError> {
     let form = StsForm::parse(body);
@@ -74,7 +81,7 @@ async fn answer(
         "AssumeRoleWithAwsIdentity" => aws_identity(gateway, &form, event, now).await,
         "AssumeRole" => {
             let parent = authenticate(gateway, parts, body, event, now)?;
-            delegate(gateway, &form, &parent, event, now)
+            delegate(gateway, &form, &parent, event, source, now)
         }
         "GetCallerIdentity" => {
             let claims = authenticate(gateway, parts, body, event, now)?;
@@ -176,17 +183,44 @@ async fn aws_identity(
 }
 
 /// `AssumeRole`, signed with an s3gate session: mints a child session for
-/// the same identity (the policy file still decides on it), whose scope is
-/// the requested session policy within the parent's scopes, whose expiry
-/// never passes the parent's, and whose chain names who delegated.
+/// the same identity, whose scope is the requested session policy within
+/// the parent's scopes, whose expiry never passes the parent's, and whose
+/// chain names who delegated. Each request of it is decided by
+/// `Policy::decide_session`: never more than the parent may do then.
 fn delegate(
     gateway: &Gateway,
     form: &StsForm,
     parent: &crate::session::Claims,
     event: &mut AuditEvent,
+    source: Option<std::net::IpAddr>,
     now: SystemTime,
 ) -> Result<String, StsError> {
     let invalid = |m: String| StsError::new(StatusCode::BAD_REQUEST, "ValidationError", m);
+    if source.is_none() {
+        return Err(StsError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            crate::forwarded::UNKNOWN_CLIENT,
+        ));
+    }
+    // Whether this session may delegate at all is the policy's to say.
+    let may = gateway
+        .policy
+        .current()
+        .may_delegate(&crate::policy::Caller {
+            identity: &parent.identity,
+            chain: &parent.chain,
+            client: source,
+            now,
+        });
+    if let Err(why) = may {
+        event.rule = Some(crate::policy::DELEGATE_ACTION.into());
+        return Err(StsError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            format!("this session may not delegate: {why}"),
+        ));
+    }
     let role = RoleRequest::parse(form, None)?;
     let ttl = session_ttl(gateway, &role)?;
     // Never past the parent: `open` refused it if already expired.
@@ -198,12 +232,16 @@ fn delegate(
     ));
     // The chain: the root principal, then each delegated session's name
     // (this one's last), so `alice → agent-7` shows on every audit line.
+    // Each delegated name is under its delegator's, so no one can pick
+    // another's agent's name.
     let mut chain = parent.chain.clone();
     if chain.is_empty() {
         chain.push(crate::policy::principal_name(&parent.identity));
     }
-    chain.push(crate::policy::principal_name(
-        &crate::session::Identity::new("delegated", role.role_session_name.clone()),
+    let parent_name = chain.last().cloned().unwrap_or_default();
+    chain.push(crate::policy::delegated_name(
+        &parent_name,
+        &role.role_session_name,
     ));
     if chain.len() > crate::session::MAX_CHAIN {
         return Err(invalid(format!(
@@ -211,24 +249,17 @@ fn delegate(
             crate::session::MAX_CHAIN - 1
         )));
     }
-    let (scope, parent_scopes) = match form.get("Policy") {
-        // No policy: the child may do what the parent may.
-        None => (parent.scope.clone(), parent.parent_scopes.clone()),
-        Some(text) => {
-            let requested = crate::policy::scope_from_iam_json(text).map_err(|e| {
-                StsError::new(
-                    StatusCode::BAD_REQUEST,
-                    "MalformedPolicyDocument",
-                    e.to_string(),
-                )
-            })?;
-            let mut parents = parent.parent_scopes.clone();
-            if !parent.scope.is_all() {
-                parents.push(parent.scope.clone());
-            }
-            (requested, parents)
-        }
+    let requested = match form.get("Policy") {
+        None => None,
+        Some(text) => Some(crate::policy::scope_from_iam_json(text).map_err(|e| {
+            StsError::new(
+                StatusCode::BAD_REQUEST,
+                "MalformedPolicyDocument",
+                e.to_string(),
+            )
+        })?),
     };
+    let (scope, parent_scopes) = parent.child_scopes(requested);
     // The child's own quota, never looser than any it inherits; every
     // request of it is charged to its ancestors' quotas too.
     let inherited = parent.effective_quota();
@@ -388,10 +419,11 @@ fn authenticate(
     let body_sha256: [u8; 32] = Sha256::digest(body).into();
     auth.verify_with_body_sha256(parts, secret.expose().as_bytes(), now, &body_sha256)
         .map_err(|e| {
-            denied(
-                "SignatureDoesNotMatch",
-                e.to_s3_error().message.into_owned(),
-            )
+            let code = match e {
+                crate::sigv4::SigV4Error::PayloadNotSigned => "AccessDenied",
+                _ => "SignatureDoesNotMatch",
+            };
+            denied(code, e.to_s3_error().message.into_owned())
         })?;
     if let Some(why) = gateway.revocations.revoked(&claims, now) {
         return Err(denied("AccessDenied", why));

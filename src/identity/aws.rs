@@ -361,6 +361,35 @@ impl AwsVerifier {
     }
 }
 
+/// The server id a client signs for: `pinned` if given, else the host of
+/// the gateway URL it talks to. The client never takes the id from the
+/// gateway's announcement, or a look-alike gateway could announce the
+/// real one's id and relay the signed request to it.
+pub fn pinned_server_id(gateway: &str, pinned: Option<&str>) -> Result<String, String> {
+    if let Some(id) = pinned.filter(|id| !id.is_empty()) {
+        return Ok(id.to_owned());
+    }
+    let uri: http::Uri = gateway
+        .parse()
+        .map_err(|e| format!("the gateway URL `{gateway}` does not parse: {e}"))?;
+    uri.host()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("the gateway URL `{gateway}` has no host"))
+}
+
+/// Refuses an announcement naming another server id than the pinned one.
+pub fn check_announced_server_id(pinned: &str, announced: &str) -> Result<(), String> {
+    if pinned == announced {
+        Ok(())
+    } else {
+        Err(format!(
+            "the gateway announces server id `{announced}`, but this client signs only for \
+             `{pinned}` (the gateway URL's host, or --server-id): refusing to sign for another \
+             gateway"
+        ))
+    }
+}
+
 /// Signs a `GetCallerIdentity` for `endpoint` with `x-s3gate-server-id`,
 /// and returns the headers to put in `CallerIdentityHeaders` (the client
 /// side, used by `s3gate credentials aws`).

@@ -286,17 +286,63 @@ pub fn validate_claims(
             )));
         }
     };
+    // `${identity.username}` puts the value in a resource path: one that
+    // could leave its segment (`bob/shared`, `..`) or widen (`*`) is
+    // refused here, never substituted.
+    if let Some(name) = &username
+        && let Err(why) = crate::policy::path_segment(name)
+    {
+        return Err(IdentityError::invalid(format!(
+            "the token's `{}` claim {why}, so it cannot name the user",
+            config.username_claim
+        )));
+    }
     let groups = groups(claims, config)?;
     let mut identity = Identity::new("oidc", subject);
     identity.issuer = Some(config.issuer.clone());
     identity.username = username;
     identity.groups = groups;
+    identity.email = verified_email(claims)?;
+    identity.mfa = mfa(claims, config);
     Ok(Verified {
         identity,
         audience,
         // exp < now + skew here, and now is a sane time: no overflow.
         expires_at: exp as u64,
     })
+}
+
+/// The `email` claim, only when `email_verified` is `true` (OpenID Connect
+/// Core §5.1): an unverified address is anyone's to type.
+fn verified_email(claims: &Map<String, Value>) -> Result<Option<String>, IdentityError> {
+    let verified = matches!(claims.get("email_verified"), Some(Value::Bool(true)));
+    match claims.get("email") {
+        Some(Value::String(e)) if verified && !e.is_empty() && e.len() <= MAX_CLAIM_LEN => {
+            Ok(Some(e.clone()))
+        }
+        Some(Value::String(_)) | None | Some(Value::Null) => Ok(None),
+        Some(_) => Err(IdentityError::invalid(
+            "the token's `email` is not a string",
+        )),
+    }
+}
+
+/// Whether the login used a second factor, as the operator reads the
+/// token: `amr` holding one of `mfa_amr`, or `acr` being one of
+/// `mfa_acr`. `None` (unknown) when the token has neither claim.
+fn mfa(claims: &Map<String, Value>, config: &OidcIssuerConfig) -> Option<bool> {
+    let amr = claims.get("amr").and_then(Value::as_array);
+    let acr = claims.get("acr").and_then(Value::as_str);
+    if amr.is_none() && acr.is_none() {
+        return None;
+    }
+    let by_amr = amr.is_some_and(|list| {
+        list.iter()
+            .filter_map(Value::as_str)
+            .any(|m| config.mfa_amr.iter().any(|want| want == m))
+    });
+    let by_acr = acr.is_some_and(|a| config.mfa_acr.iter().any(|want| want == a));
+    Some(by_amr || by_acr)
 }
 
 /// A NumericDate claim: a JSON number, or absent.

@@ -35,6 +35,9 @@ pub struct Rule {
     pub effect: Effect,
     pub principals: Vec<PrincipalPattern>,
     pub actions: ActionSet,
+    /// Whether the rule names `s3gate:Delegate` (or `*`): see
+    /// `policy::delegation`. Not tied to the rule's resources.
+    pub delegate: bool,
     pub resources: Vec<Resource>,
     /// The upstream IAM role that carries a grant out; `None` means the
     /// upstream's own credentials (static keys, or s3gate's AWS identity).
@@ -48,16 +51,17 @@ pub struct Rule {
 }
 
 impl Rule {
-    fn applies_to(&self, caller: &Caller<'_>, name: &str) -> bool {
+    pub(super) fn applies_to(&self, caller: &Caller<'_>, name: &str) -> bool {
+        let deny = self.effect == Effect::Deny;
         self.principals
             .iter()
-            .any(|p| p.matches(caller.identity, name, caller.chain))
+            .any(|p| p.matches_as(caller.identity, name, caller.chain, deny))
             && self
                 .conditions
                 .hold(caller.identity, caller.client, caller.now)
     }
 
-    fn covers(&self, identity: &Identity, action: Action, resource: &str) -> bool {
+    pub(super) fn covers(&self, identity: &Identity, action: Action, resource: &str) -> bool {
         let deny = self.effect == Effect::Deny;
         self.actions.contains(action)
             && self
@@ -102,6 +106,9 @@ pub enum Reason {
     /// the request asks for (a caller-chosen key, or none where a grant
     /// requires one).
     Encryption,
+    /// A delegated session with `delegated-by` grants is held to them, and
+    /// none covers this (action, resource) (see `policy::delegation`).
+    OutsideDelegatedGrants,
 }
 
 /// A decision on a whole request.
@@ -144,6 +151,11 @@ impl Decision {
                 "the grants that allow it (`{}`) do not allow {}",
                 self.rule_label(),
                 self.encryption.as_deref().unwrap_or("this encryption")
+            ),
+            Reason::OutsideDelegatedGrants => format!(
+                "a delegated session is held to the `delegated-by` grants that apply to it \
+                 (`{}`), and none allows it",
+                self.rule_label()
             ),
         }
     }

@@ -216,9 +216,17 @@ fn compile_rule(loc: &Locator<'_>, effect: Effect, r: RawRule) -> Result<Rule, P
         principals.push(PrincipalPattern::parse(p.get_ref()).map_err(|e| loc.spanned(p, e))?);
     }
     let mut actions = ActionSet::EMPTY;
+    let mut delegate = false;
     for a in r.actions.get_ref() {
-        let set =
-            ActionSet::parse_item(a.get_ref().trim()).map_err(|e| loc.spanned(a, e.to_string()))?;
+        let item = a.get_ref().trim();
+        // Not an S3 action: whether a session may hand out sessions.
+        if item == super::delegation::DELEGATE_ACTION || item == "*" {
+            delegate = true;
+            if item != "*" {
+                continue;
+            }
+        }
+        let set = ActionSet::parse_item(item).map_err(|e| loc.spanned(a, e.to_string()))?;
         actions = actions.union(set);
     }
     let mut resources = Vec::new();
@@ -280,6 +288,7 @@ fn compile_rule(loc: &Locator<'_>, effect: Effect, r: RawRule) -> Result<Rule, P
         effect,
         principals,
         actions,
+        delegate,
         resources,
         role,
         conditions,

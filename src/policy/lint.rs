@@ -86,6 +86,9 @@ pub fn lint(policy: &Policy) -> Vec<Lint> {
                     .into(),
             );
         }
+        if let Some(message) = widening_delegation(policy, g) {
+            warn(&mut out, g, message);
+        }
     }
     let denies = policy.denies();
     for (i, d) in denies.iter().enumerate() {
@@ -121,14 +124,56 @@ fn covers(wide: &Rule, narrow: &Rule) -> bool {
                 _ => Pattern::new(&w.to_text()).matches(&n.to_text()),
             })
         })
-        && narrow.resources.iter().all(|n| {
-            wide.resources.iter().any(|w| {
-                w.as_str() == n.as_str()
-                    || !w.has_variables()
-                        && !n.has_variables()
-                        && Pattern::new(w.as_str()).matches(n.as_str())
-            })
+        && resources_cover(wide, narrow)
+}
+
+/// Whether every resource of `narrow` is within one of `wide`'s.
+fn resources_cover(wide: &Rule, narrow: &Rule) -> bool {
+    narrow.resources.iter().all(|n| {
+        wide.resources.iter().any(|w| {
+            w.as_str() == n.as_str()
+                || !w.has_variables()
+                    && !n.has_variables()
+                    && Pattern::new(w.as_str()).matches(n.as_str())
         })
+    })
+}
+
+/// A `delegated-by:` grant that only works by widening: for some delegator
+/// it names, no grant to that delegator (by name, `*`, or an attribute
+/// such as `group:` that it may hold) covers it. A delegated session may
+/// do only what its delegator may (`policy::delegation`), so such a grant
+/// allows less than it says. Sound in one direction only: silence does not
+/// prove the delegator holds the grant (a group may be missing).
+fn widening_delegation(policy: &Policy, g: &Rule) -> Option<String> {
+    if g.actions.is_empty() {
+        // Only `s3gate:Delegate`: no S3 right to widen.
+        return None;
+    }
+    let delegators = g.principals.iter().filter_map(|p| match p {
+        PrincipalPattern::DelegatedBy(d) => Some(d.as_str()),
+        _ => None,
+    });
+    for delegator in delegators {
+        let held = policy.grants().iter().any(|h| {
+            let may_apply = h.principals.iter().any(|p| match p {
+                PrincipalPattern::Any | PrincipalPattern::Group(_) | PrincipalPattern::Email(_) => {
+                    true
+                }
+                PrincipalPattern::Name(n) => n.matches(delegator),
+                PrincipalPattern::DelegatedBy(_) => false,
+            });
+            may_apply && h.actions.contains_all(g.actions) && resources_cover(h, g)
+        });
+        if !held {
+            return Some(format!(
+                "names `delegated-by:{delegator}`, but no grant to {delegator} covers it: a \
+                 delegated session may do only what its delegator may, so this grant cannot \
+                 add a right (it only holds agents to it)"
+            ));
+        }
+    }
+    None
 }
 
 /// Whether a resource pattern could match `s3://BUCKET` (no slash after the

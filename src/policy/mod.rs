@@ -41,6 +41,7 @@
 //! is intended: a scope never reveals key names outside itself.
 
 mod condition;
+mod delegation;
 mod encryption;
 mod eval;
 mod file;
@@ -61,6 +62,7 @@ use serde::{Deserialize, Serialize};
 use crate::s3::Action;
 
 pub use condition::{Cidr, Conditions, DailyWindow};
+pub use delegation::{DELEGATE_ACTION, delegated_name};
 pub use encryption::{EncryptionRule, Required};
 pub use eval::{Caller, Decision, Effect, Granted, Policy, Reason, Rule};
 pub use file::{
@@ -69,7 +71,7 @@ pub use file::{
 pub use lint::{Lint, lint};
 pub use pattern::Pattern;
 pub use principal::{PrincipalPattern, identity_from_principal, principal_name};
-pub use resource::Resource;
+pub use resource::{Resource, path_segment};
 pub use session_policy::{MAX_SESSION_POLICY_BYTES, SessionPolicyError, scope_from_iam_json};
 
 /// The policy `s3gate dev` uses when given none: user `dev` may do

@@ -161,11 +161,28 @@ impl PrincipalPattern {
 
     /// Whether the identity (named `name`, with delegation `chain`) matches.
     pub fn matches(&self, identity: &Identity, name: &str, chain: &[String]) -> bool {
+        self.matches_as(identity, name, chain, false)
+    }
+
+    /// [`Self::matches`] for a grant (`deny == false`) or a deny. An
+    /// attribute the identity's kind carries but this identity does not
+    /// prove (an OIDC identity without a verified email) never matches a
+    /// grant, and always matches a deny: a deny fails closed.
+    pub fn matches_as(
+        &self,
+        identity: &Identity,
+        name: &str,
+        chain: &[String],
+        deny: bool,
+    ) -> bool {
         match self {
             Self::Any => true,
             Self::Name(p) => p.matches(name),
             Self::Group(p) => identity.groups.iter().any(|g| p.matches(g)),
-            Self::Email(p) => identity.email.as_deref().is_some_and(|e| p.matches(e)),
+            Self::Email(p) => match identity.email.as_deref() {
+                Some(e) => p.matches(e),
+                None => deny && identity.method == "oidc",
+            },
             Self::DelegatedBy(p) => chain.iter().any(|c| p.matches(c)),
         }
     }
@@ -243,6 +260,16 @@ mod tests {
         let bare = Identity::new("mint", "bob");
         let p = PrincipalPattern::parse("email:*").expect("email:*");
         assert!(!p.matches(&bare, "user:bob", &[]));
+        // …but an OIDC identity without a verified email is unknown, not
+        // absent: a deny naming emails applies to it (fails closed), a
+        // grant does not.
+        let mut unverified = Identity::new("oidc", "s-2");
+        unverified.issuer = Some("https://idp.example.com".into());
+        let name = principal_name(&unverified);
+        let evil = PrincipalPattern::parse("email:*@evil.example").expect("email");
+        assert!(evil.matches_as(&unverified, &name, &[], true));
+        assert!(!evil.matches_as(&unverified, &name, &[], false));
+        assert!(!evil.matches_as(&id, &principal_name(&id), &[], true));
     }
 
     #[test]

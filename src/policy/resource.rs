@@ -4,9 +4,10 @@
 //!
 //! Pure; reads only [`crate::session::Identity`].
 //!
-//! A variable's value is literal: it never adds a wildcard. A grant whose
-//! variable has no value for the caller (or a value holding `*`, or an
-//! empty one) does not apply to that caller; a deny's unresolved variable
+//! A variable's value is literal and one path segment: it never adds a
+//! wildcard nor crosses a `/`. A grant whose variable has no such value for
+//! the caller (empty, or holding `/`, `..`, `*`, `?` or a control
+//! character) does not apply to that caller; a deny's unresolved variable
 //! stands for `*`, so a deny never narrows because the identity lacks a
 //! field (fail closed).
 
@@ -42,8 +43,10 @@ impl Var {
         })
     }
 
-    /// The value for `identity`, if it has a usable one: non-empty and
-    /// without `*` (which would widen the pattern).
+    /// The value for `identity`, if it has a usable one: one path segment
+    /// ([`path_segment`]), so it neither widens the pattern nor moves it
+    /// into another's area. The issuer (an operator-configured URL) only
+    /// has to be free of wildcards.
     fn value(self, identity: &Identity) -> Option<&str> {
         let v = match self {
             Var::Subject => Some(identity.subject.as_str()),
@@ -57,7 +60,28 @@ impl Var {
             Var::AwsRole => identity.aws_role.as_deref(),
             Var::AwsSession => identity.aws_session.as_deref(),
         };
-        v.filter(|v| !v.is_empty() && !v.contains('*'))
+        match self {
+            Var::Issuer => v.filter(|v| !v.is_empty() && !v.contains(['*', '?'])),
+            _ => v.filter(|v| path_segment(v).is_ok()),
+        }
+    }
+}
+
+/// Why `value` cannot stand for one path segment, if it cannot: empty, or
+/// holding `/`, `..`, a wildcard (`*`, `?`) or a control character.
+pub fn path_segment(value: &str) -> Result<(), &'static str> {
+    if value.is_empty() {
+        Err("is empty")
+    } else if value.contains('/') {
+        Err("holds `/`")
+    } else if value.contains("..") {
+        Err("holds `..`")
+    } else if value.contains(['*', '?']) {
+        Err("holds a wildcard (`*` or `?`)")
+    } else if value.chars().any(char::is_control) {
+        Err("holds a control character")
+    } else {
+        Ok(())
     }
 }
 
@@ -178,6 +202,20 @@ mod tests {
         star.username = Some("*".into());
         assert!(!r.matches(&star, "s3://data/home/bob/x", false));
         assert!(!r.matches(&star, "s3://data/home/*/x", false));
+        // Nor may one holding `/` move the grant into another's area, or
+        // `..` out of its own: not substituted, the grant does not apply.
+        for moved in ["bob/shared", "..", "a/../b"] {
+            let mut id = Identity::new("mint", "m");
+            id.username = Some(moved.into());
+            assert!(
+                !r.matches(&id, &format!("s3://data/home/{moved}/x"), false),
+                "{moved}"
+            );
+            assert!(
+                r.matches(&id, "s3://data/home/bob/shared/x", true),
+                "{moved}"
+            );
+        }
         // No username: a grant does not apply, a deny covers every name.
         let none = Identity::new("oidc", "sub-3");
         assert!(!r.matches(&none, "s3://data/home/x/y", false));
@@ -215,8 +253,7 @@ mod tests {
             let resource = format!("s3://b/home/{key}");
             if r.matches(&id, &resource, false) {
                 assert!(
-                    !name.is_empty()
-                        && !name.contains('*')
+                    path_segment(&name).is_ok()
                         && resource.starts_with(&format!("s3://b/home/{name}/")),
                     "username {name:?} matched {resource:?}"
                 );

@@ -858,6 +858,7 @@ fn the_example_policies_parse_and_lint_clean_enough() {
                 name == "dev" || !l.message.contains("can never allow"),
                 "{name}: {l}"
             );
+            assert!(!l.message.contains("delegated-by"), "{name}: {l}");
         }
     }
 }

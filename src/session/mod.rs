@@ -111,8 +111,9 @@ pub struct Claims {
     /// Unix seconds; the session is expired from this second on.
     #[serde(rename = "exp")]
     pub expires_at: u64,
-    /// The delegating sessions, outermost first, each written as its
-    /// principal name (`user:alice`, see `policy::principal_name`): the
+    /// The root principal, then each delegated session, this one last, each
+    /// written as its principal name (`user:alice`,
+    /// `delegated:user:alice/agent-7`: see `policy::delegated_name`): the
     /// policy's `delegated-by:` principals match these entries.
     #[serde(rename = "ch", default, skip_serializing_if = "Vec::is_empty")]
     pub chain: Vec<String>,
@@ -148,6 +149,23 @@ impl Claims {
         resources: &'r [(crate::s3::Action, String)],
     ) -> Option<&'r (crate::s3::Action, String)> {
         self.scopes().find_map(|s| s.first_denied(resources))
+    }
+
+    /// A child's own scope and the scopes it inherits, for a child that
+    /// asked for `requested` (`None`: the parent's own). Every scope of the
+    /// parent stays with the child, so the child's scopes never allow what
+    /// the parent's refuse.
+    pub fn child_scopes(&self, requested: Option<Scope>) -> (Scope, Vec<Scope>) {
+        match requested {
+            None => (self.scope.clone(), self.parent_scopes.clone()),
+            Some(requested) => {
+                let mut parents = self.parent_scopes.clone();
+                if !self.scope.is_all() {
+                    parents.push(self.scope.clone());
+                }
+                (requested, parents)
+            }
+        }
     }
 
     /// Narrows grants by every scope of the session in turn (see

@@ -422,3 +422,77 @@ fn a_delegated_session_needs_its_own_scope_and_every_parent_scope() {
             .is_some()
     );
 }
+
+mod delegation_property {
+    //! For random scopes and chains of delegations, built as STS
+    //! `AssumeRole` builds them: no child's scopes allow a pair its
+    //! parent's refuse.
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::s3::Action;
+
+    const RULES: [&str; 8] = [
+        "*=s3://*",
+        "read=s3://b/*",
+        "read,list=s3://b/p/*",
+        "write=s3://b/p/*",
+        "delete=s3://c/*",
+        "s3:GetObject=s3://b/p/k",
+        "*=s3://c/*",
+        "list=s3://b",
+    ];
+    const PAIRS: [(Action, &str); 6] = [
+        (Action::GetObject, "s3://b/p/k"),
+        (Action::PutObject, "s3://b/p/k"),
+        (Action::GetObject, "s3://b/q"),
+        (Action::DeleteObject, "s3://c/k"),
+        (Action::ListBucket, "s3://b"),
+        (Action::Unclassified, "s3://c/k"),
+    ];
+
+    fn scope() -> impl Strategy<Value = Scope> {
+        proptest::sample::subsequence(RULES.to_vec(), 0..3)
+            .prop_map(|rules| Scope::parse(&rules).expect("scope"))
+    }
+
+    fn claims(scope: Scope, parent_scopes: Vec<Scope>) -> Claims {
+        Claims {
+            session_id: "s".into(),
+            access_key_id: "SGIAAAAAAAAAAAAAAAAA".into(),
+            identity: alice(),
+            scope,
+            issued_at: 0,
+            expires_at: 1,
+            chain: Vec::new(),
+            parent_scopes,
+            parent_sessions: Vec::new(),
+            quota: Quota::default(),
+            parent_quotas: Vec::new(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn no_child_scope_allows_what_its_parent_refuses(
+            root in scope(),
+            asked in proptest::collection::vec(proptest::option::of(scope()), 1..4),
+            pair in proptest::sample::select(PAIRS.to_vec()),
+        ) {
+            let mut parent = claims(root, Vec::new());
+            for requested in asked {
+                let (scope, parents) = parent.child_scopes(requested);
+                let child = claims(scope, parents);
+                let req = vec![(pair.0, pair.1.to_owned())];
+                prop_assert!(
+                    child.first_denied(&req).is_some() || parent.first_denied(&req).is_none(),
+                    "child {:?} allows {pair:?}, parent {:?} refuses",
+                    child.scopes().collect::<Vec<_>>(),
+                    parent.scopes().collect::<Vec<_>>()
+                );
+                parent = child;
+            }
+        }
+    }
+}

@@ -93,6 +93,10 @@ pub enum SigV4Error {
     ChecksumMismatch { algorithm: &'static str },
     /// Reading the body from the client failed (usually: it disconnected).
     Body(String),
+    /// The signature does not cover the body (`UNSIGNED-PAYLOAD` or a
+    /// streaming form) where the body holds what is asked for: the STS
+    /// API, whose form carries the `Policy`, duration and quota.
+    PayloadNotSigned,
 }
 
 impl SigV4Error {
@@ -245,6 +249,12 @@ impl SigV4Error {
             Self::Body(_) => (
                 C::IncompleteBody,
                 "The request body ended before it was complete".into(),
+            ),
+            Self::PayloadNotSigned => (
+                C::AccessDenied,
+                "The signature must cover the request body: sign its SHA-256, not \
+                 UNSIGNED-PAYLOAD or a streaming form (as AWS STS requires)"
+                    .into(),
             ),
         };
         S3Error::new(code, message)

@@ -427,37 +427,48 @@ fn test_sign(secret: &str, date: &str, region: &str, service: &str, sts: &str) -
     hex::encode(mac(&k, sts.as_bytes()))
 }
 
-#[test]
-fn sts_requests_without_content_sha256_verify_against_the_body_hash() {
-    // STS clients sign the body hash but do not send x-amz-content-sha256.
-    let body = b"Action=GetCallerIdentity&Version=2011-06-15";
-    let body_hash: [u8; 32] = Sha256::digest(body).into();
+/// A POST to an STS endpoint signed (by `stssecret`) over `payload_line`,
+/// sending `x-amz-content-sha256` (signed) only when `declared` is given.
+fn sts_post(declared: Option<&str>, payload_line: &str) -> http::request::Parts {
+    let (declared_line, declared_name) = match declared {
+        Some(v) => (
+            format!("x-amz-content-sha256:{v}\n"),
+            "x-amz-content-sha256;",
+        ),
+        None => (String::new(), ""),
+    };
+    let signed_headers = format!("content-type;host;{declared_name}x-amz-date");
     let creq = format!(
         "POST\n/\n\ncontent-type:application/x-www-form-urlencoded\nhost:sts.example.com\n\
-         x-amz-date:20130524T000000Z\n\ncontent-type;host;x-amz-date\n{}",
-        hex::encode(body_hash)
+         {declared_line}x-amz-date:20130524T000000Z\n\n{signed_headers}\n{payload_line}"
     );
     let sts = format!(
         "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/eu-west-1/sts/aws4_request\n{}",
         hex::encode(Sha256::digest(creq.as_bytes()))
     );
     let signature = test_sign("stssecret", "20130524", "eu-west-1", "sts", &sts);
-    let parts = request(
-        "POST",
-        "/",
-        &[
-            ("host", "sts.example.com"),
-            ("content-type", "application/x-www-form-urlencoded"),
-            ("x-amz-date", "20130524T000000Z"),
-            (
-                "authorization",
-                &format!(
-                    "AWS4-HMAC-SHA256 Credential=AKID/20130524/eu-west-1/sts/aws4_request, \
-                     SignedHeaders=content-type;host;x-amz-date, Signature={signature}"
-                ),
-            ),
-        ],
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential=AKID/20130524/eu-west-1/sts/aws4_request, \
+         SignedHeaders={signed_headers}, Signature={signature}"
     );
+    let mut headers = vec![
+        ("host", "sts.example.com"),
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("x-amz-date", "20130524T000000Z"),
+        ("authorization", authorization.as_str()),
+    ];
+    if let Some(v) = declared {
+        headers.push(("x-amz-content-sha256", v));
+    }
+    request("POST", "/", &headers)
+}
+
+#[test]
+fn sts_requests_without_content_sha256_verify_against_the_body_hash() {
+    // STS clients sign the body hash but do not send x-amz-content-sha256.
+    let body = b"Action=GetCallerIdentity&Version=2011-06-15";
+    let body_hash: [u8; 32] = Sha256::digest(body).into();
+    let parts = sts_post(None, &hex::encode(body_hash));
     let auth = parse(&parts).unwrap();
     assert_eq!(auth.credential().service, "sts");
     assert_eq!(auth.payload, PayloadMode::Undeclared);
@@ -475,6 +486,23 @@ fn sts_requests_without_content_sha256_verify_against_the_body_hash() {
         auth.verify_with_body_sha256(&parts, b"stssecret", may24(), &other),
         Err(SigV4Error::SignatureDoesNotMatch(_))
     ));
+}
+
+#[test]
+fn sts_requests_declaring_an_unsigned_body_are_refused() {
+    // Signed correctly, but over `UNSIGNED-PAYLOAD`: the form (Policy,
+    // DurationSeconds, quota) could be anything.
+    let parts = sts_post(Some("UNSIGNED-PAYLOAD"), "UNSIGNED-PAYLOAD");
+    let auth = parse(&parts).unwrap();
+    // The signature itself holds…
+    assert!(auth.verify(&parts, b"stssecret", may24()).is_ok());
+    // …but not over the body.
+    let body_hash: [u8; 32] = Sha256::digest(b"Action=AssumeRole").into();
+    assert_eq!(
+        auth.verify_with_body_sha256(&parts, b"stssecret", may24(), &body_hash)
+            .unwrap_err(),
+        SigV4Error::PayloadNotSigned
+    );
 }
 
 #[test]

@@ -79,7 +79,9 @@ impl Authorization {
 
     /// Verifies a request whose client does not send `x-amz-content-sha256`
     /// (the STS query API): the caller buffered the small body and hashed it.
-    /// If the header was sent anyway, it must match the body.
+    /// If the header was sent anyway, it must match the body; a body the
+    /// signature does not cover (`UNSIGNED-PAYLOAD`, streaming) is refused,
+    /// since the form is what the request asks for.
     pub fn verify_with_body_sha256(
         &self,
         parts: &Parts,
@@ -96,7 +98,8 @@ impl Authorization {
             PayloadMode::Sha256(declared) if declared != body_sha256 => {
                 Err(SigV4Error::ContentSha256Mismatch)
             }
-            _ => self.verify(parts, secret, now),
+            PayloadMode::Sha256(_) => self.verify(parts, secret, now),
+            _ => Err(SigV4Error::PayloadNotSigned),
         }
     }
 

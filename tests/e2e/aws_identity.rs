@@ -17,7 +17,7 @@ use crate::harness::{Gateway, REGION, harness, moto, unique_name, wait_for};
 use crate::identity::{audit_for, element, sts};
 use crate::idp::ContainerCredentials;
 
-const SERVER_ID: &str = "e2e-gateway";
+pub const SERVER_ID: &str = "e2e-gateway";
 /// moto's account.
 const ACCOUNT: &str = "123456789012";
 
@@ -28,7 +28,7 @@ fn aws_config(allowed_account: &str) -> String {
     )
 }
 
-fn gw() -> &'static Gateway {
+pub fn gw() -> &'static Gateway {
     static GW: OnceLock<Gateway> = OnceLock::new();
     GW.get_or_init(|| harness().gateway_with("gw-aws", &aws_config(ACCOUNT)))
 }
@@ -73,7 +73,7 @@ fn task_role_credentials(session: &str) -> (String, String, String) {
     )
 }
 
-fn task_role_endpoint(session: &str) -> ContainerCredentials {
+pub fn task_role_endpoint(session: &str) -> ContainerCredentials {
     let (id, secret, token) = task_role_credentials(session);
     ContainerCredentials::start(harness(), &id, &secret, Some(&token))
 }
@@ -270,7 +270,7 @@ fn aws_cli_on_an_ecs_task_reads_through_a_credential_process_profile() {
     std::fs::write(
         &config,
         format!(
-            "[default]\ncredential_process = {} credentials aws --gateway {}\ns3 =\n  addressing_style = path\n",
+            "[default]\ncredential_process = {} credentials aws --gateway {} --server-id {SERVER_ID}\ns3 =\n  addressing_style = path\n",
             env!("CARGO_BIN_EXE_s3gate"),
             gw.endpoint()
         ),

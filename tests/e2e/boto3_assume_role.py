@@ -6,7 +6,9 @@ AWS_* variables. Prints the answer as JSON (Expiration as ISO-8601); on an
 STS error prints {"Error": CODE, "Message": ...} and exits 3.
 E2E_QUOTA (optional, a form like `MaxRequests=2`) adds s3gate's quota
 parameters, which botocore's model does not know, as a user would: in a
-before-sign handler.
+before-sign handler. E2E_UNSIGNED_PAYLOAD=1 declares the body unsigned
+(`x-amz-content-sha256: UNSIGNED-PAYLOAD`, which botocore then signs in
+place of the body's hash), as a client cutting corners would.
 """
 import json
 import os
@@ -32,6 +34,12 @@ if quota:
         request.data.update(parse_qsl(quota))
 
     sts.meta.events.register("before-sign.sts.AssumeRole", add_quota)
+if os.environ.get("E2E_UNSIGNED_PAYLOAD") == "1":
+
+    def unsigned(request, **_):
+        request.headers["X-Amz-Content-SHA256"] = "UNSIGNED-PAYLOAD"
+
+    sts.meta.events.register("before-sign.sts.AssumeRole", unsigned)
 kwargs = {"RoleArn": "arn:aws:iam::000000000000:role/agent", "RoleSessionName": name}
 if policy != "-":
     kwargs["Policy"] = policy

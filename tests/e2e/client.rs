@@ -347,11 +347,31 @@ pub fn boto3_assume_role_with_quota(
     duration: Option<u64>,
     quota: &str,
 ) -> Output {
+    boto3_assume_role_env(
+        endpoint,
+        creds,
+        name,
+        policy,
+        duration,
+        &[("E2E_QUOTA", quota)],
+    )
+}
+
+/// [`boto3_assume_role`] with the script's options in `env`
+/// (`E2E_QUOTA`, `E2E_UNSIGNED_PAYLOAD`).
+pub fn boto3_assume_role_env(
+    endpoint: &str,
+    creds: &Creds,
+    name: &str,
+    policy: Option<&str>,
+    duration: Option<u64>,
+    env: &[(&str, &str)],
+) -> Output {
     let h = harness();
     let mut cmd = clean_command(h.venv_bin("python"));
     aws_env(&mut cmd, endpoint, creds);
+    cmd.envs(env.iter().copied());
     cmd.env("E2E_ENDPOINT", endpoint)
-        .env("E2E_QUOTA", quota)
         .env("AWS_CONFIG_FILE", "/nonexistent")
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),

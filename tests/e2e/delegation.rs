@@ -215,7 +215,10 @@ fn every_audit_line_of_the_child_names_the_chain() {
     let child = child_creds(&assume(&parent, "agent-audit", Some(&read_only), None));
     get(&child, &b.name, "in/a.txt").ok();
     put(&child, &b.name, "in/denied.txt").failed();
-    let expected = vec![format!("user:{alice}"), "delegated:agent-audit".to_owned()];
+    let expected = vec![
+        format!("user:{alice}"),
+        format!("delegated:user:{alice}/agent-audit"),
+    ];
     let lines = wait_for(Duration::from_secs(5), || {
         let lines: Vec<Value> = audit_lines(h.gw())
             .into_iter()
@@ -281,7 +284,11 @@ fn a_policy_s3gate_cannot_honour_exactly_is_refused() {
 
 /// Runs `s3gate grant` with `parent`'s session in the environment.
 pub fn s3gate_grant(parent: &Creds, args: &[&str]) -> crate::client::Output {
-    let h = harness();
+    s3gate_grant_via(&harness().gw().endpoint(), parent, args)
+}
+
+/// [`s3gate_grant`] against the gateway at `endpoint`.
+pub fn s3gate_grant_via(endpoint: &str, parent: &Creds, args: &[&str]) -> crate::client::Output {
     let mut cmd = crate::client::clean_command(env!("CARGO_BIN_EXE_s3gate"));
     cmd.env("AWS_ACCESS_KEY_ID", &parent.access_key_id)
         .env("AWS_SECRET_ACCESS_KEY", &parent.secret_access_key)
@@ -289,7 +296,7 @@ pub fn s3gate_grant(parent: &Creds, args: &[&str]) -> crate::client::Output {
             "AWS_SESSION_TOKEN",
             parent.session_token.as_deref().unwrap(),
         )
-        .args(["grant", "--gateway", &h.gw().endpoint()])
+        .args(["grant", "--gateway", endpoint])
         .args(args);
     crate::client::run(cmd, Duration::from_secs(30))
 }
@@ -360,7 +367,10 @@ fn s3gate_grant_prints_env_lines_the_aws_cli_uses_within_the_grant() {
     assert_eq!(line["identity"], format!("user:{alice}"), "{line}");
     assert_eq!(
         line["chain"],
-        serde_json::json!([format!("user:{alice}"), "delegated:agent-7"]),
+        serde_json::json!([
+            format!("user:{alice}"),
+            format!("delegated:user:{alice}/agent-7")
+        ]),
         "{line}"
     );
 
@@ -478,7 +488,7 @@ fn assert_refused(gateways: &[&Gateway], sessions: &[&Creds], bucket: &str, why:
 }
 
 /// [`two_instances`] sharing `dir/revocations.jsonl`, re-read every `poll`.
-fn file_instances(dir: &std::path::Path, poll: &str) -> (Gateway, Gateway) {
+pub fn file_instances(dir: &std::path::Path, poll: &str) -> (Gateway, Gateway) {
     let file = dir.join("revocations.jsonl");
     two_instances(
         dir,
@@ -490,14 +500,14 @@ fn file_instances(dir: &std::path::Path, poll: &str) -> (Gateway, Gateway) {
 }
 
 /// Runs `s3gate revoke --config CONFIG ARGS`; its output.
-fn revoke(config: &std::path::Path, args: &[&str]) -> crate::client::Output {
+pub fn revoke(config: &std::path::Path, args: &[&str]) -> crate::client::Output {
     let mut cmd = crate::client::clean_command(env!("CARGO_BIN_EXE_s3gate"));
     cmd.args(["revoke", "--config"]).arg(config).args(args);
     crate::client::run(cmd, Duration::from_secs(30))
 }
 
 /// A child session of `parent` from `endpoint`'s STS AssumeRole.
-fn delegate(endpoint: &str, parent: &Creds, name: &str) -> Creds {
+pub fn delegate(endpoint: &str, parent: &Creds, name: &str) -> Creds {
     let out = boto3_assume_role(endpoint, parent, name, None, None).ok();
     child_creds(&serde_json::from_str(out.stdout.trim()).unwrap())
 }

@@ -258,16 +258,20 @@ impl Harness {
     /// A gateway in front of the store deciding by `policy` (TOML text),
     /// auditing to its own file.
     pub fn policy_gateway(&self, name: &str, policy: &str) -> Gateway {
-        let name = unique_name(name);
+        self.policy_gateway_with(name, policy, "")
+    }
+
+    /// [`Harness::policy_gateway`] whose config ends with `extra`.
+    pub fn policy_gateway_with(&self, name: &str, policy: &str, extra: &str) -> Gateway {
         start_gateway_with(
             &self.rt,
             &self.base,
-            &name,
+            &unique_name(name),
             &self.store.endpoint(),
             &self.store.creds,
             None,
             policy,
-            "",
+            extra,
         )
     }
 

@@ -761,7 +761,7 @@ fn a_person_signs_in_once_grants_an_agent_read_access_watches_it_and_revokes_it(
     let line = wait_audit(&gw, "the agent's read", |l| {
         l["operation"] == "GetObject"
             && l["decision"] == "allow"
-            && l["chain"][1] == "delegated:agent-7"
+            && l["chain"][1] == format!("delegated:oidc:{}#alice/agent-7", p.url).as_str()
     });
     assert_eq!(line["identity"], alice.as_str());
     assert_eq!(line["chain"][0], alice.as_str());
@@ -771,7 +771,7 @@ fn a_person_signs_in_once_grants_an_agent_read_access_watches_it_and_revokes_it(
     cmd.args(["revoke", "--config", gw.config.to_str().unwrap()])
         .args([
             "--identity",
-            "delegated:agent-7",
+            &format!("delegated:oidc:{}#alice/agent-7", p.url),
             "--reason",
             "task finished",
         ]);

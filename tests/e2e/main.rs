@@ -35,6 +35,7 @@ mod client;
 mod common;
 mod delegation;
 mod dev;
+mod escalation;
 mod harness;
 mod identity;
 mod idp;

@@ -99,7 +99,7 @@ fn the_request_past_max_requests_is_refused_with_access_denied_and_audited() {
     ] {
         assert!(refused.contains("AccessDenied"), "{refused}");
         assert!(
-            refused.contains("quota of delegated:agent-q: 3 of 3 requests used"),
+            refused.contains("/agent-q: 3 of 3 requests used"),
             "{refused}"
         );
     }
@@ -132,7 +132,7 @@ fn a_bytes_written_quota_refuses_the_upload_that_would_pass_it_and_stores_nothin
     assert!(refused.contains("AccessDenied"), "{refused}");
     assert!(
         refused.contains(
-            "quota of delegated:agent-w: 600 of 1024 bytes written used, \
+            "/agent-w: 600 of 1024 bytes written used, \
              this request needs 600 more"
         ),
         "{refused}"
@@ -172,7 +172,7 @@ fn a_bytes_read_quota_stops_reads_after_the_limit_but_not_writes() {
     let refused = get(&child, &b.name, "in/big.bin").unwrap_err();
     assert!(refused.contains("AccessDenied"), "{refused}");
     assert!(
-        refused.contains("quota of delegated:agent-r: 2000 of 1500 bytes read used"),
+        refused.contains("/agent-r: 2000 of 1500 bytes read used"),
         "{refused}"
     );
     // Listing reads too; writing does not.
@@ -205,7 +205,7 @@ fn a_grandchild_cannot_exceed_its_parents_quota() {
     for creds in [&subsub, &sub, &agent] {
         let refused = get(creds, &b.name, "in/a.txt").unwrap_err();
         assert!(
-            refused.contains("quota of delegated:agent-p: 3 of 3 requests used"),
+            refused.contains("/agent-p: 3 of 3 requests used"),
             "{refused}"
         );
     }
@@ -217,7 +217,7 @@ fn a_grandchild_cannot_exceed_its_parents_quota() {
                 l["api"] == "sts"
                     && l["reason"]
                         .as_str()
-                        .is_some_and(|r| r.contains(&format!("delegated:{name})")))
+                        .is_some_and(|r| r.contains(&format!("/{name})")))
             })
         })
         .expect("no audit line for the grant");
@@ -259,7 +259,7 @@ fn boto3_assume_role_asks_for_a_quota_the_gateway_enforces() {
     let refused = boto3_get(&child, &b.name).unwrap_err();
     assert!(refused.contains("AccessDenied"), "{refused}");
     assert!(
-        refused.contains("quota of delegated:agent-b: 2 of 2 requests used"),
+        refused.contains("/agent-b: 2 of 2 requests used"),
         "{refused}"
     );
     let answer = assume("MaxBytesWritten=much");

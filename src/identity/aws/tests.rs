@@ -167,3 +167,19 @@ fn sts_answers_are_parsed_strictly() {
     assert!(parse_caller_identity(&no_arn).is_err());
     assert!(parse_caller_identity("<ErrorResponse/>").is_err());
 }
+
+#[test]
+fn the_client_pins_the_server_id_to_the_gateway_host_or_the_flag() {
+    assert_eq!(
+        pinned_server_id("https://s3gate.example.com:8443/", None).unwrap(),
+        "s3gate.example.com"
+    );
+    assert_eq!(
+        pinned_server_id("https://s3gate.example.com", Some("gw-prod")).unwrap(),
+        "gw-prod"
+    );
+    assert!(pinned_server_id("not a url", None).is_err());
+    assert!(check_announced_server_id("s3gate.example.com", "s3gate.example.com").is_ok());
+    let refused = check_announced_server_id("evil.example", "s3gate.example.com").unwrap_err();
+    assert!(refused.contains("`s3gate.example.com`"), "{refused}");
+}

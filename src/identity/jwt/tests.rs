@@ -42,9 +42,14 @@ fn jwks(keys: &[&Key]) -> JwkSet {
     .unwrap()
 }
 
+/// The issuer's config: an operator who trusts `preferred_username`.
 fn config() -> OidcIssuerConfig {
+    config_with("username_claim = \"preferred_username\"\n")
+}
+
+fn config_with(extra: &str) -> OidcIssuerConfig {
     let text = format!(
-        "[upstream]\n[session]\nkeyring = \"k\"\n[[identity.oidc]]\nissuer = \"{ISS}\"\naudiences = [\"urn:s3gate\", \"other\"]\nrequired_claims = {{ email_verified = true }}\n"
+        "[upstream]\n[session]\nkeyring = \"k\"\n[[identity.oidc]]\nissuer = \"{ISS}\"\naudiences = [\"urn:s3gate\", \"other\"]\nrequired_claims = {{ email_verified = true }}\n{extra}"
     );
     crate::config::Config::parse(&text, std::path::Path::new("t.toml"))
         .unwrap()
@@ -78,6 +83,14 @@ fn raw_token(header: &Value, claims: &Value, signature: &[u8]) -> String {
 
 /// Signature, then claims, as the adapter runs them.
 fn check(token: &str, keys: &JwkSet) -> Result<Verified, IdentityError> {
+    check_with(token, keys, &config())
+}
+
+fn check_with(
+    token: &str,
+    keys: &JwkSet,
+    config: &OidcIssuerConfig,
+) -> Result<Verified, IdentityError> {
     let parsed = ParsedToken::parse(token)?;
     parsed
         .verify_signature(keys, &[Algorithm::RS256, Algorithm::ES256])
@@ -85,7 +98,7 @@ fn check(token: &str, keys: &JwkSet) -> Result<Verified, IdentityError> {
             SignatureError::UnknownKid => IdentityError::invalid("unknown kid"),
             SignatureError::Invalid(m) => IdentityError::InvalidToken(m),
         })?;
-    validate_claims(&parsed.claims, &config(), NOW)
+    validate_claims(&parsed.claims, config, NOW)
 }
 
 fn refused(token: &str, keys: &JwkSet, needle: &str) {
@@ -294,4 +307,66 @@ fn malformed_tokens_are_refused() {
         b"x",
     );
     assert!(ParsedToken::parse(&crit).is_err());
+}
+
+fn identity_with(config: &OidcIssuerConfig, claims: &Value) -> Result<Identity, IdentityError> {
+    let k = key("k1");
+    check_with(&sign(&k, claims), &jwks(&[&k]), config).map(|v| v.identity)
+}
+
+#[test]
+fn by_default_the_username_is_the_subject_not_preferred_username() {
+    let id = identity_with(&config_with(""), &good_claims()).unwrap();
+    assert_eq!(id.username.as_deref(), Some("user-1"));
+}
+
+#[test]
+fn a_username_that_could_leave_its_path_segment_is_refused() {
+    for bad in ["bob/shared", "..", "a..b", "*", "bo?", "", "tab\there"] {
+        let mut c = good_claims();
+        c["preferred_username"] = json!(bad);
+        match identity_with(&config(), &c) {
+            Err(IdentityError::InvalidToken(m)) => {
+                assert!(m.contains("`preferred_username`"), "{bad:?}: {m}");
+            }
+            other => panic!("{bad:?}: expected a refusal, got {other:?}"),
+        }
+    }
+    let mut c = good_claims();
+    c["preferred_username"] = json!("bob.smith@corp");
+    assert!(identity_with(&config(), &c).is_ok());
+}
+
+#[test]
+fn email_is_taken_only_when_verified() {
+    let mut c = good_claims();
+    c["email"] = json!("ann@corp.example");
+    assert_eq!(
+        identity_with(&config(), &c).unwrap().email.as_deref(),
+        Some("ann@corp.example")
+    );
+    let mut cfg_open = config_with("");
+    cfg_open.required_claims.clear();
+    for verified in [json!(false), json!("true"), Value::Null] {
+        c["email_verified"] = verified.clone();
+        let id = identity_with(&cfg_open, &c).unwrap();
+        assert_eq!(id.email, None, "email_verified {verified}");
+    }
+}
+
+#[test]
+fn mfa_comes_from_amr_or_acr_as_configured() {
+    let mut c = good_claims();
+    assert_eq!(identity_with(&config(), &c).unwrap().mfa, None);
+    c["amr"] = json!(["pwd"]);
+    assert_eq!(identity_with(&config(), &c).unwrap().mfa, Some(false));
+    c["amr"] = json!(["pwd", "mfa"]);
+    assert_eq!(identity_with(&config(), &c).unwrap().mfa, Some(true));
+    c["amr"] = json!(["pwd", "hwk"]);
+    assert_eq!(identity_with(&config(), &c).unwrap().mfa, Some(false));
+    let cfg = config_with("mfa_amr = [\"hwk\"]\nmfa_acr = [\"phr\"]\n");
+    assert_eq!(identity_with(&cfg, &c).unwrap().mfa, Some(true));
+    let mut c = good_claims();
+    c["acr"] = json!("phr");
+    assert_eq!(identity_with(&cfg, &c).unwrap().mfa, Some(true));
 }

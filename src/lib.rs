@@ -25,5 +25,6 @@ pub mod s3;
 pub mod server;
 pub mod session;
 pub mod sigv4;
+pub mod store;
 pub mod sts_api;
 pub mod upstream;

@@ -210,7 +210,7 @@ enum Command {
         #[arg(long, default_value = "")]
         reason: String,
     },
-    /// Run only the built-in S3-compatible store (s3s-fs, SigV4 verified),
+    /// Run only the built-in S3-compatible store (SigV4 verified),
     /// e.g. as an upstream for tests and benchmarks.
     Store {
         #[arg(long, default_value = "127.0.0.1:9000")]

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
 use super::disk::{self, Staged};
 use super::layout::{self, Layout};
 use super::record::{self, Checksums, PartRecord, UploadRecord, Version, timestamp};
-use super::service::{NewMeta, check_tags, hasher_for, merge_trailers, verify};
+use super::service::{NewMeta, check_tags, hasher_for, merge_trailers, receive_error, verify};
 use super::{Store, internal, now_ms};
 
 /// S3: every part but the last is at least 5 MiB.
@@ -171,13 +171,7 @@ impl Store {
         let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
         let received = disk::receive(&self.layout, body, hasher)
             .await
-            .map_err(|e| match e {
-                disk::ReceiveError::Body(e) => match e.downcast::<s3s::S3Error>() {
-                    Ok(s3) => *s3,
-                    Err(_) => s3_error!(IncompleteBody),
-                },
-                disk::ReceiveError::Io(e) => internal(e),
-            })?;
+            .map_err(receive_error)?;
         merge_trailers(&mut declared, trailers);
         let checksums = verify(
             &received,

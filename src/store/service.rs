@@ -63,7 +63,7 @@ fn pick(record: Option<&KeyRecord>, version_id: Option<&str>) -> S3Result<Versio
 
 /// Turns a failed receive into the caller's error: their stream's own S3
 /// error (a bad chunk signature, a payload hash mismatch) when it is one.
-fn receive_error(e: ReceiveError) -> S3Error {
+pub(super) fn receive_error(e: ReceiveError) -> S3Error {
     match e {
         ReceiveError::Body(e) => match e.downcast::<S3Error>() {
             Ok(s3) => *s3,

@@ -389,6 +389,26 @@ impl Store {
     }
 }
 
+fn owner() -> Owner {
+    Owner {
+        display_name: Some("s3gate".to_owned()),
+        id: Some("s3gate".to_owned()),
+    }
+}
+
+fn private_grants() -> Grants {
+    vec![Grant {
+        grantee: Some(Grantee {
+            display_name: Some("s3gate".to_owned()),
+            email_address: None,
+            id: Some("s3gate".to_owned()),
+            type_: Type::from_static(Type::CANONICAL_USER),
+            uri: None,
+        }),
+        permission: Some(Permission::from_static(Permission::FULL_CONTROL)),
+    }]
+}
+
 fn shown_version(bucket: &BucketRecord, id: &str) -> Option<String> {
     bucket.versioning_configured().then(|| id.to_owned())
 }
@@ -444,8 +464,12 @@ impl S3 for Store {
         let _guard = self.write.lock().await;
         match tokio::fs::create_dir(&dir).await {
             Ok(()) => {}
+            // In us-east-1 (the store's region) S3 answers 200 to an owner
+            // re-creating a bucket; there is only one owner here.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(s3_error!(BucketAlreadyOwnedByYou));
+                return Ok(S3Response::new(CreateBucketOutput {
+                    location: Some(format!("/{}", input.bucket)),
+                }));
             }
             Err(e) => return Err(internal(e)),
         }
@@ -529,10 +553,7 @@ impl S3 for Store {
         buckets.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
-            owner: Some(Owner {
-                display_name: Some("s3gate".to_owned()),
-                id: Some("s3gate".to_owned()),
-            }),
+            owner: Some(owner()),
             ..Default::default()
         }))
     }
@@ -616,6 +637,51 @@ impl S3 for Store {
         record.tags = None;
         self.save_bucket_record(&dir, &record).await?;
         Ok(S3Response::new(DeleteBucketTaggingOutput {}))
+    }
+
+    // Access control is the gateway's policy file: the store keeps no ACL
+    // or policy of its own, so every object and bucket reads as private to
+    // its one owner, and there is no bucket policy or object lock to show.
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+        self.bucket_dir(&req.input.bucket).await?;
+        Ok(S3Response::new(GetBucketAclOutput {
+            grants: Some(private_grants()),
+            owner: Some(owner()),
+        }))
+    }
+
+    async fn get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        let input = req.input;
+        let dir = self.bucket_dir(&input.bucket).await?;
+        let record = self.key_record(&dir, &input.key).await?;
+        pick(record.as_ref(), input.version_id.as_deref())?;
+        Ok(S3Response::new(GetObjectAclOutput {
+            grants: Some(private_grants()),
+            owner: Some(owner()),
+            request_charged: None,
+        }))
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        self.bucket_dir(&req.input.bucket).await?;
+        Err(s3_error!(NoSuchBucketPolicy))
+    }
+
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        self.bucket_dir(&req.input.bucket).await?;
+        Err(s3_error!(ObjectLockConfigurationNotFoundError))
     }
 
     async fn put_object(

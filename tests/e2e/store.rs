@@ -21,6 +21,8 @@ fn nasty_keys() -> Vec<String> {
     [
         "a/b",
         "a//b",
+        "d",
+        "d/e",
         "a/b/",
         "folder/",
         "/leading",
@@ -183,7 +185,8 @@ fn nasty_keys_round_trip_exactly_with_the_aws_cli() {
 #[test]
 fn keys_rclone_can_name_round_trip_exactly_with_rclone() {
     // rclone cleans its own paths (`//`, a trailing or leading `/`), so the
-    // keys here are the ones an rclone path can spell.
+    // keys here are the ones an rclone path can spell; `d` and `d/e` are a
+    // file and a folder of the same name to a store of paths.
     let h = harness();
     let bucket = h.bucket("nasty-rclone");
     let creds = h.session_for(&bucket.name);
@@ -197,6 +200,8 @@ fn keys_rclone_can_name_round_trip_exactly_with_rclone() {
         "unicodé/日本/ü",
         "x?y#z&w=1",
         "q/r",
+        "d",
+        "d/e",
     ];
     for (i, key) in keys.iter().enumerate() {
         let file = dir.path().join(format!("in{i}"));
@@ -406,16 +411,25 @@ fn an_old_s3s_fs_folder_is_refused_with_a_migration_message() {
     let data = dir.path().join("old");
     std::fs::create_dir_all(data.join("dev/photos")).unwrap();
     std::fs::write(data.join("dev/photos/cat.jpg"), b"meow").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_s3gate"))
+    let log = dir.path().join("store.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_s3gate"))
         .args(["store", "--listen", "127.0.0.1:0", "--data"])
         .arg(&data)
         .env("S3GATE_STORE_ACCESS_KEY_ID", "AKIDEXAMPLE")
         .env("S3GATE_STORE_SECRET_ACCESS_KEY", "secret")
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "started on an old folder: {stderr}");
+    let mut child = ChildGuard(child);
+    let status = wait_for(Duration::from_secs(30), || {
+        child.0.try_wait().ok().flatten()
+    });
+    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+    let status =
+        status.unwrap_or_else(|| panic!("s3gate store kept running on an old folder: {stderr}"));
+    assert!(!status.success(), "started on an old folder: {stderr}");
     assert!(stderr.contains("old layout"), "{stderr}");
     assert!(
         stderr.contains("aws s3 sync"),
@@ -425,5 +439,111 @@ fn an_old_s3s_fs_folder_is_refused_with_a_migration_message() {
     assert_eq!(
         std::fs::read(data.join("dev/photos/cat.jpg")).unwrap(),
         b"meow"
+    );
+}
+
+/// The same table of S3 behaviours against moto and against the store,
+/// each straight (no gateway): what a conformance run compares.
+fn parity_run(endpoint: &str, creds: &Creds, bucket: &str) -> serde_json::Map<String, Value> {
+    let out = boto3_script(endpoint, creds, "boto3_parity.py", &[bucket], &[]).ok();
+    let v: Value =
+        serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
+    v.as_object().unwrap().clone()
+}
+
+/// What Amazon S3 answers for each row of `boto3_parity.py` (per the S3
+/// API reference; us-east-1, where re-creating one's own bucket is 200).
+const S3_ANSWERS: &[(&str, &str)] = &[
+    ("abort_unknown_upload", "NoSuchUpload"),
+    ("bucket_policy", "NoSuchBucketPolicy"),
+    ("bucket_tagging_missing", "NoSuchTagSet"),
+    ("content_type", "text/x-test"),
+    ("copy_keeps_metadata", "blue"),
+    ("copy_replaces_metadata", "red"),
+    ("copy_source_if_match_wrong", "PreconditionFailed"),
+    ("copy_to_itself_unchanged", "InvalidRequest"),
+    ("create_bucket_again", "ok"),
+    ("delete_missing_key", "ok"),
+    ("delete_non_empty_bucket", "BucketNotEmpty"),
+    ("delete_objects", "2"),
+    ("double_slash_is_its_own_key", "12"),
+    ("folder_marker", "ok"),
+    ("get_if_match_wrong", "PreconditionFailed"),
+    ("get_if_none_match_same", "304"),
+    ("get_missing_key", "NoSuchKey"),
+    ("head_missing_bucket", "404"),
+    ("key_and_folder_of_one_name", "FG"),
+    ("leading_slash", "L"),
+    ("listing_delimiter", "/,a/,dir/,f/,p/"),
+    ("listing_max_keys", "True"),
+    ("listing_start_after", "p/a%2Fb,p/a+b"),
+    ("listing_url_encoded_keys", "p/a b,p/a%2Fb,p/a+b"),
+    ("multipart_etag_parts", "2"),
+    ("multipart_small_part", "EntityTooSmall"),
+    ("multipart_wrong_etag", "InvalidPart"),
+    ("object_acl", "ok"),
+    (
+        "object_lock_configuration",
+        "ObjectLockConfigurationNotFoundError",
+    ),
+    ("object_tagging", "v"),
+    ("put_if_match_wrong", "PreconditionFailed"),
+    ("put_if_none_match_existing", "PreconditionFailed"),
+    ("range_read", "234"),
+    ("range_suffix", "789"),
+    ("range_unsatisfiable", "InvalidRange"),
+    (
+        "sha256_checksum_returned",
+        "Om6weQ85rIfJTzhWst0sXREOaBFgImGpqSPTuyOtyLc=",
+    ),
+    ("tagging_header", "2"),
+    ("unknown_version_id", "NoSuchVersion"),
+    ("user_metadata", "blue"),
+    ("versioning_status", "Enabled"),
+    // Reading a delete marker by its version id is 405 on S3.
+    (
+        "versions_and_delete_marker",
+        "NoSuchKey|one|MethodNotAllowed|2|1",
+    ),
+    ("wrong_content_md5", "BadDigest"),
+    ("wrong_content_md5_leaves_nothing", "404"),
+    ("wrong_crc32", "BadDigest"),
+];
+
+#[test]
+fn the_store_answers_the_s3_behaviour_table_as_s3_does_and_at_least_as_moto() {
+    let h = harness();
+    let m = crate::harness::moto();
+    let name = crate::harness::unique_name("parity");
+    let moto = parity_run(&m.endpoint, &m.creds, &name);
+    let store = parity_run(&h.store.endpoint(), &h.store.creds, &name);
+    let rows: Vec<&str> = S3_ANSWERS.iter().map(|(k, _)| *k).collect();
+    let ran: Vec<&str> = store.keys().map(String::as_str).collect();
+    assert_eq!(
+        ran, rows,
+        "the table and the script name the same behaviours"
+    );
+    let mut table = String::new();
+    let mut store_off = Vec::new();
+    for (row, want) in S3_ANSWERS {
+        let got = |side: &serde_json::Map<String, Value>| {
+            side.get(*row)
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_owned()
+        };
+        let (st, mo) = (got(&store), got(&moto));
+        table.push_str(&format!(
+            "{row:36} S3={want:<20} store={st:<20} moto={mo}\n"
+        ));
+        if st != *want {
+            store_off.push(*row);
+        }
+    }
+    // Printed so a run shows where moto, the usual reference, differs.
+    println!("{table}");
+    assert!(
+        store_off.is_empty(),
+        "the store differs from S3 on {store_off:?}:\n{table}"
     );
 }

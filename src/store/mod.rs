@@ -247,3 +247,82 @@ fn now_ms() -> i64 {
     let now = time::OffsetDateTime::now_utc();
     i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_with_other_content_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("dev/photos")).unwrap();
+        std::fs::write(dir.path().join("dev/photos/cat.jpg"), b"meow").unwrap();
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(err, OpenError::OldLayout(_)), "{err}");
+        assert!(!dir.path().join(layout::MARKER).exists());
+        assert_eq!(
+            std::fs::read(dir.path().join("dev/photos/cat.jpg")).unwrap(),
+            b"meow"
+        );
+    }
+
+    #[test]
+    fn opening_clears_interrupted_bodies_and_unreferenced_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.ensure_bucket("bkt").unwrap();
+        let bucket = dir.path().join("bkt");
+        let kept = record::Version {
+            id: record::NULL_VERSION.into(),
+            data: Some("kept".into()),
+            size: 1,
+            etag: "e".into(),
+            last_modified: 0,
+            meta: Default::default(),
+            checksums: Default::default(),
+            tags: Vec::new(),
+            parts_count: None,
+        };
+        let rec = KeyRecord {
+            key: "k".into(),
+            versions: vec![kept],
+        };
+        let path = Layout::key_record(&bucket, "k");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, serde_json::to_vec(&rec).unwrap()).unwrap();
+        std::fs::create_dir_all(Layout::data_dir(&bucket)).unwrap();
+        std::fs::write(Layout::data_file(&bucket, "kept"), b"x").unwrap();
+        std::fs::write(Layout::data_file(&bucket, "orphan"), b"y").unwrap();
+        std::fs::write(dir.path().join(".tmp/partial"), b"z").unwrap();
+        drop(store);
+
+        Store::open(dir.path()).unwrap();
+        assert!(Layout::data_file(&bucket, "kept").exists());
+        assert!(!Layout::data_file(&bucket, "orphan").exists());
+        assert_eq!(
+            std::fs::read_dir(dir.path().join(".tmp")).unwrap().count(),
+            0
+        );
+    }
+
+    #[test]
+    fn a_record_for_another_key_is_never_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.ensure_bucket("bkt").unwrap();
+        let bucket = dir.path().join("bkt");
+        // A record stored under k1's name that says it is k2.
+        let rec = KeyRecord {
+            key: "k2".into(),
+            versions: Vec::new(),
+        };
+        let path = Layout::key_record(&bucket, "k1");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, serde_json::to_vec(&rec).unwrap()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let err = rt.block_on(store.key_record(&bucket, "k1")).unwrap_err();
+        assert_eq!(*err.code(), S3ErrorCode::InternalError);
+    }
+}

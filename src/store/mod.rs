@@ -272,17 +272,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         store.ensure_bucket("bkt").unwrap();
         let bucket = dir.path().join("bkt");
-        let kept = record::Version {
-            id: record::NULL_VERSION.into(),
-            data: Some("kept".into()),
-            size: 1,
-            etag: "e".into(),
-            last_modified: 0,
-            meta: Default::default(),
-            checksums: Default::default(),
-            tags: Vec::new(),
-            parts_count: None,
-        };
+        let kept = record::Version::for_test(record::NULL_VERSION, "kept");
         let rec = KeyRecord {
             key: "k".into(),
             versions: vec![kept],

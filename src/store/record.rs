@@ -72,6 +72,31 @@ pub struct Version {
 }
 
 impl Version {
+    pub fn delete_marker(id: String, now_ms: Millis) -> Self {
+        Self {
+            id,
+            data: None,
+            size: 0,
+            etag: String::new(),
+            last_modified: now_ms,
+            meta: ObjectMeta::default(),
+            checksums: Checksums::default(),
+            tags: Vec::new(),
+            parts_count: None,
+        }
+    }
+
+    /// A one-byte version with body `data`, for tests.
+    #[cfg(test)]
+    pub fn for_test(id: &str, data: &str) -> Self {
+        Self {
+            data: Some(data.to_owned()),
+            size: 1,
+            etag: "e".to_owned(),
+            ..Self::delete_marker(id.to_owned(), 0)
+        }
+    }
+
     pub fn is_delete_marker(&self) -> bool {
         self.data.is_none()
     }

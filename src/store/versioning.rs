@@ -54,18 +54,7 @@ pub fn delete_current(bucket: &BucketRecord, record: &mut KeyRecord, now_ms: i64
         };
     }
     let id = new_version_id(bucket);
-    let marker = Version {
-        id: id.clone(),
-        data: None,
-        size: 0,
-        etag: String::new(),
-        last_modified: now_ms,
-        meta: Default::default(),
-        checksums: Default::default(),
-        tags: Vec::new(),
-        parts_count: None,
-    };
-    let freed = push(record, marker);
+    let freed = push(record, Version::delete_marker(id.clone(), now_ms));
     Deleted {
         marker: Some(id),
         freed,
@@ -84,17 +73,7 @@ mod tests {
     use super::*;
 
     fn v(id: &str, data: &str) -> Version {
-        Version {
-            id: id.into(),
-            data: Some(data.into()),
-            size: 1,
-            etag: "e".into(),
-            last_modified: 0,
-            meta: Default::default(),
-            checksums: Default::default(),
-            tags: Vec::new(),
-            parts_count: None,
-        }
+        Version::for_test(id, data)
     }
 
     fn bucket(state: Option<&str>) -> BucketRecord {

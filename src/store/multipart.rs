@@ -380,6 +380,7 @@ impl Store {
             checksums: Checksums::default(),
             tags: upload.tags,
             parts_count: i32::try_from(parts.len()).ok(),
+            part_sizes: parts.iter().map(|(_, p)| p.size).collect(),
         };
         let (v, bucket) = self
             .commit_version(

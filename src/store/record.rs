@@ -69,6 +69,9 @@ pub struct Version {
     pub tags: Vec<(String, String)>,
     #[serde(default)]
     pub parts_count: Option<i32>,
+    /// Each part's size, for `GetObject?partNumber=N` (multipart only).
+    #[serde(default)]
+    pub part_sizes: Vec<u64>,
 }
 
 impl Version {
@@ -83,6 +86,7 @@ impl Version {
             checksums: Checksums::default(),
             tags: Vec::new(),
             parts_count: None,
+            part_sizes: Vec::new(),
         }
     }
 

@@ -44,21 +44,36 @@ fn check_version_id(id: &str) -> S3Result<()> {
 /// version (a delete marker cannot be read: 405, as S3 answers).
 fn pick(record: Option<&KeyRecord>, version_id: Option<&str>) -> S3Result<Version> {
     match version_id {
-        None => record
-            .and_then(KeyRecord::current)
-            .cloned()
-            .ok_or_else(|| s3_error!(NoSuchKey)),
+        None => match record.and_then(KeyRecord::latest) {
+            Some(v) if !v.is_delete_marker() => Ok(v.clone()),
+            Some(marker) => Err(at_delete_marker(s3_error!(NoSuchKey), &marker.id)),
+            None => Err(s3_error!(NoSuchKey)),
+        },
         Some(id) => {
             check_version_id(id)?;
             let v = record
                 .and_then(|r| r.version(id))
                 .ok_or_else(|| s3_error!(NoSuchVersion))?;
             if v.is_delete_marker() {
-                return Err(s3_error!(MethodNotAllowed));
+                return Err(at_delete_marker(s3_error!(MethodNotAllowed), id));
             }
             Ok(v.clone())
         }
     }
+}
+
+/// S3 says on the refusal that a delete marker answered, and which.
+fn at_delete_marker(mut err: S3Error, id: &str) -> S3Error {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "x-amz-delete-marker",
+        http::HeaderValue::from_static("true"),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(id) {
+        headers.insert("x-amz-version-id", v);
+    }
+    err.set_headers(headers);
+    err
 }
 
 /// Turns a failed receive into the caller's error: their stream's own S3
@@ -409,6 +424,49 @@ fn private_grants() -> Grants {
     }]
 }
 
+/// What part of a version a GET/HEAD reads: all of it, a `Range`, or one
+/// part of a multipart object (`partNumber`; part 1 of any other object is
+/// the whole object, as on S3). Returns start, length and `Content-Range`.
+fn slice(
+    v: &Version,
+    range: Option<&Range>,
+    part: Option<i32>,
+) -> S3Result<(u64, u64, Option<String>)> {
+    let (start, end) = match (range, part) {
+        (None, None) => return Ok((0, v.size, None)),
+        (Some(_), Some(_)) => {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Cannot specify both Range header and partNumber"
+            ));
+        }
+        (Some(range), None) => {
+            let r = range.check(v.size).map_err(|_| s3_error!(InvalidRange))?;
+            (r.start, r.end)
+        }
+        (None, Some(n)) => {
+            let index = usize::try_from(n).ok().and_then(|n| n.checked_sub(1));
+            match index {
+                Some(0) if v.part_sizes.is_empty() => (0, v.size),
+                Some(i) if i < v.part_sizes.len() => {
+                    let start: u64 = v.part_sizes[..i].iter().sum();
+                    (start, start + v.part_sizes[i])
+                }
+                _ => {
+                    let mut e = S3Error::with_message(
+                        S3ErrorCode::Custom("InvalidPartNumber".into()),
+                        "The requested partnumber is not satisfiable",
+                    );
+                    e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+                    return Err(e);
+                }
+            }
+        }
+    };
+    let text = format!("bytes {start}-{}/{}", end.saturating_sub(1), v.size);
+    Ok((start, end - start, Some(text)))
+}
+
 fn shown_version(bucket: &BucketRecord, id: &str) -> Option<String> {
     bucket.versioning_configured().then(|| id.to_owned())
 }
@@ -749,6 +807,7 @@ impl S3 for Store {
             checksums,
             tags,
             parts_count: None,
+            part_sizes: Vec::new(),
         };
         let (v, bucket) = self
             .commit_version(
@@ -790,15 +849,7 @@ impl S3 for Store {
         }
         .check(&v.etag, v.last_modified, Failed::NotModified)
         .map_err(precondition)?;
-        let (start, len, content_range) = match &input.range {
-            None => (0, v.size, None),
-            Some(range) => {
-                let r = range.check(v.size).map_err(|_| s3_error!(InvalidRange))?;
-                let range_text =
-                    format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), v.size);
-                (r.start, r.end - r.start, Some(range_text))
-            }
-        };
+        let (start, len, content_range) = slice(&v, input.range.as_ref(), input.part_number)?;
         file.seek(std::io::SeekFrom::Start(start))
             .await
             .map_err(internal)?;
@@ -851,14 +902,7 @@ impl S3 for Store {
         }
         .check(&v.etag, v.last_modified, Failed::NotModified)
         .map_err(precondition)?;
-        let (len, content_range) = match &input.range {
-            None => (v.size, None),
-            Some(range) => {
-                let r = range.check(v.size).map_err(|_| s3_error!(InvalidRange))?;
-                let text = format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), v.size);
-                (r.end - r.start, Some(text))
-            }
-        };
+        let (_, len, content_range) = slice(&v, input.range.as_ref(), input.part_number)?;
         let m = v.meta;
         Ok(S3Response::new(HeadObjectOutput {
             content_length: i64::try_from(len).ok(),
@@ -1008,6 +1052,7 @@ impl S3 for Store {
             checksums,
             tags,
             parts_count: None,
+            part_sizes: Vec::new(),
         };
         let (v, bucket) = self
             .commit_version(&dst_dir, &input.key, version, None, None)

@@ -102,6 +102,8 @@ def multipart(sizes, etag_fix=None):
 out["multipart_etag_parts"] = run(lambda: multipart([5 * MIB, 1]))
 out["multipart_small_part"] = run(lambda: multipart([1, 1]))
 out["multipart_wrong_etag"] = run(lambda: multipart([1], lambda e: '"00000000000000000000000000000000"'))
+out["get_part_of_multipart"] = run(lambda: str(s3.get_object(Bucket=bucket, Key="mp", PartNumber=2)["ContentLength"]))
+out["head_part_one_of_simple_object"] = run(lambda: str(s3.head_object(Bucket=bucket, Key="r", PartNumber=1)["ContentLength"]))
 out["abort_unknown_upload"] = run(lambda: s3.abort_multipart_upload(Bucket=bucket, Key="mp", UploadId="0" * 32))
 out["versioning_status"] = run(lambda: s3.get_bucket_versioning(Bucket=versioned)["Status"])
 
@@ -118,6 +120,17 @@ def versions():
 
 
 out["versions_and_delete_marker"] = run(versions)
+def delete_marker_header():
+    put("dm", b"x", b=versioned)
+    s3.delete_object(Bucket=versioned, Key="dm")
+    try:
+        s3.get_object(Bucket=versioned, Key="dm")
+        return "readable"
+    except ClientError as e:
+        return e.response["ResponseMetadata"]["HTTPHeaders"].get("x-amz-delete-marker", "absent")
+
+
+out["get_behind_delete_marker_says_so"] = run(delete_marker_header)
 out["unknown_version_id"] = run(lambda: body("k", b=versioned, VersionId="0" * 32))
 out["object_acl"] = run(lambda: s3.get_object_acl(Bucket=bucket, Key="m"))
 out["bucket_policy"] = run(lambda: s3.get_bucket_policy(Bucket=bucket))

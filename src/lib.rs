@@ -31,6 +31,7 @@ pub mod s3;
 pub mod server;
 pub mod session;
 pub mod sigv4;
+pub mod store;
 pub mod sts_api;
 pub mod upstream;
 pub mod xml;

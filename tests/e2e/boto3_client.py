@@ -10,25 +10,15 @@ ARG, e.g. {"ACL": "public-read"}), copy (CopyObject from the source ARG), delete
 the keys of the JSON list ARG).
 """
 import json
-import os
 import sys
 
-import boto3
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
+
+from e2e_boto3 import s3_client
 
 op, bucket, key = sys.argv[1], sys.argv[2], sys.argv[3]
 arg = sys.argv[4] if len(sys.argv) > 4 else None
-s3 = boto3.client(
-    "s3",
-    endpoint_url=os.environ["E2E_ENDPOINT"],
-    region_name="us-east-1",
-    config=Config(
-        signature_version="s3v4",
-        s3={"addressing_style": "path"},
-        retries={"max_attempts": 1, "mode": "standard"},
-    ),
-)
+s3 = s3_client()
 MIB = 1024 * 1024
 transfer = TransferConfig(multipart_threshold=8 * MIB, multipart_chunksize=8 * MIB)
 

@@ -167,19 +167,32 @@ pub fn boto3(
     key: &str,
     arg: Option<&str>,
 ) -> Output {
+    let mut args = vec![op, bucket, key];
+    args.extend(arg);
+    boto3_script(endpoint, creds, "boto3_client.py", &args, &[])
+}
+
+/// A boto3 script of `tests/e2e/` with the venv's python, `E2E_ENDPOINT`
+/// and the credentials in the environment, plus `env`.
+pub fn boto3_script(
+    endpoint: &str,
+    creds: &Creds,
+    script: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
     let h = harness();
     let mut cmd = clean_command(h.venv_bin("python"));
     aws_env(&mut cmd, endpoint, creds);
     cmd.env("E2E_ENDPOINT", endpoint)
         .env("AWS_CONFIG_FILE", "/nonexistent")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/e2e/boto3_client.py"
-        ))
-        .args([op, bucket, key]);
-    if let Some(arg) = arg {
-        cmd.arg(arg);
-    }
+        .envs(env.iter().copied())
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/e2e")
+                .join(script),
+        )
+        .args(args);
     run(cmd, CLIENT_TIMEOUT)
 }
 

@@ -1,7 +1,7 @@
 //! The shared testbed: servers started once per test process and reached
 //! by every test through [`harness()`] and [`moto()`].
 //!
-//! The in-process servers (the s3s-fs store and the gateways) run on a
+//! The in-process servers (the embedded store and the gateways) run on a
 //! dedicated multi-thread tokio runtime owned by a `static`, so they outlive
 //! the test that happened to start them. Tests are plain `#[test]` functions
 //! and use [`Harness::block_on`] for async work. moto is a separate process
@@ -21,7 +21,7 @@ pub use crate::common::random::{
     random_alnum, random_bytes, random_upper, sha256_hex, unique_name,
 };
 
-/// The verifying upstream: s3gate's embedded s3s-fs store.
+/// The verifying upstream: s3gate's embedded store.
 pub struct Store {
     pub addr: SocketAddr,
     pub root: PathBuf,
@@ -172,7 +172,7 @@ impl Harness {
                 &store_creds.access_key_id,
                 &store_creds.secret_access_key,
             ))
-            .expect("start the s3s-fs store");
+            .expect("start the embedded store");
         let store = Store {
             addr,
             root,

@@ -1,7 +1,7 @@
 //! End-to-end tests: s3gate between real S3 clients and real S3 servers.
 //!
 //! One test binary, so every test shares the servers the [`harness`] starts
-//! once: an s3s-fs store with SigV4 verification on (the verifying upstream),
+//! once: the embedded store with SigV4 verification on (the verifying upstream),
 //! an s3gate in front of it, and — from `S3GATE_TEST_MOTO` — moto in auth
 //! mode with a second s3gate in front of it. The clients are the real ones:
 //! the aws CLI and boto3 from the testbed venv, rclone, s3cmd, curl and the
@@ -53,5 +53,6 @@ mod refusal;
 mod roundtrip;
 mod scaleout;
 mod sign;
+mod store;
 mod sts;
 mod tls;

@@ -1,5 +1,5 @@
 //! Every stock client puts and gets a small and a 20 MiB object through
-//! s3gate in front of the verifying s3s-fs store, byte for byte. The store
+//! s3gate in front of the verifying embedded store, byte for byte. The store
 //! is checked directly (with its own keys) so a test proves what was
 //! stored, not just what came back.
 

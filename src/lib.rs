@@ -27,6 +27,7 @@ pub mod live;
 pub mod login;
 pub mod metrics;
 pub mod policy;
+pub mod principal;
 pub mod s3;
 pub mod server;
 pub mod session;

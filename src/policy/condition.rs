@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::session::Identity;
+use crate::principal::Identity;
 
 /// An address block, `10.0.0.0/8` or `2001:db8::/32`; a bare address is a
 /// block of one.

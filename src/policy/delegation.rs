@@ -34,7 +34,8 @@
 //! Pure: no I/O, no clock. Depends on [`super::eval`] for rule matching.
 
 use super::eval::{Caller, Decision, Granted, Policy, Reason, Rule};
-use super::principal::{PrincipalPattern, principal_name};
+use super::principal::PrincipalPattern;
+use crate::principal::principal_name;
 use crate::s3::{Action, Encryption};
 
 /// The action that lets a session delegate, as a policy names it.
@@ -228,7 +229,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::session::Identity;
+    use crate::principal::Identity;
 
     fn now() -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(1_800_000_000)

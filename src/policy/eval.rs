@@ -17,10 +17,11 @@ use std::time::SystemTime;
 use super::ActionSet;
 use super::condition::Conditions;
 use super::encryption::EncryptionRule;
-use super::principal::{PrincipalPattern, principal_name};
+use super::principal::PrincipalPattern;
 use super::resource::Resource;
+use crate::principal::Identity;
+use crate::principal::principal_name;
 use crate::s3::{Action, Encryption};
-use crate::session::Identity;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {

@@ -6,7 +6,7 @@
 //!
 //! Pure: no I/O, no clock (time and the client's address come in a
 //! [`Caller`]). Depends on [`crate::s3`] for the [`Action`] names and on
-//! [`crate::session::Identity`] for what a principal is; the resource
+//! [`crate::principal::Identity`] for what a principal is; the resource
 //! strings it matches are those `s3::classify` produces (see its module doc
 //! for the grammar). Reading, watching and swapping the file is the
 //! server's (`live::policy`). The file format is in `docs/policy.md`.
@@ -61,6 +61,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::s3::Action;
 
+pub use crate::principal::{identity_from_principal, principal_name};
 pub use condition::{Cidr, Conditions, DailyWindow};
 pub use delegation::{DELEGATE_ACTION, delegated_name};
 pub use encryption::{EncryptionRule, Required};
@@ -70,7 +71,7 @@ pub use file::{
 };
 pub use lint::{Lint, lint};
 pub use pattern::Pattern;
-pub use principal::{PrincipalPattern, identity_from_principal, principal_name};
+pub use principal::PrincipalPattern;
 pub use resource::{Resource, path_segment};
 pub use session_policy::{MAX_SESSION_POLICY_BYTES, SessionPolicyError, scope_from_iam_json};
 

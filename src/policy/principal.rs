@@ -1,23 +1,10 @@
-//! Principals: how an identity is written (in the policy file, in
-//! `s3gate policy explain --as`, and in the audit line's `identity`), and
-//! the principal patterns a policy rule names.
+//! The principal patterns a policy rule names.
 //!
-//! Pure; depends on [`crate::session::Identity`] for the fields it reads
+//! Pure; depends on [`crate::principal`] for an identity and its spelling
 //! and on [`super::Pattern`] for `*` globs.
 //!
-//! # Spelling
-//!
-//! ```text
-//! user:NAME                      a session minted by the operator
-//!                                (`s3gate session mint --user NAME`)
-//! oidc:ISSUER#SUB                an OIDC identity: issuer URL and `sub`
-//! aws:role/ACCOUNT/ROLE          an AWS assumed role (its session name is
-//!                                not part of the principal)
-//! aws:ARN                        any other AWS principal, by its ARN
-//! METHOD:SUBJECT                 any other authentication method
-//! ```
-//!
-//! Patterns in a rule's `principals` use the same spelling with `*` globs,
+//! Patterns in a rule's `principals` use the principal spelling
+//! ([`crate::principal`]) with `*` globs,
 //! plus kinds that match an attribute rather than the name:
 //!
 //! ```text
@@ -29,86 +16,8 @@
 //!                                a principal: an entry of its chain
 //! ```
 
-use std::fmt::Write as _;
-
 use super::Pattern;
-use crate::session::Identity;
-
-/// The principal name of an identity (see the module doc).
-pub fn principal_name(identity: &Identity) -> String {
-    let mut out = String::with_capacity(16 + identity.subject.len());
-    match identity.method.as_str() {
-        "mint" => {
-            out.push_str("user:");
-            out.push_str(&identity.subject);
-        }
-        "oidc" => {
-            let _ = write!(
-                out,
-                "oidc:{}#{}",
-                identity.issuer.as_deref().unwrap_or(""),
-                identity.subject
-            );
-        }
-        "aws" => match (&identity.aws_account, &identity.aws_role) {
-            (Some(account), Some(role)) => {
-                let _ = write!(out, "aws:role/{account}/{role}");
-            }
-            _ => {
-                out.push_str("aws:");
-                out.push_str(&identity.subject);
-            }
-        },
-        method => {
-            let _ = write!(out, "{method}:{}", identity.subject);
-        }
-    }
-    out
-}
-
-/// Parses a principal name as written by [`principal_name`] back into an
-/// identity, for `s3gate policy explain --as`. Groups, email and MFA are
-/// given separately.
-pub fn identity_from_principal(name: &str) -> Result<Identity, String> {
-    let (kind, rest) = name
-        .split_once(':')
-        .ok_or_else(|| format!("`{name}` is not a principal such as user:alice"))?;
-    if rest.is_empty() {
-        return Err(format!("`{name}` names no one after `{kind}:`"));
-    }
-    match kind {
-        "user" => {
-            let mut id = Identity::new("mint", rest);
-            id.username = Some(rest.to_owned());
-            Ok(id)
-        }
-        "oidc" => {
-            let (issuer, sub) = rest
-                .rsplit_once('#')
-                .ok_or_else(|| format!("`{name}`: expected oidc:ISSUER#SUB"))?;
-            let mut id = Identity::new("oidc", sub);
-            id.issuer = Some(issuer.to_owned());
-            Ok(id)
-        }
-        "aws" => {
-            if let Some(role) = rest.strip_prefix("role/") {
-                let (account, role) = role
-                    .split_once('/')
-                    .ok_or_else(|| format!("`{name}`: expected aws:role/ACCOUNT/ROLE"))?;
-                let mut id = Identity::new(
-                    "aws",
-                    format!("arn:aws:sts::{account}:assumed-role/{role}/explain"),
-                );
-                id.aws_account = Some(account.to_owned());
-                id.aws_role = Some(role.to_owned());
-                Ok(id)
-            } else {
-                Ok(Identity::new("aws", rest))
-            }
-        }
-        method => Ok(Identity::new(method, rest)),
-    }
-}
+use crate::principal::Identity;
 
 /// One entry of a rule's `principals`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,7 +25,7 @@ pub enum PrincipalPattern {
     /// `*`: every identity.
     Any,
     /// `user:`, `oidc:`, `aws:` or another method's name, matched as a
-    /// whole against [`principal_name`].
+    /// whole against [`crate::principal::principal_name`].
     Name(Pattern),
     Group(Pattern),
     Email(Pattern),
@@ -203,33 +112,7 @@ impl PrincipalPattern {
 #[allow(clippy::expect_used, reason = "a test panics on a broken fixture")]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_round_trip_through_explain_parsing() {
-        let mut oidc = Identity::new("oidc", "248289761001");
-        oidc.issuer = Some("https://idp.example.com".into());
-        let mut role = Identity::new(
-            "aws",
-            "arn:aws:sts::123456789012:assumed-role/data-reader/task-1",
-        );
-        role.aws_account = Some("123456789012".into());
-        role.aws_role = Some("data-reader".into());
-        let user = Identity::new("aws", "arn:aws:iam::123456789012:user/bob");
-        for (id, name) in [
-            (Identity::new("mint", "alice"), "user:alice"),
-            (oidc, "oidc:https://idp.example.com#248289761001"),
-            (role, "aws:role/123456789012/data-reader"),
-            (user, "aws:arn:aws:iam::123456789012:user/bob"),
-            (Identity::new("delegated", "agent-7"), "delegated:agent-7"),
-        ] {
-            assert_eq!(principal_name(&id), name);
-            let back = identity_from_principal(name).expect(name);
-            assert_eq!(principal_name(&back), name);
-        }
-        assert!(identity_from_principal("alice").is_err());
-        assert!(identity_from_principal("user:").is_err());
-        assert!(identity_from_principal("oidc:no-hash").is_err());
-    }
+    use crate::principal::principal_name;
 
     #[test]
     fn patterns_match_by_kind() {

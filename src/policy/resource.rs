@@ -2,7 +2,7 @@
 //! [`super::Pattern`]) that may hold `${identity.…}` variables, expanded
 //! per request from the caller's identity.
 //!
-//! Pure; reads only [`crate::session::Identity`].
+//! Pure; reads only [`crate::principal::Identity`].
 //!
 //! A variable's value is literal and one path segment: it never adds a
 //! wildcard nor crosses a `/`. A grant whose variable has no such value for
@@ -12,7 +12,7 @@
 //! field (fail closed).
 
 use super::Pattern;
-use crate::session::Identity;
+use crate::principal::Identity;
 
 /// The identity fields a resource may name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, Method, Uri};
 
 use super::*;
+use crate::principal::Identity;
 use crate::s3::{Action, classify};
-use crate::session::Identity;
 
 const POLICY: &str = r#"
 version = "test"

@@ -26,6 +26,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::policy::Scope;
+pub use crate::principal::Identity;
 use crate::s3::{S3Error, S3ErrorCode};
 
 pub use keyring::{Keyring, KeyringError, MAX_KEY_ID_LEN, MAX_KEYS};
@@ -40,58 +41,6 @@ pub use token::{ACCESS_KEY_PREFIX, Delegation, MAX_TOKEN_LEN, is_session_access_
 pub const MAX_GROUPS: usize = 64;
 /// Deepest delegation chain.
 pub const MAX_CHAIN: usize = 8;
-
-/// Who a session belongs to. Optional parts are left out of the sealed
-/// form when absent, to keep tokens short.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Identity {
-    /// How the identity was proven: `mint`, `oidc`, `aws`, `delegated`.
-    pub method: String,
-    /// The stable subject: the OIDC `sub`, or the AWS principal ARN.
-    pub subject: String,
-    /// OIDC issuer URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub issuer: Option<String>,
-    /// Human-readable name (e.g. `preferred_username` or email).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    /// At most [`MAX_GROUPS`].
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub groups: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aws_account: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aws_role: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aws_session: Option<String>,
-    /// The verified email address (OIDC `email` claim), for `email:`
-    /// principals in the policy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    /// Whether the identity provider says the login used a second factor
-    /// (e.g. `amr` holds `mfa`), for the policy's `mfa` condition. `None`
-    /// (unknown) counts as no MFA.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mfa: Option<bool>,
-}
-
-impl Identity {
-    /// An identity with only a method and a subject.
-    pub fn new(method: impl Into<String>, subject: impl Into<String>) -> Identity {
-        Identity {
-            method: method.into(),
-            subject: subject.into(),
-            issuer: None,
-            username: None,
-            groups: Vec::new(),
-            aws_account: None,
-            aws_role: None,
-            aws_session: None,
-            email: None,
-            mfa: None,
-        }
-    }
-}
 
 /// What a session token seals. Field names are shortened in the sealed
 /// form; they travel in every request.

@@ -22,6 +22,7 @@ pub mod config;
 pub mod dev;
 pub mod forwarded;
 pub mod gateway;
+pub mod iam;
 pub mod identity;
 pub mod live;
 pub mod login;

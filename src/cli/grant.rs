@@ -346,7 +346,7 @@ mod tests {
     #[test]
     fn the_policy_is_one_the_gateway_reads() {
         let p = session_policy(&["s3://b/in/".into()], &["s3://b/out/".into()]).unwrap();
-        let scope = s3gate::policy::scope_from_iam_json(&p).unwrap();
+        let scope = s3gate::iam::scope_from_iam_json(&p).unwrap();
         use s3gate::s3::Action;
         assert!(scope.allows(Action::GetObject, "s3://b/in/x"));
         assert!(scope.allows(Action::PutObject, "s3://b/out/x"));

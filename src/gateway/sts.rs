@@ -251,7 +251,7 @@ fn delegate(
     }
     let requested = match form.get("Policy") {
         None => None,
-        Some(text) => Some(crate::policy::scope_from_iam_json(text).map_err(|e| {
+        Some(text) => Some(crate::iam::scope_from_iam_json(text).map_err(|e| {
             StsError::new(
                 StatusCode::BAD_REQUEST,
                 "MalformedPolicyDocument",

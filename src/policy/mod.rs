@@ -48,7 +48,6 @@ mod file;
 mod lint;
 mod principal;
 mod resource;
-mod session_policy;
 #[cfg(test)]
 mod tests;
 
@@ -73,7 +72,6 @@ pub use lint::{Lint, lint};
 pub use pattern::Pattern;
 pub use principal::PrincipalPattern;
 pub use resource::{Resource, path_segment};
-pub use session_policy::{MAX_SESSION_POLICY_BYTES, SessionPolicyError, scope_from_iam_json};
 
 /// The policy `s3gate dev` uses when given none: user `dev` may do
 /// everything (`config/policy.dev.toml`).
@@ -181,6 +179,12 @@ impl ActionSet {
     #[must_use]
     pub const fn union(self, other: ActionSet) -> ActionSet {
         ActionSet(self.0 | other.0)
+    }
+
+    /// The actions of `self` that are not in `other`.
+    #[must_use]
+    pub const fn without(self, other: ActionSet) -> ActionSet {
+        ActionSet(self.0 & !other.0)
     }
 
     #[must_use]

@@ -30,8 +30,8 @@ use sha2::{Digest, Sha256};
 
 use super::RoleRequest;
 use super::naming;
-use super::session_policy::{SessionPolicyError, session_policy};
 use crate::config::{AssumeRoleConfig, StaticCredentials};
+use crate::iam::{IamRenderError, session_policy};
 
 /// Refresh s3gate's own chain credentials this long before they expire,
 /// so a request never leaves with credentials that lapse in flight.
@@ -65,7 +65,7 @@ pub enum CredentialError {
     #[error("cannot make the session policy for role {role}: {source}")]
     SessionPolicy {
         role: String,
-        source: SessionPolicyError,
+        source: IamRenderError,
     },
     /// STS's packed-size limit on session policy and tags.
     #[error("STS refused the session policy for role {role} as too large: {message}")]

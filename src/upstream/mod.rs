@@ -10,7 +10,7 @@
 //! Which store a bucket goes to is [`route`]'s business; s3gate's own small
 //! objects on a store (the revocation list) are [`object`]'s; what the store is
 //! signed with is [`credentials`]' (s3gate's own keys, or a per-caller role
-//! session from `sts:AssumeRole` narrowed by a [`session_policy`] and named
+//! session from `sts:AssumeRole` narrowed by a session policy ([`crate::iam::to_iam`]) and named
 //! after the caller by [`naming`]).
 //!
 //! Depends on `config`, `policy` (action sets of grants), `s3` (the
@@ -21,7 +21,6 @@ pub mod credentials;
 pub mod naming;
 pub mod object;
 pub mod route;
-pub mod session_policy;
 
 pub use credentials::CredentialError;
 pub use route::Upstreams;

@@ -2,7 +2,7 @@
 //! [`Scope`]: the part of IAM's JSON grammar that maps exactly onto scope
 //! rules, and a clear refusal for everything else.
 //!
-//! Pure: no I/O. Depends on [`super::Scope`] and [`crate::s3::Action`].
+//! Pure: no I/O. Depends on [`crate::policy::Scope`] and [`crate::s3::Action`].
 //!
 //! Accepted: `Version`, `Statement` (one object or a list), each with an
 //! optional `Sid`, `Effect: "Allow"`, `Action` (a string or a list:
@@ -29,8 +29,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::pattern::Pattern;
-use super::{ActionSet, MAX_PATTERN_LEN, MAX_RULES, Scope, ScopeRule};
+use crate::policy::{ActionSet, MAX_PATTERN_LEN, MAX_RULES, Pattern, Scope, ScopeRule};
 use crate::s3::Action;
 
 /// STS's own limit on an inline session policy's plain text.
@@ -126,7 +125,7 @@ fn read_statement(statement: &Value, rules: &mut Vec<ScopeRule>) -> Result<(), S
         let (pattern, bucket_only) = resource_pattern(resource)?;
         if bucket_only {
             let listing = actions.intersection(LISTINGS);
-            let rest = actions.intersection(ActionSet(!LISTINGS.0));
+            let rest = actions.without(LISTINGS);
             if !rest.is_empty() {
                 rules.push(ScopeRule {
                     actions: rest,

@@ -89,7 +89,7 @@ const PREFIX_LIST_ACTIONS: ActionSet =
 
 /// Why no session policy could be made. Never a reason to go on without one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SessionPolicyError {
+pub enum IamRenderError {
     #[error(
         "the session policy for these grants is {chars} characters, over STS's limit of \
          {MAX_SESSION_POLICY_CHARS}"
@@ -108,10 +108,10 @@ pub enum SessionPolicyError {
 pub fn session_policy(
     grants: &[(ActionSet, String)],
     denies: &[(ActionSet, String)],
-) -> Result<String, SessionPolicyError> {
+) -> Result<String, IamRenderError> {
     let mut statements = statements_for("Allow", grants)?;
     if statements.is_empty() {
-        return Err(SessionPolicyError::Empty);
+        return Err(IamRenderError::Empty);
     }
     statements.extend(statements_for("Deny", denies)?);
     let doc = Document {
@@ -120,7 +120,7 @@ pub fn session_policy(
     };
     let json = ascii_json(&doc);
     if json.len() > MAX_SESSION_POLICY_CHARS {
-        return Err(SessionPolicyError::TooLarge { chars: json.len() });
+        return Err(IamRenderError::TooLarge { chars: json.len() });
     }
     Ok(json)
 }
@@ -128,12 +128,12 @@ pub fn session_policy(
 fn statements_for(
     effect: &'static str,
     rules: &[(ActionSet, String)],
-) -> Result<Vec<Statement>, SessionPolicyError> {
+) -> Result<Vec<Statement>, IamRenderError> {
     let mut raw = Vec::new();
     for (actions, resource) in rules {
         let rest = resource
             .strip_prefix("s3://")
-            .ok_or_else(|| SessionPolicyError::BadResource(resource.clone()))?;
+            .ok_or_else(|| IamRenderError::BadResource(resource.clone()))?;
         translate(*actions, resource, rest, &mut raw);
     }
     Ok(merge(effect, raw))
@@ -464,7 +464,7 @@ mod tests {
         );
         assert_eq!(
             session_policy(&[grant("s3:ListAllMyBuckets", "s3://b/*")], &[]),
-            Err(SessionPolicyError::Empty)
+            Err(IamRenderError::Empty)
         );
     }
 
@@ -475,7 +475,7 @@ mod tests {
                 &[grant("s3:ListBucketMultipartUploads", "s3://b/home/*")],
                 &[]
             ),
-            Err(SessionPolicyError::Empty)
+            Err(IamRenderError::Empty)
         );
     }
 
@@ -513,7 +513,7 @@ mod tests {
             })
             .collect();
         match session_policy(&grants, &[]) {
-            Err(SessionPolicyError::TooLarge { chars }) => {
+            Err(IamRenderError::TooLarge { chars }) => {
                 assert!(chars > MAX_SESSION_POLICY_CHARS, "{chars}");
             }
             other => panic!("expected TooLarge, got {other:?}"),
@@ -532,15 +532,15 @@ mod tests {
             r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:GetObjectVersion","s3:ListMultipartUploadParts","s3:GetObjectTagging","s3:GetObjectAcl","s3:GetObjectAttributes","s3:GetObjectVersionTagging","s3:GetObjectVersionAcl","s3:GetObjectVersionAttributes"],"Resource":"arn:aws:s3:::b/*"},{"Effect":"Allow","Action":["s3:ListBucket","s3:ListBucketVersions","s3:ListBucketMultipartUploads"],"Resource":"arn:aws:s3:::b"},{"Effect":"Deny","Action":["s3:GetObject","s3:GetObjectVersion","s3:GetObjectTagging","s3:GetObjectAcl","s3:GetObjectAttributes","s3:GetObjectVersionTagging","s3:GetObjectVersionAcl","s3:GetObjectVersionAttributes"],"Resource":"arn:aws:s3:::b/secret/*"}]}"#
         );
         // Denies alone allow nothing.
-        assert_eq!(session_policy(&[], &denies), Err(SessionPolicyError::Empty));
+        assert_eq!(session_policy(&[], &denies), Err(IamRenderError::Empty));
     }
 
     #[test]
     fn resources_must_be_s3_urls() {
         assert_eq!(
             session_policy(&[grant("read", "arn:aws:s3:::b/*")], &[]),
-            Err(SessionPolicyError::BadResource("arn:aws:s3:::b/*".into()))
+            Err(IamRenderError::BadResource("arn:aws:s3:::b/*".into()))
         );
-        assert_eq!(session_policy(&[], &[]), Err(SessionPolicyError::Empty));
+        assert_eq!(session_policy(&[], &[]), Err(IamRenderError::Empty));
     }
 }

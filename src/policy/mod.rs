@@ -92,6 +92,9 @@ impl ActionSet {
     pub const EMPTY: ActionSet = ActionSet(0);
     /// Every action, including `Unclassified`: the `*` group.
     pub const ALL: ActionSet = ActionSet::of(&Action::ALL);
+    /// Every action s3gate recognises, not `Unclassified`: the `s3:*`
+    /// group, as IAM spells all of S3.
+    pub const KNOWN: ActionSet = Self::ALL.without(ActionSet::of(&[Action::Unclassified]));
     pub const READ: ActionSet = ActionSet::of(&[
         Action::GetObject,
         Action::GetObjectVersion,
@@ -206,6 +209,9 @@ impl ActionSet {
         if item == "*" {
             return Ok(Self::ALL);
         }
+        if item == "s3:*" {
+            return Ok(Self::KNOWN);
+        }
         if let Some((_, set)) = Self::GROUPS.iter().find(|(name, _)| *name == item) {
             return Ok(*set);
         }
@@ -221,6 +227,9 @@ impl fmt::Display for ActionSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if *self == Self::ALL {
             return f.write_str("*");
+        }
+        if *self == Self::KNOWN {
+            return f.write_str("s3:*");
         }
         let mut covered = ActionSet::EMPTY;
         let mut first = true;

@@ -22,11 +22,13 @@ pub enum S3ErrorCode {
     InvalidAccessKeyId,
     InvalidArgument,
     InvalidBucketName,
+    InvalidDigest,
     InvalidRequest,
     InvalidToken,
     InvalidURI,
     KeyTooLongError,
     MalformedXML,
+    MetadataTooLarge,
     MethodNotAllowed,
     MissingContentLength,
     MissingSecurityHeader,
@@ -56,11 +58,13 @@ impl S3ErrorCode {
             Self::InvalidAccessKeyId => "InvalidAccessKeyId",
             Self::InvalidArgument => "InvalidArgument",
             Self::InvalidBucketName => "InvalidBucketName",
+            Self::InvalidDigest => "InvalidDigest",
             Self::InvalidRequest => "InvalidRequest",
             Self::InvalidToken => "InvalidToken",
             Self::InvalidURI => "InvalidURI",
             Self::KeyTooLongError => "KeyTooLongError",
             Self::MalformedXML => "MalformedXML",
+            Self::MetadataTooLarge => "MetadataTooLarge",
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::MissingContentLength => "MissingContentLength",
             Self::MissingSecurityHeader => "MissingSecurityHeader",
@@ -94,11 +98,13 @@ impl S3ErrorCode {
             | Self::IncompleteBody
             | Self::InvalidArgument
             | Self::InvalidBucketName
+            | Self::InvalidDigest
             | Self::InvalidRequest
             | Self::InvalidToken
             | Self::InvalidURI
             | Self::KeyTooLongError
             | Self::MalformedXML
+            | Self::MetadataTooLarge
             | Self::RequestHeaderSectionTooLarge
             | Self::RequestTimeout
             | Self::MissingSecurityHeader

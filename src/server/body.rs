@@ -8,14 +8,13 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 
 use crate::audit::{AuditEvent, AuditPermit};
 use crate::session::ReadMeter;
 
 pub enum Inner {
     Full(Option<Bytes>),
-    Upstream(Incoming),
+    Upstream(crate::upstream::ResponseBody),
 }
 
 /// What is left to do when the body is done.
@@ -49,7 +48,7 @@ impl GatewayBody {
         self.finish = Some(finish);
     }
 
-    pub fn upstream(body: Incoming, finish: Option<Finish>) -> Self {
+    pub fn upstream(body: crate::upstream::ResponseBody, finish: Option<Finish>) -> Self {
         Self {
             inner: Inner::Upstream(body),
             bytes_out: 0,

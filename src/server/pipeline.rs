@@ -94,7 +94,7 @@ async fn run(
     client: SocketAddr,
     event: &mut AuditEvent,
     now: SystemTime,
-) -> Result<(Response<Incoming>, ReadMeter), S3Error> {
+) -> Result<(Response<upstream::ResponseBody>, ReadMeter), S3Error> {
     // classify
     let mut s3 = classify(
         &parts.method,
@@ -180,7 +180,17 @@ async fn run(
     // The body is verified as it streams; only DeleteObjects must be read
     // first, because its keys are resources to authorize.
     let mut upstream_body = if upstream::has_body(&parts.method) {
-        UpstreamBody::Verified(Box::new(sigv4::verified_body(body, &verified, parts)))
+        let checks = sigv4::BodyChecks::from_headers(
+            &parts.headers,
+            s3.operation.checksum_headers_describe_body(),
+        )
+        .map_err(|e| {
+            event.reason = e.to_string();
+            e.to_s3_error()
+        })?;
+        UpstreamBody::Verified(Box::new(sigv4::verified_body(
+            body, &verified, parts, checks,
+        )))
     } else {
         UpstreamBody::Empty
     };
@@ -268,10 +278,6 @@ async fn run(
         grants: &grants,
         denies: &denies,
     });
-    let decoded_length = match &upstream_body {
-        UpstreamBody::Bytes(Some(b)) => Some(b.len() as u64),
-        _ => decoded_length,
-    };
     let forwarded = upstream
         .forward(
             parts,
@@ -279,7 +285,6 @@ async fn run(
             role.as_ref(),
             &verified.payload,
             upstream_body,
-            decoded_length,
             now,
         )
         .await

@@ -91,6 +91,14 @@ pub enum SigV4Error {
     MissingTrailerChecksum,
     /// The trailing checksum does not match the data.
     ChecksumMismatch { algorithm: &'static str },
+    /// `Content-MD5` is empty, not base64, or not 16 bytes.
+    InvalidDigest,
+    /// The payload's MD5 is not the `Content-MD5` the caller sent.
+    ContentMd5Mismatch,
+    /// An `x-amz-checksum-*` header is not base64 of a digest of its size.
+    InvalidChecksumHeader(&'static str),
+    /// More than one `x-amz-checksum-*` header.
+    MultipleChecksumHeaders,
     /// Reading the body from the client failed (usually: it disconnected).
     Body(String),
 }
@@ -240,6 +248,24 @@ impl SigV4Error {
             Self::ChecksumMismatch { algorithm } => (
                 C::BadDigest,
                 format!("The {algorithm} you specified did not match the calculated checksum")
+                    .into(),
+            ),
+            Self::InvalidDigest => (
+                C::InvalidDigest,
+                "The Content-MD5 you specified is not valid".into(),
+            ),
+            Self::ContentMd5Mismatch => (
+                C::BadDigest,
+                "The Content-MD5 you specified did not match what we received".into(),
+            ),
+            Self::InvalidChecksumHeader(name) => (
+                C::InvalidRequest,
+                format!("Value for {name} header is invalid").into(),
+            ),
+            Self::MultipleChecksumHeaders => (
+                C::InvalidRequest,
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not \
+                 allowed"
                     .into(),
             ),
             Self::Body(_) => (

@@ -19,6 +19,7 @@ mod canonical;
 mod checksum;
 mod chunked;
 mod error;
+mod integrity;
 mod presigned;
 mod verify;
 
@@ -32,5 +33,6 @@ pub use body::{VerifiedBody, verified_body};
 pub use checksum::ChecksumAlgorithm;
 pub use chunked::{MAX_CHUNK_SIZE, MAX_LINE_LEN};
 pub use error::{MismatchDetail, SigV4Error};
+pub use integrity::BodyChecks;
 pub use presigned::MAX_EXPIRES_SECS;
 pub use verify::{MAX_SKEW, Verified};

@@ -20,6 +20,7 @@ mod client;
 mod delegation;
 mod dev;
 mod harness;
+mod hostile;
 mod identity;
 mod idp;
 mod login;

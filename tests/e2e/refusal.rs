@@ -23,7 +23,7 @@ fn put(signing: &Signing<'_>, bucket: &str, key: &str, body: &[u8]) -> Request {
 }
 
 #[track_caller]
-fn assert_absent(bucket: &str, key: &str) {
+pub fn assert_absent(bucket: &str, key: &str) {
     assert_eq!(
         store_object(bucket, key).map(|d| d.len()),
         None,
@@ -32,7 +32,7 @@ fn assert_absent(bucket: &str, key: &str) {
 }
 
 /// A bucket and a session allowed everything in it.
-fn setup(label: &str) -> (crate::harness::Bucket, Creds) {
+pub fn setup(label: &str) -> (crate::harness::Bucket, Creds) {
     let h = harness();
     let bucket = h.bucket(label);
     let creds = h.session_for(&bucket.name);

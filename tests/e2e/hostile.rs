@@ -1,0 +1,278 @@
+//! Hostile input at the edge: requests no stock client sends, built by hand
+//! (raw HTTP where even a hand signer's HTTP library would fix them up).
+//! Each asserts the status and S3 code, that nothing was created or
+//! changed on the store, and that the gateway still serves a plain request
+//! afterwards.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::client::{store_keys, store_object, store_put};
+use crate::harness::{
+    Creds, bucket_scope, config_text, harness, mint_with, random_bytes, write_keyring,
+    write_private,
+};
+use crate::refusal::{assert_absent, setup};
+use crate::sign::{Payload, Signing, raw_head, send_blocking, send_raw, signed};
+
+fn url(bucket: &str, key: &str) -> String {
+    format!("{}/{bucket}/{key}", harness().gw().endpoint())
+}
+
+/// The gateway still answers a plain signed GET of an object it holds.
+#[track_caller]
+fn assert_healthy(bucket: &str, creds: &Creds) {
+    store_put(bucket, "health", b"ok");
+    let (req, _) = signed(
+        &Signing::now(creds),
+        "GET",
+        &url(bucket, "health"),
+        &[],
+        Payload::Hash(b""),
+        Vec::new(),
+    );
+    let resp = send_blocking(req);
+    assert_eq!(
+        (resp.status, &resp.body[..]),
+        (200, &b"ok"[..]),
+        "{}",
+        resp.text()
+    );
+}
+
+fn md5_b64(data: &[u8]) -> String {
+    use md5::Digest;
+    STANDARD.encode(md5::Md5::digest(data))
+}
+
+// ---------------------------------------------------------------------------
+// Integrity: s3gate checks Content-MD5 and x-amz-checksum-* itself.
+
+#[test]
+fn put_whose_body_fails_its_content_md5_is_bad_digest_and_creates_or_changes_nothing() {
+    let (bucket, creds) = setup("bad-md5");
+    let original = random_bytes(1000);
+    store_put(&bucket.name, "existing", &original);
+    let body = random_bytes(200_000);
+    let wrong = md5_b64(b"some other body");
+    for payload in ["unsigned", "hash"] {
+        for key in ["new", "existing"] {
+            let (req, _) = signed(
+                &Signing::now(&creds),
+                "PUT",
+                &url(&bucket.name, key),
+                &[("content-md5", &wrong)],
+                if payload == "hash" {
+                    Payload::Hash(&body)
+                } else {
+                    Payload::Unsigned
+                },
+                body.clone(),
+            );
+            send_blocking(req).assert_error(400, "BadDigest");
+        }
+    }
+    assert_absent(&bucket.name, "new");
+    assert!(store_object(&bucket.name, "existing").unwrap() == original);
+    // The same PUT with the right digest is stored.
+    let (req, _) = signed(
+        &Signing::now(&creds),
+        "PUT",
+        &url(&bucket.name, "new"),
+        &[("content-md5", &md5_b64(&body))],
+        Payload::Unsigned,
+        body.clone(),
+    );
+    assert_eq!(send_blocking(req).status, 200);
+    assert!(store_object(&bucket.name, "new").unwrap() == body);
+    assert_healthy(&bucket.name, &creds);
+}
+
+#[test]
+fn put_whose_body_fails_its_checksum_header_is_bad_digest_and_creates_nothing() {
+    let (bucket, creds) = setup("bad-checksum");
+    let body = random_bytes(100_000);
+    let wrong = crate::sign::crc32_base64(b"not the body");
+    let (req, _) = signed(
+        &Signing::now(&creds),
+        "PUT",
+        &url(&bucket.name, "k"),
+        &[("x-amz-checksum-crc32", &wrong)],
+        Payload::Unsigned,
+        body,
+    );
+    let resp = send_blocking(req);
+    resp.assert_error(400, "BadDigest");
+    assert!(resp.message().contains("CRC32"), "{}", resp.text());
+    assert_absent(&bucket.name, "k");
+    assert_healthy(&bucket.name, &creds);
+}
+
+#[test]
+fn empty_or_non_base64_content_md5_is_invalid_digest() {
+    let (bucket, creds) = setup("invalid-md5");
+    for value in ["", "not*base64", "YWJj"] {
+        let (req, _) = signed(
+            &Signing::now(&creds),
+            "PUT",
+            &url(&bucket.name, "k"),
+            &[("content-md5", value)],
+            Payload::Unsigned,
+            b"data".to_vec(),
+        );
+        send_blocking(req).assert_error(400, "InvalidDigest");
+    }
+    assert_absent(&bucket.name, "k");
+    assert_healthy(&bucket.name, &creds);
+}
+
+// ---------------------------------------------------------------------------
+// Upstream framing.
+
+/// A loopback "store" that answers every request `200 ok`, announcing a
+/// hop-by-hop header of its own, and keeps each request head it received.
+fn recording_store() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = harness();
+    let listener = h
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = heads.clone();
+    h.spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                        buf.drain(..end + 4);
+                        seen.lock().unwrap().push(head);
+                        let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\
+                                      connection: x-store-hop\r\nx-store-hop: 1\r\n\r\nok";
+                        if s.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), heads)
+}
+
+#[test]
+fn framing_and_hop_by_hop_headers_are_derived_per_hop_not_passed_through() {
+    let h = harness();
+    let (store, heads) = recording_store();
+    let dir = h.tempdir();
+    let (gw, config) = crate::ops::gateway_to(dir.path(), &store, "");
+    let creds = mint_with(&config, "framer", &bucket_scope("*", "bkt"), "1h");
+    let (req, _) = signed(
+        &Signing::now(&creds),
+        "GET",
+        &format!("{}/bkt/k", gw.endpoint()),
+        &[],
+        Payload::Hash(b""),
+        Vec::new(),
+    );
+    let head = raw_head(
+        &req,
+        &[],
+        &[
+            ("content-length", "100"),
+            ("x-hop", "1"),
+            ("connection", "x-hop"),
+        ],
+    );
+    let resp = send_raw(&gw.endpoint(), &head, b"");
+    assert_eq!(
+        (resp.status, &resp.body[..]),
+        (200, &b"ok"[..]),
+        "{}",
+        resp.text()
+    );
+    assert!(
+        resp.headers.get("x-store-hop").is_none(),
+        "the store's Connection-named header reached the caller: {:?}",
+        resp.headers
+    );
+    let heads = heads.lock().unwrap().clone();
+    let forwarded = heads
+        .iter()
+        .find(|h| h.starts_with("GET /bkt/k"))
+        .unwrap_or_else(|| panic!("no GET reached the store: {heads:?}"))
+        .to_ascii_lowercase();
+    assert!(
+        !forwarded.contains("\r\ncontent-length:"),
+        "a bodyless GET was forwarded with a Content-Length: {forwarded}"
+    );
+    assert!(
+        !forwarded.contains("\r\nx-hop:"),
+        "a Connection-named header was forwarded: {forwarded}"
+    );
+    gw.stop();
+}
+
+#[test]
+fn store_refusing_the_gateways_own_signature_is_502_without_the_stores_details() {
+    let h = harness();
+    let bucket = h.bucket("store-refuses");
+    store_put(&bucket.name, "k", b"data");
+    let dir = h.tempdir();
+    for (label, creds) in [
+        (
+            "wrong-secret",
+            Creds {
+                secret_access_key: "not-the-store-secret".into(),
+                ..h.store.creds.clone()
+            },
+        ),
+        (
+            "unknown-key",
+            Creds {
+                access_key_id: "AKIDUNKNOWNTOSTORE".into(),
+                ..h.store.creds.clone()
+            },
+        ),
+    ] {
+        let sub = dir.path().join(label);
+        std::fs::create_dir_all(&sub).unwrap();
+        let keyring = write_keyring(&sub);
+        let config = sub.join("s3gate.toml");
+        write_private(
+            &config,
+            &config_text(
+                &h.store.endpoint(),
+                &creds,
+                &keyring,
+                &sub.join("audit.log"),
+            ),
+        );
+        let gw = h.gateway_from(&config);
+        let caller = mint_with(&config, "alice", &bucket_scope("*", &bucket.name), "1h");
+        let (req, _) = signed(
+            &Signing::now(&caller),
+            "GET",
+            &format!("{}/{}/k", gw.endpoint(), bucket.name),
+            &[],
+            Payload::Hash(b""),
+            Vec::new(),
+        );
+        let resp = send_blocking(req);
+        resp.assert_error(502, "BadGateway");
+        let text = resp.text();
+        assert!(!text.contains(&creds.access_key_id), "{label}: {text}");
+        assert!(!text.contains("CanonicalRequest"), "{label}: {text}");
+        assert!(!text.contains("StringToSign"), "{label}: {text}");
+        gw.stop();
+    }
+    assert_eq!(store_keys(&bucket.name), vec!["k".to_owned()]);
+}

@@ -138,6 +138,9 @@ pub struct S3Error {
     pub resource: Option<String>,
     /// Sent as `Retry-After` (whole seconds) with a 503.
     pub retry_after: Option<std::time::Duration>,
+    /// The `<Region>` element of AuthorizationHeaderMalformed: the region
+    /// to sign for instead (SDKs read it and retry there).
+    pub region: Option<String>,
 }
 
 impl S3Error {
@@ -147,12 +150,19 @@ impl S3Error {
             message: message.into(),
             resource: None,
             retry_after: None,
+            region: None,
         }
     }
 
     #[must_use]
     pub fn with_retry_after(mut self, after: std::time::Duration) -> Self {
         self.retry_after = Some(after);
+        self
+    }
+
+    #[must_use]
+    pub fn with_region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
         self
     }
 
@@ -178,6 +188,11 @@ impl S3Error {
             out.push_str("<Resource>");
             push_escaped(&mut out, resource);
             out.push_str("</Resource>");
+        }
+        if let Some(region) = &self.region {
+            out.push_str("<Region>");
+            push_escaped(&mut out, region);
+            out.push_str("</Region>");
         }
         out.push_str("<RequestId>");
         push_escaped(&mut out, request_id);

@@ -10,8 +10,10 @@ mod action;
 mod classify;
 mod delete;
 mod error;
+mod framing;
 
 pub use action::{Action, Operation, UnknownAction};
 pub use classify::{Addressing, CopySource, S3Request, classify};
 pub use delete::{MAX_DELETE_KEYS, delete_objects_keys};
 pub use error::{S3Error, S3ErrorCode, push_escaped};
+pub use framing::{MAX_USER_METADATA_BYTES, check_request_shape, is_valid_host};

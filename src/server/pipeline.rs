@@ -105,6 +105,7 @@ async fn run(
     event.operation = Some(s3.operation.as_str());
     event.bucket = s3.bucket.clone();
     event.key = s3.key.clone();
+    crate::s3::check_request_shape(s3.operation, &parts.headers)?;
 
     // authenticate
     let auth = sigv4::parse(parts).map_err(|e| {
@@ -116,13 +117,16 @@ async fn run(
         AuthForm::Presigned => "presigned",
     });
     event.access_key_id = Some(auth.access_key_id.clone());
-    if auth.credential.service != "s3" {
-        event.reason = format!("signed for service {}", auth.credential.service);
-        return Err(S3Error::new(
-            S3ErrorCode::AuthorizationHeaderMalformed,
-            "The request is signed for another service than s3.",
-        ));
-    }
+    let upstreams = &gateway.upstreams;
+    auth.check_scope(
+        |r| upstreams.serves_region(r),
+        upstreams.region_for(s3.bucket.as_deref()),
+        "s3",
+    )
+    .map_err(|e| {
+        event.reason = e.to_string();
+        e.to_s3_error()
+    })?;
     // s3gate holds no long-term keys: a request without a session token
     // names an access key that does not exist here.
     let Some(token) = auth.security_token.as_deref() else {

@@ -48,6 +48,14 @@ pub enum SigV4Error {
     QueryMalformed(&'static str),
     /// `SignedHeaders` does not include `host`.
     HostNotSigned { presigned: bool },
+    /// The credential scope names another service than the one called.
+    WrongService { presigned: bool, expected: String },
+    /// The credential scope names a region the gateway does not serve.
+    WrongRegion {
+        presigned: bool,
+        region: String,
+        expected: String,
+    },
     /// The credential scope's date is not the date of `X-Amz-Date`.
     CredentialDateMismatch { presigned: bool },
     /// Header auth without `x-amz-content-sha256` (S3 requires it).
@@ -150,6 +158,39 @@ impl SigV4Error {
                 },
                 "The host header must be part of the signed headers".into(),
             ),
+            Self::WrongService {
+                presigned,
+                expected,
+            } => (
+                if *presigned {
+                    C::AuthorizationQueryParametersError
+                } else {
+                    C::AuthorizationHeaderMalformed
+                },
+                format!("The credential scope must name the service '{expected}'").into(),
+            ),
+            Self::WrongRegion {
+                presigned,
+                region,
+                expected,
+            } => {
+                let what = if *presigned {
+                    "X-Amz-Credential"
+                } else {
+                    "authorization header"
+                };
+                // S3's own wording, which SDKs recognise.
+                let message = format!(
+                    "The {what} is malformed; the region '{region}' is wrong; expecting \
+                     '{expected}'"
+                );
+                let code = if *presigned {
+                    C::AuthorizationQueryParametersError
+                } else {
+                    C::AuthorizationHeaderMalformed
+                };
+                return S3Error::new(code, message).with_region(expected.clone());
+            }
             Self::CredentialDateMismatch { presigned } => (
                 if *presigned {
                     C::AuthorizationQueryParametersError
@@ -213,12 +254,14 @@ impl SigV4Error {
                 "The trailer signature we calculated does not match the signature you provided"
                     .into(),
             ),
+            // S3's codes for framing: the bytes are not what the encoding
+            // says (InvalidArgument), or they stop short (IncompleteBody).
             Self::ChunkMalformed(reason) => (
-                C::InvalidRequest,
+                C::InvalidArgument,
                 format!("The aws-chunked body is malformed: {reason}").into(),
             ),
             Self::ChunkTooLarge => (
-                C::InvalidRequest,
+                C::InvalidArgument,
                 "An aws-chunked chunk is larger than this gateway accepts (16 MiB)".into(),
             ),
             Self::IncompleteBody => (
@@ -236,13 +279,13 @@ impl SigV4Error {
                 "The decoded body length does not match x-amz-decoded-content-length".into(),
             ),
             Self::UnsupportedTrailer => (
-                C::InvalidRequest,
+                C::InvalidArgument,
                 "x-amz-trailer must name one of x-amz-checksum-crc32, -crc32c, -crc64nvme, \
                  -sha1 or -sha256"
                     .into(),
             ),
             Self::MissingTrailerChecksum => (
-                C::InvalidRequest,
+                C::IncompleteBody,
                 "The trailing checksum announced in x-amz-trailer was not sent".into(),
             ),
             Self::ChecksumMismatch { algorithm } => (
@@ -343,6 +386,17 @@ mod tests {
                 SigV4Error::InvalidContentSha256,
                 S3ErrorCode::InvalidArgument,
             ),
+            (
+                SigV4Error::ChunkMalformed("x"),
+                S3ErrorCode::InvalidArgument,
+            ),
+            (SigV4Error::ChunkTooLarge, S3ErrorCode::InvalidArgument),
+            (
+                SigV4Error::MissingTrailerChecksum,
+                S3ErrorCode::IncompleteBody,
+            ),
+            (SigV4Error::InvalidDigest, S3ErrorCode::InvalidDigest),
+            (SigV4Error::ContentMd5Mismatch, S3ErrorCode::BadDigest),
         ];
         for (err, code) in cases {
             assert_eq!(err.to_s3_error().code, code, "{err:?}");

@@ -335,6 +335,11 @@ impl Upstream {
         &self.name
     }
 
+    /// The region the store is signed for.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
     /// The role to assume when the deciding grant names none.
     pub fn default_role_arn(&self) -> Option<&str> {
         self.default_role_arn.as_deref()

@@ -13,7 +13,10 @@ use crate::harness::{
     write_private,
 };
 use crate::refusal::{assert_absent, setup};
-use crate::sign::{Payload, Signing, raw_head, send_blocking, send_raw, signed};
+use crate::sign::{
+    Payload, Signing, Streaming, raw_head, send_blocking, send_raw, signed, signed_in,
+    streaming_put, xml_tag,
+};
 
 fn url(bucket: &str, key: &str) -> String {
     format!("{}/{bucket}/{key}", harness().gw().endpoint())
@@ -275,4 +278,163 @@ fn store_refusing_the_gateways_own_signature_is_502_without_the_stores_details()
         gw.stop();
     }
     assert_eq!(store_keys(&bucket.name), vec!["k".to_owned()]);
+}
+
+// ---------------------------------------------------------------------------
+// Strict SigV4 and request shape.
+
+#[test]
+fn signature_for_a_region_the_gateway_does_not_serve_names_the_expected_region() {
+    let (bucket, creds) = setup("wrong-region");
+    for presign in [None, Some(std::time::Duration::from_secs(300))] {
+        let signing = Signing {
+            presign,
+            ..Signing::now(&creds)
+        };
+        let (req, _) = signed_in(
+            &signing,
+            "ap-south-2",
+            "PUT",
+            &url(&bucket.name, "k"),
+            &[],
+            Payload::Unsigned,
+            b"data".to_vec(),
+        );
+        let resp = send_blocking(req);
+        let code = if presign.is_some() {
+            "AuthorizationQueryParametersError"
+        } else {
+            "AuthorizationHeaderMalformed"
+        };
+        resp.assert_error(400, code);
+        assert!(
+            resp.message()
+                .replace("&apos;", "'")
+                .contains("'ap-south-2' is wrong; expecting 'us-east-1'"),
+            "{}",
+            resp.text()
+        );
+        assert_eq!(
+            xml_tag(&resp.text(), "Region").as_deref(),
+            Some("us-east-1")
+        );
+    }
+    assert_absent(&bucket.name, "k");
+    assert_healthy(&bucket.name, &creds);
+}
+
+#[test]
+fn uppercase_hex_signature_is_malformed() {
+    let (bucket, creds) = setup("upper-sig");
+    let (mut req, signature) = signed(
+        &Signing::now(&creds),
+        "PUT",
+        &url(&bucket.name, "k"),
+        &[],
+        Payload::Unsigned,
+        b"data".to_vec(),
+    );
+    for (name, value) in &mut req.headers {
+        if name == "authorization" {
+            *value = value.replace(&signature, &signature.to_uppercase());
+        }
+    }
+    send_blocking(req).assert_error(400, "AuthorizationHeaderMalformed");
+    assert_absent(&bucket.name, "k");
+    assert_healthy(&bucket.name, &creds);
+}
+
+#[test]
+fn put_without_content_length_is_411_missing_content_length() {
+    let (bucket, creds) = setup("no-length");
+    for key in ["put", "part"] {
+        let target = if key == "part" {
+            format!("{}?partNumber=1&uploadId=abc", url(&bucket.name, key))
+        } else {
+            url(&bucket.name, key)
+        };
+        let (req, _) = signed(
+            &Signing::now(&creds),
+            "PUT",
+            &target,
+            &[],
+            Payload::Unsigned,
+            Vec::new(),
+        );
+        let head = raw_head(
+            &req,
+            &["content-length"],
+            &[("transfer-encoding", "chunked")],
+        );
+        let resp = send_raw(&harness().gw().endpoint(), &head, b"4\r\ndata\r\n0\r\n\r\n");
+        resp.assert_error(411, "MissingContentLength");
+        assert_absent(&bucket.name, key);
+    }
+    assert_healthy(&bucket.name, &creds);
+}
+
+#[test]
+fn user_metadata_over_two_kib_is_metadata_too_large() {
+    let (bucket, creds) = setup("big-meta");
+    let value = "m".repeat(2100);
+    let (req, _) = signed(
+        &Signing::now(&creds),
+        "PUT",
+        &url(&bucket.name, "k"),
+        &[("x-amz-meta-big", &value)],
+        Payload::Unsigned,
+        b"data".to_vec(),
+    );
+    send_blocking(req).assert_error(400, "MetadataTooLarge");
+    assert_absent(&bucket.name, "k");
+    assert_healthy(&bucket.name, &creds);
+}
+
+#[test]
+fn host_with_a_scheme_userinfo_or_garbage_is_400() {
+    let (bucket, creds) = setup("bad-host");
+    let gw = harness().gw().endpoint();
+    let authority = gw.strip_prefix("http://").unwrap();
+    for host in [
+        format!("user@{authority}"),
+        format!("http://{authority}"),
+        format!("{authority}/x"),
+        "a b".to_owned(),
+    ] {
+        let (req, _) = signed(
+            &Signing::now(&creds),
+            "PUT",
+            &url(&bucket.name, "k"),
+            &[],
+            Payload::Unsigned,
+            b"data".to_vec(),
+        );
+        let head = raw_head(
+            &req,
+            &["host", "content-length"],
+            &[("host", &host), ("content-length", "4")],
+        );
+        send_raw(&gw, &head, b"data").assert_error(400, "InvalidArgument");
+    }
+    assert_absent(&bucket.name, "k");
+    assert_healthy(&bucket.name, &creds);
+}
+
+#[test]
+fn broken_aws_chunked_framing_is_invalid_argument_and_creates_nothing() {
+    let (bucket, creds) = setup("bad-framing");
+    let data = random_bytes(10_000);
+    let mut req = streaming_put(
+        &creds,
+        &url(&bucket.name, "k"),
+        &data,
+        4096,
+        Streaming::Signed,
+        None,
+    );
+    // The first chunk's size is no longer hex.
+    req.body[0] = b'z';
+    send_blocking(req).assert_error(400, "InvalidArgument");
+    assert_absent(&bucket.name, "k");
+    assert_healthy(&bucket.name, &creds);
 }

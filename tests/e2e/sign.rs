@@ -129,6 +129,19 @@ pub fn signed(
     payload: Payload<'_>,
     body: Vec<u8>,
 ) -> (Request, String) {
+    signed_in(s, REGION, method, url, headers, payload, body)
+}
+
+/// [`signed`], with the credential scope naming `region`.
+pub fn signed_in(
+    s: &Signing<'_>,
+    region: &str,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    payload: Payload<'_>,
+    body: Vec<u8>,
+) -> (Request, String) {
     let identity = aws_credential_types::Credentials::new(
         &s.creds.access_key_id,
         &s.creds.secret_access_key,
@@ -148,7 +161,7 @@ pub fn signed(
     }
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
-        .region(REGION)
+        .region(region)
         .name("s3")
         .time(s.time)
         .settings(settings)

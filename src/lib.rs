@@ -27,3 +27,6 @@ pub mod session;
 pub mod sigv4;
 pub mod sts_api;
 pub mod upstream;
+
+#[cfg(test)]
+mod fuzz;

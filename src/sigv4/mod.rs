@@ -27,6 +27,9 @@ mod verify;
 #[allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
 mod tests;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use amz_date::AmzDate;
 pub use authorization::{AuthForm, Authorization, CredentialScope, PayloadMode, parse};
 pub use body::{VerifiedBody, verified_body};

@@ -235,18 +235,7 @@ fn decode(
     wire: &[u8],
     cuts: &[prop::sample::Index],
 ) -> Result<Vec<u8>, SigV4Error> {
-    let mut out = Vec::new();
-    for piece in split(wire, cuts) {
-        decoder.push(Bytes::copy_from_slice(piece))?;
-        while let Some(b) = decoder.pop() {
-            out.extend_from_slice(&b);
-        }
-    }
-    decoder.finish()?;
-    while let Some(b) = decoder.pop() {
-        out.extend_from_slice(&b);
-    }
-    Ok(out)
+    super::tests::decode_all(&mut decoder, &split(wire, cuts))
 }
 
 /// `data` as an aws-chunked body (form 0: signed, 1: signed with a signed

@@ -955,7 +955,7 @@ fn test_chunk_sig(previous: &str, data: &[u8]) -> String {
     hex::encode(mac(&k, sts.as_bytes()))
 }
 
-fn decode_all(
+pub(super) fn decode_all(
     decoder: &mut super::chunked::ChunkDecoder,
     frames: &[&[u8]],
 ) -> Result<Vec<u8>, SigV4Error> {

@@ -438,3 +438,28 @@ fn broken_aws_chunked_framing_is_invalid_argument_and_creates_nothing() {
     assert_absent(&bucket.name, "k");
     assert_healthy(&bucket.name, &creds);
 }
+
+#[test]
+fn reserved_read_only_endpoints_answer_405_to_other_methods() {
+    let gw = harness().gw().endpoint();
+    for (method, page) in [
+        ("POST", "healthz"),
+        ("PUT", "readyz"),
+        ("DELETE", "metrics"),
+        ("PATCH", "aws-identity"),
+    ] {
+        let head = format!(
+            "{method} /_s3gate/{page} HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n"
+        );
+        let resp = send_raw(&gw, &head, b"");
+        assert_eq!(
+            resp.status,
+            405,
+            "{method} /_s3gate/{page}: {}",
+            resp.text()
+        );
+        assert_eq!(resp.headers.get("allow").unwrap(), "GET, HEAD");
+    }
+    let head = "GET /_s3gate/healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n";
+    assert_eq!(send_raw(&gw, head, b"").status, 200);
+}

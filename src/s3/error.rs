@@ -141,6 +141,9 @@ pub struct S3Error {
     /// The `<Region>` element of AuthorizationHeaderMalformed: the region
     /// to sign for instead (SDKs read it and retry there).
     pub region: Option<String>,
+    /// Where S3 answers a code with another status than its usual one
+    /// (an out-of-range `X-Amz-Expires` is 403, not 400).
+    pub status_override: Option<StatusCode>,
 }
 
 impl S3Error {
@@ -151,12 +154,19 @@ impl S3Error {
             resource: None,
             retry_after: None,
             region: None,
+            status_override: None,
         }
     }
 
     #[must_use]
     pub fn with_retry_after(mut self, after: std::time::Duration) -> Self {
         self.retry_after = Some(after);
+        self
+    }
+
+    #[must_use]
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status_override = Some(status);
         self
     }
 
@@ -173,7 +183,7 @@ impl S3Error {
     }
 
     pub fn status(&self) -> StatusCode {
-        self.code.status()
+        self.status_override.unwrap_or_else(|| self.code.status())
     }
 
     /// S3's XML error document, with the request id so a caller can quote it.

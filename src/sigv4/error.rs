@@ -217,11 +217,15 @@ impl SigV4Error {
                 C::AccessDenied,
                 "The request date is not in the format YYYYMMDD'T'HHMMSS'Z'".into(),
             ),
-            Self::InvalidExpires => (
-                C::AuthorizationQueryParametersError,
-                "X-Amz-Expires must be a number of seconds between 1 and 604800 (7 days)".into(),
-            ),
             Self::Expired => (C::AccessDenied, "Request has expired".into()),
+            // S3 answers this one 403 rather than its code's usual 400.
+            Self::InvalidExpires => {
+                return S3Error::new(
+                    C::AuthorizationQueryParametersError,
+                    "X-Amz-Expires must be a number of seconds between 1 and 604800 (7 days)",
+                )
+                .with_status(http::StatusCode::FORBIDDEN);
+            }
             Self::RequestTimeTooSkewed => (
                 C::RequestTimeTooSkewed,
                 "The difference between the request time and the current time is too large \

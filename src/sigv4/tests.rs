@@ -1176,3 +1176,20 @@ async fn chunked_payload_is_checked_against_a_checksum_header_too() {
     assert_eq!(err, Some(SigV4Error::ContentMd5Mismatch));
     assert!(out.len() < 66_560, "the last chunk must be held back");
 }
+
+/// Found by the differential fuzz target: `aws-sigv4` decodes `%AA` (not
+/// UTF-8) lossily to U+FFFD and signs `%EF%BF%BD`. S3 keeps the byte, and
+/// so does s3gate: a signature over another query than the one the store
+/// will see must not verify. No SDK sends such an escape.
+#[test]
+fn canonical_query_keeps_a_percent_escape_that_is_not_utf8_as_its_byte() {
+    let parts = request("GET", "/k?a=%AA&b=%aa", &[("host", HOST)]);
+    let input = CanonicalInput {
+        parts: &parts,
+        signed_headers: "host",
+        payload: "UNSIGNED-PAYLOAD",
+        presigned: false,
+    };
+    let canonical = String::from_utf8(input.build(false)).unwrap();
+    assert_eq!(canonical.lines().nth(2), Some("a=%AA&b=%AA"));
+}

@@ -22,6 +22,26 @@ fn url(bucket: &str, key: &str) -> String {
     format!("{}/{bucket}/{key}", harness().gw().endpoint())
 }
 
+/// A PUT of `body` to `bucket/key` on the gateway, `UNSIGNED-PAYLOAD`,
+/// with `headers` signed too.
+fn unsigned_put(
+    creds: &Creds,
+    bucket: &str,
+    key: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> crate::sign::Request {
+    signed(
+        &Signing::now(creds),
+        "PUT",
+        &url(bucket, key),
+        headers,
+        Payload::Unsigned,
+        body.to_vec(),
+    )
+    .0
+}
+
 /// The gateway still answers a plain signed GET of an object it holds.
 #[track_caller]
 fn assert_healthy(bucket: &str, creds: &Creds) {
@@ -78,13 +98,12 @@ fn put_whose_body_fails_its_content_md5_is_bad_digest_and_creates_or_changes_not
     assert_absent(&bucket.name, "new");
     assert!(store_object(&bucket.name, "existing").unwrap() == original);
     // The same PUT with the right digest is stored.
-    let (req, _) = signed(
-        &Signing::now(&creds),
-        "PUT",
-        &url(&bucket.name, "new"),
+    let req = unsigned_put(
+        &creds,
+        &bucket.name,
+        "new",
         &[("content-md5", &md5_b64(&body))],
-        Payload::Unsigned,
-        body.clone(),
+        &body,
     );
     assert_eq!(send_blocking(req).status, 200);
     assert!(store_object(&bucket.name, "new").unwrap() == body);
@@ -96,13 +115,12 @@ fn put_whose_body_fails_its_checksum_header_is_bad_digest_and_creates_nothing() 
     let (bucket, creds) = setup("bad-checksum");
     let body = random_bytes(100_000);
     let wrong = crate::sign::crc32_base64(b"not the body");
-    let (req, _) = signed(
-        &Signing::now(&creds),
-        "PUT",
-        &url(&bucket.name, "k"),
+    let req = unsigned_put(
+        &creds,
+        &bucket.name,
+        "k",
         &[("x-amz-checksum-crc32", &wrong)],
-        Payload::Unsigned,
-        body,
+        &body,
     );
     let resp = send_blocking(req);
     resp.assert_error(400, "BadDigest");
@@ -115,13 +133,12 @@ fn put_whose_body_fails_its_checksum_header_is_bad_digest_and_creates_nothing() 
 fn empty_or_non_base64_content_md5_is_invalid_digest() {
     let (bucket, creds) = setup("invalid-md5");
     for value in ["", "not*base64", "YWJj"] {
-        let (req, _) = signed(
-            &Signing::now(&creds),
-            "PUT",
-            &url(&bucket.name, "k"),
+        let req = unsigned_put(
+            &creds,
+            &bucket.name,
+            "k",
             &[("content-md5", value)],
-            Payload::Unsigned,
-            b"data".to_vec(),
+            b"data",
         );
         send_blocking(req).assert_error(400, "InvalidDigest");
     }
@@ -377,13 +394,12 @@ fn put_without_content_length_is_411_missing_content_length() {
 fn user_metadata_over_two_kib_is_metadata_too_large() {
     let (bucket, creds) = setup("big-meta");
     let value = "m".repeat(2100);
-    let (req, _) = signed(
-        &Signing::now(&creds),
-        "PUT",
-        &url(&bucket.name, "k"),
+    let req = unsigned_put(
+        &creds,
+        &bucket.name,
+        "k",
         &[("x-amz-meta-big", &value)],
-        Payload::Unsigned,
-        b"data".to_vec(),
+        b"data",
     );
     send_blocking(req).assert_error(400, "MetadataTooLarge");
     assert_absent(&bucket.name, "k");
@@ -401,14 +417,7 @@ fn host_with_a_scheme_userinfo_or_garbage_is_400() {
         format!("{authority}/x"),
         "a b".to_owned(),
     ] {
-        let (req, _) = signed(
-            &Signing::now(&creds),
-            "PUT",
-            &url(&bucket.name, "k"),
-            &[],
-            Payload::Unsigned,
-            b"data".to_vec(),
-        );
+        let req = unsigned_put(&creds, &bucket.name, "k", &[], b"data");
         let head = raw_head(
             &req,
             &["host", "content-length"],

@@ -5,8 +5,9 @@
 //! the audit line only. The store's error document can carry its canonical
 //! request, string to sign and the key id it saw: none of that is echoed.
 //!
-//! Every other response streams through untouched; only a 400/403 with a
-//! small body is read whole to look at its `<Code>`.
+//! Every other response streams through untouched; only the start of a
+//! 400/403 body (S3 often sends its errors chunked, without a length) is
+//! read to look at its `<Code>`, and passed on as it was.
 //!
 //! Spec: <https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html>
 
@@ -14,10 +15,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{Method, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use quick_xml::Reader;
 use quick_xml::events::Event;
@@ -45,10 +46,14 @@ const GATEWAY_FAULT_CODES: [&str; 8] = [
 /// The longest piece of the store's message kept for the audit line.
 const MAX_LOGGED_MESSAGE: usize = 256;
 
-/// A store's response body: streamed, or an error document already read.
+/// A store's response body: streamed, or the start of it already read
+/// (an error document, whole or up to [`MAX_ERROR_BODY`]) and then the rest.
 pub enum ResponseBody {
     Streaming(Incoming),
-    Buffered(Option<Bytes>),
+    Prefixed {
+        prefix: Option<Bytes>,
+        rest: Option<Incoming>,
+    },
 }
 
 impl Body for ResponseBody {
@@ -61,21 +66,45 @@ impl Body for ResponseBody {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.get_mut() {
             Self::Streaming(b) => Pin::new(b).poll_frame(cx),
-            Self::Buffered(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Self::Prefixed { prefix, rest } => {
+                if let Some(b) = prefix.take() {
+                    return Poll::Ready(Some(Ok(Frame::data(b))));
+                }
+                match rest {
+                    Some(r) => Pin::new(r).poll_frame(cx),
+                    None => Poll::Ready(None),
+                }
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
             Self::Streaming(b) => b.is_end_stream(),
-            Self::Buffered(b) => b.is_none(),
+            Self::Prefixed { prefix, rest } => {
+                prefix.is_none() && rest.as_ref().is_none_or(Body::is_end_stream)
+            }
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             Self::Streaming(b) => b.size_hint(),
-            Self::Buffered(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Self::Prefixed { prefix, rest } => {
+                let held = prefix.as_ref().map_or(0, |b| b.len() as u64);
+                match rest {
+                    None => SizeHint::with_exact(held),
+                    Some(r) => {
+                        let inner = r.size_hint();
+                        let mut hint = SizeHint::new();
+                        hint.set_lower(inner.lower().saturating_add(held));
+                        if let Some(upper) = inner.upper() {
+                            hint.set_upper(upper.saturating_add(held));
+                        }
+                        hint
+                    }
+                }
+            }
         }
     }
 }
@@ -88,23 +117,20 @@ pub(super) async fn screen(
     timeout: Duration,
 ) -> Result<Response<ResponseBody>, UpstreamError> {
     let status = response.status();
-    let small = http_body::Body::size_hint(response.body())
-        .upper()
-        .is_some_and(|n| n <= MAX_ERROR_BODY as u64);
+    let too_big = http_body::Body::size_hint(response.body()).lower() > MAX_ERROR_BODY as u64;
     // HEAD answers have no body to tell a signature error from a denial.
     if !matches!(status, StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN)
         || *method == Method::HEAD
-        || !small
+        || too_big
     {
         return Ok(response.map(ResponseBody::Streaming));
     }
-    let (parts, body) = response.into_parts();
-    let bytes =
-        match tokio::time::timeout(timeout, Limited::new(body, MAX_ERROR_BODY).collect()).await {
-            Err(_) => return Err(UpstreamError::Timeout(timeout)),
-            Ok(Err(e)) => return Err(UpstreamError::Transport(e.to_string())),
-            Ok(Ok(collected)) => collected.to_bytes(),
-        };
+    let (parts, mut body) = response.into_parts();
+    let (bytes, ended) = match tokio::time::timeout(timeout, read_prefix(&mut body)).await {
+        Err(_) => return Err(UpstreamError::Timeout(timeout)),
+        Ok(Err(e)) => return Err(UpstreamError::Transport(e.to_string())),
+        Ok(Ok(read)) => read,
+    };
     if let Some((code, message)) = error_code_and_message(&bytes)
         && GATEWAY_FAULT_CODES.contains(&code.as_str())
     {
@@ -121,10 +147,28 @@ pub(super) async fn screen(
             request_id,
         });
     }
-    Ok(Response::from_parts(
-        parts,
-        ResponseBody::Buffered(Some(bytes)),
-    ))
+    let body = ResponseBody::Prefixed {
+        prefix: Some(bytes),
+        rest: (!ended).then_some(body),
+    };
+    Ok(Response::from_parts(parts, body))
+}
+
+/// Reads the body until it ends or [`MAX_ERROR_BODY`] bytes are in hand;
+/// says whether it ended.
+async fn read_prefix(body: &mut Incoming) -> Result<(Bytes, bool), hyper::Error> {
+    let mut prefix = BytesMut::new();
+    while prefix.len() < MAX_ERROR_BODY {
+        match body.frame().await {
+            None => return Ok((prefix.freeze(), true)),
+            Some(frame) => {
+                if let Ok(data) = frame?.into_data() {
+                    prefix.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+    Ok((prefix.freeze(), false))
 }
 
 /// `<Error><Code>…</Code><Message>…</Message>…` → (code, message), the

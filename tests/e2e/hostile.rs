@@ -149,9 +149,16 @@ fn empty_or_non_base64_content_md5_is_invalid_digest() {
 // ---------------------------------------------------------------------------
 // Upstream framing.
 
-/// A loopback "store" that answers every request `200 ok`, announcing a
-/// hop-by-hop header of its own, and keeps each request head it received.
-fn recording_store() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+/// What [`recording_store`] answers by default: `200 ok`, announcing a
+/// hop-by-hop header of its own.
+const OK_WITH_HOP_HEADER: &str =
+    "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: x-store-hop\r\nx-store-hop: 1\r\n\r\nok";
+
+/// A loopback "store" that answers every request with `answer` (a whole
+/// HTTP/1.1 response) and keeps each request head it received.
+fn recording_store(
+    answer: &'static str,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let h = harness();
     let listener = h
@@ -171,8 +178,6 @@ fn recording_store() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) 
                         let head = String::from_utf8_lossy(&buf[..end]).into_owned();
                         buf.drain(..end + 4);
                         seen.lock().unwrap().push(head);
-                        let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\
-                                      connection: x-store-hop\r\nx-store-hop: 1\r\n\r\nok";
                         if s.write_all(answer.as_bytes()).await.is_err() {
                             return;
                         }
@@ -191,7 +196,7 @@ fn recording_store() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) 
 #[test]
 fn framing_and_hop_by_hop_headers_are_derived_per_hop_not_passed_through() {
     let h = harness();
-    let (store, heads) = recording_store();
+    let (store, heads) = recording_store(OK_WITH_HOP_HEADER);
     let dir = h.tempdir();
     let (gw, config) = crate::ops::gateway_to(dir.path(), &store, "");
     let creds = mint_with(&config, "framer", &bucket_scope("*", "bkt"), "1h");
@@ -471,4 +476,52 @@ fn reserved_read_only_endpoints_answer_405_to_other_methods() {
     }
     let head = "GET /_s3gate/healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n";
     assert_eq!(send_raw(&gw, head, b"").status, 200);
+}
+
+/// A store's refusal of s3gate's own signature, sent chunked (no length),
+/// as S3 often sends its errors, carrying what must never be echoed.
+const CHUNKED_SIGNATURE_REFUSAL: &str = "HTTP/1.1 403 Forbidden\r\ncontent-type: application/xml\r\n\
+    transfer-encoding: chunked\r\n\r\n\
+    c2\r\n<Error><Code>SignatureDoesNotMatch</Code><Message>no</Message>\
+    <AWSAccessKeyId>AKIDOFTHESTORE</AWSAccessKeyId><CanonicalRequest>GET /bkt/k</CanonicalRequest>\
+    <RequestId>STOREID</RequestId></Error>\r\n0\r\n\r\n";
+
+/// The store's own denial of the request (not of s3gate's key), chunked.
+const CHUNKED_ACCESS_DENIED: &str = "HTTP/1.1 403 Forbidden\r\ncontent-type: application/xml\r\n\
+    transfer-encoding: chunked\r\n\r\n\
+    5f\r\n<Error><Code>AccessDenied</Code><Message>denied</Message><RequestId>STOREID</RequestId></Error>\r\n0\r\n\r\n";
+
+#[test]
+fn a_chunked_store_refusal_of_the_gateways_signature_is_502_and_a_denial_passes_through() {
+    let h = harness();
+    let dir = h.tempdir();
+    for (label, answer) in [
+        ("refusal", CHUNKED_SIGNATURE_REFUSAL),
+        ("denial", CHUNKED_ACCESS_DENIED),
+    ] {
+        let (store, _) = recording_store(answer);
+        let sub = dir.path().join(label);
+        std::fs::create_dir_all(&sub).unwrap();
+        let (gw, config) = crate::ops::gateway_to(&sub, &store, "");
+        let creds = mint_with(&config, "chunky", &bucket_scope("*", "bkt"), "1h");
+        let (req, _) = signed(
+            &Signing::now(&creds),
+            "GET",
+            &format!("{}/bkt/k", gw.endpoint()),
+            &[],
+            Payload::Hash(b""),
+            Vec::new(),
+        );
+        let resp = send_blocking(req);
+        if label == "refusal" {
+            resp.assert_error(502, "BadGateway");
+            let text = resp.text();
+            assert!(!text.contains("AKIDOFTHESTORE"), "{text}");
+            assert!(!text.contains("CanonicalRequest"), "{text}");
+        } else {
+            resp.assert_error(403, "AccessDenied");
+            assert_eq!(resp.message(), "denied");
+        }
+        gw.stop();
+    }
 }

@@ -42,18 +42,24 @@ fn unsigned_put(
     .0
 }
 
+/// A GET of `url`, header-signed, with an empty signed payload.
+fn signed_get(creds: &Creds, url: &str) -> crate::sign::Request {
+    signed(
+        &Signing::now(creds),
+        "GET",
+        url,
+        &[],
+        Payload::Hash(b""),
+        Vec::new(),
+    )
+    .0
+}
+
 /// The gateway still answers a plain signed GET of an object it holds.
 #[track_caller]
 fn assert_healthy(bucket: &str, creds: &Creds) {
     store_put(bucket, "health", b"ok");
-    let (req, _) = signed(
-        &Signing::now(creds),
-        "GET",
-        &url(bucket, "health"),
-        &[],
-        Payload::Hash(b""),
-        Vec::new(),
-    );
+    let req = signed_get(creds, &url(bucket, "health"));
     let resp = send_blocking(req);
     assert_eq!(
         (resp.status, &resp.body[..]),
@@ -200,14 +206,7 @@ fn framing_and_hop_by_hop_headers_are_derived_per_hop_not_passed_through() {
     let dir = h.tempdir();
     let (gw, config) = crate::ops::gateway_to(dir.path(), &store, "");
     let creds = mint_with(&config, "framer", &bucket_scope("*", "bkt"), "1h");
-    let (req, _) = signed(
-        &Signing::now(&creds),
-        "GET",
-        &format!("{}/bkt/k", gw.endpoint()),
-        &[],
-        Payload::Hash(b""),
-        Vec::new(),
-    );
+    let req = signed_get(&creds, &format!("{}/bkt/k", gw.endpoint()));
     let head = raw_head(
         &req,
         &[],
@@ -283,14 +282,7 @@ fn store_refusing_the_gateways_own_signature_is_502_without_the_stores_details()
         );
         let gw = h.gateway_from(&config);
         let caller = mint_with(&config, "alice", &bucket_scope("*", &bucket.name), "1h");
-        let (req, _) = signed(
-            &Signing::now(&caller),
-            "GET",
-            &format!("{}/{}/k", gw.endpoint(), bucket.name),
-            &[],
-            Payload::Hash(b""),
-            Vec::new(),
-        );
+        let req = signed_get(&caller, &format!("{}/{}/k", gw.endpoint(), bucket.name));
         let resp = send_blocking(req);
         resp.assert_error(502, "BadGateway");
         let text = resp.text();
@@ -504,14 +496,7 @@ fn a_chunked_store_refusal_of_the_gateways_signature_is_502_and_a_denial_passes_
         std::fs::create_dir_all(&sub).unwrap();
         let (gw, config) = crate::ops::gateway_to(&sub, &store, "");
         let creds = mint_with(&config, "chunky", &bucket_scope("*", "bkt"), "1h");
-        let (req, _) = signed(
-            &Signing::now(&creds),
-            "GET",
-            &format!("{}/bkt/k", gw.endpoint()),
-            &[],
-            Payload::Hash(b""),
-            Vec::new(),
-        );
+        let req = signed_get(&creds, &format!("{}/bkt/k", gw.endpoint()));
         let resp = send_blocking(req);
         if label == "refusal" {
             resp.assert_error(502, "BadGateway");

@@ -47,16 +47,21 @@ pub fn check_content_length(operation: Operation, headers: &HeaderMap) -> Result
     ))
 }
 
-/// Operations that store user metadata with the object.
-fn stores_metadata(operation: Operation) -> bool {
-    matches!(
-        operation,
-        Operation::PutObject | Operation::CopyObject | Operation::CreateMultipartUpload
-    )
+/// Whether the request stores the `x-amz-meta-*` headers it carries:
+/// PutObject and CreateMultipartUpload always; CopyObject only with
+/// `x-amz-metadata-directive: REPLACE` (else S3 copies the source's).
+fn stores_metadata(operation: Operation, headers: &HeaderMap) -> bool {
+    match operation {
+        Operation::PutObject | Operation::CreateMultipartUpload => true,
+        Operation::CopyObject => headers
+            .get("x-amz-metadata-directive")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"REPLACE")),
+        _ => false,
+    }
 }
 
 pub fn check_metadata_size(operation: Operation, headers: &HeaderMap) -> Result<(), S3Error> {
-    if !stores_metadata(operation) {
+    if !stores_metadata(operation, headers) {
         return Ok(());
     }
     let size: usize = headers
@@ -193,6 +198,14 @@ mod tests {
         let h = headers(&[("x-amz-meta-a", &half), ("x-amz-meta-b", &half)]);
         assert!(check_metadata_size(Operation::CreateMultipartUpload, &h).is_err());
         assert!(check_metadata_size(Operation::GetObject, &h).is_ok());
+        // A copy keeps the source's metadata unless told to replace it.
+        assert!(check_metadata_size(Operation::CopyObject, &h).is_ok());
+        let replace = headers(&[
+            ("x-amz-meta-a", &half),
+            ("x-amz-meta-b", &half),
+            ("x-amz-metadata-directive", "REPLACE"),
+        ]);
+        assert!(check_metadata_size(Operation::CopyObject, &replace).is_err());
     }
 
     #[test]

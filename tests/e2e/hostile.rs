@@ -427,6 +427,27 @@ fn host_with_a_scheme_userinfo_or_garbage_is_400() {
 }
 
 #[test]
+fn sts_request_with_a_host_that_is_not_a_host_is_400() {
+    let gw = harness().gw().endpoint();
+    let authority = gw.strip_prefix("http://").unwrap();
+    let body = b"Action=GetCallerIdentity&Version=2011-06-15";
+    for host in [format!("user@{authority}"), format!("http://{authority}")] {
+        let head = format!(
+            "POST / HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/x-www-form-urlencoded\r\n\
+             content-length: {}\r\nconnection: close\r\n",
+            body.len()
+        );
+        let resp = send_raw(&gw, &head, body);
+        assert_eq!(
+            (resp.status, resp.code().as_str()),
+            (400, "ValidationError"),
+            "{host}: {}",
+            resp.text()
+        );
+    }
+}
+
+#[test]
 fn broken_aws_chunked_framing_is_invalid_argument_and_creates_nothing() {
     let (bucket, creds) = setup("bad-framing");
     let data = random_bytes(10_000);

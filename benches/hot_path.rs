@@ -479,7 +479,12 @@ fn body_verifiers(c: &mut Criterion) {
         b.iter_batched(
             || frames(&payload),
             |body| {
-                let n = drain(sigv4::verified_body(body, &verified, &parts));
+                let n = drain(sigv4::verified_body(
+                    body,
+                    &verified,
+                    &parts,
+                    sigv4::BodyChecks::default(),
+                ));
                 assert_eq!(n, BODY_LEN);
             },
             criterion::BatchSize::LargeInput,
@@ -499,7 +504,12 @@ fn body_verifiers(c: &mut Criterion) {
         b.iter_batched(
             || frames(&encoded),
             |body| {
-                let n = drain(sigv4::verified_body(body, &verified, &parts));
+                let n = drain(sigv4::verified_body(
+                    body,
+                    &verified,
+                    &parts,
+                    sigv4::BodyChecks::default(),
+                ));
                 assert_eq!(n, BODY_LEN);
             },
             criterion::BatchSize::LargeInput,

@@ -37,3 +37,6 @@ pub mod store;
 pub mod sts_api;
 pub mod upstream;
 pub mod xml;
+
+#[cfg(test)]
+mod fuzz;

@@ -7,7 +7,6 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 
 use super::record::Finish;
 use crate::live::Held;
@@ -15,7 +14,7 @@ use crate::session::ReadMeter;
 
 pub enum Inner {
     Full(Option<Bytes>),
-    Upstream(Incoming),
+    Upstream(crate::upstream::ResponseBody),
 }
 
 pub struct GatewayBody {
@@ -45,7 +44,7 @@ impl GatewayBody {
         self.finish = Some(finish);
     }
 
-    pub fn upstream(body: Incoming, finish: Option<Finish>) -> Self {
+    pub fn upstream(body: crate::upstream::ResponseBody, finish: Option<Finish>) -> Self {
         Self {
             inner: Inner::Upstream(body),
             bytes_out: 0,

@@ -26,7 +26,7 @@ use crate::upstream;
 /// s3gate's request id, the record sent when the body ends.
 pub fn s3_forwarded(
     mut ctx: RequestCtx,
-    mut response: Response<hyper::body::Incoming>,
+    mut response: Response<upstream::ResponseBody>,
     meter: ReadMeter,
     held: Option<Held<String>>,
 ) -> Response<GatewayBody> {

@@ -178,6 +178,16 @@ pub async fn handle(
     let path = req.uri().path();
     if let Some(page) = path.strip_prefix("/_s3gate/") {
         if matches!(page, "healthz" | "readyz" | "metrics" | "aws-identity") {
+            // Read-only pages: any other method is a mistake or a probe.
+            if !matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
+                let mut resp = Response::new(GatewayBody::full("method not allowed\n", None));
+                *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+                resp.headers_mut().insert(
+                    http::header::ALLOW,
+                    http::HeaderValue::from_static("GET, HEAD"),
+                );
+                return resp;
+            }
             return ops(gateway, page);
         }
         return portal::handle(gateway, req, client).await;

@@ -47,9 +47,16 @@ async fn run(
     parts: &Parts,
     body: Incoming,
     ctx: &mut RequestCtx,
-) -> Result<(Response<Incoming>, ReadMeter, Option<Held<String>>), S3Error> {
+) -> Result<
+    (
+        Response<upstream::ResponseBody>,
+        ReadMeter,
+        Option<Held<String>>,
+    ),
+    S3Error,
+> {
     let mut s3 = classify(gateway, parts, ctx)?;
-    let (session, verified) = authenticate(gateway, parts, ctx)?;
+    let (session, verified) = authenticate(gateway, parts, s3.bucket.as_deref(), ctx)?;
     let claims = &session.claims;
     let body = read_body(parts, body, &verified, &mut s3, ctx).await?;
     protect_own_objects(gateway, &s3, ctx)?;
@@ -122,6 +129,7 @@ fn classify(gateway: &Gateway, parts: &Parts, ctx: &mut RequestCtx) -> Result<S3
     ctx.event.operation = Some(s3.operation.as_str());
     ctx.event.bucket = s3.bucket.clone();
     ctx.event.key = s3.key.clone();
+    crate::s3::check_request_shape(s3.operation, &parts.headers)?;
     Ok(s3)
 }
 
@@ -130,6 +138,7 @@ fn classify(gateway: &Gateway, parts: &Parts, ctx: &mut RequestCtx) -> Result<S3
 fn authenticate(
     gateway: &Gateway,
     parts: &Parts,
+    bucket: Option<&str>,
     ctx: &mut RequestCtx,
 ) -> Result<(Arc<OpenedSession>, Verified), S3Error> {
     let auth = sigv4::parse(parts).map_err(|e| {
@@ -141,17 +150,18 @@ fn authenticate(
         AuthForm::Presigned => "presigned",
     });
     ctx.event.access_key_id = Some(auth.access_key_id.clone());
-    if auth.credential.service != "s3" {
-        let why = format!("signed for service {}", auth.credential.service);
-        return Err(refused(
-            ctx,
-            why,
-            S3Error::new(
-                S3ErrorCode::AuthorizationHeaderMalformed,
-                "The request is signed for another service than s3.",
-            ),
-        ));
-    }
+    // The credential scope names s3 and a region a configured store is in
+    // (the bucket's, named in the refusal as S3 does).
+    let upstreams = &gateway.upstreams;
+    auth.check_scope(
+        |r| upstreams.serves_region(r),
+        upstreams.region_for(bucket),
+        "s3",
+    )
+    .map_err(|e| {
+        let err = e.to_s3_error();
+        refused(ctx, e, err)
+    })?;
     // s3gate holds no long-term keys: a request without a session token
     // names an access key that does not exist here.
     let Some(token) = auth.security_token.as_deref() else {
@@ -201,8 +211,6 @@ struct Body {
     /// What the store will be sent: the decoded length of an aws-chunked
     /// body, else the body's own (`None` for a chunked one).
     length: Option<u64>,
-    /// `x-amz-decoded-content-length`, or the length of a body read whole.
-    decoded_length: Option<u64>,
 }
 
 /// The body, verified as it streams; only DeleteObjects is read first,
@@ -228,17 +236,24 @@ async fn read_body(
         return Ok(Body {
             upstream: UpstreamBody::Empty,
             length: Some(0),
-            decoded_length,
         });
     }
     let length = decoded_length.or_else(|| http_body::Body::size_hint(&body).exact());
-    let upstream = UpstreamBody::Verified(Box::new(sigv4::verified_body(body, verified, parts)));
+    // Content-MD5 and x-amz-checksum-* are checked by s3gate itself, in the
+    // same hold-back as the payload hash: a mismatch stores nothing.
+    let checks = sigv4::BodyChecks::from_headers(
+        &parts.headers,
+        s3.operation.checksum_headers_describe_body(),
+    )
+    .map_err(|e| {
+        let err = e.to_s3_error();
+        refused(ctx, e, err)
+    })?;
+    let upstream = UpstreamBody::Verified(Box::new(sigv4::verified_body(
+        body, verified, parts, checks,
+    )));
     if !s3.needs_body_keys() {
-        return Ok(Body {
-            upstream,
-            length,
-            decoded_length,
-        });
+        return Ok(Body { upstream, length });
     }
     let bytes = match Limited::new(upstream, MAX_DELETE_OBJECTS_BODY)
         .collect()
@@ -263,7 +278,6 @@ async fn read_body(
     Ok(Body {
         upstream: UpstreamBody::Bytes(Some(bytes)),
         length,
-        decoded_length: length,
     })
 }
 
@@ -350,7 +364,7 @@ async fn forward(
     verified: &Verified,
     body: Body,
     ctx: &mut RequestCtx,
-) -> Result<Response<Incoming>, S3Error> {
+) -> Result<Response<upstream::ResponseBody>, S3Error> {
     let upstream = gateway.upstreams.route_request(s3).map_err(|e| {
         let err = e.to_s3_error();
         refused(ctx, e, err)
@@ -393,7 +407,6 @@ async fn forward(
             role.as_ref(),
             &verified.payload,
             body.upstream,
-            body.decoded_length,
             ctx.now,
         )
         .await

@@ -67,6 +67,17 @@ async fn answer(
     source: Option<std::net::IpAddr>,
     now: SystemTime,
 ) -> Result<String, StsError> {
+    // As on the S3 side: a Host that is not `host[:port]` was not built by
+    // an HTTP client for this server.
+    if let Some(host) = parts.headers.get(http::header::HOST)
+        && !host.to_str().is_ok_and(crate::s3::is_valid_host)
+    {
+        return Err(StsError::new(
+            StatusCode::BAD_REQUEST,
+            "ValidationError",
+            "The Host header is not a valid host.",
+        ));
+    }
     let form = StsForm::parse(body);
     let action = form.action().unwrap_or("");
     event.operation = Some(match action {

@@ -70,6 +70,13 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// Whether an `x-amz-checksum-*` header is a digest of this request's
+    /// body. On CompleteMultipartUpload it is the whole object's checksum
+    /// (the store checks it against the parts), not the XML body's.
+    pub fn checksum_headers_describe_body(self) -> bool {
+        self != Self::CompleteMultipartUpload
+    }
+
     /// The S3 API name, as it appears in audit events.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -24,11 +24,13 @@ pub enum S3ErrorCode {
     InvalidAccessKeyId,
     InvalidArgument,
     InvalidBucketName,
+    InvalidDigest,
     InvalidRequest,
     InvalidToken,
     InvalidURI,
     KeyTooLongError,
     MalformedXML,
+    MetadataTooLarge,
     MethodNotAllowed,
     MissingContentLength,
     MissingSecurityHeader,
@@ -58,11 +60,13 @@ impl S3ErrorCode {
             Self::InvalidAccessKeyId => "InvalidAccessKeyId",
             Self::InvalidArgument => "InvalidArgument",
             Self::InvalidBucketName => "InvalidBucketName",
+            Self::InvalidDigest => "InvalidDigest",
             Self::InvalidRequest => "InvalidRequest",
             Self::InvalidToken => "InvalidToken",
             Self::InvalidURI => "InvalidURI",
             Self::KeyTooLongError => "KeyTooLongError",
             Self::MalformedXML => "MalformedXML",
+            Self::MetadataTooLarge => "MetadataTooLarge",
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::MissingContentLength => "MissingContentLength",
             Self::MissingSecurityHeader => "MissingSecurityHeader",
@@ -96,11 +100,13 @@ impl S3ErrorCode {
             | Self::IncompleteBody
             | Self::InvalidArgument
             | Self::InvalidBucketName
+            | Self::InvalidDigest
             | Self::InvalidRequest
             | Self::InvalidToken
             | Self::InvalidURI
             | Self::KeyTooLongError
             | Self::MalformedXML
+            | Self::MetadataTooLarge
             | Self::RequestHeaderSectionTooLarge
             | Self::RequestTimeout
             | Self::MissingSecurityHeader
@@ -134,6 +140,12 @@ pub struct S3Error {
     pub resource: Option<String>,
     /// Sent as `Retry-After` (whole seconds) with a 503.
     pub retry_after: Option<std::time::Duration>,
+    /// The `<Region>` element of AuthorizationHeaderMalformed: the region
+    /// to sign for instead (SDKs read it and retry there).
+    pub region: Option<String>,
+    /// Where S3 answers a code with another status than its usual one
+    /// (an out-of-range `X-Amz-Expires` is 403, not 400).
+    pub status_override: Option<StatusCode>,
 }
 
 impl S3Error {
@@ -143,6 +155,8 @@ impl S3Error {
             message: message.into(),
             resource: None,
             retry_after: None,
+            region: None,
+            status_override: None,
         }
     }
 
@@ -153,13 +167,25 @@ impl S3Error {
     }
 
     #[must_use]
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status_override = Some(status);
+        self
+    }
+
+    #[must_use]
+    pub fn with_region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    #[must_use]
     pub fn with_resource(mut self, resource: impl Into<String>) -> Self {
         self.resource = Some(resource.into());
         self
     }
 
     pub fn status(&self) -> StatusCode {
-        self.code.status()
+        self.status_override.unwrap_or_else(|| self.code.status())
     }
 
     /// S3's XML error document, with the request id so a caller can quote it.
@@ -170,6 +196,9 @@ impl S3Error {
             d.text("Message", &self.message);
             if let Some(resource) = &self.resource {
                 d.text("Resource", resource);
+            }
+            if let Some(region) = &self.region {
+                d.text("Region", region);
             }
             d.text("RequestId", request_id);
         });

@@ -13,6 +13,7 @@ mod action;
 mod classify;
 mod delete;
 mod error;
+mod framing;
 mod headers;
 mod name;
 mod own;
@@ -26,3 +27,5 @@ pub use headers::{Effect, Encryption, amz_effect, forwarded as header_forwarded}
 pub use name::refuse_dot_segments;
 pub use own::touches_own_object;
 pub use query::PRESIGN_PARAMS;
+
+pub use framing::{MAX_USER_METADATA_BYTES, check_request_shape, is_valid_host};

@@ -16,7 +16,7 @@ use http::header::{AUTHORIZATION, DATE};
 use http::request::Parts;
 
 use super::amz_date::AmzDate;
-use super::canonical::{ALGORITHM, parse_hex32};
+use super::canonical::{ALGORITHM, parse_hex32, parse_signature};
 use super::error::SigV4Error;
 use super::presigned;
 
@@ -70,9 +70,10 @@ impl PayloadMode {
 pub struct CredentialScope {
     /// `YYYYMMDD`.
     pub date: String,
-    /// Any region is accepted; the signature binds it.
+    /// Checked against what the gateway serves by [`Authorization::check_scope`].
     pub region: String,
-    /// `s3` for S3 requests, `sts` for the STS API: the caller checks it.
+    /// `s3` for S3 requests, `sts` for the STS API: checked by
+    /// [`Authorization::check_scope`].
     pub service: String,
 }
 
@@ -139,6 +140,33 @@ impl Authorization {
         self.signed_headers.split(';')
     }
 
+    /// The credential scope must name the service this is, and a region the
+    /// gateway serves: a signature for another service or region is not
+    /// meant for us (and S3 refuses it the same way). `expected` is the
+    /// region named in the refusal, so SDKs can retry there.
+    pub fn check_scope(
+        &self,
+        serves_region: impl Fn(&str) -> bool,
+        expected: &str,
+        service: &str,
+    ) -> Result<(), SigV4Error> {
+        let presigned = self.form == AuthForm::Presigned;
+        if self.credential.service != service {
+            return Err(SigV4Error::WrongService {
+                presigned,
+                expected: service.to_owned(),
+            });
+        }
+        if !serves_region(&self.credential.region) {
+            return Err(SigV4Error::WrongRegion {
+                presigned,
+                region: self.credential.region.clone(),
+                expected: expected.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     pub(super) fn is_signed(&self, name: &str) -> bool {
         self.signed_headers().any(|s| s == name)
     }
@@ -202,8 +230,9 @@ fn parse_header(parts: &Parts, value: &HeaderValue) -> Result<Authorization, Sig
 
     let (access_key_id, scope) = parse_credential(credential, false)?;
     let signed_headers = parse_signed_headers(signed_headers, false)?;
-    let signature =
-        parse_hex32(signature).ok_or(malformed("Signature must be 64 hexadecimal characters"))?;
+    let signature = parse_signature(signature).ok_or(malformed(
+        "Signature must be 64 lowercase hexadecimal characters",
+    ))?;
 
     let amz_date = header_date(parts)?;
     if amz_date.date() != scope.date {
@@ -442,6 +471,43 @@ mod tests {
         assert_eq!(
             parse(&with_auth(&sigv4a)).unwrap_err(),
             SigV4Error::UnsupportedAlgorithm { presigned: false }
+        );
+    }
+
+    #[test]
+    fn signature_must_be_lowercase_hex() {
+        let upper = GOOD.replace(
+            "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41",
+            "F0E8BDB87C964420E857BD35B5D6ED310BD44F0170ABA48DD91039C6036BDB41",
+        );
+        assert!(matches!(
+            parse(&with_auth(&upper)).unwrap_err(),
+            SigV4Error::HeaderMalformed(_)
+        ));
+    }
+
+    #[test]
+    fn scope_must_name_the_service_and_a_region_served() {
+        let a = parse(&with_auth(GOOD)).unwrap();
+        let serves = |r: &str| r == "us-east-1" || r == "eu-west-1";
+        assert_eq!(a.check_scope(serves, "eu-west-1", "s3"), Ok(()));
+        let err = a
+            .check_scope(|r| r == "eu-west-1", "eu-west-1", "s3")
+            .unwrap_err();
+        let s3 = err.to_s3_error();
+        assert_eq!(
+            s3.code,
+            crate::s3::S3ErrorCode::AuthorizationHeaderMalformed
+        );
+        assert!(
+            s3.message
+                .contains("'us-east-1' is wrong; expecting 'eu-west-1'")
+        );
+        assert!(s3.to_xml("r").contains("<Region>eu-west-1</Region>"));
+        let err = a.check_scope(serves, "us-east-1", "sts").unwrap_err();
+        assert_eq!(
+            err.to_s3_error().code,
+            crate::s3::S3ErrorCode::AuthorizationHeaderMalformed
         );
     }
 

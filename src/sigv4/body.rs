@@ -9,10 +9,15 @@
 //!
 //! - hex `x-amz-content-sha256`: hash while streaming, hold back the last
 //!   frame, compare at the end (`XAmzContentSHA256Mismatch`);
-//! - `UNSIGNED-PAYLOAD`: pass through (a `x-amz-checksum-*` header, if any,
-//!   is forwarded and checked by the upstream);
+//! - `UNSIGNED-PAYLOAD`: pass through;
 //! - `aws-chunked` (signed, or unsigned with a trailer): decoded by
 //!   [`ChunkDecoder`], which holds back one verified chunk.
+//!
+//! Whatever the form, `Content-MD5` and an `x-amz-checksum-*` header
+//! ([`BodyChecks`]) are verified here too, over the decoded payload, with the
+//! same hold-back: the last piece leaves only once every digest matched. The
+//! store may check them as well, but s3gate does not rely on it (a store
+//! that writes first and checks after would keep a corrupt object).
 //!
 //! Spec: <https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html>
 
@@ -28,6 +33,7 @@ use subtle::ConstantTimeEq;
 use super::authorization::PayloadMode;
 use super::chunked::ChunkDecoder;
 use super::error::SigV4Error;
+use super::integrity::BodyChecks;
 use super::verify::Verified;
 
 enum Mode {
@@ -47,6 +53,13 @@ pub struct VerifiedBody<B> {
     inner: B,
     mode: Mode,
     inner_done: bool,
+    /// The payload stage (signature, hash, framing) has nothing more.
+    payload_done: bool,
+    /// `Content-MD5` / `x-amz-checksum-*`, fed every verified piece.
+    checks: BodyChecks,
+    /// With checks: the latest verified piece, released only when another
+    /// arrives or every digest matched at the end.
+    held: Option<Bytes>,
     /// `None` (or an error) was returned: nothing more is ever yielded.
     finished: bool,
     /// The payload's exact length when known.
@@ -65,13 +78,20 @@ impl<B> std::fmt::Debug for VerifiedBody<B> {
             .field("mode", &mode)
             .field("exact_len", &self.exact_len)
             .field("emitted", &self.emitted)
+            .field("checks", &self.checks)
             .field("finished", &self.finished)
             .finish_non_exhaustive()
     }
 }
 
-/// Wraps the incoming body so it yields only verified payload.
-pub fn verified_body<B>(body: B, verified: &Verified, parts: &Parts) -> VerifiedBody<B> {
+/// Wraps the incoming body so it yields only verified payload, checked
+/// against `checks` as well.
+pub fn verified_body<B>(
+    body: B,
+    verified: &Verified,
+    parts: &Parts,
+    checks: BodyChecks,
+) -> VerifiedBody<B> {
     let content_length = parts
         .headers
         .get(http::header::CONTENT_LENGTH)
@@ -111,6 +131,9 @@ pub fn verified_body<B>(body: B, verified: &Verified, parts: &Parts) -> Verified
         inner: body,
         mode,
         inner_done: false,
+        payload_done: false,
+        checks,
+        held: None,
         finished: false,
         exact_len,
         emitted: 0,
@@ -118,6 +141,7 @@ pub fn verified_body<B>(body: B, verified: &Verified, parts: &Parts) -> Verified
 }
 
 type Polled = Poll<Option<Result<Frame<Bytes>, SigV4Error>>>;
+type Payload = Poll<Option<Result<Bytes, SigV4Error>>>;
 
 impl<B> VerifiedBody<B> {
     fn emit(&mut self, data: Bytes) -> Polled {
@@ -127,6 +151,7 @@ impl<B> VerifiedBody<B> {
 
     fn fail(&mut self, err: SigV4Error) -> Polled {
         self.finished = true;
+        self.held = None;
         if let Mode::Sha256 { held, .. } = &mut self.mode {
             *held = None;
         }
@@ -136,6 +161,93 @@ impl<B> VerifiedBody<B> {
     fn end(&mut self) -> Polled {
         self.finished = true;
         Poll::Ready(None)
+    }
+
+    fn payload_end(&mut self) -> Payload {
+        self.payload_done = true;
+        Poll::Ready(None)
+    }
+}
+
+impl<B> VerifiedBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    /// The next piece of payload that passed the signature stage (hash,
+    /// chunk signatures, trailer), or the failure.
+    fn poll_payload(&mut self, cx: &mut Context<'_>) -> Payload {
+        if self.payload_done {
+            return Poll::Ready(None);
+        }
+        loop {
+            // Release what is releasable before reading more.
+            if let Mode::Chunked(decoder) = &mut self.mode {
+                if let Some(data) = decoder.pop() {
+                    return Poll::Ready(Some(Ok(data)));
+                }
+                if decoder.is_done() {
+                    return self.payload_end();
+                }
+            }
+            if self.inner_done {
+                match &mut self.mode {
+                    Mode::Passthrough => return self.payload_end(),
+                    Mode::Sha256 {
+                        expected,
+                        hasher,
+                        held,
+                    } => {
+                        let actual: [u8; 32] = std::mem::take(hasher).finalize().into();
+                        if !bool::from(actual.ct_eq(expected)) {
+                            return Poll::Ready(Some(Err(SigV4Error::ContentSha256Mismatch)));
+                        }
+                        let held = held.take();
+                        // Verified; the next poll ends the payload.
+                        self.payload_done = true;
+                        return Poll::Ready(held.map(Ok));
+                    }
+                    Mode::Chunked(decoder) => {
+                        if let Err(err) = decoder.finish() {
+                            return Poll::Ready(Some(Err(err)));
+                        }
+                        // Loop: pop the released chunk, then end.
+                        continue;
+                    }
+                }
+            }
+
+            let frame = match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+                None => {
+                    self.inner_done = true;
+                    continue;
+                }
+                Some(Err(err)) => return Poll::Ready(Some(Err(SigV4Error::Body(err.to_string())))),
+                Some(Ok(frame)) => frame,
+            };
+            // The client's own HTTP trailers are not part of the payload and
+            // were never signed: dropped.
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if data.is_empty() {
+                continue;
+            }
+            match &mut self.mode {
+                Mode::Passthrough => return Poll::Ready(Some(Ok(data))),
+                Mode::Sha256 { hasher, held, .. } => {
+                    hasher.update(&data);
+                    if let Some(previous) = held.replace(data) {
+                        return Poll::Ready(Some(Ok(previous)));
+                    }
+                }
+                Mode::Chunked(decoder) => {
+                    if let Err(err) = decoder.push(data) {
+                        return Poll::Ready(Some(Err(err)));
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -149,79 +261,29 @@ where
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Polled {
         let this = self.get_mut();
-        if this.finished {
-            return Poll::Ready(None);
-        }
         loop {
-            // Release what is releasable before reading more.
-            if let Mode::Chunked(decoder) = &mut this.mode {
-                if let Some(data) = decoder.pop() {
-                    return this.emit(data);
-                }
-                if decoder.is_done() {
-                    return this.end();
-                }
+            if this.finished {
+                return Poll::Ready(None);
             }
-            if this.inner_done {
-                match &mut this.mode {
-                    Mode::Passthrough => return this.end(),
-                    Mode::Sha256 {
-                        expected,
-                        hasher,
-                        held,
-                    } => {
-                        let actual: [u8; 32] = std::mem::take(hasher).finalize().into();
-                        if !bool::from(actual.ct_eq(expected)) {
-                            return this.fail(SigV4Error::ContentSha256Mismatch);
-                        }
-                        return match held.take() {
-                            Some(data) => {
-                                // Verified; the next poll ends the stream.
-                                let polled = this.emit(data);
-                                this.finished = true;
-                                polled
-                            }
-                            None => this.end(),
-                        };
+            match ready!(this.poll_payload(cx)) {
+                Some(Ok(data)) => {
+                    if this.checks.is_empty() && this.held.is_none() {
+                        return this.emit(data);
                     }
-                    Mode::Chunked(decoder) => {
-                        if let Err(err) = decoder.finish() {
-                            return this.fail(err);
-                        }
-                        // Loop: pop the released chunk, then end.
-                        continue;
-                    }
-                }
-            }
-
-            let frame = match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
-                None => {
-                    this.inner_done = true;
-                    continue;
-                }
-                Some(Err(err)) => return this.fail(SigV4Error::Body(err.to_string())),
-                Some(Ok(frame)) => frame,
-            };
-            // The client's own HTTP trailers are not part of the payload and
-            // were never signed: dropped.
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            if data.is_empty() {
-                continue;
-            }
-            match &mut this.mode {
-                Mode::Passthrough => return this.emit(data),
-                Mode::Sha256 { hasher, held, .. } => {
-                    hasher.update(&data);
-                    if let Some(previous) = held.replace(data) {
+                    this.checks.update(&data);
+                    if let Some(previous) = this.held.replace(data) {
                         return this.emit(previous);
                     }
                 }
-                Mode::Chunked(decoder) => {
-                    if let Err(err) = decoder.push(data) {
+                Some(Err(err)) => return this.fail(err),
+                None => {
+                    if let Err(err) = this.checks.finish() {
                         return this.fail(err);
                     }
+                    return match this.held.take() {
+                        Some(data) => this.emit(data),
+                        None => this.end(),
+                    };
                 }
             }
         }
@@ -238,7 +300,7 @@ where
         let held = match &self.mode {
             Mode::Sha256 { held: Some(h), .. } => h.len() as u64,
             _ => 0,
-        };
+        } + self.held.as_ref().map_or(0, |h| h.len() as u64);
         let inner = self.inner.size_hint();
         let mut hint = SizeHint::new();
         hint.set_lower(inner.lower().saturating_add(held));

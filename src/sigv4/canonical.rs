@@ -105,6 +105,19 @@ pub fn parse_hex32(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// Parses a request signature: exactly 64 *lowercase* hex digits, the only
+/// form SigV4 produces. AWS refuses any other spelling, and so do we: a
+/// second spelling of the same signature is a second request to dedupe.
+pub fn parse_signature(s: &str) -> Option<[u8; 32]> {
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    parse_hex32(s)
+}
+
 fn hex_val(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),

@@ -52,6 +52,16 @@ impl ChecksumAlgorithm {
         }
     }
 
+    /// The digest's length in bytes (before base64).
+    pub fn digest_len(self) -> usize {
+        match self {
+            Self::Crc32 | Self::Crc32c => 4,
+            Self::Crc64Nvme => 8,
+            Self::Sha1 => 20,
+            Self::Sha256 => 32,
+        }
+    }
+
     /// The name S3 uses in messages (`CRC32`, `SHA256`, …).
     pub fn display_name(self) -> &'static str {
         match self {

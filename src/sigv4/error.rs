@@ -48,6 +48,14 @@ pub enum SigV4Error {
     QueryMalformed(&'static str),
     /// `SignedHeaders` does not include `host`.
     HostNotSigned { presigned: bool },
+    /// The credential scope names another service than the one called.
+    WrongService { presigned: bool, expected: String },
+    /// The credential scope names a region the gateway does not serve.
+    WrongRegion {
+        presigned: bool,
+        region: String,
+        expected: String,
+    },
     /// The credential scope's date is not the date of `X-Amz-Date`.
     CredentialDateMismatch { presigned: bool },
     /// Header auth without `x-amz-content-sha256` (S3 requires it).
@@ -91,6 +99,14 @@ pub enum SigV4Error {
     MissingTrailerChecksum,
     /// The trailing checksum does not match the data.
     ChecksumMismatch { algorithm: &'static str },
+    /// `Content-MD5` is empty, not base64, or not 16 bytes.
+    InvalidDigest,
+    /// The payload's MD5 is not the `Content-MD5` the caller sent.
+    ContentMd5Mismatch,
+    /// An `x-amz-checksum-*` header is not base64 of a digest of its size.
+    InvalidChecksumHeader(&'static str),
+    /// More than one `x-amz-checksum-*` header.
+    MultipleChecksumHeaders,
     /// Reading the body from the client failed (usually: it disconnected).
     Body(String),
     /// The signature does not cover the body (`UNSIGNED-PAYLOAD` or a
@@ -146,6 +162,39 @@ impl SigV4Error {
                 },
                 "The host header must be part of the signed headers".into(),
             ),
+            Self::WrongService {
+                presigned,
+                expected,
+            } => (
+                if *presigned {
+                    C::AuthorizationQueryParametersError
+                } else {
+                    C::AuthorizationHeaderMalformed
+                },
+                format!("The credential scope must name the service '{expected}'").into(),
+            ),
+            Self::WrongRegion {
+                presigned,
+                region,
+                expected,
+            } => {
+                let what = if *presigned {
+                    "X-Amz-Credential"
+                } else {
+                    "authorization header"
+                };
+                // S3's own wording, which SDKs recognise.
+                let message = format!(
+                    "The {what} is malformed; the region '{region}' is wrong; expecting \
+                     '{expected}'"
+                );
+                let code = if *presigned {
+                    C::AuthorizationQueryParametersError
+                } else {
+                    C::AuthorizationHeaderMalformed
+                };
+                return S3Error::new(code, message).with_region(expected.clone());
+            }
             Self::CredentialDateMismatch { presigned } => (
                 if *presigned {
                     C::AuthorizationQueryParametersError
@@ -172,11 +221,15 @@ impl SigV4Error {
                 C::AccessDenied,
                 "The request date is not in the format YYYYMMDD'T'HHMMSS'Z'".into(),
             ),
-            Self::InvalidExpires => (
-                C::AuthorizationQueryParametersError,
-                "X-Amz-Expires must be a number of seconds between 1 and 604800 (7 days)".into(),
-            ),
             Self::Expired => (C::AccessDenied, "Request has expired".into()),
+            // S3 answers this one 403 rather than its code's usual 400.
+            Self::InvalidExpires => {
+                return S3Error::new(
+                    C::AuthorizationQueryParametersError,
+                    "X-Amz-Expires must be a number of seconds between 1 and 604800 (7 days)",
+                )
+                .with_status(http::StatusCode::FORBIDDEN);
+            }
             Self::RequestTimeTooSkewed => (
                 C::RequestTimeTooSkewed,
                 "The difference between the request time and the current time is too large \
@@ -209,12 +262,14 @@ impl SigV4Error {
                 "The trailer signature we calculated does not match the signature you provided"
                     .into(),
             ),
+            // S3's codes for framing: the bytes are not what the encoding
+            // says (InvalidArgument), or they stop short (IncompleteBody).
             Self::ChunkMalformed(reason) => (
-                C::InvalidRequest,
+                C::InvalidArgument,
                 format!("The aws-chunked body is malformed: {reason}").into(),
             ),
             Self::ChunkTooLarge => (
-                C::InvalidRequest,
+                C::InvalidArgument,
                 "An aws-chunked chunk is larger than this gateway accepts (16 MiB)".into(),
             ),
             Self::IncompleteBody => (
@@ -232,18 +287,36 @@ impl SigV4Error {
                 "The decoded body length does not match x-amz-decoded-content-length".into(),
             ),
             Self::UnsupportedTrailer => (
-                C::InvalidRequest,
+                C::InvalidArgument,
                 "x-amz-trailer must name one of x-amz-checksum-crc32, -crc32c, -crc64nvme, \
                  -sha1 or -sha256"
                     .into(),
             ),
             Self::MissingTrailerChecksum => (
-                C::InvalidRequest,
+                C::IncompleteBody,
                 "The trailing checksum announced in x-amz-trailer was not sent".into(),
             ),
             Self::ChecksumMismatch { algorithm } => (
                 C::BadDigest,
                 format!("The {algorithm} you specified did not match the calculated checksum")
+                    .into(),
+            ),
+            Self::InvalidDigest => (
+                C::InvalidDigest,
+                "The Content-MD5 you specified is not valid".into(),
+            ),
+            Self::ContentMd5Mismatch => (
+                C::BadDigest,
+                "The Content-MD5 you specified did not match what we received".into(),
+            ),
+            Self::InvalidChecksumHeader(name) => (
+                C::InvalidRequest,
+                format!("Value for {name} header is invalid").into(),
+            ),
+            Self::MultipleChecksumHeaders => (
+                C::InvalidRequest,
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not \
+                 allowed"
                     .into(),
             ),
             Self::Body(_) => (
@@ -327,6 +400,17 @@ mod tests {
                 SigV4Error::InvalidContentSha256,
                 S3ErrorCode::InvalidArgument,
             ),
+            (
+                SigV4Error::ChunkMalformed("x"),
+                S3ErrorCode::InvalidArgument,
+            ),
+            (SigV4Error::ChunkTooLarge, S3ErrorCode::InvalidArgument),
+            (
+                SigV4Error::MissingTrailerChecksum,
+                S3ErrorCode::IncompleteBody,
+            ),
+            (SigV4Error::InvalidDigest, S3ErrorCode::InvalidDigest),
+            (SigV4Error::ContentMd5Mismatch, S3ErrorCode::BadDigest),
         ];
         for (err, code) in cases {
             assert_eq!(err.to_s3_error().code, code, "{err:?}");

@@ -19,6 +19,7 @@ mod canonical;
 mod checksum;
 mod chunked;
 mod error;
+mod integrity;
 mod presigned;
 mod verify;
 
@@ -26,11 +27,15 @@ mod verify;
 #[allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
 mod tests;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use amz_date::AmzDate;
 pub use authorization::{AuthForm, Authorization, CredentialScope, PayloadMode, parse};
 pub use body::{VerifiedBody, verified_body};
 pub use checksum::ChecksumAlgorithm;
 pub use chunked::{MAX_CHUNK_SIZE, MAX_LINE_LEN};
 pub use error::{MismatchDetail, SigV4Error};
+pub use integrity::BodyChecks;
 pub use presigned::MAX_EXPIRES_SECS;
 pub use verify::{MAX_SKEW, Verified};

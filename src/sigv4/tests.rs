@@ -668,7 +668,12 @@ async fn aws_example_chunked_body_decodes_and_verifies() {
     let (verified, parts) = chunked_verified();
     let wire = chunked_wire(CHUNK_SIGS);
     assert_eq!(wire.len(), 66_824);
-    let body = verified_body(Frames::split(&wire, 8192), &verified, &parts);
+    let body = verified_body(
+        Frames::split(&wire, 8192),
+        &verified,
+        &parts,
+        BodyChecks::default(),
+    );
     assert_eq!(body.size_hint().exact(), Some(66_560));
     let (out, err) = drain(body).await;
     assert_eq!(err, None);
@@ -682,14 +687,26 @@ async fn tampered_chunk_data_fails_before_that_chunk_is_released() {
     // Flip one byte of the second chunk's data.
     let pos = wire.len() - 100;
     wire[pos] = b'b';
-    let (out, err) = drain(verified_body(Frames::split(&wire, 4096), &verified, &parts)).await;
+    let (out, err) = drain(verified_body(
+        Frames::split(&wire, 4096),
+        &verified,
+        &parts,
+        BodyChecks::default(),
+    ))
+    .await;
     assert_eq!(err, Some(SigV4Error::ChunkSignatureDoesNotMatch));
     // Chunk 1 is held back until chunk 2 verifies, so nothing was released.
     assert!(out.is_empty(), "released {} bytes", out.len());
 
     let mut wire = chunked_wire(CHUNK_SIGS);
     wire[200] = b'b'; // inside chunk 1
-    let (out, err) = drain(verified_body(Frames::split(&wire, 4096), &verified, &parts)).await;
+    let (out, err) = drain(verified_body(
+        Frames::split(&wire, 4096),
+        &verified,
+        &parts,
+        BodyChecks::default(),
+    ))
+    .await;
     assert_eq!(err, Some(SigV4Error::ChunkSignatureDoesNotMatch));
     assert!(out.is_empty());
 }
@@ -699,7 +716,13 @@ async fn tampered_final_chunk_signature_holds_back_the_last_data() {
     let (verified, parts) = chunked_verified();
     let bad = "0000000000000000000000000000000000000000000000000000000000000000";
     let wire = chunked_wire([CHUNK_SIGS[0], CHUNK_SIGS[1], bad]);
-    let (out, err) = drain(verified_body(Frames::split(&wire, 4096), &verified, &parts)).await;
+    let (out, err) = drain(verified_body(
+        Frames::split(&wire, 4096),
+        &verified,
+        &parts,
+        BodyChecks::default(),
+    ))
+    .await;
     assert_eq!(err, Some(SigV4Error::ChunkSignatureDoesNotMatch));
     // Chunk 1 may have been released once chunk 2 verified (here both sit in
     // one frame, so it was dropped with the failure); chunk 2, the last data,
@@ -721,6 +744,7 @@ async fn truncated_chunked_body_fails_without_releasing_the_last_chunk() {
             Frames::split(&wire[..cut], 4096),
             &verified,
             &parts,
+            BodyChecks::default(),
         ))
         .await;
         assert!(err.is_some(), "cut at {cut}");
@@ -740,7 +764,13 @@ async fn client_disconnect_is_an_incomplete_body() {
     frames
         .frames
         .push_back(Err(std::io::Error::other("connection reset")));
-    let (out, err) = drain(verified_body(frames, &verified, &parts)).await;
+    let (out, err) = drain(verified_body(
+        frames,
+        &verified,
+        &parts,
+        BodyChecks::default(),
+    ))
+    .await;
     assert!(out.is_empty());
     assert!(matches!(err, Some(SigV4Error::Body(_))));
 }
@@ -792,7 +822,13 @@ async fn aws_example_signed_trailer_verifies() {
         stream: stream.clone(),
     };
     let parts = request("PUT", "/examplebucket/chunkObject.txt", &[]);
-    let (out, err) = drain(verified_body(Frames::split(&wire, 1000), &verified, &parts)).await;
+    let (out, err) = drain(verified_body(
+        Frames::split(&wire, 1000),
+        &verified,
+        &parts,
+        BodyChecks::default(),
+    ))
+    .await;
     assert_eq!(err, None);
     assert_eq!(out.len(), 66_560);
 
@@ -803,6 +839,7 @@ async fn aws_example_signed_trailer_verifies() {
         Frames::split(forged.as_bytes(), 1000),
         &verified,
         &parts,
+        BodyChecks::default(),
     ))
     .await;
     assert_eq!(err, Some(SigV4Error::TrailerSignatureDoesNotMatch));
@@ -845,7 +882,13 @@ async fn unsigned_trailer_with_correct_crc32_passes() {
     let wire = unsigned_wire("x-amz-checksum-crc32", &crc);
     let verified = unsigned_trailer_verified(ChecksumAlgorithm::Crc32, 20);
     let parts = request("PUT", "/b/k", &[]);
-    let (out, err) = drain(verified_body(Frames::split(&wire, 7), &verified, &parts)).await;
+    let (out, err) = drain(verified_body(
+        Frames::split(&wire, 7),
+        &verified,
+        &parts,
+        BodyChecks::default(),
+    ))
+    .await;
     assert_eq!(err, None);
     assert_eq!(out, UNSIGNED_PAYLOAD);
 }
@@ -865,7 +908,13 @@ async fn unsigned_trailer_checksum_mismatch_fails_before_the_last_chunk() {
     ] {
         let wire = unsigned_wire(name, &value);
         let verified = unsigned_trailer_verified(algorithm, 20);
-        let (out, err) = drain(verified_body(Frames::split(&wire, 3), &verified, &parts)).await;
+        let (out, err) = drain(verified_body(
+            Frames::split(&wire, 3),
+            &verified,
+            &parts,
+            BodyChecks::default(),
+        ))
+        .await;
         let err = err.unwrap();
         assert!(
             matches!(err, SigV4Error::ChecksumMismatch { .. }),
@@ -882,7 +931,13 @@ async fn unsigned_trailer_without_its_checksum_fails() {
     let parts = request("PUT", "/b/k", &[]);
     let wire = b"5\r\nhello\r\n0\r\n\r\n".to_vec();
     let verified = unsigned_trailer_verified(ChecksumAlgorithm::Crc32, 5);
-    let (out, err) = drain(verified_body(Frames::split(&wire, 100), &verified, &parts)).await;
+    let (out, err) = drain(verified_body(
+        Frames::split(&wire, 100),
+        &verified,
+        &parts,
+        BodyChecks::default(),
+    ))
+    .await;
     assert_eq!(err, Some(SigV4Error::MissingTrailerChecksum));
     assert!(out.is_empty());
 }
@@ -894,7 +949,13 @@ async fn decoded_length_must_match_the_declared_length() {
     let wire = unsigned_wire("x-amz-checksum-crc32", &crc);
     for declared in [19, 21] {
         let verified = unsigned_trailer_verified(ChecksumAlgorithm::Crc32, declared);
-        let (out, err) = drain(verified_body(Frames::split(&wire, 100), &verified, &parts)).await;
+        let (out, err) = drain(verified_body(
+            Frames::split(&wire, 100),
+            &verified,
+            &parts,
+            BodyChecks::default(),
+        ))
+        .await;
         assert_eq!(err, Some(SigV4Error::DecodedLengthMismatch), "{declared}");
         assert!(out.len() < 20);
     }
@@ -922,7 +983,7 @@ fn test_chunk_sig(previous: &str, data: &[u8]) -> String {
     hex::encode(mac(&k, sts.as_bytes()))
 }
 
-fn decode_all(
+pub(super) fn decode_all(
     decoder: &mut super::chunked::ChunkDecoder,
     frames: &[&[u8]],
 ) -> Result<Vec<u8>, SigV4Error> {
@@ -1016,6 +1077,7 @@ async fn hex_hash_mismatch_never_yields_the_last_frame() {
         Frames::split(b"hello world?", 4),
         &verified,
         &parts,
+        BodyChecks::default(),
     ))
     .await;
     assert_eq!(err, Some(SigV4Error::ContentSha256Mismatch));
@@ -1030,19 +1092,31 @@ async fn hex_hash_mismatch_never_yields_the_last_frame() {
 async fn hex_hash_match_yields_everything_with_an_exact_size_hint() {
     let parts = request("PUT", "/b/k", &[("content-length", "12")]);
     let verified = sha256_verified(b"hello world!");
-    let body = verified_body(Frames::split(b"hello world!", 5), &verified, &parts);
+    let body = verified_body(
+        Frames::split(b"hello world!", 5),
+        &verified,
+        &parts,
+        BodyChecks::default(),
+    );
     assert_eq!(body.size_hint().exact(), Some(12));
     let (out, err) = drain(body).await;
     assert_eq!(err, None);
     assert_eq!(out, b"hello world!");
 
     let empty = sha256_verified(b"");
-    let (out, err) = drain(verified_body(Frames::new(vec![]), &empty, &parts)).await;
+    let (out, err) = drain(verified_body(
+        Frames::new(vec![]),
+        &empty,
+        &parts,
+        BodyChecks::default(),
+    ))
+    .await;
     assert_eq!((out.len(), err), (0, None));
     let (_, err) = drain(verified_body(
         Frames::new(vec![b"x".to_vec()]),
         &empty,
         &parts,
+        BodyChecks::default(),
     ))
     .await;
     assert_eq!(err, Some(SigV4Error::ContentSha256Mismatch));
@@ -1059,7 +1133,91 @@ async fn unsigned_payload_passes_through() {
         Frames::split(b"anything", 3),
         &verified,
         &parts,
+        BodyChecks::default(),
     ))
     .await;
     assert_eq!((out.as_slice(), err), (&b"anything"[..], None));
+}
+
+fn checks(headers: &[(&str, &str)]) -> BodyChecks {
+    BodyChecks::from_headers(&request("PUT", "/b/k", headers).headers, true).unwrap()
+}
+
+#[tokio::test]
+async fn unsigned_payload_with_a_wrong_content_md5_never_yields_the_last_frame() {
+    let parts = presigned(PRESIGNED);
+    let verified = parse(&parts)
+        .unwrap()
+        .verify(&parts, SECRET, may24())
+        .unwrap();
+    // MD5("hello world!") is fc3ff98e8c6a0d3087d515c0473f8677.
+    let right = b64(&hex::decode("fc3ff98e8c6a0d3087d515c0473f8677").unwrap());
+    let (out, err) = drain(verified_body(
+        Frames::split(b"hello world!", 5),
+        &verified,
+        &parts,
+        checks(&[("content-md5", &right)]),
+    ))
+    .await;
+    assert_eq!((out.as_slice(), err), (&b"hello world!"[..], None));
+
+    let (out, err) = drain(verified_body(
+        Frames::split(b"hello world?", 5),
+        &verified,
+        &parts,
+        checks(&[("content-md5", &right)]),
+    ))
+    .await;
+    assert_eq!(err, Some(SigV4Error::ContentMd5Mismatch));
+    assert_eq!(out, b"hello worl", "the last frame must be held back");
+}
+
+#[tokio::test]
+async fn signed_hash_with_a_wrong_checksum_header_never_yields_the_last_frame() {
+    let parts = request("PUT", "/b/k", &[("content-length", "12")]);
+    let verified = sha256_verified(b"hello world!");
+    let (out, err) = drain(verified_body(
+        Frames::split(b"hello world!", 5),
+        &verified,
+        &parts,
+        checks(&[("x-amz-checksum-crc32", "y/Q5Jg==")]),
+    ))
+    .await;
+    assert_eq!(
+        err,
+        Some(SigV4Error::ChecksumMismatch { algorithm: "CRC32" })
+    );
+    assert_eq!(out, b"hello worl", "the last frame must be held back");
+}
+
+#[tokio::test]
+async fn chunked_payload_is_checked_against_a_checksum_header_too() {
+    let (verified, parts) = chunked_verified();
+    let wire = chunked_wire(CHUNK_SIGS);
+    let (out, err) = drain(verified_body(
+        Frames::split(&wire, 4096),
+        &verified,
+        &parts,
+        checks(&[("content-md5", "1B2M2Y8AsgTpgAmY7PhCfg==")]),
+    ))
+    .await;
+    assert_eq!(err, Some(SigV4Error::ContentMd5Mismatch));
+    assert!(out.len() < 66_560, "the last chunk must be held back");
+}
+
+/// Found by the differential fuzz target: `aws-sigv4` decodes `%AA` (not
+/// UTF-8) lossily to U+FFFD and signs `%EF%BF%BD`. S3 keeps the byte, and
+/// so does s3gate: a signature over another query than the one the store
+/// will see must not verify. No SDK sends such an escape.
+#[test]
+fn canonical_query_keeps_a_percent_escape_that_is_not_utf8_as_its_byte() {
+    let parts = request("GET", "/k?a=%AA&b=%aa", &[("host", HOST)]);
+    let input = CanonicalInput {
+        parts: &parts,
+        signed_headers: "host",
+        payload: "UNSIGNED-PAYLOAD",
+        presigned: false,
+    };
+    let canonical = String::from_utf8(input.build(false)).unwrap();
+    assert_eq!(canonical.lines().nth(2), Some("a=%AA&b=%AA"));
 }

@@ -20,9 +20,11 @@
 pub mod credentials;
 pub mod naming;
 pub mod object;
+pub mod refusal;
 pub mod route;
 
 pub use credentials::CredentialError;
+pub use refusal::ResponseBody;
 pub use route::Upstreams;
 
 mod roots;
@@ -120,7 +122,7 @@ pub struct RoleRequest<'a> {
 
 /// A store's response, and the role session it was sent under.
 pub struct Forwarded {
-    pub response: Response<Incoming>,
+    pub response: Response<ResponseBody>,
     /// The assumed-role session ARN, when a role was assumed.
     pub role_session: Option<String>,
 }
@@ -147,6 +149,17 @@ pub enum UpstreamError {
     /// The caller's body failed verification while it streamed.
     #[error("request body refused: {0}")]
     Body(SigV4Error),
+    /// The store refused s3gate's own signature or credentials: the
+    /// gateway's fault. Its words are for the audit line only.
+    #[error(
+        "the store refused s3gate's request with {status} {code}: {message} (store request id {request_id})"
+    )]
+    StoreRefusedGateway {
+        status: u16,
+        code: String,
+        message: String,
+        request_id: String,
+    },
 }
 
 impl UpstreamError {
@@ -162,6 +175,11 @@ impl UpstreamError {
             Self::Transport(_) => S3Error::new(
                 S3ErrorCode::BadGateway,
                 "The upstream store could not be reached.",
+            ),
+            Self::StoreRefusedGateway { .. } => S3Error::new(
+                S3ErrorCode::BadGateway,
+                "The upstream store refused s3gate's own credentials; this is the gateway's \
+                 fault, not the request's. Quote the request id to its operator.",
             ),
             Self::Sign(_) | Self::Credentials(CredentialError::Base(_)) => S3Error::new(
                 S3ErrorCode::InternalError,
@@ -305,6 +323,11 @@ impl Upstream {
         &self.name
     }
 
+    /// The region the store is signed for.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
     /// The role to assume when the deciding grant names none.
     pub fn default_role_arn(&self) -> Option<&str> {
         self.default_role_arn.as_deref()
@@ -362,13 +385,20 @@ impl Upstream {
         role: Option<&RoleRequest<'_>>,
         payload: &PayloadMode,
         body: UpstreamBody,
-        decoded_length: Option<u64>,
         now: SystemTime,
     ) -> Result<Forwarded, UpstreamError> {
         let (identity, role_session) = self.identity(role, now).await?;
-        let (uri, headers) = self.sign_head(caller, s3, payload, decoded_length, &identity, now)?;
+        // Framing comes from the body actually sent, never from the
+        // caller's headers: a bodyless request announcing a length would
+        // leave the pooled connection waiting for bytes that never come.
+        let body_length = match &body {
+            UpstreamBody::Empty => None,
+            sent => sent.size_hint().exact(),
+        };
+        let (uri, headers) = self.sign_head(caller, s3, payload, body_length, &identity, now)?;
 
         let response = self.send(caller.method.clone(), uri, headers, body).await?;
+        let response = refusal::screen(response, &caller.method, self.response_timeout).await?;
         Ok(Forwarded {
             response,
             role_session,
@@ -399,14 +429,17 @@ impl Upstream {
     }
 
     /// The store's request head, re-signed with `identity`: its URI and
-    /// headers (the caller's, less its own authentication and hop headers).
-    /// Pure CPU; public so the benches can time re-signing alone.
+    /// headers (the caller's, less its own authentication, framing and hop
+    /// headers). `body_length` is the exact length of the body that will be
+    /// sent (`None`: no body, or one whose length is unknown, which hyper
+    /// then frames as chunked). Pure CPU; public so the benches can time
+    /// re-signing alone.
     pub fn sign_head(
         &self,
         caller: &http::request::Parts,
         s3: &S3Request,
         payload: &PayloadMode,
-        decoded_length: Option<u64>,
+        body_length: Option<u64>,
         identity: &Identity,
         now: SystemTime,
     ) -> Result<(Uri, HeaderMap), UpstreamError> {
@@ -421,7 +454,7 @@ impl Upstream {
             .map_err(|e| UpstreamError::Sign(e.to_string()))?;
 
         let mut headers = forwarded_headers(&caller.headers, payload);
-        if let Some(len) = decoded_length {
+        if let Some(len) = body_length {
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         }
         let host_value =
@@ -515,27 +548,46 @@ fn push_forwarded_query(out: &mut String, query: Option<&str>) {
     }
 }
 
-/// Headers that describe one hop, or the caller's authentication, and so
-/// must not be passed on.
+/// Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection and
+/// are never passed on, in either direction.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Headers that describe one hop, the message's framing (re-derived from
+/// the body actually sent), or the caller's authentication, and so must not
+/// be passed on.
 fn is_dropped(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "proxy-authorization"
-            | "proxy-authenticate"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "expect"
-            | "host"
-            | "authorization"
-            | "x-amz-security-token"
-            | "x-amz-date"
-            | "x-amz-content-sha256"
-    )
+    HOP_BY_HOP.contains(&name.as_str())
+        || matches!(
+            name.as_str(),
+            "content-length"
+                | "expect"
+                | "host"
+                | "authorization"
+                | "x-amz-security-token"
+                | "x-amz-date"
+                | "x-amz-content-sha256"
+        )
+}
+
+/// The header names a `Connection` header lists: hop-by-hop by declaration.
+fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .collect()
 }
 
 fn forwarded_headers(caller: &HeaderMap, payload: &PayloadMode) -> HeaderMap {
@@ -543,11 +595,13 @@ fn forwarded_headers(caller: &HeaderMap, payload: &PayloadMode) -> HeaderMap {
         payload,
         PayloadMode::StreamingSigned { .. } | PayloadMode::StreamingUnsignedTrailer
     );
+    let listed = connection_listed(caller);
     let mut out = HeaderMap::with_capacity(caller.len());
     for (name, value) in caller {
         // Only what the header table knows reaches the store (classify
-        // refused every unknown `x-amz-*` field already).
-        if is_dropped(name) || !header_forwarded(name.as_str()) {
+        // refused every unknown `x-amz-*` field already), and never a
+        // header the caller's `Connection` names.
+        if is_dropped(name) || listed.contains(name) || !header_forwarded(name.as_str()) {
             continue;
         }
         if chunked {
@@ -555,8 +609,7 @@ fn forwarded_headers(caller: &HeaderMap, payload: &PayloadMode) -> HeaderMap {
             // with its decoded length, and the trailer checksum, verified
             // here, is not announced (the store would wait for it).
             match name.as_str() {
-                "content-length"
-                | "x-amz-decoded-content-length"
+                "x-amz-decoded-content-length"
                 | "x-amz-trailer"
                 | "x-amz-sdk-checksum-algorithm" => continue,
                 "content-encoding" => {
@@ -612,7 +665,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// The `x-amz-request-id` of a store's response, for the audit line.
-pub fn request_id(response: &Response<Incoming>) -> Option<String> {
+pub fn request_id<B>(response: &Response<B>) -> Option<String> {
     response
         .headers()
         .get("x-amz-request-id")
@@ -620,15 +673,13 @@ pub fn request_id(response: &Response<Incoming>) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Response headers that describe the store's hop only.
+/// Response headers that describe the store's hop only: the hop-by-hop
+/// set and whatever the store's `Connection` header names.
 pub fn strip_response_hop_headers(headers: &mut HeaderMap) {
-    for name in [
-        "connection",
-        "keep-alive",
-        "transfer-encoding",
-        "upgrade",
-        "trailer",
-    ] {
+    for name in connection_listed(headers) {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
         headers.remove(name);
     }
 }
@@ -692,6 +743,30 @@ mod tests {
         assert!(out.get("cookie").is_none());
         assert_eq!(out.get("x-amz-meta-owner").unwrap(), "alice");
         assert_eq!(out.get("range").unwrap(), "bytes=0-1");
+    }
+
+    #[test]
+    fn framing_and_connection_listed_headers_are_not_forwarded() {
+        let mut h = HeaderMap::new();
+        h.insert("content-length", HeaderValue::from_static("100"));
+        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        h.insert("connection", HeaderValue::from_static("keep-alive, X-Hop"));
+        h.insert("x-hop", HeaderValue::from_static("1"));
+        h.insert("x-amz-meta-a", HeaderValue::from_static("kept"));
+        let out = forwarded_headers(&h, &PayloadMode::Unsigned);
+        for gone in ["content-length", "transfer-encoding", "connection", "x-hop"] {
+            assert!(out.get(gone).is_none(), "{gone} was forwarded");
+        }
+        assert_eq!(out.get("x-amz-meta-a").unwrap(), "kept");
+
+        let mut response = HeaderMap::new();
+        response.insert("connection", HeaderValue::from_static("x-store-hop"));
+        response.insert("x-store-hop", HeaderValue::from_static("1"));
+        response.insert("proxy-authenticate", HeaderValue::from_static("Basic"));
+        response.insert("etag", HeaderValue::from_static("\"e\""));
+        strip_response_hop_headers(&mut response);
+        assert_eq!(response.len(), 1, "{response:?}");
+        assert!(response.get("etag").is_some());
     }
 
     #[test]

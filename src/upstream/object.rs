@@ -173,16 +173,13 @@ impl Upstream {
         method: Method,
         bucket: &str,
         key: &str,
-        mut headers: HeaderMap,
+        headers: HeaderMap,
         body: Bytes,
         now: SystemTime,
     ) -> Result<Response<Incoming>, UpstreamError> {
         let sign_error = |e: &dyn std::fmt::Display| UpstreamError::Sign(e.to_string());
         let path = format!("/{bucket}/{}", utf8_percent_encode(key, PATH_ENCODE));
         let uri: Uri = path.parse().map_err(|e| sign_error(&e))?;
-        if method == Method::PUT {
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        }
         // Path-style as written here; `sign_head` readdresses it for the
         // store's own addressing style.
         let s3 = crate::s3::classify(&method, &uri, &headers, &[]).map_err(|e| sign_error(&e))?;
@@ -195,7 +192,8 @@ impl Upstream {
         parts.headers = headers;
         let identity = self.base.identity(now).await?;
         let payload = PayloadMode::Sha256(Sha256::digest(&body).into());
-        let (uri, headers) = self.sign_head(&parts, &s3, &payload, None, &identity, now)?;
+        let body_length = (method == Method::PUT).then_some(body.len() as u64);
+        let (uri, headers) = self.sign_head(&parts, &s3, &payload, body_length, &identity, now)?;
         let body = if body.is_empty() {
             UpstreamBody::Empty
         } else {

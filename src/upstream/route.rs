@@ -48,6 +48,19 @@ impl Upstreams {
             .map_or(&self.default, |(_, upstream)| upstream)
     }
 
+    /// The region a request for `bucket` must be signed for: its store's.
+    pub fn region_for(&self, bucket: Option<&str>) -> &str {
+        self.route(bucket).region()
+    }
+
+    /// Whether any configured store is in `region`: the regions s3gate
+    /// serves, and so the only ones a caller's signature may name.
+    pub fn serves_region(&self, region: &str) -> bool {
+        std::iter::once(&self.default)
+            .chain(self.routes.iter().map(|(_, u)| u))
+            .any(|u| u.region() == region)
+    }
+
     /// The store for a request. A copy (CopyObject, UploadPartCopy) whose
     /// source bucket another store serves is refused: the destination's
     /// store cannot read from a bucket it does not hold.

@@ -660,6 +660,33 @@ fn a_gateway_without_login_has_no_sign_in_pages() {
     assert_eq!(run(cmd, Duration::from_secs(30)).ok().stdout, "404");
 }
 
+#[test]
+fn reserved_portal_pages_answer_405_to_methods_they_do_not_serve() {
+    let gw = &shared().gw;
+    // The portal's own host (`login.public_url`), where its pages live.
+    let host = gw.endpoint().trim_start_matches("http://").to_owned();
+    for (method, page, allow) in [
+        ("DELETE", "login", "GET"),
+        ("POST", "callback", "GET"),
+        ("GET", "logout", "POST"),
+        ("PUT", "device", "GET, POST"),
+        ("GET", "device/token", "POST"),
+    ] {
+        let head = format!(
+            "{method} /_s3gate/{page} HTTP/1.1\r\nhost: {host}\r\ncontent-length: 0\r\nconnection: close\r\n"
+        );
+        let resp = crate::sign::send_raw(&gw.endpoint(), &head, b"");
+        assert_eq!(resp.status, 405, "{method} /_s3gate/{page}");
+        assert_eq!(resp.headers.get("allow").unwrap(), allow, "{page}");
+    }
+    let head =
+        format!("GET /_s3gate/no-such-page HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n");
+    assert_eq!(
+        crate::sign::send_raw(&gw.endpoint(), &head, b"").status,
+        404
+    );
+}
+
 /// The "done when": a person configures once and copies a file
 /// after a browser sign-in; hands an agent a 15-minute, read-only,
 /// one-prefix credential with `s3gate grant` (from that same sign-in);

@@ -37,6 +37,7 @@ mod delegation;
 mod dev;
 mod escalation;
 mod harness;
+mod hostile;
 mod identity;
 mod idp;
 mod implied;

@@ -894,7 +894,7 @@ fn an_upstream_that_never_completes_the_connect_is_502_after_the_connect_timeout
 
 /// A gateway in `dir` in front of `upstream`, with `upstream_extra` added to
 /// its `[upstream]` section; and its config file (to mint with).
-fn gateway_to(dir: &Path, upstream: &str, upstream_extra: &str) -> (Gateway, PathBuf) {
+pub fn gateway_to(dir: &Path, upstream: &str, upstream_extra: &str) -> (Gateway, PathBuf) {
     let h = harness();
     let keyring = write_keyring(dir);
     let text = config_text(upstream, &h.store.creds, &keyring, &dir.join("audit.log"))

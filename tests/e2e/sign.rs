@@ -62,6 +62,19 @@ pub fn signed(
     payload: Payload<'_>,
     body: Vec<u8>,
 ) -> (Request, String) {
+    signed_in(s, REGION, method, url, headers, payload, body)
+}
+
+/// [`signed`], with the credential scope naming `region`.
+pub fn signed_in(
+    s: &Signing<'_>,
+    region: &str,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    payload: Payload<'_>,
+    body: Vec<u8>,
+) -> (Request, String) {
     let identity = aws_credential_types::Credentials::new(
         &s.creds.access_key_id,
         &s.creds.secret_access_key,
@@ -81,7 +94,7 @@ pub fn signed(
     }
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
-        .region(REGION)
+        .region(region)
         .name("s3")
         .time(s.time)
         .settings(settings)
@@ -298,5 +311,97 @@ fn framed_offset(body: &[u8], offset: usize) -> usize {
         }
         remaining -= size;
         pos = data_start + size + 2;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Raw HTTP/1.1: framing no HTTP client library would send.
+
+/// `req`'s head as HTTP/1.1 text, without the blank line that ends it:
+/// its headers less `drop` (case-insensitive), plus `add`, plus
+/// `Connection: close`. No `Content-Length` is added: the test says
+/// whether there is one.
+pub fn raw_head(req: &Request, drop: &[&str], add: &[(&str, &str)]) -> String {
+    let uri: http::Uri = req.url.parse().unwrap();
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut head = format!("{} {target} HTTP/1.1\r\n", req.method);
+    let authority = uri.authority().unwrap().as_str();
+    if !req
+        .headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("host"))
+        && !drop.iter().any(|d| d.eq_ignore_ascii_case("host"))
+    {
+        head.push_str(&format!("host: {authority}\r\n"));
+    }
+    for (k, v) in &req.headers {
+        if !drop.iter().any(|d| d.eq_ignore_ascii_case(k)) {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    for (k, v) in add {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("connection: close\r\n");
+    head
+}
+
+/// Sends `head`, the blank line and `body` verbatim to `endpoint`
+/// (`http://host:port`) and reads the response until the server closes.
+pub fn send_raw(endpoint: &str, head: &str, body: &[u8]) -> Response {
+    use std::io::{Read, Write};
+    let addr = endpoint.strip_prefix("http://").unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    // A guard against hanging the suite, not an assertion on timing.
+    s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(b"\r\n").unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    if let Err(e) = s.read_to_end(&mut raw) {
+        assert!(!raw.is_empty(), "no response from {endpoint}: {e}");
+    }
+    parse_raw_response(&raw)
+}
+
+fn parse_raw_response(raw: &[u8]) -> Response {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(raw)));
+    let head = std::str::from_utf8(&raw[..end]).unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap()[9..12].parse().unwrap();
+    let mut headers = http::HeaderMap::new();
+    for line in lines {
+        let (k, v) = line.split_once(':').unwrap();
+        headers.append(
+            http::HeaderName::from_bytes(k.trim().as_bytes()).unwrap(),
+            v.trim().parse().unwrap(),
+        );
+    }
+    let mut body = raw[end + 4..].to_vec();
+    if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v == "chunked")
+    {
+        let mut plain = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let size =
+                usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16).unwrap();
+            if size == 0 {
+                break;
+            }
+            plain.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
+            rest = &rest[line_end + 2 + size + 2..];
+        }
+        body = plain;
+    }
+    Response {
+        status,
+        headers,
+        body: bytes::Bytes::from(body),
     }
 }

@@ -84,12 +84,36 @@ pub async fn handle(
         (Method::GET, "device") => ctx.device_page(&req),
         (Method::POST, "device") => ctx.device_approve(req).await,
         (Method::POST, "device/token") => ctx.device_token(req).await,
-        _ => ctx.page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "There is no such page.",
-            None,
-        ),
+        (_, page) => match allowed_methods(page) {
+            Some(allow) => {
+                let mut resp = ctx.page(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "Method not allowed",
+                    "This page does not answer that method.",
+                    None,
+                );
+                resp.headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static(allow));
+                resp
+            }
+            None => ctx.page(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no such page.",
+                None,
+            ),
+        },
+    }
+}
+
+/// The methods a portal page answers (kept beside the routes above), for
+/// the `405` a reserved page gives any other method.
+fn allowed_methods(page: &str) -> Option<&'static str> {
+    match page {
+        "" | "login" | "callback" => Some("GET"),
+        "cli" | "device" => Some("GET, POST"),
+        "logout" | "cli/token" | "device/start" | "device/token" => Some("POST"),
+        _ => None,
     }
 }
 

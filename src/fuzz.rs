@@ -1,0 +1,192 @@
+//! Fuzz targets for the parsers of caller input outside SigV4 (those live
+//! in `sigv4::fuzz`): S3 path and virtual-host classification, the
+//! DeleteObjects XML, the STS form and the policy documents it carries, JWT
+//! headers and claims, the policy file and the revocation list.
+//!
+//! They are property tests that run on stable in plain `cargo test`, each
+//! for `PROPTEST_CASES` cases (proptest's default, 256, in CI); raise it for
+//! a longer local run: `PROPTEST_CASES=100000 cargo test --lib fuzz`. Inputs
+//! are both raw bytes and mutations of a valid document, so most cases get
+//! past the first check. A failure prints the minimal input, which becomes
+//! a named regression test in the parser's own module.
+
+use http::{HeaderMap, HeaderValue, Method, Uri};
+use proptest::prelude::*;
+
+/// A valid input with a few bytes replaced, inserted or removed.
+pub(crate) fn mutated(seed: &str) -> impl Strategy<Value = Vec<u8>> + use<> {
+    let seed = seed.as_bytes().to_vec();
+    prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, any::<u8>()), 0..8).prop_map(
+        move |edits| {
+            let mut v = seed.clone();
+            for (at, kind, byte) in edits {
+                if v.is_empty() {
+                    v.push(byte);
+                    continue;
+                }
+                let i = at.index(v.len());
+                match kind {
+                    0 => v[i] = byte,
+                    1 => v.insert(i, byte),
+                    _ => {
+                        v.remove(i);
+                    }
+                }
+            }
+            v
+        },
+    )
+}
+
+/// Raw bytes, or a mutation of `seed`, as text (lossy).
+fn text_near(seed: &str) -> impl Strategy<Value = String> + use<> {
+    prop_oneof![mutated(seed), prop::collection::vec(any::<u8>(), 0..200)]
+        .prop_map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+const DELETE_XML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Object><Key>a/b.txt</Key></Object><Object><Key>c&amp;d</Key><VersionId>3</VersionId></Object><Quiet>true</Quiet></Delete>";
+const IAM_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::bucket/prefix/*"},{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::bucket","Condition":{"StringLike":{"s3:prefix":["prefix/*"]}}}]}"#;
+const STS_FORM: &str = "Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fr&RoleSessionName=agent-7&DurationSeconds=900&Policy=%7B%7D";
+// A JWS whose segments decode: {"alg":"RS256","kid":"k1"} . claims . signature.
+const JWT: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJpc3MiOiJodHRwczovL2lzc3Vlci5leGFtcGxlIiwic3ViIjoiYWxpY2UiLCJhdWQiOiJ1cm46czNnYXRlIiwiZXhwIjoyMDAwMDAwMDAwLCJlbWFpbF92ZXJpZmllZCI6dHJ1ZX0.c2lnbmF0dXJl";
+const REVOCATIONS: &str = "{\"session\":\"s-1\",\"until\":2000000000}\n{\"identity\":\"user:alice\",\"until\":2000000000,\"reason\":\"left\"}\n{\"delegated_by\":\"user:bob\",\"until\":1}\n";
+
+proptest! {
+    #[test]
+    fn classify_never_panics_and_names_what_it_touches(
+        method in prop::sample::select(vec!["GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS", "PATCH"]),
+        path in prop_oneof![
+            "(/([a-zA-Z0-9._~%!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2}){0,12}){1,4}/?",
+            text_near("/bucket/key/with/../parts"),
+        ],
+        query in prop_oneof![
+            Just(String::new()),
+            "(uploads|uploadId=[a-z0-9]{1,4}|partNumber=[0-9]{1,3}|versionId=[a-z0-9]{0,3}|delete|acl|tagging|list-type=2|prefix=[a-z/]{0,4}|location|versioning|x-id=[A-Za-z]{1,9}|[a-z-]{1,8}=?)(&(uploads|uploadId=1|delete|acl|tagging|policy|cors|[a-z-]{1,8}=[a-z]{0,3})){0,3}",
+        ],
+        host in prop_oneof![
+            Just("s3gate.test".to_owned()),
+            "[a-z0-9.-]{0,20}\\.s3gate\\.test(:[0-9]{1,5})?",
+            "[ -~]{0,30}",
+        ],
+        copy_source in prop::option::of("[ -~]{0,40}"),
+    ) {
+        let target = if query.is_empty() { path } else { format!("{path}?{query}") };
+        let Ok(uri) = target.parse::<Uri>() else { return Ok(()) };
+        let mut headers = HeaderMap::new();
+        if let Ok(h) = HeaderValue::from_str(&host) {
+            headers.insert(http::header::HOST, h);
+        }
+        if let Some(Ok(c)) = copy_source.as_deref().map(HeaderValue::from_str) {
+            headers.insert("x-amz-copy-source", c);
+        }
+        let Ok(method) = Method::from_bytes(method.as_bytes()) else { return Ok(()) };
+        if let Ok(s3) = crate::s3::classify(&method, &uri, &headers, &["s3gate.test".to_owned()]) {
+            // Every request names at least one resource to authorize, and
+            // no bucket s3gate would forward can be one of its own paths.
+            prop_assert!(!s3.resources.is_empty());
+            if let Some(bucket) = &s3.bucket {
+                prop_assert!(!bucket.starts_with('_'), "{bucket}");
+            }
+        }
+    }
+
+    #[test]
+    fn delete_objects_xml_never_panics(body in prop_oneof![mutated(DELETE_XML), prop::collection::vec(any::<u8>(), 0..300)]) {
+        if let Ok(keys) = crate::s3::delete_objects_keys(&body) {
+            prop_assert!(keys.len() <= crate::s3::MAX_DELETE_KEYS);
+        }
+    }
+
+    #[test]
+    fn delete_objects_keys_round_trip(keys in prop::collection::vec("[ -~\u{e9}\u{4e2d}]{1,30}", 1..20)) {
+        let mut doc = crate::xml::Doc::new();
+        doc.element("Delete", &[], |d| {
+            for k in &keys {
+                d.element("Object", &[], |d| d.text("Key", k));
+            }
+        });
+        let xml = doc.finish();
+        let parsed = crate::s3::delete_objects_keys(xml.as_bytes());
+        // Keys with `.`/`..` segments are refused by design (a store may
+        // resolve them); every other batch comes back exactly.
+        if keys.iter().any(|k| crate::s3::refuse_dot_segments(k).is_err()) {
+            prop_assert!(parsed.is_err());
+            return Ok(());
+        }
+        prop_assert!(parsed.is_ok(), "{:?}", parsed.err());
+        let parsed: Vec<String> = parsed.unwrap_or_default().into_iter().map(|(k, _)| k).collect();
+        prop_assert_eq!(parsed, keys);
+    }
+
+    #[test]
+    fn sts_form_and_its_parameters_never_panic(body in prop_oneof![mutated(STS_FORM), prop::collection::vec(any::<u8>(), 0..300)]) {
+        let form = crate::sts_api::StsForm::parse(&body);
+        let _ = crate::sts_api::RoleRequest::parse(&form, Some("default"));
+        let _ = crate::sts_api::requested_quota(&form);
+        if let Some(policy) = form.get("Policy") {
+            let _ = crate::iam::scope_from_iam_json(policy);
+        }
+    }
+
+    #[test]
+    fn session_policy_documents_never_panic(text in text_near(IAM_POLICY)) {
+        let _ = crate::iam::scope_from_iam_json(&text);
+    }
+
+    #[test]
+    fn jwt_header_and_claims_never_panic(
+        token in text_near(JWT),
+        claims in text_near(r#"{"iss":"https://issuer.example","sub":"alice","aud":["urn:s3gate"],"exp":2000000000,"nbf":1,"email_verified":true,"groups":["a"]}"#),
+        now in 0u64..4_000_000_000,
+    ) {
+        let _ = crate::identity::jwt::ParsedToken::parse(&token);
+        if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(&claims) {
+            let _ = crate::identity::jwt::validate_claims(&map, &oidc_config(), now);
+        }
+    }
+
+    #[test]
+    fn policy_file_never_panics(
+        text in prop_oneof![
+            text_near(include_str!("../config/policy.multi-account.toml")),
+            text_near(include_str!("../config/policy.single-account.toml")),
+            text_near(include_str!("../config/policy.dev.toml")),
+        ],
+    ) {
+        let _ = crate::policy::Policy::parse(&text, "fuzz.toml");
+    }
+
+    #[test]
+    fn revocation_list_never_panics_and_rewriting_keeps_what_it_cannot_read(
+        text in text_near(REVOCATIONS),
+        now in 0u64..3_000_000_000,
+    ) {
+        let _ = crate::session::RevocationList::parse(&text, now);
+        let entry = crate::session::RevocationEntry {
+            session: Some("s-new".into()),
+            identity: None,
+            delegated_by: None,
+            until: now + 60,
+            reason: String::new(),
+        };
+        if let Ok(rewritten) = crate::session::revocation::rewrite(&text, &entry, now) {
+            // A line it could not read is never dropped: dropping it could
+            // unrevoke someone.
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                if serde_json::from_str::<serde_json::Value>(line).is_err() {
+                    prop_assert!(rewritten.contains(line.trim()), "{line:?} dropped");
+                }
+            }
+            let list = crate::session::RevocationList::parse(&rewritten, now);
+            prop_assert!(!list.is_empty(), "the new entry is in the rewritten list");
+        }
+    }
+}
+
+fn oidc_config() -> crate::config::OidcIssuerConfig {
+    let text = "[upstream]\n[session]\nkeyring = \"k\"\n[[identity.oidc]]\nissuer = \"https://issuer.example\"\naudiences = [\"urn:s3gate\"]\n";
+    match crate::config::Config::parse(text, std::path::Path::new("t.toml")) {
+        Ok(mut c) => c.identity.oidc.remove(0),
+        Err(e) => unreachable!("{e}"),
+    }
+}

@@ -63,7 +63,7 @@ use super::action::{Action, Operation};
 use super::error::{S3Error, S3ErrorCode};
 use super::headers::{Encryption, implied_actions};
 use super::name::{
-    decode, host, invalid_argument_prefix, invalid_copy_source, parse_copy_source,
+    CopySource, decode, host, invalid_argument_prefix, invalid_copy_source, parse_copy_source,
     refuse_dot_segments, validate_bucket, virtual_host_bucket,
 };
 use super::query::{Query, Sub};
@@ -79,15 +79,6 @@ pub enum Addressing {
     Path,
     /// `bucket.<configured domain>/key`
     VirtualHost,
-}
-
-/// The source object of CopyObject / UploadPartCopy, from `x-amz-copy-source`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CopySource {
-    pub bucket: String,
-    /// Decoded key.
-    pub key: String,
-    pub version_id: Option<String>,
 }
 
 /// A classified S3 request.

@@ -20,11 +20,11 @@ mod own;
 mod query;
 
 pub use action::{Action, Operation, UnknownAction};
-pub use classify::{Addressing, CopySource, S3Request, classify};
+pub use classify::{Addressing, S3Request, classify};
 pub use delete::{MAX_DELETE_KEYS, delete_objects_keys};
 pub use error::{S3Error, S3ErrorCode};
 pub use headers::{Effect, Encryption, amz_effect, forwarded as header_forwarded};
-pub use name::refuse_dot_segments;
+pub use name::{CopySource, refuse_dot_segments};
 pub use own::touches_own_object;
 pub use query::PRESIGN_PARAMS;
 

@@ -4,8 +4,16 @@
 
 use http::{HeaderMap, Uri};
 
-use super::classify::CopySource;
 use super::error::{S3Error, S3ErrorCode};
+
+/// The source object of CopyObject / UploadPartCopy, from `x-amz-copy-source`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopySource {
+    pub bucket: String,
+    /// Decoded key.
+    pub key: String,
+    pub version_id: Option<String>,
+}
 
 /// The host the request was sent to, without port: the `Host` header, or the
 /// URI authority (HTTP/2 `:authority`) when there is none.

@@ -1,8 +1,9 @@
 //! Finding and parsing the signature: the parsed-but-unverified
 //! [`Authorization`], its credential scope, the payload promise made by
 //! `x-amz-content-sha256`, and the `Authorization: AWS4-HMAC-SHA256 …` header
-//! form. The presigned query form lives in `presigned.rs`; checking the
-//! signature lives in `verify.rs`.
+//! form. The presigned query form lives in `presigned.rs`, the choice
+//! between the two in `find.rs`; checking the signature lives in
+//! `verify.rs`.
 //!
 //! Parsing is strict and cheap; nothing here touches the secret.
 //!
@@ -12,13 +13,12 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use http::HeaderValue;
-use http::header::{AUTHORIZATION, DATE};
+use http::header::DATE;
 use http::request::Parts;
 
 use super::amz_date::AmzDate;
 use super::canonical::{ALGORITHM, parse_hex32, parse_signature};
 use super::error::SigV4Error;
-use super::presigned;
 
 /// How the request carried its signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,28 +172,11 @@ impl Authorization {
     }
 }
 
-/// Finds the signature in the request: the `Authorization` header or a
-/// presigned query string.
-pub fn parse(parts: &Parts) -> Result<Authorization, SigV4Error> {
-    let query = parts.uri.query().unwrap_or("");
-    let query_auth = presigned::detect(query);
-    let mut headers = parts.headers.get_all(AUTHORIZATION).iter();
-    let header = headers.next();
-    if header.is_some() && headers.next().is_some() {
-        return Err(SigV4Error::HeaderMalformed(
-            "more than one Authorization header",
-        ));
-    }
-    match (header, query_auth) {
-        (Some(_), presigned::QueryAuth::V4) => Err(SigV4Error::MultipleAuthMechanisms),
-        (Some(value), _) => parse_header(parts, value),
-        (None, presigned::QueryAuth::V4) => presigned::parse_query(parts, query),
-        (None, presigned::QueryAuth::V2) => Err(SigV4Error::SignatureV2),
-        (None, presigned::QueryAuth::None) => Err(SigV4Error::Missing),
-    }
-}
-
-fn parse_header(parts: &Parts, value: &HeaderValue) -> Result<Authorization, SigV4Error> {
+/// The `Authorization: AWS4-HMAC-SHA256 …` header form.
+pub(super) fn parse_header(
+    parts: &Parts,
+    value: &HeaderValue,
+) -> Result<Authorization, SigV4Error> {
     let malformed = SigV4Error::HeaderMalformed;
     let value = value.to_str().map_err(|_| malformed("not visible ASCII"))?;
     let value = value.trim();
@@ -361,6 +344,7 @@ pub(super) fn parse_signed_headers(value: &str, presigned: bool) -> Result<Strin
 #[allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
 mod tests {
     use super::*;
+    use crate::sigv4::parse;
 
     fn parts(headers: &[(&str, &str)], uri: &str) -> Parts {
         let mut b = http::Request::builder().method("GET").uri(uri);

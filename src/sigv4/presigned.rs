@@ -159,8 +159,8 @@ pub fn parse_query(parts: &Parts, query: &str) -> Result<Authorization, SigV4Err
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
 mod tests {
-    use super::super::authorization::parse;
     use super::*;
+    use crate::sigv4::parse;
 
     const AWS_EXAMPLE: &str = "/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404";
 

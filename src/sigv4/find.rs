@@ -1,0 +1,32 @@
+//! Finding the signature: the `Authorization` header, or a presigned query
+//! string, never both. Depends on both forms' parsers (`authorization.rs`,
+//! `presigned.rs`), which depend on neither this nor each other's
+//! dispatch.
+
+use http::header::AUTHORIZATION;
+use http::request::Parts;
+
+use super::authorization::{Authorization, parse_header};
+use super::error::SigV4Error;
+use super::presigned::{self, QueryAuth};
+
+/// Finds the signature in the request: the `Authorization` header or a
+/// presigned query string.
+pub fn parse(parts: &Parts) -> Result<Authorization, SigV4Error> {
+    let query = parts.uri.query().unwrap_or("");
+    let query_auth = presigned::detect(query);
+    let mut headers = parts.headers.get_all(AUTHORIZATION).iter();
+    let header = headers.next();
+    if header.is_some() && headers.next().is_some() {
+        return Err(SigV4Error::HeaderMalformed(
+            "more than one Authorization header",
+        ));
+    }
+    match (header, query_auth) {
+        (Some(_), QueryAuth::V4) => Err(SigV4Error::MultipleAuthMechanisms),
+        (Some(value), _) => parse_header(parts, value),
+        (None, QueryAuth::V4) => presigned::parse_query(parts, query),
+        (None, QueryAuth::V2) => Err(SigV4Error::SignatureV2),
+        (None, QueryAuth::None) => Err(SigV4Error::Missing),
+    }
+}

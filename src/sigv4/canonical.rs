@@ -81,27 +81,19 @@ fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// Lowercase hex into a stack buffer.
+/// Lowercase hex into a stack buffer (no allocation: it is on every
+/// request's path).
 pub fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 64];
-    for (i, b) in bytes.iter().enumerate() {
-        out[2 * i] = HEX[usize::from(b >> 4)];
-        out[2 * i + 1] = HEX[usize::from(b & 0x0f)];
-    }
+    // The buffer is exactly twice the input: encoding cannot fail.
+    let _ = hex::encode_to_slice(bytes, &mut out);
     out
 }
 
 /// Parses exactly 64 hex digits (either case).
 pub fn parse_hex32(s: &str) -> Option<[u8; 32]> {
-    let b = s.as_bytes();
-    if b.len() != 64 {
-        return None;
-    }
     let mut out = [0u8; 32];
-    for (i, pair) in b.chunks_exact(2).enumerate() {
-        out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
-    }
+    hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
 }
 
@@ -118,6 +110,8 @@ pub fn parse_signature(s: &str) -> Option<[u8; 32]> {
     parse_hex32(s)
 }
 
+/// One hex digit of a percent-escape (either case, as SigV4 canonicalises
+/// them).
 fn hex_val(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),

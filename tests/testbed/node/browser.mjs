@@ -46,10 +46,18 @@ try {
   await page.fill('input[name="login"]', user);
   await page.fill('input[name="password"]', 'any');
   await page.click('button[type="submit"]');
+  // Back on the gateway, or on the IdP's consent page (no login field)
+  // first: poll for either, since right after the click the login page
+  // may still be showing (a busy machine is slow to navigate).
+  const origin = new URL(url).origin;
   const consent = page.locator('button[autofocus], form button[type="submit"]');
-  await page.waitForLoadState();
-  if (!page.url().startsWith(new URL(url).origin)) {
-    await consent.first().click();
+  const deadline = Date.now() + 20000;
+  while (!page.url().startsWith(origin)) {
+    if (Date.now() > deadline) throw new Error(`sign-in stuck at ${page.url()}`);
+    const onConsent = (await page.locator('input[name="login"]').count()) === 0
+      && await consent.first().isVisible().catch(() => false);
+    if (onConsent) await consent.first().click().catch(() => {});
+    await page.waitForTimeout(200);
   }
   if (mode === 'portal') {
     await page.waitForSelector('#grants');

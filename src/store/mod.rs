@@ -144,6 +144,17 @@ impl Store {
         }
     }
 
+    /// The key's record, or an empty one for a key not written yet.
+    async fn key_record_or_new(&self, dir: &Path, key: &str) -> S3Result<KeyRecord> {
+        Ok(self
+            .key_record(dir, key)
+            .await?
+            .unwrap_or_else(|| KeyRecord {
+                key: key.to_owned(),
+                versions: Vec::new(),
+            }))
+    }
+
     /// Persists a key's record (the commit point), or removes it when no
     /// version is left; then removes the bodies in `freed`.
     async fn commit_key(&self, dir: &Path, record: &KeyRecord, freed: &[String]) -> S3Result<()> {

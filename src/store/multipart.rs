@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
 use super::disk::{self, Staged};
 use super::layout::{self, Layout};
 use super::record::{self, Checksums, PartRecord, UploadRecord, Version, timestamp};
-use super::service::{NewMeta, check_tags, hasher_for, merge_trailers, receive_error, verify};
+use super::service::{check_tags, hasher_for, merge_trailers, new_meta, receive_error, verify};
 use super::{Store, internal, now_ms};
 
 /// S3: every part but the last is at least 5 MiB.
@@ -85,18 +85,7 @@ impl Store {
         let record = UploadRecord {
             key: input.key.clone(),
             initiated: now_ms(),
-            meta: NewMeta {
-                content_type: input.content_type,
-                content_encoding: input.content_encoding,
-                content_disposition: input.content_disposition,
-                content_language: input.content_language,
-                cache_control: input.cache_control,
-                expires: input.expires,
-                website_redirect_location: input.website_redirect_location,
-                storage_class: input.storage_class,
-                metadata: input.metadata,
-            }
-            .into(),
+            meta: new_meta!(input).into(),
             tags,
             checksum_algorithm: input
                 .checksum_algorithm

@@ -91,18 +91,7 @@ impl Store {
             src.etag.clone()
         };
         let meta: ObjectMeta = if replace_meta {
-            NewMeta {
-                content_type: input.content_type,
-                content_encoding: input.content_encoding,
-                content_disposition: input.content_disposition,
-                content_language: input.content_language,
-                cache_control: input.cache_control,
-                expires: input.expires,
-                website_redirect_location: input.website_redirect_location,
-                storage_class: input.storage_class,
-                metadata: input.metadata,
-            }
-            .into()
+            new_meta!(input).into()
         } else {
             let mut m = src.meta.clone();
             if let Some(c) = input.storage_class {

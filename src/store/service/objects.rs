@@ -85,6 +85,26 @@ pub(in crate::store) fn refuse_unsupported(
     Ok(())
 }
 
+/// The descriptive metadata an upload names: the same nine fields on the
+/// PutObject, CopyObject (REPLACE) and CreateMultipartUpload inputs, moved
+/// out of whichever input `$input` is.
+macro_rules! new_meta {
+    ($input:expr) => {
+        $crate::store::service::NewMeta {
+            content_type: $input.content_type,
+            content_encoding: $input.content_encoding,
+            content_disposition: $input.content_disposition,
+            content_language: $input.content_language,
+            cache_control: $input.cache_control,
+            expires: $input.expires,
+            website_redirect_location: $input.website_redirect_location,
+            storage_class: $input.storage_class,
+            metadata: $input.metadata,
+        }
+    };
+}
+pub(in crate::store) use new_meta;
+
 pub(in crate::store) struct NewMeta {
     pub content_type: Option<String>,
     pub content_encoding: Option<String>,
@@ -179,13 +199,7 @@ impl Store {
         let result = async {
             let _guard = self.write.lock().await;
             let bucket = self.bucket_record(dir).await?;
-            let mut record = self
-                .key_record(dir, key)
-                .await?
-                .unwrap_or_else(|| KeyRecord {
-                    key: key.to_owned(),
-                    versions: Vec::new(),
-                });
+            let mut record = self.key_record_or_new(dir, key).await?;
             conditional::check_write(
                 if_match,
                 if_none_match,
@@ -215,13 +229,7 @@ impl Store {
     ) -> S3Result<(Option<String>, bool)> {
         let _guard = self.write.lock().await;
         let bucket = self.bucket_record(dir).await?;
-        let mut record = self
-            .key_record(dir, key)
-            .await?
-            .unwrap_or_else(|| KeyRecord {
-                key: key.to_owned(),
-                versions: Vec::new(),
-            });
+        let mut record = self.key_record_or_new(dir, key).await?;
         if if_match.is_some() {
             conditional::check_write(if_match, None, record.current().map(|v| v.etag.as_str()))
                 .map_err(precondition)?;

@@ -33,8 +33,27 @@ pub struct RequestCtx {
     started: Instant,
     /// `None` once [`RequestCtx::finish`] handed the slot to a response.
     permit: Option<AuditPermit>,
-    /// `METHOD PATH`, for the record of an abandoned request.
-    line: String,
+    /// What the request was, for the record of an abandoned one; written
+    /// out only then (a method and a shared `Uri` cost no allocation).
+    line: Line,
+}
+
+/// What an abandoned request's record says it was.
+pub enum Line {
+    /// `METHOD PATH` (the path only: the query may hold a presigned
+    /// signature).
+    Request(http::Method, http::Uri),
+    /// A sign-in route, by its operation.
+    Operation(&'static str),
+}
+
+impl std::fmt::Display for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Line::Request(method, uri) => write!(f, "{method} {}", uri.path()),
+            Line::Operation(op) => f.write_str(op),
+        }
+    }
 }
 
 impl RequestCtx {
@@ -47,8 +66,7 @@ impl RequestCtx {
         client: SocketAddr,
         request_id: String,
     ) -> Option<Self> {
-        // The path only: the query may hold a presigned signature.
-        let line = format!("{} {}", req.method(), req.uri().path());
+        let line = Line::Request(req.method().clone(), req.uri().clone());
         Self::open(gateway, api, line, req.headers(), client, request_id).await
     }
 
@@ -57,7 +75,7 @@ impl RequestCtx {
     pub async fn open(
         gateway: &Gateway,
         api: &'static str,
-        line: String,
+        line: Line,
         headers: &http::HeaderMap,
         client: SocketAddr,
         request_id: String,

@@ -28,7 +28,7 @@ pub fn s3_forwarded(
     mut ctx: RequestCtx,
     mut response: Response<upstream::ResponseBody>,
     meter: ReadMeter,
-    held: Option<Held<String>>,
+    held: Option<Held<u64>>,
 ) -> Response<GatewayBody> {
     ctx.event.status = response.status().as_u16();
     ctx.event.upstream_request_id = upstream::request_id(&response);
@@ -77,6 +77,15 @@ pub fn s3_error(
         response.headers_mut().insert(http::header::RETRY_AFTER, v);
     }
     response
+}
+
+/// An S3 error for a connection refused before any request was read (over
+/// a connection limit): nothing to audit, and the connection closes.
+pub fn s3_error_closing(err: &S3Error, request_id: &str) -> Response<GatewayBody> {
+    let mut resp = xml_response(err.status(), err.to_xml(request_id), request_id, None);
+    resp.headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    resp
 }
 
 /// An STS exchange's answer: the action's result XML, or STS's

@@ -118,12 +118,7 @@ pub fn too_many_connections(limit: Limit) -> Response {
         S3ErrorCode::SlowDown,
         format!("{why}; retry with back-off."),
     );
-    let mut resp = finish::xml_response(err.status(), err.to_xml(&request_id), &request_id, None);
-    resp.headers_mut().insert(
-        http::header::CONNECTION,
-        http::HeaderValue::from_static("close"),
-    );
-    resp
+    finish::s3_error_closing(&err, &request_id)
 }
 
 #[cfg(test)]

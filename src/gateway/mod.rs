@@ -75,8 +75,9 @@ pub struct Gateway {
     pub region: String,
     /// Delegated sessions' quota counts, this instance's own.
     pub quotas: crate::session::QuotaLedger,
-    /// Requests in flight per principal (`server.max_requests_per_principal`).
-    pub principals: InFlight<String>,
+    /// Requests in flight per principal (`server.max_requests_per_principal`),
+    /// keyed by [`InFlight::key_of`] the principal name.
+    pub principals: InFlight<u64>,
 }
 
 impl Gateway {

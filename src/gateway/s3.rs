@@ -51,7 +51,7 @@ async fn run(
     (
         Response<upstream::ResponseBody>,
         ReadMeter,
-        Option<Held<String>>,
+        Option<Held<u64>>,
     ),
     S3Error,
 > {
@@ -317,10 +317,13 @@ fn admit(
     claims: &Claims,
     body: &Body,
     ctx: &mut RequestCtx,
-) -> Result<(ReadMeter, Option<Held<String>>), S3Error> {
-    let who = ctx.event.identity.clone().unwrap_or_default();
-    let Some(held) = gateway.principals.enter(&who) else {
+) -> Result<(ReadMeter, Option<Held<u64>>), S3Error> {
+    let principal = gateway
+        .principals
+        .key_of(ctx.event.identity.as_deref().unwrap_or(""));
+    let Some(held) = gateway.principals.enter(&principal) else {
         metrics::limit_hit(Limit::RequestsPerPrincipal);
+        let who = ctx.event.identity.clone().unwrap_or_default();
         ctx.event.rule = Some("principal concurrency".into());
         let limit = gateway.limits.max_requests_per_principal;
         let message = format!(

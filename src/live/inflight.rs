@@ -40,6 +40,13 @@ impl<K: Hash + Eq + Clone> InFlight<K> {
         }
     }
 
+    /// A key for `name` in this map's own random hash, so a count can be
+    /// kept per name without holding (or allocating) the name: two names
+    /// meet on one count only by a 64-bit collision of a secret hash.
+    pub fn key_of(&self, name: &str) -> u64 {
+        self.hasher.hash_one(name)
+    }
+
     fn shard(&self, key: &K) -> &Shard<K> {
         // The low bits pick the shard; truncation is the point.
         #[allow(clippy::cast_possible_truncation, reason = "a shard index")]

@@ -21,7 +21,7 @@ use subtle::ConstantTimeEq as _;
 
 use super::Gateway;
 use super::body::GatewayBody;
-use super::ctx::RequestCtx;
+use super::ctx::{Line, RequestCtx};
 use super::record::Finish;
 use crate::audit::rfc3339;
 use crate::login::page::{self, GrantRow, PortalView, ShownCredentials};
@@ -143,7 +143,7 @@ impl Ctx<'_> {
         match RequestCtx::open(
             self.gateway,
             "login",
-            operation.to_owned(),
+            Line::Operation(operation),
             headers,
             self.client,
             request_id,

@@ -58,7 +58,7 @@ async fn run(
     let mut s3 = classify(gateway, parts, ctx)?;
     let (session, verified) = authenticate(gateway, parts, s3.bucket.as_deref(), ctx)?;
     let claims = &session.claims;
-    let body = read_body(parts, body, &verified, &mut s3, ctx).await?;
+    let body = read_body(parts, body, &verified, &mut s3, &gateway.limits, ctx).await?;
     protect_own_objects(gateway, &s3, ctx)?;
     let source = client_address(gateway, parts, ctx)?;
     let caller = Caller {
@@ -220,6 +220,7 @@ async fn read_body(
     body: Incoming,
     verified: &Verified,
     s3: &mut S3Request,
+    limits: &crate::config::ServerConfig,
     ctx: &mut RequestCtx,
 ) -> Result<Body, S3Error> {
     let decoded_length = verified.decoded_content_length;
@@ -249,8 +250,12 @@ async fn read_body(
         let err = e.to_s3_error();
         refused(ctx, e, err)
     })?;
-    let upstream = UpstreamBody::Verified(Box::new(sigv4::verified_body(
-        body, verified, parts, checks,
+    // A body that stops coming is cut (400 RequestTimeout) rather than
+    // holding a pooled store connection until the store gives up.
+    let upstream = UpstreamBody::Verified(Box::new(upstream::min_rate::MinRate::new(
+        sigv4::verified_body(body, verified, parts, checks),
+        limits.body_rate_window,
+        limits.body_min_rate,
     )));
     if !s3.needs_body_keys() {
         return Ok(Body { upstream, length });

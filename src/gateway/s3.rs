@@ -260,6 +260,17 @@ async fn read_body(
     if !s3.needs_body_keys() {
         return Ok(Body { upstream, length });
     }
+    // Announced too large: refused before a byte is read. (An unannounced
+    // length is capped as it streams, below.)
+    let too_large = || {
+        S3Error::new(
+            S3ErrorCode::MalformedXML,
+            "The DeleteObjects body is larger than 1000 keys can be.",
+        )
+    };
+    if length.is_some_and(|n| n > MAX_DELETE_OBJECTS_BODY as u64) {
+        return Err(too_large());
+    }
     let bytes = match Limited::new(upstream, MAX_DELETE_OBJECTS_BODY)
         .collect()
         .await
@@ -271,10 +282,7 @@ async fn read_body(
                     let err = sig.to_s3_error();
                     refused(ctx, sig, err)
                 }
-                Err(_) => S3Error::new(
-                    S3ErrorCode::MalformedXML,
-                    "The DeleteObjects body is larger than 1000 keys can be.",
-                ),
+                Err(_) => too_large(),
             });
         }
     };

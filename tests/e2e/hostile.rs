@@ -587,3 +587,26 @@ fn a_stalled_request_body_is_request_timeout_and_creates_nothing() {
     );
     assert_eq!(send_blocking(put).status, 200);
 }
+
+/// A DeleteObjects body announced larger than 1000 keys can be is refused
+/// from its `Content-Length`, before a byte of it is read (the caller here
+/// sends none: the old gateway waited for them).
+#[test]
+fn delete_objects_announced_over_the_cap_is_refused_before_reading_it() {
+    needs_testbed!();
+    let (bucket, creds) = setup("delcap-announced");
+    store_put(&bucket.name, "keep", b"k");
+    let (req, _) = signed(
+        &Signing::now(&creds),
+        "POST",
+        &format!("{}/{}?delete", harness().gw().endpoint(), bucket.name),
+        &[],
+        Payload::Unsigned,
+        Vec::new(),
+    );
+    let head = raw_head(&req, &["content-length"], &[("content-length", "3000000")]);
+    let resp = send_raw(&harness().gw().endpoint(), &head, b"");
+    resp.assert_error(400, "MalformedXML");
+    assert!(store_object(&bucket.name, "keep").is_some());
+    assert_healthy(&bucket.name, &creds);
+}

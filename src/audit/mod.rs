@@ -4,7 +4,9 @@
 //! A request reserves its slot in the bounded audit channel *before* any
 //! work is done ([`AuditSink::reserve`]), so the event can always be sent
 //! when the request ends — from a response body's `Drop` if need be — and a
-//! slow sink slows callers down instead of losing records. If the sink
+//! slow sink slows callers down instead of losing records. Once a response
+//! starts streaming, the slot gives its room back ([`AuditPermit::defer`]):
+//! slow downloads never hold the queue's room away from other callers. If the sink
 //! cannot be written, [`AuditSink::healthy`] turns false and the gateway
 //! refuses new requests rather than serve unaudited access.
 //!
@@ -185,15 +187,66 @@ struct SinkState {
     written: AtomicU64,
 }
 
-/// A reserved slot: sending through it never waits and never fails while
-/// the writer runs.
+/// A request's slot. Reserved before any work, it holds room in the
+/// queue, so sending never waits and never fails while the writer runs.
+/// Once the response has started ([`AuditPermit::defer`]) it gives that
+/// room back: a slow download must not hold room for its whole life, or a
+/// few thousand stalled downloads would keep every other caller's request
+/// waiting for a slot. Its record is then sent when the body ends, at once
+/// if there is room, else by a task that waits for room (never lost).
 pub struct AuditPermit {
-    permit: mpsc::OwnedPermit<AuditEvent>,
+    slot: Slot,
+    state: Arc<SinkState>,
+}
+
+enum Slot {
+    Reserved(mpsc::OwnedPermit<AuditEvent>),
+    Deferred(mpsc::Sender<AuditEvent>),
 }
 
 impl AuditPermit {
     pub fn send(self, event: AuditEvent) {
-        self.permit.send(event);
+        match self.slot {
+            Slot::Reserved(permit) => {
+                permit.send(event);
+            }
+            Slot::Deferred(tx) => match tx.try_send(event) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(event)) => {
+                    // Back-pressure stays where it belongs, on new
+                    // requests reserving; this record waits its turn.
+                    let state = self.state;
+                    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                        runtime.spawn(async move {
+                            if tx.send(event).await.is_err() {
+                                state.healthy.store(false, Ordering::Relaxed);
+                            }
+                        });
+                    } else {
+                        state.healthy.store(false, Ordering::Relaxed);
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.state.healthy.store(false, Ordering::Relaxed);
+                }
+            },
+        }
+    }
+
+    /// Gives the queue room back while the response streams; the record
+    /// is sent when it ends (see [`AuditPermit`]).
+    #[must_use]
+    pub fn defer(self) -> Self {
+        match self.slot {
+            Slot::Reserved(permit) => Self {
+                slot: Slot::Deferred(permit.release()),
+                state: self.state,
+            },
+            deferred @ Slot::Deferred(_) => Self {
+                slot: deferred,
+                state: self.state,
+            },
+        }
     }
 }
 
@@ -215,6 +268,16 @@ impl AuditSink {
     /// Like [`AuditSink::start`]; `chain` seals each line with a hash
     /// chained to the previous one (a file continues its own chain).
     pub fn start_with(output: &AuditOutput, chain: bool) -> Result<Self, AuditError> {
+        Self::start_with_queue(output, chain, AUDIT_QUEUE)
+    }
+
+    /// Like [`AuditSink::start_with`], with room for `queue` lines between
+    /// requests and the writer.
+    pub fn start_with_queue(
+        output: &AuditOutput,
+        chain: bool,
+        queue: usize,
+    ) -> Result<Self, AuditError> {
         let chain = if chain {
             let prev = match output {
                 AuditOutput::File(path) => {
@@ -243,7 +306,7 @@ impl AuditSink {
                     })?,
             ),
         };
-        let (tx, rx) = mpsc::channel(AUDIT_QUEUE);
+        let (tx, rx) = mpsc::channel(queue);
         let state = Arc::new(SinkState {
             healthy: AtomicBool::new(true),
             written: AtomicU64::new(0),
@@ -275,7 +338,10 @@ impl AuditSink {
             .reserve_owned()
             .await
             .ok()
-            .map(|permit| AuditPermit { permit })
+            .map(|permit| AuditPermit {
+                slot: Slot::Reserved(permit),
+                state: self.state.clone(),
+            })
     }
 
     /// Sends an event for work that did not reserve (startup, refusals
@@ -369,6 +435,48 @@ mod tests {
         assert_eq!(iso8601(t), "2013-05-24T00:00:00Z");
         let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400 + 3_661);
         assert_eq!(iso8601(leap), "2000-02-29T01:01:01Z");
+    }
+
+    /// Responses still streaming (a slow download) hold no room in the
+    /// queue: their records are due when they end, but another caller's
+    /// request gets its slot meanwhile, and every record is still written.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn streaming_responses_do_not_keep_other_requests_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let sink = AuditSink::start_with_queue(&AuditOutput::File(path.clone()), false, 4).unwrap();
+        let event = |id: String| AuditEvent {
+            request_id: id,
+            decision: "allow",
+            ..Default::default()
+        };
+        // As many slow downloads as the queue has room, answered and
+        // streaming: their records wait for their bodies' ends.
+        let mut streaming = Vec::new();
+        for _ in 0..4 {
+            streaming.push(sink.reserve().await.unwrap().defer());
+        }
+        // A guard against hanging the suite, not a timing assertion: on
+        // the old code this waited for a download to end.
+        let other = tokio::time::timeout(Duration::from_secs(30), sink.reserve())
+            .await
+            .expect("another caller's request got no audit slot while downloads stream")
+            .unwrap();
+        other.send(event("other".into()));
+        for (i, permit) in streaming.into_iter().enumerate() {
+            permit.send(event(format!("download{i}")));
+        }
+        for _ in 0..500 {
+            if sink.written() == 5 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 5, "{text}");
+        for id in ["other", "download0", "download3"] {
+            assert!(text.contains(&format!("\"{id}\"")), "{text}");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -212,6 +212,8 @@ pub struct Ask<'a> {
     /// The child session's name.
     pub name: &'a str,
     pub quota: Quota,
+    /// The S3 endpoint the agent is shown; default: the gateway's URL.
+    pub endpoint_url: Option<&'a str>,
 }
 
 pub async fn grant(
@@ -226,8 +228,10 @@ pub async fn grant(
         ttl,
         name,
         quota,
+        endpoint_url,
     } = ask;
     let gateway = gateway.trim_end_matches('/');
+    let endpoint = endpoint_url.map_or(gateway, |e| e.trim_end_matches('/'));
     let policy = session_policy(read, write)?;
     let credentials = caller_credentials(gateway, sso_cache)?;
     let mut form = form_urlencoded::Serializer::new(String::new());
@@ -275,7 +279,7 @@ pub async fn grant(
              export AWS_ACCESS_KEY_ID={key}\n\
              export AWS_SECRET_ACCESS_KEY={secret}\n\
              export AWS_SESSION_TOKEN={token}\n\
-             export AWS_ENDPOINT_URL={gateway}\n\
+             export AWS_ENDPOINT_URL={endpoint}\n\
              export AWS_DEFAULT_REGION={REGION}"
         ),
     })
@@ -302,6 +306,11 @@ pub struct Args {
     name: String,
     #[arg(long, value_enum, default_value = "env")]
     format: Format,
+    /// The S3 endpoint written in the agent's lines (the gateway's
+    /// `login.s3_url` when its portal has a host of its own). Default: the
+    /// gateway's URL.
+    #[arg(long)]
+    endpoint_url: Option<String>,
     #[command(flatten)]
     quota: QuotaArgs,
 }
@@ -314,6 +323,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ttl: args.ttl,
         name: &args.name,
         quota: args.quota.quota(),
+        endpoint_url: args.endpoint_url.as_deref(),
     };
     let out = grant(
         &args.gateway,

@@ -369,6 +369,16 @@ async fn post(
             http::header::CONTENT_TYPE,
             "application/x-www-form-urlencoded",
         )
+        // Shown on the device approval page, so the person approving can
+        // tell what asked.
+        .header(
+            http::header::USER_AGENT,
+            format!(
+                "s3gate-cli/{} ({})",
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::OS
+            ),
+        )
         .body(Full::new(Bytes::from(form)))?;
     let answer = http
         .send(req, 64 * 1024, GATEWAY_TIMEOUT)
@@ -395,7 +405,10 @@ fn oauth_error(body: &str) -> String {
 /// What `s3gate configure` writes.
 pub struct Profile<'a> {
     pub name: &'a str,
+    /// The portal, where the CLI signs in.
     pub gateway: &'a str,
+    /// The S3 endpoint (`endpoint_url`).
+    pub endpoint: &'a str,
     pub region: &'a str,
     pub device: bool,
 }
@@ -423,7 +436,7 @@ pub fn configure(path: &Path, profile: &Profile<'_>, exe: &Path) -> anyhow::Resu
         "{header}\ncredential_process = {exe} credentials sso --gateway {}{}\nendpoint_url = {}\nregion = {}\n",
         profile.gateway,
         if profile.device { " --device" } else { "" },
-        profile.gateway,
+        profile.endpoint,
         profile.region,
     );
     let text = replace_section(&existing, &header, &section);
@@ -526,9 +539,14 @@ pub struct LogoutArgs {
 
 #[derive(clap::Args)]
 pub struct ConfigureArgs {
-    /// The gateway's base URL.
+    /// The gateway's base URL: its sign-in portal (`login.public_url`).
     #[arg(long, env = "S3GATE_GATEWAY")]
     gateway: String,
+    /// The S3 endpoint the profile sends requests to (`login.s3_url`, as
+    /// the portal page shows it). Default: the gateway's URL (a gateway
+    /// serving the portal and S3 on one host).
+    #[arg(long)]
+    endpoint_url: Option<String>,
     /// The profile to write (replaced if it exists).
     #[arg(long, default_value = "s3gate")]
     profile: String,
@@ -579,6 +597,10 @@ pub fn run_logout(args: LogoutArgs) -> anyhow::Result<()> {
 /// `s3gate configure`.
 pub fn run_configure(args: ConfigureArgs) -> anyhow::Result<()> {
     let gateway = gateway_url(&args.gateway)?;
+    let endpoint = match &args.endpoint_url {
+        Some(url) => gateway_url(url)?,
+        None => gateway.clone(),
+    };
     let path = args
         .config_file
         .or_else(aws_config_path)
@@ -590,6 +612,7 @@ pub fn run_configure(args: ConfigureArgs) -> anyhow::Result<()> {
         &Profile {
             name: &profile,
             gateway: &gateway,
+            endpoint: &endpoint,
             region: &args.region,
             device: args.device,
         },

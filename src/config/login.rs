@@ -24,11 +24,26 @@ pub struct LoginConfig {
     /// protects the code).
     #[serde(default)]
     pub client_secret: Option<String>,
-    /// The gateway's address as browsers reach it, e.g.
-    /// `https://s3.corp.example.com`. The provider must allow
+    /// The portal's address as browsers reach it, e.g.
+    /// `https://login.s3.corp.example.com`: a host of its own, where the
+    /// sign-in pages are served and no S3 request is (see
+    /// `same_origin_as_s3`). The provider must allow
     /// `{public_url}/_s3gate/callback` as a redirect URI. `https://` (or
     /// `http://` on loopback). Required.
     pub public_url: String,
+    /// The S3 endpoint people are shown (the portal's `AWS_ENDPOINT_URL`
+    /// and profile), e.g. `https://s3.corp.example.com`. Default:
+    /// `public_url` with `same_origin_as_s3`; otherwise required, on
+    /// another host than `public_url`.
+    #[serde(default)]
+    pub s3_url: Option<String>,
+    /// Serve S3 on the portal's host too, for a small setup with one host
+    /// name. Weaker: an object's HTML then shares the portal's origin, and
+    /// only `Content-Security-Policy: sandbox` (`[s3] sandbox_responses`,
+    /// which this requires) keeps its script from reading the portal.
+    /// Default: false.
+    #[serde(default)]
+    pub same_origin_as_s3: bool,
     /// Scopes asked for. Default: `["openid", "profile", "email"]`.
     #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,
@@ -80,6 +95,14 @@ impl LoginConfig {
     /// The public URL without a trailing slash.
     pub fn base_url(&self) -> &str {
         self.public_url.trim_end_matches('/')
+    }
+
+    /// The S3 endpoint people are shown, without a trailing slash.
+    pub fn s3_endpoint(&self) -> &str {
+        self.s3_url
+            .as_deref()
+            .unwrap_or(&self.public_url)
+            .trim_end_matches('/')
     }
 
     /// Whether browsers reach s3gate over TLS (the cookies are then
@@ -170,9 +193,53 @@ impl Config {
                         "must be at least 1m and at most browser_session_ttl".into(),
                     ));
                 }
-                Ok(())
+                self.validate_login_origins(login, &invalid)
             }
         }
+    }
+
+    /// The portal and S3 on two hosts, or knowingly on one.
+    fn validate_login_origins(
+        &self,
+        login: &LoginConfig,
+        invalid: &dyn Fn(&'static str, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        match (&login.s3_url, login.same_origin_as_s3) {
+            (None, false) => {
+                return Err(invalid(
+                    "login.s3_url",
+                    "is required: the portal's host (public_url) serves no S3, so name the S3 \
+                     endpoint people use (or set same_origin_as_s3 = true for one host)"
+                        .into(),
+                ));
+            }
+            (Some(url), same) => {
+                if !is_trusted_url(url) {
+                    return Err(invalid(
+                        "login.s3_url",
+                        format!("`{url}` must be an https:// URL (http:// only on loopback)"),
+                    ));
+                }
+                if !same && crate::login::origin::same_authority(url, &login.public_url) {
+                    return Err(invalid(
+                        "login.s3_url",
+                        "is on public_url's host: the portal's host serves no S3 (set \
+                         same_origin_as_s3 = true to serve both on one host)"
+                            .into(),
+                    ));
+                }
+            }
+            (None, true) => {}
+        }
+        if login.same_origin_as_s3 && !self.s3.sandbox_responses {
+            return Err(invalid(
+                "login.same_origin_as_s3",
+                "needs [s3] sandbox_responses = true: on one host, the sandbox is all that keeps \
+                 an object's script from reading the portal"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -200,11 +267,13 @@ mod tests {
     fn a_login_section_parses_with_its_defaults() {
         let c = parse(
             "[login]\nissuer = \"https://idp.example\"\nclient_id = \"s3gate\"\n\
-             public_url = \"https://s3.example.com/\"\n",
+             public_url = \"https://login.example.com/\"\ns3_url = \"https://s3.example.com/\"\n",
         )
         .unwrap();
         let l = c.login.unwrap();
-        assert_eq!(l.base_url(), "https://s3.example.com");
+        assert_eq!(l.base_url(), "https://login.example.com");
+        assert_eq!(l.s3_endpoint(), "https://s3.example.com");
+        assert!(!l.same_origin_as_s3);
         assert!(l.secure());
         assert_eq!(l.scopes, ["openid", "profile", "email"]);
         assert_eq!(l.browser_session_ttl, Duration::from_secs(8 * 3600));
@@ -217,7 +286,8 @@ mod tests {
     fn the_client_secret_never_shows_in_debug_output() {
         let c = parse(
             "[login]\nissuer = \"https://idp.example\"\nclient_id = \"s3gate\"\n\
-             client_secret = \"hunter2-very-secret\"\npublic_url = \"https://s3.example.com\"\n",
+             client_secret = \"hunter2-very-secret\"\npublic_url = \"https://s3.example.com\"\n\
+             same_origin_as_s3 = true\n",
         )
         .unwrap();
         let l = c.login.as_ref().unwrap();
@@ -234,7 +304,8 @@ mod tests {
     fn misconfigurations_name_the_field() {
         let with = |issuer: &str, client: &str, url: &str, more: &str| {
             format!(
-                "[login]\nissuer = \"{issuer}\"\nclient_id = \"{client}\"\npublic_url = \"{url}\"\n{more}"
+                "[login]\nissuer = \"{issuer}\"\nclient_id = \"{client}\"\npublic_url = \"{url}\"\n\
+                 same_origin_as_s3 = true\n{more}"
             )
         };
         let ok = ("https://idp.example", "s3gate", "https://s3.example.com");
@@ -264,5 +335,41 @@ mod tests {
         );
         // Loopback http is allowed (tests, a laptop).
         assert!(parse(&with(ok.0, ok.1, "http://127.0.0.1:7070", "")).is_ok());
+    }
+
+    #[test]
+    fn the_portal_and_s3_are_two_hosts_unless_one_is_asked_for() {
+        let login = |more: &str| {
+            format!(
+                "[login]\nissuer = \"https://idp.example\"\nclient_id = \"s3gate\"\n\
+                 public_url = \"https://login.example.com\"\n{more}"
+            )
+        };
+        // Without the S3 endpoint the portal could not say where S3 is.
+        assert_eq!(field_of(&login("")), "login.s3_url");
+        // The same host and port is the same origin.
+        assert_eq!(
+            field_of(&login("s3_url = \"https://LOGIN.example.com:443/\"\n")),
+            "login.s3_url"
+        );
+        assert_eq!(
+            field_of(&login("s3_url = \"http://s3.example.com\"\n")),
+            "login.s3_url"
+        );
+        assert!(parse(&login("s3_url = \"https://s3.example.com\"\n")).is_ok());
+        assert!(parse(&login("s3_url = \"https://login.example.com:8443\"\n")).is_ok());
+        // One host, knowingly, and only with the sandbox on.
+        let one = parse(&login("same_origin_as_s3 = true\n")).unwrap();
+        assert_eq!(
+            one.login.unwrap().s3_endpoint(),
+            "https://login.example.com"
+        );
+        assert_eq!(
+            field_of(&format!(
+                "[s3]\nsandbox_responses = false\n{}",
+                login("same_origin_as_s3 = true\n")
+            )),
+            "login.same_origin_as_s3"
+        );
     }
 }

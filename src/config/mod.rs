@@ -360,6 +360,12 @@ impl Config {
                 "max_header_bytes must be at least 4096 and max_url_bytes at least 2048".into(),
             ));
         }
+        if self.server.body_rate_window < std::time::Duration::from_secs(1) {
+            return Err(invalid(
+                "server.body_rate_window",
+                "must be at least 1s".into(),
+            ));
+        }
         if let Some(p) = &self.policy
             && p.reload_interval.is_zero()
         {

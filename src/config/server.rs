@@ -37,6 +37,17 @@ pub struct ServerConfig {
     /// byte moves. Default: `75s`.
     #[serde(default = "default_idle_timeout", with = "duration")]
     pub idle_timeout: Duration,
+    /// A request body must bring at least `body_min_rate` bytes a second
+    /// (and at least one byte) in every window of this length, or it is
+    /// cut with S3's `400 RequestTimeout` and nothing is stored. S3 cuts a
+    /// body that sends nothing for about 20 s. Default: `20s`.
+    #[serde(default = "default_body_rate_window", with = "duration")]
+    pub body_rate_window: Duration,
+    /// The minimum pace of a request body, in bytes a second, averaged
+    /// over `body_rate_window`. Default: `0` (any byte in a window will
+    /// do, as on S3).
+    #[serde(default)]
+    pub body_min_rate: u64,
     /// Open client connections; the next one is answered `503 SlowDown`.
     /// Default: `4096`.
     #[serde(default = "default_max_connections")]
@@ -89,6 +100,8 @@ impl Default for ServerConfig {
             shutdown_delay: Duration::ZERO,
             header_read_timeout: default_header_read_timeout(),
             idle_timeout: default_idle_timeout(),
+            body_rate_window: default_body_rate_window(),
+            body_min_rate: 0,
             max_connections: default_max_connections(),
             max_header_bytes: default_max_header_bytes(),
             max_headers: default_max_headers(),
@@ -102,6 +115,9 @@ impl Default for ServerConfig {
 
 fn default_drain_timeout() -> Duration {
     Duration::from_secs(25)
+}
+fn default_body_rate_window() -> Duration {
+    Duration::from_secs(20)
 }
 fn default_header_read_timeout() -> Duration {
     Duration::from_secs(75)

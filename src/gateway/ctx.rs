@@ -3,7 +3,10 @@
 //! one audit slot the request holds.
 //!
 //! The slot is reserved when the context is made, before anything is
-//! decided, so no access happens without its record. It leaves in exactly
+//! decided, so no access happens without its record (and a full audit
+//! queue holds new requests back). Once the response starts, the slot gives
+//! its room in the queue back and the record waits for the body's end
+//! without holding any (see [`AuditPermit::defer`]). It leaves in exactly
 //! one of two ways: [`RequestCtx::finish`] hands it to the response body
 //! (which writes the record when the body ends), or, when the handler is
 //! dropped before it answered (the client left, the idle timeout or the
@@ -125,7 +128,9 @@ impl RequestCtx {
         let event = std::mem::take(&mut self.event);
         Finish {
             // Always `Some` here: only `finish` and `drop` take it, once.
-            permit: self.permit.take(),
+            // The response has started: its queue room goes back, so a
+            // slow download does not hold it for its whole life.
+            permit: self.permit.take().map(AuditPermit::defer),
             event,
             started: self.started,
         }

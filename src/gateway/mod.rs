@@ -15,6 +15,7 @@ mod body;
 mod ctx;
 mod finish;
 mod limits;
+mod origin;
 mod portal;
 mod record;
 mod s3;
@@ -191,6 +192,9 @@ pub async fn handle(
             }
             return ops(gateway, page);
         }
+        if !origin::portal_served(gateway, &req) {
+            return origin::portal_not_here(path);
+        }
         return portal::handle(gateway, req, client).await;
     }
     let api = if sts::is_sts_request(&req) {
@@ -208,7 +212,11 @@ pub async fn handle(
     if api == "sts" {
         sts::handle(gateway, req, ctx).await
     } else {
-        let mut response = s3::handle(gateway, req, ctx).await;
+        let mut response = if origin::s3_refused_here(gateway, &req) {
+            origin::s3_on_portal_host(gateway, ctx, &req)
+        } else {
+            s3::handle(gateway, req, ctx).await
+        };
         if gateway.sandbox_responses {
             finish::sandbox(response.headers_mut());
         }

@@ -58,7 +58,7 @@ async fn run(
     let mut s3 = classify(gateway, parts, ctx)?;
     let (session, verified) = authenticate(gateway, parts, s3.bucket.as_deref(), ctx)?;
     let claims = &session.claims;
-    let body = read_body(parts, body, &verified, &mut s3, ctx).await?;
+    let body = read_body(parts, body, &verified, &mut s3, &gateway.limits, ctx).await?;
     protect_own_objects(gateway, &s3, ctx)?;
     let source = client_address(gateway, parts, ctx)?;
     let caller = Caller {
@@ -220,6 +220,7 @@ async fn read_body(
     body: Incoming,
     verified: &Verified,
     s3: &mut S3Request,
+    limits: &crate::config::ServerConfig,
     ctx: &mut RequestCtx,
 ) -> Result<Body, S3Error> {
     let decoded_length = verified.decoded_content_length;
@@ -249,11 +250,26 @@ async fn read_body(
         let err = e.to_s3_error();
         refused(ctx, e, err)
     })?;
-    let upstream = UpstreamBody::Verified(Box::new(sigv4::verified_body(
-        body, verified, parts, checks,
+    // A body that stops coming is cut (400 RequestTimeout) rather than
+    // holding a pooled store connection until the store gives up.
+    let upstream = UpstreamBody::Verified(Box::new(upstream::min_rate::MinRate::new(
+        sigv4::verified_body(body, verified, parts, checks),
+        limits.body_rate_window,
+        limits.body_min_rate,
     )));
     if !s3.needs_body_keys() {
         return Ok(Body { upstream, length });
+    }
+    // Announced too large: refused before a byte is read. (An unannounced
+    // length is capped as it streams, below.)
+    let too_large = || {
+        S3Error::new(
+            S3ErrorCode::MalformedXML,
+            "The DeleteObjects body is larger than 1000 keys can be.",
+        )
+    };
+    if length.is_some_and(|n| n > MAX_DELETE_OBJECTS_BODY as u64) {
+        return Err(too_large());
     }
     let bytes = match Limited::new(upstream, MAX_DELETE_OBJECTS_BODY)
         .collect()
@@ -266,10 +282,7 @@ async fn read_body(
                     let err = sig.to_s3_error();
                     refused(ctx, sig, err)
                 }
-                Err(_) => S3Error::new(
-                    S3ErrorCode::MalformedXML,
-                    "The DeleteObjects body is larger than 1000 keys can be.",
-                ),
+                Err(_) => too_large(),
             });
         }
     };

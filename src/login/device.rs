@@ -28,9 +28,24 @@ pub struct Approval {
     pub session_exp: u64,
 }
 
+/// Where a device sign-in came from, recorded when its code is handed out
+/// and shown to the person asked to approve it.
+#[derive(Debug, Clone)]
+pub struct DeviceRequest {
+    /// Unix seconds.
+    pub requested_at: u64,
+    pub client: std::net::IpAddr,
+    /// As the terminal sent it, cut to [`MAX_USER_AGENT`] characters.
+    pub user_agent: Option<String>,
+}
+
+/// The longest user agent kept for the approval page.
+pub const MAX_USER_AGENT: usize = 200;
+
 pub struct LoginTables {
     approved: Cache<String, Approval>,
     used: Cache<String, ()>,
+    requests: Cache<String, DeviceRequest>,
 }
 
 impl Default for LoginTables {
@@ -50,7 +65,22 @@ impl LoginTables {
                 .max_capacity(MAX_PENDING)
                 .time_to_live(Duration::from_secs(CLI_CODE_TTL))
                 .build(),
+            requests: Cache::builder()
+                .max_capacity(MAX_PENDING)
+                .time_to_live(Duration::from_secs(DEVICE_CODE_TTL))
+                .build(),
         }
+    }
+
+    /// Records where the sign-in showing `user_code` came from.
+    pub fn record_request(&self, user_code: &str, request: DeviceRequest) {
+        self.requests.insert(user_code.to_owned(), request);
+    }
+
+    /// Where the sign-in showing `user_code` came from, if this instance
+    /// handed the code out.
+    pub fn request(&self, user_code: &str) -> Option<DeviceRequest> {
+        self.requests.get(user_code)
     }
 
     /// Records that `user_code` was approved.

@@ -14,6 +14,7 @@
 //! kept by the instance that recorded it (see [`device`]).
 
 pub mod device;
+pub mod origin;
 pub mod page;
 pub mod rp;
 
@@ -89,7 +90,7 @@ impl Expiring for DeviceCode {
     }
 }
 
-/// The browser session cookie (`__Secure-` prefixed over TLS).
+/// The browser session cookie (`__Host-` prefixed over TLS).
 pub const SESSION_COOKIE: &str = "s3gate_session";
 /// The login-in-progress cookie.
 pub const LOGIN_COOKIE: &str = "s3gate_login";
@@ -102,11 +103,13 @@ pub const DEVICE_CODE_TTL: u64 = 600;
 /// Seconds between device polls.
 pub const DEVICE_POLL_INTERVAL: u64 = 2;
 
-/// A cookie's name as sent: `__Secure-` prefixed when `secure`, so a
-/// browser accepts it only with `Secure` over TLS.
+/// A cookie's name as sent: `__Host-` prefixed when `secure`, so a
+/// browser accepts it only with `Secure`, `Path=/` and no `Domain`, set
+/// over TLS by this very host: no sibling host (an S3 host under the same
+/// domain, say) can plant or overwrite it.
 pub fn cookie_name(base: &str, secure: bool) -> String {
     if secure {
-        format!("__Secure-{base}")
+        format!("__Host-{base}")
     } else {
         base.to_owned()
     }
@@ -114,13 +117,16 @@ pub fn cookie_name(base: &str, secure: bool) -> String {
 
 /// A `Set-Cookie` value: `HttpOnly`, `SameSite=Lax` (sent on the
 /// provider's top-level redirect back, never on a cross-site POST), host
-/// only (no `Domain`), `Secure` over TLS, and path `/_s3gate/`, so it never
-/// rides along on S3 requests (which s3gate forwards upstream).
-/// `max_age` 0 deletes it.
+/// only (no `Domain`). Over TLS `Secure` and `Path=/`, as the `__Host-`
+/// prefix demands (the portal has a host of its own, see
+/// [`origin`]); over plain loopback HTTP, path `/_s3gate/`, so it does not
+/// ride along on S3 requests when one host serves both. (s3gate never
+/// forwards `Cookie` upstream either way.) `max_age` 0 deletes it.
 pub fn set_cookie(base: &str, value: &str, max_age: u64, secure: bool) -> String {
     format!(
-        "{}={value}; Path=/_s3gate/; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
+        "{}={value}; Path={}; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
         cookie_name(base, secure),
+        if secure { "/" } else { "/_s3gate/" },
         if secure { "; Secure" } else { "" }
     )
 }
@@ -266,8 +272,9 @@ mod tests {
         let c = set_cookie(SESSION_COOKIE, "abc", 60, true);
         assert_eq!(
             c,
-            "__Secure-s3gate_session=abc; Path=/_s3gate/; Max-Age=60; HttpOnly; SameSite=Lax; Secure"
+            "__Host-s3gate_session=abc; Path=/; Max-Age=60; HttpOnly; SameSite=Lax; Secure"
         );
+        assert!(!c.contains("Domain"), "host-only: {c}");
         let plain = set_cookie(SESSION_COOKIE, "abc", 60, false);
         assert!(!plain.contains("Secure") && plain.starts_with("s3gate_session=abc;"));
         let headers = ["a=1; s3gate_login=zz", "s3gate_session=v1"];

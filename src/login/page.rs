@@ -49,7 +49,10 @@ pub struct PortalView<'a> {
     pub groups: &'a [String],
     pub grants: &'a [GrantRow],
     pub denies: &'a [GrantRow],
+    /// The portal's address (`login.public_url`): where the CLI signs in.
     pub gateway: &'a str,
+    /// The S3 endpoint (`login.s3_url`): where clients send S3 requests.
+    pub s3_endpoint: &'a str,
     pub region: &'a str,
     pub credentials: ShownCredentials<'a>,
     /// RFC 3339.
@@ -132,6 +135,25 @@ fn rows(out: &mut String, rows: &[GrantRow], class: &str) {
 }
 
 /// The portal: who you are, what you may reach, how to use it.
+/// What the policy grants (a table, or `nothing` when empty) and the
+/// denies that still refuse.
+fn reach(body: &mut String, grants: &[GrantRow], denies: &[GrantRow], nothing: &str) {
+    if grants.is_empty() {
+        let _ = write!(body, "<p>{}</p>", esc(nothing));
+    } else {
+        body.push_str(
+            "<table><thead><tr><th>Resource</th><th>Actions</th><th>Rule</th></tr></thead><tbody>",
+        );
+        rows(body, grants, "grant");
+        body.push_str("</tbody></table>");
+    }
+    if !denies.is_empty() {
+        body.push_str("<p class=\"muted gap\">Refused even so:</p><table><tbody>");
+        rows(body, denies, "deny");
+        body.push_str("</tbody></table>");
+    }
+}
+
 pub fn portal(v: &PortalView<'_>, nonce: &str) -> String {
     let mut body = String::with_capacity(8192);
     let name = v.username.unwrap_or(v.principal);
@@ -164,22 +186,12 @@ pub fn portal(v: &PortalView<'_>, nonce: &str) -> String {
     );
 
     body.push_str("<section id=\"grants\"><h2>What you can reach</h2>");
-    if v.grants.is_empty() {
-        body.push_str(
-            "<p>The policy grants you nothing yet. Ask the team that runs this gateway for access.</p>",
-        );
-    } else {
-        body.push_str(
-            "<table><thead><tr><th>Resource</th><th>Actions</th><th>Rule</th></tr></thead><tbody>",
-        );
-        rows(&mut body, v.grants, "grant");
-        body.push_str("</tbody></table>");
-    }
-    if !v.denies.is_empty() {
-        body.push_str("<p class=\"muted gap\">Refused even so:</p><table><tbody>");
-        rows(&mut body, v.denies, "deny");
-        body.push_str("</tbody></table>");
-    }
+    reach(
+        &mut body,
+        v.grants,
+        v.denies,
+        "The policy grants you nothing yet. Ask the team that runs this gateway for access.",
+    );
     let _ = write!(
         body,
         "<p class=\"muted\">Policy version {}.</p></section>",
@@ -187,17 +199,24 @@ pub fn portal(v: &PortalView<'_>, nonce: &str) -> String {
     );
 
     let gateway = esc(v.gateway);
+    let endpoint = esc(v.s3_endpoint);
+    // Named only when it differs (the one-host setup needs no flag).
+    let endpoint_flag = if v.s3_endpoint == v.gateway {
+        String::new()
+    } else {
+        format!(" --endpoint-url {endpoint}")
+    };
     let region = esc(v.region);
     let _ = write!(
         body,
         "<section><div class=\"row\"><h2>Use it from the aws CLI</h2>\
          <button data-copy=\"configure\">Copy</button></div>\
          <p>Once, on your machine (the CLI signs you in through this page when it needs to):</p>\
-         <pre id=\"configure\">s3gate configure --gateway {gateway} --profile s3gate\n\
+         <pre id=\"configure\">s3gate configure --gateway {gateway}{endpoint_flag} --profile s3gate\n\
          aws --profile s3gate s3 ls</pre>\
          <p class=\"muted\">It writes this profile to <code>~/.aws/config</code>:</p>\
          <pre id=\"profile\">[profile s3gate]\ncredential_process = s3gate credentials sso --gateway {gateway}\n\
-         endpoint_url = {gateway}\nregion = {region}</pre></section>"
+         endpoint_url = {endpoint}\nregion = {region}</pre></section>"
     );
 
     let c = &v.credentials;
@@ -208,7 +227,7 @@ pub fn portal(v: &PortalView<'_>, nonce: &str) -> String {
          <p>For a shell, now. <span class=\"expiry\" id=\"expiry\">Expires {} (in {} min).</span> \
          Reload this page for fresh ones.</p>\
          <pre id=\"env\">export AWS_ACCESS_KEY_ID={}\nexport AWS_SECRET_ACCESS_KEY={}\n\
-         export AWS_SESSION_TOKEN={}\nexport AWS_ENDPOINT_URL={gateway}\nexport AWS_REGION={region}</pre>\
+         export AWS_SESSION_TOKEN={}\nexport AWS_ENDPOINT_URL={endpoint}\nexport AWS_REGION={region}</pre>\
          </section>",
         esc(c.expiration),
         c.minutes_left,
@@ -244,6 +263,74 @@ pub fn confirm_cli(
         esc(challenge),
     );
     layout("Sign in the CLI", &body, nonce, true)
+}
+
+/// What the device approval page shows of the sign-in it approves.
+pub struct DeviceView<'a> {
+    pub principal: &'a str,
+    pub user_code: &'a str,
+    /// RFC 3339 and minutes ago, when this instance handed the code out.
+    pub requested: Option<(&'a str, u64)>,
+    pub client: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    /// Until when the device's credentials may be renewed (the browser
+    /// session's end), RFC 3339.
+    pub until: &'a str,
+    pub grants: &'a [GrantRow],
+    pub denies: &'a [GrantRow],
+}
+
+/// The device flow's second step: what is being approved (the code, when
+/// and from where it was asked for, what the device will be allowed to
+/// do), and the one button that approves it.
+pub fn device_confirm(v: &DeviceView<'_>, nonce: &str) -> String {
+    let mut body = format!(
+        "<section><h1>Sign in this device as {}?</h1>\
+         <p>Approve only if this is the request you just started yourself, on your own \
+         terminal: the device will act as you.</p><table id=\"device\"><tbody>\
+         <tr><th>Code</th><td id=\"device-code\">{}</td></tr>",
+        esc(v.principal),
+        esc(v.user_code)
+    );
+    match v.requested {
+        Some((at, ago)) => {
+            let _ = write!(
+                body,
+                "<tr><th>Requested</th><td id=\"device-requested\">{} ({ago} min ago)</td></tr>",
+                esc(at)
+            );
+        }
+        None => body.push_str(
+            "<tr><th>Requested</th><td id=\"device-requested\">unknown here: this code was \
+             not handed out by this server (another instance of the gateway may have)</td></tr>",
+        ),
+    }
+    let _ = write!(
+        body,
+        "<tr><th>From address</th><td id=\"device-client\">{}</td></tr>\
+         <tr><th>Program</th><td id=\"device-agent\">{}</td></tr>\
+         <tr><th>Signed in until</th><td>{}</td></tr></tbody></table></section>",
+        esc(v.client.unwrap_or("unknown")),
+        esc(v.user_agent.unwrap_or("unknown")),
+        esc(v.until)
+    );
+    body.push_str("<section id=\"device-grants\"><h2>What the device will be allowed to do</h2>");
+    reach(
+        &mut body,
+        v.grants,
+        v.denies,
+        "Nothing: the policy grants you nothing now.",
+    );
+    let _ = write!(
+        body,
+        "</section><section><form method=\"post\" action=\"/_s3gate/device\">\
+         <input type=\"hidden\" name=\"user_code\" value=\"{}\">\
+         <input type=\"hidden\" name=\"confirm\" value=\"1\">\
+         <button id=\"confirm\" type=\"submit\">Approve this device</button> \
+         <a id=\"decline\" href=\"/_s3gate/\">Cancel</a></form></section>",
+        esc(v.user_code)
+    );
+    layout("Approve a device", &body, nonce, true)
 }
 
 /// The device flow's page: type the code the terminal shows.
@@ -303,6 +390,7 @@ mod tests {
                 grants: &grants,
                 denies: &grants,
                 gateway: evil,
+                s3_endpoint: evil,
                 region: evil,
                 credentials: ShownCredentials {
                     access_key_id: evil,

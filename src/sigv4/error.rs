@@ -109,6 +109,9 @@ pub enum SigV4Error {
     MultipleChecksumHeaders,
     /// Reading the body from the client failed (usually: it disconnected).
     Body(String),
+    /// The body brought less than its minimum pace for a whole window of
+    /// this many seconds (`[server] body_rate_window`).
+    BodyStalled { window_secs: u64 },
     /// The signature does not cover the body (`UNSIGNED-PAYLOAD` or a
     /// streaming form) where the body holds what is asked for: the STS
     /// API, whose form carries the `Policy`, duration and quota.
@@ -272,6 +275,12 @@ impl SigV4Error {
                 C::InvalidArgument,
                 "An aws-chunked chunk is larger than this gateway accepts (16 MiB)".into(),
             ),
+            Self::BodyStalled { .. } => (
+                C::RequestTimeout,
+                "Your socket connection to the server was not read from or written to within \
+                 the timeout period. Idle connections will be closed."
+                    .into(),
+            ),
             Self::IncompleteBody => (
                 C::IncompleteBody,
                 "You did not provide the number of bytes specified by the Content-Length HTTP \
@@ -341,6 +350,11 @@ impl fmt::Display for SigV4Error {
         let err = self.to_s3_error();
         match self {
             Self::Body(cause) => write!(f, "{}: {} ({cause})", err.code, err.message),
+            Self::BodyStalled { window_secs } => write!(
+                f,
+                "{}: the request body stalled (under its minimum pace for {window_secs} s)",
+                err.code
+            ),
             _ => write!(f, "{}: {}", err.code, err.message),
         }
     }
@@ -358,6 +372,10 @@ mod tests {
     fn each_failure_maps_to_the_s3_code_s3_uses() {
         let cases = [
             (SigV4Error::Missing, S3ErrorCode::AccessDenied),
+            (
+                SigV4Error::BodyStalled { window_secs: 20 },
+                S3ErrorCode::RequestTimeout,
+            ),
             (SigV4Error::SignatureV2, S3ErrorCode::InvalidRequest),
             (
                 SigV4Error::HeaderMalformed("x"),

@@ -18,6 +18,7 @@
 //! verified body type). Does I/O: network, STS and the AWS credential chain.
 
 pub mod credentials;
+pub mod min_rate;
 pub mod naming;
 pub mod object;
 pub mod refusal;
@@ -68,7 +69,8 @@ const PATH_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
 pub enum UpstreamBody {
     Empty,
     Bytes(Option<Bytes>),
-    Verified(Box<VerifiedBody<Incoming>>),
+    /// The caller's body, verified as it streams, under a minimum pace.
+    Verified(Box<min_rate::MinRate<VerifiedBody<Incoming>>>),
 }
 
 impl Body for UpstreamBody {

@@ -545,3 +545,68 @@ fn a_chunked_store_refusal_of_the_gateways_signature_is_502_and_a_denial_passes_
         gw.stop();
     }
 }
+
+/// A body that stops coming is cut once a window passes without its
+/// minimum (`[server] body_rate_window`, shortened here) with S3's
+/// `400 RequestTimeout`, and the store never commits the object: the
+/// upstream request is cut short of its `Content-Length`.
+#[test]
+fn a_stalled_request_body_is_request_timeout_and_creates_nothing() {
+    needs_testbed!();
+    let h = harness();
+    let bucket = h.bucket("stalled");
+    let gw = h.gateway_with("gw-stall", "[server]\nbody_rate_window = \"1s\"\n");
+    let creds = mint_with(
+        &gw.config,
+        "staller",
+        &bucket_scope("*", &bucket.name),
+        "1h",
+    );
+    let (req, _) = signed(
+        &Signing::now(&creds),
+        "PUT",
+        &format!("{}/{}/stalled", gw.endpoint(), bucket.name),
+        &[],
+        Payload::Unsigned,
+        Vec::new(),
+    );
+    let head = raw_head(&req, &["content-length"], &[("content-length", "100")]);
+    // Ten of the hundred bytes announced, then nothing (the socket stays
+    // open: send_raw waits for the answer).
+    let resp = send_raw(&gw.endpoint(), &head, b"only ten b");
+    resp.assert_error(400, "RequestTimeout");
+    assert_absent(&bucket.name, "stalled");
+    // The gateway goes on serving.
+    let (put, _) = signed(
+        &Signing::now(&creds),
+        "PUT",
+        &format!("{}/{}/after", gw.endpoint(), bucket.name),
+        &[],
+        Payload::Unsigned,
+        b"fine".to_vec(),
+    );
+    assert_eq!(send_blocking(put).status, 200);
+}
+
+/// A DeleteObjects body announced larger than 1000 keys can be is refused
+/// from its `Content-Length`, before a byte of it is read (the caller here
+/// sends none: the old gateway waited for them).
+#[test]
+fn delete_objects_announced_over_the_cap_is_refused_before_reading_it() {
+    needs_testbed!();
+    let (bucket, creds) = setup("delcap-announced");
+    store_put(&bucket.name, "keep", b"k");
+    let (req, _) = signed(
+        &Signing::now(&creds),
+        "POST",
+        &format!("{}/{}?delete", harness().gw().endpoint(), bucket.name),
+        &[],
+        Payload::Unsigned,
+        Vec::new(),
+    );
+    let head = raw_head(&req, &["content-length"], &[("content-length", "3000000")]);
+    let resp = send_raw(&harness().gw().endpoint(), &head, b"");
+    resp.assert_error(400, "MalformedXML");
+    assert!(store_object(&bucket.name, "keep").is_some());
+    assert_healthy(&bucket.name, &creds);
+}

@@ -64,6 +64,12 @@ resources = ["s3://{b}/secret/*"]
 /// A gateway trusting the test IdP for web identity and browser sign-in;
 /// `session` is added to its `[session]` section.
 fn login_gateway(name: &str, policy: &str, session: &str) -> Gateway {
+    login_gateway_with(name, policy, session, "")
+}
+
+/// Like [`login_gateway`], `s3` added to its `[s3]` section and `login` to
+/// its `[login]`.
+pub(crate) fn login_gateway_with(name: &str, policy: &str, session: &str, s3: &str) -> Gateway {
     let h = harness();
     let p = provider();
     let dir = h.base.join(unique_name(name));
@@ -74,11 +80,12 @@ fn login_gateway(name: &str, policy: &str, session: &str) -> Gateway {
     let audit = dir.join("audit.log");
     let text = config_text(&h.store.endpoint(), &h.store.creds, &keyring, &audit)
         .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))
-        .replace("[session]\n", &format!("[session]\n{session}"));
+        .replace("[session]\n", &format!("[session]\n{session}"))
+        .replace("[s3]\n", &format!("[s3]\n{s3}"));
     let text = format!(
         "{text}\n[[identity.oidc]]\nissuer = \"{url}\"\naudiences = [\"s3gate-portal\"]\n\n\
          [login]\nissuer = \"{url}\"\nclient_id = \"s3gate-portal\"\nclient_secret = \"{secret}\"\n\
-         public_url = \"http://127.0.0.1:{port}\"\n",
+         public_url = \"http://localhost:{port}\"\ns3_url = \"http://127.0.0.1:{port}\"\n",
         url = p.url,
         secret = p.secret,
     );
@@ -87,12 +94,19 @@ fn login_gateway(name: &str, policy: &str, session: &str) -> Gateway {
     h.gateway_from(&path)
 }
 
+/// The portal's address (`login.public_url`): the gateway's listener under
+/// the name `localhost`, another origin for a browser than the S3 endpoint
+/// (`127.0.0.1`, [`Gateway::endpoint`]).
+pub(crate) fn portal(gw: &Gateway) -> String {
+    format!("http://localhost:{}", gw.addr.port())
+}
+
 fn node_dir() -> PathBuf {
     PathBuf::from(testbed_var("S3GATE_TEST_NODE"))
 }
 
 /// `node browser.mjs ARGS…`: Chromium through the sign-in.
-fn browser(args: &[&str]) -> String {
+pub(crate) fn browser(args: &[&str]) -> String {
     let mut cmd = clean_command("node");
     cmd.arg(node_dir().join("browser.mjs")).args(args);
     run(cmd, Duration::from_secs(90)).ok().stdout
@@ -154,7 +168,7 @@ fn the_portal_signs_a_person_in_and_shows_who_they_are_and_what_they_may_reach()
     let _ = std::fs::remove_file(&shot);
     let out = browser(&[
         "portal",
-        &format!("{}/_s3gate/", s.gw.endpoint()),
+        &format!("{}/_s3gate/", portal(&s.gw)),
         shot.to_str().unwrap(),
         "alice",
     ]);
@@ -245,6 +259,8 @@ fn configure_then_the_aws_cli_signs_in_through_the_browser_once() {
     cmd.args([
         "configure",
         "--gateway",
+        &portal(&s.gw),
+        "--endpoint-url",
         &s.gw.endpoint(),
         "--profile",
         "corp",
@@ -266,7 +282,7 @@ fn configure_then_the_aws_cli_signs_in_through_the_browser_once() {
     assert!(written.contains(&format!(
         "[profile corp]\ncredential_process = {} credentials sso --gateway {}\nendpoint_url = {}\n",
         env!("CARGO_BIN_EXE_s3gate"),
-        s.gw.endpoint(),
+        portal(&s.gw),
         s.gw.endpoint()
     )));
 
@@ -333,7 +349,7 @@ fn configure_then_the_aws_cli_signs_in_through_the_browser_once() {
     // have to sign in again (here the browser cannot start: it fails).
     let mut cmd = clean_command(env!("CARGO_BIN_EXE_s3gate"));
     cmd.env("XDG_CACHE_HOME", &cache)
-        .args(["logout", "--gateway", &s.gw.endpoint()]);
+        .args(["logout", "--gateway", &portal(&s.gw)]);
     let out = run(cmd, Duration::from_secs(30)).ok();
     assert!(out.stderr.contains("Signed out"), "{}", out.stderr);
     assert_eq!(std::fs::read_dir(cache.join("s3gate")).unwrap().count(), 0);
@@ -342,7 +358,7 @@ fn configure_then_the_aws_cli_signs_in_through_the_browser_once() {
         "credentials",
         "sso",
         "--gateway",
-        &s.gw.endpoint(),
+        &portal(&s.gw),
         "--timeout",
         "2s",
     ]);
@@ -374,7 +390,7 @@ fn the_device_flow_signs_in_a_terminal_with_a_code_typed_elsewhere() {
     let dir = h.tempdir();
     let mut cmd = clean_command(env!("CARGO_BIN_EXE_s3gate"));
     cmd.args(["login", "--device", "--print", "--timeout", "60s"])
-        .args(["--gateway", &s.gw.endpoint()])
+        .args(["--gateway", &portal(&s.gw)])
         .args(["--cache-dir", dir.path().to_str().unwrap()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -398,12 +414,32 @@ fn the_device_flow_signs_in_a_terminal_with_a_code_typed_elsewhere() {
     // in: the person types the code their own terminal shows.
     let done = browser(&[
         "device",
-        &format!("{}/_s3gate/device?user_code={code}", s.gw.endpoint()),
+        &format!("{}/_s3gate/device?user_code={code}", portal(&s.gw)),
         &code,
     ]);
     assert!(
         done.contains("prefilled=\n"),
         "the form was pre-filled: {done}"
+    );
+    // Before approving, the page shows what is approved: this code, when
+    // and from where it was asked for, and what the device may then do.
+    let shown = done
+        .lines()
+        .find_map(|l| l.strip_prefix("device="))
+        .unwrap_or_else(|| panic!("no approval page: {done}"))
+        // As rendered: the headings' case is the stylesheet's.
+        .to_lowercase();
+    assert!(shown.contains(&code.to_lowercase()), "{shown}");
+    assert!(shown.contains("min ago"), "{shown}");
+    assert!(shown.contains("from address 127.0.0.1"), "{shown}");
+    assert!(shown.contains("program s3gate-cli/"), "{shown}");
+    let grants = done
+        .lines()
+        .find_map(|l| l.strip_prefix("grants="))
+        .unwrap_or_else(|| panic!("no grants shown: {done}"));
+    assert!(
+        grants.contains(&format!("s3://{}/*", s.bucket.name)) && grants.contains("staff-read"),
+        "{grants}"
     );
     assert!(done.contains("is signed in"), "{done}");
     let mut out = String::new();
@@ -488,7 +524,7 @@ fn a_one_time_code_buys_credentials_once_and_only_with_its_verifier() {
     let state = crate::harness::random_alnum(24);
     let url = format!(
         "{}/_s3gate/cli?port={port}&state={state}&challenge={challenge}",
-        s.gw.endpoint()
+        portal(&s.gw)
     );
     assert!(browser(&["cli", &url]).contains("caught"));
     let query = caught.join().unwrap();
@@ -499,7 +535,7 @@ fn a_one_time_code_buys_credentials_once_and_only_with_its_verifier() {
     let get = |k: &str| params.iter().find(|(n, _)| n == k).unwrap().1.clone();
     assert_eq!(get("state"), state);
     let code = get("code");
-    let token_url = format!("{}/_s3gate/cli/token", s.gw.endpoint());
+    let token_url = format!("{}/_s3gate/cli/token", portal(&s.gw));
 
     let (status, body) = post_form(
         &token_url,
@@ -534,7 +570,7 @@ fn a_one_time_code_buys_credentials_once_and_only_with_its_verifier() {
 fn without_a_signed_in_browser_nothing_is_handed_out() {
     needs_testbed!();
     let s = shared();
-    let base = s.gw.endpoint();
+    let base = portal(&s.gw);
     // The portal sends a stranger (or a forged cookie) to sign in.
     for cookie in ["", "s3gate_session=AQtrMQ-forged"] {
         let mut cmd = clean_command("curl");
@@ -664,7 +700,7 @@ fn a_gateway_without_login_has_no_sign_in_pages() {
 fn reserved_portal_pages_answer_405_to_methods_they_do_not_serve() {
     let gw = &shared().gw;
     // The portal's own host (`login.public_url`), where its pages live.
-    let host = gw.endpoint().trim_start_matches("http://").to_owned();
+    let host = portal(gw).trim_start_matches("http://").to_owned();
     for (method, page, allow) in [
         ("DELETE", "login", "GET"),
         ("POST", "callback", "GET"),
@@ -714,12 +750,20 @@ fn a_person_signs_in_once_grants_an_agent_read_access_watches_it_and_revokes_it(
         ),
     );
     let endpoint = gw.endpoint();
+    let portal = portal(&gw);
 
     // Once: configure; the first command signs in through the browser.
     let config = dir.path().join("aws-config");
     let mut cmd = clean_command(env!("CARGO_BIN_EXE_s3gate"));
-    cmd.args(["configure", "--gateway", &endpoint, "--profile", "corp"])
-        .args(["--config-file", config.to_str().unwrap()]);
+    cmd.args([
+        "configure",
+        "--gateway",
+        &portal,
+        "--endpoint-url",
+        &endpoint,
+    ])
+    .args(["--profile", "corp"])
+    .args(["--config-file", config.to_str().unwrap()]);
     run(cmd, Duration::from_secs(30)).ok();
     let cache = dir.path().join("cache");
     let script = browser_script(dir.path(), "alice");
@@ -740,7 +784,7 @@ fn a_person_signs_in_once_grants_an_agent_read_access_watches_it_and_revokes_it(
     // The grant, from the signed-in session (no AWS_* variables needed).
     let mut cmd = clean_command(env!("CARGO_BIN_EXE_s3gate"));
     cmd.env("XDG_CACHE_HOME", &cache)
-        .args(["grant", "--gateway", &endpoint])
+        .args(["grant", "--gateway", &portal, "--endpoint-url", &endpoint])
         .args([
             "--read",
             &format!("s3://{b}/reports/"),
@@ -837,7 +881,7 @@ fn cancelling_in_the_browser_stops_the_waiting_cli_at_once() {
     let script = browser_script_clicking(dir.path(), "alice", "cancel");
     let mut cmd = clean_command(env!("CARGO_BIN_EXE_s3gate"));
     cmd.env("BROWSER", &script)
-        .args(["login", "--gateway", &s.gw.endpoint(), "--timeout", "5m"])
+        .args(["login", "--gateway", &portal(&s.gw), "--timeout", "5m"])
         .args(["--cache-dir", dir.path().to_str().unwrap()]);
     // Well within the 5 minutes it would otherwise wait.
     let out = run(cmd, Duration::from_secs(60));
@@ -874,18 +918,21 @@ fn an_unreachable_identity_provider_gets_a_clear_page_not_a_hang() {
     std::fs::create_dir_all(&dir).unwrap();
     let keyring = write_keyring(&dir);
     let audit = dir.join("audit.log");
+    let port = crate::harness::free_port();
     let text = format!(
         "{}\n[[identity.oidc]]\nissuer = \"{dead}\"\naudiences = [\"s3gate\"]\n\n\
-         [login]\nissuer = \"{dead}\"\nclient_id = \"s3gate\"\npublic_url = \"http://127.0.0.1:9\"\n\
+         [login]\nissuer = \"{dead}\"\nclient_id = \"s3gate\"\n\
+         public_url = \"http://localhost:{port}\"\ns3_url = \"http://127.0.0.1:{port}\"\n\
          timeout = \"2s\"\n",
         config_text(&h.store.endpoint(), &h.store.creds, &keyring, &audit)
+            .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))
     );
     let path = dir.join("s3gate.toml");
     write_private(&path, &text);
     let gw = h.gateway_from(&path);
     let mut cmd = clean_command("curl");
     cmd.args(["-sS", "-w", "\n%{http_code}"])
-        .arg(format!("{}/_s3gate/login", gw.endpoint()));
+        .arg(format!("{}/_s3gate/login", portal(&gw)));
     let out = run(cmd, Duration::from_secs(30)).ok().stdout;
     let (page, status) = out.rsplit_once('\n').unwrap();
     assert_eq!(status, "502", "{page}");

@@ -37,12 +37,17 @@ fn gateway(dir: &std::path::Path, sandbox: bool) -> Gateway {
 }
 
 fn presigned(gw: &Gateway, creds: &crate::harness::Creds, path_and_query: &str) -> Request {
+    presigned_at(&gw.endpoint(), creds, path_and_query)
+}
+
+/// A presigned GET of `base` + `path_and_query`, signed for `base`'s host.
+fn presigned_at(base: &str, creds: &crate::harness::Creds, path_and_query: &str) -> Request {
     let s = Signing {
         creds,
         time: std::time::SystemTime::now(),
         presign: Some(Duration::from_secs(600)),
     };
-    let url = format!("{}{path_and_query}", gw.endpoint());
+    let url = format!("{base}{path_and_query}");
     signed(&s, "GET", &url, &[], Payload::Unsigned, Vec::new()).0
 }
 
@@ -138,4 +143,85 @@ fn an_html_object_served_by_s3gate_cannot_run_script_in_its_origin() {
         title == "ran" || title.starts_with("read "),
         "got title {title:?}"
     );
+}
+
+/// A page whose script, if it runs, tries to read the portal with the
+/// signed-in visitor's cookies, both on its own host and at `PORTAL`, and
+/// says in the title whether it got credentials.
+const PORTAL_READER: &str = "<!doctype html><html><head><title>static</title></head><body>\
+<script>document.title = 'ran';\
+Promise.all(['/_s3gate/', 'PORTAL/_s3gate/'].map(u => fetch(u, {credentials: 'include'})\
+.then(r => r.text()).catch(() => ''))).then(ts => { document.title = \
+ts.some(t => t.includes('AWS_SECRET_ACCESS_KEY')) ? 'portal read' : 'portal unreadable'; });\
+</script></body></html>";
+
+/// Two origins: the portal on `login.public_url`'s host (here `localhost`)
+/// and S3 on another (`127.0.0.1`). With the sandbox turned off, so that
+/// the separation of hosts is all that protects the portal, an HTML object
+/// opened by a signed-in person runs its script but cannot read the
+/// portal: on the S3 host `/_s3gate/` is not the portal, and the portal's
+/// host is another origin that shares nothing with it. Nor can the object
+/// be fetched through the portal's host, where it would share the portal's
+/// origin: S3 requests there are refused.
+#[test]
+fn an_object_cannot_read_the_portal_because_the_portal_has_its_own_origin() {
+    needs_testbed!();
+    let h = harness();
+    let bucket = h.bucket("twohosts");
+    let policy = format!(
+        "[[grant]]\nid = \"viewer\"\nprincipals = [\"user:viewer\"]\nactions = [\"*\"]\n\
+         resources = [\"s3://{b}/*\"]\n\n[[grant]]\nid = \"staff-read\"\n\
+         principals = [\"group:staff\"]\nactions = [\"read\"]\nresources = [\"s3://{b}/*\"]\n",
+        b = bucket.name
+    );
+    let gw = crate::login::login_gateway_with(
+        "gw-two-hosts",
+        &policy,
+        "",
+        "sandbox_responses = false\n",
+    );
+    let portal = crate::login::portal(&gw);
+    let creds = mint_with(&gw.config, "viewer", &bucket_scope("*", &bucket.name), "1h");
+    let page = PORTAL_READER.replace("PORTAL", &portal);
+    let (put, _) = signed(
+        &Signing::now(&creds),
+        "PUT",
+        &format!("{}/{}/reader.html", gw.endpoint(), bucket.name),
+        &[("content-type", "text/html")],
+        Payload::Hash(page.as_bytes()),
+        page.as_bytes().to_vec(),
+    );
+    assert_eq!(send_blocking(put).status, 200);
+
+    // The portal is not reachable on the S3 host: S3's 404, as data.
+    let resp = send_blocking(Request {
+        method: "GET".into(),
+        url: format!("{}/_s3gate/", gw.endpoint()),
+        headers: Vec::new(),
+        body: Vec::new(),
+    });
+    assert_eq!(resp.status, 404, "{}", resp.text());
+    assert!(resp.text().contains("<Code>NoSuchBucket</Code>"));
+
+    // The object through the portal's host is refused: it would be the
+    // portal's origin there.
+    let key = format!("/{}/reader.html", bucket.name);
+    let on_portal = presigned_at(&portal, &creds, &key);
+    let url_on_portal = on_portal.url.clone();
+    let resp = send_blocking(on_portal);
+    assert_eq!(resp.status, 400, "{}", resp.text());
+    assert!(resp.text().contains("<Code>InvalidRequest</Code>"));
+    assert!(resp.text().contains(&gw.endpoint()), "{}", resp.text());
+
+    // A person signed in at the portal opens the object on the S3 host:
+    // its script runs (no sandbox here) and still cannot read the portal.
+    let on_s3 = presigned(&gw, &creds, &key).url;
+    let visit = |url: &str| {
+        crate::login::browser(&["visit", &format!("{portal}/_s3gate/"), url, "alice"])
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(visit(&on_s3), "portal unreadable");
+    // Nor through the portal's host, where the gateway refuses to serve it.
+    assert_ne!(visit(&url_on_portal), "portal read");
 }

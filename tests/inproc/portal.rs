@@ -63,7 +63,7 @@ fn query(url: &str) -> HashMap<String, String> {
 
 /// The start of a login: the redirect to the issuer, and the login cookie.
 async fn begin(s: &Stack) -> (String, String) {
-    let start = get(&format!("{}/_s3gate/login", s.endpoint()), None).await;
+    let start = get(&format!("{}/_s3gate/login", s.portal()), None).await;
     let to_issuer = location(&start);
     let (cookie, _) = set_cookie(&start, "s3gate_login").expect("a login cookie");
     (to_issuer, cookie)
@@ -78,7 +78,7 @@ async fn approve(to_issuer: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_redirects_to_the_issuer_with_pkce_state_and_nonce() {
     let s = Stack::with_login(POLICY).await;
-    let start = get(&format!("{}/_s3gate/login", s.endpoint()), None).await;
+    let start = get(&format!("{}/_s3gate/login", s.portal()), None).await;
     let to_issuer = location(&start);
     assert!(
         to_issuer.starts_with(&format!("{}/authorize?", s.issuer.url)),
@@ -89,7 +89,7 @@ async fn login_redirects_to_the_issuer_with_pkce_state_and_nonce() {
     assert_eq!(q["client_id"], LOGIN_CLIENT_ID);
     assert_eq!(
         q["redirect_uri"],
-        format!("{}/_s3gate/callback", s.endpoint())
+        format!("{}/_s3gate/callback", s.portal())
     );
     assert!(q["scope"].split(' ').any(|x| x == "openid"), "{q:?}");
     assert_eq!(q["code_challenge_method"], "S256");
@@ -107,7 +107,7 @@ async fn login_redirects_to_the_issuer_with_pkce_state_and_nonce() {
 
     // Each login its own: nothing is fixed or guessable from another.
     let again = query(&location(
-        &get(&format!("{}/_s3gate/login", s.endpoint()), None).await,
+        &get(&format!("{}/_s3gate/login", s.portal()), None).await,
     ));
     for k in ["state", "nonce", "code_challenge"] {
         assert_ne!(q[k], again[k], "{k} repeated across logins");
@@ -121,7 +121,7 @@ async fn a_callback_without_the_logins_state_is_refused_and_audited() {
     let (to_issuer, login_cookie) = begin(&s).await;
     let back = approve(&to_issuer).await;
     let q = query(&back);
-    let callback = format!("{}/_s3gate/callback", s.endpoint());
+    let callback = format!("{}/_s3gate/callback", s.portal());
 
     // A code alone (as an attacker who got one would send it): refused
     // before the code is traded.
@@ -172,7 +172,7 @@ async fn a_full_code_flow_signs_in_and_the_portal_hands_out_credentials_that_wor
     let (to_issuer, login_cookie) = begin(&s).await;
     let back = approve(&to_issuer).await;
     assert!(
-        back.starts_with(&format!("{}/_s3gate/callback?", s.endpoint())),
+        back.starts_with(&format!("{}/_s3gate/callback?", s.portal())),
         "{back}"
     );
 
@@ -191,7 +191,7 @@ async fn a_full_code_flow_signs_in_and_the_portal_hands_out_credentials_that_wor
     let principal = format!("oidc:{}#carol", s.issuer.url);
     assert_eq!(line["identity"], principal, "{line}");
 
-    let portal = get(&format!("{}/_s3gate/", s.endpoint()), Some(&session_cookie)).await;
+    let portal = get(&format!("{}/_s3gate/", s.portal()), Some(&session_cookie)).await;
     assert_eq!(portal.status, 200, "{}", portal.text());
     let page = portal.text();
     assert!(
@@ -209,6 +209,8 @@ async fn a_full_code_flow_signs_in_and_the_portal_hands_out_credentials_that_wor
             .unwrap()
             .to_owned()
     };
+    // The S3 endpoint it shows is the S3 host, not the portal's.
+    assert_eq!(export("AWS_ENDPOINT_URL"), s.endpoint());
     let creds = Creds {
         access_key_id: export("AWS_ACCESS_KEY_ID"),
         secret_access_key: export("AWS_SECRET_ACCESS_KEY"),
@@ -253,4 +255,64 @@ async fn a_sign_in_the_person_refuses_at_the_issuer_is_refused_and_audited() {
         line["reason"].as_str().unwrap().contains("access_denied"),
         "{line}"
     );
+}
+
+/// The portal and S3 never share an origin: sign-in pages only on
+/// `login.public_url`'s host, S3 refused there, and on the S3 host the
+/// portal's paths are just a bucket that does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_answers_only_on_its_own_host_and_s3_never_there() {
+    let s = Stack::with_login(POLICY).await;
+    // On the S3 host every portal page is S3's 404, as data, never HTML.
+    for page in ["", "login", "callback?code=x&state=y", "device", "cli"] {
+        let r = get(&format!("{}/_s3gate/{page}", s.endpoint()), None).await;
+        assert_eq!(r.status, 404, "/_s3gate/{page}: {}", r.text());
+        assert!(
+            r.text().contains("<Code>NoSuchBucket</Code>"),
+            "{}",
+            r.text()
+        );
+        assert_eq!(r.headers["content-type"], "application/xml");
+        assert_eq!(r.headers["content-security-policy"], "sandbox");
+        assert!(r.headers.get(http::header::SET_COOKIE).is_none());
+    }
+    // On its own host the portal starts a sign-in.
+    let start = get(&format!("{}/_s3gate/login", s.portal()), None).await;
+    assert!(
+        location(&start).starts_with(&s.issuer.url),
+        "{}",
+        location(&start)
+    );
+    // Operations pages answer on every host.
+    for base in [s.endpoint(), s.portal()] {
+        assert_eq!(
+            get(&format!("{base}/_s3gate/healthz"), None).await.status,
+            200
+        );
+    }
+
+    // A valid S3 request sent to the portal's host is refused, names the
+    // S3 endpoint, and creates nothing; the same request on the S3 host
+    // works.
+    let alice = s.mint("alice");
+    let refused = put(&s.s3_at(&s.portal(), &alice), "alice/portal.txt", b"x")
+        .await
+        .expect_err("S3 on the portal's host")
+        .into_service_error();
+    assert_eq!(refused.code(), Some("InvalidRequest"));
+    assert!(
+        refused.message().unwrap_or("").contains(&s.endpoint()),
+        "{refused:?}"
+    );
+    assert_eq!(s.stored("alice/portal.txt").await, None);
+    let line = s
+        .audit_line("the refusal", |l| {
+            l["api"] == "s3" && l["error"] == "InvalidRequest"
+        })
+        .await;
+    assert_eq!(line["status"], 400, "{line}");
+    put(&s.s3(&alice), "alice/portal.txt", b"x")
+        .await
+        .expect("the same request on the S3 host");
+    assert!(s.stored("alice/portal.txt").await.is_some());
 }

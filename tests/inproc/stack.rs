@@ -114,7 +114,9 @@ impl Stack {
                 .local_addr()
                 .unwrap()
                 .port();
-            let public_url = format!("http://127.0.0.1:{port}");
+            // The portal on a host of its own (a browser keys origins on
+            // the name), S3 on the address.
+            let public_url = format!("http://localhost:{port}");
             let secret = random_alnum(32);
             issuer.register(LoginClient {
                 id: LOGIN_CLIENT_ID.into(),
@@ -122,7 +124,8 @@ impl Stack {
                 redirect_uri: format!("{public_url}/_s3gate/callback"),
             });
             text.push_str(&format!(
-                "[login]\nissuer = \"{}\"\nclient_id = \"{LOGIN_CLIENT_ID}\"\nclient_secret = \"{secret}\"\npublic_url = \"{public_url}\"\n",
+                "[login]\nissuer = \"{}\"\nclient_id = \"{LOGIN_CLIENT_ID}\"\nclient_secret = \"{secret}\"\npublic_url = \"{public_url}\"\n\
+                 s3_url = \"http://127.0.0.1:{port}\"\n",
                 issuer.url
             ));
             Some(SocketAddr::from(([127, 0, 0, 1], port)))
@@ -170,6 +173,12 @@ impl Stack {
         format!("http://{}", self.gateway)
     }
 
+    /// The portal's address (`login.public_url`): the same listener under
+    /// another name, so another origin.
+    pub fn portal(&self) -> String {
+        format!("http://localhost:{}", self.gateway.port())
+    }
+
     /// A session for `user:NAME`, valid for an hour, allowed whatever the
     /// policy allows (as `s3gate session mint --user NAME` makes).
     pub fn mint(&self, user: &str) -> Creds {
@@ -199,6 +208,11 @@ impl Stack {
     /// The Rust SDK pointed at the gateway.
     pub fn s3(&self, creds: &Creds) -> aws_sdk_s3::Client {
         sdk(&self.endpoint(), creds)
+    }
+
+    /// The Rust SDK with the session, sending to `endpoint`.
+    pub fn s3_at(&self, endpoint: &str, creds: &Creds) -> aws_sdk_s3::Client {
+        sdk(endpoint, creds)
     }
 
     /// The Rust SDK pointed at the store with its own keys: the independent

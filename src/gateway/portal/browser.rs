@@ -5,6 +5,32 @@
 use super::*;
 
 impl Ctx<'_> {
+    /// What the policy grants `identity` now from this client, and the
+    /// denies that still refuse, as the pages show them.
+    pub(super) fn reach(&self, identity: &Identity) -> (Vec<GrantRow>, Vec<GrantRow>) {
+        let policy = self.gateway.policy.current();
+        let caller = Caller {
+            identity,
+            chain: &[],
+            client: Some(self.client.ip()),
+            now: self.now,
+        };
+        let to_rows = |granted: Vec<crate::policy::Granted>| -> Vec<GrantRow> {
+            granted
+                .into_iter()
+                .map(|g| GrantRow {
+                    resource: g.resource,
+                    actions: g.actions.to_string(),
+                    rule: g.rule,
+                })
+                .collect()
+        };
+        (
+            to_rows(policy.reach(&caller)),
+            to_rows(policy.denies_for(&caller)),
+        )
+    }
+
     /// `GET /_s3gate/`: who you are, what you may reach, and fresh
     /// credentials.
     pub(super) async fn portal(&self, req: &Request<Incoming>) -> Response<GatewayBody> {
@@ -27,24 +53,7 @@ impl Ctx<'_> {
             }
         };
         let policy = self.gateway.policy.current();
-        let caller = Caller {
-            identity: &session.identity,
-            chain: &[],
-            client: Some(self.client.ip()),
-            now: self.now,
-        };
-        let to_rows = |granted: Vec<crate::policy::Granted>| -> Vec<GrantRow> {
-            granted
-                .into_iter()
-                .map(|g| GrantRow {
-                    resource: g.resource,
-                    actions: g.actions.to_string(),
-                    rule: g.rule,
-                })
-                .collect()
-        };
-        let grants = to_rows(policy.reach(&caller));
-        let denies = to_rows(policy.denies_for(&caller));
+        let (grants, denies) = self.reach(&session.identity);
         let principal = principal_name(&session.identity);
         let expiration = rfc3339(creds.expires_at);
         let left = unix(creds.expires_at).saturating_sub(unix(self.now));
@@ -58,6 +67,7 @@ impl Ctx<'_> {
             grants: &grants,
             denies: &denies,
             gateway: self.rp.config().base_url(),
+            s3_endpoint: self.rp.config().s3_endpoint(),
             region: &self.gateway.region,
             credentials: ShownCredentials {
                 access_key_id: &creds.access_key_id,

@@ -6,8 +6,23 @@ use super::*;
 impl Ctx<'_> {
     /// `POST /_s3gate/device/start`: a device code for a terminal without a
     /// browser (RFC 8628's shape).
-    pub(super) fn device_start(&self) -> Response<GatewayBody> {
+    pub(super) fn device_start(&self, req: &Request<Incoming>) -> Response<GatewayBody> {
         let user_code = login::new_user_code(&mut rand::rng());
+        // Shown to whoever is asked to approve the code, so they can tell
+        // their own terminal's request from someone else's.
+        self.gateway.login_tables.record_request(
+            &user_code,
+            login::device::DeviceRequest {
+                requested_at: unix(self.now),
+                client: self.client.ip(),
+                user_agent: req.headers().get(header::USER_AGENT).map(|v| {
+                    String::from_utf8_lossy(v.as_bytes())
+                        .chars()
+                        .take(login::device::MAX_USER_AGENT)
+                        .collect()
+                }),
+            },
+        );
         let code = DeviceCode {
             user_code: user_code.clone(),
             exp: unix(self.now) + login::DEVICE_CODE_TTL,
@@ -53,8 +68,9 @@ impl Ctx<'_> {
         )
     }
 
-    /// `POST /_s3gate/device` (`user_code`): the signed-in person approves
-    /// the terminal showing that code.
+    /// `POST /_s3gate/device` (`user_code`): first the page that shows what
+    /// is being approved; with `confirm=1` (its button), the signed-in
+    /// person approves the terminal showing that code.
     pub(super) async fn device_approve(&self, req: Request<Incoming>) -> Response<GatewayBody> {
         let hint = "Sign in on the s3gate page first.";
         let (mut record, session, form) = match self.acting_post(req, "DeviceLogin", hint).await {
@@ -80,6 +96,19 @@ impl Ctx<'_> {
                 Some(record.finish(StatusCode::BAD_REQUEST)),
             );
         };
+        if form_value(&form, "confirm").as_deref() != Some("1") {
+            record.event.operation = Some("DeviceConfirm");
+            record.allow(
+                &session.identity,
+                format!("device code {user_code} shown for approval"),
+            );
+            return html(
+                StatusCode::OK,
+                self.device_confirm_page(&principal, &user_code, &session),
+                &self.nonce,
+                Some(record.finish(StatusCode::OK)),
+            );
+        }
         self.gateway.login_tables.approve(
             &user_code,
             login::device::Approval {
@@ -96,6 +125,40 @@ impl Ctx<'_> {
             "Device signed in",
             &format!("The terminal showing {user_code} is signed in as {principal}. Return to it."),
             Some(record),
+        )
+    }
+
+    /// The approval page for `user_code`: when and from where it was asked
+    /// for (when this instance handed it out), and what the policy lets
+    /// the person, and so the device, do now.
+    fn device_confirm_page(
+        &self,
+        principal: &str,
+        user_code: &str,
+        session: &BrowserSession,
+    ) -> String {
+        let request = self.gateway.login_tables.request(user_code);
+        let requested = request.as_ref().map(|r| {
+            (
+                rfc3339(UNIX_EPOCH + Duration::from_secs(r.requested_at)),
+                unix(self.now).saturating_sub(r.requested_at) / 60,
+            )
+        });
+        let client = request.as_ref().map(|r| r.client.to_string());
+        let until = rfc3339(UNIX_EPOCH + Duration::from_secs(session.exp));
+        let (grants, denies) = self.reach(&session.identity);
+        page::device_confirm(
+            &page::DeviceView {
+                principal,
+                user_code,
+                requested: requested.as_ref().map(|(at, ago)| (at.as_str(), *ago)),
+                client: client.as_deref(),
+                user_agent: request.as_ref().and_then(|r| r.user_agent.as_deref()),
+                until: &until,
+                grants: &grants,
+                denies: &denies,
+            },
+            &self.nonce,
         )
     }
 

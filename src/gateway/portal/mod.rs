@@ -80,7 +80,7 @@ pub async fn handle(
         (Method::GET, "cli") => ctx.cli_confirm(&req),
         (Method::POST, "cli") => ctx.cli_approve(req).await,
         (Method::POST, "cli/token") => ctx.cli_token(req).await,
-        (Method::POST, "device/start") => ctx.device_start(),
+        (Method::POST, "device/start") => ctx.device_start(&req),
         (Method::GET, "device") => ctx.device_page(&req),
         (Method::POST, "device") => ctx.device_approve(req).await,
         (Method::POST, "device/token") => ctx.device_token(req).await,

@@ -11,7 +11,11 @@
 //       waits for the loopback page.
 //   node browser.mjs device URL CODE
 //       signs in, prints what the device form holds before typing
-//       (`prefilled=…`), types CODE into it and submits it.
+//       (`prefilled=…`), types CODE into it and submits it; prints what
+//       the approval page shows (`device=…`, `grants=…`) and approves.
+//   node browser.mjs visit URL PAGE USER
+//       signs in at the portal (URL) as USER, then, signed in, opens PAGE
+//       and prints its title once its scripts had their moment (as `page`).
 //   node browser.mjs page URL
 //       opens URL (no sign-in), gives its scripts a moment, and prints the
 //       page's title: what a page's own script can change, and read back
@@ -21,7 +25,7 @@
 import { chromium } from 'playwright-core';
 
 const [mode, url, arg] = process.argv.slice(2);
-const user = mode === 'portal' ? process.argv[5] : (process.env.S3GATE_TEST_USER || 'alice');
+const user = ['portal', 'visit'].includes(mode) ? process.argv[5] : (process.env.S3GATE_TEST_USER || 'alice');
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: [
@@ -33,12 +37,17 @@ try {
   const page = await browser.newPage({ viewport: { width: 1100, height: 1400 } });
   page.setDefaultTimeout(20000);
   await page.goto(url);
-  if (mode === 'page') {
+  // The title as the browser shows it, read without running script in the
+  // page (a sandboxed page may not run any).
+  const title = async () => {
     // Scripts that run set the title at once; fetches settle within this.
     await page.waitForTimeout(1500);
     const cdp = await page.context().newCDPSession(page);
     const { targetInfo } = await cdp.send('Target.getTargetInfo');
-    console.log(targetInfo.title);
+    return targetInfo.title;
+  };
+  if (mode === 'page') {
+    console.log(await title());
     process.exit(0);
   }
   // The IdP's dev interactions: a login form, then a consent form.
@@ -72,6 +81,10 @@ try {
       expiry: document.querySelector('#expiry').textContent,
     }));
     console.log(JSON.stringify(text));
+  } else if (mode === 'visit') {
+    await page.waitForSelector('#grants');
+    await page.goto(arg);
+    console.log(await title());
   } else if (mode === 'cli') {
     // S3GATE_TEST_CLICK=cancel presses Cancel instead of Allow.
     const button = `#${process.env.S3GATE_TEST_CLICK || 'approve'}`;
@@ -85,6 +98,14 @@ try {
     console.log(`prefilled=${await page.inputValue('#user_code')}`);
     await page.fill('#user_code', arg);
     await page.click('#approve');
+    // The page that shows what is being approved (when there is one):
+    // print what it says, then approve.
+    await page.waitForSelector('#confirm, #message');
+    if (await page.locator('#confirm').count() > 0) {
+      console.log(`device=${(await page.innerText('#device')).replace(/\s+/g, ' ')}`);
+      console.log(`grants=${(await page.innerText('#device-grants')).replace(/\s+/g, ' ')}`);
+      await page.click('#confirm');
+    }
     await page.waitForSelector('#message');
     console.log(await page.textContent('#message'));
   } else {

@@ -11,7 +11,8 @@
 // resource `urn:s3gate`), `s3gate-login` (authorization code through the
 // dev login form, which accepts any user name) and `s3gate-portal` (s3gate
 // itself as the relying party: a native client, so its loopback redirect
-// URI `http://127.0.0.1/_s3gate/callback` matches on any port, RFC 8252). The signing key is an RS256
+// URIs match on any port, RFC 8252; the portal has a host of its own,
+// `localhost`, apart from the S3 endpoint on `127.0.0.1`). The signing key is an RS256
 // key generated at start: nothing secret is stored anywhere.
 import http from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
@@ -54,7 +55,7 @@ server.listen(Number(process.env.OIDC_PORT || 0), '127.0.0.1', () => {
         application_type: 'native',
         grant_types: ['authorization_code'],
         response_types: ['code'],
-        redirect_uris: ['http://127.0.0.1/_s3gate/callback'],
+        redirect_uris: ['http://localhost/_s3gate/callback', 'http://127.0.0.1/_s3gate/callback'],
       },
     ],
     features: {

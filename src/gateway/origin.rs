@@ -1,0 +1,110 @@
+//! Origin isolation at the router: the sign-in portal is served only on
+//! `login.public_url`'s host and port, S3 everywhere else (see
+//! [`crate::login::origin`] for why, and `docs/login.md`).
+//!
+//! "Portal" is every `/_s3gate/` path except the operations endpoints
+//! (`healthz`, `readyz`, `metrics`, `aws-identity`), which carry no
+//! cookie, no credentials and no HTML, and answer on every host so load
+//! balancers and the CLI reach them by any name. The STS API (`POST /`
+//! with `Action=`) answers on every host too: `s3gate grant` and the SDKs
+//! reach it through whichever URL they were given, and its answers are XML
+//! carrying no cookie.
+//!
+//! - A portal path on another host is `404 NoSuchBucket` in S3's XML: on
+//!   an S3 host `/_s3gate/…` is just a path whose bucket cannot exist,
+//!   which is what S3 would say of it, and the answer is data (sandboxed),
+//!   never a page.
+//! - An S3 request on the portal's host is `400 InvalidRequest` naming the
+//!   S3 endpoint (`login.s3_url`), audited like any refusal; unless
+//!   `login.same_origin_as_s3` puts both on one host.
+//!
+//! Depends on `login` (the portal's address) and the response shapes in
+//! [`super::finish`].
+
+use http::Request;
+
+use super::Gateway;
+use super::body::GatewayBody;
+use super::ctx::RequestCtx;
+use super::finish;
+use crate::login::origin::{default_port, host_authority, url_authority};
+use crate::s3::{S3Error, S3ErrorCode};
+
+type Response = http::Response<GatewayBody>;
+
+/// Whether `req` was sent to the portal's host and port. False without
+/// `[login]`, and for a request that names no host.
+pub fn on_portal_host<B>(gateway: &Gateway, req: &Request<B>) -> bool {
+    let Some(rp) = &gateway.login else {
+        return false;
+    };
+    let config = rp.config();
+    let Some(portal) = url_authority(&config.public_url) else {
+        return false;
+    };
+    let port = default_port(config.public_url.split_once("://").map(|(s, _)| s));
+    let host = match req.headers().get(http::header::HOST) {
+        Some(v) => v.to_str().ok(),
+        None => req.uri().authority().map(http::uri::Authority::as_str),
+    };
+    host.and_then(|h| host_authority(h, port))
+        .is_some_and(|h| h == portal)
+}
+
+/// Whether a portal path may be served for `req`: on the portal's host,
+/// or anywhere when sign-in is not configured (the portal then answers
+/// its own "not configured" 404).
+pub fn portal_served<B>(gateway: &Gateway, req: &Request<B>) -> bool {
+    gateway.login.is_none() || on_portal_host(gateway, req)
+}
+
+/// A portal path asked of an S3 host: S3's 404 for a bucket that does not
+/// exist, as data. Not audited, like every unknown `/_s3gate/` path.
+pub fn portal_not_here(path: &str) -> Response {
+    let request_id = super::new_request_id();
+    let err = S3Error::new(
+        S3ErrorCode::NoSuchBucket,
+        "The specified bucket does not exist",
+    )
+    .with_resource(truncate(path));
+    let mut resp = finish::xml_response(err.status(), err.to_xml(&request_id), &request_id, None);
+    finish::sandbox(resp.headers_mut());
+    resp
+}
+
+/// Whether S3 requests are refused on this request's host: the portal's
+/// host, unless `login.same_origin_as_s3`.
+pub fn s3_refused_here<B>(gateway: &Gateway, req: &Request<B>) -> bool {
+    gateway
+        .login
+        .as_ref()
+        .is_some_and(|rp| !rp.config().same_origin_as_s3)
+        && on_portal_host(gateway, req)
+}
+
+/// An S3 request sent to the portal's host: refused and audited, naming
+/// where S3 is served.
+pub fn s3_on_portal_host(
+    gateway: &Gateway,
+    mut ctx: RequestCtx,
+    req: &Request<hyper::body::Incoming>,
+) -> Response {
+    let s3 = gateway
+        .login
+        .as_ref()
+        .map_or("", |rp| rp.config().s3_endpoint());
+    ctx.event.reason = "S3 request on the portal's host".into();
+    let err = S3Error::new(
+        S3ErrorCode::InvalidRequest,
+        format!(
+            "This host serves s3gate's sign-in pages only; send S3 requests to the S3 endpoint {s3}."
+        ),
+    )
+    .with_resource(truncate(req.uri().path()));
+    finish::s3_error(ctx, err, req.method(), "")
+}
+
+/// A path as `<Resource>`, cut to a sane length.
+fn truncate(path: &str) -> String {
+    path.chars().take(256).collect()
+}

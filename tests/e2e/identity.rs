@@ -120,11 +120,20 @@ fn token_file(dir: &std::path::Path, token: &str) -> std::path::PathBuf {
     path
 }
 
-fn s3_lines_for_key(gw: &Gateway, key: &str) -> Vec<Value> {
-    audit_lines(gw)
-        .into_iter()
-        .filter(|l| l["api"] == "s3" && l["key"] == key)
-        .collect()
+/// The S3 audit lines for `key`, once at least `at_least` of them are
+/// written: a line is written after its response is sent, so a test that
+/// reads the log right after its client returns must wait for it.
+fn s3_lines_for_key(gw: &Gateway, key: &str, at_least: usize) -> Vec<Value> {
+    let lines = || -> Vec<Value> {
+        audit_lines(gw)
+            .into_iter()
+            .filter(|l| l["api"] == "s3" && l["key"] == key)
+            .collect()
+    };
+    wait_for(Duration::from_secs(10), || {
+        Some(lines()).filter(|found| found.len() >= at_least)
+    })
+    .unwrap_or_else(lines)
 }
 
 // ---------------------------------------------------------------------------
@@ -163,7 +172,7 @@ fn aws_cli_with_a_machine_token_writes_and_reads_through_s3gate() {
         "arn:aws:sts::000000000000:assumed-role/s3gate-oidc/s3gate-machine"
     );
 
-    let lines = s3_lines_for_key(gw, &key);
+    let lines = s3_lines_for_key(gw, &key, 2);
     assert!(lines.len() >= 2, "{lines:?}");
     for l in &lines {
         // Audit lines name principals as the policy does: oidc:ISSUER#SUB.
@@ -214,7 +223,10 @@ fn boto3_with_a_web_identity_token_file_writes_and_reads() {
     boto3("put", &src);
     boto3("get", &dst);
     assert_eq!(std::fs::read(&dst).unwrap(), b"boto3 by web identity");
-    assert!(s3_lines_for_key(gw, &key).iter().all(|l| {
+    // The put and the get, each by the machine identity.
+    let lines = s3_lines_for_key(gw, &key, 2);
+    assert!(lines.len() >= 2, "{lines:?}");
+    assert!(lines.iter().all(|l| {
         l["identity_method"] == "oidc"
             && l["identity"] == format!("oidc:{}#s3gate-machine", provider().url).as_str()
     }));
@@ -239,7 +251,7 @@ fn js_sdk_v3_with_a_web_identity_token_file_writes_and_reads() {
     ]);
     let out = run(cmd, Duration::from_secs(120)).ok();
     assert_eq!(out.stdout, "js sdk v3 by web identity");
-    let lines = s3_lines_for_key(gw, &key);
+    let lines = s3_lines_for_key(gw, &key, 2);
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(lines.iter().all(|l| l["identity_method"] == "oidc"));
 }
@@ -560,7 +572,7 @@ fn rust_sdk_with_a_web_identity_token_file_writes_and_reads() {
         out.stdout,
         out.stderr
     );
-    let lines = s3_lines_for_key(gw, &key);
+    let lines = s3_lines_for_key(gw, &key, 2);
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(lines.iter().all(|l| l["identity_method"] == "oidc"));
 }

@@ -12,6 +12,7 @@
 //! while running; knows nothing of sockets or TLS ([`crate::server`]).
 
 mod body;
+mod cors;
 mod ctx;
 mod finish;
 mod limits;
@@ -78,6 +79,8 @@ pub struct Gateway {
     /// Requests in flight per principal (`server.max_requests_per_principal`),
     /// keyed by [`InFlight::key_of`] the principal name.
     pub principals: InFlight<u64>,
+    /// The config's `[[cors]]` rules, per bucket.
+    pub cors: crate::s3::cors::CorsRules,
 }
 
 impl Gateway {
@@ -149,6 +152,8 @@ impl Gateway {
             region: config.upstream.region.clone(),
             quotas: crate::session::QuotaLedger::new(),
             principals: InFlight::new(config.server.max_requests_per_principal),
+            cors: crate::s3::cors::CorsRules::new(config.cors.clone())
+                .map_err(|e| anyhow::anyhow!("[[cors]]: {e}"))?,
         })
     }
 }
@@ -208,7 +213,11 @@ pub async fn handle(
     if api == "sts" {
         sts::handle(gateway, req, ctx).await
     } else {
-        let mut response = s3::handle(gateway, req, ctx).await;
+        let mut response = if cors::is_preflight(req.method()) {
+            cors::preflight(gateway, req, ctx).await
+        } else {
+            s3::handle(gateway, req, ctx).await
+        };
         if gateway.sandbox_responses {
             finish::sandbox(response.headers_mut());
         }

@@ -22,7 +22,9 @@ use super::finish;
 use crate::live::Held;
 use crate::metrics::{self, Limit};
 use crate::policy::{ActionSet, Caller, Decision, Policy};
-use crate::s3::{Action, S3Error, S3ErrorCode, S3Request, delete_objects_keys, touches_own_object};
+use crate::s3::{
+    Action, Operation, S3Error, S3ErrorCode, S3Request, delete_objects_keys, touches_own_object,
+};
 use crate::session::{Claims, Demand, OpenedSession, ReadMeter};
 use crate::sigv4::{self, AuthForm, Verified};
 use crate::upstream::{self, RoleRequest, UpstreamBody, UpstreamError};
@@ -36,10 +38,29 @@ pub async fn handle(
     mut ctx: RequestCtx,
 ) -> Response<GatewayBody> {
     let (parts, body) = req.into_parts();
-    match run(gateway, &parts, body, &mut ctx).await {
-        Ok((response, meter, held)) => finish::s3_forwarded(ctx, response, meter, held),
+    let outcome = run(gateway, &parts, body, &mut ctx).await;
+    let cors = super::cors::answer(gateway, &parts, ctx.event.bucket.as_deref());
+    let mut response = match outcome {
+        Ok(Outcome::Forwarded(response, meter, held)) => {
+            finish::s3_forwarded(ctx, response, meter, held)
+        }
+        Ok(Outcome::Answered(xml)) => finish::s3_answered(ctx, xml),
         Err(err) => finish::s3_error(ctx, err, &parts.method, parts.uri.path()),
-    }
+    };
+    super::cors::decorate(cors, response.headers_mut());
+    response
+}
+
+/// How an allowed request was answered.
+enum Outcome {
+    /// By the store.
+    Forwarded(
+        Response<upstream::ResponseBody>,
+        ReadMeter,
+        Option<Held<u64>>,
+    ),
+    /// By s3gate from its config (`GetBucketCors`): an S3 XML document.
+    Answered(String),
 }
 
 async fn run(
@@ -47,17 +68,17 @@ async fn run(
     parts: &Parts,
     body: Incoming,
     ctx: &mut RequestCtx,
-) -> Result<
-    (
-        Response<upstream::ResponseBody>,
-        ReadMeter,
-        Option<Held<u64>>,
-    ),
-    S3Error,
-> {
+) -> Result<Outcome, S3Error> {
     let mut s3 = classify(gateway, parts, ctx)?;
     let (session, verified) = authenticate(gateway, parts, s3.bucket.as_deref(), ctx)?;
     let claims = &session.claims;
+    if matches!(
+        s3.operation,
+        Operation::PutBucketCors | Operation::DeleteBucketCors
+    ) {
+        let err = super::cors::refuse_change(ctx.request_id());
+        return Err(refused(ctx, "CORS rules come from the config", err));
+    }
     let body = read_body(parts, body, &verified, &mut s3, ctx).await?;
     protect_own_objects(gateway, &s3, ctx)?;
     let source = client_address(gateway, parts, ctx)?;
@@ -76,11 +97,15 @@ async fn run(
     // conditional GET answers the same whether the object exists or not.
     let decision = authorize(&policy, &caller, claims, &s3, ctx)?;
     let (meter, held) = admit(gateway, parts, &s3, claims, &body, ctx)?;
+    if s3.operation == Operation::GetBucketCors {
+        let bucket = s3.bucket.as_deref().unwrap_or("");
+        return super::cors::bucket_cors(gateway, bucket).map(Outcome::Answered);
+    }
     let forwarded = forward(
         gateway, parts, &s3, &policy, &caller, claims, &decision, &verified, body, ctx,
     )
     .await?;
-    Ok((forwarded, meter, held))
+    Ok(Outcome::Forwarded(forwarded, meter, held))
 }
 
 /// The client address the policy sees: the peer's, or behind a trusted
@@ -119,7 +144,11 @@ fn refused(ctx: &mut RequestCtx, why: impl std::fmt::Display, err: S3Error) -> S
 }
 
 /// classify: the operation and every resource the request touches.
-fn classify(gateway: &Gateway, parts: &Parts, ctx: &mut RequestCtx) -> Result<S3Request, S3Error> {
+pub(super) fn classify(
+    gateway: &Gateway,
+    parts: &Parts,
+    ctx: &mut RequestCtx,
+) -> Result<S3Request, S3Error> {
     let s3 = crate::s3::classify(
         &parts.method,
         &parts.uri,

@@ -33,6 +33,7 @@ mod aws_identity;
 mod client;
 #[path = "../common/mod.rs"]
 mod common;
+mod cors;
 mod delegation;
 mod dev;
 mod escalation;

@@ -11,6 +11,7 @@
 //! `identity`, `upstream`, `audit`) and on [`crate::live`] for what changes
 //! while running; knows nothing of sockets or TLS ([`crate::server`]).
 
+mod anonymous;
 mod body;
 mod cors;
 mod ctx;

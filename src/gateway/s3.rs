@@ -26,7 +26,7 @@ use crate::s3::{
     Action, Operation, S3Error, S3ErrorCode, S3Request, delete_objects_keys, touches_own_object,
 };
 use crate::session::{Claims, Demand, OpenedSession, ReadMeter};
-use crate::sigv4::{self, AuthForm, Verified};
+use crate::sigv4::{self, AuthForm, PayloadMode, Verified};
 use crate::upstream::{self, RoleRequest, UpstreamBody, UpstreamError};
 
 /// Largest DeleteObjects body: 1000 keys of up to 1024 bytes, in XML.
@@ -70,8 +70,22 @@ async fn run(
     ctx: &mut RequestCtx,
 ) -> Result<Outcome, S3Error> {
     let mut s3 = classify(gateway, parts, ctx)?;
-    let (session, verified) = authenticate(gateway, parts, s3.bucket.as_deref(), ctx)?;
-    let claims = &session.claims;
+    // An unsigned request is `anonymous` (read-only grants); anything with
+    // a trace of a signature is authenticated, and refused if it fails.
+    let signed = if super::anonymous::is_unsigned(parts) {
+        None
+    } else {
+        Some(authenticate(gateway, parts, s3.bucket.as_deref(), ctx)?)
+    };
+    let anonymous;
+    let claims = match &signed {
+        Some((session, _)) => &session.claims,
+        None => {
+            anonymous = super::anonymous::claims(parts, ctx)?;
+            &anonymous
+        }
+    };
+    let verified = signed.as_ref().map(|(_, verified)| verified);
     if matches!(
         s3.operation,
         Operation::PutBucketCors | Operation::DeleteBucketCors
@@ -79,7 +93,14 @@ async fn run(
         let err = super::cors::refuse_change(ctx.request_id());
         return Err(refused(ctx, "CORS rules come from the config", err));
     }
-    let body = read_body(parts, body, &verified, &mut s3, ctx).await?;
+    let body = match verified {
+        Some(verified) => read_body(parts, body, verified, &mut s3, ctx).await?,
+        // GET or HEAD (`anonymous::claims`): nothing is sent upstream.
+        None => Body {
+            upstream: UpstreamBody::Empty,
+            length: Some(0),
+        },
+    };
     protect_own_objects(gateway, &s3, ctx)?;
     let source = client_address(gateway, parts, ctx)?;
     let caller = Caller {
@@ -102,7 +123,16 @@ async fn run(
         return super::cors::bucket_cors(gateway, bucket).map(Outcome::Answered);
     }
     let forwarded = forward(
-        gateway, parts, &s3, &policy, &caller, claims, &decision, &verified, body, ctx,
+        gateway,
+        parts,
+        &s3,
+        &policy,
+        &caller,
+        claims,
+        &decision,
+        verified.map_or(&PayloadMode::Unsigned, |v| &v.payload),
+        body,
+        ctx,
     )
     .await?;
     Ok(Outcome::Forwarded(forwarded, meter, held))
@@ -393,7 +423,7 @@ async fn forward(
     caller: &Caller<'_>,
     claims: &Claims,
     decision: &Decision,
-    verified: &Verified,
+    payload: &PayloadMode,
     body: Body,
     ctx: &mut RequestCtx,
 ) -> Result<Response<upstream::ResponseBody>, S3Error> {
@@ -433,14 +463,7 @@ async fn forward(
         denies: &denies,
     });
     let forwarded = upstream
-        .forward(
-            parts,
-            s3,
-            role.as_ref(),
-            &verified.payload,
-            body.upstream,
-            ctx.now,
-        )
+        .forward(parts, s3, role.as_ref(), payload, body.upstream, ctx.now)
         .await
         .map_err(|e| {
             // The caller's body failed its check mid-stream (the upstream

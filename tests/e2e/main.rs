@@ -27,6 +27,7 @@ macro_rules! needs_testbed {
     };
 }
 
+mod anonymous;
 mod assume_role;
 mod audit;
 mod aws_identity;

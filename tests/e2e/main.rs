@@ -51,6 +51,7 @@ mod origin;
 mod payload;
 mod policy;
 mod policy_cli;
+mod presign;
 mod quota;
 mod refusal;
 mod roundtrip;

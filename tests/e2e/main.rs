@@ -31,6 +31,7 @@ mod anonymous;
 mod assume_role;
 mod audit;
 mod aws_identity;
+mod browser_data;
 mod client;
 #[path = "../common/mod.rs"]
 mod common;

@@ -11,7 +11,7 @@ use crate::sign::{Payload, Request, Response, Signing, send_blocking, signed, xm
 
 /// Public reads under `public/`, and the test gateways' grant of
 /// everything to every *signed-in* identity: `*` never includes anonymous.
-fn public_policy(bucket: &str) -> String {
+pub fn public_policy(bucket: &str) -> String {
     format!(
         r#"
 [[grant]]

@@ -31,21 +31,7 @@ fn a_page_on_another_origin_reads_public_data_and_uploads_through_a_presigned_li
     let b = &bucket.name;
     store_put(b, "public/hello.txt", b"hello, browser");
     store_put(b, "private/secret.txt", b"secret");
-    let policy = format!(
-        r#"
-[[grant]]
-id = "public-site"
-principals = ["anonymous"]
-actions = ["s3:GetObject"]
-resources = ["s3://{b}/public/*"]
-
-[[grant]]
-id = "signed-in"
-principals = ["*"]
-actions = ["*"]
-resources = ["s3://*"]
-"#
-    );
+    let policy = crate::anonymous::public_policy(b);
     let cors = format!(
         r#"
 [[cors]]

@@ -16,6 +16,7 @@
 use http::Method;
 use http::request::Parts;
 
+use super::Gateway;
 use super::ctx::RequestCtx;
 use crate::policy::Scope;
 use crate::principal::{ANONYMOUS, anonymous};
@@ -37,8 +38,10 @@ pub fn is_unsigned(parts: &Parts) -> bool {
 }
 
 /// The claims an unsigned request is decided with (identity `anonymous`,
-/// no scope of its own, no quota), once it is a read without overrides.
-pub fn claims(parts: &Parts, ctx: &mut RequestCtx) -> Result<Claims, S3Error> {
+/// no scope of its own, no quota), once it is a read without overrides and
+/// `anonymous` is not on the revocation list (`s3gate revoke --identity
+/// anonymous` shuts public access at once, on every instance).
+pub fn claims(gateway: &Gateway, parts: &Parts, ctx: &mut RequestCtx) -> Result<Claims, S3Error> {
     let identity = anonymous();
     ctx.event.auth = Some(ANONYMOUS);
     ctx.event.set_identity(&identity);
@@ -68,7 +71,7 @@ pub fn claims(parts: &Parts, ctx: &mut RequestCtx) -> Result<Claims, S3Error> {
             "Request specific response headers cannot be used for anonymous GET requests.",
         ));
     }
-    Ok(Claims {
+    let claims = Claims {
         session_id: String::new(),
         access_key_id: String::new(),
         identity,
@@ -80,5 +83,11 @@ pub fn claims(parts: &Parts, ctx: &mut RequestCtx) -> Result<Claims, S3Error> {
         parent_sessions: Vec::new(),
         quota: Quota::default(),
         parent_quotas: Vec::new(),
-    })
+    };
+    if let Some(why) = gateway.revocations.revoked(&claims, ctx.now) {
+        let message = format!("s3gate: {why} (request id {}).", ctx.request_id());
+        ctx.event.reason = why;
+        return Err(S3Error::new(S3ErrorCode::AccessDenied, message));
+    }
+    Ok(claims)
 }

@@ -81,7 +81,7 @@ async fn run(
     let claims = match &signed {
         Some((session, _)) => &session.claims,
         None => {
-            anonymous = super::anonymous::claims(parts, ctx)?;
+            anonymous = super::anonymous::claims(gateway, parts, ctx)?;
             &anonymous
         }
     };

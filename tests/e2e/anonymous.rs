@@ -258,3 +258,47 @@ fn policy_check_warns_on_public_grants_and_refuses_public_writes() {
     let (code, out) = explain("s3://site/private/a");
     assert_eq!(code, 1, "{out}");
 }
+
+#[test]
+fn revoking_anonymous_shuts_public_access_on_every_instance() {
+    needs_testbed!();
+    let h = harness();
+    let bucket = h.bucket("anon-revoke");
+    let b = &bucket.name;
+    store_put(b, "public/index.html", b"<h1>hello</h1>");
+    let dir = h.tempdir();
+    let (one, two) = crate::delegation::file_instances(dir.path(), "1s");
+    for gw in [&one, &two] {
+        std::fs::write(&gw.policy, public_policy(b)).unwrap();
+    }
+    let status = |gw: &Gateway| {
+        curl(
+            "GET",
+            &format!("{}/{b}/public/index.html", gw.endpoint()),
+            None,
+        )
+        .0
+    };
+    let until = |want: u16| {
+        crate::harness::wait_for(std::time::Duration::from_secs(10), || {
+            [&one, &two]
+                .iter()
+                .all(|gw| status(gw) == want)
+                .then_some(())
+        })
+    };
+    until(200).expect("public once both instances reloaded the policy");
+    crate::delegation::revoke(
+        &one.config,
+        &["--identity", "anonymous", "--reason", "leak"],
+    )
+    .ok();
+    until(403).expect("refused on both instances once they re-read the list");
+    let lines = audit_file_lines(&two.audit);
+    let last = lines.last().unwrap();
+    assert_eq!(last["identity"], "anonymous", "{last}");
+    assert!(
+        last["reason"].as_str().unwrap().contains("revoked"),
+        "{last}"
+    );
+}

@@ -10,6 +10,7 @@
 //!                                not part of the principal)
 //! aws:ARN                        any other AWS principal, by its ARN
 //! METHOD:SUBJECT                 any other authentication method
+//! anonymous                      an unsigned request (no credentials)
 //! delegated:DELEGATOR/NAME       a delegated session (in a chain)
 //! ```
 //!
@@ -72,10 +73,26 @@ impl Identity {
     }
 }
 
+/// The principal of an unsigned request: its name, and its method.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// The identity of an unsigned request.
+pub fn anonymous() -> Identity {
+    Identity::new(ANONYMOUS, ANONYMOUS)
+}
+
+/// Whether the identity is [`anonymous`]: no session ever carries it (a
+/// session's method is how it was proven), so only the gateway's unsigned
+/// path makes one.
+pub fn is_anonymous(identity: &Identity) -> bool {
+    identity.method == ANONYMOUS
+}
+
 /// The principal name of an identity (see the module doc).
 pub fn principal_name(identity: &Identity) -> String {
     let mut out = String::with_capacity(16 + identity.subject.len());
     match identity.method.as_str() {
+        ANONYMOUS => out.push_str(ANONYMOUS),
         "mint" => {
             out.push_str("user:");
             out.push_str(&identity.subject);
@@ -108,6 +125,9 @@ pub fn principal_name(identity: &Identity) -> String {
 /// identity, for `s3gate policy explain --as`. Groups, email and MFA are
 /// given separately.
 pub fn identity_from_principal(name: &str) -> Result<Identity, String> {
+    if name == ANONYMOUS {
+        return Ok(anonymous());
+    }
     let (kind, rest) = name
         .split_once(':')
         .ok_or_else(|| format!("`{name}` is not a principal such as user:alice"))?;

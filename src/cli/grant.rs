@@ -121,22 +121,36 @@ pub fn session_policy(read: &[String], write: &[String]) -> anyhow::Result<Strin
 
 /// The caller's own s3gate session: the `AWS_*` environment variables, or
 /// else the session `s3gate login` (or the `credentials sso` profile)
-/// cached for this gateway.
-fn caller_credentials(
+/// cached for this gateway. Its expiry comes with it when known (the
+/// cache's `Expiration`, or `AWS_CREDENTIAL_EXPIRATION` as the SDKs read
+/// it).
+pub(super) fn caller_credentials(
     gateway: &str,
     sso_cache: Option<&std::path::Path>,
+    command: &'static str,
 ) -> anyhow::Result<aws_credential_types::Credentials> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let from_env = |k: &str| {
-        var(k).with_context(|| format!("{k} is not set: run s3gate grant with your s3gate session"))
+        var(k).with_context(|| {
+            format!("{k} is not set: run s3gate {command} with your s3gate session")
+        })
+    };
+    let expiry = |text: Option<&str>| -> anyhow::Result<Option<SystemTime>> {
+        text.map(|t| {
+            let at = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .with_context(|| format!("the session's expiration `{t}` is not RFC 3339"))?;
+            Ok(SystemTime::UNIX_EPOCH
+                + Duration::from_secs(u64::try_from(at.unix_timestamp()).unwrap_or(0)))
+        })
+        .transpose()
     };
     if var("AWS_ACCESS_KEY_ID").is_some() {
         return Ok(aws_credential_types::Credentials::new(
             from_env("AWS_ACCESS_KEY_ID")?,
             from_env("AWS_SECRET_ACCESS_KEY")?,
             Some(from_env("AWS_SESSION_TOKEN")?),
-            None,
-            "s3gate-grant",
+            expiry(var("AWS_CREDENTIAL_EXPIRATION").as_deref())?,
+            command,
         ));
     }
     let cached = crate::cli::login::cached_session(gateway, sso_cache).with_context(|| {
@@ -155,8 +169,8 @@ fn caller_credentials(
         field("AccessKeyId")?,
         field("SecretAccessKey")?,
         Some(field("SessionToken")?),
-        None,
-        "s3gate-grant",
+        expiry(v["Expiration"].as_str())?,
+        command,
     ))
 }
 
@@ -233,7 +247,7 @@ pub async fn grant(
     let gateway = gateway.trim_end_matches('/');
     let endpoint = endpoint_url.map_or(gateway, |e| e.trim_end_matches('/'));
     let policy = session_policy(read, write)?;
-    let credentials = caller_credentials(gateway, sso_cache)?;
+    let credentials = caller_credentials(gateway, sso_cache, "grant")?;
     let mut form = form_urlencoded::Serializer::new(String::new());
     form.append_pair("Action", "AssumeRole")
         .append_pair("Version", "2011-06-15")

@@ -13,6 +13,7 @@ mod grant;
 mod keyring;
 pub mod login;
 mod policy;
+mod presign;
 mod probe;
 mod revoke;
 mod serve;
@@ -93,6 +94,13 @@ enum Command {
     /// and the grant allow, never past your own expiry, and every audit
     /// line of it names you.
     Grant(grant::Args),
+    /// A presigned URL to hand a person: `s3gate presign get|put
+    /// s3://bucket/key --expires 1h`, signed with your own s3gate session
+    /// (the `AWS_*` environment variables, or the session `s3gate login`
+    /// cached for this gateway). The link never outlives that session:
+    /// `--expires` past it is clipped (and said so), and the gateway refuses
+    /// the link once the session has expired or was revoked.
+    Presign(presign::Args),
     /// Cut sessions off before they expire: adds to the configured
     /// revocation list (`session.revocation_file`, or the S3 object
     /// `session.revocation_url`), which every instance re-reads every
@@ -156,6 +164,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Logout(args) => login::run_logout(args),
         Command::Configure(args) => login::run_configure(args),
         Command::Grant(args) => grant::run(args).await,
+        Command::Presign(args) => presign::run(args).await,
         Command::Revoke(args) => revoke::run(args).await,
         Command::Store(args) => store::run(args).await,
     }

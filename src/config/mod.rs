@@ -4,7 +4,8 @@
 //! this one holds the whole file's struct, loading and validation.
 //!
 //! May read files; depends on nothing else in the crate but the addressing
-//! enum shared with `upstream`. Every field's default is in its doc, and
+//! enum shared with `upstream` and the pure CORS rule shape of
+//! [`crate::s3::cors`]. Every field's default is in its doc, and
 //! `config/s3gate.example.toml` shows them all.
 
 use std::net::SocketAddr;
@@ -58,6 +59,12 @@ pub struct Config {
     /// `/_s3gate/`). Default: off.
     #[serde(default)]
     pub login: Option<LoginConfig>,
+    /// Per-bucket CORS rules (`[[cors]]`, S3's `CORSRule` shape plus the
+    /// `buckets` each applies to), the source of truth for preflights and
+    /// `GetBucketCors`. Read at start: a change needs a restart. Default:
+    /// none (every preflight is refused).
+    #[serde(default)]
+    pub cors: Vec<crate::s3::cors::CorsRule>,
 }
 
 mod duration_field;
@@ -312,6 +319,7 @@ impl Config {
                 }
             }
         }
+        crate::s3::cors::CorsRules::new(self.cors.clone()).map_err(|e| invalid("cors", e))?;
         if self.session.max_ttl < Duration::from_secs(60) {
             return Err(invalid("session.max_ttl", "must be at least 1m".into()));
         }

@@ -143,6 +143,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
             reload_interval: Duration::from_secs(1),
         }),
         identity: crate::config::IdentityConfig::default(),
+        cors: Vec::new(),
     };
     let keyring = Keyring::generate("dev", &mut rand::rng())?;
     let creds = keyring.mint(

@@ -46,6 +46,14 @@ pub fn s3_forwarded(
     })
 }
 
+/// An S3 request s3gate answered itself from its config (`GetBucketCors`):
+/// a 200 XML document, with the request's audit record.
+pub fn s3_answered(ctx: RequestCtx, xml: String) -> Response<GatewayBody> {
+    let request_id = ctx.request_id().to_owned();
+    let finish = ctx.finish(StatusCode::OK);
+    xml_response(StatusCode::OK, xml, &request_id, Some(finish))
+}
+
 /// An S3 request refused or failed: S3's `<Error>` XML (no body for HEAD),
 /// the status its code implies, `Retry-After` when it says so, and the
 /// request's audit record.

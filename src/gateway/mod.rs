@@ -11,7 +11,9 @@
 //! `identity`, `upstream`, `audit`) and on [`crate::live`] for what changes
 //! while running; knows nothing of sockets or TLS ([`crate::server`]).
 
+mod anonymous;
 mod body;
+mod cors;
 mod ctx;
 mod finish;
 mod limits;
@@ -79,6 +81,8 @@ pub struct Gateway {
     /// Requests in flight per principal (`server.max_requests_per_principal`),
     /// keyed by [`InFlight::key_of`] the principal name.
     pub principals: InFlight<u64>,
+    /// The config's `[[cors]]` rules, per bucket.
+    pub cors: crate::s3::cors::CorsRules,
 }
 
 impl Gateway {
@@ -150,6 +154,8 @@ impl Gateway {
             region: config.upstream.region.clone(),
             quotas: crate::session::QuotaLedger::new(),
             principals: InFlight::new(config.server.max_requests_per_principal),
+            cors: crate::s3::cors::CorsRules::new(config.cors.clone())
+                .map_err(|e| anyhow::anyhow!("[[cors]]: {e}"))?,
         })
     }
 }
@@ -214,6 +220,8 @@ pub async fn handle(
     } else {
         let mut response = if origin::s3_refused_here(gateway, &req) {
             origin::s3_on_portal_host(gateway, ctx, &req)
+        } else if cors::is_preflight(req.method()) {
+            cors::preflight(gateway, req, ctx).await
         } else {
             s3::handle(gateway, req, ctx).await
         };

@@ -22,9 +22,11 @@ use super::finish;
 use crate::live::Held;
 use crate::metrics::{self, Limit};
 use crate::policy::{ActionSet, Caller, Decision, Policy};
-use crate::s3::{Action, S3Error, S3ErrorCode, S3Request, delete_objects_keys, touches_own_object};
+use crate::s3::{
+    Action, Operation, S3Error, S3ErrorCode, S3Request, delete_objects_keys, touches_own_object,
+};
 use crate::session::{Claims, Demand, OpenedSession, ReadMeter};
-use crate::sigv4::{self, AuthForm, Verified};
+use crate::sigv4::{self, AuthForm, PayloadMode, Verified};
 use crate::upstream::{self, RoleRequest, UpstreamBody, UpstreamError};
 
 /// Largest DeleteObjects body: 1000 keys of up to 1024 bytes, in XML.
@@ -36,10 +38,29 @@ pub async fn handle(
     mut ctx: RequestCtx,
 ) -> Response<GatewayBody> {
     let (parts, body) = req.into_parts();
-    match run(gateway, &parts, body, &mut ctx).await {
-        Ok((response, meter, held)) => finish::s3_forwarded(ctx, response, meter, held),
+    let outcome = run(gateway, &parts, body, &mut ctx).await;
+    let cors = super::cors::answer(gateway, &parts, ctx.event.bucket.as_deref());
+    let mut response = match outcome {
+        Ok(Outcome::Forwarded(response, meter, held)) => {
+            finish::s3_forwarded(ctx, response, meter, held)
+        }
+        Ok(Outcome::Answered(xml)) => finish::s3_answered(ctx, xml),
         Err(err) => finish::s3_error(ctx, err, &parts.method, parts.uri.path()),
-    }
+    };
+    super::cors::decorate(cors, response.headers_mut());
+    response
+}
+
+/// How an allowed request was answered.
+enum Outcome {
+    /// By the store.
+    Forwarded(
+        Response<upstream::ResponseBody>,
+        ReadMeter,
+        Option<Held<u64>>,
+    ),
+    /// By s3gate from its config (`GetBucketCors`): an S3 XML document.
+    Answered(String),
 }
 
 async fn run(
@@ -47,18 +68,39 @@ async fn run(
     parts: &Parts,
     body: Incoming,
     ctx: &mut RequestCtx,
-) -> Result<
-    (
-        Response<upstream::ResponseBody>,
-        ReadMeter,
-        Option<Held<u64>>,
-    ),
-    S3Error,
-> {
+) -> Result<Outcome, S3Error> {
     let mut s3 = classify(gateway, parts, ctx)?;
-    let (session, verified) = authenticate(gateway, parts, s3.bucket.as_deref(), ctx)?;
-    let claims = &session.claims;
-    let body = read_body(parts, body, &verified, &mut s3, &gateway.limits, ctx).await?;
+    // An unsigned request is `anonymous` (read-only grants); anything with
+    // a trace of a signature is authenticated, and refused if it fails.
+    let signed = if super::anonymous::is_unsigned(parts) {
+        None
+    } else {
+        Some(authenticate(gateway, parts, s3.bucket.as_deref(), ctx)?)
+    };
+    let anonymous;
+    let claims = match &signed {
+        Some((session, _)) => &session.claims,
+        None => {
+            anonymous = super::anonymous::claims(gateway, parts, ctx)?;
+            &anonymous
+        }
+    };
+    let verified = signed.as_ref().map(|(_, verified)| verified);
+    if matches!(
+        s3.operation,
+        Operation::PutBucketCors | Operation::DeleteBucketCors
+    ) {
+        let err = super::cors::refuse_change(ctx.request_id());
+        return Err(refused(ctx, "CORS rules come from the config", err));
+    }
+    let body = match verified {
+        Some(verified) => read_body(parts, body, verified, &mut s3, &gateway.limits, ctx).await?,
+        // GET or HEAD (`anonymous::claims`): nothing is sent upstream.
+        None => Body {
+            upstream: UpstreamBody::Empty,
+            length: Some(0),
+        },
+    };
     protect_own_objects(gateway, &s3, ctx)?;
     let source = client_address(gateway, parts, ctx)?;
     let caller = Caller {
@@ -76,11 +118,24 @@ async fn run(
     // conditional GET answers the same whether the object exists or not.
     let decision = authorize(&policy, &caller, claims, &s3, ctx)?;
     let (meter, held) = admit(gateway, parts, &s3, claims, &body, ctx)?;
+    if s3.operation == Operation::GetBucketCors {
+        let bucket = s3.bucket.as_deref().unwrap_or("");
+        return super::cors::bucket_cors(gateway, bucket).map(Outcome::Answered);
+    }
     let forwarded = forward(
-        gateway, parts, &s3, &policy, &caller, claims, &decision, &verified, body, ctx,
+        gateway,
+        parts,
+        &s3,
+        &policy,
+        &caller,
+        claims,
+        &decision,
+        verified.map_or(&PayloadMode::Unsigned, |v| &v.payload),
+        body,
+        ctx,
     )
     .await?;
-    Ok((forwarded, meter, held))
+    Ok(Outcome::Forwarded(forwarded, meter, held))
 }
 
 /// The client address the policy sees: the peer's, or behind a trusted
@@ -119,7 +174,11 @@ fn refused(ctx: &mut RequestCtx, why: impl std::fmt::Display, err: S3Error) -> S
 }
 
 /// classify: the operation and every resource the request touches.
-fn classify(gateway: &Gateway, parts: &Parts, ctx: &mut RequestCtx) -> Result<S3Request, S3Error> {
+pub(super) fn classify(
+    gateway: &Gateway,
+    parts: &Parts,
+    ctx: &mut RequestCtx,
+) -> Result<S3Request, S3Error> {
     let s3 = crate::s3::classify(
         &parts.method,
         &parts.uri,
@@ -377,7 +436,7 @@ async fn forward(
     caller: &Caller<'_>,
     claims: &Claims,
     decision: &Decision,
-    verified: &Verified,
+    payload: &PayloadMode,
     body: Body,
     ctx: &mut RequestCtx,
 ) -> Result<Response<upstream::ResponseBody>, S3Error> {
@@ -417,14 +476,7 @@ async fn forward(
         denies: &denies,
     });
     let forwarded = upstream
-        .forward(
-            parts,
-            s3,
-            role.as_ref(),
-            &verified.payload,
-            body.upstream,
-            ctx.now,
-        )
+        .forward(parts, s3, role.as_ref(), payload, body.upstream, ctx.now)
         .await
         .map_err(|e| {
             // The caller's body failed its check mid-stream (the upstream

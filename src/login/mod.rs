@@ -17,6 +17,7 @@ pub mod device;
 pub mod origin;
 pub mod page;
 pub mod rp;
+pub mod share;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

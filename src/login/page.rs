@@ -86,6 +86,8 @@ button.secondary{background:transparent;color:inherit;border-color:#8892a6}
 .error{color:var(--deny)}
 .gap{margin-top:14px}
 input[type=text]{font:20px ui-monospace,monospace;letter-spacing:.12em;padding:6px 10px;width:12em;text-transform:uppercase}
+input.object{font:14px ui-monospace,monospace;letter-spacing:0;text-transform:none;width:60%}
+pre.link{white-space:pre-wrap;word-break:break-all}
 "#;
 
 const SCRIPT: &str = r#"
@@ -235,7 +237,49 @@ pub fn portal(v: &PortalView<'_>, nonce: &str) -> String {
         esc(c.secret_access_key),
         esc(c.session_token),
     );
+    let _ = write!(
+        body,
+        "<section id=\"share\"><h2>Share a link</h2>\
+         <p>A download link for one object you can reach (see above), for someone without \
+         access. It works until it expires or your sign-in ends, whichever is first.</p>\
+         <form method=\"post\" action=\"/_s3gate/share\">\
+         <input class=\"object\" type=\"text\" name=\"object\" placeholder=\"s3://bucket/key\" required> \
+         <select name=\"expires\"><option value=\"900\">15 minutes</option>\
+         <option value=\"3600\" selected>1 hour</option><option value=\"86400\">1 day</option>\
+         <option value=\"604800\">7 days</option></select> \
+         <button type=\"submit\">Create link</button></form></section>"
+    );
     layout("Your access", &body, nonce, true)
+}
+
+/// A link the portal made: for whom to copy, and how long it works.
+pub fn shared_link(
+    object: &str,
+    url: &str,
+    valid_for: &str,
+    note: Option<&str>,
+    nonce: &str,
+) -> String {
+    let mut body = String::with_capacity(2048);
+    let _ = write!(
+        body,
+        "<section><div class=\"row\"><h2>Link to {}</h2>\
+         <button data-copy=\"link\">Copy</button></div>\
+         <p>Works for <span class=\"expiry\" id=\"valid\">{}</span>; anyone holding it can \
+         download the object, and the download is recorded under your name.</p>",
+        esc(object),
+        esc(valid_for)
+    );
+    if let Some(note) = note {
+        let _ = write!(body, "<p class=\"muted\" id=\"note\">{}</p>", esc(note));
+    }
+    let _ = write!(
+        body,
+        "<pre class=\"link\" id=\"link\">{}</pre>\
+         <p class=\"gap\"><a href=\"/_s3gate/\">Back to your access</a></p></section>",
+        esc(url)
+    );
+    layout("Shared link", &body, nonce, true)
 }
 
 /// The CLI asks to be signed in as the browser's user.

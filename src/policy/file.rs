@@ -229,6 +229,9 @@ fn compile_rule(loc: &Locator<'_>, effect: Effect, r: RawRule) -> Result<Rule, P
         let set = ActionSet::parse_item(item).map_err(|e| loc.spanned(a, e.to_string()))?;
         actions = actions.union(set);
     }
+    if effect == Effect::Allow && principals.contains(&PrincipalPattern::Anonymous) {
+        super::anonymous::check_grant(actions, delegate).map_err(|e| loc.spanned(&r.actions, e))?;
+    }
     let mut resources = Vec::new();
     for res in r.resources.get_ref() {
         resources.push(Resource::parse(res.get_ref()).map_err(|e| loc.spanned(res, e))?);
@@ -447,6 +450,11 @@ mod tests {
             ("[[grant]]\nid = \"g\"\n".into(), 1, "missing field"),
             ("[[grant]\n".into(), 1, ""),
             ("polcy = 1\n".into(), 1, "unknown field `polcy`"),
+            (
+                "[[grant]]\nid = \"pub\"\nprincipals = [\"anonymous\"]\nactions = [\"read\", \"s3:PutObject\"]\nresources = [\"s3://b/public/*\"]\n".into(),
+                4,
+                "a grant to `anonymous` may only read",
+            ),
         ];
         for (text, line, says) in cases {
             let e = err(text);

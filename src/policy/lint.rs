@@ -89,6 +89,22 @@ pub fn lint(policy: &Policy) -> Vec<Lint> {
         if let Some(message) = widening_delegation(policy, g) {
             warn(&mut out, g, message);
         }
+        if g.principals.contains(&PrincipalPattern::Anonymous) {
+            let resources: Vec<&str> = g.resources.iter().map(|r| r.as_str()).collect();
+            warn(
+                &mut out,
+                g,
+                format!(
+                    "PUBLIC DATA: grants `anonymous` (anyone on the network, no credentials)                      {} on {}; every unsigned request there is served with s3gate's own                      upstream credentials",
+                    g.actions
+                        .iter()
+                        .map(|a| format!("s3:{a}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    resources.join(", ")
+                ),
+            );
+        }
     }
     let denies = policy.denies();
     for (i, d) in denies.iter().enumerate() {
@@ -161,7 +177,7 @@ fn widening_delegation(policy: &Policy, g: &Rule) -> Option<String> {
                     true
                 }
                 PrincipalPattern::Name(n) => n.matches(delegator),
-                PrincipalPattern::DelegatedBy(_) => false,
+                PrincipalPattern::DelegatedBy(_) | PrincipalPattern::Anonymous => false,
             });
             may_apply && h.actions.contains_all(g.actions) && resources_cover(h, g)
         });

@@ -40,6 +40,7 @@
 //! allows listing `home/alice/` and below, and denies listing `home/`. That
 //! is intended: a scope never reveals key names outside itself.
 
+pub mod anonymous;
 mod condition;
 mod delegation;
 mod encryption;

@@ -8,7 +8,11 @@
 //! plus kinds that match an attribute rather than the name:
 //!
 //! ```text
-//! *                              every authenticated identity
+//! *                              every authenticated identity (never
+//!                                `anonymous` in a grant; a deny's `*`
+//!                                includes it)
+//! anonymous                      an unsigned request (grants: read
+//!                                actions only, see `policy::anonymous`)
 //! group:NAME                     one of the identity's groups
 //! email:ADDRESS                  the identity's verified email
 //!                                (`email:*@example.com`)
@@ -22,8 +26,10 @@ use crate::principal::Identity;
 /// One entry of a rule's `principals`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrincipalPattern {
-    /// `*`: every identity.
+    /// `*`: every authenticated identity (and, in a deny, anonymous too).
     Any,
+    /// `anonymous`: an unsigned request.
+    Anonymous,
     /// `user:`, `oidc:`, `aws:` or another method's name, matched as a
     /// whole against [`crate::principal::principal_name`].
     Name(Pattern),
@@ -40,6 +46,9 @@ impl PrincipalPattern {
     pub fn parse(text: &str) -> Result<PrincipalPattern, String> {
         if text == "*" {
             return Ok(Self::Any);
+        }
+        if text == crate::principal::ANONYMOUS {
+            return Ok(Self::Anonymous);
         }
         let Some((kind, rest)) = text.split_once(':') else {
             return Err(format!(
@@ -84,8 +93,12 @@ impl PrincipalPattern {
         chain: &[String],
         deny: bool,
     ) -> bool {
+        let anonymous = crate::principal::is_anonymous(identity);
         match self {
-            Self::Any => true,
+            // A grant to `*` means everyone who signed in, never the
+            // public; a deny to `*` fails closed and includes it.
+            Self::Any => deny || !anonymous,
+            Self::Anonymous => anonymous,
             Self::Name(p) => p.matches(name),
             Self::Group(p) => identity.groups.iter().any(|g| p.matches(g)),
             Self::Email(p) => match identity.email.as_deref() {
@@ -100,6 +113,7 @@ impl PrincipalPattern {
     pub fn to_text(&self) -> String {
         match self {
             Self::Any => "*".into(),
+            Self::Anonymous => crate::principal::ANONYMOUS.into(),
             Self::Name(p) => p.to_string(),
             Self::Group(p) => format!("group:{p}"),
             Self::Email(p) => format!("email:{p}"),

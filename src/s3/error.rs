@@ -14,6 +14,10 @@ use crate::xml::Doc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum S3ErrorCode {
     AccessDenied,
+    /// A CORS preflight no rule allows (S3's code for it).
+    AccessForbidden,
+    BadRequest,
+    NoSuchCORSConfiguration,
     AuthorizationHeaderMalformed,
     AuthorizationQueryParametersError,
     BadDigest,
@@ -51,6 +55,9 @@ impl S3ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AccessDenied => "AccessDenied",
+            Self::AccessForbidden => "AccessForbidden",
+            Self::BadRequest => "BadRequest",
+            Self::NoSuchCORSConfiguration => "NoSuchCORSConfiguration",
             Self::AuthorizationHeaderMalformed => "AuthorizationHeaderMalformed",
             Self::AuthorizationQueryParametersError => "AuthorizationQueryParametersError",
             Self::BadDigest => "BadDigest",
@@ -91,11 +98,13 @@ impl S3ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             Self::AccessDenied
+            | Self::AccessForbidden
             | Self::InvalidAccessKeyId
             | Self::RequestTimeTooSkewed
             | Self::SignatureDoesNotMatch => StatusCode::FORBIDDEN,
             Self::AuthorizationHeaderMalformed
             | Self::AuthorizationQueryParametersError
+            | Self::BadRequest
             | Self::BadDigest
             | Self::EntityTooLarge
             | Self::ExpiredToken
@@ -114,6 +123,7 @@ impl S3ErrorCode {
             | Self::MissingSecurityHeader
             | Self::XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             Self::MissingContentLength => StatusCode::LENGTH_REQUIRED,
+            Self::NoSuchCORSConfiguration => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::NoSuchBucket => StatusCode::NOT_FOUND,
             Self::NotImplemented => StatusCode::NOT_IMPLEMENTED,

@@ -11,6 +11,7 @@
 
 mod action;
 mod classify;
+pub mod cors;
 mod delete;
 mod error;
 mod framing;

@@ -736,3 +736,46 @@ fn two_callers_through_one_gateway_get_their_own_named_and_narrowed_role_session
         );
     }
 }
+
+#[test]
+fn anonymous_reads_run_under_a_role_session_narrowed_to_the_public_grant() {
+    needs_testbed!();
+    let m = moto();
+    let h = harness();
+    let gw = h.gateway_with_upstreams("gw-anon", &moto_role_upstream(m, &m.writer_role_arn, ""));
+    let bucket = moto_bucket("anon-role");
+    moto_put(&bucket, "public/a.txt", b"for everyone");
+    moto_put(&bucket, "private/b.txt", b"not for everyone");
+    // The public grant, beside a `*` grant of everything (which must not
+    // reach anonymous, nor its role session).
+    std::fs::write(&gw.policy, crate::anonymous::public_policy(&bucket)).unwrap();
+    let url = |key: &str| format!("{}/{bucket}/{key}", gw.endpoint());
+
+    let recording = Recording::start();
+    let got = crate::harness::wait_for(Duration::from_secs(10), || {
+        let (status, body) = crate::client::curl("GET", &url("public/a.txt"), None);
+        (status == 200).then_some(body)
+    })
+    .expect("the public object is served once the policy has reloaded");
+    assert_eq!(got, b"for everyone");
+    let (status, _) = crate::client::curl("GET", &url("private/b.txt"), None);
+    assert_eq!(status, 403);
+    let calls = recording.assume_roles("anonymous");
+    drop(recording);
+
+    assert_eq!(calls.len(), 1, "AssumeRole calls for anonymous: {calls:?}");
+    let call = &calls[0];
+    assert_eq!(param(call, "RoleArn"), m.writer_role_arn);
+    assert_eq!(param(call, "SourceIdentity"), "anonymous");
+    let policy: Value = serde_json::from_str(param(call, "Policy"))
+        .unwrap_or_else(|e| panic!("Policy is not JSON ({e}): {call:?}"));
+    // The store holds the role to the public prefix, read-only.
+    let text = policy.to_string();
+    assert!(
+        text.contains(&format!("arn:aws:s3:::{bucket}/public/*")),
+        "{policy}"
+    );
+    for wider in ["Put", "Delete", "private", "arn:aws:s3:::*", "\"s3:*\""] {
+        assert!(!text.contains(wider), "{wider} in {policy}");
+    }
+}

@@ -27,12 +27,15 @@ macro_rules! needs_testbed {
     };
 }
 
+mod anonymous;
 mod assume_role;
 mod audit;
 mod aws_identity;
+mod browser_data;
 mod client;
 #[path = "../common/mod.rs"]
 mod common;
+mod cors;
 mod delegation;
 mod dev;
 mod escalation;
@@ -49,6 +52,7 @@ mod origin;
 mod payload;
 mod policy;
 mod policy_cli;
+mod presign;
 mod quota;
 mod refusal;
 mod roundtrip;

@@ -23,7 +23,8 @@ fn mint(gw: &Gateway, user: &str) -> Creds {
     mint_with(&gw.config, user, ALL, "1h")
 }
 
-fn request(gw: &Gateway, creds: &Creds, method: &str, path: &str, body: &[u8]) -> Response {
+/// A header-signed request with a hashed body (shared by other modules).
+pub fn request(gw: &Gateway, creds: &Creds, method: &str, path: &str, body: &[u8]) -> Response {
     let url = format!("{}/{path}", gw.endpoint());
     let (req, _) = signed(
         &Signing::now(creds),

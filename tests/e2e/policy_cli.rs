@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn s3gate(args: &[&str]) -> (i32, String, String) {
+/// Runs the s3gate binary: exit code, stdout, stderr.
+pub fn s3gate(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_s3gate"))
         .args(args)
         .output()

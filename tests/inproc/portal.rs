@@ -165,23 +165,29 @@ async fn a_callback_without_the_logins_state_is_refused_and_audited() {
     assert_eq!(s.issuer.refused_exchanges(), Vec::<String>::new());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_code_flow_signs_in_and_the_portal_hands_out_credentials_that_work() {
-    let s = Stack::with_login(POLICY).await;
-    s.issuer.sign_in(Some("carol"));
-    let (to_issuer, login_cookie) = begin(&s).await;
+/// Signs `user` in through the whole code flow; the session cookie.
+async fn sign_in(s: &Stack, user: &str) -> String {
+    s.issuer.sign_in(Some(user));
+    let (to_issuer, login_cookie) = begin(s).await;
     let back = approve(&to_issuer).await;
     assert!(
         back.starts_with(&format!("{}/_s3gate/callback?", s.portal())),
         "{back}"
     );
-
     let signed_in = get(&back, Some(&login_cookie)).await;
     assert_eq!(location(&signed_in), "/_s3gate/");
     // The issuer traded the code only for the verifier of the challenge
     // the gateway sent, from the registered client with its secret.
     assert_eq!(s.issuer.refused_exchanges(), Vec::<String>::new());
-    let (session_cookie, _) = set_cookie(&signed_in, "s3gate_session").expect("signed in");
+    set_cookie(&signed_in, "s3gate_session")
+        .expect("signed in")
+        .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_code_flow_signs_in_and_the_portal_hands_out_credentials_that_work() {
+    let s = Stack::with_login(POLICY).await;
+    let session_cookie = sign_in(&s, "carol").await;
     let line = s
         .audit_line("the sign-in", |l| {
             l["api"] == "login" && l["operation"] == "Login"
@@ -315,4 +321,89 @@ async fn the_portal_answers_only_on_its_own_host_and_s3_never_there() {
         .await
         .expect("the same request on the S3 host");
     assert!(s.stored("alice/portal.txt").await.is_some());
+}
+
+/// "Share a link": POSTs the portal's form as the signed-in browser.
+async fn share(s: &Stack, cookie: &str, object: &str, expires: u64) -> Response {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("object", object)
+        .append_pair("expires", &expires.to_string())
+        .finish();
+    send(Request {
+        method: "POST".into(),
+        url: format!("{}/_s3gate/share", s.portal()),
+        headers: vec![
+            ("cookie".into(), cookie.to_owned()),
+            ("origin".into(), s.portal()),
+            (
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ),
+        ],
+        body: body.into_bytes(),
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_shares_a_link_to_an_object_the_person_may_read_and_nothing_else() {
+    let s = Stack::with_login(POLICY).await;
+    s.put_stored("carol/report.txt", b"quarterly numbers").await;
+    s.put_stored("carol/other.txt", b"not shared").await;
+    s.put_stored("dave/report.txt", b"dave's").await;
+    let cookie = sign_in(&s, "carol").await;
+    let portal = get(&format!("{}/_s3gate/", s.portal()), Some(&cookie)).await;
+    assert!(portal.text().contains("action=\"/_s3gate/share\""));
+
+    let page = share(&s, &cookie, "s3://data/carol/report.txt", 600).await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    let text = page.text();
+    let url = text
+        .split("<pre class=\"link\" id=\"link\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</pre>").next())
+        .expect("the link on the page")
+        .replace("&amp;", "&");
+    assert!(url.contains("X-Amz-Expires=600"), "{url}");
+    // The link is for the S3 endpoint: the portal's host serves no S3.
+    assert!(url.starts_with(&s.endpoint()), "{url}");
+    // Anyone holding the link downloads the object, with no credentials.
+    let fetched = get(&url, None).await;
+    assert_eq!(fetched.status, 200, "{}", fetched.text());
+    assert_eq!(&fetched.body[..], b"quarterly numbers");
+    // The link's session reads that one object: the same signature on
+    // another key fails, and so would its session on any other request.
+    let other = get(&url.replace("report.txt", "other.txt"), None).await;
+    assert_eq!(other.status, 403, "{}", other.text());
+    let line = s
+        .audit_line("the shared link", |l| l["operation"] == "ShareLink")
+        .await;
+    assert_eq!(line["decision"], "allow", "{line}");
+    assert_eq!(line["key"], "carol/report.txt", "{line}");
+    assert!(
+        !line.to_string().contains("X-Amz-Signature"),
+        "the audit line holds the link: {line}"
+    );
+
+    // Nothing carol may not read: refused, with the policy's reason.
+    let refused = share(&s, &cookie, "s3://data/dave/report.txt", 600).await;
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert!(
+        refused.text().contains("You may not read"),
+        "{}",
+        refused.text()
+    );
+    // Not from another site, even with the cookie.
+    let forged = send(Request {
+        method: "POST".into(),
+        url: format!("{}/_s3gate/share", s.portal()),
+        headers: vec![
+            ("cookie".into(), cookie.clone()),
+            ("origin".into(), "https://evil.example".into()),
+        ],
+        body: b"object=s3%3A%2F%2Fdata%2Fcarol%2Freport.txt".to_vec(),
+    })
+    .await;
+    assert_eq!(forged.status, 403, "{}", forged.text());
+    assert!(!forged.text().contains("X-Amz-Signature"));
 }

@@ -9,12 +9,7 @@ impl Ctx<'_> {
     /// denies that still refuse, as the pages show them.
     pub(super) fn reach(&self, identity: &Identity) -> (Vec<GrantRow>, Vec<GrantRow>) {
         let policy = self.gateway.policy.current();
-        let caller = Caller {
-            identity,
-            chain: &[],
-            client: Some(self.client.ip()),
-            now: self.now,
-        };
+        let caller = self.caller(identity);
         let to_rows = |granted: Vec<crate::policy::Granted>| -> Vec<GrantRow> {
             granted
                 .into_iter()
@@ -100,6 +95,20 @@ impl Ctx<'_> {
         session_exp: u64,
         record: &mut Record,
     ) -> Result<SessionCredentials, (StatusCode, String)> {
+        let ttl = self.rp.config().credentials_ttl;
+        self.issue_scoped(identity, session_exp, ttl, Scope::all(), record)
+    }
+
+    /// [`Self::issue`] for `ttl` at most and `scope` only (a shared
+    /// link's session: one object, as long as the link).
+    pub(super) fn issue_scoped(
+        &self,
+        identity: &Identity,
+        session_exp: u64,
+        ttl: Duration,
+        scope: Scope,
+        record: &mut Record,
+    ) -> Result<SessionCredentials, (StatusCode, String)> {
         let left = session_exp.saturating_sub(unix(self.now));
         if left < MIN_CREDENTIALS {
             record.deny("ExpiredToken", "the browser session is about to end");
@@ -108,16 +117,12 @@ impl Ctx<'_> {
                 "Your sign-in is about to end. Sign out and sign in again.".into(),
             ));
         }
-        let ttl = self
-            .rp
-            .config()
-            .credentials_ttl
-            .min(Duration::from_secs(left));
+        let ttl = ttl.min(Duration::from_secs(left));
         let keyring = &self.gateway.keyring;
         let creds = keyring
             .mint(
                 identity.clone(),
-                Scope::all(),
+                scope,
                 self.now,
                 ttl,
                 Vec::new(),

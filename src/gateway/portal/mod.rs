@@ -10,6 +10,7 @@
 mod browser;
 mod cli;
 mod device;
+mod share;
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -77,6 +78,7 @@ pub async fn handle(
         (Method::GET, "login") => ctx.login(&req).await,
         (Method::GET, "callback") => ctx.callback(&req).await,
         (Method::POST, "logout") => ctx.logout(),
+        (Method::POST, "share") => ctx.share(req).await,
         (Method::GET, "cli") => ctx.cli_confirm(&req),
         (Method::POST, "cli") => ctx.cli_approve(req).await,
         (Method::POST, "cli/token") => ctx.cli_token(req).await,
@@ -112,7 +114,7 @@ fn allowed_methods(page: &str) -> Option<&'static str> {
     match page {
         "" | "login" | "callback" => Some("GET"),
         "cli" | "device" => Some("GET, POST"),
-        "logout" | "cli/token" | "device/start" | "device/token" => Some("POST"),
+        "logout" | "share" | "cli/token" | "device/start" | "device/token" => Some("POST"),
         _ => None,
     }
 }
@@ -177,6 +179,16 @@ impl Ctx<'_> {
             &self.nonce,
             record.map(|r| r.finish(status)),
         )
+    }
+
+    /// A signed-in person as the policy sees them, here and now.
+    fn caller<'i>(&self, identity: &'i Identity) -> Caller<'i> {
+        Caller {
+            identity,
+            chain: &[],
+            client: Some(self.client.ip()),
+            now: self.now,
+        }
     }
 
     /// The signed-in browser, if its cookie opens and has not expired.

@@ -1,0 +1,93 @@
+//! Unsigned requests: which ones count as `anonymous`, and what they are
+//! held to before the policy decides them like any other request (a grant
+//! to the `anonymous` principal, read actions only: `policy::anonymous`).
+//!
+//! A request is anonymous only when it carries no trace of a signature: no
+//! `Authorization` header, no `X-Amz-Security-Token` header, and no
+//! `X-Amz-*` (any case) or SigV2 query parameter. A request with a bad or
+//! half signature is authenticated (and refused) as before, never served as
+//! anonymous. Anonymous requests are `GET` or `HEAD`, and may not use the
+//! `response-*` overrides (S3's rule: a public object cannot be relabelled,
+//! say as `text/html`, by whoever builds the link).
+//!
+//! Spec: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html>
+//! (response header overrides and anonymous requests).
+
+use http::Method;
+use http::request::Parts;
+
+use super::Gateway;
+use super::ctx::RequestCtx;
+use crate::policy::Scope;
+use crate::principal::{ANONYMOUS, anonymous};
+use crate::s3::{S3Error, S3ErrorCode};
+use crate::session::{Claims, Quota};
+
+/// Whether the request carries no credentials at all.
+pub fn is_unsigned(parts: &Parts) -> bool {
+    if parts.headers.contains_key(http::header::AUTHORIZATION)
+        || parts.headers.contains_key("x-amz-security-token")
+    {
+        return false;
+    }
+    !parts.uri.query().unwrap_or("").split('&').any(|piece| {
+        let name = piece.split_once('=').map_or(piece, |(n, _)| n);
+        let lower = name.to_ascii_lowercase();
+        lower.starts_with("x-amz-") || lower == "awsaccesskeyid" || lower == "signature"
+    })
+}
+
+/// The claims an unsigned request is decided with (identity `anonymous`,
+/// no scope of its own, no quota), once it is a read without overrides and
+/// `anonymous` is not on the revocation list (`s3gate revoke --identity
+/// anonymous` shuts public access at once, on every instance).
+pub fn claims(gateway: &Gateway, parts: &Parts, ctx: &mut RequestCtx) -> Result<Claims, S3Error> {
+    let identity = anonymous();
+    ctx.event.auth = Some(ANONYMOUS);
+    ctx.event.set_identity(&identity);
+    if !matches!(parts.method, Method::GET | Method::HEAD) {
+        ctx.event.reason = format!("unsigned {} request", parts.method);
+        return Err(S3Error::new(
+            S3ErrorCode::AccessDenied,
+            format!(
+                "s3gate: an unsigned request may only read public data (GET or HEAD); sign \
+                 {} requests with s3gate session credentials (request id {}).",
+                parts.method,
+                ctx.request_id()
+            ),
+        ));
+    }
+    let overrides = parts.uri.query().unwrap_or("").split('&').any(|piece| {
+        piece
+            .split_once('=')
+            .map_or(piece, |(n, _)| n)
+            .to_ascii_lowercase()
+            .starts_with("response-")
+    });
+    if overrides {
+        ctx.event.reason = "response-* overrides on an unsigned request".into();
+        return Err(S3Error::new(
+            S3ErrorCode::InvalidRequest,
+            "Request specific response headers cannot be used for anonymous GET requests.",
+        ));
+    }
+    let claims = Claims {
+        session_id: String::new(),
+        access_key_id: String::new(),
+        identity,
+        scope: Scope::all(),
+        issued_at: 0,
+        expires_at: u64::MAX,
+        chain: Vec::new(),
+        parent_scopes: Vec::new(),
+        parent_sessions: Vec::new(),
+        quota: Quota::default(),
+        parent_quotas: Vec::new(),
+    };
+    if let Some(why) = gateway.revocations.revoked(&claims, ctx.now) {
+        let message = format!("s3gate: {why} (request id {}).", ctx.request_id());
+        ctx.event.reason = why;
+        return Err(S3Error::new(S3ErrorCode::AccessDenied, message));
+    }
+    Ok(claims)
+}

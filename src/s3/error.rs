@@ -18,6 +18,7 @@ pub enum S3ErrorCode {
     AuthorizationQueryParametersError,
     BadDigest,
     EntityTooLarge,
+    EntityTooSmall,
     ExpiredToken,
     IncompleteBody,
     InternalError,
@@ -25,16 +26,20 @@ pub enum S3ErrorCode {
     InvalidArgument,
     InvalidBucketName,
     InvalidDigest,
+    InvalidPolicyDocument,
     InvalidRequest,
     InvalidToken,
     InvalidURI,
     KeyTooLongError,
+    MalformedPOSTRequest,
     MalformedXML,
+    MaxPostPreDataLengthExceededError,
     MetadataTooLarge,
     MethodNotAllowed,
     MissingContentLength,
     MissingSecurityHeader,
     NotImplemented,
+    PreconditionFailed,
     RequestHeaderSectionTooLarge,
     RequestTimeTooSkewed,
     RequestTimeout,
@@ -54,6 +59,7 @@ impl S3ErrorCode {
             Self::AuthorizationQueryParametersError => "AuthorizationQueryParametersError",
             Self::BadDigest => "BadDigest",
             Self::EntityTooLarge => "EntityTooLarge",
+            Self::EntityTooSmall => "EntityTooSmall",
             Self::ExpiredToken => "ExpiredToken",
             Self::IncompleteBody => "IncompleteBody",
             Self::InternalError => "InternalError",
@@ -61,16 +67,20 @@ impl S3ErrorCode {
             Self::InvalidArgument => "InvalidArgument",
             Self::InvalidBucketName => "InvalidBucketName",
             Self::InvalidDigest => "InvalidDigest",
+            Self::InvalidPolicyDocument => "InvalidPolicyDocument",
             Self::InvalidRequest => "InvalidRequest",
             Self::InvalidToken => "InvalidToken",
             Self::InvalidURI => "InvalidURI",
             Self::KeyTooLongError => "KeyTooLongError",
+            Self::MalformedPOSTRequest => "MalformedPOSTRequest",
             Self::MalformedXML => "MalformedXML",
+            Self::MaxPostPreDataLengthExceededError => "MaxPostPreDataLengthExceededError",
             Self::MetadataTooLarge => "MetadataTooLarge",
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::MissingContentLength => "MissingContentLength",
             Self::MissingSecurityHeader => "MissingSecurityHeader",
             Self::NotImplemented => "NotImplemented",
+            Self::PreconditionFailed => "PreconditionFailed",
             Self::RequestHeaderSectionTooLarge => "RequestHeaderSectionTooLarge",
             Self::RequestTimeTooSkewed => "RequestTimeTooSkewed",
             Self::RequestTimeout => "RequestTimeout",
@@ -96,22 +106,27 @@ impl S3ErrorCode {
             | Self::AuthorizationQueryParametersError
             | Self::BadDigest
             | Self::EntityTooLarge
+            | Self::EntityTooSmall
             | Self::ExpiredToken
             | Self::IncompleteBody
             | Self::InvalidArgument
             | Self::InvalidBucketName
             | Self::InvalidDigest
+            | Self::InvalidPolicyDocument
             | Self::InvalidRequest
             | Self::InvalidToken
             | Self::InvalidURI
             | Self::KeyTooLongError
+            | Self::MalformedPOSTRequest
             | Self::MalformedXML
+            | Self::MaxPostPreDataLengthExceededError
             | Self::MetadataTooLarge
             | Self::RequestHeaderSectionTooLarge
             | Self::RequestTimeout
             | Self::MissingSecurityHeader
             | Self::XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             Self::MissingContentLength => StatusCode::LENGTH_REQUIRED,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,

@@ -42,24 +42,50 @@ pub async fn handle(
     }
 }
 
-async fn run(
-    gateway: &Gateway,
-    parts: &Parts,
-    body: Incoming,
-    ctx: &mut RequestCtx,
-) -> Result<
+/// A request's outcome: the store's response, the read meter and the
+/// in-flight slot its body holds, or the refusal.
+pub(super) type Forwarded = Result<
     (
         Response<upstream::ResponseBody>,
         ReadMeter,
         Option<Held<u64>>,
     ),
     S3Error,
-> {
+>;
+
+async fn run(gateway: &Gateway, parts: &Parts, body: Incoming, ctx: &mut RequestCtx) -> Forwarded {
     let mut s3 = classify(gateway, parts, ctx)?;
+    if s3.operation == crate::s3::Operation::PostObject {
+        // Boxed: the form's phases are a future of their own size.
+        return Box::pin(super::post::run(gateway, parts, body, &s3, ctx)).await;
+    }
     let (session, verified) = authenticate(gateway, parts, s3.bucket.as_deref(), ctx)?;
-    let claims = &session.claims;
     let body = read_body(parts, body, &verified, &mut s3, ctx).await?;
-    protect_own_objects(gateway, &s3, ctx)?;
+    decide_and_forward(
+        gateway,
+        parts,
+        &s3,
+        &session.claims,
+        &verified.payload,
+        body,
+        ctx,
+    )
+    .await
+}
+
+/// The phases once the caller is known and its body is in hand: the
+/// decision (authorize, admit) and the forwarding, shared by every S3
+/// request and by the PutObject a form upload stands for.
+pub(super) async fn decide_and_forward(
+    gateway: &Gateway,
+    parts: &Parts,
+    s3: &S3Request,
+    claims: &Claims,
+    payload: &sigv4::PayloadMode,
+    body: Body,
+    ctx: &mut RequestCtx,
+) -> Forwarded {
+    protect_own_objects(gateway, s3, ctx)?;
     let source = client_address(gateway, parts, ctx)?;
     let caller = Caller {
         identity: &claims.identity,
@@ -74,10 +100,10 @@ async fn run(
     let policy = gateway.policy.current();
     // Decided before the upstream is contacted, so a denied HEAD or
     // conditional GET answers the same whether the object exists or not.
-    let decision = authorize(&policy, &caller, claims, &s3, ctx)?;
-    let (meter, held) = admit(gateway, parts, &s3, claims, &body, ctx)?;
+    let decision = authorize(&policy, &caller, claims, s3, ctx)?;
+    let (meter, held) = admit(gateway, parts, s3, claims, &body, ctx)?;
     let forwarded = forward(
-        gateway, parts, &s3, &policy, &caller, claims, &decision, &verified, body, ctx,
+        gateway, parts, s3, &policy, &caller, claims, &decision, payload, body, ctx,
     )
     .await?;
     Ok((forwarded, meter, held))
@@ -113,7 +139,7 @@ fn client_address(
 }
 
 /// Sets the audit reason from a stage's error and passes its S3 error on.
-fn refused(ctx: &mut RequestCtx, why: impl std::fmt::Display, err: S3Error) -> S3Error {
+pub(super) fn refused(ctx: &mut RequestCtx, why: impl std::fmt::Display, err: S3Error) -> S3Error {
     ctx.event.reason = why.to_string();
     err
 }
@@ -150,21 +176,61 @@ fn authenticate(
         AuthForm::Presigned => "presigned",
     });
     ctx.event.access_key_id = Some(auth.access_key_id.clone());
-    // The credential scope names s3 and a region a configured store is in
-    // (the bucket's, named in the refusal as S3 does).
+    let presigned = auth.form == AuthForm::Presigned;
+    check_scope(gateway, auth.credential(), presigned, bucket, ctx)?;
+    let session = open_session(
+        gateway,
+        &auth.access_key_id,
+        auth.security_token.as_deref(),
+        ctx,
+    )?;
+    let claims = &session.claims;
+    let verified = auth
+        .verify(parts, session.secret.expose().as_bytes(), ctx.now)
+        .map_err(|e| {
+            let err = e.to_s3_error();
+            refused(ctx, e, err)
+        })?;
+    // Checked once the signature holds, so only the session's holder
+    // learns that it was revoked.
+    refuse_revoked(gateway, claims, ctx)?;
+    Ok((session, verified))
+}
+
+/// The credential scope names s3 and a region a configured store is in
+/// (the bucket's, named in the refusal as S3 does).
+pub(super) fn check_scope(
+    gateway: &Gateway,
+    scope: &sigv4::CredentialScope,
+    presigned: bool,
+    bucket: Option<&str>,
+    ctx: &mut RequestCtx,
+) -> Result<(), S3Error> {
     let upstreams = &gateway.upstreams;
-    auth.check_scope(
-        |r| upstreams.serves_region(r),
-        upstreams.region_for(bucket),
-        "s3",
-    )
-    .map_err(|e| {
-        let err = e.to_s3_error();
-        refused(ctx, e, err)
-    })?;
+    scope
+        .check(
+            presigned,
+            |r| upstreams.serves_region(r),
+            upstreams.region_for(bucket),
+            "s3",
+        )
+        .map_err(|e| {
+            let err = e.to_s3_error();
+            refused(ctx, e, err)
+        })
+}
+
+/// The session a signature names: its sealed token opened for
+/// `access_key_id`, and who it is written into the audit event.
+pub(super) fn open_session(
+    gateway: &Gateway,
+    access_key_id: &str,
+    token: Option<&str>,
+    ctx: &mut RequestCtx,
+) -> Result<Arc<OpenedSession>, S3Error> {
     // s3gate holds no long-term keys: a request without a session token
     // names an access key that does not exist here.
-    let Some(token) = auth.security_token.as_deref() else {
+    let Some(token) = token else {
         return Err(refused(
             ctx,
             "no session token",
@@ -177,7 +243,7 @@ fn authenticate(
     };
     let session = gateway
         .keyring
-        .open_shared(&auth.access_key_id, token, ctx.now)
+        .open_shared(access_key_id, token, ctx.now)
         .map_err(|e| {
             let err = e.to_s3_error();
             refused(ctx, e, err)
@@ -186,14 +252,16 @@ fn authenticate(
     ctx.event.session_id = Some(claims.session_id.clone());
     ctx.event.set_identity(&claims.identity);
     ctx.event.chain = claims.chain.clone();
-    let verified = auth
-        .verify(parts, session.secret.expose().as_bytes(), ctx.now)
-        .map_err(|e| {
-            let err = e.to_s3_error();
-            refused(ctx, e, err)
-        })?;
-    // Checked once the signature holds, so only the session's holder
-    // learns that it was revoked.
+    Ok(session)
+}
+
+/// Refuses a session on the revocation list. Called once its signature
+/// holds, so only the session's holder learns that it was revoked.
+pub(super) fn refuse_revoked(
+    gateway: &Gateway,
+    claims: &Claims,
+    ctx: &mut RequestCtx,
+) -> Result<(), S3Error> {
     if let Some(why) = gateway.revocations.revoked(claims, ctx.now) {
         let message = format!("s3gate: {why} (request id {}).", ctx.request_id());
         return Err(refused(
@@ -202,15 +270,15 @@ fn authenticate(
             S3Error::new(S3ErrorCode::AccessDenied, message),
         ));
     }
-    Ok((session, verified))
+    Ok(())
 }
 
 /// The body as it will be sent upstream, and what is known of its length.
-struct Body {
-    upstream: UpstreamBody,
+pub(super) struct Body {
+    pub(super) upstream: UpstreamBody,
     /// What the store will be sent: the decoded length of an aws-chunked
     /// body, else the body's own (`None` for a chunked one).
-    length: Option<u64>,
+    pub(super) length: Option<u64>,
 }
 
 /// The body, verified as it streams; only DeleteObjects is read first,
@@ -364,7 +432,7 @@ async fn forward(
     caller: &Caller<'_>,
     claims: &Claims,
     decision: &Decision,
-    verified: &Verified,
+    payload: &sigv4::PayloadMode,
     body: Body,
     ctx: &mut RequestCtx,
 ) -> Result<Response<upstream::ResponseBody>, S3Error> {
@@ -404,14 +472,7 @@ async fn forward(
         denies: &denies,
     });
     let forwarded = upstream
-        .forward(
-            parts,
-            s3,
-            role.as_ref(),
-            &verified.payload,
-            body.upstream,
-            ctx.now,
-        )
+        .forward(parts, s3, role.as_ref(), payload, body.upstream, ctx.now)
         .await
         .map_err(|e| {
             // The caller's body failed its check mid-stream (the upstream

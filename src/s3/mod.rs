@@ -18,6 +18,7 @@ mod framing;
 mod headers;
 mod name;
 mod own;
+mod post_fields;
 mod post_policy;
 mod query;
 
@@ -31,6 +32,7 @@ pub use form::{
 pub use headers::{Effect, Encryption, amz_effect, forwarded as header_forwarded};
 pub use name::{CopySource, refuse_dot_segments};
 pub use own::touches_own_object;
+pub use post_fields::{FormAnswer, encode_key, post_response_xml, tagging_header, upload_headers};
 pub use post_policy::{Condition, PolicyError, PostPolicy, Submitted, substitute_filename};
 pub use query::PRESIGN_PARAMS;
 

@@ -69,6 +69,9 @@ pub enum UpstreamBody {
     Empty,
     Bytes(Option<Bytes>),
     Verified(Box<VerifiedBody<Incoming>>),
+    /// A body read by another stage (a form upload's file part), its
+    /// failures already turned into `SigV4Error`s.
+    Stream(http_body_util::combinators::UnsyncBoxBody<Bytes, SigV4Error>),
 }
 
 impl Body for UpstreamBody {
@@ -83,6 +86,7 @@ impl Body for UpstreamBody {
             Self::Empty => Poll::Ready(None),
             Self::Bytes(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Self::Verified(v) => Pin::new(v.as_mut()).poll_frame(cx),
+            Self::Stream(b) => Pin::new(b).poll_frame(cx),
         }
     }
 
@@ -91,6 +95,7 @@ impl Body for UpstreamBody {
             Self::Empty => true,
             Self::Bytes(b) => b.is_none(),
             Self::Verified(v) => v.is_end_stream(),
+            Self::Stream(b) => b.is_end_stream(),
         }
     }
 
@@ -99,6 +104,7 @@ impl Body for UpstreamBody {
             Self::Empty => SizeHint::with_exact(0),
             Self::Bytes(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Self::Verified(v) => v.size_hint(),
+            Self::Stream(b) => b.size_hint(),
         }
     }
 }

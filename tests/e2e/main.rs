@@ -49,6 +49,7 @@ mod origin;
 mod payload;
 mod policy;
 mod policy_cli;
+mod post;
 mod quota;
 mod refusal;
 mod roundtrip;

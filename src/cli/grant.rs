@@ -122,7 +122,7 @@ pub fn session_policy(read: &[String], write: &[String]) -> anyhow::Result<Strin
 /// The caller's own s3gate session: the `AWS_*` environment variables, or
 /// else the session `s3gate login` (or the `credentials sso` profile)
 /// cached for this gateway.
-fn caller_credentials(
+pub(super) fn caller_credentials(
     gateway: &str,
     sso_cache: Option<&std::path::Path>,
 ) -> anyhow::Result<aws_credential_types::Credentials> {

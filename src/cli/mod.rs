@@ -13,6 +13,8 @@ mod grant;
 mod keyring;
 pub mod login;
 mod policy;
+mod presign;
+mod presign_post;
 mod probe;
 mod revoke;
 mod serve;
@@ -99,6 +101,11 @@ enum Command {
     /// `session.revocation_poll` (default 5 s). Sessions delegated from a
     /// revoked one are refused too.
     Revoke(revoke::Args),
+    /// Let someone without keys reach one object or prefix: signs with your
+    /// own s3gate session (the `AWS_*` environment variables, or else the
+    /// session `s3gate login` cached for the gateway).
+    #[command(subcommand)]
+    Presign(presign::Command),
     /// Run only the built-in S3-compatible store (SigV4 verified), e.g. as
     /// an upstream for tests and benchmarks.
     Store(store::Args),
@@ -158,6 +165,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Grant(args) => grant::run(args).await,
         Command::Revoke(args) => revoke::run(args).await,
         Command::Store(args) => store::run(args).await,
+        Command::Presign(command) => presign::run(command),
     }
 }
 

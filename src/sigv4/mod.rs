@@ -41,6 +41,6 @@ pub use chunked::{MAX_CHUNK_SIZE, MAX_LINE_LEN};
 pub use error::{MismatchDetail, SigV4Error};
 pub use find::parse;
 pub use integrity::BodyChecks;
-pub use post::{PostSignature, PostSignatureError};
+pub use post::{PostSignature, PostSignatureError, sign_policy};
 pub use presigned::MAX_EXPIRES_SECS;
 pub use verify::{MAX_SKEW, Verified};

@@ -123,6 +123,13 @@ impl PostSignature {
     }
 }
 
+/// The `x-amz-signature` of a form: what [`PostSignature::verify`] checks,
+/// for the signer's side (`s3gate presign post`).
+pub fn sign_policy(secret: &[u8], scope: &CredentialScope, policy: &str) -> String {
+    let key = SigningKey::derive(secret, &scope.date, &scope.region, &scope.service);
+    hex::encode(policy_signature(&key, policy))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
 mod tests {
@@ -154,6 +161,10 @@ mod tests {
     fn the_aws_example_form_signature_verifies_and_any_other_does_not() {
         let sig = parse(&fields(SIGNATURE)).unwrap();
         assert_eq!(sig.access_key_id, "AKIAIOSFODNN7EXAMPLE");
+        assert_eq!(
+            sign_policy(SECRET.as_bytes(), &sig.credential, POLICY),
+            SIGNATURE
+        );
         assert_eq!(sig.verify(SECRET.as_bytes(), POLICY), Ok(()));
         assert_eq!(
             sig.verify(b"another secret", POLICY),

@@ -3,13 +3,17 @@
 //! Python `requests` as a browser posts them, through s3gate to the
 //! verifying store. Every success_action_* answer, each policy condition
 //! violated once with nothing stored, the policy file and the session's
-//! scope deciding on the final key, and one audit line per form.
+//! scope deciding on the final key, and one audit line per form; and a
+//! form from `s3gate presign post` submitted by headless Chromium.
+
+use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::audit::audit_lines;
-use crate::client::{boto3_script, store_object};
-use crate::harness::{Creds, harness, unique_name};
+use crate::client::{aws_env, boto3_script, clean_command, run, store_object};
+use crate::harness::{Creds, harness, testbed_var, unique_name};
 
 /// A session that may read, write and list under `bucket/up/` only.
 fn uploader(bucket: &str, extra: &str) -> Creds {
@@ -197,4 +201,62 @@ fn a_form_field_implying_another_action_needs_that_action_too() {
     let c = &wide["acl_needs_put_object_acl"];
     assert_eq!(c["status"], 204, "{c}");
     assert!(store_object(&bucket.name, "up/acl.txt").is_some());
+}
+
+/// `s3gate presign post` for `bucket/up/`, signed with `creds` from the
+/// environment, written to a file: the form a web app hands a page.
+fn presigned_form(creds: &Creds, bucket: &str, range: &str, dir: &std::path::Path) -> PathBuf {
+    let h = harness();
+    let mut cmd = clean_command(env!("CARGO_BIN_EXE_s3gate"));
+    aws_env(&mut cmd, &h.gw().endpoint(), creds);
+    cmd.args(["presign", "post", &format!("s3://{bucket}/up/")])
+        .args(["--gateway", &h.gw().endpoint(), "--expires", "10m"])
+        .args(["--content-length-range", range]);
+    let out = run(cmd, Duration::from_secs(30)).ok();
+    let form: Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
+    assert_eq!(form["fields"]["key"], "up/${filename}", "{form}");
+    let path = dir.join("form.json");
+    std::fs::write(&path, out.stdout).unwrap();
+    path
+}
+
+/// Headless Chromium choosing `file` in a page's form and pressing Upload.
+fn browser_upload(form: &std::path::Path, file: &std::path::Path) -> Value {
+    let mut cmd = clean_command("node");
+    cmd.arg(PathBuf::from(testbed_var("S3GATE_TEST_NODE")).join("upload-form.mjs"))
+        .arg(form)
+        .arg(file);
+    let out = run(cmd, Duration::from_secs(90)).ok();
+    serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
+}
+
+#[test]
+fn a_browser_uploads_through_a_form_from_s3gate_presign_post() {
+    needs_testbed!();
+    let h = harness();
+    let bucket = h.bucket("post-browser");
+    let dir = h.tempdir();
+    let form = presigned_form(
+        &uploader(&bucket.name, ""),
+        &bucket.name,
+        "1,1000",
+        dir.path(),
+    );
+
+    let photo = dir.path().join("photo one.txt");
+    std::fs::write(&photo, b"a person's upload").unwrap();
+    let answer = browser_upload(&form, &photo);
+    assert_eq!(answer["status"], 204, "{answer}");
+    assert_eq!(
+        store_object(&bucket.name, "up/photo one.txt").as_deref(),
+        Some(b"a person's upload".as_slice())
+    );
+
+    // Past the form's content-length-range: refused, nothing stored.
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, vec![7u8; 1001]).unwrap();
+    let answer = browser_upload(&form, &big);
+    assert_eq!(answer["status"], 400, "{answer}");
+    assert_eq!(store_object(&bucket.name, "up/big.bin"), None);
 }

@@ -46,6 +46,7 @@ mod moto;
 mod operations;
 mod ops;
 mod origin;
+mod parity;
 mod payload;
 mod policy;
 mod policy_cli;

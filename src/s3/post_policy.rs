@@ -53,23 +53,29 @@ pub enum Condition {
 }
 
 impl fmt::Display for Condition {
-    /// As S3 quotes a failed condition: `["eq", "$key", "a"]`.
+    /// As S3 quotes a failed condition: `["eq", "$key", "a"]`. A session
+    /// token is never quoted: the message reaches the audit log.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let quoted = |s: &str| Value::String(s.to_owned()).to_string();
-        match self {
-            Self::Eq { field, value } => {
-                write!(
-                    f,
-                    "[\"eq\", {}, {}]",
-                    quoted(&format!("${field}")),
-                    quoted(value)
-                )
+        let shown = |field: &str, value: &str| {
+            if field == "x-amz-security-token" {
+                quoted("<redacted>")
+            } else {
+                quoted(value)
             }
+        };
+        match self {
+            Self::Eq { field, value } => write!(
+                f,
+                "[\"eq\", {}, {}]",
+                quoted(&format!("${field}")),
+                shown(field, value)
+            ),
             Self::StartsWith { field, prefix } => write!(
                 f,
                 "[\"starts-with\", {}, {}]",
                 quoted(&format!("${field}")),
-                quoted(prefix)
+                shown(field, prefix)
             ),
             Self::ContentLengthRange { min, max } => {
                 write!(f, "[\"content-length-range\", {min}, {max}]")
@@ -464,6 +470,20 @@ mod tests {
             check(&p, &f, "sigv4examplebucket", 10),
             Err(PolicyError::ConditionFailed(Condition::Eq { ref field, .. })) if field == "acl"
         ));
+    }
+
+    #[test]
+    fn a_failed_token_condition_never_quotes_the_token() {
+        let c = Condition::Eq {
+            field: "x-amz-security-token".into(),
+            value: "SECRET-TOKEN".into(),
+        };
+        let text = PolicyError::ConditionFailed(c).to_string();
+        assert!(!text.contains("SECRET-TOKEN"), "{text}");
+        assert!(
+            text.contains(r#"["eq", "$x-amz-security-token", "<redacted>"]"#),
+            "{text}"
+        );
     }
 
     #[test]

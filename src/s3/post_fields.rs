@@ -40,6 +40,15 @@ const SIGNATURE_FIELDS: [&str; 5] = [
     "x-amz-security-token",
 ];
 
+/// Fields that would describe the body's framing to the store: the file is
+/// sent as a plain body whose length and payload hash s3gate sets itself.
+const FRAMING_FIELDS: [&str; 4] = [
+    "x-amz-content-sha256",
+    "x-amz-decoded-content-length",
+    "x-amz-trailer",
+    "x-amz-sdk-checksum-algorithm",
+];
+
 /// S3's limit on an object's tags.
 const MAX_TAGS: usize = 10;
 
@@ -56,6 +65,16 @@ const QUERY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
 pub fn upload_headers(fields: &[(String, String)]) -> Result<HeaderMap, S3Error> {
     let mut out = HeaderMap::new();
     for (name, value) in fields {
+        let aws_chunked = name == "content-encoding"
+            && value
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("aws-chunked"));
+        if FRAMING_FIELDS.contains(&name.as_str()) || aws_chunked {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidArgument,
+                format!("The form field '{name}' describes a body framing a form does not have."),
+            ));
+        }
         let header = if OBJECT_HEADERS.contains(&name.as_str()) {
             name.clone()
         } else if name == "acl" {
@@ -277,6 +296,21 @@ mod tests {
             ]
         );
         assert_eq!(h["x-amz-tagging"], "a%20b=1%262");
+    }
+
+    #[test]
+    fn fields_describing_a_body_framing_are_refused() {
+        for (name, value) in [
+            ("x-amz-decoded-content-length", "5"),
+            ("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
+            ("x-amz-trailer", "x-amz-checksum-crc32"),
+            ("x-amz-sdk-checksum-algorithm", "CRC32"),
+            ("content-encoding", "gzip, aws-chunked"),
+        ] {
+            let err = upload_headers(&fields(&[(name, value)])).unwrap_err();
+            assert_eq!(err.code, S3ErrorCode::InvalidArgument, "{name}");
+        }
+        assert!(upload_headers(&fields(&[("content-encoding", "gzip")])).is_ok());
     }
 
     #[test]

@@ -302,8 +302,16 @@ fn put_request(
         .parse()
         .map_err(|_| S3Error::new(S3ErrorCode::InvalidURI, "Couldn't parse the specified key."))?;
     let mut headers = crate::s3::upload_headers(fields)?;
-    if let Some(host) = parts.headers.get(http::header::HOST) {
-        headers.insert(http::header::HOST, host.clone());
+    // The host the form was posted to (HTTP/2 names it in `:authority`), so
+    // classify reads a virtual-hosted bucket as it did for the form.
+    let host = parts.headers.get(http::header::HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    if let Some(host) = host {
+        headers.insert(http::header::HOST, host);
     }
     headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(file_length));
     let (mut put, ()) = Request::new(()).into_parts();
@@ -334,6 +342,7 @@ fn answer(
         .headers
         .get(http::header::HOST)
         .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(http::uri::Authority::as_str))
         .unwrap_or("localhost");
     let scheme = if gateway.tls { "https" } else { "http" };
     let encoded = crate::s3::encode_key(key);

@@ -2,7 +2,8 @@
 boto3's generate_presigned_post, posted with `requests` like a browser
 would, against E2E_ENDPOINT with the standard AWS_* session credentials.
 
-Usage: boto3_post.py MODE BUCKET OTHER_BUCKET
+Usage: boto3_post.py MODE BUCKET OTHER_BUCKET  (E2E_VHOST_DOMAIN: the
+gateway's virtual-host domain)
   MODE `conditions`: the success_action_* variants, then each condition of
   the policy violated once; `acl`: one form carrying an `acl` field.
 Prints a JSON object: case -> {status, code, key, location, body}, where
@@ -11,6 +12,7 @@ store for it) and `code` the S3 error code of a refusal.
 """
 import base64
 import json
+import os
 import re
 import sys
 
@@ -29,13 +31,14 @@ def form(key="up/${filename}", fields=None, conditions=None, expires=600, b=buck
     )
 
 
-def post(post_form, name, content=b"hello form", extra=None, drop=(), url=None):
+def post(post_form, name, content=b"hello form", extra=None, drop=(), url=None, headers=None):
     fields = {k: v for k, v in post_form["fields"].items() if k not in drop}
     fields.update(extra or {})
     r = requests.post(
         url or post_form["url"],
         data=fields,
         files={"file": (name, content)},
+        headers=headers or {},
         allow_redirects=False,
         timeout=30,
     )
@@ -89,6 +92,11 @@ meta = form(
     ],
 )
 out["ok_fields"] = post(meta, "ok_fields.txt")
+# Virtual-hosted: the bucket in the Host header, the form posted to `/`.
+endpoint = os.environ["E2E_ENDPOINT"]
+out["ok_virtual_host"] = post(
+    form(), "ok_virtual_host.txt", url=endpoint + "/", headers={"Host": bucket + "." + os.environ["E2E_VHOST_DOMAIN"]}
+)
 head = s3.head_object(Bucket=bucket, Key="up/ok_fields.txt")
 tags = s3.get_object_tagging(Bucket=bucket, Key="up/ok_fields.txt")["TagSet"]
 out["ok_fields"]["stored"] = "|".join(

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::audit::audit_lines;
 use crate::client::{aws_env, boto3_script, clean_command, run, store_object};
-use crate::harness::{Creds, harness, testbed_var, unique_name};
+use crate::harness::{Creds, VIRTUAL_HOST_DOMAIN, harness, testbed_var, unique_name};
 
 /// A session that may read, write and list under `bucket/up/` only.
 fn uploader(bucket: &str, extra: &str) -> Creds {
@@ -39,7 +39,7 @@ fn run_forms(
         creds,
         "boto3_post.py",
         &[mode, bucket, other],
-        &[],
+        &[("E2E_VHOST_DOMAIN", VIRTUAL_HOST_DOMAIN)],
     )
     .ok();
     let v: Value =
@@ -66,6 +66,7 @@ fn form_uploads_answer_as_s3_does_and_each_broken_condition_stores_nothing() {
 
     // Success: the file stored under the key with ${filename} substituted.
     for (name, status) in [
+        ("ok_virtual_host", 204),
         ("ok_204", 204),
         ("ok_200", 200),
         ("ok_201", 201),

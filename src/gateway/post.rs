@@ -156,17 +156,27 @@ pub(super) async fn run(
 
     // The file part, streamed; a failure mid-stream is kept here so the
     // caller hears what it was, not just that the upstream was cut.
+    // The form's x-amz-checksum-* fields are checked here as the file
+    // streams, as a PUT's headers are: a mismatch stores nothing.
+    let checks = crate::sigv4::BodyChecks::from_headers(&put.headers, true).map_err(|e| {
+        let err = e.to_s3_error();
+        refused(ctx, e, err)
+    })?;
     let failure: Arc<Mutex<Option<FormError>>> = Arc::default();
     let slot = Arc::clone(&failure);
-    let file = FileBody::new(rest, &read[head.file_offset..], &boundary, file_length).map_err(
-        move |e: FormError| {
-            let message = e.to_string();
-            if let Ok(mut slot) = slot.lock() {
-                *slot = Some(e);
-            }
-            SigV4Error::Body(message)
-        },
-    );
+    let file = FileBody::new(rest, &read[head.file_offset..], &boundary, file_length);
+    let file = if checks.is_empty() {
+        file
+    } else {
+        file.checked(Box::new(checks))
+    };
+    let file = file.map_err(move |e: FormError| {
+        let message = e.to_string();
+        if let Ok(mut slot) = slot.lock() {
+            *slot = Some(e);
+        }
+        SigV4Error::Body(message)
+    });
     let body = Body {
         upstream: UpstreamBody::Stream(file.boxed_unsync()),
         length: Some(file_length),

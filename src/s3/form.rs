@@ -47,6 +47,9 @@ pub enum FormError {
     FileLength,
     /// The caller's connection failed mid-body.
     Body(String),
+    /// The file does not match a digest its form promised (an
+    /// `x-amz-checksum-*` field): S3's code and message.
+    Digest(S3ErrorCode, String),
 }
 
 impl fmt::Display for FormError {
@@ -69,6 +72,7 @@ impl fmt::Display for FormError {
                  boundary: s3gate derives the object's length from the request's.",
             ),
             Self::Body(why) => write!(f, "The request body could not be read: {why}."),
+            Self::Digest(_, why) => f.write_str(why),
         }
     }
 }
@@ -84,9 +88,18 @@ impl FormError {
             Self::PreDataTooLarge => S3ErrorCode::MaxPostPreDataLengthExceededError,
             Self::NoFile | Self::Repeated(_) => S3ErrorCode::InvalidArgument,
             Self::Body(_) => S3ErrorCode::IncompleteBody,
+            Self::Digest(code, _) => *code,
         };
         S3Error::new(code, self.to_string())
     }
+}
+
+/// A digest the file is checked against as it streams (the form's
+/// `x-amz-checksum-*` fields; `sigv4::BodyChecks` is one): fed every byte
+/// of the file in order, asked at the end, before the last piece leaves.
+pub trait FileCheck: Send {
+    fn update(&mut self, data: &[u8]);
+    fn finish(&mut self) -> Result<(), FormError>;
 }
 
 /// The boundary of a `multipart/form-data` content type.
@@ -294,6 +307,7 @@ pub struct FileBody<B> {
     held: Option<Bytes>,
     inner_done: bool,
     finished: bool,
+    check: Option<Box<dyn FileCheck>>,
 }
 
 impl<B> fmt::Debug for FileBody<B> {
@@ -318,9 +332,18 @@ impl<B> FileBody<B> {
             held: None,
             inner_done: false,
             finished: false,
+            check: None,
         };
         body.window.extend_from_slice(start);
         body
+    }
+
+    /// Checks the file against `check` too; a mismatch ends the stream
+    /// before its last piece.
+    #[must_use]
+    pub fn checked(mut self, check: Box<dyn FileCheck>) -> Self {
+        self.check = Some(check);
+        self
     }
 
     /// The file's bytes now known not to be part of the delimiter.
@@ -371,6 +394,9 @@ where
                 if this.emitted + held + file.len() as u64 > this.length {
                     return this.fail(FormError::FileLength);
                 }
+                if let Some(check) = &mut this.check {
+                    check.update(&file);
+                }
                 if let Some(previous) = this.held.replace(file) {
                     this.emitted += previous.len() as u64;
                     return Poll::Ready(Some(Ok(Frame::data(previous))));
@@ -387,6 +413,9 @@ where
                     } else {
                         FormError::FileLength
                     };
+                    return this.fail(err);
+                }
+                if let Some(Err(err)) = this.check.as_mut().map(|c| c.finish()) {
                     return this.fail(err);
                 }
                 this.finished = true;
@@ -558,6 +587,44 @@ mod tests {
         assert_eq!(
             got.err(),
             Some(FormError::Malformed("the form ends inside the file"))
+        );
+    }
+
+    /// Promises the file's byte sum.
+    struct Sum(u64, u64);
+    impl FileCheck for Sum {
+        fn update(&mut self, data: &[u8]) {
+            self.0 += data.iter().map(|b| u64::from(*b)).sum::<u64>();
+        }
+        fn finish(&mut self) -> Result<(), FormError> {
+            if self.0 == self.1 {
+                Ok(())
+            } else {
+                Err(FormError::Digest(S3ErrorCode::BadDigest, "sum".into()))
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_failing_its_check_never_yields_its_last_piece() {
+        let body = form(&[("key", "k")], b"abc");
+        let head = parse_head(&body, B).unwrap().unwrap();
+        let length = file_length(body.len() as u64, head.file_offset, B).unwrap();
+        let run = |promised: u64| {
+            let inner = StreamBody::new(futures_util::stream::iter(Vec::<
+                Result<Frame<Bytes>, Infallible>,
+            >::new()));
+            let file = FileBody::new(inner, &body[head.file_offset..], B, length)
+                .checked(Box::new(Sum(0, promised)));
+            block_on(file.collect()).map(|c| c.to_bytes())
+        };
+        assert_eq!(
+            run(u64::from(b'a') + u64::from(b'b') + u64::from(b'c')).unwrap(),
+            "abc"
+        );
+        assert_eq!(
+            run(1).unwrap_err(),
+            FormError::Digest(S3ErrorCode::BadDigest, "sum".into())
         );
     }
 

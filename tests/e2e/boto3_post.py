@@ -13,6 +13,7 @@ store for it) and `code` the S3 error code of a refusal.
 import base64
 import json
 import os
+import zlib
 import re
 import sys
 
@@ -102,6 +103,12 @@ tags = s3.get_object_tagging(Bucket=bucket, Key="up/ok_fields.txt")["TagSet"]
 out["ok_fields"]["stored"] = "|".join(
     [head["ContentType"], head["Metadata"].get("color", ""), ",".join(t["Key"] + "=" + t["Value"] for t in tags)]
 )
+
+crc = base64.b64encode(zlib.crc32(b"hello form").to_bytes(4, "big")).decode()
+summed = form(fields={"x-amz-checksum-crc32": crc}, conditions=[["starts-with", "$x-amz-checksum-crc32", ""]])
+out["ok_checksum"] = post(summed, "ok_checksum.txt")
+# A digest the file does not match: refused while streaming, nothing stored.
+out["wrong_checksum"] = post(summed, "wrong_checksum.txt", content=b"hello farm")
 
 # Each condition violated once.
 out["key_outside_prefix"] = post(form(), "x.txt", extra={"key": "elsewhere/key_outside_prefix.txt"})

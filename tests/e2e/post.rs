@@ -67,6 +67,7 @@ fn form_uploads_answer_as_s3_does_and_each_broken_condition_stores_nothing() {
     // Success: the file stored under the key with ${filename} substituted.
     for (name, status) in [
         ("ok_virtual_host", 204),
+        ("ok_checksum", 204),
         ("ok_204", 204),
         ("ok_200", 200),
         ("ok_201", 201),
@@ -105,6 +106,7 @@ fn form_uploads_answer_as_s3_does_and_each_broken_condition_stores_nothing() {
 
     // Refusals: S3's code, and nothing stored.
     for (name, status, code) in [
+        ("wrong_checksum", 400, "BadDigest"),
         ("key_outside_prefix", 403, "AccessDenied"),
         ("too_large", 400, "EntityTooLarge"),
         ("too_small", 400, "EntityTooSmall"),

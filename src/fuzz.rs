@@ -1,6 +1,6 @@
 //! Fuzz targets for the parsers of caller input outside SigV4 (those live
 //! in `sigv4::fuzz`): S3 path and virtual-host classification, the
-//! DeleteObjects XML, the STS form and the policy documents it carries, JWT
+//! DeleteObjects XML, browser upload forms and their POST policies, the STS form and the policy documents it carries, JWT
 //! headers and claims, the policy file and the revocation list.
 //!
 //! They are property tests that run on stable in plain `cargo test`, each
@@ -49,6 +49,8 @@ const IAM_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allo
 const STS_FORM: &str = "Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fr&RoleSessionName=agent-7&DurationSeconds=900&Policy=%7B%7D";
 // A JWS whose segments decode: {"alg":"RS256","kid":"k1"} . claims . signature.
 const JWT: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJpc3MiOiJodHRwczovL2lzc3Vlci5leGFtcGxlIiwic3ViIjoiYWxpY2UiLCJhdWQiOiJ1cm46czNnYXRlIiwiZXhwIjoyMDAwMDAwMDAwLCJlbWFpbF92ZXJpZmllZCI6dHJ1ZX0.c2lnbmF0dXJl";
+const POST_POLICY: &str = r#"{"expiration":"2030-01-01T00:00:00.000Z","conditions":[{"bucket":"b"},["starts-with","$key","up/"],["content-length-range",1,"100"],["eq","$Content-Type","text/plain"],{"tagging":"<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>"}]}"#;
+const FORM: &str = "--XyZ\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nup/${filename}\r\n--XyZ\r\nContent-Disposition: form-data; name=\"x-amz-meta-a\"\r\n\r\nv\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nhello\r\n--XyZ--\r\n";
 const REVOCATIONS: &str = "{\"session\":\"s-1\",\"until\":2000000000}\n{\"identity\":\"user:alice\",\"until\":2000000000,\"reason\":\"left\"}\n{\"delegated_by\":\"user:bob\",\"until\":1}\n";
 
 proptest! {
@@ -154,6 +156,40 @@ proptest! {
         ],
     ) {
         let _ = crate::policy::Policy::parse(&text, "fuzz.toml");
+    }
+
+    #[test]
+    fn post_policies_never_panic_and_hold_forms_to_their_conditions(
+        doc in text_near(POST_POLICY),
+        key in "[ -~]{0,12}",
+        len in 0u64..200,
+    ) {
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(doc.as_bytes());
+        if let Ok(policy) = crate::s3::PostPolicy::parse(&encoded) {
+            let fields = vec![("key".to_owned(), key.clone())];
+            let at = std::time::UNIX_EPOCH;
+            let checked = policy.check(&crate::s3::Submitted { fields: &fields, bucket: "b", file_length: len }, at);
+            // Whatever else it says, a form outside a length range it
+            // names never passes.
+            if let Some((min, max)) = policy.length_range() && (len < min || len > max) {
+                prop_assert!(checked.is_err());
+            }
+        }
+        let _ = crate::s3::tagging_header(&doc);
+    }
+
+    #[test]
+    fn form_heads_never_panic_and_stay_within_the_cap(
+        body in prop_oneof![mutated(FORM), prop::collection::vec(any::<u8>(), 0..300)],
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let end = if body.is_empty() { 0 } else { cut.index(body.len() + 1) };
+        if let Ok(Some(head)) = crate::s3::parse_head(&body[..end], "XyZ") {
+            prop_assert!(head.file_offset <= end);
+            prop_assert!(head.file_offset <= crate::s3::MAX_PRE_FILE_BYTES);
+            let _ = crate::s3::file_length(body.len() as u64, head.file_offset, "XyZ");
+        }
     }
 
     #[test]

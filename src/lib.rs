@@ -16,6 +16,10 @@
 //! `policy` are pure (no I/O, no clock reads: time is passed in); the adapters
 //! (`identity`, `upstream`, `audit`, `live`, `config`) do I/O; `gateway`,
 //! `server` and `dev` compose. The command line is binary-only (`src/cli/`).
+// The S3 phases, the form upload inside them and the connection around
+// them make one deep future; its layout needs more query depth than the
+// default 128 (boxing it instead would cost an allocation a request).
+#![recursion_limit = "256"]
 
 pub mod audit;
 pub mod config;

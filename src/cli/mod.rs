@@ -14,6 +14,7 @@ mod keyring;
 pub mod login;
 mod policy;
 mod presign;
+mod presign_post;
 mod probe;
 mod revoke;
 mod serve;
@@ -94,19 +95,20 @@ enum Command {
     /// and the grant allow, never past your own expiry, and every audit
     /// line of it names you.
     Grant(grant::Args),
-    /// A presigned URL to hand a person: `s3gate presign get|put
-    /// s3://bucket/key --expires 1h`, signed with your own s3gate session
-    /// (the `AWS_*` environment variables, or the session `s3gate login`
-    /// cached for this gateway). The link never outlives that session:
-    /// `--expires` past it is clipped (and said so), and the gateway refuses
-    /// the link once the session has expired or was revoked.
-    Presign(presign::Args),
     /// Cut sessions off before they expire: adds to the configured
     /// revocation list (`session.revocation_file`, or the S3 object
     /// `session.revocation_url`), which every instance re-reads every
     /// `session.revocation_poll` (default 5 s). Sessions delegated from a
     /// revoked one are refused too.
     Revoke(revoke::Args),
+    /// Let someone without keys reach one object or prefix: `get`/`put`
+    /// links and `post` browser upload forms, signed with your own s3gate
+    /// session (the `AWS_*` environment variables, or else the session
+    /// `s3gate login` cached for the gateway). A link or form never outlives
+    /// that session: `--expires` past it is clipped (and said so), and the
+    /// gateway refuses it once the session has expired or was revoked.
+    #[command(subcommand)]
+    Presign(presign::Command),
     /// Run only the built-in S3-compatible store (SigV4 verified), e.g. as
     /// an upstream for tests and benchmarks.
     Store(store::Args),
@@ -164,9 +166,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Logout(args) => login::run_logout(args),
         Command::Configure(args) => login::run_configure(args),
         Command::Grant(args) => grant::run(args).await,
-        Command::Presign(args) => presign::run(args).await,
         Command::Revoke(args) => revoke::run(args).await,
         Command::Store(args) => store::run(args).await,
+        Command::Presign(command) => presign::run(command),
     }
 }
 

@@ -1,8 +1,9 @@
-//! `s3gate presign get|put s3://bucket/key`: a presigned URL for a person
-//! to hand to someone (or something) without credentials, signed with the
-//! caller's own s3gate session (the `AWS_*` environment variables, or the
-//! session `s3gate login` cached for the gateway). The link itself is
-//! built by [`s3gate::login::share`], as the portal's "Share a link" does.
+//! `s3gate presign get|put|post`: links and forms that let someone without
+//! keys reach one object or prefix, signed with the caller's own s3gate
+//! session (the `AWS_*` environment variables, or the session `s3gate
+//! login` cached for the gateway). Links are built by
+//! [`s3gate::login::share`], as the portal's "Share a link" does; forms by
+//! [`super::presign_post`].
 //!
 //! Does I/O: the environment and the session cache (no network).
 
@@ -10,60 +11,95 @@ use std::time::{Duration, SystemTime};
 
 use s3gate::login::share::{self, LinkMethod, Signer};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Method {
-    /// Download the object.
-    Get,
-    /// Upload the object (`curl --upload-file FILE URL`).
-    Put,
+use super::presign_post;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// A link that downloads one object: `s3gate presign get
+    /// s3://bucket/key --expires 1h`.
+    Get(LinkArgs),
+    /// A link that uploads one object (`curl --upload-file FILE URL`).
+    Put(LinkArgs),
+    /// A browser upload form for a prefix (POST Object), printed as JSON
+    /// like boto3's `generate_presigned_post`: `{"url": …, "fields": {…}}`.
+    /// A web page posts the fields and a `file` to the URL; s3gate checks
+    /// the form's policy, then the policy file, and stores the file under
+    /// `PREFIX${filename}`.
+    Post(presign_post::Args),
 }
 
+/// Where a link or form is signed for, and by whom.
 #[derive(clap::Args)]
-pub struct Args {
-    /// What the link does.
-    #[arg(value_enum)]
-    method: Method,
-    /// The object: `s3://bucket/key`.
-    object: String,
-    /// The gateway's base URL.
+pub struct Signing {
+    /// The gateway you signed in to (`s3gate login --gateway`): whose cached
+    /// session signs, when no `AWS_*` variables are set.
     #[arg(long, env = "S3GATE_GATEWAY")]
-    gateway: String,
-    /// How long the link works; never past your session's expiry (a longer
-    /// value is clipped, and said so). At most 7 days.
+    pub gateway: String,
+    /// The S3 endpoint the link or form points at; default: the gateway's
+    /// URL. Set it when the portal has a host of its own (`login.s3_url`):
+    /// the portal's host serves no S3.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// How long it works; never past your session's expiry (a longer value
+    /// is clipped, and said so). At most 7 days.
     #[arg(long, default_value = "1h", value_parser = s3gate::config::duration::parse)]
-    expires: Duration,
+    pub expires: Duration,
     /// The region to sign for (the bucket's store's, as the gateway
     /// serves it).
     #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
-    region: String,
+    pub region: String,
+}
+
+impl Signing {
+    /// The gateway's URL, the endpoint's, and the caller's credentials.
+    pub fn resolve(&self) -> anyhow::Result<(String, aws_credential_types::Credentials)> {
+        let gateway = super::login::gateway_url(&self.gateway)?;
+        let endpoint = match &self.endpoint_url {
+            Some(url) => super::login::gateway_url(url)?,
+            None => gateway.clone(),
+        };
+        let credentials = super::grant::caller_credentials(
+            &gateway,
+            super::default_cache_dir().as_deref(),
+            "presign",
+        )?;
+        Ok((endpoint, credentials))
+    }
+}
+
+#[derive(clap::Args)]
+pub struct LinkArgs {
+    /// The object: `s3://bucket/key`.
+    object: String,
+    #[command(flatten)]
+    signing: Signing,
 }
 
 /// `s3gate presign`.
-pub async fn run(args: Args) -> anyhow::Result<()> {
-    let gateway = args.gateway.trim_end_matches('/');
+pub fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Get(args) => link(LinkMethod::Get, &args),
+        Command::Put(args) => link(LinkMethod::Put, &args),
+        Command::Post(args) => presign_post::run(&args),
+    }
+}
+
+fn link(method: LinkMethod, args: &LinkArgs) -> anyhow::Result<()> {
     let (bucket, key) = share::parse_object(&args.object).map_err(anyhow::Error::msg)?;
-    let credentials = super::grant::caller_credentials(
-        gateway,
-        super::default_cache_dir().as_deref(),
-        "presign",
-    )?;
+    let (endpoint, credentials) = args.signing.resolve()?;
     let signer = Signer {
         access_key_id: credentials.access_key_id(),
         secret_access_key: credentials.secret_access_key(),
         session_token: credentials.session_token().unwrap_or(""),
         expires_at: credentials.expiry(),
     };
-    let method = match args.method {
-        Method::Get => LinkMethod::Get,
-        Method::Put => LinkMethod::Put,
-    };
     let link = share::presign(
-        gateway,
+        &endpoint,
         method,
         bucket,
         key,
-        args.expires,
-        &args.region,
+        args.signing.expires,
+        &args.signing.region,
         &signer,
         SystemTime::now(),
     )

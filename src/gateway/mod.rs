@@ -19,6 +19,7 @@ mod finish;
 mod limits;
 mod origin;
 mod portal;
+mod post;
 mod record;
 mod s3;
 mod sts;
@@ -55,6 +56,9 @@ pub struct Gateway {
     pub virtual_host_domains: Vec<String>,
     /// `[s3] sandbox_responses`: nosniff and a sandbox CSP on S3 answers.
     pub sandbox_responses: bool,
+    /// Whether this instance terminates TLS itself: the scheme of the
+    /// object URLs a form upload is answered with.
+    pub tls: bool,
     /// Decides every request; swapped whole on reload.
     pub policy: Arc<LivePolicy>,
     /// OIDC issuers for `AssumeRoleWithWebIdentity`.
@@ -134,6 +138,7 @@ impl Gateway {
             upstreams,
             audit: AuditSink::start_with(&config.audit.output, config.audit.chain)?,
             sandbox_responses: config.s3.sandbox_responses,
+            tls: config.tls.is_some(),
             virtual_host_domains: config
                 .s3
                 .virtual_host_domains

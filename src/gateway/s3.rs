@@ -52,7 +52,7 @@ pub async fn handle(
 }
 
 /// How an allowed request was answered.
-enum Outcome {
+pub(super) enum Outcome {
     /// By the store.
     Forwarded(
         Response<upstream::ResponseBody>,
@@ -63,13 +63,15 @@ enum Outcome {
     Answered(String),
 }
 
-async fn run(
-    gateway: &Gateway,
-    parts: &Parts,
-    body: Incoming,
-    ctx: &mut RequestCtx,
-) -> Result<Outcome, S3Error> {
+/// A request's outcome: how it was answered, or the refusal.
+pub(super) type Forwarded = Result<Outcome, S3Error>;
+
+async fn run(gateway: &Gateway, parts: &Parts, body: Incoming, ctx: &mut RequestCtx) -> Forwarded {
     let mut s3 = classify(gateway, parts, ctx)?;
+    if s3.operation == Operation::PostObject {
+        // Boxed: the form's phases are a future of their own size.
+        return Box::pin(super::post::run(gateway, parts, body, &s3, ctx)).await;
+    }
     // An unsigned request is `anonymous` (read-only grants); anything with
     // a trace of a signature is authenticated, and refused if it fails.
     let signed = if super::anonymous::is_unsigned(parts) {
@@ -101,7 +103,23 @@ async fn run(
             length: Some(0),
         },
     };
-    protect_own_objects(gateway, &s3, ctx)?;
+    let payload = verified.map_or(&PayloadMode::Unsigned, |v| &v.payload);
+    decide_and_forward(gateway, parts, &s3, claims, payload, body, ctx).await
+}
+
+/// The phases once the caller is known and its body is in hand: the
+/// decision (authorize, admit) and the forwarding, shared by every S3
+/// request and by the PutObject a form upload stands for.
+pub(super) async fn decide_and_forward(
+    gateway: &Gateway,
+    parts: &Parts,
+    s3: &S3Request,
+    claims: &Claims,
+    payload: &PayloadMode,
+    body: Body,
+    ctx: &mut RequestCtx,
+) -> Forwarded {
+    protect_own_objects(gateway, s3, ctx)?;
     let source = client_address(gateway, parts, ctx)?;
     let caller = Caller {
         identity: &claims.identity,
@@ -116,23 +134,14 @@ async fn run(
     let policy = gateway.policy.current();
     // Decided before the upstream is contacted, so a denied HEAD or
     // conditional GET answers the same whether the object exists or not.
-    let decision = authorize(&policy, &caller, claims, &s3, ctx)?;
-    let (meter, held) = admit(gateway, parts, &s3, claims, &body, ctx)?;
+    let decision = authorize(&policy, &caller, claims, s3, ctx)?;
+    let (meter, held) = admit(gateway, parts, s3, claims, &body, ctx)?;
     if s3.operation == Operation::GetBucketCors {
         let bucket = s3.bucket.as_deref().unwrap_or("");
         return super::cors::bucket_cors(gateway, bucket).map(Outcome::Answered);
     }
     let forwarded = forward(
-        gateway,
-        parts,
-        &s3,
-        &policy,
-        &caller,
-        claims,
-        &decision,
-        verified.map_or(&PayloadMode::Unsigned, |v| &v.payload),
-        body,
-        ctx,
+        gateway, parts, s3, &policy, &caller, claims, &decision, payload, body, ctx,
     )
     .await?;
     Ok(Outcome::Forwarded(forwarded, meter, held))
@@ -168,7 +177,7 @@ fn client_address(
 }
 
 /// Sets the audit reason from a stage's error and passes its S3 error on.
-fn refused(ctx: &mut RequestCtx, why: impl std::fmt::Display, err: S3Error) -> S3Error {
+pub(super) fn refused(ctx: &mut RequestCtx, why: impl std::fmt::Display, err: S3Error) -> S3Error {
     ctx.event.reason = why.to_string();
     err
 }
@@ -209,21 +218,61 @@ fn authenticate(
         AuthForm::Presigned => "presigned",
     });
     ctx.event.access_key_id = Some(auth.access_key_id.clone());
-    // The credential scope names s3 and a region a configured store is in
-    // (the bucket's, named in the refusal as S3 does).
+    let presigned = auth.form == AuthForm::Presigned;
+    check_scope(gateway, auth.credential(), presigned, bucket, ctx)?;
+    let session = open_session(
+        gateway,
+        &auth.access_key_id,
+        auth.security_token.as_deref(),
+        ctx,
+    )?;
+    let claims = &session.claims;
+    let verified = auth
+        .verify(parts, session.secret.expose().as_bytes(), ctx.now)
+        .map_err(|e| {
+            let err = e.to_s3_error();
+            refused(ctx, e, err)
+        })?;
+    // Checked once the signature holds, so only the session's holder
+    // learns that it was revoked.
+    refuse_revoked(gateway, claims, ctx)?;
+    Ok((session, verified))
+}
+
+/// The credential scope names s3 and a region a configured store is in
+/// (the bucket's, named in the refusal as S3 does).
+pub(super) fn check_scope(
+    gateway: &Gateway,
+    scope: &sigv4::CredentialScope,
+    presigned: bool,
+    bucket: Option<&str>,
+    ctx: &mut RequestCtx,
+) -> Result<(), S3Error> {
     let upstreams = &gateway.upstreams;
-    auth.check_scope(
-        |r| upstreams.serves_region(r),
-        upstreams.region_for(bucket),
-        "s3",
-    )
-    .map_err(|e| {
-        let err = e.to_s3_error();
-        refused(ctx, e, err)
-    })?;
+    scope
+        .check(
+            presigned,
+            |r| upstreams.serves_region(r),
+            upstreams.region_for(bucket),
+            "s3",
+        )
+        .map_err(|e| {
+            let err = e.to_s3_error();
+            refused(ctx, e, err)
+        })
+}
+
+/// The session a signature names: its sealed token opened for
+/// `access_key_id`, and who it is written into the audit event.
+pub(super) fn open_session(
+    gateway: &Gateway,
+    access_key_id: &str,
+    token: Option<&str>,
+    ctx: &mut RequestCtx,
+) -> Result<Arc<OpenedSession>, S3Error> {
     // s3gate holds no long-term keys: a request without a session token
     // names an access key that does not exist here.
-    let Some(token) = auth.security_token.as_deref() else {
+    let Some(token) = token else {
         return Err(refused(
             ctx,
             "no session token",
@@ -236,7 +285,7 @@ fn authenticate(
     };
     let session = gateway
         .keyring
-        .open_shared(&auth.access_key_id, token, ctx.now)
+        .open_shared(access_key_id, token, ctx.now)
         .map_err(|e| {
             let err = e.to_s3_error();
             refused(ctx, e, err)
@@ -245,14 +294,16 @@ fn authenticate(
     ctx.event.session_id = Some(claims.session_id.clone());
     ctx.event.set_identity(&claims.identity);
     ctx.event.chain = claims.chain.clone();
-    let verified = auth
-        .verify(parts, session.secret.expose().as_bytes(), ctx.now)
-        .map_err(|e| {
-            let err = e.to_s3_error();
-            refused(ctx, e, err)
-        })?;
-    // Checked once the signature holds, so only the session's holder
-    // learns that it was revoked.
+    Ok(session)
+}
+
+/// Refuses a session on the revocation list. Called once its signature
+/// holds, so only the session's holder learns that it was revoked.
+pub(super) fn refuse_revoked(
+    gateway: &Gateway,
+    claims: &Claims,
+    ctx: &mut RequestCtx,
+) -> Result<(), S3Error> {
     if let Some(why) = gateway.revocations.revoked(claims, ctx.now) {
         let message = format!("s3gate: {why} (request id {}).", ctx.request_id());
         return Err(refused(
@@ -261,15 +312,15 @@ fn authenticate(
             S3Error::new(S3ErrorCode::AccessDenied, message),
         ));
     }
-    Ok((session, verified))
+    Ok(())
 }
 
 /// The body as it will be sent upstream, and what is known of its length.
-struct Body {
-    upstream: UpstreamBody,
+pub(super) struct Body {
+    pub(super) upstream: UpstreamBody,
     /// What the store will be sent: the decoded length of an aws-chunked
     /// body, else the body's own (`None` for a chunked one).
-    length: Option<u64>,
+    pub(super) length: Option<u64>,
 }
 
 /// The body, verified as it streams; only DeleteObjects is read first,

@@ -52,6 +52,9 @@ pub enum Operation {
     CopyObject,
     DeleteObject,
     DeleteObjects,
+    /// A browser form upload (`POST /bucket`, multipart/form-data): the
+    /// key and every field are in the body.
+    PostObject,
     CreateMultipartUpload,
     UploadPart,
     UploadPartCopy,
@@ -64,8 +67,8 @@ pub enum Operation {
     GetObjectAcl,
     PutObjectAcl,
     GetObjectAttributes,
-    /// Anything classify does not recognise (unknown subresource, browser
-    /// POST upload, `OPTIONS`, ambiguous combinations of subresources).
+    /// Anything classify does not recognise (unknown subresource,
+    /// `OPTIONS`, ambiguous combinations of subresources).
     Other,
 }
 
@@ -114,6 +117,7 @@ impl Operation {
             Self::CopyObject => "CopyObject",
             Self::DeleteObject => "DeleteObject",
             Self::DeleteObjects => "DeleteObjects",
+            Self::PostObject => "PostObject",
             Self::CreateMultipartUpload => "CreateMultipartUpload",
             Self::UploadPart => "UploadPart",
             Self::UploadPartCopy => "UploadPartCopy",

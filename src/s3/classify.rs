@@ -308,8 +308,10 @@ fn classify_bucket(
         ("DELETE", Some(S::Lifecycle)) => O::DeleteBucketLifecycle,
         ("DELETE", Some(S::Encryption)) => O::DeleteBucketEncryption,
         ("POST", Some(S::Delete)) => O::DeleteObjects,
-        // POST without a subresource is a browser form upload (the key is
-        // in the body): not supported, and never authorised as PutObject.
+        // A browser form upload: the key is in the body, so what it needs
+        // is decided by the gateway from the form (as a PutObject of the
+        // final key), never from this placeholder.
+        ("POST", None) => O::PostObject,
         _ => O::Other,
     };
     req.operation = op;
@@ -364,13 +366,13 @@ fn classify_bucket(
         }
         O::CreateBucket => bucket_level(Action::CreateBucket, req),
         O::DeleteBucket => bucket_level(Action::DeleteBucket, req),
-        // Fail-closed placeholder until the body's keys are set.
-        O::DeleteObjects => bucket_level(Action::Unclassified, req),
+        // Fail-closed placeholders until the body is read.
+        O::DeleteObjects | O::PostObject => bucket_level(Action::Unclassified, req),
         _ => other(req, bucket_resource(bucket)),
     }
     // Bucket operations' implied actions are on the bucket; DeleteObjects'
     // go on each key once the body is read (`set_delete_keys`).
-    let own = if op == O::DeleteObjects {
+    let own = if matches!(op, O::DeleteObjects | O::PostObject) {
         Vec::new()
     } else {
         req.resources.clone()

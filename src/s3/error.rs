@@ -22,6 +22,7 @@ pub enum S3ErrorCode {
     AuthorizationQueryParametersError,
     BadDigest,
     EntityTooLarge,
+    EntityTooSmall,
     ExpiredToken,
     IncompleteBody,
     InternalError,
@@ -29,17 +30,21 @@ pub enum S3ErrorCode {
     InvalidArgument,
     InvalidBucketName,
     InvalidDigest,
+    InvalidPolicyDocument,
     InvalidRequest,
     InvalidToken,
     InvalidURI,
     KeyTooLongError,
+    MalformedPOSTRequest,
     MalformedXML,
+    MaxPostPreDataLengthExceededError,
     MetadataTooLarge,
     MethodNotAllowed,
     MissingContentLength,
     MissingSecurityHeader,
     NoSuchBucket,
     NotImplemented,
+    PreconditionFailed,
     RequestHeaderSectionTooLarge,
     RequestTimeTooSkewed,
     RequestTimeout,
@@ -62,6 +67,7 @@ impl S3ErrorCode {
             Self::AuthorizationQueryParametersError => "AuthorizationQueryParametersError",
             Self::BadDigest => "BadDigest",
             Self::EntityTooLarge => "EntityTooLarge",
+            Self::EntityTooSmall => "EntityTooSmall",
             Self::ExpiredToken => "ExpiredToken",
             Self::IncompleteBody => "IncompleteBody",
             Self::InternalError => "InternalError",
@@ -69,17 +75,21 @@ impl S3ErrorCode {
             Self::InvalidArgument => "InvalidArgument",
             Self::InvalidBucketName => "InvalidBucketName",
             Self::InvalidDigest => "InvalidDigest",
+            Self::InvalidPolicyDocument => "InvalidPolicyDocument",
             Self::InvalidRequest => "InvalidRequest",
             Self::InvalidToken => "InvalidToken",
             Self::InvalidURI => "InvalidURI",
             Self::KeyTooLongError => "KeyTooLongError",
+            Self::MalformedPOSTRequest => "MalformedPOSTRequest",
             Self::MalformedXML => "MalformedXML",
+            Self::MaxPostPreDataLengthExceededError => "MaxPostPreDataLengthExceededError",
             Self::MetadataTooLarge => "MetadataTooLarge",
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::MissingContentLength => "MissingContentLength",
             Self::MissingSecurityHeader => "MissingSecurityHeader",
             Self::NoSuchBucket => "NoSuchBucket",
             Self::NotImplemented => "NotImplemented",
+            Self::PreconditionFailed => "PreconditionFailed",
             Self::RequestHeaderSectionTooLarge => "RequestHeaderSectionTooLarge",
             Self::RequestTimeTooSkewed => "RequestTimeTooSkewed",
             Self::RequestTimeout => "RequestTimeout",
@@ -107,16 +117,20 @@ impl S3ErrorCode {
             | Self::BadRequest
             | Self::BadDigest
             | Self::EntityTooLarge
+            | Self::EntityTooSmall
             | Self::ExpiredToken
             | Self::IncompleteBody
             | Self::InvalidArgument
             | Self::InvalidBucketName
             | Self::InvalidDigest
+            | Self::InvalidPolicyDocument
             | Self::InvalidRequest
             | Self::InvalidToken
             | Self::InvalidURI
             | Self::KeyTooLongError
+            | Self::MalformedPOSTRequest
             | Self::MalformedXML
+            | Self::MaxPostPreDataLengthExceededError
             | Self::MetadataTooLarge
             | Self::RequestHeaderSectionTooLarge
             | Self::RequestTimeout
@@ -124,6 +138,7 @@ impl S3ErrorCode {
             | Self::XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             Self::MissingContentLength => StatusCode::LENGTH_REQUIRED,
             Self::NoSuchCORSConfiguration => StatusCode::NOT_FOUND,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::NoSuchBucket => StatusCode::NOT_FOUND,
             Self::NotImplemented => StatusCode::NOT_IMPLEMENTED,

@@ -14,19 +14,27 @@ mod classify;
 pub mod cors;
 mod delete;
 mod error;
+mod form;
 mod framing;
 mod headers;
 mod name;
 mod own;
+mod post_fields;
+mod post_policy;
 mod query;
 
 pub use action::{Action, Operation, UnknownAction};
 pub use classify::{Addressing, S3Request, classify};
 pub use delete::{MAX_DELETE_KEYS, delete_objects_keys};
 pub use error::{S3Error, S3ErrorCode};
+pub use form::{
+    FileBody, FileCheck, FormError, FormHead, MAX_PRE_FILE_BYTES, boundary, file_length, parse_head,
+};
 pub use headers::{Effect, Encryption, amz_effect, forwarded as header_forwarded};
 pub use name::{CopySource, refuse_dot_segments};
 pub use own::touches_own_object;
+pub use post_fields::{FormAnswer, encode_key, post_response_xml, tagging_header, upload_headers};
+pub use post_policy::{Condition, PolicyError, PostPolicy, Submitted, substitute_filename};
 pub use query::PRESIGN_PARAMS;
 
 pub use framing::{MAX_USER_METADATA_BYTES, check_request_shape, is_valid_host};

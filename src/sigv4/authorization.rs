@@ -92,6 +92,33 @@ impl CredentialScope {
     }
 }
 
+impl CredentialScope {
+    /// The scope must name `service` and a region the gateway serves (see
+    /// [`Authorization::check_scope`]); `presigned` picks the error's form.
+    pub fn check(
+        &self,
+        presigned: bool,
+        serves_region: impl Fn(&str) -> bool,
+        expected: &str,
+        service: &str,
+    ) -> Result<(), SigV4Error> {
+        if self.service != service {
+            return Err(SigV4Error::WrongService {
+                presigned,
+                expected: service.to_owned(),
+            });
+        }
+        if !serves_region(&self.region) {
+            return Err(SigV4Error::WrongRegion {
+                presigned,
+                region: self.region.clone(),
+                expected: expected.to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// A parsed, not yet verified, signature.
 pub struct Authorization {
     pub form: AuthForm,
@@ -150,21 +177,12 @@ impl Authorization {
         expected: &str,
         service: &str,
     ) -> Result<(), SigV4Error> {
-        let presigned = self.form == AuthForm::Presigned;
-        if self.credential.service != service {
-            return Err(SigV4Error::WrongService {
-                presigned,
-                expected: service.to_owned(),
-            });
-        }
-        if !serves_region(&self.credential.region) {
-            return Err(SigV4Error::WrongRegion {
-                presigned,
-                region: self.credential.region.clone(),
-                expected: expected.to_owned(),
-            });
-        }
-        Ok(())
+        self.credential.check(
+            self.form == AuthForm::Presigned,
+            serves_region,
+            expected,
+            service,
+        )
     }
 
     pub(super) fn is_signed(&self, name: &str) -> bool {

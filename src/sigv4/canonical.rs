@@ -340,6 +340,14 @@ fn sign_lines(
     mac.finalize().into_bytes().into()
 }
 
+/// A browser form upload's signature: the HMAC of the base64 policy
+/// itself, which is the string to sign of a POST policy.
+pub fn policy_signature(key: &SigningKey, policy: &str) -> [u8; 32] {
+    let mut mac = key.mac();
+    mac.update(policy.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
 /// The request signature over the string to sign.
 pub fn request_signature(
     key: &SigningKey,

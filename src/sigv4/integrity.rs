@@ -125,6 +125,20 @@ impl BodyChecks {
     }
 }
 
+/// A form upload's file is checked by the same digests as a PUT's body.
+impl crate::s3::FileCheck for BodyChecks {
+    fn update(&mut self, data: &[u8]) {
+        BodyChecks::update(self, data);
+    }
+
+    fn finish(&mut self) -> Result<(), crate::s3::FormError> {
+        BodyChecks::finish(self).map_err(|e| {
+            let err = e.to_s3_error();
+            crate::s3::FormError::Digest(err.code, err.message.into_owned())
+        })
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
 mod tests {

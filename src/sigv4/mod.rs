@@ -1,6 +1,7 @@
 //! Incoming AWS Signature Version 4: the `Authorization` header, presigned
-//! query strings, and the payload forms (hex hash, `UNSIGNED-PAYLOAD`, signed
-//! and unsigned `aws-chunked` streaming with trailers).
+//! query strings, browser form (POST policy) signatures, and the payload
+//! forms (hex hash, `UNSIGNED-PAYLOAD`, signed and unsigned `aws-chunked`
+//! streaming with trailers).
 //!
 //! Pure: no I/O and no clock reads (the caller passes `now`). The secret is
 //! passed in by the caller; this module never learns where it came from.
@@ -21,6 +22,7 @@ mod chunked;
 mod error;
 mod find;
 mod integrity;
+mod post;
 mod presigned;
 mod verify;
 
@@ -39,5 +41,6 @@ pub use chunked::{MAX_CHUNK_SIZE, MAX_LINE_LEN};
 pub use error::{MismatchDetail, SigV4Error};
 pub use find::parse;
 pub use integrity::BodyChecks;
+pub use post::{PostSignature, PostSignatureError, sign_policy};
 pub use presigned::MAX_EXPIRES_SECS;
 pub use verify::{MAX_SKEW, Verified};

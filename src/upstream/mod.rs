@@ -71,6 +71,9 @@ pub enum UpstreamBody {
     Bytes(Option<Bytes>),
     /// The caller's body, verified as it streams, under a minimum pace.
     Verified(Box<min_rate::MinRate<VerifiedBody<Incoming>>>),
+    /// A body read by another stage (a form upload's file part), its
+    /// failures already turned into `SigV4Error`s.
+    Stream(http_body_util::combinators::UnsyncBoxBody<Bytes, SigV4Error>),
 }
 
 impl Body for UpstreamBody {
@@ -85,6 +88,7 @@ impl Body for UpstreamBody {
             Self::Empty => Poll::Ready(None),
             Self::Bytes(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Self::Verified(v) => Pin::new(v.as_mut()).poll_frame(cx),
+            Self::Stream(b) => Pin::new(b).poll_frame(cx),
         }
     }
 
@@ -93,6 +97,7 @@ impl Body for UpstreamBody {
             Self::Empty => true,
             Self::Bytes(b) => b.is_none(),
             Self::Verified(v) => v.is_end_stream(),
+            Self::Stream(b) => b.is_end_stream(),
         }
     }
 
@@ -101,6 +106,7 @@ impl Body for UpstreamBody {
             Self::Empty => SizeHint::with_exact(0),
             Self::Bytes(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Self::Verified(v) => v.size_hint(),
+            Self::Stream(b) => b.size_hint(),
         }
     }
 }

@@ -122,7 +122,7 @@ pub fn run(mut cmd: Command, timeout: Duration) -> Output {
 
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(180);
 
-fn aws_env(cmd: &mut Command, endpoint: &str, creds: &Creds) {
+pub fn aws_env(cmd: &mut Command, endpoint: &str, creds: &Creds) {
     cmd.env("AWS_ACCESS_KEY_ID", &creds.access_key_id)
         .env("AWS_SECRET_ACCESS_KEY", &creds.secret_access_key)
         .env("AWS_DEFAULT_REGION", REGION)

@@ -453,7 +453,7 @@ fn an_old_s3s_fs_folder_is_refused_with_a_migration_message() {
 
 /// The same table of S3 behaviours against moto and against the store,
 /// each straight (no gateway): what a conformance run compares.
-fn parity_run(endpoint: &str, creds: &Creds, bucket: &str) -> serde_json::Map<String, Value> {
+pub fn parity_run(endpoint: &str, creds: &Creds, bucket: &str) -> serde_json::Map<String, Value> {
     let out = boto3_script(endpoint, creds, "boto3_parity.py", &[bucket], &[]).ok();
     let v: Value =
         serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
@@ -499,6 +499,11 @@ const S3_ANSWERS: &[(&str, &str)] = &[
         "ObjectLockConfigurationNotFoundError",
     ),
     ("object_tagging", "v"),
+    ("post_object", "204|posted"),
+    ("post_object_too_large", "EntityTooLarge"),
+    ("post_object_too_large_leaves_nothing", "404"),
+    ("presigned_get", "0123456789"),
+    ("presigned_get_expired", "AccessDenied"),
     ("put_if_match_wrong", "PreconditionFailed"),
     ("put_if_none_match_existing", "PreconditionFailed"),
     ("range_read", "234"),

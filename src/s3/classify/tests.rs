@@ -350,7 +350,6 @@ fn unknown_or_ambiguous_requests_are_other_and_need_unclassified() {
         ("POST", "/bkt/k?select&select-type=2", "s3://bkt/k"),
         ("OPTIONS", "/bkt/k", "s3://bkt/k"),
         ("PATCH", "/bkt/k", "s3://bkt/k"),
-        ("POST", "/bkt", "s3://bkt"),
         ("PUT", "/bkt?publicAccessBlock", "s3://bkt"),
         ("GET", "/bkt?website", "s3://bkt"),
         ("GET", "/bkt?uploadId=u", "s3://bkt"),
@@ -719,6 +718,15 @@ fn unusable_copy_sources_are_refused() {
             ),
             "{source}: {err}"
         );
+    }
+}
+
+#[test]
+fn a_form_upload_is_post_object_and_fails_closed_until_the_form_is_read() {
+    for (uri, host) in [("/bkt", "s3gate.example.com"), ("/", "bkt.example.com")] {
+        let r = try_req("POST", uri, &[("host", host)]).expect("classifies");
+        assert_eq!(r.operation, Operation::PostObject, "{uri} {host}");
+        assert_eq!(r.resources, res(&[(Action::Unclassified, "s3://bkt")]));
     }
 }
 

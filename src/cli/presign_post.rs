@@ -1,0 +1,200 @@
+//! `s3gate presign post`: a POST policy for a prefix, signed with the
+//! caller's s3gate session, so a web page can let a browser upload without
+//! ever holding keys. The form is what [`s3gate::s3::PostPolicy`] and
+//! [`s3gate::sigv4::PostSignature`] check on the gateway: the bucket, keys
+//! under the prefix, any `Content-Type`, the session's token, and an
+//! optional `content-length-range`.
+//!
+//! The form lives no longer than `--expires`, and is refused once the
+//! session that signed it has expired or been revoked, whatever its own
+//! expiry says.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use s3gate::sigv4::CredentialScope;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Where uploads go: `s3://bucket/prefix/` (keys are
+    /// `prefix/${filename}`).
+    target: String,
+    /// `MIN,MAX`: the file's size in bytes must be within this range.
+    #[arg(long, value_parser = parse_range)]
+    content_length_range: Option<(u64, u64)>,
+    #[command(flatten)]
+    signing: super::presign::Signing,
+}
+
+fn parse_range(s: &str) -> Result<(u64, u64), String> {
+    let (min, max) = s
+        .split_once(',')
+        .ok_or_else(|| "expected MIN,MAX (bytes)".to_owned())?;
+    let min: u64 = min.trim().parse().map_err(|_| "MIN is not a number")?;
+    let max: u64 = max.trim().parse().map_err(|_| "MAX is not a number")?;
+    if min > max {
+        return Err("MIN is above MAX".into());
+    }
+    Ok((min, max))
+}
+
+/// What a form is made for.
+pub struct Ask<'a> {
+    pub gateway: &'a str,
+    pub bucket: &'a str,
+    pub prefix: &'a str,
+    pub expires: Duration,
+    pub range: Option<(u64, u64)>,
+    pub region: &'a str,
+}
+
+/// The form: `{"url", "fields"}`, signed with `creds` at `now`.
+pub fn form(
+    ask: &Ask<'_>,
+    creds: &aws_credential_types::Credentials,
+    now: SystemTime,
+) -> anyhow::Result<Value> {
+    let token = creds
+        .session_token()
+        .context("an s3gate session has a session token")?;
+    let amz_date = time::OffsetDateTime::from(now)
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .context("formatting the date")?;
+    let scope = CredentialScope {
+        date: amz_date[..8].to_owned(),
+        region: ask.region.to_owned(),
+        service: "s3".to_owned(),
+    };
+    let credential = format!("{}/{}", creds.access_key_id(), scope.to_scope_string());
+    let expiration = time::OffsetDateTime::from(now + ask.expires)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].000Z"
+        ))
+        .context("formatting the expiry")?;
+    let mut conditions = vec![
+        json!({"bucket": ask.bucket}),
+        json!(["starts-with", "$key", ask.prefix]),
+        json!(["starts-with", "$Content-Type", ""]),
+        json!({"x-amz-algorithm": "AWS4-HMAC-SHA256"}),
+        json!({"x-amz-credential": credential}),
+        json!({"x-amz-date": amz_date}),
+        json!({"x-amz-security-token": token}),
+    ];
+    if let Some((min, max)) = ask.range {
+        conditions.push(json!(["content-length-range", min, max]));
+    }
+    let policy = json!({"expiration": expiration, "conditions": conditions}).to_string();
+    let policy = base64::engine::general_purpose::STANDARD.encode(policy);
+    let signature =
+        s3gate::sigv4::sign_policy(creds.secret_access_key().as_bytes(), &scope, &policy);
+    Ok(json!({
+        "url": format!("{}/{}", ask.gateway.trim_end_matches('/'), ask.bucket),
+        "fields": {
+            "key": format!("{}${{filename}}", ask.prefix),
+            "x-amz-algorithm": "AWS4-HMAC-SHA256",
+            "x-amz-credential": credential,
+            "x-amz-date": amz_date,
+            "x-amz-security-token": token,
+            "policy": policy,
+            "x-amz-signature": signature,
+        },
+    }))
+}
+
+/// `s3gate presign post`.
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let rest = args
+        .target
+        .strip_prefix("s3://")
+        .context("the target is s3://bucket/prefix/")?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    anyhow::ensure!(!bucket.is_empty(), "the target names no bucket");
+    let (endpoint, creds) = args.signing.resolve()?;
+    let now = SystemTime::now();
+    // A form is refused once its session has expired, so one that claims to
+    // live longer would only mislead whoever holds it.
+    let mut expires = args.signing.expires;
+    if let Some(left) = creds.expiry().and_then(|end| end.duration_since(now).ok())
+        && left < expires
+    {
+        eprintln!(
+            "s3gate: --expires {} is past your session's expiry: the form works for {}",
+            s3gate::login::share::humanize(expires),
+            s3gate::login::share::humanize(left)
+        );
+        expires = Duration::from_secs(left.as_secs());
+    }
+    let ask = Ask {
+        gateway: &endpoint,
+        bucket,
+        prefix,
+        expires,
+        range: args.content_length_range,
+        region: &args.signing.region,
+    };
+    println!("{:#}", form(&ask, &creds, now)?);
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a test panics on a broken fixture")]
+mod tests {
+    use super::*;
+    use s3gate::s3::{PostPolicy, Submitted};
+    use s3gate::sigv4::PostSignature;
+
+    #[test]
+    fn the_form_is_one_the_gateway_accepts_for_the_prefix_only() {
+        let creds = aws_credential_types::Credentials::new(
+            "ASIAKEY",
+            "secret",
+            Some("token".into()),
+            None,
+            "t",
+        );
+        let ask = Ask {
+            gateway: "https://s3gate.example/",
+            bucket: "photos",
+            prefix: "in/",
+            expires: Duration::from_secs(3600),
+            range: Some((1, 10)),
+            region: "us-east-1",
+        };
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let form = form(&ask, &creds, now).unwrap();
+        assert_eq!(form["url"], "https://s3gate.example/photos");
+        let fields: Vec<(String, String)> = form["fields"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect();
+        let field = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        let sig = PostSignature::parse(field).unwrap();
+        sig.verify(b"secret", field("policy").unwrap()).unwrap();
+        let policy = PostPolicy::parse(field("policy").unwrap()).unwrap();
+        let mut submitted = fields.clone();
+        submitted[0].1 = "in/cat.jpg".into();
+        submitted.push(("content-type".into(), "image/jpeg".into()));
+        let check = |f: &[(String, String)], len, at| {
+            policy.check(
+                &Submitted {
+                    fields: f,
+                    bucket: "photos",
+                    file_length: len,
+                },
+                at,
+            )
+        };
+        assert_eq!(check(&submitted, 5, now), Ok(()));
+        assert!(check(&submitted, 11, now).is_err());
+        assert!(check(&submitted, 5, now + Duration::from_secs(3600)).is_err());
+        submitted[0].1 = "out/cat.jpg".into();
+        assert!(check(&submitted, 5, now).is_err());
+    }
+}

@@ -21,6 +21,7 @@ mod chunked;
 mod error;
 mod find;
 mod integrity;
+mod key_cache;
 mod presigned;
 mod verify;
 
@@ -40,5 +41,6 @@ pub use chunked::{MAX_CHUNK_SIZE, MAX_LINE_LEN};
 pub use error::{MismatchDetail, SigV4Error};
 pub use find::parse;
 pub use integrity::BodyChecks;
+pub use key_cache::SigningKeyCache;
 pub use presigned::MAX_EXPIRES_SECS;
 pub use verify::{MAX_SKEW, Verified};

@@ -27,17 +27,20 @@ use aws_sigv4::http_request::{
 };
 use aws_smithy_runtime_api::client::identity::Identity as AwsIdentity;
 use bytes::{Bytes, BytesMut};
-use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group};
 use http::request::Parts;
 use http::{Method, Request};
 use http_body::{Body, Frame, SizeHint};
 use sha2::{Digest, Sha256};
 
+use s3gate::audit::AuditEvent;
 use s3gate::config::Config;
-use s3gate::policy::Scope;
-use s3gate::s3::classify;
-use s3gate::session::{Identity, Keyring, RevocationList, SessionCredentials};
-use s3gate::sigv4::{self, PayloadMode};
+use s3gate::policy::{Caller, Decision, Policy, Scope};
+use s3gate::s3::{S3Request, classify};
+use s3gate::session::{
+    Claims, Identity, Keyring, OpenedSession, RevocationList, SessionCredentials,
+};
+use s3gate::sigv4::{self, PayloadMode, Verified};
 use s3gate::upstream::Upstream;
 
 const HOST: &str = "127.0.0.1:7070";
@@ -54,8 +57,33 @@ struct Fixture {
     creds: SessionCredentials,
     upstream: Upstream,
     store_identity: AwsIdentity,
+    policy: Policy,
     now: SystemTime,
 }
+
+/// A policy of the usual shape: homes by group, a shared read-only area,
+/// and a deny the request must be checked against.
+const POLICY: &str = r#"
+version = "bench"
+
+[[grant]]
+id = "homes"
+principals = ["oidc:*"]
+actions = ["read", "write", "list", "delete"]
+resources = ["s3://photos/home/*"]
+
+[[grant]]
+id = "shared-read"
+principals = ["group:photographers"]
+actions = ["read", "list"]
+resources = ["s3://photos/shared/*", "s3://public/*"]
+
+[[deny]]
+id = "archive-append-only"
+principals = ["*"]
+actions = ["delete"]
+resources = ["s3://photos/archive/*"]
+"#;
 
 impl Fixture {
     fn new() -> Self {
@@ -105,11 +133,13 @@ keyring = "unused.toml"
             "bench",
         )
         .into();
+        let policy = Policy::parse(POLICY, "bench-policy.toml").unwrap();
         Fixture {
             keyring,
             creds,
             upstream,
             store_identity,
+            policy,
             now,
         }
     }
@@ -321,9 +351,84 @@ where
     }
 }
 
+/// The client address the policy and the audit line see.
+const CLIENT: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 50_000);
+
+/// sigv4 verify, as `gateway::s3::authenticate` runs it.
+fn verify(
+    parts: &Parts,
+    auth: &sigv4::Authorization,
+    session: &OpenedSession,
+    now: SystemTime,
+) -> Verified {
+    auth.verify_cached(
+        parts,
+        session.secret.expose().as_bytes(),
+        session.signing_keys(),
+        now,
+    )
+    .unwrap()
+}
+
+/// The authorize phase: the policy's decision and the session's scope.
+fn decide(f: &Fixture, s3: &S3Request, claims: &Claims) -> Decision {
+    let caller = Caller {
+        identity: &claims.identity,
+        chain: &claims.chain,
+        client: Some(CLIENT.ip()),
+        now: f.now,
+    };
+    let decision = f
+        .policy
+        .decide_session_request(&caller, &s3.resources, &s3.encryption);
+    assert!(decision.allowed, "{decision}");
+    assert!(claims.first_denied(&s3.resources).is_none());
+    decision
+}
+
+/// The request's audit record, filled in as the phases fill it, then
+/// serialised as the writer does into its reused line buffer.
+fn audit_record(
+    f: &Fixture,
+    parts: &Parts,
+    s3: &S3Request,
+    auth: &sigv4::Authorization,
+    claims: &Claims,
+    decision: &Decision,
+    line: &mut Vec<u8>,
+) {
+    let mut e = AuditEvent::begin(
+        "s3",
+        format!("{:016X}", 0x5eed_u64),
+        f.now,
+        CLIENT,
+        &parts.headers,
+    );
+    e.operation = Some(s3.operation.as_str());
+    e.bucket = s3.bucket.clone();
+    e.key = s3.key.clone();
+    e.auth = Some("header");
+    e.access_key_id = Some(auth.access_key_id.clone());
+    e.session_id = Some(claims.session_id.clone());
+    e.set_identity(&claims.identity);
+    e.chain = claims.chain.clone();
+    e.policy_version = Some(f.policy.version().to_owned());
+    e.rule = Some(decision.rule_label().to_owned());
+    e.reason = format!("{}; within the session's scope", decision.why());
+    e.decision = "allow";
+    e.upstream = Some("default".into());
+    e.status = 200;
+    e.bytes_out = 4096;
+    e.complete = true;
+    e.duration_ms = 0.25;
+    line.clear();
+    e.write_json(line);
+}
+
 /// The pipeline's per-request work, as `gateway::s3::run` does it
 /// (without the I/O): returns the signed upstream head.
-fn full(f: &Fixture, parts: &Parts) -> (http::Uri, http::HeaderMap) {
+fn full(f: &Fixture, parts: &Parts, line: &mut Vec<u8>) -> (http::Uri, http::HeaderMap) {
     let s3 = classify(&parts.method, &parts.uri, &parts.headers, &[]).unwrap();
     let auth = sigv4::parse(parts).unwrap();
     let token = auth.security_token.as_deref().unwrap();
@@ -331,14 +436,10 @@ fn full(f: &Fixture, parts: &Parts) -> (http::Uri, http::HeaderMap) {
         .keyring
         .open_shared(&auth.access_key_id, token, f.now)
         .unwrap();
-    let (claims, secret) = (&session.claims, &session.secret);
-    let verified = auth
-        .verify(parts, secret.expose().as_bytes(), f.now)
-        .unwrap();
-    for (action, resource) in &s3.resources {
-        assert!(claims.scope.allows(*action, resource));
-    }
-    f.upstream
+    let verified = verify(parts, &auth, &session, f.now);
+    let decision = decide(f, &s3, &session.claims);
+    let head = f
+        .upstream
         .sign_head(
             parts,
             &s3,
@@ -347,50 +448,25 @@ fn full(f: &Fixture, parts: &Parts) -> (http::Uri, http::HeaderMap) {
             &f.store_identity,
             f.now,
         )
-        .unwrap()
+        .unwrap();
+    audit_record(f, parts, &s3, &auth, &session.claims, &decision, line);
+    head
 }
 
-fn per_request(c: &mut Criterion, f: &Fixture, name: &str, parts: &Parts) {
-    let mut g = c.benchmark_group(name);
-    g.bench_function("1_classify", |b| {
-        b.iter(|| classify(&parts.method, &parts.uri, &parts.headers, &[]).unwrap())
-    });
-    g.bench_function("2_sigv4_parse", |b| {
-        b.iter(|| sigv4::parse(black_box(parts)).unwrap())
-    });
-    let auth = sigv4::parse(parts).unwrap();
+type Stage<'a> = (&'static str, Box<dyn FnMut() + 'a>);
+
+/// Every stage of one request, by name: what criterion times and what
+/// `benches/callgrind` counts instructions of.
+fn stages<'a>(f: &'a Fixture, parts: &'a Parts) -> Vec<Stage<'a>> {
+    let auth = std::rc::Rc::new(sigv4::parse(parts).unwrap());
     let token = auth.security_token.clone().unwrap();
-    g.bench_function("3_session_open", |b| {
-        b.iter(|| {
-            f.keyring
-                .open(black_box(&auth.access_key_id), &token, f.now)
-                .unwrap()
-        })
-    });
-    // What the pipeline runs: the same open through the keyring's cache of
-    // opened sessions (a hit after the first request).
-    g.bench_function("3_session_open_cached", |b| {
-        b.iter(|| {
-            f.keyring
-                .open_shared(black_box(&auth.access_key_id), &token, f.now)
-                .unwrap()
-        })
-    });
-    let (claims, secret) = f.keyring.open(&auth.access_key_id, &token, f.now).unwrap();
-    g.bench_function("4_sigv4_verify", |b| {
-        b.iter(|| {
-            auth.verify(black_box(parts), secret.expose().as_bytes(), f.now)
-                .unwrap()
-        })
-    });
-    let s3 = classify(&parts.method, &parts.uri, &parts.headers, &[]).unwrap();
-    g.bench_function("5_scope_check", |b| {
-        b.iter(|| {
-            s3.resources
-                .iter()
-                .all(|(a, r)| claims.scope.allows(*a, black_box(r)))
-        })
-    });
+    let session = f
+        .keyring
+        .open_shared(&auth.access_key_id, &token, f.now)
+        .unwrap();
+    let s3 = std::rc::Rc::new(classify(&parts.method, &parts.uri, &parts.headers, &[]).unwrap());
+    let verified = verify(parts, &auth, &session, f.now);
+    let decision = decide(f, &s3, &session.claims);
     // The revocation check every request makes: with the usual empty
     // list, and with one identity entry that does not match (which makes
     // it build the caller's principal name).
@@ -407,30 +483,114 @@ fn per_request(c: &mut Criterion, f: &Fixture, name: &str, parts: &Parts) {
         ),
         now_secs,
     );
-    g.bench_function("5b_revocation_empty_list", |b| {
-        b.iter(|| empty.revoked(black_box(&claims), now_secs))
-    });
-    g.bench_function("5b_revocation_one_identity_entry", |b| {
-        b.iter(|| one_identity.revoked(black_box(&claims), now_secs))
-    });
-    let verified = auth
-        .verify(parts, secret.expose().as_bytes(), f.now)
-        .unwrap();
-    g.bench_function("6_upstream_resign", |b| {
-        b.iter(|| {
-            f.upstream
-                .sign_head(
-                    black_box(parts),
-                    &s3,
-                    &verified.payload,
-                    None,
-                    &f.store_identity,
-                    f.now,
-                )
-                .unwrap()
-        })
-    });
-    g.bench_function("full", |b| b.iter(|| full(f, black_box(parts))));
+    let mut line = Vec::with_capacity(1024);
+    let mut full_line = Vec::with_capacity(1024);
+    let (a1, a2, a3, a4) = (auth.clone(), auth.clone(), auth.clone(), auth.clone());
+    let (t1, t2) = (token.clone(), token);
+    let (s1, s2, s3b, s4) = (
+        session.clone(),
+        session.clone(),
+        session.clone(),
+        session.clone(),
+    );
+    let (c1, c2) = (s3.clone(), s3.clone());
+    vec![
+        (
+            "1_classify",
+            Box::new(move || {
+                black_box(classify(&parts.method, &parts.uri, &parts.headers, &[]).unwrap());
+            }),
+        ),
+        (
+            "2_sigv4_parse",
+            Box::new(move || {
+                black_box(sigv4::parse(black_box(parts)).unwrap());
+            }),
+        ),
+        (
+            "3_session_open",
+            Box::new(move || {
+                black_box(
+                    f.keyring
+                        .open(black_box(&a1.access_key_id), &t1, f.now)
+                        .unwrap(),
+                );
+            }),
+        ),
+        // What the pipeline runs: the same open through the keyring's
+        // cache of opened sessions (a hit after the first request).
+        (
+            "3_session_open_cached",
+            Box::new(move || {
+                black_box(
+                    f.keyring
+                        .open_shared(black_box(&a2.access_key_id), &t2, f.now)
+                        .unwrap(),
+                );
+            }),
+        ),
+        (
+            "4_sigv4_verify",
+            Box::new(move || {
+                black_box(verify(black_box(parts), &a3, &s1, f.now));
+            }),
+        ),
+        (
+            "5_decide",
+            Box::new(move || {
+                black_box(decide(f, black_box(&c1), &s2.claims));
+            }),
+        ),
+        (
+            "5b_revocation_empty_list",
+            Box::new(move || {
+                black_box(empty.revoked(black_box(&s3b.claims), now_secs));
+            }),
+        ),
+        (
+            "5b_revocation_one_identity_entry",
+            Box::new(move || {
+                black_box(one_identity.revoked(black_box(&session.claims), now_secs));
+            }),
+        ),
+        (
+            "6_upstream_resign",
+            Box::new(move || {
+                black_box(
+                    f.upstream
+                        .sign_head(
+                            black_box(parts),
+                            &c2,
+                            &verified.payload,
+                            None,
+                            &f.store_identity,
+                            f.now,
+                        )
+                        .unwrap(),
+                );
+            }),
+        ),
+        (
+            "7_audit_record",
+            Box::new(move || {
+                audit_record(f, parts, &s3, &a4, &s4.claims, &decision, &mut line);
+                black_box(&line);
+            }),
+        ),
+        (
+            "full",
+            Box::new(move || {
+                black_box(full(f, black_box(parts), &mut full_line));
+            }),
+        ),
+    ]
+}
+
+fn per_request(c: &mut Criterion, f: &Fixture, name: &str, parts: &Parts) {
+    let mut g = c.benchmark_group(name);
+    for (stage, mut run) in stages(f, parts) {
+        g.bench_function(stage, |b| b.iter(&mut run));
+    }
     g.finish();
 }
 
@@ -439,10 +599,45 @@ fn hot_path(c: &mut Criterion) {
     let header = f.get_header();
     let presigned = f.get_presigned();
     // Both must pass the pipeline's checks before they are worth timing.
-    full(&f, &header);
-    full(&f, &presigned);
+    let mut line = Vec::new();
+    full(&f, &header, &mut line);
+    full(&f, &presigned, &mut line);
     per_request(c, &f, "get_header", &header);
     per_request(c, &f, "get_presigned", &presigned);
+}
+
+/// Runs `run` `iters` times. Not inlined, so that callgrind can count
+/// exactly the instructions spent in here (`--toggle-collect`).
+#[inline(never)]
+fn measured(iters: u64, run: &mut dyn FnMut()) {
+    for _ in 0..iters {
+        run();
+    }
+}
+
+/// `HOT_PATH_STAGE=group/stage`: runs that one stage `HOT_PATH_ITERS`
+/// times (default 2000) after a warm-up call, instead of criterion, for
+/// `valgrind --tool=callgrind --toggle-collect=*measured*` (see
+/// `benches/callgrind`): instruction counts, repeatable on a busy machine.
+fn callgrind_driver(which: &str) {
+    let iters = std::env::var("HOT_PATH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let (group, stage) = which.split_once('/').expect("HOT_PATH_STAGE=group/stage");
+    let f = Fixture::new();
+    let parts = match group {
+        "get_header" => f.get_header(),
+        "get_presigned" => f.get_presigned(),
+        _ => panic!("no group {group}"),
+    };
+    let mut stages = stages(&f, &parts);
+    let (_, run) = stages
+        .iter_mut()
+        .find(|(name, _)| *name == stage)
+        .unwrap_or_else(|| panic!("no stage {stage}"));
+    run();
+    measured(iters, run);
 }
 
 fn body_verifiers(c: &mut Criterion) {
@@ -519,4 +714,12 @@ fn body_verifiers(c: &mut Criterion) {
 }
 
 criterion_group!(benches, hot_path, body_verifiers);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(which) = std::env::var("HOT_PATH_STAGE") {
+        callgrind_driver(&which);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

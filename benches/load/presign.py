@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Prints presigned S3 URLs, one per line, for the load bench.
 
-usage: presign.py ENDPOINT ACCESS_KEY SECRET TOKEN|- METHOD:BUCKET/KEY...
+usage: presign.py ENDPOINT ACCESS_KEY SECRET TOKEN|- METHOD:BUCKET/KEY|BUCKET:BUCKET...
+
+(`BUCKET:NAME` presigns the PUT that creates bucket NAME.)
 
 Signed by botocore (SigV4, path style, 1 hour), an independent signer: the
 URL's host is ENDPOINT's, so presign for the host the verifier will see.
@@ -26,6 +28,9 @@ def main():
     ops = {"GET": "get_object", "PUT": "put_object"}
     for target in targets:
         method, path = target.split(":", 1)
+        if method == "BUCKET":
+            print(s3.generate_presigned_url("create_bucket", Params={"Bucket": path}, ExpiresIn=3600))
+            continue
         bucket, key = path.split("/", 1)
         print(
             s3.generate_presigned_url(

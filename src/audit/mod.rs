@@ -161,6 +161,14 @@ impl AuditEvent {
         }
     }
 
+    /// Appends the record as one JSON object (no newline) to `out`: the
+    /// writer's reused line buffer.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        // Serialising a struct of strings and numbers into memory cannot
+        // fail.
+        let _ = serde_json::to_writer(out, self);
+    }
+
     pub fn set_identity(&mut self, id: &crate::session::Identity) {
         // Spelled as the policy names principals, so `policy explain --as`
         // takes what the audit line shows.
@@ -368,14 +376,12 @@ fn write_loop(
         for mut event in batch.drain(..) {
             event.v = SCHEMA_VERSION;
             line.clear();
-            // Serialising a struct of strings and numbers cannot fail.
-            if serde_json::to_writer(&mut line, &event).is_ok() {
-                if let Some(chain) = &mut chain {
-                    chain.seal(&mut line);
-                }
-                buf.extend_from_slice(&line);
-                buf.push(b'\n');
+            event.write_json(&mut line);
+            if let Some(chain) = &mut chain {
+                chain.seal(&mut line);
             }
+            buf.extend_from_slice(&line);
+            buf.push(b'\n');
         }
         if let Err(e) = out.write_all(&buf).and_then(|()| out.flush()) {
             metrics::AUDIT_WRITE_FAILURES.inc();

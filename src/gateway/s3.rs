@@ -228,7 +228,12 @@ fn authenticate(
     )?;
     let claims = &session.claims;
     let verified = auth
-        .verify(parts, session.secret.expose().as_bytes(), ctx.now)
+        .verify_cached(
+            parts,
+            session.secret.expose().as_bytes(),
+            session.signing_keys(),
+            ctx.now,
+        )
         .map_err(|e| {
             let err = e.to_s3_error();
             refused(ctx, e, err)

@@ -42,6 +42,14 @@ impl Encryption {
     /// `x-amz-*` parameters as [`implied_actions`] takes them; it has
     /// refused repeats already).
     pub fn of(headers: &HeaderMap, query: &[(String, String)]) -> Encryption {
+        // Every field read below names `server-side-encryption`; most
+        // requests carry none, and need no lookup (this runs per request).
+        let names_sse = |name: &str| name.contains("server-side-encryption");
+        if !headers.keys().any(|k| names_sse(k.as_str()))
+            && !query.iter().any(|(n, _)| names_sse(n))
+        {
+            return Encryption::default();
+        }
         let field = |name: &str| -> Option<String> {
             headers
                 .get(name)

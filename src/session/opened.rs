@@ -20,7 +20,8 @@
 //!   the same errors as [`super::Keyring::open`]; an expired entry is
 //!   dropped, never served.
 //!
-//! The secret stays a [`SecretString`] (zeroized on drop, redacted Debug).
+//! The secret stays a [`SecretString`] (zeroized on drop, redacted Debug),
+//! and so does its derived signing key.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,15 +31,36 @@ use sha2::{Digest as _, Sha256};
 
 use super::secret::SecretString;
 use super::{Claims, SessionError};
+use crate::sigv4::SigningKeyCache;
 
 /// Most sessions kept open (each ~1 KiB: claims and secret).
 pub const CAPACITY: u64 = 16_384;
 
 /// An opened session: its claims and the secret its requests are signed
-/// with.
+/// with, and that secret's derived SigV4 signing key (see
+/// [`OpenedSession::signing_keys`]).
 pub struct OpenedSession {
     pub claims: Claims,
     pub secret: SecretString,
+    signing_keys: SigningKeyCache,
+}
+
+impl OpenedSession {
+    pub fn new(claims: Claims, secret: SecretString) -> OpenedSession {
+        OpenedSession {
+            claims,
+            secret,
+            signing_keys: SigningKeyCache::new(),
+        }
+    }
+
+    /// The cache of [`OpenedSession::secret`]'s derived signing key, for
+    /// [`crate::sigv4::Authorization::verify_cached`] with that secret:
+    /// it lives and dies with the cached session, so a client's requests
+    /// after its first each day skip the key derivation.
+    pub fn signing_keys(&self) -> &SigningKeyCache {
+        &self.signing_keys
+    }
 }
 
 impl std::fmt::Debug for OpenedSession {

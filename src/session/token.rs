@@ -228,7 +228,7 @@ impl Keyring {
             return Ok(session);
         }
         let (claims, secret) = self.open(access_key_id, token, now)?;
-        let session = Arc::new(OpenedSession { claims, secret });
+        let session = Arc::new(OpenedSession::new(claims, secret));
         self.opened.insert(key, Arc::clone(&session), now);
         Ok(session)
     }

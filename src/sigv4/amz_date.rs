@@ -71,6 +71,13 @@ impl AmzDate {
         }
         let days = days_from_civil(year, month, day);
         let unix = days * 86_400 + u64::from(hour * 3600 + min * 60 + sec);
+        Some(Self::assemble([year, month, day, hour, min, sec], unix))
+    }
+
+    /// From valid parts (year, month, day, hour, minute, second) and the
+    /// Unix time they stand for.
+    fn assemble(parts: [u32; 6], unix: u64) -> Self {
+        let [year, month, day, hour, min, sec] = parts;
         let mut iso = [0u8; 16];
         put_digits(&mut iso[0..4], year);
         put_digits(&mut iso[4..6], month);
@@ -80,7 +87,24 @@ impl AmzDate {
         put_digits(&mut iso[11..13], min);
         put_digits(&mut iso[13..15], sec);
         iso[15] = b'Z';
-        Some(Self { iso, unix })
+        Self { iso, unix }
+    }
+
+    /// The timestamp of `t`, to the second (for signing; before 1970 or
+    /// after 9999, a clock gone wrong, reads as the nearest end).
+    pub fn from_system_time(t: SystemTime) -> Self {
+        const LAST: u64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+        let unix = t
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            .min(LAST);
+        let (year, month, day) = civil_from_days(unix / 86_400);
+        // Each is below 86 400, so the casts cannot truncate.
+        let secs = (unix % 86_400) as u32;
+        Self::assemble(
+            [year, month, day, secs / 3600, secs / 60 % 60, secs % 60],
+            unix,
+        )
     }
 
     /// `YYYYMMDDTHHMMSSZ`.
@@ -153,10 +177,49 @@ fn days_from_civil(year: u32, month: u32, day: u32) -> u64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The proleptic Gregorian date `days` after 1970-01-01: the inverse of
+/// [`days_from_civil`] (Howard Hinnant's algorithm again).
+fn civil_from_days(days: u64) -> (u32, u32, u32) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    // year <= 9999, month <= 12, day <= 31: the casts cannot truncate.
+    (year as u32, month as u32, day as u32)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
 mod tests {
     use super::*;
+
+    #[test]
+    fn system_time_formats_as_the_iso_form_it_parses_from() {
+        for s in [
+            "19700101T000000Z",
+            "20130524T000000Z",
+            "20240229T235959Z",
+            "20261205T083407Z",
+            "21000301T120000Z",
+            "99991231T235959Z",
+        ] {
+            let parsed = AmzDate::parse_iso(s).unwrap();
+            let again = AmzDate::from_system_time(parsed.system_time());
+            assert_eq!(again.as_str(), s);
+            assert_eq!(again, parsed);
+        }
+        // Every day of four years, across a leap day and a century.
+        for day in (0..4 * 366).map(|d| 10_957 + d * 25) {
+            let t = UNIX_EPOCH + Duration::from_secs(day * 86_400 + 3_723);
+            let d = AmzDate::from_system_time(t);
+            assert_eq!(AmzDate::parse_iso(d.as_str()).unwrap().system_time(), t);
+        }
+    }
 
     #[test]
     fn iso_date_parses_to_the_unix_time() {

@@ -356,7 +356,31 @@ pub fn request_signature(
     canonical_request: &[u8],
 ) -> [u8; 32] {
     let hash: [u8; 32] = Sha256::digest(canonical_request).into();
-    sign_lines(key, ALGORITHM.as_bytes(), amz_date, scope, &[&hex32(&hash)])
+    signature_of_hash(key, amz_date, scope, &hash)
+}
+
+/// The request signature, from the SHA-256 of the canonical request (for
+/// a signer that hashes the canonical request as it writes it).
+pub fn signature_of_hash(
+    key: &SigningKey,
+    amz_date: &str,
+    scope: &str,
+    canonical_request_sha256: &[u8; 32],
+) -> [u8; 32] {
+    sign_lines(
+        key,
+        ALGORITHM.as_bytes(),
+        amz_date,
+        scope,
+        &[&hex32(canonical_request_sha256)],
+    )
+}
+
+/// Appends the canonical query of a request s3gate signs itself (for the
+/// store): every parameter decoded, re-encoded with the AWS set and sorted,
+/// none left out.
+pub fn push_query(out: &mut Vec<u8>, query: &str) {
+    push_canonical_query(out, query, false, false);
 }
 
 /// One `aws-chunked` chunk's signature:

@@ -1221,3 +1221,46 @@ fn canonical_query_keeps_a_percent_escape_that_is_not_utf8_as_its_byte() {
     let canonical = String::from_utf8(input.build(false)).unwrap();
     assert_eq!(canonical.lines().nth(2), Some("a=%AA&b=%AA"));
 }
+
+#[test]
+fn a_cached_signing_key_serves_only_its_own_scope() {
+    // AWS's example GET (us-east-1), and requests claiming another region
+    // or service but signed with the us-east-1 key, which is in the cache
+    // after the first: through one session's cache, each must get the
+    // answer an uncached verify gives, in any order, and the mismatched
+    // ones never verify.
+    let keys = SigningKeyCache::new();
+    let good = get_object(&auth_header(GET_SIGNED, GET_SIG));
+    let secret = std::str::from_utf8(SECRET).unwrap();
+    let claiming = |region: &str, service: &str| {
+        let scope = format!("20130524/{region}/{service}/aws4_request");
+        let unsigned = get_object(
+            &auth_header(GET_SIGNED, GET_SIG).replace("20130524/us-east-1/s3/aws4_request", &scope),
+        );
+        let auth = parse(&unsigned).unwrap();
+        let sts = string_to_sign(
+            "20130524T000000Z",
+            &scope,
+            canonical(&unsigned, &auth, EMPTY).as_bytes(),
+        );
+        let signature = test_sign(secret, "20130524", "us-east-1", "s3", &sts);
+        get_object(
+            &auth_header(GET_SIGNED, &signature)
+                .replace("20130524/us-east-1/s3/aws4_request", &scope),
+        )
+    };
+    let eu = claiming("eu-west-1", "s3");
+    let iam = claiming("us-east-1", "iam");
+    for parts in [&good, &eu, &good, &good, &iam, &good, &eu, &eu] {
+        let auth = parse(parts).unwrap();
+        let cached = auth.verify_cached(parts, SECRET, &keys, may24());
+        let fresh = auth.verify(parts, SECRET, may24());
+        assert_eq!(cached.is_ok(), fresh.is_ok(), "{:?}", auth.credential);
+        assert_eq!(
+            cached.is_ok(),
+            std::ptr::eq(parts, &good),
+            "{:?}",
+            auth.credential
+        );
+    }
+}

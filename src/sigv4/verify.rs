@@ -17,6 +17,7 @@ use super::authorization::{AuthForm, Authorization, PayloadMode, header_str};
 use super::canonical::{CanonicalInput, SigningKey, hex32, request_signature, string_to_sign};
 use super::checksum::ChecksumAlgorithm;
 use super::error::{MismatchDetail, SigV4Error};
+use super::key_cache::SigningKeyCache;
 
 /// How far a signature's time may be from ours, either way.
 pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
@@ -67,6 +68,28 @@ impl Authorization {
         secret: &[u8],
         now: SystemTime,
     ) -> Result<Verified, SigV4Error> {
+        self.verify_keyed(parts, secret, None, now)
+    }
+
+    /// [`Authorization::verify`] with the signing key taken from `keys`,
+    /// the cache of `secret`'s derived key (and no other secret's).
+    pub fn verify_cached(
+        &self,
+        parts: &Parts,
+        secret: &[u8],
+        keys: &SigningKeyCache,
+        now: SystemTime,
+    ) -> Result<Verified, SigV4Error> {
+        self.verify_keyed(parts, secret, Some(keys), now)
+    }
+
+    fn verify_keyed(
+        &self,
+        parts: &Parts,
+        secret: &[u8],
+        keys: Option<&SigningKeyCache>,
+        now: SystemTime,
+    ) -> Result<Verified, SigV4Error> {
         let payload_line = match (&self.form, &self.payload) {
             (_, PayloadMode::Undeclared) => return Err(SigV4Error::MissingContentSha256),
             (AuthForm::Presigned, PayloadMode::Unsigned) => "UNSIGNED-PAYLOAD",
@@ -74,7 +97,7 @@ impl Authorization {
             // literal value as sent (parse already validated it).
             _ => header_str(parts, "x-amz-content-sha256")?.unwrap_or("UNSIGNED-PAYLOAD"),
         };
-        self.verify_with(parts, secret, now, payload_line, self.payload.clone())
+        self.verify_with(parts, secret, keys, now, payload_line, self.payload.clone())
     }
 
     /// Verifies a request whose client does not send `x-amz-content-sha256`
@@ -93,7 +116,14 @@ impl Authorization {
             PayloadMode::Undeclared => {
                 let hex = hex32(body_sha256);
                 let line = std::str::from_utf8(&hex).unwrap_or_default();
-                self.verify_with(parts, secret, now, line, PayloadMode::Sha256(*body_sha256))
+                self.verify_with(
+                    parts,
+                    secret,
+                    None,
+                    now,
+                    line,
+                    PayloadMode::Sha256(*body_sha256),
+                )
             }
             PayloadMode::Sha256(declared) if declared != body_sha256 => {
                 Err(SigV4Error::ContentSha256Mismatch)
@@ -107,6 +137,7 @@ impl Authorization {
         &self,
         parts: &Parts,
         secret: &[u8],
+        keys: Option<&SigningKeyCache>,
         now: SystemTime,
         payload_line: &str,
         payload: PayloadMode,
@@ -122,12 +153,15 @@ impl Authorization {
         };
         let canonical_request = input.build(false);
         let scope = self.credential.to_scope_string();
-        let key = SigningKey::derive(
-            secret,
+        let (date, region, service) = (
             &self.credential.date,
             &self.credential.region,
             &self.credential.service,
         );
+        let key = match keys {
+            Some(keys) => keys.key(secret, date, region, service),
+            None => SigningKey::derive(secret, date, region, service),
+        };
         let expected = request_signature(&key, self.amz_date.as_str(), &scope, &canonical_request);
         if !bool::from(expected.ct_eq(&self.signature)) {
             // For operators only: what we signed, token redacted. Never the

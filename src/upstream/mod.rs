@@ -1,4 +1,4 @@
-//! The upstream store: its credentials, re-signing with `aws-sigv4`, and the
+//! The upstream store: its credentials, re-signing ([`sign`]), and the
 //! pooled hyper client that streams bodies both ways.
 //!
 //! The caller's own authentication (Authorization, security token, presign
@@ -23,6 +23,7 @@ pub mod naming;
 pub mod object;
 pub mod refusal;
 pub mod route;
+pub mod sign;
 
 pub use credentials::CredentialError;
 pub use refusal::ResponseBody;
@@ -30,15 +31,10 @@ pub use route::Upstreams;
 
 mod roots;
 
-use std::borrow::Cow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use aws_sigv4::http_request::{
-    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
-    UriPathNormalizationMode, sign,
-};
 use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -268,6 +264,8 @@ pub struct Upstream {
     roles: Option<credentials::RoleSessions>,
     default_role_arn: Option<String>,
     response_timeout: Duration,
+    /// Derived signing keys, per credentials and day.
+    keys: sign::SigningKeys,
 }
 
 impl Upstream {
@@ -323,6 +321,7 @@ impl Upstream {
             roles,
             default_role_arn: config.assume_role.as_ref().and_then(|a| a.role_arn.clone()),
             response_timeout: config.response_timeout,
+            keys: sign::SigningKeys::new(&config.region),
         })
     }
 
@@ -469,45 +468,26 @@ impl Upstream {
             HeaderValue::from_str(&host).map_err(|e| UpstreamError::Sign(e.to_string()))?;
         headers.insert(header::HOST, host_value);
 
-        let signable_body = match payload {
+        let payload_sha256 = match payload {
             // Passing the caller's signed hash on lets the store check the
             // body too: a second guard behind our own streaming check.
-            PayloadMode::Sha256(hash) => SignableBody::Precomputed(hex::encode(hash)),
-            _ => SignableBody::UnsignedPayload,
+            PayloadMode::Sha256(hash) => HeaderValue::from_bytes(&crate::sigv4::hex32(hash))
+                .map_err(|e| UpstreamError::Sign(e.to_string()))?,
+            _ => HeaderValue::from_static("UNSIGNED-PAYLOAD"),
         };
-        let mut settings = SigningSettings::default();
-        settings.percent_encoding_mode = PercentEncodingMode::Single;
-        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(identity)
-            .region(&self.region)
-            .name("s3")
-            .time(now)
-            .settings(settings)
-            .build()
-            .map_err(|e| UpstreamError::Sign(e.to_string()))?
-            .into();
-        let signable = SignableRequest::new(
-            caller.method.as_str(),
-            Cow::Borrowed(path_and_query.as_str()),
-            headers
-                .iter()
-                .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))),
-            signable_body,
-        )
-        .map_err(|e| UpstreamError::Sign(e.to_string()))?;
-        let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| UpstreamError::Sign(e.to_string()))?
-            .into_parts();
-        let (signed_headers, _) = instructions.into_parts();
-        for h in signed_headers {
-            let mut value =
-                HeaderValue::from_str(h.value()).map_err(|e| UpstreamError::Sign(e.to_string()))?;
-            value.set_sensitive(h.sensitive());
-            headers.insert(h.name(), value);
-        }
-
+        let creds = identity
+            .data::<aws_credential_types::Credentials>()
+            .ok_or_else(|| UpstreamError::Sign("the identity holds no AWS credentials".into()))?;
+        self.keys
+            .sign(
+                caller.method.as_str(),
+                &path_and_query,
+                &mut headers,
+                payload_sha256,
+                creds,
+                now,
+            )
+            .map_err(|e| UpstreamError::Sign(e.to_string()))?;
         Ok((uri, headers))
     }
 

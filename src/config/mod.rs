@@ -58,12 +58,17 @@ pub struct Config {
     /// `/_s3gate/`). Default: off.
     #[serde(default)]
     pub login: Option<LoginConfig>,
+    /// State every instance must share (one-time codes, device approvals,
+    /// quota leases). Default: this process's memory.
+    #[serde(default)]
+    pub shared: SharedConfig,
 }
 
 mod duration_field;
 mod identity;
 mod server;
 mod session;
+mod shared;
 mod upstream;
 
 pub use duration_field::duration;
@@ -71,6 +76,7 @@ use duration_field::optional_duration;
 pub use identity::*;
 pub use server::*;
 pub use session::*;
+pub use shared::*;
 pub use upstream::*;
 
 fn default_listen() -> SocketAddr {
@@ -265,6 +271,9 @@ impl Config {
         };
         self.upstream
             .validate("upstream", None)
+            .map_err(|(field, message)| invalid(field, message))?;
+        self.shared
+            .validate()
             .map_err(|(field, message)| invalid(field, message))?;
         if self.upstream.name.is_some() || !self.upstream.buckets.is_empty() {
             return Err(invalid(

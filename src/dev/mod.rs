@@ -137,6 +137,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         s3: S3Config::default(),
         server: ServerConfig::default(),
         login: None,
+        shared: crate::config::SharedConfig::default(),
         policy: options.policy.clone().map(|file| PolicyConfig {
             file,
             watch: true,

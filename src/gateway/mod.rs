@@ -69,12 +69,13 @@ pub struct Gateway {
     pub revocations: Arc<Revocations>,
     /// Browser and CLI sign-in (`[login]`), when configured.
     pub login: Option<crate::login::rp::RelyingParty>,
-    /// Device approvals and used one-time codes.
-    pub login_tables: crate::login::device::LoginTables,
+    /// Device approvals and used one-time codes (`[shared]`).
+    pub shared: Arc<dyn crate::shared::SharedState>,
     /// The region shown in the portal's snippets (the default upstream's).
     pub region: String,
-    /// Delegated sessions' quota counts, this instance's own.
-    pub quotas: crate::session::QuotaLedger,
+    /// Delegated sessions' quota counts: this instance's own, or leased
+    /// from the shared state (`[shared]`).
+    pub quotas: crate::shared::quota::Quotas,
     /// Requests in flight per principal (`server.max_requests_per_principal`),
     /// keyed by [`InFlight::key_of`] the principal name.
     pub principals: InFlight<u64>,
@@ -117,6 +118,7 @@ impl Gateway {
         let upstreams = Upstreams::new(config).await?;
         // Read through the upstreams when the list is an S3 object.
         let revocations = Arc::new(Revocations::load(config, &upstreams).await?);
+        let (shared, quotas) = crate::shared::from_config(config).await?;
         Ok(Self {
             oidc: OidcVerifier::new(&config.identity.oidc, http.clone()),
             aws_identity: config
@@ -145,9 +147,9 @@ impl Gateway {
                 .map(|l| crate::login::rp::RelyingParty::new(l, http.clone()))
                 .transpose()
                 .context("[login]")?,
-            login_tables: crate::login::device::LoginTables::new(),
+            shared,
             region: config.upstream.region.clone(),
-            quotas: crate::session::QuotaLedger::new(),
+            quotas,
             principals: InFlight::new(config.server.max_requests_per_principal),
         })
     }

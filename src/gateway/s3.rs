@@ -75,7 +75,7 @@ async fn run(
     // Decided before the upstream is contacted, so a denied HEAD or
     // conditional GET answers the same whether the object exists or not.
     let decision = authorize(&policy, &caller, claims, &s3, ctx)?;
-    let (meter, held) = admit(gateway, parts, &s3, claims, &body, ctx)?;
+    let (meter, held) = admit(gateway, parts, &s3, claims, &body, ctx).await?;
     let forwarded = forward(
         gateway, parts, &s3, &policy, &caller, claims, &decision, &verified, body, ctx,
     )
@@ -310,7 +310,7 @@ fn protect_own_objects(
 /// admit: the session's quotas, charged once the request is allowed and
 /// before the upstream is contacted, and a slot of the principal's
 /// concurrency, held until the response body ends.
-fn admit(
+async fn admit(
     gateway: &Gateway,
     parts: &Parts,
     s3: &S3Request,
@@ -342,11 +342,15 @@ fn admit(
         writes: body.length,
         copies: s3.copy_source.is_some(),
     };
-    let meter = gateway.quotas.admit(claims, demand, ctx.now).map_err(|e| {
-        ctx.event.rule = Some("session quota".into());
-        let err = e.to_s3_error(ctx.request_id());
-        refused(ctx, e, err)
-    })?;
+    let meter = gateway
+        .quotas
+        .admit(claims, demand, ctx.now)
+        .await
+        .map_err(|e| {
+            ctx.event.rule = Some("session quota".into());
+            let err = e.to_s3_error(ctx.request_id());
+            refused(ctx, e, err)
+        })?;
     ctx.event.decision = "allow";
     Ok((meter, held))
 }

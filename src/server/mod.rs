@@ -186,6 +186,9 @@ async fn accept_loop(
     } else {
         tracing::info!("all connections drained");
     }
+    // Quota allowance this instance leased and did not use goes back to
+    // the shared store, for the instances that remain.
+    gateway.quotas.return_unused().await;
 }
 
 async fn sleep_until_or_never(at: Option<tokio::time::Instant>) {

@@ -80,13 +80,30 @@ impl Ctx<'_> {
                 Some(record.finish(StatusCode::BAD_REQUEST)),
             );
         };
-        self.gateway.login_tables.approve(
-            &user_code,
-            login::device::Approval {
-                identity: session.identity.clone(),
-                session_exp: session.exp,
-            },
-        );
+        let approval = crate::shared::Approval {
+            identity: session.identity.clone(),
+            session_exp: session.exp,
+        };
+        let expires_at = unix(self.now) + login::DEVICE_CODE_TTL;
+        if let Err(e) = self
+            .gateway
+            .shared
+            .put_approval(&user_code, &approval, expires_at)
+            .await
+        {
+            tracing::warn!(error = %e, "device approval not recorded");
+            record.deny(
+                "ServiceUnavailable",
+                "the shared state store is unavailable",
+            );
+            return self.page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Device sign-in unavailable",
+                "s3gate cannot record the approval right now: device sign-in is \
+                 unavailable. Try again in a minute.",
+                Some(record),
+            );
+        }
         record.allow(
             &session.identity,
             format!("device code {user_code} approved"),
@@ -127,7 +144,21 @@ impl Ctx<'_> {
                 return oauth_error(StatusCode::BAD_REQUEST, error, why, record);
             }
         };
-        let Some(approval) = self.gateway.login_tables.take(&code.user_code) else {
+        let taken = self
+            .gateway
+            .shared
+            .take_approval(&code.user_code, unix(self.now))
+            .await;
+        let approval = match taken {
+            Ok(a) => a,
+            Err(e) => {
+                return match self.record("DeviceToken", &headers).await {
+                    Ok(record) => shared_unavailable(record, "device sign-in", &e),
+                    Err(resp) => resp,
+                };
+            }
+        };
+        let Some(approval) = approval else {
             return json(
                 StatusCode::BAD_REQUEST,
                 &serde_json::json!({

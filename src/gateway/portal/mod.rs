@@ -360,6 +360,24 @@ fn json(
 }
 
 /// An OAuth-style JSON error (`error`, `error_description`), audited.
+/// A sign-in step that needs the shared state, which cannot be reached:
+/// 503 `temporarily_unavailable` (RFC 6749), audited; the cause is logged.
+fn shared_unavailable(
+    mut record: Record,
+    what: &str,
+    error: &crate::shared::SharedError,
+) -> Response<GatewayBody> {
+    tracing::warn!(error = %error, "{what} unavailable");
+    let why = format!("{what} is unavailable: s3gate cannot reach its shared state");
+    record.deny("ServiceUnavailable", why.clone());
+    oauth_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        &why,
+        record,
+    )
+}
+
 fn oauth_error(
     status: StatusCode,
     error: &str,

@@ -24,7 +24,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{Approval, LeaseKey, SharedError, SharedState};
@@ -66,12 +67,32 @@ fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
     item.get(name)?.as_n().ok()?.parse().ok()
 }
 
-/// The SDK's error with its context (service code and message, or the
-/// connection failure), never a request's contents.
-fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(
-    e: &SdkError<E, R>,
-) -> SharedError {
-    SharedError(format!("DynamoDB: {}", DisplayErrorContext(e)))
+/// The SDK's error in one line: the HTTP status, service code and message,
+/// or the connection failure and its causes. Never the request or the raw
+/// answer.
+fn unavailable<E>(e: &SdkError<E, HttpResponse>) -> SharedError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let text = match e {
+        SdkError::ServiceError(s) => format!(
+            "HTTP {}: {}: {}",
+            s.raw().status().as_u16(),
+            s.err().code().unwrap_or("unrecognised answer"),
+            s.err().message().unwrap_or("")
+        ),
+        other => {
+            let mut text = other.to_string();
+            let mut cause = std::error::Error::source(other);
+            while let Some(c) = cause {
+                text.push_str(": ");
+                text.push_str(&c.to_string());
+                cause = c.source();
+            }
+            text
+        }
+    };
+    SharedError(format!("DynamoDB: {text}"))
 }
 
 impl DynamoState {

@@ -65,7 +65,6 @@ resources = ["s3://{b}/secret/*"]
 /// `session` is added to its `[session]` section.
 fn login_gateway(name: &str, policy: &str, session: &str) -> Gateway {
     let h = harness();
-    let p = provider();
     let dir = h.base.join(unique_name(name));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("policy.toml"), policy).unwrap();
@@ -76,15 +75,25 @@ fn login_gateway(name: &str, policy: &str, session: &str) -> Gateway {
         .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))
         .replace("[session]\n", &format!("[session]\n{session}"));
     let text = format!(
-        "{text}\n[[identity.oidc]]\nissuer = \"{url}\"\naudiences = [\"s3gate-portal\"]\n\n\
-         [login]\nissuer = \"{url}\"\nclient_id = \"s3gate-portal\"\nclient_secret = \"{secret}\"\n\
-         public_url = \"http://127.0.0.1:{port}\"\n",
-        url = p.url,
-        secret = p.secret,
+        "{text}{}",
+        login_sections(&format!("http://127.0.0.1:{port}"))
     );
     let path = dir.join("s3gate.toml");
     write_private(&path, &text);
     h.gateway_from(&path)
+}
+
+/// `[[identity.oidc]]` and `[login]` trusting the test IdP, for a portal
+/// reached at `public_url`.
+pub fn login_sections(public_url: &str) -> String {
+    let p = provider();
+    format!(
+        "\n[[identity.oidc]]\nissuer = \"{url}\"\naudiences = [\"s3gate-portal\"]\n\n\
+         [login]\nissuer = \"{url}\"\nclient_id = \"s3gate-portal\"\nclient_secret = \"{secret}\"\n\
+         public_url = \"{public_url}\"\n",
+        url = p.url,
+        secret = p.secret,
+    )
 }
 
 fn node_dir() -> PathBuf {
@@ -92,7 +101,7 @@ fn node_dir() -> PathBuf {
 }
 
 /// `node browser.mjs ARGS…`: Chromium through the sign-in.
-fn browser(args: &[&str]) -> String {
+pub fn browser(args: &[&str]) -> String {
     let mut cmd = clean_command("node");
     cmd.arg(node_dir().join("browser.mjs")).args(args);
     run(cmd, Duration::from_secs(90)).ok().stdout
@@ -444,7 +453,7 @@ fn the_device_flow_signs_in_a_terminal_with_a_code_typed_elsewhere() {
 
 /// Serves one loopback callback and returns its query (as `s3gate login`
 /// would receive it).
-fn catch_callback(listener: std::net::TcpListener) -> std::thread::JoinHandle<String> {
+pub fn catch_callback(listener: std::net::TcpListener) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
         let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -461,7 +470,7 @@ fn catch_callback(listener: std::net::TcpListener) -> std::thread::JoinHandle<St
     })
 }
 
-fn post_form(url: &str, form: &[(&str, &str)], headers: &[&str]) -> (u16, String) {
+pub fn post_form(url: &str, form: &[(&str, &str)], headers: &[&str]) -> (u16, String) {
     let mut cmd = clean_command("curl");
     cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", "POST"]);
     for (k, v) in form {

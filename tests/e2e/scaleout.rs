@@ -1,13 +1,28 @@
-//! Stateless scale-out: three s3gate instances holding one keyring behave
-//! as one service behind a round-robin balancer (here: the test, sending
-//! request `i` to instance `i % 3`), through a key rotation done the ECS way
-//! — change the keyring secret, then replace every task.
+//! Scale-out: three s3gate instances behave as one service.
+//!
+//! First stateless (one keyring): the test itself sends request `i` to
+//! instance `i % 3`, through a key rotation done the ECS way — change the
+//! keyring secret, then replace every task. Then with shared state: three
+//! `s3gate serve` processes behind a real HAProxy (Debian's, round-robin,
+//! health-checking `/_s3gate/readyz`), sharing moto's DynamoDB table
+//! (`[shared] backend = "dynamodb"`) and a revocation file: quotas exact
+//! across the three, device and CLI sign-in finished on any instance, a
+//! revocation seen by all, and an instance stopped under load losing
+//! nothing the balancer sent it.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use crate::harness::{Creds, Gateway, bucket_scope, harness, mint_with, write_keyring};
-use crate::ops::gateway_config;
+use serde_json::Value;
+
+use crate::client::{ChildGuard, boto3_assume_role_with_quota, clean_command, store_put};
+use crate::delegation::{child_creds, revoke};
+use crate::harness::{
+    Creds, Gateway, bucket_scope, config_text, ensure_policy, free_port, harness, mint_with, moto,
+    unique_name, wait_for, write_keyring, write_private,
+};
+use crate::ops::{gateway_config, try_status};
 use crate::sign::{Payload, Response, Signing, send_blocking, signed};
 
 fn start_all(configs: &[PathBuf]) -> Vec<Gateway> {
@@ -21,10 +36,15 @@ fn stop_all(gws: Vec<Gateway>) {
 }
 
 fn request(gw: &Gateway, creds: &Creds, method: &str, path: &str, body: &[u8]) -> Response {
+    request_to(&gw.endpoint(), creds, method, path, body)
+}
+
+/// A SigV4-signed request to `endpoint` (an instance or the balancer).
+fn request_to(endpoint: &str, creds: &Creds, method: &str, path: &str, body: &[u8]) -> Response {
     let (req, _) = signed(
         &Signing::now(creds),
         method,
-        &format!("{}{path}", gw.endpoint()),
+        &format!("{endpoint}{path}"),
         &[],
         Payload::Hash(body),
         body.to_vec(),
@@ -136,4 +156,259 @@ fn three_instances_sharing_a_keyring_serve_any_session_through_a_key_rotation() 
     }
     round_robin(&gws, &new, &bucket.name, "after");
     stop_all(gws);
+}
+
+// ---------------------------------------------------------------------------
+// Behind a real balancer, with shared state.
+
+/// One `s3gate serve` process of a [`Cluster`].
+struct Instance {
+    port: u16,
+    config: PathBuf,
+    audit: PathBuf,
+    _process: ChildGuard,
+}
+
+impl Instance {
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn audit_lines(&self) -> Vec<Value> {
+        crate::common::client::audit_file_lines(&self.audit)
+    }
+
+    /// What the process logged (for a failing assertion's message).
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.config.with_file_name("stderr")).unwrap_or_default()
+    }
+}
+
+/// Three `s3gate serve` processes behind HAProxy round-robin, sharing a
+/// keyring, a revocation file and moto's DynamoDB table; their upstream
+/// is the harness's embedded store.
+struct Cluster {
+    instances: Vec<Instance>,
+    lb_port: u16,
+    _haproxy: ChildGuard,
+    _dir: tempfile::TempDir,
+}
+
+/// Debian's HAProxy (`tests/run` installs it).
+fn haproxy_bin() -> &'static str {
+    ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("haproxy is not installed (tests/run installs Debian's haproxy)")
+}
+
+impl Cluster {
+    /// Starts the three instances (`extra` appended to each config, given
+    /// the balancer's URL), waits until each is ready, then the balancer.
+    fn start(extra: impl Fn(&str) -> String) -> Cluster {
+        let h = harness();
+        let m = moto();
+        let dir = h.tempdir();
+        let keyring = write_keyring(dir.path());
+        let revocations = dir.path().join("revocations.jsonl");
+        let lb_port = free_port();
+        let lb = format!("http://127.0.0.1:{lb_port}");
+        let instances: Vec<Instance> = (0..3)
+            .map(|i| {
+                let d = dir.path().join(format!("instance{i}"));
+                std::fs::create_dir_all(&d).unwrap();
+                ensure_policy(&d);
+                let port = free_port();
+                let audit = d.join("audit.log");
+                let text = config_text(&h.store.endpoint(), &h.store.creds, &keyring, &audit)
+                    .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))
+                    .replace(
+                        "[session]\n",
+                        &format!(
+                            "[session]\nrevocation_file = \"{}\"\nrevocation_poll = \"1s\"\n",
+                            revocations.display()
+                        ),
+                    );
+                // Blocks of 2: an instance leases several times per test.
+                let text = format!(
+                    "{text}\n[server]\nshutdown_delay = \"1s\"\ndrain_timeout = \"30s\"\n\n\
+                     [shared]\nbackend = \"dynamodb\"\ntable = \"{table}\"\n\
+                     endpoint_url = \"{moto}\"\nregion = \"us-east-1\"\nquota_block = 2\n{extra}",
+                    table = m.shared_table,
+                    moto = m.endpoint,
+                    extra = extra(&lb),
+                );
+                let config = d.join("s3gate.toml");
+                write_private(&config, &text);
+                // s3gate's own AWS identity for DynamoDB: the default chain,
+                // here the moto IAM user's keys in the environment.
+                let process = clean_command(env!("CARGO_BIN_EXE_s3gate"))
+                    .args(["serve", "--config"])
+                    .arg(&config)
+                    .env("AWS_ACCESS_KEY_ID", &m.creds.access_key_id)
+                    .env("AWS_SECRET_ACCESS_KEY", &m.creds.secret_access_key)
+                    .env("AWS_EC2_METADATA_DISABLED", "true")
+                    .stdout(Stdio::null())
+                    .stderr(std::fs::File::create(d.join("stderr")).unwrap())
+                    .spawn()
+                    .unwrap();
+                Instance {
+                    port,
+                    config,
+                    audit,
+                    _process: ChildGuard(process),
+                }
+            })
+            .collect();
+        for (i, inst) in instances.iter().enumerate() {
+            let addr = format!("127.0.0.1:{}", inst.port);
+            wait_for(Duration::from_secs(20), || {
+                (try_status(&addr, "readyz") == Some(200)).then_some(())
+            })
+            .unwrap_or_else(|| panic!("instance {i} never became ready"));
+        }
+        let servers: String = instances
+            .iter()
+            .enumerate()
+            .map(|(i, inst)| format!("    server s{i} 127.0.0.1:{} check\n", inst.port))
+            .collect();
+        // Round-robin per request; a fresh server connection per request
+        // (http-server-close), so a refused connect is retried on another
+        // instance (retries + redispatch), as an ALB does for a target that
+        // left; readyz decides who is in rotation.
+        let cfg = format!(
+            "defaults\n    mode http\n    timeout connect 2s\n    timeout client 60s\n\
+             \x20   timeout server 60s\n    retries 3\n    option redispatch 1\n\
+             \x20   option http-server-close\n\n\
+             frontend s3gate\n    bind 127.0.0.1:{lb_port}\n    default_backend instances\n\n\
+             backend instances\n    balance roundrobin\n    option httpchk GET /_s3gate/readyz\n\
+             \x20   http-check expect status 200\n\
+             \x20   default-server inter 200ms fall 1 rise 1\n{servers}"
+        );
+        let cfg_path = dir.path().join("haproxy.cfg");
+        std::fs::write(&cfg_path, cfg).unwrap();
+        let haproxy = ChildGuard(
+            clean_command(haproxy_bin())
+                .args(["-db", "-f"])
+                .arg(&cfg_path)
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.path().join("haproxy.log")).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        let lb_addr = format!("127.0.0.1:{lb_port}");
+        wait_for(Duration::from_secs(10), || {
+            (try_status(&lb_addr, "healthz") == Some(200)).then_some(())
+        })
+        .expect("haproxy never answered");
+        Cluster {
+            instances,
+            lb_port,
+            _haproxy: haproxy,
+            _dir: dir,
+        }
+    }
+
+    /// The balancer's URL: what clients use.
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.lb_port)
+    }
+
+    /// How many audit lines of each instance `pred` matches.
+    fn audited(&self, pred: impl Fn(&Value) -> bool) -> Vec<usize> {
+        self.instances
+            .iter()
+            .map(|i| i.audit_lines().iter().filter(|l| pred(l)).count())
+            .collect()
+    }
+}
+
+/// A child session of `parent` with `quota` (STS form, e.g.
+/// `MaxRequests=7`), obtained through `endpoint`.
+fn quota_child(endpoint: &str, parent: &Creds, quota: &str) -> Creds {
+    let out = boto3_assume_role_with_quota(endpoint, parent, "agent-q", None, None, quota).ok();
+    child_creds(&serde_json::from_str(out.stdout.trim()).unwrap())
+}
+
+#[test]
+fn behind_haproxy_a_quota_is_exact_across_three_instances_and_a_revocation_reaches_all() {
+    needs_testbed!();
+    let h = harness();
+    let bucket = h.bucket("scale-quota");
+    store_put(&bucket.name, "in/a.txt", b"inside");
+    let cluster = Cluster::start(|_| String::new());
+    let lb = cluster.endpoint();
+    let parent = mint_with(
+        &cluster.instances[0].config,
+        &unique_name("alice"),
+        &bucket_scope("*", &bucket.name),
+        "1h",
+    );
+    let child = quota_child(&lb, &parent, "MaxRequests=7");
+
+    // Three times the quota, round-robin over three instances: each alone
+    // would allow 7, so per-instance counting would serve all 21.
+    let path = format!("/{}/in/a.txt", bucket.name);
+    let answers: Vec<Response> = (0..21)
+        .map(|_| request_to(&lb, &child, "GET", &path, b""))
+        .collect();
+    let served = answers.iter().filter(|r| r.status == 200).count();
+    let texts: Vec<String> = answers.iter().map(Response::text).collect();
+    assert_eq!(
+        served,
+        7,
+        "served {served} of a quota of 7: {texts:?}\n{}",
+        cluster.instances[0].log()
+    );
+    for r in answers.iter().filter(|r| r.status != 200) {
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (403, "AccessDenied"),
+            "{}",
+            r.text()
+        );
+        assert!(r.text().contains("7 of 7 requests used"), "{}", r.text());
+    }
+    // The balancer spread them: every instance served and refused some.
+    let is_child = |l: &Value| l["access_key_id"] == child.access_key_id.as_str();
+    let allowed = cluster
+        .audited(|l| is_child(l) && l["operation"] == "GetObject" && l["decision"] == "allow");
+    assert!(
+        allowed.iter().all(|&n| n > 0),
+        "served per instance: {allowed:?}"
+    );
+    assert_eq!(allowed.iter().sum::<usize>(), 7, "{allowed:?}");
+    let refused = cluster.audited(|l| is_child(l) && l["decision"] == "deny");
+    assert!(
+        refused.iter().all(|&n| n > 0),
+        "refused per instance: {refused:?}"
+    );
+
+    // A revocation written once is seen by every instance within the poll.
+    let session_id = cluster.instances[0]
+        .audit_lines()
+        .into_iter()
+        .chain(cluster.instances[1].audit_lines())
+        .chain(cluster.instances[2].audit_lines())
+        .find(|l| l["access_key_id"] == parent.access_key_id.as_str())
+        .and_then(|l| l["session_id"].as_str().map(str::to_owned))
+        .expect("no audit line names the parent's session");
+    assert_eq!(request_to(&lb, &parent, "GET", &path, b"").status, 200);
+    revoke(
+        &cluster.instances[1].config,
+        &["--session", &session_id, "--reason", "scale-out test"],
+    )
+    .ok();
+    for (i, inst) in cluster.instances.iter().enumerate() {
+        let refused = wait_for(Duration::from_secs(10), || {
+            let r = request_to(&inst.endpoint(), &parent, "GET", &path, b"");
+            (r.status == 403).then_some(r)
+        })
+        .unwrap_or_else(|| panic!("instance {i} still serves a revoked session"));
+        assert!(
+            refused.text().contains("scale-out test"),
+            "{}",
+            refused.text()
+        );
+    }
 }

@@ -453,7 +453,7 @@ fn the_device_flow_signs_in_a_terminal_with_a_code_typed_elsewhere() {
 
 /// Serves one loopback callback and returns its query (as `s3gate login`
 /// would receive it).
-pub fn catch_callback(listener: std::net::TcpListener) -> std::thread::JoinHandle<String> {
+fn catch_callback(listener: std::net::TcpListener) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
         let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -485,20 +485,17 @@ pub fn post_form(url: &str, form: &[(&str, &str)], headers: &[&str]) -> (u16, St
     (code.trim().parse().unwrap(), body.to_owned())
 }
 
-#[test]
-fn a_one_time_code_buys_credentials_once_and_only_with_its_verifier() {
-    needs_testbed!();
-    let s = shared();
+/// `s3gate login`'s browser half against `endpoint`: a person signs in and
+/// allows the CLI, whose loopback listener catches the one-time code. The
+/// code and the PKCE verifier it is bound to.
+pub fn one_time_code(endpoint: &str) -> (String, String) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let caught = catch_callback(listener);
     let verifier = crate::harness::random_alnum(50);
     let challenge = s3gate::login::pkce_challenge(&verifier);
     let state = crate::harness::random_alnum(24);
-    let url = format!(
-        "{}/_s3gate/cli?port={port}&state={state}&challenge={challenge}",
-        s.gw.endpoint()
-    );
+    let url = format!("{endpoint}/_s3gate/cli?port={port}&state={state}&challenge={challenge}");
     assert!(browser(&["cli", &url]).contains("caught"));
     let query = caught.join().unwrap();
     let params: Vec<(String, String)> =
@@ -507,7 +504,14 @@ fn a_one_time_code_buys_credentials_once_and_only_with_its_verifier() {
             .collect();
     let get = |k: &str| params.iter().find(|(n, _)| n == k).unwrap().1.clone();
     assert_eq!(get("state"), state);
-    let code = get("code");
+    (get("code"), verifier)
+}
+
+#[test]
+fn a_one_time_code_buys_credentials_once_and_only_with_its_verifier() {
+    needs_testbed!();
+    let s = shared();
+    let (code, verifier) = one_time_code(&s.gw.endpoint());
     let token_url = format!("{}/_s3gate/cli/token", s.gw.endpoint());
 
     let (status, body) = post_form(

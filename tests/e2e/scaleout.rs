@@ -12,6 +12,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -22,6 +24,7 @@ use crate::harness::{
     Creds, Gateway, bucket_scope, config_text, ensure_policy, free_port, harness, mint_with, moto,
     unique_name, wait_for, write_keyring, write_private,
 };
+use crate::login::{browser, login_sections, one_time_code, post_form};
 use crate::ops::{gateway_config, try_status};
 use crate::sign::{Payload, Response, Signing, send_blocking, signed};
 
@@ -166,7 +169,7 @@ struct Instance {
     port: u16,
     config: PathBuf,
     audit: PathBuf,
-    _process: ChildGuard,
+    process: ChildGuard,
 }
 
 impl Instance {
@@ -202,71 +205,92 @@ fn haproxy_bin() -> &'static str {
         .expect("haproxy is not installed (tests/run installs Debian's haproxy)")
 }
 
-impl Cluster {
-    /// Starts the three instances (`extra` appended to each config, given
-    /// the balancer's URL), waits until each is ready, then the balancer.
-    fn start(extra: impl Fn(&str) -> String) -> Cluster {
+impl Instance {
+    /// Starts `s3gate serve` in `dir` (its own folder) on a free port,
+    /// sharing `keyring` and `revocations`, its state in `shared` (a
+    /// `[shared]` section), with `extra` appended to its config; waits until
+    /// it is ready.
+    fn start(
+        dir: &Path,
+        keyring: &Path,
+        revocations: &Path,
+        shared: &str,
+        extra: &str,
+    ) -> Instance {
         let h = harness();
         let m = moto();
+        std::fs::create_dir_all(dir).unwrap();
+        ensure_policy(dir);
+        let port = free_port();
+        let audit = dir.join("audit.log");
+        let text = config_text(&h.store.endpoint(), &h.store.creds, keyring, &audit)
+            .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))
+            .replace(
+                "[session]\n",
+                &format!(
+                    "[session]\nrevocation_file = \"{}\"\nrevocation_poll = \"1s\"\n",
+                    revocations.display()
+                ),
+            );
+        let text = format!(
+            "{text}\n[server]\nshutdown_delay = \"1s\"\ndrain_timeout = \"30s\"\n\n{shared}\n{extra}"
+        );
+        let config = dir.join("s3gate.toml");
+        write_private(&config, &text);
+        // s3gate's own AWS identity for DynamoDB: the default chain, here
+        // the moto IAM user's keys in the environment.
+        let process = clean_command(env!("CARGO_BIN_EXE_s3gate"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("AWS_ACCESS_KEY_ID", &m.creds.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &m.creds.secret_access_key)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
+            .spawn()
+            .unwrap();
+        let instance = Instance {
+            port,
+            config,
+            audit,
+            process: ChildGuard(process),
+        };
+        let addr = format!("127.0.0.1:{port}");
+        wait_for(Duration::from_secs(20), || {
+            (try_status(&addr, "readyz") == Some(200)).then_some(())
+        })
+        .unwrap_or_else(|| panic!("{} never became ready: {}", dir.display(), instance.log()));
+        instance
+    }
+}
+
+/// `[shared]` on moto's DynamoDB table (at `endpoint`), leasing quota
+/// blocks of 2, so an instance leases several times per test.
+fn dynamodb_section(endpoint: &str) -> String {
+    format!(
+        "[shared]\nbackend = \"dynamodb\"\ntable = \"{}\"\nendpoint_url = \"{endpoint}\"\n\
+         region = \"us-east-1\"\nquota_block = 2\n",
+        moto().shared_table
+    )
+}
+
+impl Cluster {
+    /// Starts the three instances (`extra` appended to each config, given
+    /// the balancer's URL), each once ready, then the balancer.
+    fn start(extra: impl Fn(&str) -> String) -> Cluster {
+        let h = harness();
         let dir = h.tempdir();
         let keyring = write_keyring(dir.path());
         let revocations = dir.path().join("revocations.jsonl");
         let lb_port = free_port();
-        let lb = format!("http://127.0.0.1:{lb_port}");
+        let extra = extra(&format!("http://127.0.0.1:{lb_port}"));
+        let shared = dynamodb_section(&moto().endpoint);
         let instances: Vec<Instance> = (0..3)
             .map(|i| {
                 let d = dir.path().join(format!("instance{i}"));
-                std::fs::create_dir_all(&d).unwrap();
-                ensure_policy(&d);
-                let port = free_port();
-                let audit = d.join("audit.log");
-                let text = config_text(&h.store.endpoint(), &h.store.creds, &keyring, &audit)
-                    .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))
-                    .replace(
-                        "[session]\n",
-                        &format!(
-                            "[session]\nrevocation_file = \"{}\"\nrevocation_poll = \"1s\"\n",
-                            revocations.display()
-                        ),
-                    );
-                // Blocks of 2: an instance leases several times per test.
-                let text = format!(
-                    "{text}\n[server]\nshutdown_delay = \"1s\"\ndrain_timeout = \"30s\"\n\n\
-                     [shared]\nbackend = \"dynamodb\"\ntable = \"{table}\"\n\
-                     endpoint_url = \"{moto}\"\nregion = \"us-east-1\"\nquota_block = 2\n{extra}",
-                    table = m.shared_table,
-                    moto = m.endpoint,
-                    extra = extra(&lb),
-                );
-                let config = d.join("s3gate.toml");
-                write_private(&config, &text);
-                // s3gate's own AWS identity for DynamoDB: the default chain,
-                // here the moto IAM user's keys in the environment.
-                let process = clean_command(env!("CARGO_BIN_EXE_s3gate"))
-                    .args(["serve", "--config"])
-                    .arg(&config)
-                    .env("AWS_ACCESS_KEY_ID", &m.creds.access_key_id)
-                    .env("AWS_SECRET_ACCESS_KEY", &m.creds.secret_access_key)
-                    .env("AWS_EC2_METADATA_DISABLED", "true")
-                    .stdout(Stdio::null())
-                    .stderr(std::fs::File::create(d.join("stderr")).unwrap())
-                    .spawn()
-                    .unwrap();
-                Instance {
-                    port,
-                    config,
-                    audit,
-                    _process: ChildGuard(process),
-                }
+                Instance::start(&d, &keyring, &revocations, &shared, &extra)
             })
             .collect();
-        for (i, inst) in instances.iter().enumerate() {
-            let addr = format!("127.0.0.1:{}", inst.port);
-            wait_for(Duration::from_secs(20), || {
-                (try_status(&addr, "readyz") == Some(200)).then_some(())
-            })
-            .unwrap_or_else(|| panic!("instance {i} never became ready"));
-        }
         let servers: String = instances
             .iter()
             .enumerate()
@@ -410,5 +434,228 @@ fn behind_haproxy_a_quota_is_exact_across_three_instances_and_a_revocation_reach
             "{}",
             refused.text()
         );
+    }
+}
+
+/// Credentials from a sign-in's JSON answer.
+fn signed_in(body: &str) -> Creds {
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    Creds {
+        access_key_id: v["AccessKeyId"].as_str().unwrap().to_owned(),
+        secret_access_key: v["SecretAccessKey"].as_str().unwrap().to_owned(),
+        session_token: v["SessionToken"].as_str().map(str::to_owned),
+    }
+}
+
+#[test]
+fn behind_haproxy_sign_ins_finish_on_any_instance_and_a_code_is_traded_once() {
+    needs_testbed!();
+    let h = harness();
+    let bucket = h.bucket("scale-login");
+    store_put(&bucket.name, "a.txt", b"inside");
+    let cluster = Cluster::start(login_sections);
+    let lb = cluster.endpoint();
+    let token_at =
+        |i: usize, what: &str| format!("{}/_s3gate/{what}", cluster.instances[i].endpoint());
+
+    // Device sign-in, started and approved through the balancer.
+    let (status, body) = post_form(&format!("{lb}/_s3gate/device/start"), &[], &[]);
+    assert_eq!(status, 200, "{body}");
+    let start: Value = serde_json::from_str(&body).unwrap();
+    let device_code = start["device_code"].as_str().unwrap();
+    let user_code = start["user_code"].as_str().unwrap();
+    let done = browser(&["device", &format!("{lb}/_s3gate/device"), user_code]);
+    assert!(done.contains("is signed in"), "{done}");
+    let approvals =
+        cluster.audited(|l| l["operation"] == "DeviceLogin" && l["decision"] == "allow");
+    let approver = approvals
+        .iter()
+        .position(|&n| n == 1)
+        .unwrap_or_else(|| panic!("approvals per instance: {approvals:?}"));
+    // The first poll, on an instance that did not record the approval,
+    // finishes the sign-in.
+    let other = (approver + 1) % 3;
+    let (status, body) = post_form(
+        &token_at(other, "device/token"),
+        &[("device_code", device_code)],
+        &[],
+    );
+    assert_eq!(
+        status, 200,
+        "poll on instance {other} (approved on {approver}): {body}"
+    );
+    let device = signed_in(&body);
+    let r = request_to(&lb, &device, "GET", &format!("/{}/a.txt", bucket.name), b"");
+    assert_eq!(
+        (r.status, r.body.as_ref()),
+        (200, b"inside".as_ref()),
+        "{}",
+        r.text()
+    );
+    // Handed out once: the instance that recorded it has nothing left.
+    let (status, body) = post_form(
+        &token_at(approver, "device/token"),
+        &[("device_code", device_code)],
+        &[],
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("authorization_pending"), "{body}");
+
+    // CLI sign-in: the one-time code, traded on one instance, is refused
+    // when replayed to each of the others.
+    let (code, verifier) = one_time_code(&lb);
+    let form = [
+        ("code", code.as_str()),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (status, body) = post_form(&token_at(0, "cli/token"), &form, &[]);
+    assert_eq!(status, 200, "{body}");
+    signed_in(&body);
+    for i in [1, 2] {
+        let (status, body) = post_form(&token_at(i, "cli/token"), &form, &[]);
+        assert_eq!(status, 400, "replayed to instance {i}: {body}");
+        assert!(
+            body.contains("already used"),
+            "replayed to instance {i}: {body}"
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_shared_table_refuses_quotad_requests_and_sign_ins_but_nothing_else() {
+    needs_testbed!();
+    let h = harness();
+    let bucket = h.bucket("scale-down");
+    store_put(&bucket.name, "in/a.txt", b"inside");
+    let dir = h.tempdir();
+    let keyring = write_keyring(dir.path());
+    // Nothing listens there: every call to the table fails to connect.
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let instance = Instance::start(
+        &dir.path().join("instance"),
+        &keyring,
+        &dir.path().join("revocations.jsonl"),
+        &dynamodb_section(&closed),
+        &login_sections("http://127.0.0.1:9"),
+    );
+    let endpoint = instance.endpoint();
+    let parent = mint_with(
+        &instance.config,
+        &unique_name("alice"),
+        &bucket_scope("*", &bucket.name),
+        "1h",
+    );
+    let path = format!("/{}/in/a.txt", bucket.name);
+    // Without a quota nothing needs the table.
+    assert_eq!(
+        request_to(&endpoint, &parent, "GET", &path, b"").status,
+        200
+    );
+    let child = quota_child(&endpoint, &parent, "MaxRequests=5");
+    let r = request_to(&endpoint, &child, "GET", &path, b"");
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (503, "ServiceUnavailable"),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().contains("quota cannot be checked"), "{}", r.text());
+    // Device sign-in: the code is sealed, so it starts; a poll cannot
+    // read approvals, and says so.
+    let (status, body) = post_form(&format!("{endpoint}/_s3gate/device/start"), &[], &[]);
+    assert_eq!(status, 200, "{body}");
+    let start: Value = serde_json::from_str(&body).unwrap();
+    let (status, body) = post_form(
+        &format!("{endpoint}/_s3gate/device/token"),
+        &[("device_code", start["device_code"].as_str().unwrap())],
+        &[],
+    );
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("temporarily_unavailable"), "{body}");
+    assert!(body.contains("device sign-in is unavailable"), "{body}");
+}
+
+#[test]
+fn behind_haproxy_an_instance_stopped_under_load_loses_no_request() {
+    needs_testbed!();
+    const CLIENTS: usize = 4;
+    const EACH: usize = 25;
+    let h = harness();
+    let bucket = Arc::new(h.bucket("scale-drain"));
+    let mut cluster = Cluster::start(|_| String::new());
+    let lb = cluster.endpoint();
+    let creds = Arc::new(mint_with(
+        &cluster.instances[0].config,
+        &unique_name("loader"),
+        &bucket_scope("*", &bucket.name),
+        "1h",
+    ));
+    let body = |c: usize, k: usize| format!("{c}-{k}:").repeat(4096).into_bytes();
+    let done = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (lb, creds, bucket, done) =
+                (lb.clone(), creds.clone(), bucket.clone(), done.clone());
+            std::thread::spawn(move || {
+                (0..EACH)
+                    .map(|k| {
+                        let path = format!("/{}/load/{c}-{k}", bucket.name);
+                        let r = request_to(&lb, &creds, "PUT", &path, &body(c, k));
+                        done.fetch_add(1, Ordering::SeqCst);
+                        (path, r.status, r.text())
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    // Under load: a fifth of the requests answered, SIGTERM to instance 1.
+    wait_for(Duration::from_secs(60), || {
+        (done.load(Ordering::SeqCst) >= CLIENTS * EACH / 5).then_some(())
+    })
+    .expect("the load never got going");
+    let stopped = &mut cluster.instances[1];
+    let kill = Command::new("kill")
+        .args(["-TERM", &stopped.process.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let answers: Vec<(String, u16, String)> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    assert_eq!(answers.len(), CLIENTS * EACH);
+    for (path, status, text) in &answers {
+        assert_eq!(*status, 200, "PUT {path}: {text}");
+    }
+    let exit = wait_for(Duration::from_secs(60), || {
+        stopped.process.0.try_wait().unwrap()
+    })
+    .expect("the stopped instance never exited");
+    assert_eq!(exit.code(), Some(0), "{}", stopped.log());
+    // Every request it was sent, it answered: each PUT it audited was
+    // stored, and it was sent some.
+    let puts: Vec<Value> = stopped
+        .audit_lines()
+        .into_iter()
+        .filter(|l| l["operation"] == "PutObject")
+        .collect();
+    assert!(!puts.is_empty(), "instance 1 was sent nothing");
+    assert!(puts.iter().all(|l| l["status"] == 200), "{puts:?}");
+    // Every object is there, byte-exact, read back through the balancer.
+    for c in 0..CLIENTS {
+        for k in 0..EACH {
+            let r = request_to(
+                &lb,
+                &creds,
+                "GET",
+                &format!("/{}/load/{c}-{k}", bucket.name),
+                b"",
+            );
+            assert_eq!(r.status, 200, "{}", r.text());
+            assert!(
+                r.body.as_ref() == body(c, k).as_slice(),
+                "load/{c}-{k} differs"
+            );
+        }
     }
 }

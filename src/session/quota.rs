@@ -590,7 +590,7 @@ impl QuotaLedger {
                     // (its length is unknown until it streams): the
                     // overdraft is leased with the next block.
                     return Err(if cap < max {
-                        short(Limit::BytesRead, used - cap + 1, max)
+                        short(Limit::BytesRead, (used - cap).saturating_add(1), max)
                     } else {
                         exceeded(Limit::BytesRead, used, max, 0)
                     });
@@ -603,7 +603,7 @@ impl QuotaLedger {
                 if used >= cap {
                     took.give_back();
                     return Err(if cap < max {
-                        short(Limit::Requests, used + 1 - cap, max)
+                        short(Limit::Requests, used.saturating_add(1) - cap, max)
                     } else {
                         exceeded(Limit::Requests, used, max, 0)
                     });
@@ -623,7 +623,7 @@ impl QuotaLedger {
                 if used.saturating_add(written) > cap {
                     took.give_back();
                     return Err(if cap < max {
-                        short(Limit::BytesWritten, used + written - cap, max)
+                        short(Limit::BytesWritten, used.saturating_add(written) - cap, max)
                     } else {
                         exceeded(Limit::BytesWritten, used, max, written)
                     });

@@ -203,4 +203,29 @@ mod tests {
         assert!(matches!(e, QuotaError::Exceeded { .. }), "{e}");
         a.admit(&c, put(5), now()).await.unwrap();
     }
+
+    #[tokio::test]
+    async fn bytes_read_past_a_lease_are_charged_at_the_next_one() {
+        let store: Arc<dyn SharedState> = Arc::new(MemoryState::new());
+        let a = Quotas::leased(Arc::clone(&store), 10);
+        let b = Quotas::leased(Arc::clone(&store), 10);
+        let c = claims(Quota {
+            max_bytes_read: Some(100),
+            ..Quota::default()
+        });
+        // A read is admitted on a block of 10 and streams 95.
+        a.admit(&c, GET, now()).await.unwrap().read(95);
+        // The next read leases the overdraft first: 86 more, 96 in all.
+        a.admit(&c, GET, now()).await.unwrap().read(10);
+        // 105 read, 96 leased: the last 4 do not cover it; refused here...
+        let e = a.admit(&c, GET, now()).await.unwrap_err();
+        assert!(e.to_string().contains("105 of 100 bytes read used"), "{e}");
+        // ...and on the other instance, which finds nothing left to lease.
+        assert!(matches!(
+            b.admit(&c, GET, now()).await,
+            Err(QuotaError::Exceeded { .. })
+        ));
+        // Writes are not limited by a bytes-read quota.
+        b.admit(&c, put(10), now()).await.unwrap();
+    }
 }

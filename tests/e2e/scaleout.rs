@@ -7,8 +7,9 @@
 //! health-checking `/_s3gate/readyz`), sharing moto's DynamoDB table
 //! (`[shared] backend = "dynamodb"`) and a revocation file: quotas exact
 //! across the three, device and CLI sign-in finished on any instance, a
-//! revocation seen by all, and an instance stopped under load losing
-//! nothing the balancer sent it.
+//! revocation seen by all, a key rotation rolled through the instances
+//! one at a time, and an instance stopped under load losing nothing the
+//! balancer sent it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -192,6 +193,7 @@ impl Instance {
 /// is the harness's embedded store.
 struct Cluster {
     instances: Vec<Instance>,
+    keyring: PathBuf,
     lb_port: u16,
     _haproxy: ChildGuard,
     _dir: tempfile::TempDir,
@@ -203,6 +205,24 @@ fn haproxy_bin() -> &'static str {
         .into_iter()
         .find(|p| Path::new(p).exists())
         .expect("haproxy is not installed (tests/run installs Debian's haproxy)")
+}
+
+/// `s3gate serve --config CONFIG`, its stderr beside the config.
+fn serve(config: &Path) -> ChildGuard {
+    let m = moto();
+    // s3gate's own AWS identity for DynamoDB: the default chain, here the
+    // moto IAM user's keys in the environment.
+    let process = clean_command(env!("CARGO_BIN_EXE_s3gate"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("AWS_ACCESS_KEY_ID", &m.creds.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &m.creds.secret_access_key)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(config.with_file_name("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    ChildGuard(process)
 }
 
 impl Instance {
@@ -218,7 +238,6 @@ impl Instance {
         extra: &str,
     ) -> Instance {
         let h = harness();
-        let m = moto();
         std::fs::create_dir_all(dir).unwrap();
         ensure_policy(dir);
         let port = free_port();
@@ -237,30 +256,47 @@ impl Instance {
         );
         let config = dir.join("s3gate.toml");
         write_private(&config, &text);
-        // s3gate's own AWS identity for DynamoDB: the default chain, here
-        // the moto IAM user's keys in the environment.
-        let process = clean_command(env!("CARGO_BIN_EXE_s3gate"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env("AWS_ACCESS_KEY_ID", &m.creds.access_key_id)
-            .env("AWS_SECRET_ACCESS_KEY", &m.creds.secret_access_key)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
-            .spawn()
-            .unwrap();
         let instance = Instance {
             port,
+            process: serve(&config),
             config,
             audit,
-            process: ChildGuard(process),
         };
-        let addr = format!("127.0.0.1:{port}");
+        instance.wait_ready();
+        instance
+    }
+
+    /// A replacement process on the same config and port (a task replaced).
+    fn restart(&mut self) {
+        self.process = serve(&self.config);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&self) {
+        let addr = format!("127.0.0.1:{}", self.port);
         wait_for(Duration::from_secs(20), || {
             (try_status(&addr, "readyz") == Some(200)).then_some(())
         })
-        .unwrap_or_else(|| panic!("{} never became ready: {}", dir.display(), instance.log()));
-        instance
+        .unwrap_or_else(|| {
+            panic!(
+                "{} never became ready: {}",
+                self.config.display(),
+                self.log()
+            )
+        });
+    }
+
+    /// SIGTERM, then its exit status once it has drained.
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let kill = Command::new("kill")
+            .args(["-TERM", &self.process.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        wait_for(Duration::from_secs(60), || {
+            self.process.0.try_wait().unwrap()
+        })
+        .expect("an instance never exited after SIGTERM")
     }
 }
 
@@ -327,6 +363,7 @@ impl Cluster {
         .expect("haproxy never answered");
         Cluster {
             instances,
+            keyring,
             lb_port,
             _haproxy: haproxy,
             _dir: dir,
@@ -614,11 +651,7 @@ fn behind_haproxy_an_instance_stopped_under_load_loses_no_request() {
     })
     .expect("the load never got going");
     let stopped = &mut cluster.instances[1];
-    let kill = Command::new("kill")
-        .args(["-TERM", &stopped.process.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    let exit = stopped.stop();
     let answers: Vec<(String, u16, String)> = clients
         .into_iter()
         .flat_map(|c| c.join().unwrap())
@@ -627,10 +660,7 @@ fn behind_haproxy_an_instance_stopped_under_load_loses_no_request() {
     for (path, status, text) in &answers {
         assert_eq!(*status, 200, "PUT {path}: {text}");
     }
-    let exit = wait_for(Duration::from_secs(60), || {
-        stopped.process.0.try_wait().unwrap()
-    })
-    .expect("the stopped instance never exited");
+
     assert_eq!(exit.code(), Some(0), "{}", stopped.log());
     // Every request it was sent, it answered: each PUT it audited was
     // stored, and it was sent some.
@@ -657,5 +687,45 @@ fn behind_haproxy_an_instance_stopped_under_load_loses_no_request() {
                 "load/{c}-{k} differs"
             );
         }
+    }
+}
+
+#[test]
+fn behind_haproxy_a_key_rotation_rolls_through_the_instances_without_a_failed_request() {
+    needs_testbed!();
+    let h = harness();
+    let bucket = h.bucket("scale-rotate");
+    store_put(&bucket.name, "a.txt", b"inside");
+    let mut cluster = Cluster::start(|_| String::new());
+    let lb = cluster.endpoint();
+    let path = format!("/{}/a.txt", bucket.name);
+    let scope = bucket_scope("*", &bucket.name);
+    let old = mint_with(&cluster.instances[0].config, "alice", &scope, "1h");
+    let served = |creds: &Creds, endpoint: &str| {
+        let r = request_to(endpoint, creds, "GET", &path, b"");
+        assert_eq!(
+            (r.status, r.body.as_ref()),
+            (200, b"inside".as_ref()),
+            "{}",
+            r.text()
+        );
+    };
+    // The ECS way: a new key in the keyring, then every task replaced,
+    // one at a time. While one is down the balancer serves from the others.
+    rotate(&cluster.keyring, "k2");
+    for i in 0..cluster.instances.len() {
+        let exit = cluster.instances[i].stop();
+        assert_eq!(exit.code(), Some(0), "{}", cluster.instances[i].log());
+        for _ in 0..6 {
+            served(&old, &lb);
+        }
+        cluster.instances[i].restart();
+    }
+    // Sealed by the new key through one instance's config, accepted by all,
+    // as the old key's sessions still are.
+    let new = mint_with(&cluster.instances[2].config, "bob", &scope, "1h");
+    for inst in &cluster.instances {
+        served(&old, &inst.endpoint());
+        served(&new, &inst.endpoint());
     }
 }

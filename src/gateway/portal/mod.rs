@@ -359,7 +359,6 @@ fn json(
     resp
 }
 
-/// An OAuth-style JSON error (`error`, `error_description`), audited.
 /// A sign-in step that needs the shared state, which cannot be reached:
 /// 503 `temporarily_unavailable` (RFC 6749), audited; the cause is logged.
 fn shared_unavailable(
@@ -378,6 +377,7 @@ fn shared_unavailable(
     )
 }
 
+/// An OAuth-style JSON error (`error`, `error_description`), audited.
 fn oauth_error(
     status: StatusCode,
     error: &str,

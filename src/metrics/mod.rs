@@ -183,6 +183,9 @@ pub static REVOCATION_ENTRIES: Gauge = Gauge::new();
 /// 1 while the revocation list, read before, is missing (the last list
 /// stays in force).
 pub static REVOCATION_MISSING: Gauge = Gauge::new();
+/// Calls to the shared state store (`[shared] backend = "dynamodb"`); an
+/// error fails closed (a quota'd request or a sign-in step is refused).
+pub static SHARED_STATE: Outcome = Outcome::new();
 
 /// Why s3gate refused a request or connection before the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -555,6 +558,11 @@ impl Collector for Snapshot {
                 "s3gate_revocation_reads",
                 "Revocation list reads (an error keeps the last list).",
                 &REVOCATION_READ,
+            ),
+            (
+                "s3gate_shared_state_calls",
+                "Calls to the shared state store (an error fails closed).",
+                &SHARED_STATE,
             ),
         ] {
             counter(

@@ -30,6 +30,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{Approval, LeaseKey, SharedError, SharedState};
 use crate::config::SharedConfig;
+use crate::metrics;
 use crate::upstream::credentials::BaseCredentials;
 
 /// Per attempt: a healthy table answers in milliseconds.
@@ -141,9 +142,53 @@ impl DynamoState {
     }
 }
 
+/// Counts a call's outcome (`s3gate_shared_state_calls_total`).
+fn counted<T>(r: Result<T, SharedError>) -> Result<T, SharedError> {
+    metrics::SHARED_STATE.record(&r);
+    r
+}
+
 #[async_trait]
 impl SharedState for DynamoState {
     async fn claim_code(&self, code_id: &str, expires_at: u64) -> Result<bool, SharedError> {
+        counted(self.claim(code_id, expires_at).await)
+    }
+
+    async fn put_approval(
+        &self,
+        user_code: &str,
+        approval: &Approval,
+        expires_at: u64,
+    ) -> Result<(), SharedError> {
+        counted(self.put(user_code, approval, expires_at).await)
+    }
+
+    async fn take_approval(
+        &self,
+        user_code: &str,
+        now: u64,
+    ) -> Result<Option<Approval>, SharedError> {
+        counted(self.take(user_code, now).await)
+    }
+
+    async fn lease(
+        &self,
+        key: &LeaseKey,
+        want: u64,
+        max: u64,
+        expires_at: u64,
+    ) -> Result<u64, SharedError> {
+        counted(self.lease_up_to(key, want, max, expires_at).await)
+    }
+
+    async fn give_back(&self, key: &LeaseKey, n: u64) -> Result<(), SharedError> {
+        counted(self.return_leased(key, n).await)
+    }
+}
+
+/// The calls, each one conditional request (a lease: a few, when raced).
+impl DynamoState {
+    async fn claim(&self, code_id: &str, expires_at: u64) -> Result<bool, SharedError> {
         let put = self
             .client
             .put_item()
@@ -165,7 +210,7 @@ impl SharedState for DynamoState {
         }
     }
 
-    async fn put_approval(
+    async fn put(
         &self,
         user_code: &str,
         approval: &Approval,
@@ -186,11 +231,7 @@ impl SharedState for DynamoState {
         Ok(())
     }
 
-    async fn take_approval(
-        &self,
-        user_code: &str,
-        now: u64,
-    ) -> Result<Option<Approval>, SharedError> {
+    async fn take(&self, user_code: &str, now: u64) -> Result<Option<Approval>, SharedError> {
         let out = self
             .client
             .delete_item()
@@ -222,7 +263,7 @@ impl SharedState for DynamoState {
         }
     }
 
-    async fn lease(
+    async fn lease_up_to(
         &self,
         key: &LeaseKey,
         want: u64,
@@ -266,7 +307,7 @@ impl SharedState for DynamoState {
         )))
     }
 
-    async fn give_back(&self, key: &LeaseKey, back: u64) -> Result<(), SharedError> {
+    async fn return_leased(&self, key: &LeaseKey, back: u64) -> Result<(), SharedError> {
         if back == 0 {
             return Ok(());
         }

@@ -610,6 +610,21 @@ fn an_unreachable_shared_table_refuses_quotad_requests_and_sign_ins_but_nothing_
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("temporarily_unavailable"), "{body}");
     assert!(body.contains("device sign-in is unavailable"), "{body}");
+    // Operators see it in the metrics (and the log says why).
+    let (status, metrics) =
+        crate::client::curl("GET", &format!("{endpoint}/_s3gate/metrics"), None);
+    assert_eq!(status, 200);
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains("s3gate_shared_state_calls_total{result=\"error\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        instance.log().contains("quota lease failed")
+            && instance.log().contains("Connection refused"),
+        "{}",
+        instance.log()
+    );
 }
 
 #[test]

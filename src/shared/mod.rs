@@ -14,7 +14,10 @@
 //! once its instance's current lease is spent. Nothing becomes unlimited.
 //!
 //! An adapter: does I/O (the DynamoDB backend), reads no clock (time is
-//! passed in). Depends on [`crate::session`] and [`crate::principal`] only.
+//! passed in). Depends on [`crate::session`] (the quota ledger),
+//! [`crate::principal`], [`crate::config`], [`crate::metrics`] and, for
+//! the AWS credential chain, [`crate::upstream::credentials`]; nothing
+//! above it (the gateway calls it, never the reverse).
 
 pub mod dynamodb;
 pub mod memory;

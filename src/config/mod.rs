@@ -338,11 +338,13 @@ impl Config {
                 ));
             }
         }
-        if self.session.revocation_poll < Duration::from_secs(1) {
-            return Err(invalid(
-                "session.revocation_poll",
-                "must be at least 1s".into(),
-            ));
+        for (field, poll) in [
+            ("session.revocation_poll", self.session.revocation_poll),
+            ("session.keyring_poll", self.session.keyring_poll),
+        ] {
+            if poll < Duration::from_secs(1) {
+                return Err(invalid(field, "must be at least 1s".into()));
+            }
         }
         let srv = &self.server;
         if srv.drain_timeout.is_zero() || srv.header_read_timeout.is_zero() {

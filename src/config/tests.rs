@@ -69,6 +69,8 @@ fn the_revocation_list_is_a_file_or_an_s3_object_never_both() {
     }
     let err = with("revocation_poll = \"0s\"").unwrap_err().to_string();
     assert!(err.contains("revocation_poll"), "{err}");
+    let err = with("keyring_poll = \"0s\"").unwrap_err().to_string();
+    assert!(err.contains("keyring_poll"), "{err}");
 }
 
 #[test]

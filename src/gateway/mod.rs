@@ -38,14 +38,14 @@ use crate::config::{Config, IdentityConfig, ServerConfig};
 use crate::identity::aws::AwsVerifier;
 use crate::identity::http::HttpClient;
 use crate::identity::oidc::OidcVerifier;
-use crate::live::{Health, InFlight, LivePolicy, Revocations};
+use crate::live::{Health, InFlight, LiveKeyring, LivePolicy, Revocations};
 use crate::metrics;
-use crate::session::Keyring;
 use crate::upstream::Upstreams;
 
 /// Everything a request needs, shared by all connections.
 pub struct Gateway {
-    pub keyring: Keyring,
+    /// Seals and opens sessions; swapped whole when the file is rotated.
+    pub keyring: Arc<LiveKeyring>,
     /// Every store, and which bucket goes to which.
     pub upstreams: Upstreams,
     pub audit: AuditSink,
@@ -85,15 +85,12 @@ impl Gateway {
     /// Loads the keyring, starts the audit writer and builds the upstream
     /// client from a config.
     pub async fn from_config(config: &Config) -> anyhow::Result<Self> {
-        let text = config.session.keyring_text()?;
-        let keyring = Keyring::parse(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", config.session.keyring.display()))?;
-        Self::new(config, keyring).await
+        Self::new(config, LiveKeyring::load(&config.session)?).await
     }
 
     /// Like [`Gateway::from_config`] with a keyring already in hand; loads
     /// the config's policy file.
-    pub async fn new(config: &Config, keyring: Keyring) -> anyhow::Result<Self> {
+    pub async fn new(config: &Config, keyring: impl Into<LiveKeyring>) -> anyhow::Result<Self> {
         let Some(policy) = &config.policy else {
             anyhow::bail!(
                 "the config has no [policy] file: s3gate allows nothing without a policy, so it \
@@ -109,7 +106,7 @@ impl Gateway {
     /// A gateway deciding by `policy` (the config's `[policy]` is not read).
     pub async fn with_policy(
         config: &Config,
-        keyring: Keyring,
+        keyring: impl Into<LiveKeyring>,
         policy: Arc<LivePolicy>,
     ) -> anyhow::Result<Self> {
         let http = HttpClient::new();
@@ -127,7 +124,7 @@ impl Gateway {
                 .as_ref()
                 .map(|a| AwsVerifier::new(a.clone(), http.clone())),
             identity_limits,
-            keyring,
+            keyring: Arc::new(keyring.into()),
             upstreams,
             audit: AuditSink::start_with(&config.audit.output, config.audit.chain)?,
             sandbox_responses: config.s3.sandbox_responses,
@@ -166,6 +163,7 @@ impl Gateway {
     ) -> Option<String> {
         let (claims, _) = self
             .keyring
+            .current()
             .open(&creds.access_key_id, &creds.session_token, now)
             .ok()?;
         self.revocations.revoked(&claims, now)
@@ -245,6 +243,11 @@ fn ops(gateway: &Gateway, page: &str) -> Response<GatewayBody> {
                 metrics::POLICY_RELOAD.mirror(
                     p.reloads.load(std::sync::atomic::Ordering::Relaxed),
                     p.reload_failures.load(std::sync::atomic::Ordering::Relaxed),
+                );
+                let k = &gateway.keyring;
+                metrics::KEYRING_RELOAD.mirror(
+                    k.reloads.load(std::sync::atomic::Ordering::Relaxed),
+                    k.reload_failures.load(std::sync::atomic::Ordering::Relaxed),
                 );
                 metrics::render()
             },

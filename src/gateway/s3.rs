@@ -177,6 +177,7 @@ fn authenticate(
     };
     let session = gateway
         .keyring
+        .current()
         .open_shared(&auth.access_key_id, token, ctx.now)
         .map_err(|e| {
             let err = e.to_s3_error();

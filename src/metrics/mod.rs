@@ -160,6 +160,8 @@ pub static JWKS_FETCH: Outcome = Outcome::new();
 pub static JWKS_CACHE: HitMiss = HitMiss::new();
 /// Policy file reloads (an error keeps the old policy).
 pub static POLICY_RELOAD: Outcome = Outcome::new();
+/// Keyring file reloads (an error keeps the keys in force).
+pub static KEYRING_RELOAD: Outcome = Outcome::new();
 /// `GetCallerIdentity` forwarded to AWS STS for the AWS-identity login.
 pub static STS_GET_CALLER_IDENTITY: Outcome = Outcome::new();
 /// Audit batches that could not be written.
@@ -548,6 +550,11 @@ impl Collector for Snapshot {
                 "s3gate_policy_reloads",
                 "Policy file reloads.",
                 &POLICY_RELOAD,
+            ),
+            (
+                "s3gate_keyring_reloads",
+                "Keyring file reloads (an error keeps the keys in force).",
+                &KEYRING_RELOAD,
             ),
             (
                 "s3gate_tls_reloads",

@@ -86,6 +86,10 @@ pub async fn start_with(config: &Config, gateway: Gateway) -> anyhow::Result<Run
     gateway
         .revocations
         .poll(config.session.revocation_poll, rx.clone());
+    // A rotation of the shared keyring file reaches this instance.
+    gateway
+        .keyring
+        .watch(config.session.keyring_poll, rx.clone());
     let task = tokio::spawn(accept_loop(listener, Arc::new(gateway), acceptor, rx));
     Ok(Running {
         addr,

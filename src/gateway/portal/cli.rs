@@ -68,10 +68,11 @@ impl Ctx<'_> {
             session_exp: session.exp,
             exp: unix(self.now) + login::CLI_CODE_TTL,
         };
-        let sealed = self
-            .gateway
-            .keyring
-            .seal_web(Purpose::CliCode, &code, &mut rand::rng());
+        let sealed =
+            self.gateway
+                .keyring
+                .current()
+                .seal_web(Purpose::CliCode, &code, &mut rand::rng());
         let location = sealed
             .ok()
             .and_then(|s| login::loopback_callback(&params.port, &params.state, &s));
@@ -105,6 +106,7 @@ impl Ctx<'_> {
         let code: Option<CliCode> = form_value(&form, "code").and_then(|c| {
             self.gateway
                 .keyring
+                .current()
                 .open_web(Purpose::CliCode, &c, self.now)
                 .ok()
         });

@@ -15,6 +15,7 @@ impl Ctx<'_> {
         let Ok(device_code) =
             self.gateway
                 .keyring
+                .current()
                 .seal_web(Purpose::DeviceCode, &code, &mut rand::rng())
         else {
             return json(
@@ -124,6 +125,7 @@ impl Ctx<'_> {
         let code = form_value(&form, "device_code").map(|c| {
             self.gateway
                 .keyring
+                .current()
                 .open_web::<DeviceCode>(Purpose::DeviceCode, &c, self.now)
         });
         let code = match code {

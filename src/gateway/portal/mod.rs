@@ -184,6 +184,7 @@ impl Ctx<'_> {
         let value = cookie(req, SESSION_COOKIE, self.secure())?;
         self.gateway
             .keyring
+            .current()
             .open_web(Purpose::BrowserSession, value, self.now)
             .ok()
     }

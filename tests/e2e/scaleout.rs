@@ -8,8 +8,9 @@
 //! (`[shared] backend = "dynamodb"`) and a revocation file: quotas exact
 //! across the three, device and CLI sign-in finished on any instance, a
 //! revocation seen by all, a key rotation rolled through the instances
-//! one at a time, and an instance stopped under load losing nothing the
-//! balancer sent it.
+//! one at a time or picked up by the running instances within the keyring
+//! poll (a broken keyring file refused by each, the keys kept), and an
+//! instance stopped under load losing nothing the balancer sent it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,7 +21,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::client::{ChildGuard, boto3_assume_role_with_quota, clean_command, store_put};
-use crate::delegation::{child_creds, revoke};
+use crate::delegation::{child_creds, delegate, metric, revoke};
 use crate::harness::{
     Creds, Gateway, bucket_scope, config_text, ensure_policy, free_port, harness, mint_with, moto,
     unique_name, wait_for, write_keyring, write_private,
@@ -247,7 +248,8 @@ impl Instance {
             .replace(
                 "[session]\n",
                 &format!(
-                    "[session]\nrevocation_file = \"{}\"\nrevocation_poll = \"1s\"\n",
+                    "[session]\nrevocation_file = \"{}\"\nrevocation_poll = \"1s\"\n\
+                     keyring_poll = \"1s\"\n",
                     revocations.display()
                 ),
             );
@@ -743,4 +745,119 @@ fn behind_haproxy_a_key_rotation_rolls_through_the_instances_without_a_failed_re
         served(&old, &inst.endpoint());
         served(&new, &inst.endpoint());
     }
+}
+
+/// The id of the key that sealed a session: the token's envelope header
+/// (version, key-id length, key id) is in clear, as an operator reads it.
+fn sealed_by(creds: &Creds) -> String {
+    use base64::Engine as _;
+    let token = creds.session_token.as_deref().unwrap();
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .unwrap();
+    let len = usize::from(raw[1]);
+    String::from_utf8(raw[2..2 + len].to_vec()).unwrap()
+}
+
+#[test]
+fn behind_haproxy_a_keyring_rotation_reaches_every_running_instance_within_the_poll() {
+    needs_testbed!();
+    let h = harness();
+    let bucket = h.bucket("scale-keyring");
+    store_put(&bucket.name, "a.txt", b"inside");
+    let cluster = Cluster::start(|_| String::new());
+    let lb = cluster.endpoint();
+    let path = format!("/{}/a.txt", bucket.name);
+    let scope = bucket_scope("*", &bucket.name);
+    let served = |creds: &Creds, endpoint: &str, what: &str| {
+        let r = request_to(endpoint, creds, "GET", &path, b"");
+        assert_eq!(
+            (r.status, r.body.as_ref()),
+            (200, b"inside".as_ref()),
+            "{what} through {endpoint}: {}",
+            r.text()
+        );
+    };
+    let old = mint_with(&cluster.instances[0].config, "alice", &scope, "1h");
+    let old_child = delegate(&cluster.instances[1].endpoint(), &old, "before");
+    assert_eq!(
+        (sealed_by(&old), sealed_by(&old_child)),
+        ("k1".into(), "k1".into())
+    );
+
+    // The shared file rotated under the three running instances: none is
+    // restarted. Each, within its poll, seals what it mints with k2.
+    rotate(&cluster.keyring, "k2");
+    let rotated = std::fs::read_to_string(&cluster.keyring).unwrap();
+    let minted_after: Vec<Creds> = cluster
+        .instances
+        .iter()
+        .map(|inst| {
+            wait_for(Duration::from_secs(30), || {
+                let child = delegate(&inst.endpoint(), &old, "after");
+                (sealed_by(&child) == "k2").then_some(child)
+            })
+            .unwrap_or_else(|| panic!("{} never sealed with k2: {}", inst.endpoint(), inst.log()))
+        })
+        .collect();
+    let everyone = |when: &str| {
+        for inst in &cluster.instances {
+            let at = inst.endpoint();
+            served(&old, &at, &format!("{when}: the k1 session"));
+            served(&old_child, &at, &format!("{when}: the k1 child"));
+            for (i, new) in minted_after.iter().enumerate() {
+                served(
+                    new,
+                    &at,
+                    &format!("{when}: the k2 child minted on instance {i}"),
+                );
+            }
+        }
+        for new in &minted_after {
+            served(
+                new,
+                &lb,
+                &format!("{when}: a k2 child through the balancer"),
+            );
+        }
+    };
+    everyone("after the rotation");
+
+    // A broken file (not a keyring, then empty) is refused by each
+    // instance, counted, and the keys in force stay: everything is served,
+    // and new sessions are still sealed with k2.
+    for (n, broken) in [(1, "{\"keys\": \"not toml\"}\n"), (2, "")] {
+        write_private(&cluster.keyring, broken);
+        for inst in &cluster.instances {
+            let errors = "s3gate_keyring_reloads_total{result=\"error\"}";
+            wait_for(Duration::from_secs(30), || {
+                (metric(&inst.endpoint(), errors) == Some(n)).then_some(())
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} never refused {broken:?}: {}",
+                    inst.endpoint(),
+                    inst.log()
+                )
+            });
+            assert!(
+                inst.log()
+                    .contains("keyring reload refused; keeping the current keyring"),
+                "{}",
+                inst.log()
+            );
+            assert_eq!(sealed_by(&delegate(&inst.endpoint(), &old, "broken")), "k2");
+        }
+        everyone(&format!("with the broken keyring {broken:?}"));
+    }
+    // The file mended: one more good reload on each, nothing lost.
+    write_private(&cluster.keyring, &rotated);
+    for inst in &cluster.instances {
+        let reloads = "s3gate_keyring_reloads_total{result=\"ok\"}";
+        wait_for(Duration::from_secs(30), || {
+            (metric(&inst.endpoint(), reloads) == Some(2)).then_some(())
+        })
+        .unwrap_or_else(|| panic!("{} never reloaded the mended file", inst.endpoint()));
+    }
+    everyone("after the file is mended");
 }

@@ -84,10 +84,15 @@ fn round_robin(gws: &[Gateway], creds: &Creds, bucket: &str, tag: &str) {
 }
 
 fn rotate(keyring: &Path, id: &str) {
+    keyring_cli(keyring, &["rotate", "--id", id]);
+}
+
+/// `s3gate keyring COMMAND --file KEYRING ARGS…`, which must succeed.
+fn keyring_cli(keyring: &Path, args: &[&str]) {
     let out = Command::new(env!("CARGO_BIN_EXE_s3gate"))
-        .args(["keyring", "rotate", "--file"])
+        .args(["keyring", args[0], "--file"])
         .arg(keyring)
-        .args(["--id", id])
+        .args(&args[1..])
         .output()
         .unwrap();
     assert!(
@@ -852,12 +857,41 @@ fn behind_haproxy_a_keyring_rotation_reaches_every_running_instance_within_the_p
     }
     // The file mended: one more good reload on each, nothing lost.
     write_private(&cluster.keyring, &rotated);
-    for inst in &cluster.instances {
-        let reloads = "s3gate_keyring_reloads_total{result=\"ok\"}";
-        wait_for(Duration::from_secs(30), || {
-            (metric(&inst.endpoint(), reloads) == Some(2)).then_some(())
-        })
-        .unwrap_or_else(|| panic!("{} never reloaded the mended file", inst.endpoint()));
-    }
+    let reloaded = |n: u64, what: &str| {
+        for inst in &cluster.instances {
+            let reloads = "s3gate_keyring_reloads_total{result=\"ok\"}";
+            wait_for(Duration::from_secs(30), || {
+                (metric(&inst.endpoint(), reloads) == Some(n)).then_some(())
+            })
+            .unwrap_or_else(|| panic!("{} never reloaded {what}", inst.endpoint()));
+        }
+    };
+    reloaded(2, "the mended file");
     everyone("after the file is mended");
+
+    // A staged rotation: k3 opens everywhere before anyone mints with it.
+    keyring_cli(&cluster.keyring, &["rotate", "--staged", "--id", "k3"]);
+    reloaded(3, "the staged key");
+    for inst in &cluster.instances {
+        let child = delegate(&inst.endpoint(), &old, "staged");
+        assert_eq!(sealed_by(&child), "k2", "a staged key does not mint");
+    }
+    keyring_cli(&cluster.keyring, &["promote", "--id", "k3"]);
+    reloaded(4, "the promoted key");
+    let promoted: Vec<Creds> = cluster
+        .instances
+        .iter()
+        .map(|inst| delegate(&inst.endpoint(), &old, "promoted"))
+        .collect();
+    for (i, new) in promoted.iter().enumerate() {
+        assert_eq!(sealed_by(new), "k3", "minted on instance {i}");
+        for inst in &cluster.instances {
+            served(
+                new,
+                &inst.endpoint(),
+                &format!("the k3 child of instance {i}"),
+            );
+        }
+    }
+    everyone("after the staged rotation");
 }

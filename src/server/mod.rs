@@ -20,7 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::config::Config;
 use crate::gateway::{self, Gateway};
-use crate::live::{Held, InFlight, LivePolicy, health};
+use crate::live::{Held, InFlight, LiveKeyring, LivePolicy, health};
 use crate::metrics::{self, Limit};
 
 /// A running gateway.
@@ -28,6 +28,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The live policy, to reload on SIGHUP and to read its counters.
     pub policy: Arc<LivePolicy>,
+    /// The live keyring, to reload on SIGHUP.
+    pub keyring: Arc<LiveKeyring>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -87,13 +89,13 @@ pub async fn start_with(config: &Config, gateway: Gateway) -> anyhow::Result<Run
         .revocations
         .poll(config.session.revocation_poll, rx.clone());
     // A rotation of the shared keyring file reaches this instance.
-    gateway
-        .keyring
-        .watch(config.session.keyring_poll, rx.clone());
+    let keyring = gateway.keyring.clone();
+    keyring.watch(config.session.keyring_poll, rx.clone());
     let task = tokio::spawn(accept_loop(listener, Arc::new(gateway), acceptor, rx));
     Ok(Running {
         addr,
         policy,
+        keyring,
         shutdown,
         task,
     })

@@ -36,6 +36,7 @@ pub mod principal;
 pub mod s3;
 pub mod server;
 pub mod session;
+pub mod shared;
 pub mod sigv4;
 pub mod store;
 pub mod sts_api;

@@ -1,5 +1,5 @@
 //! `s3gate serve`: the gateway from a config file, until SIGTERM; SIGHUP
-//! reloads the policy.
+//! reloads the policy and the keyring file.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use s3gate::config::Config;
-use s3gate::live::LivePolicy;
+use s3gate::live::{LiveKeyring, LivePolicy};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -24,7 +24,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         policy.version = %running.policy.current().version(),
         "s3gate serving"
     );
-    let reloader = reload_on_sighup(running.policy.clone())?;
+    let reloader = reload_on_sighup(running.policy.clone(), running.keyring.clone())?;
     // SIGTERM: readyz fails, the listener closes, in-flight requests finish
     // (up to server.drain_timeout), then exit 0.
     running.run_until(s3gate::server::shutdown_signal()).await;
@@ -33,14 +33,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SIGHUP reloads the policy file now (whether or not it is watched).
-fn reload_on_sighup(policy: Arc<LivePolicy>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+/// SIGHUP reloads the policy file now (whether or not it is watched), and
+/// the keyring file (not waiting for its poll).
+fn reload_on_sighup(
+    policy: Arc<LivePolicy>,
+    keyring: Arc<LiveKeyring>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("cannot listen for SIGHUP")?;
     Ok(tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            tracing::info!("SIGHUP: reloading the policy");
+            tracing::info!("SIGHUP: reloading the policy and the keyring");
             policy.reload().await;
+            keyring.reload().await;
         }
     }))
 }

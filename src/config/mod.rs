@@ -65,12 +65,17 @@ pub struct Config {
     /// none (every preflight is refused).
     #[serde(default)]
     pub cors: Vec<crate::s3::cors::CorsRule>,
+    /// State every instance must share (one-time codes, device approvals,
+    /// quota leases). Default: this process's memory.
+    #[serde(default)]
+    pub shared: SharedConfig,
 }
 
 mod duration_field;
 mod identity;
 mod server;
 mod session;
+mod shared;
 mod upstream;
 
 pub use duration_field::duration;
@@ -78,6 +83,7 @@ use duration_field::optional_duration;
 pub use identity::*;
 pub use server::*;
 pub use session::*;
+pub use shared::*;
 pub use upstream::*;
 
 fn default_listen() -> SocketAddr {
@@ -273,6 +279,9 @@ impl Config {
         self.upstream
             .validate("upstream", None)
             .map_err(|(field, message)| invalid(field, message))?;
+        self.shared
+            .validate()
+            .map_err(|(field, message)| invalid(field, message))?;
         if self.upstream.name.is_some() || !self.upstream.buckets.is_empty() {
             return Err(invalid(
                 "upstream",
@@ -337,11 +346,13 @@ impl Config {
                 ));
             }
         }
-        if self.session.revocation_poll < Duration::from_secs(1) {
-            return Err(invalid(
-                "session.revocation_poll",
-                "must be at least 1s".into(),
-            ));
+        for (field, poll) in [
+            ("session.revocation_poll", self.session.revocation_poll),
+            ("session.keyring_poll", self.session.keyring_poll),
+        ] {
+            if poll < Duration::from_secs(1) {
+                return Err(invalid(field, "must be at least 1s".into()));
+            }
         }
         let srv = &self.server;
         if srv.drain_timeout.is_zero() || srv.header_read_timeout.is_zero() {

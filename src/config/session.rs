@@ -29,6 +29,10 @@ pub struct SessionConfig {
     /// How often the revocation list is re-read. Default: `5s`.
     #[serde(default = "default_revocation_poll", with = "duration")]
     pub revocation_poll: Duration,
+    /// How often a keyring file is re-read, so a rotation reaches running
+    /// instances (not an `env:` keyring, read once). Default: `5s`.
+    #[serde(default = "default_revocation_poll", with = "duration")]
+    pub keyring_poll: Duration,
 }
 
 /// Where the revocation list lives.
@@ -61,6 +65,13 @@ impl SessionConfig {
     /// The keyring's text, from its file or environment variable.
     pub fn keyring_text(&self) -> Result<String, ConfigError> {
         read_source(&self.keyring)
+    }
+
+    /// The keyring's file, if it is one (not `env:NAME`).
+    pub fn keyring_file(&self) -> Option<&Path> {
+        env_source(&self.keyring)
+            .is_none()
+            .then_some(self.keyring.as_path())
     }
 
     /// Where the revocation list lives (validation made the two fields

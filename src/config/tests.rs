@@ -69,6 +69,8 @@ fn the_revocation_list_is_a_file_or_an_s3_object_never_both() {
     }
     let err = with("revocation_poll = \"0s\"").unwrap_err().to_string();
     assert!(err.contains("revocation_poll"), "{err}");
+    let err = with("keyring_poll = \"0s\"").unwrap_err().to_string();
+    assert!(err.contains("keyring_poll"), "{err}");
 }
 
 #[test]
@@ -267,4 +269,27 @@ fn relative_paths_follow_the_file() {
     let c = Config::load(&path).unwrap();
     assert_eq!(c.session.keyring, dir.path().join("k.toml"));
     assert_eq!(c.policy.unwrap().file, dir.path().join("p.toml"));
+}
+
+#[test]
+fn shared_state_is_memory_by_default_and_dynamodb_needs_a_table() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.shared, SharedConfig::default());
+    assert_eq!(c.shared.backend, SharedBackend::Memory);
+    assert_eq!(c.shared.quota_block, 10);
+    let with = |shared: &str| parse(&format!("{MINIMAL}[shared]\n{shared}\n"));
+    let c = with("backend = \"dynamodb\"\ntable = \"s3gate-shared\"\nquota_block = 50").unwrap();
+    assert_eq!(c.shared.backend, SharedBackend::Dynamodb);
+    assert_eq!(c.shared.table.as_deref(), Some("s3gate-shared"));
+    assert_eq!(c.shared.quota_block, 50);
+    for (bad, field) in [
+        ("backend = \"dynamodb\"", "shared.table"),
+        ("backend = \"dynamodb\"\ntable = \"\"", "shared.table"),
+        ("quota_block = 0", "shared.quota_block"),
+        ("endpoint_url = \"localhost:8000\"", "shared.endpoint_url"),
+    ] {
+        let err = with(bad).unwrap_err().to_string();
+        assert!(err.contains(field), "{bad}: {err}");
+    }
+    assert!(with("backend = \"redis\"").is_err());
 }

@@ -132,11 +132,13 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
             revocation_file: None,
             revocation_url: None,
             revocation_poll: std::time::Duration::from_secs(5),
+            keyring_poll: std::time::Duration::from_secs(5),
         },
         audit: AuditConfig::default(),
         s3: S3Config::default(),
         server: ServerConfig::default(),
         login: None,
+        shared: crate::config::SharedConfig::default(),
         policy: options.policy.clone().map(|file| PolicyConfig {
             file,
             watch: true,

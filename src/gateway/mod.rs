@@ -42,14 +42,14 @@ use crate::config::{Config, IdentityConfig, ServerConfig};
 use crate::identity::aws::AwsVerifier;
 use crate::identity::http::HttpClient;
 use crate::identity::oidc::OidcVerifier;
-use crate::live::{Health, InFlight, LivePolicy, Revocations};
+use crate::live::{Health, InFlight, LiveKeyring, LivePolicy, Revocations};
 use crate::metrics;
-use crate::session::Keyring;
 use crate::upstream::Upstreams;
 
 /// Everything a request needs, shared by all connections.
 pub struct Gateway {
-    pub keyring: Keyring,
+    /// Seals and opens sessions; swapped whole when the file is rotated.
+    pub keyring: Arc<LiveKeyring>,
     /// Every store, and which bucket goes to which.
     pub upstreams: Upstreams,
     pub audit: AuditSink,
@@ -76,12 +76,15 @@ pub struct Gateway {
     pub revocations: Arc<Revocations>,
     /// Browser and CLI sign-in (`[login]`), when configured.
     pub login: Option<crate::login::rp::RelyingParty>,
-    /// Device approvals and used one-time codes.
-    pub login_tables: crate::login::device::LoginTables,
+    /// Device approvals and used one-time codes (`[shared]`).
+    pub shared: Arc<dyn crate::shared::SharedState>,
+    /// Where this instance's device sign-ins came from (the approval page).
+    pub device_requests: crate::login::device::DeviceRequests,
     /// The region shown in the portal's snippets (the default upstream's).
     pub region: String,
-    /// Delegated sessions' quota counts, this instance's own.
-    pub quotas: crate::session::QuotaLedger,
+    /// Delegated sessions' quota counts: this instance's own, or leased
+    /// from the shared state (`[shared]`).
+    pub quotas: crate::shared::quota::Quotas,
     /// Requests in flight per principal (`server.max_requests_per_principal`),
     /// keyed by [`InFlight::key_of`] the principal name.
     pub principals: InFlight<u64>,
@@ -93,15 +96,12 @@ impl Gateway {
     /// Loads the keyring, starts the audit writer and builds the upstream
     /// client from a config.
     pub async fn from_config(config: &Config) -> anyhow::Result<Self> {
-        let text = config.session.keyring_text()?;
-        let keyring = Keyring::parse(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", config.session.keyring.display()))?;
-        Self::new(config, keyring).await
+        Self::new(config, LiveKeyring::load(&config.session)?).await
     }
 
     /// Like [`Gateway::from_config`] with a keyring already in hand; loads
     /// the config's policy file.
-    pub async fn new(config: &Config, keyring: Keyring) -> anyhow::Result<Self> {
+    pub async fn new(config: &Config, keyring: impl Into<LiveKeyring>) -> anyhow::Result<Self> {
         let Some(policy) = &config.policy else {
             anyhow::bail!(
                 "the config has no [policy] file: s3gate allows nothing without a policy, so it \
@@ -117,7 +117,7 @@ impl Gateway {
     /// A gateway deciding by `policy` (the config's `[policy]` is not read).
     pub async fn with_policy(
         config: &Config,
-        keyring: Keyring,
+        keyring: impl Into<LiveKeyring>,
         policy: Arc<LivePolicy>,
     ) -> anyhow::Result<Self> {
         let http = HttpClient::new();
@@ -126,6 +126,7 @@ impl Gateway {
         let upstreams = Upstreams::new(config).await?;
         // Read through the upstreams when the list is an S3 object.
         let revocations = Arc::new(Revocations::load(config, &upstreams).await?);
+        let (shared, quotas) = crate::shared::from_config(config).await?;
         Ok(Self {
             oidc: OidcVerifier::new(&config.identity.oidc, http.clone()),
             aws_identity: config
@@ -134,7 +135,7 @@ impl Gateway {
                 .as_ref()
                 .map(|a| AwsVerifier::new(a.clone(), http.clone())),
             identity_limits,
-            keyring,
+            keyring: Arc::new(keyring.into()),
             upstreams,
             audit: AuditSink::start_with(&config.audit.output, config.audit.chain)?,
             sandbox_responses: config.s3.sandbox_responses,
@@ -155,9 +156,10 @@ impl Gateway {
                 .map(|l| crate::login::rp::RelyingParty::new(l, http.clone()))
                 .transpose()
                 .context("[login]")?,
-            login_tables: crate::login::device::LoginTables::new(),
+            shared,
+            device_requests: Default::default(),
             region: config.upstream.region.clone(),
-            quotas: crate::session::QuotaLedger::new(),
+            quotas,
             principals: InFlight::new(config.server.max_requests_per_principal),
             cors: crate::s3::cors::CorsRules::new(config.cors.clone())
                 .map_err(|e| anyhow::anyhow!("[[cors]]: {e}"))?,
@@ -176,6 +178,7 @@ impl Gateway {
     ) -> Option<String> {
         let (claims, _) = self
             .keyring
+            .current()
             .open(&creds.access_key_id, &creds.session_token, now)
             .ok()?;
         self.revocations.revoked(&claims, now)
@@ -264,6 +267,11 @@ fn ops(gateway: &Gateway, page: &str) -> Response<GatewayBody> {
                 metrics::POLICY_RELOAD.mirror(
                     p.reloads.load(std::sync::atomic::Ordering::Relaxed),
                     p.reload_failures.load(std::sync::atomic::Ordering::Relaxed),
+                );
+                let k = &gateway.keyring;
+                metrics::KEYRING_RELOAD.mirror(
+                    k.reloads.load(std::sync::atomic::Ordering::Relaxed),
+                    k.reload_failures.load(std::sync::atomic::Ordering::Relaxed),
                 );
                 metrics::render()
             },

@@ -135,7 +135,7 @@ pub(super) async fn decide_and_forward(
     // Decided before the upstream is contacted, so a denied HEAD or
     // conditional GET answers the same whether the object exists or not.
     let decision = authorize(&policy, &caller, claims, s3, ctx)?;
-    let (meter, held) = admit(gateway, parts, s3, claims, &body, ctx)?;
+    let (meter, held) = admit(gateway, parts, s3, claims, body.length, ctx).await?;
     if s3.operation == Operation::GetBucketCors {
         let bucket = s3.bucket.as_deref().unwrap_or("");
         return super::cors::bucket_cors(gateway, bucket).map(Outcome::Answered);
@@ -290,6 +290,7 @@ pub(super) fn open_session(
     };
     let session = gateway
         .keyring
+        .current()
         .open_shared(access_key_id, token, ctx.now)
         .map_err(|e| {
             let err = e.to_s3_error();
@@ -438,12 +439,12 @@ fn protect_own_objects(
 /// admit: the session's quotas, charged once the request is allowed and
 /// before the upstream is contacted, and a slot of the principal's
 /// concurrency, held until the response body ends.
-fn admit(
+async fn admit(
     gateway: &Gateway,
     parts: &Parts,
     s3: &S3Request,
     claims: &Claims,
-    body: &Body,
+    body_length: Option<u64>,
     ctx: &mut RequestCtx,
 ) -> Result<(ReadMeter, Option<Held<u64>>), S3Error> {
     let principal = gateway
@@ -467,14 +468,18 @@ fn admit(
     };
     let demand = Demand {
         reads: parts.method == Method::GET,
-        writes: body.length,
+        writes: body_length,
         copies: s3.copy_source.is_some(),
     };
-    let meter = gateway.quotas.admit(claims, demand, ctx.now).map_err(|e| {
-        ctx.event.rule = Some("session quota".into());
-        let err = e.to_s3_error(ctx.request_id());
-        refused(ctx, e, err)
-    })?;
+    let meter = gateway
+        .quotas
+        .admit(claims, demand, ctx.now)
+        .await
+        .map_err(|e| {
+            ctx.event.rule = Some("session quota".into());
+            let err = e.to_s3_error(ctx.request_id());
+            refused(ctx, e, err)
+        })?;
     ctx.event.decision = "allow";
     Ok((meter, held))
 }

@@ -287,6 +287,7 @@ fn delegate(
     let scope_text = scope.to_string();
     let creds = gateway
         .keyring
+        .current()
         .mint_delegated(
             parent.identity.clone(),
             scope,
@@ -339,6 +340,7 @@ fn mint(
 ) -> Result<crate::session::SessionCredentials, StsError> {
     let creds = gateway
         .keyring
+        .current()
         .mint(
             identity,
             Scope::all(),
@@ -405,6 +407,7 @@ fn authenticate(
     })?;
     let (claims, secret) = gateway
         .keyring
+        .current()
         .open(&auth.access_key_id, token, now)
         .map_err(|e| {
             let s3 = e.to_s3_error();

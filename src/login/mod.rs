@@ -4,14 +4,14 @@
 //! This module owns what travels between the browser, the CLI and the
 //! gateway: the sealed payloads (see [`crate::session::web`]), the cookies,
 //! the checks on redirect targets and CLI parameters, and the pages. It is
-//! pure except [`rp`] (the OIDC relying party, which talks to the provider)
-//! and [`device`] (the table of approved device codes). The HTTP routes that
-//! use it are `gateway::portal`.
+//! pure except [`rp`] (the OIDC relying party, which talks to the provider).
+//! The HTTP routes that use it are `gateway::portal`.
 //!
 //! Everything a login needs is sealed into what the browser or the CLI
 //! carries back, so any instance sharing the keyring can finish a login
-//! another began. The one exception is the device flow's approval, which is
-//! kept by the instance that recorded it (see [`device`]).
+//! another began. The exceptions, device approvals and one-time codes
+//! already traded, are kept in [`crate::shared`] (per instance by default,
+//! in one DynamoDB table for many).
 
 pub mod device;
 pub mod origin;

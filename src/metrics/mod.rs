@@ -160,6 +160,8 @@ pub static JWKS_FETCH: Outcome = Outcome::new();
 pub static JWKS_CACHE: HitMiss = HitMiss::new();
 /// Policy file reloads (an error keeps the old policy).
 pub static POLICY_RELOAD: Outcome = Outcome::new();
+/// Keyring file reloads (an error keeps the keys in force).
+pub static KEYRING_RELOAD: Outcome = Outcome::new();
 /// `GetCallerIdentity` forwarded to AWS STS for the AWS-identity login.
 pub static STS_GET_CALLER_IDENTITY: Outcome = Outcome::new();
 /// Audit batches that could not be written.
@@ -183,6 +185,9 @@ pub static REVOCATION_ENTRIES: Gauge = Gauge::new();
 /// 1 while the revocation list, read before, is missing (the last list
 /// stays in force).
 pub static REVOCATION_MISSING: Gauge = Gauge::new();
+/// Calls to the shared state store (`[shared] backend = "dynamodb"`); an
+/// error fails closed (a quota'd request or a sign-in step is refused).
+pub static SHARED_STATE: Outcome = Outcome::new();
 
 /// Why s3gate refused a request or connection before the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -547,6 +552,11 @@ impl Collector for Snapshot {
                 &POLICY_RELOAD,
             ),
             (
+                "s3gate_keyring_reloads",
+                "Keyring file reloads (an error keeps the keys in force).",
+                &KEYRING_RELOAD,
+            ),
+            (
                 "s3gate_tls_reloads",
                 "TLS certificate reloads.",
                 &TLS_RELOAD,
@@ -555,6 +565,11 @@ impl Collector for Snapshot {
                 "s3gate_revocation_reads",
                 "Revocation list reads (an error keeps the last list).",
                 &REVOCATION_READ,
+            ),
+            (
+                "s3gate_shared_state_calls",
+                "Calls to the shared state store (an error fails closed).",
+                &SHARED_STATE,
             ),
         ] {
             counter(

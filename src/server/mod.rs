@@ -20,7 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::config::Config;
 use crate::gateway::{self, Gateway};
-use crate::live::{Held, InFlight, LivePolicy, health};
+use crate::live::{Held, InFlight, LiveKeyring, LivePolicy, health};
 use crate::metrics::{self, Limit};
 
 /// A running gateway.
@@ -28,6 +28,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The live policy, to reload on SIGHUP and to read its counters.
     pub policy: Arc<LivePolicy>,
+    /// The live keyring, to reload on SIGHUP.
+    pub keyring: Arc<LiveKeyring>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -86,10 +88,14 @@ pub async fn start_with(config: &Config, gateway: Gateway) -> anyhow::Result<Run
     gateway
         .revocations
         .poll(config.session.revocation_poll, rx.clone());
+    // A rotation of the shared keyring file reaches this instance.
+    let keyring = gateway.keyring.clone();
+    keyring.watch(config.session.keyring_poll, rx.clone());
     let task = tokio::spawn(accept_loop(listener, Arc::new(gateway), acceptor, rx));
     Ok(Running {
         addr,
         policy,
+        keyring,
         shutdown,
         task,
     })
@@ -186,6 +192,9 @@ async fn accept_loop(
     } else {
         tracing::info!("all connections drained");
     }
+    // Quota allowance this instance leased and did not use goes back to
+    // the shared store, for the instances that remain.
+    gateway.quotas.return_unused().await;
 }
 
 async fn sleep_until_or_never(at: Option<tokio::time::Instant>) {

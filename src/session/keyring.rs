@@ -7,7 +7,7 @@
 //! supplies randomness.
 //!
 //! File format (TOML); the last key listed is the newest, used to mint; all
-//! keys open:
+//! keys open (so a key staged first opens before it mints):
 //!
 //! ```toml
 //! [[keys]]
@@ -168,6 +168,15 @@ fn validate_key_id(id: &str) -> Result<(), KeyringError> {
     }
 }
 
+/// 32 fresh random bytes as a master key.
+fn fresh_master(rng: &mut impl CryptoRng) -> MasterKey {
+    let mut bytes = [0u8; 32];
+    rng.fill_bytes(&mut bytes);
+    let master = MasterKey::from_bytes(bytes);
+    bytes.zeroize();
+    master
+}
+
 impl Keyring {
     /// Parses a keyring file.
     pub fn parse(text: &str) -> Result<Keyring, KeyringError> {
@@ -225,15 +234,35 @@ impl Keyring {
     /// Rotation: adds a fresh key as the newest, which mints from now on.
     /// Older keys still open the sessions they minted.
     pub fn add_key(&mut self, id: &str, rng: &mut impl CryptoRng) -> Result<(), KeyringError> {
-        let mut bytes = [0u8; 32];
-        rng.fill_bytes(&mut bytes);
-        let master = MasterKey::from_bytes(bytes);
-        bytes.zeroize();
-        self.insert(id, master)
+        self.insert(id, fresh_master(rng))
     }
 
     /// Adds a known key as the newest.
     pub fn insert(&mut self, id: &str, master: MasterKey) -> Result<(), KeyringError> {
+        self.insert_at(usize::MAX, id, master)
+    }
+
+    /// Staged rotation, step one: adds a fresh key as the oldest, so every
+    /// instance opens its sessions before any instance mints with it
+    /// ([`Keyring::promote`], once every instance has re-read the file).
+    pub fn stage_key(&mut self, id: &str, rng: &mut impl CryptoRng) -> Result<(), KeyringError> {
+        self.insert_at(0, id, fresh_master(rng))
+    }
+
+    /// Staged rotation, step two: makes key `id` the newest, which mints.
+    pub fn promote(&mut self, id: &str) -> Result<(), KeyringError> {
+        let at = self
+            .keys
+            .iter()
+            .position(|k| k.id == id)
+            .ok_or_else(|| KeyringError::UnknownKeyId(id.to_owned()))?;
+        let key = self.keys.remove(at);
+        self.keys.push(key);
+        Ok(())
+    }
+
+    /// Adds a known key at position `at` (past the end: as the newest).
+    fn insert_at(&mut self, at: usize, id: &str, master: MasterKey) -> Result<(), KeyringError> {
         validate_key_id(id)?;
         if self.keys.iter().any(|k| k.id == id) {
             return Err(KeyringError::DuplicateKeyId(id.to_owned()));
@@ -241,7 +270,8 @@ impl Keyring {
         if self.keys.len() >= MAX_KEYS {
             return Err(KeyringError::TooManyKeys);
         }
-        self.keys.push(KeyEntry::new(id.to_owned(), master));
+        let entry = KeyEntry::new(id.to_owned(), master);
+        self.keys.insert(at.min(self.keys.len()), entry);
         self.opened.clear();
         Ok(())
     }
@@ -391,5 +421,34 @@ mod tests {
         ring.add_key("k2", &mut rng).expect("add");
         ring.remove_key("k1").expect("remove");
         assert_eq!(ring.key_ids().collect::<Vec<_>>(), ["k2"]);
+    }
+
+    #[test]
+    fn a_staged_key_opens_first_and_mints_once_promoted() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut ring = Keyring::generate("k1", &mut rng).expect("generate");
+        ring.stage_key("k2", &mut rng).expect("stage");
+        assert_eq!(ring.key_ids().collect::<Vec<_>>(), ["k2", "k1"]);
+        assert_eq!(
+            ring.newest_key_id(),
+            Some("k1"),
+            "a staged key does not mint"
+        );
+        let again = Keyring::parse(ring.to_toml().expose()).expect("parse");
+        assert_eq!(
+            again.newest_key_id(),
+            Some("k1"),
+            "the file keeps the order"
+        );
+        ring.promote("k2").expect("promote");
+        assert_eq!(ring.key_ids().collect::<Vec<_>>(), ["k1", "k2"]);
+        assert_eq!(
+            ring.promote("k3"),
+            Err(KeyringError::UnknownKeyId("k3".into()))
+        );
+        assert_eq!(
+            ring.stage_key("k1", &mut rng),
+            Err(KeyringError::DuplicateKeyId("k1".into()))
+        );
     }
 }

@@ -7,10 +7,13 @@
 //! its chain: an agent cannot escape its quota by delegating further.
 //!
 //! The counts live in a [`QuotaLedger`], in memory, one per instance, keyed
-//! by session id and dropped when that session expires. Each instance counts
-//! its own (see `docs/delegation.md` for why and what it means behind a
-//! load balancer). Lock-free: each count is an atomic, and the ledger a moka
-//! cache that allocates only on a session's first request here.
+//! by session id and dropped when that session expires. Alone, an instance
+//! counts against the limits themselves ([`QuotaLedger::admit`]); behind a
+//! load balancer it counts against the blocks of each limit it leased from
+//! the shared store ([`QuotaLedger::admit_leased`], leased by
+//! `crate::shared::quota`, which does the I/O). Lock-free: each count is an
+//! atomic, and the ledger a moka cache that allocates only on a session's
+//! first request here.
 //!
 //! Depends on [`crate::s3`] only to render [`QuotaError`] at the edge. No
 //! I/O and no clock: the request's `now` sets each entry's lifetime, moka's
@@ -145,7 +148,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 /// Which limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Limit {
     Requests,
     BytesRead,
@@ -153,6 +156,17 @@ pub enum Limit {
 }
 
 impl Limit {
+    /// Every limit, in [`Limit::index`] order.
+    pub const ALL: [Limit; 3] = [Limit::Requests, Limit::BytesRead, Limit::BytesWritten];
+
+    fn index(self) -> usize {
+        match self {
+            Limit::Requests => 0,
+            Limit::BytesRead => 1,
+            Limit::BytesWritten => 2,
+        }
+    }
+
     fn noun(self) -> &'static str {
         match self {
             Limit::Requests => "requests",
@@ -191,19 +205,35 @@ pub enum QuotaError {
          download and upload instead"
     )]
     Copy { owner: String },
+    /// This instance's lease is spent and the shared store that leases
+    /// more cannot be reached: refused rather than counted nowhere.
+    #[error("quota of {owner}: the shared quota store is unavailable")]
+    Unavailable { owner: String },
 }
 
 impl QuotaError {
     /// `AccessDenied`: the quota is a total for the session's life, so a
     /// retry cannot succeed (SDKs retry `SlowDown` as throttling).
     pub fn to_s3_error(&self, request_id: &str) -> S3Error {
+        if matches!(self, QuotaError::Unavailable { .. }) {
+            // 503: unlike a spent quota, this passes; SDKs retry it.
+            return S3Error::new(
+                S3ErrorCode::ServiceUnavailable,
+                format!(
+                    "s3gate: the session's quota cannot be checked ({self}), so the request \
+                     is refused; retry later (request id {request_id})."
+                ),
+            );
+        }
         let status = match self {
             QuotaError::Exceeded {
                 limit: Limit::Requests | Limit::BytesRead,
                 ..
             } => "is used up",
             QuotaError::Exceeded { .. } => "would be exceeded",
-            QuotaError::UnknownLength { .. } | QuotaError::Copy { .. } => "applies",
+            QuotaError::UnknownLength { .. }
+            | QuotaError::Copy { .. }
+            | QuotaError::Unavailable { .. } => "applies",
         };
         let code = if matches!(self, QuotaError::UnknownLength { .. }) {
             S3ErrorCode::MissingContentLength
@@ -237,11 +267,25 @@ struct Usage {
     requests: AtomicU64,
     bytes_read: AtomicU64,
     bytes_written: AtomicU64,
+    /// Leased mode only: how much of each limit this instance holds
+    /// (leased from the shared store), by [`Limit::index`].
+    granted: [AtomicU64; 3],
+}
+
+impl Usage {
+    fn used(&self, limit: Limit) -> &AtomicU64 {
+        match limit {
+            Limit::Requests => &self.requests,
+            Limit::BytesRead => &self.bytes_read,
+            Limit::BytesWritten => &self.bytes_written,
+        }
+    }
 }
 
 struct Entry {
     usage: Arc<Usage>,
     ttl: Duration,
+    expires_at: u64,
 }
 
 struct UntilExpiry;
@@ -273,6 +317,30 @@ impl Taken {
             .bytes_written
             .fetch_sub(self.written, Ordering::Relaxed);
     }
+}
+
+/// Leased mode: this instance's lease of a limit is spent, but the shared
+/// allowance may not be. The caller leases at least `need` more
+/// ([`QuotaLedger::grant`]) and admits again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shortfall {
+    pub session_id: String,
+    /// The session's expiry (Unix seconds).
+    pub expires_at: u64,
+    pub limit: Limit,
+    /// The least that would admit the request.
+    pub need: u64,
+    /// The limit itself: no lease may pass it.
+    pub max: u64,
+}
+
+/// Why a leased admission did not admit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Refused for good.
+    Quota(QuotaError),
+    /// Lease more and try again.
+    Short(Shortfall),
 }
 
 /// Counts bytes read as the response streams, for every quota that limits
@@ -347,7 +415,7 @@ impl Claims {
 
     /// The principal name of this session or one it was delegated from,
     /// as the chain shows it.
-    fn principal_of(&self, session_id: &str) -> String {
+    pub fn principal_of(&self, session_id: &str) -> String {
         let at = if session_id == self.session_id {
             self.chain.len().checked_sub(1)
         } else {
@@ -380,6 +448,7 @@ impl QuotaLedger {
             Arc::new(Entry {
                 usage: Arc::default(),
                 ttl,
+                expires_at: charge.expires_at,
             })
         });
         Arc::clone(&entry.usage)
@@ -399,6 +468,67 @@ impl QuotaLedger {
         demand: Demand,
         now: SystemTime,
     ) -> Result<ReadMeter, QuotaError> {
+        self.admit_in(claims, demand, now, false)
+            .map_err(|refusal| match refusal {
+                Refusal::Quota(e) => e,
+                // Without leases every limit is its own grant: a shortfall
+                // cannot arise; were it to, it is a refusal all the same.
+                Refusal::Short(s) => claims.exceeded(&s.session_id, s.limit, s.max, s.max, 0),
+            })
+    }
+
+    /// [`QuotaLedger::admit`] against what this instance has leased
+    /// ([`QuotaLedger::grant`]) rather than the limits themselves: a
+    /// [`Refusal::Short`] asks the caller to lease more.
+    pub fn admit_leased(
+        &self,
+        claims: &Claims,
+        demand: Demand,
+        now: SystemTime,
+    ) -> Result<ReadMeter, Refusal> {
+        self.admit_in(claims, demand, now, true)
+    }
+
+    /// Adds `n` leased units of `limit` to a session's grant here.
+    pub fn grant(&self, session_id: &str, expires_at: u64, limit: Limit, n: u64, now: SystemTime) {
+        let usage = self.usage(
+            &Charge {
+                session_id,
+                expires_at,
+                quota: &Quota::default(),
+            },
+            now,
+        );
+        usage.granted[limit.index()].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// What every session holds leased here and has not used, taking it
+    /// out of the grants (so it is handed back once): session id, its
+    /// expiry, the limit and the amount.
+    pub fn take_unused(&self) -> Vec<(String, u64, Limit, u64)> {
+        let mut out = Vec::new();
+        for (sid, entry) in &self.cache {
+            for limit in Limit::ALL {
+                let granted = &entry.usage.granted[limit.index()];
+                let used = entry.usage.used(limit).load(Ordering::Relaxed);
+                let g = granted.load(Ordering::Relaxed);
+                let unused = g.saturating_sub(used);
+                if unused > 0 {
+                    granted.fetch_sub(unused, Ordering::Relaxed);
+                    out.push(((*sid).clone(), entry.expires_at, limit, unused));
+                }
+            }
+        }
+        out
+    }
+
+    fn admit_in(
+        &self,
+        claims: &Claims,
+        demand: Demand,
+        now: SystemTime,
+        leased: bool,
+    ) -> Result<ReadMeter, Refusal> {
         let mut meter = ReadMeter::default();
         if !claims.has_quota() {
             return Ok(meter);
@@ -409,19 +539,21 @@ impl QuotaLedger {
         let result = claims.charges().try_for_each(|charge| {
             let q = charge.quota;
             let owner = || claims.principal_of(charge.session_id);
-            let exceeded = |limit, used, max, demand| QuotaError::Exceeded {
-                owner: owner(),
-                limit,
-                used,
-                max,
-                demand,
+            let exceeded = |limit, used, max, demand| {
+                Refusal::Quota(QuotaError::Exceeded {
+                    owner: owner(),
+                    limit,
+                    used,
+                    max,
+                    demand,
+                })
             };
             if q.max_bytes_written.is_some() {
                 if demand.copies {
-                    return Err(QuotaError::Copy { owner: owner() });
+                    return Err(Refusal::Quota(QuotaError::Copy { owner: owner() }));
                 }
                 if demand.writes.is_none() {
-                    return Err(QuotaError::UnknownLength { owner: owner() });
+                    return Err(Refusal::Quota(QuotaError::UnknownLength { owner: owner() }));
                 }
             }
             let mut took = Taken {
@@ -429,19 +561,52 @@ impl QuotaLedger {
                 requests: 0,
                 written: 0,
             };
-            let usage = &took.usage;
+            let usage = Arc::clone(&took.usage);
+            // What this instance may count up to: the limit itself, or in
+            // leased mode what it holds of it.
+            let cap = |limit: Limit, max: u64| {
+                if leased {
+                    usage.granted[limit.index()]
+                        .load(Ordering::Relaxed)
+                        .min(max)
+                } else {
+                    max
+                }
+            };
+            let short = |limit, need, max| {
+                Refusal::Short(Shortfall {
+                    session_id: charge.session_id.to_owned(),
+                    expires_at: charge.expires_at,
+                    limit,
+                    need,
+                    max,
+                })
+            };
             if let (Some(max), true) = (q.max_bytes_read, demand.reads) {
                 let used = usage.bytes_read.load(Ordering::Relaxed);
-                if used >= max {
-                    return Err(exceeded(Limit::BytesRead, used, max, 0));
+                let cap = cap(Limit::BytesRead, max);
+                if used >= cap {
+                    // A read is admitted below the limit and may pass it
+                    // (its length is unknown until it streams): the
+                    // overdraft is leased with the next block.
+                    return Err(if cap < max {
+                        short(Limit::BytesRead, (used - cap).saturating_add(1), max)
+                    } else {
+                        exceeded(Limit::BytesRead, used, max, 0)
+                    });
                 }
             }
             if let Some(max) = q.max_requests {
                 let used = usage.requests.fetch_add(1, Ordering::Relaxed);
                 took.requests = 1;
-                if used >= max {
+                let cap = cap(Limit::Requests, max);
+                if used >= cap {
                     took.give_back();
-                    return Err(exceeded(Limit::Requests, used, max, 0));
+                    return Err(if cap < max {
+                        short(Limit::Requests, used.saturating_add(1) - cap, max)
+                    } else {
+                        exceeded(Limit::Requests, used, max, 0)
+                    });
                 }
             }
             if let Some(max) = q.max_bytes_written {
@@ -449,17 +614,19 @@ impl QuotaLedger {
                 // wrap, even for a moment another request could see.
                 if written > max {
                     took.give_back();
-                    let used = took.usage.bytes_written.load(Ordering::Relaxed);
+                    let used = usage.bytes_written.load(Ordering::Relaxed);
                     return Err(exceeded(Limit::BytesWritten, used, max, written));
                 }
-                let used = took
-                    .usage
-                    .bytes_written
-                    .fetch_add(written, Ordering::Relaxed);
+                let used = usage.bytes_written.fetch_add(written, Ordering::Relaxed);
                 took.written = written;
-                if used.saturating_add(written) > max {
+                let cap = cap(Limit::BytesWritten, max);
+                if used.saturating_add(written) > cap {
                     took.give_back();
-                    return Err(exceeded(Limit::BytesWritten, used, max, written));
+                    return Err(if cap < max {
+                        short(Limit::BytesWritten, used.saturating_add(written) - cap, max)
+                    } else {
+                        exceeded(Limit::BytesWritten, used, max, written)
+                    });
                 }
             }
             if q.max_bytes_read.is_some() {
@@ -477,20 +644,42 @@ impl QuotaLedger {
     }
 }
 
+impl Claims {
+    /// The refusal of a limit of this session or an ancestor (`session_id`)
+    /// whose whole allowance is used (or, leased: leased by instances).
+    pub fn exceeded(
+        &self,
+        session_id: &str,
+        limit: Limit,
+        used: u64,
+        max: u64,
+        demand: u64,
+    ) -> QuotaError {
+        QuotaError::Exceeded {
+            owner: self.principal_of(session_id),
+            limit,
+            used,
+            max,
+            demand,
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "a test panics on a broken fixture")]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::policy::Scope;
     use crate::session::Identity;
 
-    const NOW: u64 = 1_800_000_000;
+    pub(crate) const NOW: u64 = 1_800_000_000;
 
-    fn now() -> SystemTime {
+    pub(crate) fn now() -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(NOW)
     }
 
-    fn claims(sid: &str, quota: Quota, parents: Vec<ParentQuota>) -> Claims {
+    /// A delegated session `sid` of alice's with `quota`, under `parents`.
+    pub(crate) fn claims(sid: &str, quota: Quota, parents: Vec<ParentQuota>) -> Claims {
         let mut chain = vec!["user:alice".to_owned()];
         let mut parent_sessions = Vec::new();
         for (i, p) in parents.iter().enumerate() {
@@ -522,13 +711,13 @@ mod tests {
         }
     }
 
-    const GET: Demand = Demand {
+    pub(crate) const GET: Demand = Demand {
         reads: true,
         writes: Some(0),
         copies: false,
     };
 
-    fn put(n: u64) -> Demand {
+    pub(crate) fn put(n: u64) -> Demand {
         Demand {
             reads: false,
             writes: Some(n),

@@ -152,7 +152,7 @@ impl BaseCredentials {
         }
     }
 
-    fn provider(&self) -> SharedCredentialsProvider {
+    pub fn provider(&self) -> SharedCredentialsProvider {
         match self {
             BaseCredentials::Static(creds) => SharedCredentialsProvider::new(creds.clone()),
             BaseCredentials::Chain { provider, .. } => provider.clone(),

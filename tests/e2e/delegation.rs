@@ -635,16 +635,23 @@ fn revoking_what_a_principal_delegated_spares_its_own_sessions_on_both() {
 }
 
 /// `s3gate_revocation_reads_total{result="error"}` of this test process.
-fn revocation_read_errors(gw: &Gateway) -> u64 {
-    let (status, body) =
-        crate::client::curl("GET", &format!("{}/_s3gate/metrics", gw.endpoint()), None);
+/// The value of one metric `series` (name and labels) on the instance at
+/// `endpoint`, if it shows it.
+pub fn metric(endpoint: &str, series: &str) -> Option<u64> {
+    let (status, body) = crate::client::curl("GET", &format!("{endpoint}/_s3gate/metrics"), None);
     assert_eq!(status, 200);
     String::from_utf8(body)
         .unwrap()
         .lines()
-        .find_map(|l| l.strip_prefix("s3gate_revocation_reads_total{result=\"error\"} "))
-        .and_then(|n| n.parse().ok())
-        .expect("no revocation read metric")
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+fn revocation_read_errors(gw: &Gateway) -> u64 {
+    metric(
+        &gw.endpoint(),
+        "s3gate_revocation_reads_total{result=\"error\"}",
+    )
+    .expect("no revocation read metric")
 }
 
 #[test]

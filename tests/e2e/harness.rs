@@ -554,6 +554,8 @@ pub struct Moto {
     pub writer_role_arn: String,
     /// A role the user may assume, allowed only GetObject and ListBucket.
     pub reader_role_arn: String,
+    /// The DynamoDB table for `[shared]`, which the user may read and write.
+    pub shared_table: String,
     gw: OnceLock<Gateway>,
 }
 
@@ -593,6 +595,7 @@ impl Moto {
             creds,
             writer_role_arn: v["WriterRoleArn"].as_str().unwrap().to_owned(),
             reader_role_arn: v["ReaderRoleArn"].as_str().unwrap().to_owned(),
+            shared_table: v["SharedTable"].as_str().unwrap().to_owned(),
             gw: OnceLock::new(),
         }
     }

@@ -71,7 +71,6 @@ fn login_gateway(name: &str, policy: &str, session: &str) -> Gateway {
 /// its `[login]`.
 pub(crate) fn login_gateway_with(name: &str, policy: &str, session: &str, s3: &str) -> Gateway {
     let h = harness();
-    let p = provider();
     let dir = h.base.join(unique_name(name));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("policy.toml"), policy).unwrap();
@@ -83,11 +82,11 @@ pub(crate) fn login_gateway_with(name: &str, policy: &str, session: &str, s3: &s
         .replace("[session]\n", &format!("[session]\n{session}"))
         .replace("[s3]\n", &format!("[s3]\n{s3}"));
     let text = format!(
-        "{text}\n[[identity.oidc]]\nissuer = \"{url}\"\naudiences = [\"s3gate-portal\"]\n\n\
-         [login]\nissuer = \"{url}\"\nclient_id = \"s3gate-portal\"\nclient_secret = \"{secret}\"\n\
-         public_url = \"http://localhost:{port}\"\ns3_url = \"http://127.0.0.1:{port}\"\n",
-        url = p.url,
-        secret = p.secret,
+        "{text}{}",
+        login_sections(
+            &format!("http://localhost:{port}"),
+            &format!("http://127.0.0.1:{port}")
+        )
     );
     let path = dir.join("s3gate.toml");
     write_private(&path, &text);
@@ -99,6 +98,19 @@ pub(crate) fn login_gateway_with(name: &str, policy: &str, session: &str, s3: &s
 /// (`127.0.0.1`, [`Gateway::endpoint`]).
 pub(crate) fn portal(gw: &Gateway) -> String {
     format!("http://localhost:{}", gw.addr.port())
+}
+
+/// `[[identity.oidc]]` and `[login]` trusting the test IdP, for a portal
+/// reached at `public_url` and S3 at `s3_url` (another host).
+pub fn login_sections(public_url: &str, s3_url: &str) -> String {
+    let p = provider();
+    format!(
+        "\n[[identity.oidc]]\nissuer = \"{url}\"\naudiences = [\"s3gate-portal\"]\n\n\
+         [login]\nissuer = \"{url}\"\nclient_id = \"s3gate-portal\"\nclient_secret = \"{secret}\"\n\
+         public_url = \"{public_url}\"\ns3_url = \"{s3_url}\"\n",
+        url = p.url,
+        secret = p.secret,
+    )
 }
 
 fn node_dir() -> PathBuf {
@@ -497,7 +509,7 @@ fn catch_callback(listener: std::net::TcpListener) -> std::thread::JoinHandle<St
     })
 }
 
-fn post_form(url: &str, form: &[(&str, &str)], headers: &[&str]) -> (u16, String) {
+pub fn post_form(url: &str, form: &[(&str, &str)], headers: &[&str]) -> (u16, String) {
     let mut cmd = clean_command("curl");
     cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", "POST"]);
     for (k, v) in form {
@@ -512,20 +524,17 @@ fn post_form(url: &str, form: &[(&str, &str)], headers: &[&str]) -> (u16, String
     (code.trim().parse().unwrap(), body.to_owned())
 }
 
-#[test]
-fn a_one_time_code_buys_credentials_once_and_only_with_its_verifier() {
-    needs_testbed!();
-    let s = shared();
+/// `s3gate login`'s browser half against `endpoint`: a person signs in and
+/// allows the CLI, whose loopback listener catches the one-time code. The
+/// code and the PKCE verifier it is bound to.
+pub fn one_time_code(endpoint: &str) -> (String, String) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let caught = catch_callback(listener);
     let verifier = crate::harness::random_alnum(50);
     let challenge = s3gate::login::pkce_challenge(&verifier);
     let state = crate::harness::random_alnum(24);
-    let url = format!(
-        "{}/_s3gate/cli?port={port}&state={state}&challenge={challenge}",
-        portal(&s.gw)
-    );
+    let url = format!("{endpoint}/_s3gate/cli?port={port}&state={state}&challenge={challenge}");
     assert!(browser(&["cli", &url]).contains("caught"));
     let query = caught.join().unwrap();
     let params: Vec<(String, String)> =
@@ -534,7 +543,14 @@ fn a_one_time_code_buys_credentials_once_and_only_with_its_verifier() {
             .collect();
     let get = |k: &str| params.iter().find(|(n, _)| n == k).unwrap().1.clone();
     assert_eq!(get("state"), state);
-    let code = get("code");
+    (get("code"), verifier)
+}
+
+#[test]
+fn a_one_time_code_buys_credentials_once_and_only_with_its_verifier() {
+    needs_testbed!();
+    let s = shared();
+    let (code, verifier) = one_time_code(&portal(&s.gw));
     let token_url = format!("{}/_s3gate/cli/token", portal(&s.gw));
 
     let (status, body) = post_form(

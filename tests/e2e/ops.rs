@@ -66,7 +66,7 @@ fn ops_status(endpoint: &str, page: &str) -> u16 {
 
 /// The status of `GET /_s3gate/<page>` over a fresh connection, or `None`
 /// when the connection is refused.
-fn try_status(addr: &str, page: &str) -> Option<u16> {
+pub fn try_status(addr: &str, page: &str) -> Option<u16> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(

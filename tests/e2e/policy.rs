@@ -618,7 +618,7 @@ fn an_edited_policy_file_takes_effect_on_the_next_request_and_a_bad_one_is_refus
 }
 
 #[test]
-fn sighup_reloads_an_unwatched_policy_in_a_running_s3gate_serve() {
+fn sighup_reloads_an_unwatched_policy_and_the_keyring_in_a_running_s3gate_serve() {
     needs_testbed!();
     let h = harness();
     let bucket = h.bucket("pol-hup");
@@ -633,12 +633,21 @@ fn sighup_reloads_an_unwatched_policy_in_a_running_s3gate_serve() {
     let template = h.policy_gateway("pol-hup-template", "");
     let dir = h.tempdir();
     let port = crate::harness::free_port();
+    // Its own keyring, polled too rarely to matter: a change waits for SIGHUP.
+    let template_keyring = template.config.with_file_name("keyring.toml");
+    let keyring = dir.path().join("keyring.toml");
+    std::fs::copy(&template_keyring, &keyring).unwrap();
     let config = std::fs::read_to_string(&template.config)
         .unwrap()
         .replace(
             "listen = \"127.0.0.1:0\"",
             &format!("listen = \"127.0.0.1:{port}\""),
         )
+        .replace(
+            &template_keyring.display().to_string(),
+            &keyring.display().to_string(),
+        )
+        .replace("[session]\n", "[session]\nkeyring_poll = \"1h\"\n")
         .replace(
             &template.audit.display().to_string(),
             &dir.path().join("audit.log").display().to_string(),
@@ -667,9 +676,9 @@ fn sighup_reloads_an_unwatched_policy_in_a_running_s3gate_serve() {
     store_put(b, "k", b"data");
     let creds = mint_with(&config_path, &alice, ALL, "1h");
     let url = format!("http://127.0.0.1:{port}/{b}/k");
-    let get = || {
+    let get_as = |creds: &Creds| {
         let (req, _) = signed(
-            &Signing::now(&creds),
+            &Signing::now(creds),
             "GET",
             &url,
             &[],
@@ -678,10 +687,21 @@ fn sighup_reloads_an_unwatched_policy_in_a_running_s3gate_serve() {
         );
         send_blocking(req).status
     };
+    let get = || get_as(&creds);
     assert_eq!(get(), 200);
     std::fs::write(&policy, grant("someone-else")).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(get(), 200, "unwatched: the edit waits for SIGHUP");
+    // A key added to the keyring file: a session sealed by it (the CLI
+    // mints with the file's newest key) opens once SIGHUP reloads it.
+    let rotate = Command::new(env!("CARGO_BIN_EXE_s3gate"))
+        .args(["keyring", "rotate", "--id", "k2", "--file"])
+        .arg(&keyring)
+        .output()
+        .unwrap();
+    assert!(rotate.status.success(), "{rotate:?}");
+    let other = mint_with(&config_path, "someone-else", ALL, "1h");
+    assert_ne!(get_as(&other), 200, "the new key waits for SIGHUP");
     let pid = child.0.id().to_string();
     assert!(
         Command::new("kill")
@@ -694,6 +714,15 @@ fn sighup_reloads_an_unwatched_policy_in_a_running_s3gate_serve() {
     let stderr = std::fs::read_to_string(dir.path().join("serve.stderr")).unwrap_or_default();
     assert_eq!(status, Some(403), "SIGHUP did not reload: {stderr}");
     assert!(stderr.contains("policy reloaded"), "{stderr}");
+    let opened = wait_for(Duration::from_secs(5), || {
+        (get_as(&other) == 200).then_some(())
+    });
+    let stderr = std::fs::read_to_string(dir.path().join("serve.stderr")).unwrap_or_default();
+    assert!(
+        opened.is_some(),
+        "SIGHUP did not reload the keyring: {stderr}"
+    );
+    assert!(stderr.contains("keyring reloaded"), "{stderr}");
 }
 
 #[test]

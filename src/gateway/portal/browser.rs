@@ -118,7 +118,7 @@ impl Ctx<'_> {
             ));
         }
         let ttl = ttl.min(Duration::from_secs(left));
-        let keyring = &self.gateway.keyring;
+        let keyring = self.gateway.keyring.current();
         let creds = keyring
             .mint(
                 identity.clone(),
@@ -169,6 +169,7 @@ impl Ctx<'_> {
         let Ok(sealed) =
             self.gateway
                 .keyring
+                .current()
                 .seal_web(Purpose::LoginState, &state, &mut rand::rng())
         else {
             return self.page(
@@ -195,6 +196,7 @@ impl Ctx<'_> {
         let state: Option<LoginState> = cookie(req, LOGIN_COOKIE, self.secure()).and_then(|v| {
             self.gateway
                 .keyring
+                .current()
                 .open_web(Purpose::LoginState, v, self.now)
                 .ok()
         });
@@ -272,11 +274,11 @@ impl Ctx<'_> {
             identity: verified.identity,
             exp: unix(self.now) + ttl,
         };
-        let Ok(sealed) =
-            self.gateway
-                .keyring
-                .seal_web(Purpose::BrowserSession, &session, &mut rand::rng())
-        else {
+        let Ok(sealed) = self.gateway.keyring.current().seal_web(
+            Purpose::BrowserSession,
+            &session,
+            &mut rand::rng(),
+        ) else {
             record.deny("InternalError", "the identity is too large for a cookie");
             return self.page(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -68,10 +68,11 @@ impl Ctx<'_> {
             session_exp: session.exp,
             exp: unix(self.now) + login::CLI_CODE_TTL,
         };
-        let sealed = self
-            .gateway
-            .keyring
-            .seal_web(Purpose::CliCode, &code, &mut rand::rng());
+        let sealed =
+            self.gateway
+                .keyring
+                .current()
+                .seal_web(Purpose::CliCode, &code, &mut rand::rng());
         let location = sealed
             .ok()
             .and_then(|s| login::loopback_callback(&params.port, &params.state, &s));
@@ -105,20 +106,27 @@ impl Ctx<'_> {
         let code: Option<CliCode> = form_value(&form, "code").and_then(|c| {
             self.gateway
                 .keyring
+                .current()
                 .open_web(Purpose::CliCode, &c, self.now)
                 .ok()
         });
         let verifier = form_value(&form, "code_verifier").unwrap_or_default();
-        let refused = match &code {
+        let mut refused = match &code {
             None => Some("the code is not valid or has expired"),
             Some(c) if !login::pkce_matches(&verifier, &c.challenge) => {
                 Some("the code verifier does not match")
             }
-            Some(c) if !self.gateway.login_tables.first_use(&c.id) => {
-                Some("the code was already used")
-            }
             _ => None,
         };
+        // Claimed last, so only a code that would be honoured is spent;
+        // claimed across instances, so a replay to another is refused.
+        if let (Some(c), None) = (&code, refused) {
+            match self.gateway.shared.claim_code(&c.id, c.exp).await {
+                Ok(true) => {}
+                Ok(false) => refused = Some("the code was already used"),
+                Err(e) => return shared_unavailable(record, "CLI sign-in", &e),
+            }
+        }
         let (Some(code), None) = (code, refused) else {
             let why = refused.unwrap_or("refused");
             record.deny("InvalidToken", why);

@@ -10,7 +10,7 @@ impl Ctx<'_> {
         let user_code = login::new_user_code(&mut rand::rng());
         // Shown to whoever is asked to approve the code, so they can tell
         // their own terminal's request from someone else's.
-        self.gateway.login_tables.record_request(
+        self.gateway.device_requests.record(
             &user_code,
             login::device::DeviceRequest {
                 requested_at: unix(self.now),
@@ -30,6 +30,7 @@ impl Ctx<'_> {
         let Ok(device_code) =
             self.gateway
                 .keyring
+                .current()
                 .seal_web(Purpose::DeviceCode, &code, &mut rand::rng())
         else {
             return json(
@@ -109,13 +110,30 @@ impl Ctx<'_> {
                 Some(record.finish(StatusCode::OK)),
             );
         }
-        self.gateway.login_tables.approve(
-            &user_code,
-            login::device::Approval {
-                identity: session.identity.clone(),
-                session_exp: session.exp,
-            },
-        );
+        let approval = crate::shared::Approval {
+            identity: session.identity.clone(),
+            session_exp: session.exp,
+        };
+        let expires_at = unix(self.now) + login::DEVICE_CODE_TTL;
+        if let Err(e) = self
+            .gateway
+            .shared
+            .put_approval(&user_code, &approval, expires_at)
+            .await
+        {
+            tracing::warn!(error = %e, "device approval not recorded");
+            record.deny(
+                "ServiceUnavailable",
+                "the shared state store is unavailable",
+            );
+            return self.page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Device sign-in unavailable",
+                "s3gate cannot record the approval right now: device sign-in is \
+                 unavailable. Try again in a minute.",
+                Some(record),
+            );
+        }
         record.allow(
             &session.identity,
             format!("device code {user_code} approved"),
@@ -137,7 +155,7 @@ impl Ctx<'_> {
         user_code: &str,
         session: &BrowserSession,
     ) -> String {
-        let request = self.gateway.login_tables.request(user_code);
+        let request = self.gateway.device_requests.get(user_code);
         let requested = request.as_ref().map(|r| {
             (
                 rfc3339(UNIX_EPOCH + Duration::from_secs(r.requested_at)),
@@ -170,6 +188,7 @@ impl Ctx<'_> {
         let code = form_value(&form, "device_code").map(|c| {
             self.gateway
                 .keyring
+                .current()
                 .open_web::<DeviceCode>(Purpose::DeviceCode, &c, self.now)
         });
         let code = match code {
@@ -190,7 +209,21 @@ impl Ctx<'_> {
                 return oauth_error(StatusCode::BAD_REQUEST, error, why, record);
             }
         };
-        let Some(approval) = self.gateway.login_tables.take(&code.user_code) else {
+        let taken = self
+            .gateway
+            .shared
+            .take_approval(&code.user_code, unix(self.now))
+            .await;
+        let approval = match taken {
+            Ok(a) => a,
+            Err(e) => {
+                return match self.record("DeviceToken", &headers).await {
+                    Ok(record) => shared_unavailable(record, "device sign-in", &e),
+                    Err(resp) => resp,
+                };
+            }
+        };
+        let Some(approval) = approval else {
             return json(
                 StatusCode::BAD_REQUEST,
                 &serde_json::json!({

@@ -196,6 +196,7 @@ impl Ctx<'_> {
         let value = cookie(req, SESSION_COOKIE, self.secure())?;
         self.gateway
             .keyring
+            .current()
             .open_web(Purpose::BrowserSession, value, self.now)
             .ok()
     }
@@ -369,6 +370,24 @@ fn json(
     );
     no_store(h);
     resp
+}
+
+/// A sign-in step that needs the shared state, which cannot be reached:
+/// 503 `temporarily_unavailable` (RFC 6749), audited; the cause is logged.
+fn shared_unavailable(
+    mut record: Record,
+    what: &str,
+    error: &crate::shared::SharedError,
+) -> Response<GatewayBody> {
+    tracing::warn!(error = %error, "{what} unavailable");
+    let why = format!("{what} is unavailable: s3gate cannot reach its shared state");
+    record.deny("ServiceUnavailable", why.clone());
+    oauth_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        &why,
+        record,
+    )
 }
 
 /// An OAuth-style JSON error (`error`, `error_description`), audited.

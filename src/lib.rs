@@ -6,9 +6,9 @@
 //! the store, and [`audit`] records it. [`gateway`] wires the stages together
 //! (the S3 pipeline, the [`sts_api`], the sign-in portal) and [`server`] is
 //! the transport under it (listener, TLS, connection limits, shutdown).
-//! [`live`] keeps what changes while running current (policy reload,
-//! revocation list, readiness); [`config`] is the file that configures it
-//! all and [`dev`] the embedded single-machine default; [`metrics`] counts
+//! [`live`] keeps what changes while running current (policy and keyring
+//! reload, revocation list, readiness); [`config`] is the file that
+//! configures it all and [`dev`] the embedded single-machine default; [`metrics`] counts
 //! what passes, for Prometheus. People sign in through [`login`] (the
 //! relying party and its pages), which ends in the same sealed sessions.
 //!

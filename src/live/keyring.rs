@@ -1,14 +1,14 @@
-//! The live keyring: the current [`Keyring`] behind an atomic swap, the
-//! file poller, and the reload counters. This is the I/O side of the pure
-//! `session::keyring`: it reads the file, and it is the only writer of the
-//! swap.
+//! The live keyring: the current [`Keyring`] behind an atomic swap,
+//! re-read from its file ([`super::watched`]). This is the I/O side of the
+//! pure `session::keyring`: it says how a keyring file is read and logged.
 //!
 //! A rotation (`s3gate keyring rotate` on the shared file) reaches every
 //! running instance within one poll: from then on each seals new sessions
 //! with the new newest key, and still opens those sealed by the keys the
-//! file keeps. Requests read the keyring with one atomic load (`arc-swap`),
+//! file keeps. (`rotate --staged`, then `promote` a poll later, so no
+//! instance mints with a key another does not hold yet.) Requests read the keyring with one atomic load (`arc-swap`),
 //! no lock. A file that does not load (unreadable, not TOML, no keys, a bad
-//! key) is logged, counted in [`LiveKeyring::reload_failures`], and the
+//! key) is logged, counted in `reload_failures`, and the
 //! keys in force stay: a broken file never leaves an instance without keys,
 //! nor with keys nobody wrote. A keyring given as `env:NAME` is read once.
 //!

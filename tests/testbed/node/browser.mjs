@@ -22,17 +22,11 @@
 //       without running script in the page.
 //
 // Exits non-zero, printing why, when a step does not come.
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const [mode, url, arg] = process.argv.slice(2);
 const user = ['portal', 'visit'].includes(mode) ? process.argv[5] : (process.env.S3GATE_TEST_USER || 'alice');
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage({ viewport: { width: 1100, height: 1400 } });
   page.setDefaultTimeout(20000);

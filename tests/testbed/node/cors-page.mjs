@@ -10,7 +10,7 @@
 // {status, text, etag} (the answer the page could read) or {error} (the
 // browser withheld it: CORS refused it).
 import http from 'node:http';
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const spec = JSON.parse(process.argv[2]);
 const server = http.createServer((req, res) => {
@@ -19,13 +19,7 @@ const server = http.createServer((req, res) => {
 });
 await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
 const origin = `http://localhost:${server.address().port}`;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage();
   page.setDefaultTimeout(20000);

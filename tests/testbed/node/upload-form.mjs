@@ -9,7 +9,7 @@
 // Debian's Chromium driven by playwright-core, as browser.mjs does.
 // Exits non-zero, printing why, when the answer does not come.
 import { readFileSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const [formPath, filePath] = process.argv.slice(2);
 const form = JSON.parse(readFileSync(formPath, 'utf8'));
@@ -24,13 +24,7 @@ ${hidden}
 <button type="submit">Upload</button>
 </form>`;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage();
   page.setDefaultTimeout(20000);

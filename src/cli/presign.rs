@@ -32,10 +32,11 @@ pub enum Command {
 #[derive(clap::Args)]
 pub struct Signing {
     /// The gateway you signed in to (`s3gate login --gateway`): whose cached
-    /// session signs, when no `AWS_*` variables are set.
-    #[arg(long, env = "S3GATE_GATEWAY")]
-    pub gateway: String,
-    /// The S3 endpoint the link or form points at; default: the gateway's
+    /// session signs, when no `AWS_*` variables are set. Default: the
+    /// endpoint.
+    #[arg(long, env = "S3GATE_GATEWAY", required_unless_present = "endpoint_url")]
+    pub gateway: Option<String>,
+    /// The S3 endpoint the link or form points at. Default: the gateway's
     /// URL. Set it when the portal has a host of its own (`login.s3_url`):
     /// the portal's host serves no S3.
     #[arg(long, env = "AWS_ENDPOINT_URL")]
@@ -53,10 +54,11 @@ pub struct Signing {
 impl Signing {
     /// The gateway's URL, the endpoint's, and the caller's credentials.
     pub fn resolve(&self) -> anyhow::Result<(String, aws_credential_types::Credentials)> {
-        let gateway = super::login::gateway_url(&self.gateway)?;
-        let endpoint = match &self.endpoint_url {
-            Some(url) => super::login::gateway_url(url)?,
-            None => gateway.clone(),
+        let url = |u: &Option<String>| u.as_deref().map(super::login::gateway_url).transpose();
+        let (gateway, endpoint) = match (url(&self.gateway)?, url(&self.endpoint_url)?) {
+            (Some(gateway), Some(endpoint)) => (gateway, endpoint),
+            (Some(one), None) | (None, Some(one)) => (one.clone(), one),
+            (None, None) => anyhow::bail!("name the gateway: --gateway or --endpoint-url"),
         };
         let credentials = super::grant::caller_credentials(
             &gateway,

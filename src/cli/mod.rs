@@ -19,6 +19,7 @@ mod probe;
 mod revoke;
 mod serve;
 mod session;
+mod signing;
 mod store;
 
 use std::path::PathBuf;

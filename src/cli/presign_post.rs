@@ -26,7 +26,7 @@ pub struct Args {
     #[arg(long, value_parser = parse_range)]
     content_length_range: Option<(u64, u64)>,
     #[command(flatten)]
-    signing: super::presign::Signing,
+    signing: super::signing::Signing,
 }
 
 fn parse_range(s: &str) -> Result<(u64, u64), String> {

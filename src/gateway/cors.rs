@@ -65,7 +65,7 @@ pub async fn preflight(
 }
 
 fn decide(gateway: &Gateway, parts: &Parts, ctx: &mut RequestCtx) -> Result<CorsHeaders, S3Error> {
-    let s3 = super::s3::classify(gateway, parts, ctx)?;
+    let s3 = super::phases::classify(gateway, parts, ctx)?;
     ctx.event.operation = Some(PREFLIGHT);
     let Some(origin) = header(&parts.headers, "origin") else {
         return Err(S3Error::new(
@@ -148,17 +148,6 @@ fn set(headers: &mut HeaderMap, cors: &CorsHeaders) {
 
 fn vary(headers: &mut HeaderMap, value: &'static str) {
     headers.append(http::header::VARY, HeaderValue::from_static(value));
-}
-
-/// `GetBucketCors`, once authorized: the config's rules in S3's XML, or
-/// S3's `NoSuchCORSConfiguration`.
-pub fn bucket_cors(gateway: &Gateway, bucket: &str) -> Result<String, S3Error> {
-    gateway.cors.to_xml(bucket).ok_or_else(|| {
-        S3Error::new(
-            S3ErrorCode::NoSuchCORSConfiguration,
-            "The CORS configuration does not exist",
-        )
-    })
 }
 
 /// `PutBucketCors` / `DeleteBucketCors`: refused to every caller, since the

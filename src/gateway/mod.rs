@@ -18,6 +18,7 @@ mod ctx;
 mod finish;
 mod limits;
 mod origin;
+mod phases;
 mod portal;
 mod post;
 mod record;

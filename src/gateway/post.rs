@@ -33,7 +33,7 @@ use hyper::body::Incoming;
 
 use super::Gateway;
 use super::ctx::RequestCtx;
-use super::s3::{
+use super::phases::{
     Body, Forwarded, Outcome, check_scope, decide_and_forward, open_session, refuse_revoked,
     refused,
 };

@@ -45,3 +45,5 @@ pub mod xml;
 
 #[cfg(test)]
 mod fuzz;
+#[cfg(test)]
+mod mutation;

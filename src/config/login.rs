@@ -220,7 +220,7 @@ impl Config {
                         format!("`{url}` must be an https:// URL (http:// only on loopback)"),
                     ));
                 }
-                if !same && crate::login::origin::same_authority(url, &login.public_url) {
+                if !same && crate::config::origin::same_authority(url, &login.public_url) {
                     return Err(invalid(
                         "login.s3_url",
                         "is on public_url's host: the portal's host serves no S3 (set \

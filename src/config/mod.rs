@@ -73,6 +73,7 @@ pub struct Config {
 
 mod duration_field;
 mod identity;
+pub mod origin;
 mod server;
 mod session;
 mod shared;

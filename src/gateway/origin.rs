@@ -1,6 +1,6 @@
 //! Origin isolation at the router: the sign-in portal is served only on
 //! `login.public_url`'s host and port, S3 everywhere else (see
-//! [`crate::login::origin`] for why, and `docs/login.md`).
+//! [`crate::config::origin`] for why, and `docs/login.md`).
 //!
 //! "Portal" is every `/_s3gate/` path except the operations endpoints
 //! (`healthz`, `readyz`, `metrics`, `aws-identity`), which carry no
@@ -27,7 +27,7 @@ use super::Gateway;
 use super::body::GatewayBody;
 use super::ctx::RequestCtx;
 use super::finish;
-use crate::login::origin::{default_port, host_authority, url_authority};
+use crate::config::origin::{default_port, host_authority, url_authority};
 use crate::s3::{S3Error, S3ErrorCode};
 
 type Response = http::Response<GatewayBody>;

@@ -14,7 +14,6 @@
 //! in one DynamoDB table for many).
 
 pub mod device;
-pub mod origin;
 pub mod page;
 pub mod rp;
 pub mod share;

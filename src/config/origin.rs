@@ -6,7 +6,8 @@
 //! hands out credentials; served from another host it is another origin,
 //! and the browser's same-origin policy keeps it away from the portal and
 //! its cookies. So the gateway serves the portal only on `public_url`'s
-//! host and port, and S3 everywhere else (see `gateway::origin`). Pure.
+//! host and port, and S3 everywhere else (see `gateway::origin`); the
+//! config checks that `login.s3_url` names another host. Pure.
 
 /// A URL's `host:port`, lower case, without a trailing dot on the host,
 /// the scheme's default port filled in. `None` when it has no host.

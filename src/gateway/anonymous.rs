@@ -4,7 +4,7 @@
 //!
 //! A request is anonymous only when it carries no trace of a signature: no
 //! `Authorization` header, no `X-Amz-Security-Token` header, and no
-//! `X-Amz-*` (any case) or SigV2 query parameter. A request with a bad or
+//! `X-Amz-*` (any case, percent-encoded or not) or SigV2 query parameter. A request with a bad or
 //! half signature is authenticated (and refused) as before, never served as
 //! anonymous. Anonymous requests are `GET` or `HEAD`, and may not use the
 //! `response-*` overrides (S3's rule: a public object cannot be relabelled,
@@ -23,6 +23,24 @@ use crate::principal::{ANONYMOUS, anonymous};
 use crate::s3::{S3Error, S3ErrorCode};
 use crate::session::{Claims, Quota};
 
+/// The query's parameter names as the store reads them: percent-decoded
+/// (`response%2Dcontent-type` is `response-content-type` to S3) and lower
+/// case. A name that is not UTF-8 once decoded is kept as sent (lossy), so
+/// it still cannot match one of the names below by accident.
+fn param_names(parts: &Parts) -> impl Iterator<Item = String> + '_ {
+    parts
+        .uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .map(|piece| piece.split_once('=').map_or(piece, |(n, _)| n))
+        .map(|name| {
+            percent_encoding::percent_decode_str(name)
+                .decode_utf8_lossy()
+                .to_ascii_lowercase()
+        })
+}
+
 /// Whether the request carries no credentials at all.
 pub fn is_unsigned(parts: &Parts) -> bool {
     if parts.headers.contains_key(http::header::AUTHORIZATION)
@@ -30,11 +48,8 @@ pub fn is_unsigned(parts: &Parts) -> bool {
     {
         return false;
     }
-    !parts.uri.query().unwrap_or("").split('&').any(|piece| {
-        let name = piece.split_once('=').map_or(piece, |(n, _)| n);
-        let lower = name.to_ascii_lowercase();
-        lower.starts_with("x-amz-") || lower == "awsaccesskeyid" || lower == "signature"
-    })
+    !param_names(parts)
+        .any(|name| name.starts_with("x-amz-") || name == "awsaccesskeyid" || name == "signature")
 }
 
 /// The claims an unsigned request is decided with (identity `anonymous`,
@@ -57,13 +72,7 @@ pub fn claims(gateway: &Gateway, parts: &Parts, ctx: &mut RequestCtx) -> Result<
             ),
         ));
     }
-    let overrides = parts.uri.query().unwrap_or("").split('&').any(|piece| {
-        piece
-            .split_once('=')
-            .map_or(piece, |(n, _)| n)
-            .to_ascii_lowercase()
-            .starts_with("response-")
-    });
+    let overrides = param_names(parts).any(|name| name.starts_with("response-"));
     if overrides {
         ctx.event.reason = "response-* overrides on an unsigned request".into();
         return Err(S3Error::new(

@@ -515,12 +515,14 @@ impl Upstream {
 }
 
 /// Appends the caller's query without the presign parameters, keeping the
-/// rest as sent.
+/// rest as sent. A name is compared as the store reads it, decoded: an
+/// `X%2DAmz-Credential` is a presign parameter to the store too.
 fn push_forwarded_query(out: &mut String, query: Option<&str>) {
     let Some(query) = query else { return };
     let mut first = true;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let name = pair.split('=').next().unwrap_or(pair);
+        let raw = pair.split('=').next().unwrap_or(pair);
+        let name = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
         if PRESIGN_PARAMS.iter().any(|p| name.eq_ignore_ascii_case(p)) {
             continue;
         }
@@ -689,6 +691,13 @@ mod tests {
             Some("X-Amz-Algorithm=AWS4-HMAC-SHA256&versionId=3&X-Amz-Signature=abc&x-id=GetObject"),
         );
         assert_eq!(out, "/b/k?versionId=3&x-id=GetObject");
+        // Spelled encoded, they are the same parameters to the store.
+        let mut out = String::from("/b/k");
+        push_forwarded_query(
+            &mut out,
+            Some("X%2DAmz-Credential=a&%58-amz-security-token=t&versionId=3"),
+        );
+        assert_eq!(out, "/b/k?versionId=3");
         let mut out = String::from("/b");
         push_forwarded_query(&mut out, Some("list-type=2&delimiter=&prefix=a"));
         assert_eq!(out, "/b?list-type=2&prefix=a");

@@ -472,11 +472,9 @@ impl S3 for Store {
                 .map(|s| Marker::from_client(s, &prefix, delimiter)),
         };
         let max = max_keys(input.max_keys);
-        let records = self.all_keys(&dir).await?;
-        let items = records
-            .into_iter()
-            .filter_map(|r| r.current().cloned().map(|v| (r.key.clone(), (r.key, v))));
-        let page = listing::page(items, &prefix, delimiter, after.as_ref(), max);
+        let page = self
+            .current_page(&dir, &prefix, delimiter, after.as_ref(), max)
+            .await?;
         let encode = listing::encoder(input.encoding_type.as_ref());
         let key_count = page.entries.len() + page.prefixes.len();
         Ok(S3Response::new(ListObjectsV2Output {
@@ -514,11 +512,9 @@ impl S3 for Store {
             .as_deref()
             .map(|m| Marker::from_client(m, &prefix, delimiter));
         let max = max_keys(input.max_keys);
-        let records = self.all_keys(&dir).await?;
-        let items = records
-            .into_iter()
-            .filter_map(|r| r.current().cloned().map(|v| (r.key.clone(), (r.key, v))));
-        let page = listing::page(items, &prefix, delimiter, after.as_ref(), max);
+        let page = self
+            .current_page(&dir, &prefix, delimiter, after.as_ref(), max)
+            .await?;
         let encode = listing::encoder(input.encoding_type.as_ref());
         // S3 gives NextMarker only with a delimiter; without one the client
         // continues from the last key.

@@ -146,6 +146,23 @@ pub(in crate::store) fn stream_error(e: std::io::Error) -> s3s::StdError {
 }
 
 impl Store {
+    /// One page of the bucket's current objects (no delete markers, no
+    /// older versions), as ListObjects and ListObjectsV2 both serve them.
+    pub(in crate::store) async fn current_page(
+        &self,
+        dir: &Path,
+        prefix: &str,
+        delimiter: Option<&str>,
+        after: Option<&listing::Marker>,
+        max: usize,
+    ) -> S3Result<listing::Page<(String, Version)>> {
+        let records = self.all_keys(dir).await?;
+        let items = records
+            .into_iter()
+            .filter_map(|r| r.current().cloned().map(|v| (r.key.clone(), (r.key, v))));
+        Ok(listing::page(items, prefix, delimiter, after, max))
+    }
+
     /// Reads the version a GET/HEAD/copy names and opens its body. Retries
     /// when an overwrite removed the body between reading the record and
     /// opening the file (an open file survives its removal).

@@ -13,6 +13,8 @@
 //! Spec: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html>
 //! (response header overrides and anonymous requests).
 
+use std::borrow::Cow;
+
 use http::Method;
 use http::request::Parts;
 
@@ -24,21 +26,23 @@ use crate::s3::{S3Error, S3ErrorCode};
 use crate::session::{Claims, Quota};
 
 /// The query's parameter names as the store reads them: percent-decoded
-/// (`response%2Dcontent-type` is `response-content-type` to S3) and lower
-/// case. A name that is not UTF-8 once decoded is kept as sent (lossy), so
-/// it still cannot match one of the names below by accident.
-fn param_names(parts: &Parts) -> impl Iterator<Item = String> + '_ {
+/// (`response%2Dcontent-type` is `response-content-type` to S3). Borrowed
+/// unless a name has a `%`; a name that is not UTF-8 once decoded is kept
+/// lossily, so it still cannot match one of the names below by accident.
+fn param_names(parts: &Parts) -> impl Iterator<Item = Cow<'_, str>> {
     parts
         .uri
         .query()
         .unwrap_or("")
         .split('&')
         .map(|piece| piece.split_once('=').map_or(piece, |(n, _)| n))
-        .map(|name| {
-            percent_encoding::percent_decode_str(name)
-                .decode_utf8_lossy()
-                .to_ascii_lowercase()
-        })
+        .map(|name| percent_encoding::percent_decode_str(name).decode_utf8_lossy())
+}
+
+/// Whether `name` starts with `prefix` (lower case ASCII), in any case.
+fn starts_with_any_case(name: &str, prefix: &str) -> bool {
+    name.get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }
 
 /// Whether the request carries no credentials at all.
@@ -48,8 +52,11 @@ pub fn is_unsigned(parts: &Parts) -> bool {
     {
         return false;
     }
-    !param_names(parts)
-        .any(|name| name.starts_with("x-amz-") || name == "awsaccesskeyid" || name == "signature")
+    !param_names(parts).any(|name| {
+        starts_with_any_case(&name, "x-amz-")
+            || name.eq_ignore_ascii_case("awsaccesskeyid")
+            || name.eq_ignore_ascii_case("signature")
+    })
 }
 
 /// The claims an unsigned request is decided with (identity `anonymous`,
@@ -72,7 +79,7 @@ pub fn claims(gateway: &Gateway, parts: &Parts, ctx: &mut RequestCtx) -> Result<
             ),
         ));
     }
-    let overrides = param_names(parts).any(|name| name.starts_with("response-"));
+    let overrides = param_names(parts).any(|name| starts_with_any_case(&name, "response-"));
     if overrides {
         ctx.event.reason = "response-* overrides on an unsigned request".into();
         return Err(S3Error::new(

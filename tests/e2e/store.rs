@@ -78,6 +78,7 @@ fn nasty_keys_round_trip_exactly_and_list_in_order_with_boto3() {
     let json = serde_json::to_string(&keys).unwrap();
     let out = boto3_json(&creds, "keys", &bucket.name, &[("E2E_KEYS", &json)]);
     let puts = strings(&out["put"]);
+    assert_eq!(puts.len(), keys.len(), "puts: {puts:?}");
     assert!(puts.iter().all(|p| p == "ok"), "puts: {puts:?}");
     let bodies = strings(&out["get"]);
     for (i, key) in keys.iter().enumerate() {

@@ -1,6 +1,10 @@
 //! The `s3gate` command: serve the gateway, run the embedded dev setup, and
 //! the operator's and callers' tools. The commands live in [`cli`].
 
+// The serving futures nest deep enough that a release build's layout
+// queries pass the default limit of 128, as they do in the library.
+#![recursion_limit = "256"]
+
 mod cli;
 
 fn main() -> std::process::ExitCode {

@@ -15,7 +15,7 @@ from collections import defaultdict
 
 def main():
     (path, machine, tools, rev, duration, repeat, large, huge, conns, proxy_cpu,
-     load_cpu, paced_conns, paced_delay, quick) = (sys.argv[1:] + [""])[:14]
+     load_cpu, paced_conns, paced_delay, quick, before_rev) = (sys.argv[1:] + ["", ""])[:15]
     runs = defaultdict(list)
     for line in open(path):
         origin, metric, target, value = line.rstrip("\n").split("\t")
@@ -42,6 +42,12 @@ def main():
     w(f"- machine: {machine}")
     w(f"- tools: {tools}")
     w(f"- s3gate: {rev}")
+    has_before = any(t == "before" for (_, _, t) in data)
+    if has_before:
+        w(
+            f"- s3gate before: {before_rev or 'BEFORE_BIN'} (release build), a third proxy "
+            "against origin 1 in the same slot and the same interleaved repetitions"
+        )
     w(
         f"- run: `benches/load/run`; the proxy under test alone on CPU {proxy_cpu}, wrk "
         f"(one thread) and the origin on CPU {load_cpu}; {duration} s per wrk run; "
@@ -77,20 +83,40 @@ def main():
             (f"{large} MiB PUT: MiB/s", "large_put_mibs", "nginx256", 0, True),
             (f"{large} MiB GET+PUT: proxy CPU-s/GiB", "large_cpu_s_per_gib", "nginx256", 2, False),
         ]
+        before = has_before and origin == "origin"
         w(f"## {title}")
         w("")
-        w("| metric | direct (no proxy) | nginx | nginx 256k | s3gate | s3gate / nginx |")
-        w("|---|---:|---:|---:|---:|---:|")
+        if before:
+            w(
+                "| metric | direct (no proxy) | nginx | nginx 256k | s3gate before | s3gate "
+                "| before / nginx | s3gate / nginx |"
+            )
+            w("|---|---:|---:|---:|---:|---:|---:|---:|")
+        else:
+            w("| metric | direct (no proxy) | nginx | nginx 256k | s3gate | s3gate / nginx |")
+            w("|---|---:|---:|---:|---:|---:|")
+
+        def times(r, versus):
+            return (
+                f"{fmt(r, 2)}{'×' if r is not None else ''}"
+                f"{' (vs 256k)' if versus == 'nginx256' else ''}"
+            )
+
         for label, metric, versus, digits, _ in rows:
             gate = get(origin, metric, "s3gate")
             r = ratio(gate, get(origin, metric, versus))
-            w(
-                f"| {label} | {fmt(get(origin, metric, 'direct'), digits)} | "
-                f"{fmt(get(origin, metric, 'nginx'), digits)} | "
-                f"{fmt(get(origin, metric, 'nginx256'), digits)} | {fmt(gate, digits)} | "
-                f"{fmt(r, 2)}{'×' if r is not None else ''}"
-                f"{' (vs 256k)' if versus == 'nginx256' else ''} |"
-            )
+            cells = [
+                fmt(get(origin, metric, "direct"), digits),
+                fmt(get(origin, metric, "nginx"), digits),
+                fmt(get(origin, metric, "nginx256"), digits),
+            ]
+            if before:
+                old = get(origin, metric, "before")
+                cells += [fmt(old, digits), fmt(gate, digits)]
+                cells += [times(ratio(old, get(origin, metric, versus)), versus), times(r, versus)]
+            else:
+                cells += [fmt(gate, digits), times(r, versus)]
+            w(f"| {label} | " + " | ".join(cells) + " |")
         w("")
         w("The origin's own CPU-µs per 4 KiB GET, for scale:")
         w("")
@@ -99,7 +125,8 @@ def main():
                 f"- {c} conns: "
                 + ", ".join(
                     f"via {t} {fmt(get(origin, f'small_c{c}_origin_cpu_us', t))}"
-                    for t in ("direct", "nginx", "s3gate")
+                    for t in ("direct", "nginx", "s3gate", "before")
+                    if get(origin, f"small_c{c}_origin_cpu_us", t) is not None
                 )
             )
         w("")
@@ -109,11 +136,13 @@ def main():
     served = get("origin", "small_requests_total", "s3gate")
     rss_gate = get("origin", "rss_after_small_kib", "s3gate")
     rss_ngx = get("origin", "rss_after_small_kib", "nginx")
+    rss_old = get("origin", "rss_after_small_kib", "before")
     if rss_gate is not None:
         w(
             f"RSS after the 4 KiB runs above ({fmt(served, 0)} requests through s3gate): "
-            f"s3gate {rss_gate / 1024:.1f} MiB, the nginx worker "
-            f"{fmt(rss_ngx / 1024 if rss_ngx else None)} MiB."
+            f"s3gate {rss_gate / 1024:.1f} MiB"
+            + (f", s3gate before {rss_old / 1024:.1f} MiB" if rss_old else "")
+            + f", the nginx worker {fmt(rss_ngx / 1024 if rss_ngx else None)} MiB."
         )
         w("")
 

@@ -188,6 +188,11 @@ def main():
     w("|---|---:|:---:|")
     for label, v, ok in checks:
         w(f"| {label} | {fmt(v, 2)} | {'yes' if ok else 'no'} |")
+    w("")
+    w(
+        "Where a small request's CPU goes, and why the rows not met are not: "
+        "[PROFILE.md](PROFILE.md) (written by hand from `perf`; re-profile after a change)."
+    )
     print("\n".join(out))
 
 

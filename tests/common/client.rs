@@ -41,6 +41,24 @@ pub fn xml_tag(xml: &str, name: &str) -> Option<String> {
 
 /// Every line of an audit file, each parsed as JSON (a line that is not
 /// JSON fails the test: lines from concurrent requests must not mix).
+/// The audit file's lines once `enough` accepts them, or as they are after
+/// `AUDIT_WAIT` if it never does (the caller's assertion then says what is
+/// missing). A record is written after its response has gone, in batches,
+/// so a test that reads right after its last request can be a line early.
+pub fn audit_file_lines_once(path: &Path, enough: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + AUDIT_WAIT;
+    loop {
+        let lines = audit_file_lines(path);
+        if enough(&lines) || std::time::Instant::now() >= deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// How long a test waits for audit records still being written.
+pub const AUDIT_WAIT: Duration = Duration::from_secs(10);
+
 pub fn audit_file_lines(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.lines()

@@ -5,9 +5,10 @@
 //! does not verify, is refused. curl is the client: it sends no credentials.
 
 use crate::client::{curl, store_object, store_put};
-use crate::common::client::audit_file_lines;
+use crate::common::client::{audit_file_lines, audit_file_lines_once};
 use crate::harness::{Creds, Gateway, harness, mint_with};
 use crate::sign::{Payload, Request, Response, Signing, send_blocking, signed, xml_tag};
+use serde_json::Value;
 
 /// Public reads under `public/`, and the test gateways' grant of
 /// everything to every *signed-in* identity: `*` never includes anonymous.
@@ -129,16 +130,16 @@ fn anonymous_reads_a_public_prefix_and_nothing_else() {
         );
     }
 
-    let lines = audit_file_lines(&gw.audit);
+    let denied_anonymously = |l: &Value| l["identity"] == "anonymous" && l["decision"] == "deny";
+    let lines = audit_file_lines_once(&gw.audit, |ls| {
+        ls.iter().filter(|l| denied_anonymously(l)).count() >= 11
+    });
     let first = &lines[0];
     assert_eq!(first["identity"], "anonymous", "{first}");
     assert_eq!(first["auth"], "anonymous", "{first}");
     assert_eq!(first["decision"], "allow", "{first}");
     assert_eq!(first["rule"], "public-site", "{first}");
-    let denied: Vec<_> = lines
-        .iter()
-        .filter(|l| l["identity"] == "anonymous" && l["decision"] == "deny")
-        .collect();
+    let denied: Vec<_> = lines.iter().filter(|l| denied_anonymously(l)).collect();
     assert_eq!(denied.len(), 11, "{lines:#?}");
     assert!(
         denied
@@ -181,7 +182,8 @@ fn a_request_with_any_trace_of_a_signature_is_never_anonymous() {
 
     // Fragments of credentials: refused as what they are, not served.
     let token = creds.session_token.clone().unwrap();
-    for (headers, query) in [
+    let audited_before = audit_file_lines(&gw.audit).len();
+    let fragments = [
         (vec![("authorization", "garbage")], ""),
         (vec![("x-amz-security-token", token.as_str())], ""),
         (
@@ -197,7 +199,9 @@ fn a_request_with_any_trace_of_a_signature_is_never_anonymous() {
         (vec![], "?%58-Amz-Security-Token=abc"),
         (vec![], "?AWSAccessKey%49d=AKIA&Expires=1"),
         (vec![], "?AWSAccessKeyId=AKIA&Signature=x&Expires=1"),
-    ] {
+    ];
+    let sent = fragments.len();
+    for (headers, query) in fragments {
         let resp = unsigned("GET", &format!("{url}{query}"), &headers);
         assert!(
             resp.status == 403 || resp.status == 400,
@@ -207,8 +211,9 @@ fn a_request_with_any_trace_of_a_signature_is_never_anonymous() {
         );
         assert_ne!(resp.text(), "<h1>hello</h1>");
     }
-    // None of them was audited as anonymous.
-    let lines = audit_file_lines(&gw.audit);
+    // None of them was audited as anonymous (read once all are audited).
+    let lines = audit_file_lines_once(&gw.audit, |ls| ls.len() >= audited_before + sent);
+    assert!(lines.len() >= audited_before + sent, "{lines:#?}");
     assert!(
         lines.iter().all(|l| l["identity"] != "anonymous"),
         "{lines:#?}"
@@ -309,7 +314,10 @@ fn revoking_anonymous_shuts_public_access_on_every_instance() {
     )
     .ok();
     until(403).expect("refused on both instances once they re-read the list");
-    let lines = audit_file_lines(&two.audit);
+    let revoked_anonymous = |l: &Value| {
+        l["identity"] == "anonymous" && l["reason"].as_str().is_some_and(|r| r.contains("revoked"))
+    };
+    let lines = audit_file_lines_once(&two.audit, |ls| ls.last().is_some_and(revoked_anonymous));
     let last = lines.last().unwrap();
     assert_eq!(last["identity"], "anonymous", "{last}");
     assert!(

@@ -382,12 +382,22 @@ impl Cluster {
         format!("http://127.0.0.1:{}", self.lb_port)
     }
 
-    /// How many audit lines of each instance `pred` matches.
-    fn audited(&self, pred: impl Fn(&Value) -> bool) -> Vec<usize> {
-        self.instances
-            .iter()
-            .map(|i| i.audit_lines().iter().filter(|l| pred(l)).count())
-            .collect()
+    /// How many audit lines of each instance `pred` matches, once their
+    /// sum reaches `total` (records are written after their responses, in
+    /// batches), or as they are after `AUDIT_WAIT`.
+    fn audited(&self, total: usize, pred: impl Fn(&Value) -> bool) -> Vec<usize> {
+        let deadline = std::time::Instant::now() + crate::common::client::AUDIT_WAIT;
+        loop {
+            let counts: Vec<usize> = self
+                .instances
+                .iter()
+                .map(|i| i.audit_lines().iter().filter(|l| pred(l)).count())
+                .collect();
+            if counts.iter().sum::<usize>() >= total || std::time::Instant::now() >= deadline {
+                return counts;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }
 
@@ -439,14 +449,15 @@ fn behind_haproxy_a_quota_is_exact_across_three_instances_and_a_revocation_reach
     }
     // The balancer spread them: every instance served and refused some.
     let is_child = |l: &Value| l["access_key_id"] == child.access_key_id.as_str();
-    let allowed = cluster
-        .audited(|l| is_child(l) && l["operation"] == "GetObject" && l["decision"] == "allow");
+    let allowed = cluster.audited(7, |l| {
+        is_child(l) && l["operation"] == "GetObject" && l["decision"] == "allow"
+    });
     assert!(
         allowed.iter().all(|&n| n > 0),
         "served per instance: {allowed:?}"
     );
     assert_eq!(allowed.iter().sum::<usize>(), 7, "{allowed:?}");
-    let refused = cluster.audited(|l| is_child(l) && l["decision"] == "deny");
+    let refused = cluster.audited(14, |l| is_child(l) && l["decision"] == "deny");
     assert!(
         refused.iter().all(|&n| n > 0),
         "refused per instance: {refused:?}"
@@ -517,8 +528,9 @@ fn behind_haproxy_sign_ins_finish_on_any_instance_and_a_code_is_traded_once() {
     let user_code = start["user_code"].as_str().unwrap();
     let done = browser(&["device", &format!("{portal}/_s3gate/device"), user_code]);
     assert!(done.contains("is signed in"), "{done}");
-    let approvals =
-        cluster.audited(|l| l["operation"] == "DeviceLogin" && l["decision"] == "allow");
+    let approvals = cluster.audited(1, |l| {
+        l["operation"] == "DeviceLogin" && l["decision"] == "allow"
+    });
     let approver = approvals
         .iter()
         .position(|&n| n == 1)

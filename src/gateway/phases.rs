@@ -50,10 +50,18 @@ pub(super) type Forwarded = Result<Outcome, S3Error>;
 
 /// The phases once the caller is known and its body is in hand: the
 /// decision (authorize, admit) and the forwarding, shared by every S3
-/// request and by the PutObject a form upload stands for.
+/// request and by the PutObject a form upload stands for. `source` is the
+/// client's address from the request as it arrived ([`client_address`]):
+/// `parts` may be one s3gate rebuilt (a form's PutObject), which carries
+/// none of the proxies' forwarding headers.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "two call sites, each a distinct input"
+)]
 pub(super) async fn decide_and_forward(
     gateway: &Gateway,
     parts: &Parts,
+    source: std::net::IpAddr,
     s3: &S3Request,
     claims: &Claims,
     payload: &PayloadMode,
@@ -61,7 +69,6 @@ pub(super) async fn decide_and_forward(
     ctx: &mut RequestCtx,
 ) -> Forwarded {
     protect_own_objects(gateway, s3, ctx)?;
-    let source = client_address(gateway, parts, ctx)?;
     let caller = Caller {
         identity: &claims.identity,
         chain: &claims.chain,
@@ -92,7 +99,7 @@ pub(super) async fn decide_and_forward(
 /// proxy the rightmost `X-Forwarded-For` entry outside the proxies (both
 /// audited). An unknown address would make a `not_source_cidr` deny not
 /// deny, so it refuses (fail closed).
-fn client_address(
+pub(super) fn client_address(
     gateway: &Gateway,
     parts: &Parts,
     ctx: &mut RequestCtx,

@@ -34,8 +34,8 @@ use hyper::body::Incoming;
 use super::Gateway;
 use super::ctx::RequestCtx;
 use super::phases::{
-    Body, Forwarded, Outcome, check_scope, decide_and_forward, open_session, refuse_revoked,
-    refused,
+    Body, Forwarded, Outcome, check_scope, client_address, decide_and_forward, open_session,
+    refuse_revoked, refused,
 };
 use crate::s3::{
     Addressing, FileBody, FormAnswer, FormError, FormHead, Operation, PostPolicy, S3Error,
@@ -200,9 +200,13 @@ pub(super) async fn run(
         ),
         length: Some(file_length),
     };
+    // Judged by where the form came from: `put` is rebuilt here and
+    // carries none of the proxies' forwarding headers.
+    let source = client_address(gateway, parts, ctx)?;
     let outcome = decide_and_forward(
         gateway,
         &put,
+        source,
         &s3,
         claims,
         &PayloadMode::Unsigned,

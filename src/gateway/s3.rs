@@ -15,7 +15,8 @@ use super::body::GatewayBody;
 use super::ctx::RequestCtx;
 use super::finish;
 use super::phases::{
-    Body, Forwarded, Outcome, authenticate, classify, decide_and_forward, read_body, refused,
+    Body, Forwarded, Outcome, authenticate, classify, client_address, decide_and_forward,
+    read_body, refused,
 };
 use crate::s3::Operation;
 use crate::sigv4::PayloadMode;
@@ -78,5 +79,6 @@ async fn run(gateway: &Gateway, parts: &Parts, body: Incoming, ctx: &mut Request
         },
     };
     let payload = verified.map_or(&PayloadMode::Unsigned, |v| &v.payload);
-    decide_and_forward(gateway, parts, &s3, claims, payload, body, ctx).await
+    let source = client_address(gateway, parts, ctx)?;
+    decide_and_forward(gateway, parts, source, &s3, claims, payload, body, ctx).await
 }

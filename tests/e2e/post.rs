@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::audit::audit_lines;
 use crate::client::{aws_env, boto3_script, clean_command, run, store_object};
-use crate::harness::{Creds, VIRTUAL_HOST_DOMAIN, harness, testbed_var, unique_name};
+use crate::harness::{Creds, VIRTUAL_HOST_DOMAIN, harness, mint_with, testbed_var, unique_name};
 
 /// A session that may read, write and list under `bucket/up/` only.
 fn uploader(bucket: &str, extra: &str) -> Creds {
@@ -262,4 +262,65 @@ fn a_browser_uploads_through_a_form_from_s3gate_presign_post() {
     let answer = browser_upload(&form, &big);
     assert_eq!(answer["status"], 400, "{answer}");
     assert_eq!(store_object(&bucket.name, "up/big.bin"), None);
+}
+
+/// Behind a trusted proxy a form is judged by the address the proxy
+/// forwards, as every other request is: the PutObject a form stands for is
+/// rebuilt by s3gate, and once carried none of the proxy's headers, so a
+/// `source_cidr` grant was decided on the proxy's own address.
+#[test]
+fn behind_a_trusted_proxy_a_form_is_judged_by_the_forwarded_address() {
+    needs_testbed!();
+    let h = harness();
+    let bucket = h.bucket("post-xff");
+    let user = unique_name("office");
+    let policy = format!(
+        r#"
+[[grant]]
+id = "uploads-from-the-office"
+principals = ["user:{user}"]
+actions = ["write"]
+resources = ["s3://{}/up/*"]
+conditions = {{ source_cidr = ["198.51.100.0/24"] }}
+"#,
+        bucket.name
+    );
+    // The test is the load balancer: it connects from 127.0.0.1.
+    let gw = h.policy_gateway_with(
+        "post-xff",
+        &policy,
+        "[server]\ntrusted_proxies = [\"127.0.0.1/32\"]\n",
+    );
+    let creds = mint_with(&gw.config, &user, &["*=s3://*"], "1h");
+    let mut cmd = clean_command(env!("CARGO_BIN_EXE_s3gate"));
+    aws_env(&mut cmd, &gw.endpoint(), &creds);
+    cmd.args(["presign", "post", &format!("s3://{}/up/", bucket.name)])
+        .args(["--gateway", &gw.endpoint(), "--expires", "10m"]);
+    let out = run(cmd, Duration::from_secs(30)).ok();
+    let form: Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
+    let dir = h.tempdir();
+    let post = |file: &str, forwarded_for: &str| -> String {
+        let path = dir.path().join(file);
+        std::fs::write(&path, b"from a desk").unwrap();
+        let mut curl = clean_command("curl");
+        curl.args(["-sS", "-o", "/dev/null", "-w", "%{http_code}"])
+            .args(["-H", &format!("x-forwarded-for: {forwarded_for}")]);
+        for (name, value) in form["fields"].as_object().unwrap() {
+            curl.args([
+                "--form-string",
+                &format!("{name}={}", value.as_str().unwrap()),
+            ]);
+        }
+        curl.args(["-F", &format!("file=@{}", path.display())])
+            .arg(form["url"].as_str().unwrap());
+        run(curl, Duration::from_secs(30)).ok().stdout
+    };
+    assert_eq!(post("in.txt", "198.51.100.7"), "204");
+    assert_eq!(
+        store_object(&bucket.name, "up/in.txt").as_deref(),
+        Some(b"from a desk".as_slice())
+    );
+    assert_eq!(post("out.txt", "203.0.113.9"), "403");
+    assert_eq!(store_object(&bucket.name, "up/out.txt"), None);
 }

@@ -34,16 +34,16 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
-    // Void once every session it could name has expired anyway.
     let longest = config.session.max_ttl.max(config.identity.max_session_ttl);
+    let now = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let until = RevocationEntry::void_after(args.identity.as_deref(), now, longest.as_secs());
     let entry = RevocationEntry {
         session: args.session,
         identity: args.identity,
         delegated_by: args.delegated_by,
-        until: SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-            .saturating_add(longest.as_secs()),
+        until,
         reason: args.reason,
     };
     let list = s3gate::live::revocation::append(&config, &entry).await?;

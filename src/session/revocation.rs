@@ -93,6 +93,19 @@ pub struct RevocationEntry {
 }
 
 impl RevocationEntry {
+    /// When an entry naming `identity`, written at `now`, may be dropped:
+    /// once every session it could name has expired anyway, `longest`
+    /// (the longest session lifetime) later. Public access
+    /// (`anonymous`) has no session that ever expires, so revoking it
+    /// lasts until the entry is taken out of the list by hand.
+    pub fn void_after(identity: Option<&str>, now: u64, longest: u64) -> u64 {
+        if identity == Some(crate::principal::ANONYMOUS) {
+            u64::MAX
+        } else {
+            now.saturating_add(longest)
+        }
+    }
+
     /// What the entry names, as the operator reads it.
     pub fn describe(&self) -> String {
         match (&self.session, &self.identity, &self.delegated_by) {
@@ -225,6 +238,37 @@ mod tests {
             quota: Default::default(),
             parent_quotas: Vec::new(),
         }
+    }
+
+    #[test]
+    fn revoking_public_access_lasts_past_every_session_lifetime() {
+        let (now, longest) = (1_000, 3_600);
+        let entry = |identity: &str| RevocationEntry {
+            session: None,
+            identity: Some(identity.into()),
+            delegated_by: None,
+            until: RevocationEntry::void_after(Some(identity), now, longest),
+            reason: "closed".into(),
+        };
+        let text = rewrite("", &entry("anonymous"), now).unwrap();
+        let text = rewrite(&text, &entry("user:alice"), now).unwrap();
+        // Long after any session could still be alive: the person's entry
+        // is void, public access stays closed (anonymous claims never
+        // expire, so an entry that did would reopen it on its own).
+        let later = now + 1000 * longest;
+        let list = RevocationList::parse(&text, later);
+        let mut public = claims("", &[], &[]);
+        public.identity = crate::principal::anonymous();
+        public.expires_at = u64::MAX;
+        assert!(list.revoked(&public, later).is_some(), "{text}");
+        let mut alice = claims("s", &[], &[]);
+        alice.expires_at = later + 1;
+        assert!(list.revoked(&alice, later).is_none(), "{text}");
+        assert!(
+            RevocationList::parse(&text, now + 1)
+                .revoked(&alice, now + 1)
+                .is_some()
+        );
     }
 
     #[test]

@@ -70,10 +70,10 @@ impl PayloadMode {
 pub struct CredentialScope {
     /// `YYYYMMDD`.
     pub date: String,
-    /// Checked against what the gateway serves by [`Authorization::check_scope`].
+    /// Checked against what the gateway serves by [`CredentialScope::check`].
     pub region: String,
     /// `s3` for S3 requests, `sts` for the STS API: checked by
-    /// [`Authorization::check_scope`].
+    /// [`CredentialScope::check`].
     pub service: String,
 }
 
@@ -90,11 +90,12 @@ impl CredentialScope {
         s.push_str("/aws4_request");
         s
     }
-}
 
-impl CredentialScope {
-    /// The scope must name `service` and a region the gateway serves (see
-    /// [`Authorization::check_scope`]); `presigned` picks the error's form.
+    /// The scope must name the service this is, and a region the gateway
+    /// serves: a signature for another service or region is not meant for
+    /// us (and S3 refuses it the same way). `expected` is the region named
+    /// in the refusal, so SDKs can retry there; `presigned` picks the
+    /// error's form.
     pub fn check(
         &self,
         presigned: bool,
@@ -165,24 +166,6 @@ impl Authorization {
     /// The signed header names, lowercase.
     pub fn signed_headers(&self) -> impl Iterator<Item = &str> {
         self.signed_headers.split(';')
-    }
-
-    /// The credential scope must name the service this is, and a region the
-    /// gateway serves: a signature for another service or region is not
-    /// meant for us (and S3 refuses it the same way). `expected` is the
-    /// region named in the refusal, so SDKs can retry there.
-    pub fn check_scope(
-        &self,
-        serves_region: impl Fn(&str) -> bool,
-        expected: &str,
-        service: &str,
-    ) -> Result<(), SigV4Error> {
-        self.credential.check(
-            self.form == AuthForm::Presigned,
-            serves_region,
-            expected,
-            service,
-        )
     }
 
     pub(super) fn is_signed(&self, name: &str) -> bool {
@@ -492,9 +475,10 @@ mod tests {
     fn scope_must_name_the_service_and_a_region_served() {
         let a = parse(&with_auth(GOOD)).unwrap();
         let serves = |r: &str| r == "us-east-1" || r == "eu-west-1";
-        assert_eq!(a.check_scope(serves, "eu-west-1", "s3"), Ok(()));
+        assert_eq!(a.credential.check(false, serves, "eu-west-1", "s3"), Ok(()));
         let err = a
-            .check_scope(|r| r == "eu-west-1", "eu-west-1", "s3")
+            .credential
+            .check(false, |r| r == "eu-west-1", "eu-west-1", "s3")
             .unwrap_err();
         let s3 = err.to_s3_error();
         assert_eq!(
@@ -506,7 +490,10 @@ mod tests {
                 .contains("'us-east-1' is wrong; expecting 'eu-west-1'")
         );
         assert!(s3.to_xml("r").contains("<Region>eu-west-1</Region>"));
-        let err = a.check_scope(serves, "us-east-1", "sts").unwrap_err();
+        let err = a
+            .credential
+            .check(false, serves, "us-east-1", "sts")
+            .unwrap_err();
         assert_eq!(
             err.to_s3_error().code,
             crate::s3::S3ErrorCode::AuthorizationHeaderMalformed

@@ -174,8 +174,9 @@ impl WatchedFile {
         apply: impl FnOnce(&[u8]) -> R,
     ) -> Option<R> {
         let mut last_seen = self.last_seen.lock().await;
+        // Wiped when dropped: the file may be the keyring.
         let bytes = match read_bounded(&self.path, self.max_bytes).await {
-            Ok(b) => b,
+            Ok(b) => zeroize::Zeroizing::new(b),
             Err(e) => {
                 if last_seen.take().is_some() {
                     failed(&e);

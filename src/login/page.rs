@@ -136,7 +136,6 @@ fn rows(out: &mut String, rows: &[GrantRow], class: &str) {
     }
 }
 
-/// The portal: who you are, what you may reach, how to use it.
 /// What the policy grants (a table, or `nothing` when empty) and the
 /// denies that still refuse.
 fn reach(body: &mut String, grants: &[GrantRow], denies: &[GrantRow], nothing: &str) {
@@ -156,6 +155,7 @@ fn reach(body: &mut String, grants: &[GrantRow], denies: &[GrantRow], nothing: &
     }
 }
 
+/// The portal: who you are, what you may reach, how to use it.
 pub fn portal(v: &PortalView<'_>, nonce: &str) -> String {
     let mut body = String::with_capacity(8192);
     let name = v.username.unwrap_or(v.principal);

@@ -39,8 +39,6 @@ pub fn xml_tag(xml: &str, name: &str) -> Option<String> {
     Some(xml[start..end].to_owned())
 }
 
-/// Every line of an audit file, each parsed as JSON (a line that is not
-/// JSON fails the test: lines from concurrent requests must not mix).
 /// The audit file's lines once `enough` accepts them, or as they are after
 /// `AUDIT_WAIT` if it never does (the caller's assertion then says what is
 /// missing). A record is written after its response has gone, in batches,
@@ -56,9 +54,12 @@ pub fn audit_file_lines_once(path: &Path, enough: impl Fn(&[Value]) -> bool) -> 
     }
 }
 
-/// How long a test waits for audit records still being written.
+/// How long a test waits for an audit line: the line is written after the
+/// response has left, by the audit writer, so it may trail the answer.
 pub const AUDIT_WAIT: Duration = Duration::from_secs(10);
 
+/// Every line of an audit file, each parsed as JSON (a line that is not
+/// JSON fails the test: lines from concurrent requests must not mix).
 pub fn audit_file_lines(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.lines()

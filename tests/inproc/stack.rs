@@ -14,7 +14,7 @@ use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectOutput};
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::Value;
 
-use crate::common::client::{audit_file_lines, sdk};
+use crate::common::client::{AUDIT_WAIT, audit_file_lines, sdk};
 use crate::common::config::{Creds, REGION, config_text, write_keyring};
 use crate::common::issuer::{AUDIENCE, LoginClient, TestIssuer};
 use crate::common::random::{random_alnum, random_upper};
@@ -42,10 +42,6 @@ resources = ["s3://data/${identity.username}/*"]
 
 /// The login client the gateway is registered as at the issuer.
 pub const LOGIN_CLIENT_ID: &str = "s3gate-portal";
-
-/// How long a test waits for an audit line: the line is written after the
-/// response has left, by the audit writer, so it may trail the answer.
-const AUDIT_WAIT: Duration = Duration::from_secs(10);
 
 pub struct Stack {
     pub gateway: SocketAddr,

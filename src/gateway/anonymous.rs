@@ -100,10 +100,6 @@ pub fn claims(gateway: &Gateway, parts: &Parts, ctx: &mut RequestCtx) -> Result<
         quota: Quota::default(),
         parent_quotas: Vec::new(),
     };
-    if let Some(why) = gateway.revocations.revoked(&claims, ctx.now) {
-        let message = format!("s3gate: {why} (request id {}).", ctx.request_id());
-        ctx.event.reason = why;
-        return Err(S3Error::new(S3ErrorCode::AccessDenied, message));
-    }
+    super::phases::refuse_revoked(gateway, &claims, ctx)?;
     Ok(claims)
 }

@@ -159,7 +159,7 @@ impl SharedState for DynamoState {
         user_code: &str,
         approval: &Approval,
         expires_at: u64,
-    ) -> Result<(), SharedError> {
+    ) -> Result<bool, SharedError> {
         counted(self.put(user_code, approval, expires_at).await)
     }
 
@@ -215,20 +215,31 @@ impl DynamoState {
         user_code: &str,
         approval: &Approval,
         expires_at: u64,
-    ) -> Result<(), SharedError> {
+    ) -> Result<bool, SharedError> {
         let identity = serde_json::to_string(&approval.identity)
             .map_err(|e| SharedError(format!("cannot encode the approval: {e}")))?;
-        self.client
+        let put = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item("pk", s(format!("device#{user_code}")))
             .item("identity", s(identity))
             .item("session_exp", n(approval.session_exp))
             .item("expires_at", n(expires_at))
+            // The first approval stands (see `SharedState::put_approval`).
+            .condition_expression("attribute_not_exists(pk)")
             .send()
-            .await
-            .map_err(|e| unavailable(&e))?;
-        Ok(())
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(&e)),
+        }
     }
 
     async fn take(&self, user_code: &str, now: u64) -> Result<Option<Approval>, SharedError> {

@@ -84,10 +84,12 @@ impl SharedState for MemoryState {
         user_code: &str,
         approval: &Approval,
         expires_at: u64,
-    ) -> Result<(), SharedError> {
-        self.approved
-            .insert(user_code.to_owned(), (approval.clone(), expires_at));
-        Ok(())
+    ) -> Result<bool, SharedError> {
+        Ok(self
+            .approved
+            .entry(user_code.to_owned())
+            .or_insert_with(|| (approval.clone(), expires_at))
+            .is_fresh())
     }
 
     async fn take_approval(
@@ -138,14 +140,20 @@ mod tests {
             identity: Identity::new("oidc", "alice"),
             session_exp: 10,
         };
-        t.put_approval("BCDF-GHJK", &a, 100).await.unwrap();
+        assert!(t.put_approval("BCDF-GHJK", &a, 100).await.unwrap());
+        // A second approval of the same code does not replace the first.
+        let mallory = Approval {
+            identity: Identity::new("oidc", "mallory"),
+            session_exp: 10,
+        };
+        assert!(!t.put_approval("BCDF-GHJK", &mallory, 100).await.unwrap());
         assert_eq!(
             t.take_approval("BCDF-GHJK", 5).await.unwrap(),
             Some(a.clone())
         );
         assert!(t.take_approval("BCDF-GHJK", 5).await.unwrap().is_none());
         // Past its expiry an approval is not handed out.
-        t.put_approval("CDFG-HJKL", &a, 100).await.unwrap();
+        assert!(t.put_approval("CDFG-HJKL", &a, 100).await.unwrap());
         assert!(t.take_approval("CDFG-HJKL", 100).await.unwrap().is_none());
         assert!(t.claim_code("c1", 0).await.unwrap());
         assert!(!t.claim_code("c1", 0).await.unwrap());

@@ -73,13 +73,17 @@ pub trait SharedState: Send + Sync + std::fmt::Debug {
     /// itself expires: the claim need not be kept past it.
     async fn claim_code(&self, code_id: &str, expires_at: u64) -> Result<bool, SharedError>;
 
-    /// Records that `user_code` was approved, until `expires_at`.
+    /// Records that `user_code` was approved, until `expires_at`: true
+    /// when this approval was recorded, false when the code had already
+    /// been approved. The first approval stands, so a second person
+    /// approving the same code cannot swap whose session the terminal
+    /// receives.
     async fn put_approval(
         &self,
         user_code: &str,
         approval: &Approval,
         expires_at: u64,
-    ) -> Result<(), SharedError>;
+    ) -> Result<bool, SharedError>;
 
     /// The approval for `user_code`, handed out once (read and removed in
     /// one step, so two polls on two instances cannot both get it).

@@ -115,12 +115,23 @@ impl Ctx<'_> {
             session_exp: session.exp,
         };
         let expires_at = unix(self.now) + login::DEVICE_CODE_TTL;
-        if let Err(e) = self
+        let recorded = self
             .gateway
             .shared
             .put_approval(&user_code, &approval, expires_at)
-            .await
-        {
+            .await;
+        if let Ok(false) = recorded {
+            record.deny("AccessDenied", "the device code was already approved");
+            return self.page(
+                StatusCode::CONFLICT,
+                "Already approved",
+                "This code was already approved, and the first approval stands. \
+                 If it was not you who approved it, do not use that terminal, and \
+                 tell your administrator.",
+                Some(record),
+            );
+        }
+        if let Err(e) = recorded {
             tracing::warn!(error = %e, "device approval not recorded");
             record.deny(
                 "ServiceUnavailable",

@@ -68,6 +68,23 @@ fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
     item.get(name)?.as_n().ok()?.parse().ok()
 }
 
+/// A put conditioned on `attribute_not_exists(pk)`: true when it wrote,
+/// false when the item was already there.
+fn first_write<O>(
+    put: Result<O, SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, HttpResponse>>,
+) -> Result<bool, SharedError> {
+    match put {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(unavailable(&e)),
+    }
+}
+
 /// The SDK's error in one line: the HTTP status, service code and message,
 /// or the connection failure and its causes. Never the request or the raw
 /// answer.
@@ -198,16 +215,7 @@ impl DynamoState {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(&e)),
-        }
+        first_write(put)
     }
 
     async fn put(
@@ -230,16 +238,7 @@ impl DynamoState {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(&e)),
-        }
+        first_write(put)
     }
 
     async fn take(&self, user_code: &str, now: u64) -> Result<Option<Approval>, SharedError> {

@@ -329,6 +329,16 @@ impl DynamoState {
             .update_expression("SET leased = leased - :n")
             .condition_expression("leased >= :n")
             .expression_attribute_values(":n", n(back))
+            // Not retried: a decrement that was applied but whose answer
+            // was lost would be applied twice, and the instances together
+            // could then lease past the limit. A give-back that fails
+            // leaves the allowance held until the session ends, which errs
+            // on the safe side.
+            .customize()
+            .config_override(
+                aws_sdk_dynamodb::config::Builder::default()
+                    .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()),
+            )
             .send()
             .await;
         match update {

@@ -1,5 +1,6 @@
 //! The per-request context: the request id, the clock reading every stage
-//! decides by, the client, and the audit event being filled in, with the
+//! decides by, the client's address (the one the policy sees, behind
+//! trusted proxies the one they forward), and the audit event being filled in, with the
 //! one audit slot the request holds.
 //!
 //! The slot is reserved when the context is made, before anything is
@@ -14,7 +15,7 @@
 //! count of audit records equals the count of requests, whatever their fate,
 //! with one slot each.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Instant, SystemTime};
 
 use http::StatusCode;
@@ -32,7 +33,9 @@ pub struct RequestCtx {
     pub event: AuditEvent,
     /// The one clock reading the request is decided by.
     pub now: SystemTime,
-    pub client: SocketAddr,
+    /// The client's address as the policy sees it ([`client_source`]);
+    /// `None` when a trusted proxy forwarded something that is not one.
+    pub source: Option<IpAddr>,
     started: Instant,
     /// `None` once [`RequestCtx::finish`] handed the slot to a response.
     permit: Option<AuditPermit>,
@@ -57,6 +60,20 @@ impl std::fmt::Display for Line {
             Line::Operation(op) => f.write_str(op),
         }
     }
+}
+
+/// The client's address for a request from `peer`, as every decision,
+/// page and audit line uses it (S3, STS, the portal): the peer's, or behind
+/// one of `server.trusted_proxies` the one they forward
+/// ([`crate::forwarded::client_address`]). `None` when a trusted proxy
+/// forwarded something that is not an address: callers refuse then, since
+/// an unknown address would keep a `not_source_cidr` deny from denying.
+pub fn client_source(
+    gateway: &Gateway,
+    peer: SocketAddr,
+    headers: &http::HeaderMap,
+) -> Option<IpAddr> {
+    crate::forwarded::client_address(peer.ip(), headers, &gateway.limits.trusted_proxies)
 }
 
 impl RequestCtx {
@@ -85,10 +102,15 @@ impl RequestCtx {
     ) -> Option<Self> {
         let now = SystemTime::now();
         let permit = gateway.audit.reserve().await?;
+        let source = client_source(gateway, client, headers);
+        let mut event = AuditEvent::begin(api, request_id, now, client, headers);
+        if source != Some(client.ip()) {
+            event.source_ip = Some(source.map_or_else(|| "unknown".into(), |ip| ip.to_string()));
+        }
         Some(Self {
-            event: AuditEvent::begin(api, request_id, now, client, headers),
+            event,
             now,
-            client,
+            source,
             started: Instant::now(),
             permit: Some(permit),
             line,

@@ -96,21 +96,12 @@ pub(super) async fn decide_and_forward(
 }
 
 /// The client address the policy sees: the peer's, or behind a trusted
-/// proxy the rightmost `X-Forwarded-For` entry outside the proxies (both
-/// audited). An unknown address would make a `not_source_cidr` deny not
-/// deny, so it refuses (fail closed).
-pub(super) fn client_address(
-    gateway: &Gateway,
-    parts: &Parts,
-    ctx: &mut RequestCtx,
-) -> Result<std::net::IpAddr, S3Error> {
-    let peer = ctx.client.ip();
-    let source =
-        crate::forwarded::client_address(peer, &parts.headers, &gateway.limits.trusted_proxies);
-    if source != Some(peer) {
-        ctx.event.source_ip = Some(source.map_or_else(|| "unknown".into(), |ip| ip.to_string()));
-    }
-    source.ok_or_else(|| {
+/// proxy the rightmost `X-Forwarded-For` entry outside the proxies (worked
+/// out, and audited, once per request: [`RequestCtx::source`]). An unknown
+/// address would make a `not_source_cidr` deny not deny, so it refuses
+/// (fail closed).
+pub(super) fn client_address(ctx: &mut RequestCtx) -> Result<std::net::IpAddr, S3Error> {
+    ctx.source.ok_or_else(|| {
         let message = format!(
             "s3gate: {} (request id {}).",
             crate::forwarded::UNKNOWN_CLIENT,

@@ -202,7 +202,7 @@ pub(super) async fn run(
     };
     // Judged by where the form came from: `put` is rebuilt here and
     // carries none of the proxies' forwarding headers.
-    let source = client_address(gateway, parts, ctx)?;
+    let source = client_address(ctx)?;
     let outcome = decide_and_forward(
         gateway,
         &put,

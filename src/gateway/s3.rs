@@ -79,6 +79,6 @@ async fn run(gateway: &Gateway, parts: &Parts, body: Incoming, ctx: &mut Request
         },
     };
     let payload = verified.map_or(&PayloadMode::Unsigned, |v| &v.payload);
-    let source = client_address(gateway, parts, ctx)?;
+    let source = client_address(ctx)?;
     decide_and_forward(gateway, parts, source, &s3, claims, payload, body, ctx).await
 }

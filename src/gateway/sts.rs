@@ -47,11 +47,7 @@ pub async fn handle(
             let body = collected.to_bytes();
             ctx.event.bytes_in = body.len() as u64;
             // The address the policy sees, as for S3 requests.
-            let source = crate::forwarded::client_address(
-                ctx.client.ip(),
-                &parts.headers,
-                &gateway.limits.trusted_proxies,
-            );
+            let source = ctx.source;
             let now = ctx.now;
             answer(gateway, &parts, &body, &mut ctx.event, source, now).await
         }

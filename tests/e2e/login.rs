@@ -70,11 +70,26 @@ fn login_gateway(name: &str, policy: &str, session: &str) -> Gateway {
 /// Like [`login_gateway`], `s3` added to its `[s3]` section and `login` to
 /// its `[login]`.
 pub(crate) fn login_gateway_with(name: &str, policy: &str, session: &str, s3: &str) -> Gateway {
+    let port = crate::harness::free_port();
+    login_gateway_on(name, policy, session, s3, port, port, "")
+}
+
+/// Like [`login_gateway_with`], listening on `port` with its portal at
+/// `localhost:{public_port}` (a balancer's, when they differ) and `extra`
+/// appended to its config.
+pub(crate) fn login_gateway_on(
+    name: &str,
+    policy: &str,
+    session: &str,
+    s3: &str,
+    port: u16,
+    public_port: u16,
+    extra: &str,
+) -> Gateway {
     let h = harness();
     let dir = h.base.join(unique_name(name));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("policy.toml"), policy).unwrap();
-    let port = crate::harness::free_port();
     let keyring = write_keyring(&dir);
     let audit = dir.join("audit.log");
     let text = config_text(&h.store.endpoint(), &h.store.creds, &keyring, &audit)
@@ -82,9 +97,9 @@ pub(crate) fn login_gateway_with(name: &str, policy: &str, session: &str, s3: &s
         .replace("[session]\n", &format!("[session]\n{session}"))
         .replace("[s3]\n", &format!("[s3]\n{s3}"));
     let text = format!(
-        "{text}{}",
+        "{text}{}\n{extra}",
         login_sections(
-            &format!("http://localhost:{port}"),
+            &format!("http://localhost:{public_port}"),
             &format!("http://127.0.0.1:{port}")
         )
     );

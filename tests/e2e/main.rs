@@ -53,6 +53,7 @@ mod parity;
 mod payload;
 mod policy;
 mod policy_cli;
+mod portal_forwarded;
 mod post;
 mod presign;
 mod quota;

@@ -213,6 +213,28 @@ fn haproxy_bin() -> &'static str {
         .expect("haproxy is not installed (tests/run installs Debian's haproxy)")
 }
 
+/// HAProxy on config `cfg` (written into `dir`, its log beside it), once
+/// it answers `/_s3gate/healthz` on `127.0.0.1:{port}`.
+pub(crate) fn haproxy(dir: &Path, cfg: &str, port: u16) -> ChildGuard {
+    let cfg_path = dir.join("haproxy.cfg");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let haproxy = ChildGuard(
+        clean_command(haproxy_bin())
+            .args(["-db", "-f"])
+            .arg(&cfg_path)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("haproxy.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let lb_addr = format!("127.0.0.1:{port}");
+    wait_for(Duration::from_secs(10), || {
+        (try_status(&lb_addr, "healthz") == Some(200)).then_some(())
+    })
+    .expect("haproxy never answered");
+    haproxy
+}
+
 /// `s3gate serve --config CONFIG`, its stderr beside the config.
 fn serve(config: &Path) -> ChildGuard {
     let m = moto();
@@ -352,22 +374,7 @@ impl Cluster {
              \x20   http-check expect status 200\n\
              \x20   default-server inter 200ms fall 1 rise 1\n{servers}"
         );
-        let cfg_path = dir.path().join("haproxy.cfg");
-        std::fs::write(&cfg_path, cfg).unwrap();
-        let haproxy = ChildGuard(
-            clean_command(haproxy_bin())
-                .args(["-db", "-f"])
-                .arg(&cfg_path)
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(dir.path().join("haproxy.log")).unwrap())
-                .spawn()
-                .unwrap(),
-        );
-        let lb_addr = format!("127.0.0.1:{lb_port}");
-        wait_for(Duration::from_secs(10), || {
-            (try_status(&lb_addr, "healthz") == Some(200)).then_some(())
-        })
-        .expect("haproxy never answered");
+        let haproxy = haproxy(dir.path(), &cfg, lb_port);
         Cluster {
             instances,
             keyring,

@@ -14,7 +14,7 @@ impl Ctx<'_> {
             &user_code,
             login::device::DeviceRequest {
                 requested_at: unix(self.now),
-                client: self.client.ip(),
+                client: self.source,
                 user_agent: req.headers().get(header::USER_AGENT).map(|v| {
                     String::from_utf8_lossy(v.as_bytes())
                         .chars()

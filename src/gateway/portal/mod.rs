@@ -64,11 +64,17 @@ pub async fn handle(
             None,
         );
     };
+    // Behind a trusted balancer the client is the one it forwards for:
+    // every grant shown, address recorded and audit line is about them.
+    let Some(source) = super::ctx::client_source(gateway, client, req.headers()) else {
+        return unknown_client(gateway, &req, client, &nonce).await;
+    };
     let now = SystemTime::now();
     let ctx = Ctx {
         gateway,
         rp,
         client,
+        source,
         now,
         nonce,
     };
@@ -108,6 +114,42 @@ pub async fn handle(
     }
 }
 
+/// A request from a trusted proxy that forwarded no usable address: refused
+/// (audited), as S3 requests are, since the policy cannot judge it.
+async fn unknown_client(
+    gateway: &Gateway,
+    req: &Request<Incoming>,
+    client: SocketAddr,
+    nonce: &str,
+) -> Response<GatewayBody> {
+    let status = StatusCode::FORBIDDEN;
+    let record = RequestCtx::open(
+        gateway,
+        "login",
+        Line::Request(req.method().clone(), req.uri().clone()),
+        req.headers(),
+        client,
+        super::new_request_id(),
+    )
+    .await;
+    let finish = record.map(|mut record| {
+        record.deny("AccessDenied", crate::forwarded::UNKNOWN_CLIENT);
+        record.finish(status)
+    });
+    html(
+        status,
+        page::message(
+            "Refused",
+            "s3gate cannot tell your address: a proxy in front of it forwarded one \
+             that is not an address.",
+            None,
+            nonce,
+        ),
+        nonce,
+        finish,
+    )
+}
+
 /// The methods a portal page answers (kept beside the routes above), for
 /// the `405` a reserved page gives any other method.
 fn allowed_methods(page: &str) -> Option<&'static str> {
@@ -122,7 +164,11 @@ fn allowed_methods(page: &str) -> Option<&'static str> {
 struct Ctx<'a> {
     gateway: &'a Gateway,
     rp: &'a RelyingParty,
+    /// The TCP peer: a balancer's address behind one.
     client: SocketAddr,
+    /// The client's address, as the policy judges it and pages show it
+    /// ([`super::ctx::client_source`]).
+    source: std::net::IpAddr,
     now: SystemTime,
     /// The CSP nonce of this response's page.
     nonce: String,
@@ -186,7 +232,7 @@ impl Ctx<'_> {
         Caller {
             identity,
             chain: &[],
-            client: Some(self.client.ip()),
+            client: Some(self.source),
             now: self.now,
         }
     }

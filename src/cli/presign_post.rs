@@ -5,9 +5,10 @@
 //! under the prefix, any `Content-Type`, the session's token, and an
 //! optional `content-length-range`.
 //!
-//! The form lives no longer than `--expires`, and is refused once the
-//! session that signed it has expired or been revoked, whatever its own
-//! expiry says.
+//! The form lives no longer than `--expires`, at most 7 days, and no
+//! longer than the session that signs it (the rule presigned URLs follow,
+//! `s3gate::login::share::lifetime`); the gateway refuses it once that
+//! session has expired or been revoked, whatever its own expiry says.
 
 use std::time::{Duration, SystemTime};
 
@@ -15,6 +16,7 @@ use anyhow::Context as _;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+use s3gate::login::share::{Lifetime, humanize, lifetime};
 use s3gate::sigv4::CredentialScope;
 
 #[derive(clap::Args)]
@@ -51,12 +53,16 @@ pub struct Ask<'a> {
     pub region: &'a str,
 }
 
-/// The form: `{"url", "fields"}`, signed with `creds` at `now`.
+/// The form: `{"url", "fields"}`, signed with `creds` at `now`, and how
+/// long it works: what was asked, at most 7 days and never past the
+/// session's expiry (a form is refused once its session has expired, so one
+/// that claims to live longer would only mislead whoever holds it).
 pub fn form(
     ask: &Ask<'_>,
     creds: &aws_credential_types::Credentials,
     now: SystemTime,
-) -> anyhow::Result<Value> {
+) -> anyhow::Result<(Value, Lifetime)> {
+    let life = lifetime(ask.expires, creds.expiry(), now).map_err(anyhow::Error::msg)?;
     let token = creds
         .session_token()
         .context("an s3gate session has a session token")?;
@@ -71,7 +77,7 @@ pub fn form(
         service: "s3".to_owned(),
     };
     let credential = format!("{}/{}", creds.access_key_id(), scope.to_scope_string());
-    let expiration = time::OffsetDateTime::from(now + ask.expires)
+    let expiration = time::OffsetDateTime::from(now + life.valid_for)
         .format(time::macros::format_description!(
             "[year]-[month]-[day]T[hour]:[minute]:[second].000Z"
         ))
@@ -92,7 +98,7 @@ pub fn form(
     let policy = base64::engine::general_purpose::STANDARD.encode(policy);
     let signature =
         s3gate::sigv4::sign_policy(creds.secret_access_key().as_bytes(), &scope, &policy);
-    Ok(json!({
+    let form = json!({
         "url": format!("{}/{}", ask.gateway.trim_end_matches('/'), ask.bucket),
         "fields": {
             "key": format!("{}${{filename}}", ask.prefix),
@@ -103,7 +109,8 @@ pub fn form(
             "policy": policy,
             "x-amz-signature": signature,
         },
-    }))
+    });
+    Ok((form, life))
 }
 
 /// `s3gate presign post`.
@@ -115,29 +122,23 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     anyhow::ensure!(!bucket.is_empty(), "the target names no bucket");
     let (endpoint, creds) = args.signing.resolve()?;
-    let now = SystemTime::now();
-    // A form is refused once its session has expired, so one that claims to
-    // live longer would only mislead whoever holds it.
-    let mut expires = args.signing.expires;
-    if let Some(left) = creds.expiry().and_then(|end| end.duration_since(now).ok())
-        && left < expires
-    {
-        eprintln!(
-            "s3gate: --expires {} is past your session's expiry: the form works for {}",
-            s3gate::login::share::humanize(expires),
-            s3gate::login::share::humanize(left)
-        );
-        expires = Duration::from_secs(left.as_secs());
-    }
     let ask = Ask {
         gateway: &endpoint,
         bucket,
         prefix,
-        expires,
+        expires: args.signing.expires,
         range: args.content_length_range,
         region: &args.signing.region,
     };
-    println!("{:#}", form(&ask, &creds, now)?);
+    let (form, life) = form(&ask, &creds, SystemTime::now())?;
+    if let Some(asked) = life.clipped_from {
+        eprintln!(
+            "s3gate: --expires {} is past your session's expiry: the form works for {}",
+            humanize(asked),
+            humanize(life.valid_for)
+        );
+    }
+    println!("{form:#}");
     Ok(())
 }
 
@@ -166,7 +167,7 @@ mod tests {
             region: "us-east-1",
         };
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let form = form(&ask, &creds, now).unwrap();
+        let (form, _) = form(&ask, &creds, now).unwrap();
         assert_eq!(form["url"], "https://s3gate.example/photos");
         let fields: Vec<(String, String)> = form["fields"]
             .as_object()
@@ -196,5 +197,40 @@ mod tests {
         assert!(check(&submitted, 5, now + Duration::from_secs(3600)).is_err());
         submitted[0].1 = "out/cat.jpg".into();
         assert!(check(&submitted, 5, now).is_err());
+    }
+
+    /// The policy's `expiration`, decoded from a form.
+    fn expiration(form: &Value) -> SystemTime {
+        PostPolicy::parse(form["fields"]["policy"].as_str().unwrap())
+            .unwrap()
+            .expiration
+    }
+
+    #[test]
+    fn a_form_never_outlives_seven_days_nor_its_session() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let creds = |end: Option<SystemTime>| {
+            aws_credential_types::Credentials::new("ASIAKEY", "secret", Some("t".into()), end, "t")
+        };
+        let ask = |secs| Ask {
+            gateway: "https://s3gate.example/",
+            bucket: "photos",
+            prefix: "in/",
+            expires: Duration::from_secs(secs),
+            range: None,
+            region: "us-east-1",
+        };
+        let day = 24 * 3600;
+        // Past S3's 7 days: refused, as a presigned URL is.
+        assert!(form(&ask(8 * day), &creds(None), now).is_err());
+        let (made, life) = form(&ask(7 * day), &creds(None), now).unwrap();
+        assert_eq!(expiration(&made), now + Duration::from_secs(7 * day));
+        assert_eq!(life.clipped_from, None);
+        // Never past the session that signs it.
+        let end = now + Duration::from_secs(1800);
+        let (made, life) = form(&ask(3600), &creds(Some(end)), now).unwrap();
+        assert_eq!(expiration(&made), end);
+        assert_eq!(life.clipped_from, Some(Duration::from_secs(3600)));
+        assert!(form(&ask(60), &creds(Some(now)), now).is_err());
     }
 }

@@ -7,7 +7,8 @@
 //! 2. authenticate: the form's SigV4 fields name a session (its token in
 //!    `x-amz-security-token`); the `policy` field's signature is checked
 //!    with the session's key, then the revocation list;
-//! 3. hold the form to its policy (`s3::PostPolicy`): expiry, every
+//! 3. hold the form to its policy (`s3::PostPolicy`): expiry (at most 7
+//!    days past its signing, as a presigned URL), every
 //!    condition, every field covered, `content-length-range` on the file's
 //!    length (known from `Content-Length` before a byte is sent);
 //! 4. classify the `PutObject` the form stands for (the final key after
@@ -100,6 +101,13 @@ pub(super) async fn run(
         let err = e.to_s3_error();
         refused(ctx, &e, err)
     })?;
+    form.signature
+        .check_lifetime(policy.expiration)
+        .map_err(|e| {
+            ctx.event.rule = Some("form policy".into());
+            let err = e.to_s3_error();
+            refused(ctx, &e, err)
+        })?;
     let fields: Vec<(String, String)> = head
         .fields
         .iter()
@@ -269,6 +277,7 @@ async fn read_head(
 struct Authenticated {
     session: Arc<crate::session::OpenedSession>,
     policy: String,
+    signature: PostSignature,
 }
 
 /// The form's signature against the session it names, then the
@@ -318,6 +327,7 @@ fn authenticate(
     Ok(Authenticated {
         session,
         policy: policy.to_owned(),
+        signature: sig,
     })
 }
 

@@ -6,14 +6,15 @@
 //!
 //! Pure: the time is passed in. A link never outlives the session that
 //! signs it: a longer lifetime is clipped to the session's expiry, and the
-//! caller is told.
+//! caller is told ([`lifetime`], which `s3gate presign post` uses too).
 //!
 //! Spec: <https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html>
 
 use std::time::{Duration, SystemTime};
 
-/// The longest a SigV4 presigned URL may be valid (S3's limit, 7 days).
-pub const MAX_PRESIGN: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The longest a SigV4 presigned URL (or a form signed by s3gate) may be
+/// valid: S3's limit, 7 days, as the gateway enforces it.
+pub const MAX_PRESIGN: Duration = Duration::from_secs(crate::sigv4::MAX_EXPIRES_SECS);
 
 /// Bytes kept as they are in the path: S3's unreserved set and `/`.
 const PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -49,6 +50,46 @@ pub struct Link {
     pub clipped_from: Option<Duration>,
 }
 
+/// How long something signed with a session works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetime {
+    pub valid_for: Duration,
+    /// The lifetime asked for, when the session's expiry cut it short.
+    pub clipped_from: Option<Duration>,
+}
+
+/// The lifetime of a link or form asked to work `expires`, signed with a
+/// session ending at `session_end` (`None`: unknown; the gateway still
+/// refuses it once the session lapses): between 1s and [`MAX_PRESIGN`],
+/// else refused, and cut to the session's end, in whole seconds. The one
+/// rule for every presigned URL and POST policy s3gate signs.
+pub fn lifetime(
+    expires: Duration,
+    session_end: Option<SystemTime>,
+    now: SystemTime,
+) -> Result<Lifetime, String> {
+    if expires.as_secs() == 0 || expires > MAX_PRESIGN {
+        return Err("a link or form lasts between 1s and 7 days".into());
+    }
+    let mut life = Lifetime {
+        valid_for: expires,
+        clipped_from: None,
+    };
+    if let Some(at) = session_end {
+        let left = Duration::from_secs(at.duration_since(now).unwrap_or_default().as_secs());
+        if left.is_zero() {
+            return Err("the session has expired: sign in again".into());
+        }
+        if left < expires {
+            life = Lifetime {
+                valid_for: left,
+                clipped_from: Some(expires),
+            };
+        }
+    }
+    Ok(life)
+}
+
 /// `s3://bucket/key` split, or why it is not one.
 pub fn parse_object(object: &str) -> Result<(&str, &str), String> {
     object
@@ -80,21 +121,10 @@ pub fn presign(
     };
     use aws_smithy_runtime_api::client::identity::Identity as SmithyIdentity;
 
-    if expires.as_secs() == 0 || expires > MAX_PRESIGN {
-        return Err("a link lasts between 1s and 7 days".into());
-    }
-    let mut valid_for = expires;
-    let mut clipped_from = None;
-    if let Some(at) = signer.expires_at {
-        let left = Duration::from_secs(at.duration_since(now).unwrap_or_default().as_secs());
-        if left.is_zero() {
-            return Err("the session has expired: sign in again".into());
-        }
-        if left < valid_for {
-            clipped_from = Some(expires);
-            valid_for = left;
-        }
-    }
+    let Lifetime {
+        valid_for,
+        clipped_from,
+    } = lifetime(expires, signer.expires_at, now)?;
     let url = format!(
         "{}/{bucket}/{}",
         base.trim_end_matches('/'),

@@ -5,7 +5,9 @@
 //!
 //! There is no request to canonicalise and no clock skew to check: the
 //! policy's own `expiration` bounds the form (`s3::PostPolicy`), and the
-//! session it names bounds the signer. Comparison is constant-time.
+//! session it names bounds the signer. That expiration may lie at most 7
+//! days past `x-amz-date`, as a presigned URL's `X-Amz-Expires` may
+//! ([`PostSignature::check_lifetime`]). Comparison is constant-time.
 //!
 //! Pure: no I/O, no clock.
 //!
@@ -13,6 +15,7 @@
 //! <https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-HTTPPOSTConstructPolicy.html>
 
 use std::fmt;
+use std::time::{Duration, SystemTime};
 
 use subtle::ConstantTimeEq;
 
@@ -34,6 +37,8 @@ pub enum PostSignatureError {
     DateMismatch,
     /// The signature is not the policy's under the session's key.
     Mismatch,
+    /// The policy expires more than 7 days after `x-amz-date`.
+    TooLong,
 }
 
 impl fmt::Display for PostSignatureError {
@@ -51,6 +56,10 @@ impl fmt::Display for PostSignatureError {
                 "The request signature we calculated does not match the signature you provided. \
                  Check your key and signing method.",
             ),
+            Self::TooLong => f.write_str(
+                "Invalid according to Policy: the policy expires more than 7 days after \
+                 x-amz-date.",
+            ),
         }
     }
 }
@@ -59,6 +68,7 @@ impl PostSignatureError {
     pub fn to_s3_error(&self) -> S3Error {
         let code = match self {
             Self::Mismatch => S3ErrorCode::SignatureDoesNotMatch,
+            Self::TooLong => S3ErrorCode::AccessDenied,
             _ => S3ErrorCode::InvalidArgument,
         };
         S3Error::new(code, self.to_string())
@@ -69,6 +79,8 @@ impl PostSignatureError {
 pub struct PostSignature {
     pub access_key_id: String,
     pub credential: CredentialScope,
+    /// `x-amz-date`.
+    signed_at: SystemTime,
     signature: [u8; 32],
 }
 
@@ -105,6 +117,7 @@ impl PostSignature {
         Ok(PostSignature {
             access_key_id,
             credential,
+            signed_at: date.system_time(),
             signature,
         })
     }
@@ -120,6 +133,19 @@ impl PostSignature {
         } else {
             Err(PostSignatureError::Mismatch)
         }
+    }
+}
+
+impl PostSignature {
+    /// Whether a policy expiring at `expiration` lives no longer than a
+    /// presigned URL may: 7 days from its signing. (Its session may end
+    /// sooner; the gateway checks that apart.)
+    pub fn check_lifetime(&self, expiration: SystemTime) -> Result<(), PostSignatureError> {
+        let max = Duration::from_secs(super::MAX_EXPIRES_SECS);
+        if expiration > self.signed_at + max {
+            return Err(PostSignatureError::TooLong);
+        }
+        Ok(())
     }
 }
 
@@ -180,6 +206,21 @@ mod tests {
             PostSignatureError::Mismatch.to_s3_error().code,
             S3ErrorCode::SignatureDoesNotMatch
         );
+    }
+
+    #[test]
+    fn a_policy_lives_at_most_seven_days_past_its_date() {
+        let sig = parse(&fields(SIGNATURE)).unwrap();
+        let signed = AmzDate::parse_iso("20151229T000000Z")
+            .unwrap()
+            .system_time();
+        let week = Duration::from_secs(7 * 24 * 3600);
+        assert_eq!(sig.check_lifetime(signed + week), Ok(()));
+        let err = sig
+            .check_lifetime(signed + week + Duration::from_secs(1))
+            .unwrap_err();
+        assert_eq!(err, PostSignatureError::TooLong);
+        assert_eq!(err.to_s3_error().code, S3ErrorCode::AccessDenied);
     }
 
     #[test]

@@ -133,6 +133,8 @@ out["tagging"] = post(tagged, "tagging.txt", extra={"tagging": TAGS.replace("blu
 out["bucket"] = post(form(), "bucket.txt", url=form(b=other)["url"])
 out["bucket"]["key"] = "up/bucket.txt"
 out["expired"] = post(form(expires=-60), "expired.txt")
+# Past the 7 days a presigned URL may live, though the session still holds.
+out["too_long"] = post(form(expires=8 * 24 * 3600), "too_long.txt")
 tampered = form()
 doc = json.loads(base64.b64decode(tampered["fields"]["policy"]))
 doc["conditions"] = [c for c in doc["conditions"] if not (isinstance(c, list) and c[1] == "$key")]

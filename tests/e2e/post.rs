@@ -118,6 +118,7 @@ fn form_uploads_answer_as_s3_does_and_each_broken_condition_stores_nothing() {
         ("tagging", 403, "AccessDenied"),
         ("bucket", 403, "AccessDenied"),
         ("expired", 403, "AccessDenied"),
+        ("too_long", 403, "AccessDenied"),
         ("tampered_policy", 403, "SignatureDoesNotMatch"),
         ("no_session_token", 403, "InvalidAccessKeyId"),
         ("policy_file_scope", 403, "AccessDenied"),
@@ -141,6 +142,11 @@ fn form_uploads_answer_as_s3_does_and_each_broken_condition_stores_nothing() {
         why("expired").contains("Policy expired"),
         "{}",
         why("expired")
+    );
+    assert!(
+        why("too_long").contains("more than 7 days"),
+        "{}",
+        why("too_long")
     );
     assert!(
         why("extra_field").contains("Extra input fields: x-amz-meta-extra"),

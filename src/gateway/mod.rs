@@ -221,24 +221,23 @@ pub async fn handle(
     let Some(ctx) = RequestCtx::begin(gateway, api, &req, client, request_id.clone()).await else {
         return finish::unavailable(api, &request_id);
     };
-    if let Some((limit, err)) = limits::check(&gateway.limits, &req) {
-        return limits::refuse(ctx, &req, limit, err);
-    }
-    if api == "sts" {
-        sts::handle(gateway, req, ctx).await
+    let mut response = if let Some((limit, err)) = limits::check(&gateway.limits, &req) {
+        limits::refuse(ctx, &req, limit, err)
+    } else if api == "sts" {
+        return sts::handle(gateway, req, ctx).await;
+    } else if origin::s3_refused_here(gateway, &req) {
+        origin::s3_on_portal_host(gateway, ctx, &req)
+    } else if cors::is_preflight(req.method()) {
+        cors::preflight(gateway, req, ctx).await
     } else {
-        let mut response = if origin::s3_refused_here(gateway, &req) {
-            origin::s3_on_portal_host(gateway, ctx, &req)
-        } else if cors::is_preflight(req.method()) {
-            cors::preflight(gateway, req, ctx).await
-        } else {
-            s3::handle(gateway, req, ctx).await
-        };
-        if gateway.sandbox_responses {
-            finish::sandbox(response.headers_mut());
-        }
-        response
+        s3::handle(gateway, req, ctx).await
+    };
+    // Every answer on an S3 host is data, the refusals that quote the
+    // request's path among them.
+    if gateway.sandbox_responses {
+        finish::sandbox(response.headers_mut());
     }
+    response
 }
 
 /// s3gate's own endpoints. Not audited: they carry no data and no identity.

@@ -509,7 +509,19 @@ fn oversized_header_sections_and_urls_get_s3_errors_and_are_audited() {
     r.assert_error(400, "RequestHeaderSectionTooLarge");
     let request_id = r.request_id().expect("a request id on the refusal");
     let long = format!("/bucket/{}", "k".repeat(9000));
-    raw_get(&gw, &long, Vec::new()).assert_error(400, "InvalidURI");
+    let r = raw_get(&gw, &long, Vec::new());
+    r.assert_error(400, "InvalidURI");
+    // The refusal quotes the path: data, never a page, as every S3 answer.
+    for (name, value) in [
+        ("content-security-policy", "sandbox"),
+        ("x-content-type-options", "nosniff"),
+    ] {
+        assert_eq!(
+            r.headers.get(name).and_then(|v| v.to_str().ok()),
+            Some(value),
+            "{name}"
+        );
+    }
     let audited = wait_for(Duration::from_secs(3), || {
         let lines = audit_lines(&gw.audit);
         (lines.len() >= 3).then_some(lines)

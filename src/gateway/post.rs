@@ -255,8 +255,9 @@ async fn read_head(
     boundary: &str,
 ) -> Result<(FormHead, Bytes, Incoming), FormError> {
     let mut read = BytesMut::new();
+    let mut reader = crate::s3::HeadReader::new(boundary);
     loop {
-        if let Some(head) = crate::s3::parse_head(&read, boundary)? {
+        if let Some(head) = reader.read(&read)? {
             return Ok((head, read.freeze(), body));
         }
         match body.frame().await {
@@ -318,11 +319,15 @@ fn authenticate(
         field("x-amz-security-token"),
         ctx,
     )?;
-    sig.verify(session.secret.expose().as_bytes(), policy)
-        .map_err(|e| {
-            let err = e.to_s3_error();
-            refused(ctx, &e, err)
-        })?;
+    sig.verify_cached(
+        session.secret.expose().as_bytes(),
+        session.signing_keys(),
+        policy,
+    )
+    .map_err(|e| {
+        let err = e.to_s3_error();
+        refused(ctx, &e, err)
+    })?;
     refuse_revoked(gateway, &session.claims, ctx)?;
     Ok(Authenticated {
         session,

@@ -1,5 +1,5 @@
 //! `multipart/form-data` as a browser form upload sends it: the small
-//! fields before the `file` part, read whole and capped ([`parse_head`]),
+//! fields before the `file` part, read whole and capped ([`HeadReader`]),
 //! then the file part itself, streamed and never buffered ([`FileBody`]).
 //!
 //! S3 reads the form the same way: the fields preceding the file are at
@@ -141,67 +141,154 @@ pub struct FormHead {
 }
 
 /// Parses the start of a form body up to the first byte of its `file`
-/// part. `Ok(None)`: the head is not complete yet, read more.
+/// part. `Ok(None)`: the head is not complete yet, read more (over a body
+/// arriving in pieces, [`HeadReader`] does not start over each time).
 pub fn parse_head(buf: &[u8], boundary: &str) -> Result<Option<FormHead>, FormError> {
-    let dash = format!("--{boundary}");
-    let delimiter = format!("\r\n--{boundary}");
-    let more = |scanned: usize| {
-        if scanned > MAX_PRE_FILE_BYTES {
-            Err(FormError::PreDataTooLarge)
-        } else {
-            Ok(None)
+    HeadReader::new(boundary).read(buf)
+}
+
+/// [`parse_head`] over a body that arrives in pieces: each call is given
+/// the whole body so far (only ever grown) and resumes where the last one
+/// stopped, after the last whole field, and a search for the end of a
+/// part's headers or value resumes past the bytes already searched. A
+/// head arriving byte by byte therefore costs about its length, not its
+/// length squared.
+#[derive(Debug)]
+pub struct HeadReader {
+    dash: String,
+    delimiter: String,
+    stage: Stage,
+    fields: Vec<(String, String)>,
+    /// Where the search for the current stage's marker resumes: past what
+    /// earlier calls searched, less the marker's length (it may straddle).
+    searched: usize,
+}
+
+/// Where a [`HeadReader`] is.
+#[derive(Debug)]
+enum Stage {
+    /// Before the opening boundary.
+    Start,
+    /// After a boundary, at this offset: `--` closes the form, CRLF opens
+    /// a part whose headers follow.
+    Part(usize),
+    /// In field `name`'s value, which starts at `content`.
+    Value { name: String, content: usize },
+}
+
+impl HeadReader {
+    pub fn new(boundary: &str) -> HeadReader {
+        HeadReader {
+            dash: format!("--{boundary}"),
+            delimiter: format!("\r\n--{boundary}"),
+            stage: Stage::Start,
+            fields: Vec::new(),
+            searched: 0,
         }
-    };
-    if buf.len() < dash.len() + 2 {
-        return if dash
-            .as_bytes()
-            .starts_with(&buf[..buf.len().min(dash.len())])
-        {
-            Ok(None)
-        } else {
-            Err(FormError::Malformed("it does not start with its boundary"))
-        };
     }
-    if !buf.starts_with(dash.as_bytes()) {
-        return Err(FormError::Malformed("it does not start with its boundary"));
+
+    /// The head once `buf` (the body so far) holds it; `Ok(None)`: read
+    /// more.
+    pub fn read(&mut self, buf: &[u8]) -> Result<Option<FormHead>, FormError> {
+        let more = |scanned: usize| {
+            if scanned > MAX_PRE_FILE_BYTES {
+                Err(FormError::PreDataTooLarge)
+            } else {
+                Ok(None)
+            }
+        };
+        loop {
+            // Taken out while this step runs, put back when it waits.
+            match std::mem::replace(&mut self.stage, Stage::Start) {
+                Stage::Start => {
+                    let dash = self.dash.as_bytes();
+                    if buf.len() < dash.len() + 2 {
+                        return if dash.starts_with(&buf[..buf.len().min(dash.len())]) {
+                            Ok(None)
+                        } else {
+                            Err(FormError::Malformed("it does not start with its boundary"))
+                        };
+                    }
+                    if !buf.starts_with(dash) {
+                        return Err(FormError::Malformed("it does not start with its boundary"));
+                    }
+                    self.enter(Stage::Part(dash.len()));
+                }
+                Stage::Part(pos) => {
+                    match buf.get(pos..pos + 2) {
+                        None => {
+                            self.stage = Stage::Part(pos);
+                            return more(buf.len());
+                        }
+                        Some(b"--") => return Err(FormError::NoFile),
+                        Some(b"\r\n") => {}
+                        Some(_) => {
+                            return Err(FormError::Malformed("a boundary is followed by junk"));
+                        }
+                    }
+                    let headers_at = pos + 2;
+                    let Some(header_len) = search(&mut self.searched, buf, headers_at, b"\r\n\r\n")
+                    else {
+                        self.stage = Stage::Part(pos);
+                        return more(buf.len());
+                    };
+                    let headers = std::str::from_utf8(&buf[headers_at..headers_at + header_len])
+                        .map_err(|_| FormError::Malformed("a part's headers are not UTF-8"))?;
+                    let (name, filename) = disposition(headers)?;
+                    let content = headers_at + header_len + 4;
+                    if content > MAX_PRE_FILE_BYTES {
+                        return Err(FormError::PreDataTooLarge);
+                    }
+                    if name == "file" {
+                        return Ok(Some(FormHead {
+                            fields: std::mem::take(&mut self.fields),
+                            filename,
+                            file_offset: content,
+                        }));
+                    }
+                    self.enter(Stage::Value { name, content });
+                }
+                Stage::Value { name, content } => {
+                    let delimiter = self.delimiter.as_bytes();
+                    let Some(value_len) = search(&mut self.searched, buf, content, delimiter)
+                    else {
+                        self.stage = Stage::Value { name, content };
+                        return more(buf.len());
+                    };
+                    let value = std::str::from_utf8(&buf[content..content + value_len])
+                        .map_err(|_| FormError::Malformed("a field's value is not UTF-8"))?;
+                    if self.fields.iter().any(|(n, _)| *n == name) {
+                        return Err(FormError::Repeated(name));
+                    }
+                    self.fields.push((name, value.to_owned()));
+                    let next = content + value_len + delimiter.len();
+                    self.enter(Stage::Part(next));
+                }
+            }
+        }
     }
-    let mut pos = dash.len();
-    let mut fields: Vec<(String, String)> = Vec::new();
-    loop {
-        // After a boundary: `--` closes the form, CRLF opens a part.
-        match buf.get(pos..pos + 2) {
-            None => return more(buf.len()),
-            Some(b"--") => return Err(FormError::NoFile),
-            Some(b"\r\n") => pos += 2,
-            Some(_) => return Err(FormError::Malformed("a boundary is followed by junk")),
+
+    fn enter(&mut self, stage: Stage) {
+        self.stage = stage;
+        self.searched = 0;
+    }
+}
+
+/// Where `needle` starts in `buf[from..]`, searching from `searched` on
+/// when that is further; when it is not there yet, `searched` becomes how
+/// far a later call need not look again (less the needle's length, as it
+/// may straddle the end).
+fn search(searched: &mut usize, buf: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    let start = (*searched).max(from).min(buf.len());
+    match find(&buf[start..], needle) {
+        Some(at) => Some(start + at - from),
+        None => {
+            *searched = buf
+                .len()
+                .saturating_sub(needle.len().saturating_sub(1))
+                .max(from);
+            None
         }
-        let Some(header_len) = find(&buf[pos..], b"\r\n\r\n") else {
-            return more(buf.len());
-        };
-        let headers = std::str::from_utf8(&buf[pos..pos + header_len])
-            .map_err(|_| FormError::Malformed("a part's headers are not UTF-8"))?;
-        let (name, filename) = disposition(headers)?;
-        let content = pos + header_len + 4;
-        if content > MAX_PRE_FILE_BYTES {
-            return Err(FormError::PreDataTooLarge);
-        }
-        if name == "file" {
-            return Ok(Some(FormHead {
-                fields,
-                filename,
-                file_offset: content,
-            }));
-        }
-        let Some(value_len) = find(&buf[content..], delimiter.as_bytes()) else {
-            return more(buf.len());
-        };
-        let value = std::str::from_utf8(&buf[content..content + value_len])
-            .map_err(|_| FormError::Malformed("a field's value is not UTF-8"))?;
-        if fields.iter().any(|(n, _)| *n == name) {
-            return Err(FormError::Repeated(name));
-        }
-        fields.push((name, value.to_owned()));
-        pos = content + value_len + delimiter.len();
     }
 }
 
@@ -494,9 +581,10 @@ mod tests {
     /// way the gateway does: head first, then the rest.
     fn stream(body: &[u8], step: usize) -> Result<Vec<u8>, FormError> {
         let mut read = 0;
+        let mut reader = HeadReader::new(B);
         let head = loop {
             read = (read + step).min(body.len());
-            if let Some(head) = parse_head(&body[..read], B)? {
+            if let Some(head) = reader.read(&body[..read])? {
                 break head;
             }
             assert!(read < body.len(), "no head in the whole body");
@@ -553,6 +641,42 @@ mod tests {
         for cut in 0..head.file_offset {
             assert_eq!(parse_head(&body[..cut], B), Ok(None), "{cut}");
         }
+    }
+
+    #[test]
+    fn a_head_read_piece_by_piece_is_the_head_read_whole() {
+        // Values holding near-delimiters, CRLFs and a blank line, which a
+        // resumed search must neither miss nor find early.
+        let body = form(
+            &[
+                ("key", "up/${filename}"),
+                ("x-amz-meta-a", "one\r\n--bound\r\n\r\ntwo\r\n-"),
+                ("x-amz-meta-b", &format!("\r\n-{B}")),
+            ],
+            b"file",
+        );
+        let whole = parse_head(&body, B).unwrap().unwrap();
+        assert_eq!(whole.fields[1].1, "one\r\n--bound\r\n\r\ntwo\r\n-");
+        for step in [1, 2, 3, 7, 64] {
+            let mut reader = HeadReader::new(B);
+            let mut read = 0;
+            let head = loop {
+                read = (read + step).min(body.len());
+                if let Some(head) = reader.read(&body[..read]).unwrap() {
+                    break head;
+                }
+                assert!(read < body.len(), "step {step}: no head");
+            };
+            assert_eq!(head, whole, "step {step}");
+        }
+        // Refusals come the same way piece by piece.
+        let big = "v".repeat(MAX_PRE_FILE_BYTES);
+        let body = form(&[("x-amz-meta-big", &big)], b"x");
+        let mut reader = HeadReader::new(B);
+        let refused = (1..=body.len())
+            .step_by(5)
+            .find_map(|n| reader.read(&body[..n]).err());
+        assert_eq!(refused, Some(FormError::PreDataTooLarge));
     }
 
     #[test]

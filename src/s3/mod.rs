@@ -28,7 +28,8 @@ pub use classify::{Addressing, S3Request, classify};
 pub use delete::{MAX_DELETE_KEYS, delete_objects_keys};
 pub use error::{S3Error, S3ErrorCode};
 pub use form::{
-    FileBody, FileCheck, FormError, FormHead, MAX_PRE_FILE_BYTES, boundary, file_length, parse_head,
+    FileBody, FileCheck, FormError, FormHead, HeadReader, MAX_PRE_FILE_BYTES, boundary,
+    file_length, parse_head,
 };
 pub use headers::{Effect, Encryption, amz_effect, forwarded as header_forwarded};
 pub use name::{CopySource, refuse_dot_segments};

@@ -22,6 +22,7 @@ use subtle::ConstantTimeEq;
 use super::amz_date::AmzDate;
 use super::authorization::{CredentialScope, parse_credential};
 use super::canonical::{ALGORITHM, SigningKey, parse_signature, policy_signature};
+use super::key_cache::SigningKeyCache;
 use crate::s3::{S3Error, S3ErrorCode};
 
 /// Why a form's signature fields are refused.
@@ -125,8 +126,33 @@ impl PostSignature {
     /// Checks the signature over `policy` (the field as sent, base64) with
     /// the session's secret.
     pub fn verify(&self, secret: &[u8], policy: &str) -> Result<(), PostSignatureError> {
+        self.verify_keyed(secret, None, policy)
+    }
+
+    /// [`PostSignature::verify`] with the signing key taken from `keys`, the
+    /// cache of `secret`'s derived key (and no other secret's), as header
+    /// and presigned requests take it: a page posting many forms signed by
+    /// one session derives the key once a day.
+    pub fn verify_cached(
+        &self,
+        secret: &[u8],
+        keys: &SigningKeyCache,
+        policy: &str,
+    ) -> Result<(), PostSignatureError> {
+        self.verify_keyed(secret, Some(keys), policy)
+    }
+
+    fn verify_keyed(
+        &self,
+        secret: &[u8],
+        keys: Option<&SigningKeyCache>,
+        policy: &str,
+    ) -> Result<(), PostSignatureError> {
         let c = &self.credential;
-        let key = SigningKey::derive(secret, &c.date, &c.region, &c.service);
+        let key = match keys {
+            Some(keys) => keys.key(secret, &c.date, &c.region, &c.service),
+            None => SigningKey::derive(secret, &c.date, &c.region, &c.service),
+        };
         let expected = policy_signature(&key, policy);
         if bool::from(expected.ct_eq(&self.signature)) {
             Ok(())
@@ -192,6 +218,16 @@ mod tests {
             SIGNATURE
         );
         assert_eq!(sig.verify(SECRET.as_bytes(), POLICY), Ok(()));
+        // From the session's cache: the same answers, the first use filling
+        // it and the second reading it.
+        let keys = SigningKeyCache::new();
+        for _ in 0..2 {
+            assert_eq!(sig.verify_cached(SECRET.as_bytes(), &keys, POLICY), Ok(()));
+            assert_eq!(
+                sig.verify_cached(SECRET.as_bytes(), &keys, "another policy"),
+                Err(PostSignatureError::Mismatch)
+            );
+        }
         assert_eq!(
             sig.verify(b"another secret", POLICY),
             Err(PostSignatureError::Mismatch)

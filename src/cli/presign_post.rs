@@ -2,8 +2,9 @@
 //! caller's s3gate session, so a web page can let a browser upload without
 //! ever holding keys. The form is what [`s3gate::s3::PostPolicy`] and
 //! [`s3gate::sigv4::PostSignature`] check on the gateway: the bucket, keys
-//! under the prefix, any `Content-Type`, the session's token, and an
-//! optional `content-length-range`.
+//! under the prefix, any `Content-Type` (or one starting with
+//! `--content-type`), the session's token, and an optional
+//! `content-length-range`.
 //!
 //! The form lives no longer than `--expires`, at most 7 days, and no
 //! longer than the session that signs it (the rule presigned URLs follow,
@@ -27,6 +28,10 @@ pub struct Args {
     /// `MIN,MAX`: the file's size in bytes must be within this range.
     #[arg(long, value_parser = parse_range)]
     content_length_range: Option<(u64, u64)>,
+    /// The file's `Content-Type` field must start with this (e.g.
+    /// `image/`); the page sets that field. Default: any type.
+    #[arg(long, value_name = "PREFIX")]
+    content_type: Option<String>,
     #[command(flatten)]
     signing: super::signing::Signing,
 }
@@ -50,6 +55,8 @@ pub struct Ask<'a> {
     pub prefix: &'a str,
     pub expires: Duration,
     pub range: Option<(u64, u64)>,
+    /// What the `Content-Type` field must start with (`None`: anything).
+    pub content_type: Option<&'a str>,
     pub region: &'a str,
 }
 
@@ -85,7 +92,11 @@ pub fn form(
     let mut conditions = vec![
         json!({"bucket": ask.bucket}),
         json!(["starts-with", "$key", ask.prefix]),
-        json!(["starts-with", "$Content-Type", ""]),
+        json!([
+            "starts-with",
+            "$Content-Type",
+            ask.content_type.unwrap_or("")
+        ]),
         json!({"x-amz-algorithm": "AWS4-HMAC-SHA256"}),
         json!({"x-amz-credential": credential}),
         json!({"x-amz-date": amz_date}),
@@ -128,6 +139,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         prefix,
         expires: args.signing.expires,
         range: args.content_length_range,
+        content_type: args.content_type.as_deref(),
         region: &args.signing.region,
     };
     let (form, life) = form(&ask, &creds, SystemTime::now())?;
@@ -149,87 +161,119 @@ mod tests {
     use s3gate::s3::{PostPolicy, Submitted};
     use s3gate::sigv4::PostSignature;
 
-    #[test]
-    fn the_form_is_one_the_gateway_accepts_for_the_prefix_only() {
-        let creds = aws_credential_types::Credentials::new(
-            "ASIAKEY",
-            "secret",
-            Some("token".into()),
-            None,
-            "t",
-        );
-        let ask = Ask {
-            gateway: "https://s3gate.example/",
-            bucket: "photos",
-            prefix: "in/",
-            expires: Duration::from_secs(3600),
-            range: Some((1, 10)),
-            region: "us-east-1",
-        };
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let (form, _) = form(&ask, &creds, now).unwrap();
-        assert_eq!(form["url"], "https://s3gate.example/photos");
-        let fields: Vec<(String, String)> = form["fields"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-            .collect();
-        let field = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
-        let sig = PostSignature::parse(field).unwrap();
-        sig.verify(b"secret", field("policy").unwrap()).unwrap();
-        let policy = PostPolicy::parse(field("policy").unwrap()).unwrap();
-        let mut submitted = fields.clone();
-        submitted[0].1 = "in/cat.jpg".into();
-        submitted.push(("content-type".into(), "image/jpeg".into()));
-        let check = |f: &[(String, String)], len, at| {
-            policy.check(
-                &Submitted {
-                    fields: f,
-                    bucket: "photos",
-                    file_length: len,
-                },
-                at,
-            )
-        };
-        assert_eq!(check(&submitted, 5, now), Ok(()));
-        assert!(check(&submitted, 11, now).is_err());
-        assert!(check(&submitted, 5, now + Duration::from_secs(3600)).is_err());
-        submitted[0].1 = "out/cat.jpg".into();
-        assert!(check(&submitted, 5, now).is_err());
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
     }
 
-    /// The policy's `expiration`, decoded from a form.
-    fn expiration(form: &Value) -> SystemTime {
-        PostPolicy::parse(form["fields"]["policy"].as_str().unwrap())
-            .unwrap()
-            .expiration
+    /// Session credentials ending at `end` (`None`: unknown).
+    fn creds(end: Option<SystemTime>) -> aws_credential_types::Credentials {
+        aws_credential_types::Credentials::new("ASIAKEY", "secret", Some("token".into()), end, "t")
     }
 
-    #[test]
-    fn a_form_never_outlives_seven_days_nor_its_session() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let creds = |end: Option<SystemTime>| {
-            aws_credential_types::Credentials::new("ASIAKEY", "secret", Some("t".into()), end, "t")
-        };
-        let ask = |secs| Ask {
+    /// A form for `photos/in/`, asked to live `secs`.
+    fn ask(secs: u64) -> Ask<'static> {
+        Ask {
             gateway: "https://s3gate.example/",
             bucket: "photos",
             prefix: "in/",
             expires: Duration::from_secs(secs),
             range: None,
+            content_type: None,
             region: "us-east-1",
+        }
+    }
+
+    /// A form's fields, as a page would post them.
+    fn fields_of(form: &Value) -> Vec<(String, String)> {
+        form["fields"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect()
+    }
+
+    /// A form's policy, decoded.
+    fn policy_of(form: &Value) -> PostPolicy {
+        PostPolicy::parse(form["fields"]["policy"].as_str().unwrap()).unwrap()
+    }
+
+    /// `policy` holding `fields` with a file of `len` bytes, at `at`.
+    fn check(
+        policy: &PostPolicy,
+        fields: &[(String, String)],
+        len: u64,
+        at: SystemTime,
+    ) -> Result<(), s3gate::s3::PolicyError> {
+        policy.check(
+            &Submitted {
+                fields,
+                bucket: "photos",
+                file_length: len,
+            },
+            at,
+        )
+    }
+
+    #[test]
+    fn the_form_is_one_the_gateway_accepts_for_the_prefix_only() {
+        let now = now();
+        let ask = Ask {
+            range: Some((1, 10)),
+            ..ask(3600)
         };
+        let (form, _) = form(&ask, &creds(None), now).unwrap();
+        assert_eq!(form["url"], "https://s3gate.example/photos");
+        let fields = fields_of(&form);
+        let field = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        let sig = PostSignature::parse(field).unwrap();
+        sig.verify(b"secret", field("policy").unwrap()).unwrap();
+        let policy = policy_of(&form);
+        let mut submitted = fields.clone();
+        submitted[0].1 = "in/cat.jpg".into();
+        submitted.push(("content-type".into(), "image/jpeg".into()));
+        assert_eq!(check(&policy, &submitted, 5, now), Ok(()));
+        assert!(check(&policy, &submitted, 11, now).is_err());
+        assert!(check(&policy, &submitted, 5, now + Duration::from_secs(3600)).is_err());
+        submitted[0].1 = "out/cat.jpg".into();
+        assert!(check(&policy, &submitted, 5, now).is_err());
+    }
+
+    #[test]
+    fn a_form_can_pin_the_content_type() {
+        let ask = Ask {
+            content_type: Some("image/"),
+            ..ask(600)
+        };
+        let (form, _) = form(&ask, &creds(None), now()).unwrap();
+        let policy = policy_of(&form);
+        let with_type = |t: &str| {
+            let mut f = fields_of(&form);
+            f[0].1 = "in/a".into();
+            f.push(("content-type".into(), t.into()));
+            check(&policy, &f, 1, now())
+        };
+        assert_eq!(with_type("image/png"), Ok(()));
+        assert!(with_type("text/html").is_err());
+        assert!(with_type("").is_err());
+    }
+
+    #[test]
+    fn a_form_never_outlives_seven_days_nor_its_session() {
+        let now = now();
         let day = 24 * 3600;
         // Past S3's 7 days: refused, as a presigned URL is.
         assert!(form(&ask(8 * day), &creds(None), now).is_err());
         let (made, life) = form(&ask(7 * day), &creds(None), now).unwrap();
-        assert_eq!(expiration(&made), now + Duration::from_secs(7 * day));
+        assert_eq!(
+            policy_of(&made).expiration,
+            now + Duration::from_secs(7 * day)
+        );
         assert_eq!(life.clipped_from, None);
         // Never past the session that signs it.
         let end = now + Duration::from_secs(1800);
         let (made, life) = form(&ask(3600), &creds(Some(end)), now).unwrap();
-        assert_eq!(expiration(&made), end);
+        assert_eq!(policy_of(&made).expiration, end);
         assert_eq!(life.clipped_from, Some(Duration::from_secs(3600)));
         assert!(form(&ask(60), &creds(Some(now)), now).is_err());
     }

@@ -210,7 +210,9 @@ pub async fn handle(
         if !origin::portal_served(gateway, &req) {
             return origin::portal_not_here(path);
         }
-        return portal::handle(gateway, req, client).await;
+        // Boxed, as is STS below: their futures are large and rare, and
+        // every S3 request's future would otherwise carry room for them.
+        return Box::pin(portal::handle(gateway, req, client)).await;
     }
     let api = if sts::is_sts_request(&req) {
         "sts"
@@ -224,7 +226,7 @@ pub async fn handle(
     let mut response = if let Some((limit, err)) = limits::check(&gateway.limits, &req) {
         limits::refuse(ctx, &req, limit, err)
     } else if api == "sts" {
-        return sts::handle(gateway, req, ctx).await;
+        return Box::pin(sts::handle(gateway, req, ctx)).await;
     } else if origin::s3_refused_here(gateway, &req) {
         origin::s3_on_portal_host(gateway, ctx, &req)
     } else if cors::is_preflight(req.method()) {

@@ -322,28 +322,43 @@ impl RoleSessions {
             policy,
         };
         let key = parameters.key(self.duration);
-        let good_enough = |s: &RoleSession| {
-            s.expires_at > now + self.refresh_margin
-                || (s.usable(now) && unix(now) < s.retry_not_before.load(Ordering::Relaxed))
-        };
         if let Some(session) = self.cache.get(&key).await
-            && good_enough(&session)
+            && self.good_enough(&session, now)
         {
             crate::metrics::CREDENTIAL_CACHE.hit();
             return Ok(session);
         }
         crate::metrics::CREDENTIAL_CACHE.miss();
+        // Boxed: the STS call's future is kilobytes, and every request's
+        // future would otherwise carry room for it.
+        Box::pin(self.refresh(key, &parameters, now)).await
+    }
+
+    /// A session still fine to serve: not due for refresh, or due but
+    /// within a backoff after STS failed to refresh it.
+    fn good_enough(&self, s: &RoleSession, now: SystemTime) -> bool {
+        s.expires_at > now + self.refresh_margin
+            || (s.usable(now) && unix(now) < s.retry_not_before.load(Ordering::Relaxed))
+    }
+
+    /// A fresh role session for `key`, assumed through STS unless another
+    /// request has just done so.
+    async fn refresh(
+        &self,
+        key: SessionKey,
+        parameters: &Parameters,
+        now: SystemTime,
+    ) -> Result<Arc<RoleSession>, CredentialError> {
         // One STS call per key at a time: moka runs computations on the
         // same key one after another, and each first looks at what the
         // one before it left.
-        let parameters = &parameters;
         let outcome = self
             .cache
             .entry(key)
             .and_try_compute_with(|current| async move {
                 let current = current.map(moka::Entry::into_value);
                 if let Some(session) = &current
-                    && good_enough(session)
+                    && self.good_enough(session, now)
                 {
                     return Ok(Op::Nop);
                 }

@@ -12,20 +12,41 @@
 //! as on one instance: each instance's overdraft is at most its reads in
 //! flight, and is leased (counted) at that instance's next read.
 //!
+//! Once the store answers that a limit's whole allowance is leased, this
+//! instance refuses that limit from memory for [`EXHAUSTED_RECHECK`]
+//! before asking again: a refused client retrying in a loop costs the
+//! table one call per few seconds, not one per refusal. (An allowance
+//! given back elsewhere is seen here that much later.)
+//!
 //! When the store cannot be reached, a request is served from this
 //! instance's current lease while it lasts, then refused with
 //! [`QuotaError::Unavailable`] (503): never counted nowhere.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+use moka::sync::Cache;
 
 use super::{LeaseKey, SharedState};
-use crate::session::quota::{Limit, Refusal};
+use crate::session::quota::{LEDGER_CAPACITY, Limit, Refusal, Shortfall};
 use crate::session::{Claims, Demand, QuotaError, QuotaLedger, ReadMeter};
 
 /// Leases per admission before giving up: each round leases what the last
 /// one lacked, so more than a few means the store is being raced hard.
 const MAX_ROUNDS: usize = 8;
+
+/// After the store said a limit is wholly leased, refusals on this
+/// instance answer from memory for this long before asking again (only a
+/// give-back by another instance can free some): a refused client does
+/// not turn its retries into table load.
+const EXHAUSTED_RECHECK: Duration = Duration::from_secs(5);
+
+/// All give-backs at shutdown, together: within what is left of the stop
+/// timeout after the drain (ECS: 30 s stop, 25 s drain).
+const GIVE_BACK_BUDGET: Duration = Duration::from_secs(4);
+
+/// Give-backs in flight at once: enough that thousands fit in the budget.
+const GIVE_BACKS_IN_FLIGHT: usize = 64;
 
 /// The gateway's quota counts: this instance's own, or leased from the
 /// shared store.
@@ -37,6 +58,8 @@ pub struct Quotas {
 struct Leases {
     state: Arc<dyn SharedState>,
     block: u64,
+    /// Limits the store said are wholly leased, and when to ask again.
+    exhausted: Cache<LeaseKey, SystemTime>,
 }
 
 impl std::fmt::Debug for Quotas {
@@ -64,6 +87,10 @@ impl Quotas {
             leases: Some(Leases {
                 state,
                 block: block.max(1),
+                exhausted: Cache::builder()
+                    .max_capacity(LEDGER_CAPACITY)
+                    .time_to_live(EXHAUSTED_RECHECK)
+                    .build(),
             }),
         }
     }
@@ -91,6 +118,9 @@ impl Quotas {
                 session_id: short.session_id.clone(),
                 limit: short.limit,
             };
+            if leases.exhausted.get(&key).is_some_and(|until| now < until) {
+                return Err(used_up(claims, &short, demand));
+            }
             let want = short.need.max(leases.block);
             let got = match leases
                 .state
@@ -106,19 +136,11 @@ impl Quotas {
                 }
             };
             if got == 0 {
-                // Every unit is leased, by this instance or others.
-                let asked = if short.limit == Limit::BytesWritten {
-                    demand.writes.unwrap_or(0)
-                } else {
-                    0
-                };
-                return Err(claims.exceeded(
-                    &short.session_id,
-                    short.limit,
-                    short.max,
-                    short.max,
-                    asked,
-                ));
+                // Every unit is leased, by this instance or others: only a
+                // give-back can change that, so it is not asked again at
+                // once.
+                leases.exhausted.insert(key, now + EXHAUSTED_RECHECK);
+                return Err(used_up(claims, &short, demand));
             }
             self.ledger
                 .grant(&short.session_id, short.expires_at, short.limit, got, now);
@@ -130,18 +152,54 @@ impl Quotas {
     }
 
     /// Gives every unused leased unit back to the store, so other
-    /// instances can use it (at shutdown, after the drain).
+    /// instances can use it (at shutdown, after the drain): all at once, a
+    /// few dozen in flight, within [`GIVE_BACK_BUDGET`]. What is not given
+    /// back by then stays leased until its session ends (the safe side).
     pub async fn return_unused(&self) {
         let Some(leases) = &self.leases else {
             return;
         };
-        for (session_id, _expires_at, limit, n) in self.ledger.take_unused() {
-            let key = LeaseKey { session_id, limit };
-            if let Err(e) = leases.state.give_back(&key, n).await {
-                tracing::warn!(session.id = %key.session_id, error = %e, "quota lease not returned");
+        let mut unused = self.ledger.take_unused().into_iter();
+        let mut running = tokio::task::JoinSet::new();
+        let all = async {
+            loop {
+                while running.len() < GIVE_BACKS_IN_FLIGHT {
+                    let Some((session_id, _expires_at, limit, n)) = unused.next() else {
+                        break;
+                    };
+                    let state = Arc::clone(&leases.state);
+                    running.spawn(async move {
+                        let key = LeaseKey { session_id, limit };
+                        if let Err(e) = state.give_back(&key, n).await {
+                            tracing::warn!(session.id = %key.session_id, error = %e, "quota lease not returned");
+                        }
+                    });
+                }
+                if running.join_next().await.is_none() {
+                    break;
+                }
             }
+        };
+        if tokio::time::timeout(GIVE_BACK_BUDGET, all).await.is_err() {
+            tracing::warn!(
+                leases = unused.len() + running.len(),
+                budget_s = GIVE_BACK_BUDGET.as_secs(),
+                "quota leases not returned within the shutdown budget"
+            );
+            running.abort_all();
         }
     }
+}
+
+/// The refusal when a limit's whole allowance is leased (by this instance
+/// or others).
+fn used_up(claims: &Claims, short: &Shortfall, demand: Demand) -> QuotaError {
+    let asked = if short.limit == Limit::BytesWritten {
+        demand.writes.unwrap_or(0)
+    } else {
+        0
+    };
+    claims.exceeded(&short.session_id, short.limit, short.max, short.max, asked)
 }
 
 #[cfg(test)]
@@ -150,6 +208,7 @@ mod tests {
     use super::*;
     use crate::session::Quota;
     use crate::session::quota::tests::{GET, now, put};
+    use crate::shared::SharedError;
     use crate::shared::memory::MemoryState;
 
     fn claims(quota: Quota) -> Claims {
@@ -185,6 +244,124 @@ mod tests {
         assert_eq!(admitted, 10);
         let e = instances[1].admit(&c, GET, now()).await.unwrap_err();
         assert!(e.to_string().contains("10 of 10 requests used"), "{e}");
+    }
+
+    /// The in-memory store, counting the lease calls it answers; a
+    /// give-back takes a second, and forever for session `stuck`.
+    #[derive(Debug, Default)]
+    struct Counted {
+        inner: MemoryState,
+        leases: std::sync::atomic::AtomicUsize,
+        given_back: std::sync::Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl SharedState for Counted {
+        async fn claim_code(&self, code_id: &str, exp: u64) -> Result<bool, SharedError> {
+            self.inner.claim_code(code_id, exp).await
+        }
+        async fn put_approval(
+            &self,
+            user_code: &str,
+            approval: &super::super::Approval,
+            exp: u64,
+        ) -> Result<bool, SharedError> {
+            self.inner.put_approval(user_code, approval, exp).await
+        }
+        async fn take_approval(
+            &self,
+            user_code: &str,
+            now: u64,
+        ) -> Result<Option<super::super::Approval>, SharedError> {
+            self.inner.take_approval(user_code, now).await
+        }
+        async fn lease(
+            &self,
+            key: &LeaseKey,
+            want: u64,
+            max: u64,
+            exp: u64,
+        ) -> Result<u64, SharedError> {
+            self.leases
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.inner.lease(key, want, max, exp).await
+        }
+        async fn give_back(&self, key: &LeaseKey, n: u64) -> Result<(), SharedError> {
+            if key.session_id == "stuck" {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            self.given_back.lock().unwrap().push(key.session_id.clone());
+            self.inner.give_back(key, n).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_used_up_limit_is_asked_of_the_store_again_only_after_a_pause() {
+        let store = Arc::new(Counted::default());
+        let a = Quotas::leased(Arc::clone(&store) as Arc<dyn SharedState>, 2);
+        let b = Quotas::leased(Arc::clone(&store) as Arc<dyn SharedState>, 2);
+        let c = claims(Quota {
+            max_requests: Some(4),
+            ..Quota::default()
+        });
+        let leases = || store.leases.load(std::sync::atomic::Ordering::Relaxed);
+        // Each instance leases half the allowance and uses it.
+        for q in [&a, &b, &a, &b] {
+            q.admit(&c, GET, now()).await.unwrap();
+        }
+        assert_eq!(leases(), 2);
+        // The first refusal learns from the store that nothing is left...
+        let e = a.admit(&c, GET, now()).await.unwrap_err();
+        assert!(e.to_string().contains("4 of 4 requests used"), "{e}");
+        assert_eq!(leases(), 3);
+        // ...and the next hundred do not ask it again.
+        for _ in 0..100 {
+            let e = a.admit(&c, GET, now()).await.unwrap_err();
+            assert!(e.to_string().contains("4 of 4 requests used"), "{e}");
+        }
+        assert_eq!(leases(), 3);
+        // Later it asks again: another instance may have given some back.
+        let later = now() + EXHAUSTED_RECHECK;
+        assert!(a.admit(&c, GET, later).await.is_err());
+        assert_eq!(leases(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn give_backs_at_shutdown_run_together_within_one_budget() {
+        let store = Arc::new(Counted::default());
+        let q = Quotas::leased(Arc::clone(&store) as Arc<dyn SharedState>, 5);
+        let sessions: Vec<String> = (0..20)
+            .map(|i| format!("s{i}"))
+            .chain(["stuck".to_owned()])
+            .collect();
+        for sid in &sessions {
+            let c = crate::session::quota::tests::claims(
+                sid,
+                Quota {
+                    max_requests: Some(100),
+                    ..Quota::default()
+                },
+                Vec::new(),
+            );
+            q.admit(&c, GET, now()).await.unwrap();
+        }
+        // One give-back never answers and each other takes a second: all
+        // but the stuck one land, and shutdown is not held past the budget.
+        let started = tokio::time::Instant::now();
+        tokio::time::timeout(std::time::Duration::from_secs(60), q.return_unused())
+            .await
+            .expect("return_unused waited on a store that does not answer");
+        assert!(
+            started.elapsed() <= GIVE_BACK_BUDGET,
+            "{:?}",
+            started.elapsed()
+        );
+        let mut back = store.given_back.lock().unwrap().clone();
+        back.sort();
+        let mut want: Vec<String> = sessions.into_iter().filter(|s| s != "stuck").collect();
+        want.sort();
+        assert_eq!(back, want);
     }
 
     #[tokio::test]

@@ -31,15 +31,24 @@ pub struct SharedConfig {
     /// tests). Default: AWS's regional endpoint.
     #[serde(default)]
     pub endpoint_url: Option<String>,
-    /// How much of a quota an instance leases at a time (requests, or
-    /// bytes for byte limits). Larger: fewer table writes; smaller: less
-    /// allowance held idle by one instance. Default: `10`.
+    /// How many requests of a request quota an instance leases at a time.
+    /// Larger: fewer table writes; smaller: less allowance held idle by
+    /// one instance. Default: `10`.
     #[serde(default = "default_quota_block")]
     pub quota_block: u64,
+    /// How many bytes of a bytes-read or bytes-written quota an instance
+    /// leases at a time (an upload leases at least its own length).
+    /// Default: `1048576` (1 MiB).
+    #[serde(default = "default_quota_block_bytes")]
+    pub quota_block_bytes: u64,
 }
 
 fn default_quota_block() -> u64 {
     10
+}
+
+fn default_quota_block_bytes() -> u64 {
+    1 << 20
 }
 
 impl Default for SharedConfig {
@@ -50,6 +59,7 @@ impl Default for SharedConfig {
             region: None,
             endpoint_url: None,
             quota_block: default_quota_block(),
+            quota_block_bytes: default_quota_block_bytes(),
         }
     }
 }
@@ -66,6 +76,9 @@ impl SharedConfig {
         }
         if self.quota_block == 0 {
             return Err(("shared.quota_block", "must be at least 1".into()));
+        }
+        if self.quota_block_bytes == 0 {
+            return Err(("shared.quota_block_bytes", "must be at least 1".into()));
         }
         if let Some(url) = &self.endpoint_url
             && !(url.starts_with("http://") || url.starts_with("https://"))

@@ -277,15 +277,18 @@ fn shared_state_is_memory_by_default_and_dynamodb_needs_a_table() {
     assert_eq!(c.shared, SharedConfig::default());
     assert_eq!(c.shared.backend, SharedBackend::Memory);
     assert_eq!(c.shared.quota_block, 10);
+    assert_eq!(c.shared.quota_block_bytes, 1 << 20);
     let with = |shared: &str| parse(&format!("{MINIMAL}[shared]\n{shared}\n"));
-    let c = with("backend = \"dynamodb\"\ntable = \"s3gate-shared\"\nquota_block = 50").unwrap();
+    let c = with("backend = \"dynamodb\"\ntable = \"s3gate-shared\"\nquota_block = 50\nquota_block_bytes = 4096").unwrap();
     assert_eq!(c.shared.backend, SharedBackend::Dynamodb);
     assert_eq!(c.shared.table.as_deref(), Some("s3gate-shared"));
     assert_eq!(c.shared.quota_block, 50);
+    assert_eq!(c.shared.quota_block_bytes, 4096);
     for (bad, field) in [
         ("backend = \"dynamodb\"", "shared.table"),
         ("backend = \"dynamodb\"\ntable = \"\"", "shared.table"),
         ("quota_block = 0", "shared.quota_block"),
+        ("quota_block_bytes = 0", "shared.quota_block_bytes"),
         ("endpoint_url = \"localhost:8000\"", "shared.endpoint_url"),
     ] {
         let err = with(bad).unwrap_err().to_string();

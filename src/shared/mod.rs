@@ -121,7 +121,11 @@ pub async fn from_config(
             let state: Arc<dyn SharedState> = Arc::new(
                 dynamodb::DynamoState::new(&config.shared, &config.upstream.region).await?,
             );
-            let quotas = quota::Quotas::leased(Arc::clone(&state), config.shared.quota_block);
+            let quotas = quota::Quotas::leased(
+                Arc::clone(&state),
+                config.shared.quota_block,
+                config.shared.quota_block_bytes,
+            );
             (state, quotas)
         }
     })

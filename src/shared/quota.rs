@@ -6,8 +6,9 @@
 //! conditional update), so requests and bytes written are never over-used
 //! across instances. What instances hold and have not used is allowance
 //! that others cannot use until it is given back ([`Quotas::return_unused`]
-//! at shutdown): a request may be refused while up to `quota_block` ×
-//! (instances − 1) of the allowance sits leased elsewhere. Bytes read are
+//! at shutdown): a request may be refused while up to a block
+//! (`quota_block` requests, `quota_block_bytes` bytes) × (instances − 1) of
+//! the allowance sits leased elsewhere. Bytes read are
 //! counted as they stream, so a read admitted below the limit may pass it,
 //! as on one instance: each instance's overdraft is at most its reads in
 //! flight, and is leased (counted) at that instance's next read.
@@ -57,7 +58,10 @@ pub struct Quotas {
 
 struct Leases {
     state: Arc<dyn SharedState>,
+    /// Requests leased at a time.
     block: u64,
+    /// Bytes leased at a time.
+    byte_block: u64,
     /// Limits the store said are wholly leased, and when to ask again.
     exhausted: Cache<LeaseKey, SystemTime>,
 }
@@ -80,13 +84,15 @@ impl Quotas {
         }
     }
 
-    /// Leases blocks of `block` units from `state`.
-    pub fn leased(state: Arc<dyn SharedState>, block: u64) -> Quotas {
+    /// Leases blocks of `block` requests and `byte_block` bytes from
+    /// `state`.
+    pub fn leased(state: Arc<dyn SharedState>, block: u64, byte_block: u64) -> Quotas {
         Quotas {
             ledger: QuotaLedger::new(),
             leases: Some(Leases {
                 state,
                 block: block.max(1),
+                byte_block: byte_block.max(1),
                 exhausted: Cache::builder()
                     .max_capacity(LEDGER_CAPACITY)
                     .time_to_live(EXHAUSTED_RECHECK)
@@ -121,7 +127,11 @@ impl Quotas {
             if leases.exhausted.get(&key).is_some_and(|until| now < until) {
                 return Err(used_up(claims, &short, demand));
             }
-            let want = short.need.max(leases.block);
+            let block = match short.limit {
+                Limit::Requests => leases.block,
+                Limit::BytesRead | Limit::BytesWritten => leases.byte_block,
+            };
+            let want = short.need.max(block);
             let got = match leases
                 .state
                 .lease(&key, want, short.max, short.expires_at)
@@ -219,7 +229,7 @@ mod tests {
     async fn instances_leasing_from_one_store_admit_exactly_the_limit() {
         let store: Arc<dyn SharedState> = Arc::new(MemoryState::new());
         let instances: Vec<Quotas> = (0..3)
-            .map(|_| Quotas::leased(Arc::clone(&store), 4))
+            .map(|_| Quotas::leased(Arc::clone(&store), 4, 1))
             .collect();
         let c = claims(Quota {
             max_requests: Some(10),
@@ -299,8 +309,8 @@ mod tests {
     #[tokio::test]
     async fn a_used_up_limit_is_asked_of_the_store_again_only_after_a_pause() {
         let store = Arc::new(Counted::default());
-        let a = Quotas::leased(Arc::clone(&store) as Arc<dyn SharedState>, 2);
-        let b = Quotas::leased(Arc::clone(&store) as Arc<dyn SharedState>, 2);
+        let a = Quotas::leased(Arc::clone(&store) as Arc<dyn SharedState>, 2, 1);
+        let b = Quotas::leased(Arc::clone(&store) as Arc<dyn SharedState>, 2, 1);
         let c = claims(Quota {
             max_requests: Some(4),
             ..Quota::default()
@@ -330,7 +340,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn give_backs_at_shutdown_run_together_within_one_budget() {
         let store = Arc::new(Counted::default());
-        let q = Quotas::leased(Arc::clone(&store) as Arc<dyn SharedState>, 5);
+        let q = Quotas::leased(Arc::clone(&store) as Arc<dyn SharedState>, 5, 1);
         let sessions: Vec<String> = (0..20)
             .map(|i| format!("s{i}"))
             .chain(["stuck".to_owned()])
@@ -365,10 +375,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn requests_and_bytes_are_leased_in_blocks_of_their_own() {
+        let store = Arc::new(MemoryState::new());
+        let q = Quotas::leased(Arc::clone(&store) as Arc<dyn SharedState>, 2, 500);
+        let c = claims(Quota {
+            max_requests: Some(100),
+            max_bytes_read: Some(1000),
+            max_bytes_written: Some(1000),
+        });
+        q.admit(&c, GET, now()).await.unwrap().read(1);
+        q.admit(&c, put(3), now()).await.unwrap();
+        // What is left in the store after one block of each.
+        let left = |limit| {
+            let key = LeaseKey {
+                session_id: "s1".into(),
+                limit,
+            };
+            let store = Arc::clone(&store);
+            async move { store.lease(&key, u64::MAX, 1000, 0).await.unwrap() }
+        };
+        assert_eq!(left(Limit::Requests).await, 1000 - 2);
+        assert_eq!(left(Limit::BytesRead).await, 1000 - 500);
+        assert_eq!(left(Limit::BytesWritten).await, 1000 - 500);
+    }
+
+    #[tokio::test]
     async fn bytes_written_lease_what_the_upload_needs() {
         let store: Arc<dyn SharedState> = Arc::new(MemoryState::new());
-        let a = Quotas::leased(Arc::clone(&store), 10);
-        let b = Quotas::leased(Arc::clone(&store), 10);
+        let a = Quotas::leased(Arc::clone(&store), 1, 10);
+        let b = Quotas::leased(Arc::clone(&store), 1, 10);
         let c = claims(Quota {
             max_bytes_written: Some(100),
             ..Quota::default()
@@ -384,8 +419,8 @@ mod tests {
     #[tokio::test]
     async fn bytes_read_past_a_lease_are_charged_at_the_next_one() {
         let store: Arc<dyn SharedState> = Arc::new(MemoryState::new());
-        let a = Quotas::leased(Arc::clone(&store), 10);
-        let b = Quotas::leased(Arc::clone(&store), 10);
+        let a = Quotas::leased(Arc::clone(&store), 1, 10);
+        let b = Quotas::leased(Arc::clone(&store), 1, 10);
         let c = claims(Quota {
             max_bytes_read: Some(100),
             ..Quota::default()

@@ -39,7 +39,8 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// A request body must bring at least `body_min_rate` bytes a second
     /// (and at least one byte) in every window of this length, or it is
-    /// cut with S3's `400 RequestTimeout` and nothing is stored. S3 cuts a
+    /// cut with S3's `400 RequestTimeout` and nothing is stored. Only time
+    /// spent waiting on the caller counts, not on the store. S3 cuts a
     /// body that sends nothing for about 20 s. Default: `20s`.
     #[serde(default = "default_body_rate_window", with = "duration")]
     pub body_rate_window: Duration,

@@ -307,8 +307,11 @@ pub(super) async fn read_body(
     })?;
     // A body that stops coming is cut (400 RequestTimeout) rather than
     // holding a pooled store connection until the store gives up.
-    let upstream = UpstreamBody::Verified(Box::new(upstream::min_rate::MinRate::new(
-        sigv4::verified_body(body, verified, parts, checks),
+    let upstream = UpstreamBody::Verified(Box::new(upstream::min_rate::paced_verified_body(
+        body,
+        verified,
+        parts,
+        checks,
         limits.body_rate_window,
         limits.body_min_rate,
     )));

@@ -222,7 +222,7 @@ where
                     self.inner_done = true;
                     continue;
                 }
-                Some(Err(err)) => return Poll::Ready(Some(Err(SigV4Error::Body(err.to_string())))),
+                Some(Err(err)) => return Poll::Ready(Some(Err(SigV4Error::from_body(err)))),
                 Some(Ok(frame)) => frame,
             };
             // The client's own HTTP trailers are not part of the payload and

@@ -362,6 +362,19 @@ impl fmt::Display for SigV4Error {
 
 impl std::error::Error for SigV4Error {}
 
+impl SigV4Error {
+    /// A body stage's failure: one of ours from a stage beneath (the pace
+    /// floor's [`SigV4Error::BodyStalled`]) as it is; anything else (the
+    /// connection's) as [`SigV4Error::Body`].
+    pub fn from_body<E: std::error::Error + Send + Sync + 'static>(err: E) -> SigV4Error {
+        let err: Box<dyn std::error::Error + Send + Sync> = Box::new(err);
+        match err.downcast::<SigV4Error>() {
+            Ok(ours) => *ours,
+            Err(other) => SigV4Error::Body(other.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
 mod tests {

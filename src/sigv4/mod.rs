@@ -29,7 +29,7 @@ mod verify;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
-mod tests;
+pub(crate) mod tests;
 
 #[cfg(test)]
 mod fuzz;

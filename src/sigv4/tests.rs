@@ -525,7 +525,7 @@ fn security_token_header_is_exposed_and_redacted_in_debug_output() {
 // ---- Multiple chunks (aws-chunked, signed) ---------------------------------
 
 const SEED: &str = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9";
-const CHUNK_SIGS: [&str; 3] = [
+pub(crate) const CHUNK_SIGS: [&str; 3] = [
     "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648",
     "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497",
     "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9",
@@ -549,7 +549,7 @@ fn chunked_request(seed: &str) -> Parts {
     )
 }
 
-fn chunked_wire(sigs: [&str; 3]) -> Vec<u8> {
+pub(crate) fn chunked_wire(sigs: [&str; 3]) -> Vec<u8> {
     let mut wire = Vec::new();
     wire.extend_from_slice(format!("10000;chunk-signature={}\r\n", sigs[0]).as_bytes());
     wire.extend_from_slice(&[b'a'; 65_536]);
@@ -654,7 +654,7 @@ where
     (out, None)
 }
 
-fn chunked_verified() -> (Verified, Parts) {
+pub(crate) fn chunked_verified() -> (Verified, Parts) {
     let parts = chunked_request(SEED);
     let verified = parse(&parts)
         .unwrap()

@@ -9,11 +9,15 @@
 //! connection to the store (pooled, shared with other callers) until the
 //! store's own timeout, and gets a `503` that blames the store.
 //!
-//! The window starts when the body is first asked for (after the request
-//! was authorized and the store connected), and restarts each time the
-//! floor is reached. A store that reads slowly does not count against the
-//! caller: the caller's bytes wait in the socket, and the next poll finds
-//! them.
+//! Only the caller's slowness counts. The window's clock runs while the
+//! floor waits on the caller (a poll of the raw body found nothing yet),
+//! not while the store waits to read (the body is not polled at all when
+//! the upstream connection is full). And it counts bytes as they arrive,
+//! beneath the signature stage: an aws-chunked chunk is released only once
+//! its signature is checked at its end, so a large one, honestly sent,
+//! would otherwise bring nothing for many windows
+//! ([`paced_verified_body`] stacks the two in that order). The window
+//! restarts each time the floor is reached.
 
 use std::future::Future as _;
 use std::pin::Pin;
@@ -24,7 +28,29 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-use crate::sigv4::SigV4Error;
+use crate::sigv4::{BodyChecks, SigV4Error, Verified, VerifiedBody};
+
+/// The caller's body as the store gets it: the floor on the raw bytes as
+/// they arrive, and the signature stage on top.
+pub fn paced_verified_body<B>(
+    raw: B,
+    verified: &Verified,
+    parts: &http::request::Parts,
+    checks: BodyChecks,
+    window: Duration,
+    bytes_per_second: u64,
+) -> VerifiedBody<MinRate<B>>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    crate::sigv4::verified_body(
+        MinRate::new(raw, window, bytes_per_second),
+        verified,
+        parts,
+        checks,
+    )
+}
 
 pub struct MinRate<B> {
     inner: B,
@@ -33,13 +59,19 @@ pub struct MinRate<B> {
     floor: u64,
     /// Bytes this window brought so far.
     got: u64,
-    /// The end of this window; `None` until the body is first polled.
-    deadline: Option<Pin<Box<Sleep>>>,
+    /// How long this window waited on the caller so far.
+    waited: Duration,
+    /// Since when the floor waits on the caller: set when a poll of the
+    /// inner body is pending, taken at the next poll.
+    waiting_since: Option<Instant>,
+    /// Wakes the task when the window's wait runs out; made at the first
+    /// wait.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl<B> MinRate<B> {
-    /// `inner`, cut when a `window` brings fewer than `bytes_per_second`
-    /// times its length in bytes (and at least one).
+    /// `inner`, cut when a `window` of waiting on it brings fewer than
+    /// `bytes_per_second` times its length in bytes (and at least one).
     pub fn new(inner: B, window: Duration, bytes_per_second: u64) -> Self {
         let floor = bytes_per_second.saturating_mul(window.as_secs()).max(1);
         Self {
@@ -47,14 +79,23 @@ impl<B> MinRate<B> {
             window,
             floor,
             got: 0,
-            deadline: None,
+            waited: Duration::ZERO,
+            waiting_since: None,
+            timer: None,
         }
+    }
+
+    fn stalled(&self) -> Poll<Option<Result<Frame<Bytes>, SigV4Error>>> {
+        Poll::Ready(Some(Err(SigV4Error::BodyStalled {
+            window_secs: self.window.as_secs(),
+        })))
     }
 }
 
 impl<B> Body for MinRate<B>
 where
-    B: Body<Data = Bytes, Error = SigV4Error> + Unpin,
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::error::Error + Send + Sync + 'static,
 {
     type Data = Bytes;
     type Error = SigV4Error;
@@ -64,30 +105,42 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, SigV4Error>>> {
         let this = self.get_mut();
-        let window = this.window;
-        let deadline = this
-            .deadline
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(window)));
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Some(since) = this.waiting_since.take() {
+            this.waited += since.elapsed();
+        }
+        match polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     this.got = this.got.saturating_add(data.len() as u64);
                     if this.got >= this.floor {
                         this.got = 0;
-                        deadline.as_mut().reset(Instant::now() + window);
+                        this.waited = Duration::ZERO;
                     }
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Pending => {
-                if deadline.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Some(Err(SigV4Error::BodyStalled {
-                        window_secs: window.as_secs(),
-                    })));
+                let Some(left) = this
+                    .window
+                    .checked_sub(this.waited)
+                    .filter(|l| !l.is_zero())
+                else {
+                    return this.stalled();
+                };
+                let now = Instant::now();
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(left)));
+                timer.as_mut().reset(now + left);
+                if timer.as_mut().poll(cx).is_ready() {
+                    return this.stalled();
                 }
+                this.waiting_since = Some(now);
                 Poll::Pending
             }
-            other => other,
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(SigV4Error::from_body(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
         }
     }
 
@@ -111,7 +164,7 @@ mod tests {
 
     /// A caller's body: each piece after its pause (ms), then the end.
     struct Paced {
-        pieces: VecDeque<(Duration, &'static [u8])>,
+        pieces: VecDeque<(Duration, Bytes)>,
         wait: Option<Pin<Box<Sleep>>>,
     }
 
@@ -119,7 +172,7 @@ mod tests {
         Paced {
             pieces: pieces
                 .iter()
-                .map(|(ms, b)| (Duration::from_millis(*ms), *b))
+                .map(|(ms, b)| (Duration::from_millis(*ms), Bytes::from_static(b)))
                 .collect(),
             wait: None,
         }
@@ -134,25 +187,27 @@ mod tests {
             cx: &mut Context<'_>,
         ) -> Poll<Option<Result<Frame<Bytes>, SigV4Error>>> {
             let this = self.get_mut();
-            let Some((pause, bytes)) = this.pieces.front().copied() else {
+            let Some((pause, _)) = this.pieces.front() else {
                 return Poll::Ready(None);
             };
             let wait = this
                 .wait
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep(pause)));
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(*pause)));
             if wait.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
             this.wait = None;
-            this.pieces.pop_front();
-            Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(bytes)))))
+            let Some((_, bytes)) = this.pieces.pop_front() else {
+                return Poll::Ready(None);
+            };
+            Poll::Ready(Some(Ok(Frame::data(bytes))))
         }
     }
 
-    // Real time (the crate's tokio has no paused clock), with margins wide
-    // enough that the outcome, not the timing, is what is checked.
+    // On tokio's paused clock: time moves only when every task waits, so
+    // the pauses are exact and the tests take no real time.
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_body_that_stops_for_a_window_is_cut() {
         let body = MinRate::new(
             paced(&[(0, b"abc"), (60_000, b"def")]),
@@ -170,7 +225,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_body_that_keeps_coming_passes_whole() {
         let body = MinRate::new(
             paced(&[(0, b"ab"), (50, b"cd"), (50, b"ef"), (50, b"gh")]),
@@ -181,7 +236,7 @@ mod tests {
         assert_eq!(&all[..], b"abcdefgh");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn too_few_bytes_a_window_is_cut_even_while_some_come() {
         // A byte every 300 ms is under the 10 bytes a second asked for.
         let body = MinRate::new(
@@ -197,5 +252,63 @@ mod tests {
         );
         let err = body.collect().await.unwrap_err();
         assert!(matches!(err, SigV4Error::BodyStalled { .. }), "{err:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_store_that_stops_reading_does_not_count_against_the_caller() {
+        let mut body = MinRate::new(
+            paced(&[(0, b"ab"), (100, b"cd"), (100, b"ef")]),
+            Duration::from_secs(1),
+            0,
+        );
+        let first = body.frame().await.unwrap().unwrap();
+        assert_eq!(first.into_data().unwrap(), "ab");
+        // The store's connection is full: the body is not asked for ten
+        // windows. The caller's next bytes come 100 ms after it is asked.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let rest = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&rest[..], b"cdef");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_large_chunk_verified_only_at_its_end_is_paced_by_its_arrival() {
+        use crate::sigv4::tests::{CHUNK_SIGS, chunked_verified, chunked_wire};
+        // aws-chunked: 64 KiB, then 1 KiB, each released only once its
+        // signature is checked at its end. The caller sends 8 KiB every
+        // half second, far above the 1000 bytes a second asked for, but
+        // the first chunk takes four seconds, four windows.
+        let wire = Bytes::from(chunked_wire(CHUNK_SIGS));
+        let (verified, parts) = chunked_verified();
+        // The first `pieces` of the wire, 8 KiB each half second, then
+        // (`stop`) nothing for an hour; verified, under the floor.
+        let sent = |pieces: usize, stop: bool| {
+            let raw = Paced {
+                pieces: wire
+                    .chunks(8192)
+                    .take(pieces)
+                    .map(|piece| (Duration::from_millis(500), wire.slice_ref(piece)))
+                    .chain(stop.then(|| (Duration::from_secs(3600), Bytes::new())))
+                    .collect(),
+                wait: None,
+            };
+            paced_verified_body(
+                raw,
+                &verified,
+                &parts,
+                BodyChecks::default(),
+                Duration::from_secs(1),
+                1000,
+            )
+        };
+        let all = sent(usize::MAX, false).collect().await.unwrap().to_bytes();
+        assert_eq!(all.len(), 66_560);
+        // A caller that stops halfway through the chunk is still cut, as
+        // `RequestTimeout` through the signature stage.
+        let body = sent(3, true);
+        let err = body.collect().await.unwrap_err();
+        assert!(
+            matches!(err, SigV4Error::BodyStalled { window_secs: 1 }),
+            "{err:?}"
+        );
     }
 }

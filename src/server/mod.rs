@@ -271,10 +271,15 @@ impl Conn {
         let activity = idle::Activity::new();
         let io = idle::Watched::new(io, activity.clone());
         let gateway = self.gateway.clone();
-        let service = service_fn(move |req| {
+        let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             let gateway = gateway.clone();
             async move {
-                Ok::<_, std::convert::Infallible>(gateway::handle(&gateway, req, client).await)
+                let unread = body_may_be_left_unread(&req);
+                let mut response = gateway::handle(&gateway, req, client).await;
+                if unread && !response.status().is_success() {
+                    close_after(&mut response);
+                }
+                Ok::<_, std::convert::Infallible>(response)
             }
         });
         let conn = self.watcher.watch(
@@ -295,6 +300,31 @@ impl Conn {
         }
         drop(self.admission);
     }
+}
+
+/// Whether an answer to `req` may leave its body unread: an HTTP/1 request
+/// that declares one. A refusal answers before reading it (and a store may
+/// refuse before taking all of it); hyper then reads what has already
+/// arrived and, if that is not all, closes the connection without saying
+/// so. A client that sent `Expect: 100-continue` skips the body on a final
+/// answer and may send its next request on the same connection: if that
+/// request is already there when hyper turns to the connection again, its
+/// first bytes are taken for the skipped body and the rest is refused as
+/// garbage (a bare `400`).
+fn body_may_be_left_unread(req: &hyper::Request<hyper::body::Incoming>) -> bool {
+    use hyper::body::Body as _;
+    req.version() < http::Version::HTTP_2 && !req.body().is_end_stream()
+}
+
+/// Says `Connection: close` (RFC 9110 §10.1.1: a server answering before
+/// it read the content says whether it will close): the client opens a
+/// new connection for its next request, and hyper closes this one after
+/// the answer, never parsing what follows the refused request.
+fn close_after<B>(response: &mut hyper::Response<B>) {
+    response.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -610,3 +610,59 @@ fn delete_objects_announced_over_the_cap_is_refused_before_reading_it() {
     assert!(store_object(&bucket.name, "keep").is_some());
     assert_healthy(&bucket.name, &creds);
 }
+
+/// A refusal that leaves the request's body unread leaves the client able
+/// to go on. botocore sends `Expect: 100-continue` and, on a final answer,
+/// skips the body and sends its next request on the same connection: the
+/// gateway must say `Connection: close` and close it, never take the next
+/// request's first bytes for the skipped body and refuse the rest as
+/// garbage (a bare `400`, which boto3 reported for a plain key). The next
+/// request is on the wire here before the refusal is written, as it is
+/// when the gateway is slow to turn to the connection again.
+#[test]
+fn a_refusal_that_leaves_the_body_unread_does_not_swallow_the_next_request() {
+    needs_testbed!();
+    let (bucket, creds) = setup("unread-body");
+    let keep_alive = |req: &crate::sign::Request| {
+        let head = raw_head(req, &["content-length"], &[("content-length", "6")]);
+        head.strip_suffix("connection: close\r\n")
+            .map(str::to_owned)
+            .unwrap()
+    };
+    let dots = unsigned_put(
+        &creds,
+        &bucket.name,
+        "c/..",
+        &[("expect", "100-continue")],
+        b"body 4",
+    );
+    let plain = unsigned_put(&creds, &bucket.name, "c", &[], b"body 5");
+    let wire = format!("{}\r\n{}", keep_alive(&dots), keep_alive(&plain));
+    let raw = {
+        use std::io::{Read as _, Write as _};
+        let endpoint = harness().gw().endpoint();
+        let mut s =
+            std::net::TcpStream::connect(endpoint.strip_prefix("http://").unwrap()).unwrap();
+        // A guard against hanging the suite, not an assertion on timing.
+        s.set_read_timeout(Some(std::time::Duration::from_secs(90)))
+            .unwrap();
+        s.write_all(wire.as_bytes()).unwrap();
+        s.write_all(b"\r\nbody 5").unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).ok();
+        String::from_utf8_lossy(&raw).into_owned()
+    };
+    let (first, rest) = raw.split_once("</Error>").unwrap_or((&raw, ""));
+    assert!(
+        first.starts_with("HTTP/1.1 400") && first.contains("<Code>InvalidArgument</Code>"),
+        "{raw}"
+    );
+    // Either the connection ends after a refusal that says so, or the next
+    // request is answered as itself.
+    let closed = first
+        .to_ascii_lowercase()
+        .contains("\r\nconnection: close\r\n")
+        && rest.is_empty();
+    assert!(closed || rest.starts_with("HTTP/1.1 200"), "{raw}");
+    assert_absent(&bucket.name, "c/..");
+}

@@ -77,6 +77,8 @@ pub struct Gateway {
     pub revocations: Arc<Revocations>,
     /// Browser and CLI sign-in (`[login]`), when configured.
     pub login: Option<crate::login::rp::RelyingParty>,
+    /// The portal's host and port (`login.public_url`), parsed once.
+    pub portal_host: Option<origin::PortalHost>,
     /// Device approvals and used one-time codes (`[shared]`).
     pub shared: Arc<dyn crate::shared::SharedState>,
     /// Where this instance's device sign-ins came from (the approval page).
@@ -151,6 +153,10 @@ impl Gateway {
             health: Arc::new(Health::default()),
             limits: config.server.clone(),
             revocations,
+            portal_host: config
+                .login
+                .as_ref()
+                .and_then(|l| origin::PortalHost::of(&l.public_url)),
             login: config
                 .login
                 .clone()

@@ -32,23 +32,38 @@ use crate::s3::{S3Error, S3ErrorCode};
 
 type Response = http::Response<GatewayBody>;
 
+/// The portal's host and port, from `login.public_url` (parsed once, at
+/// start, not per request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalHost {
+    /// `host:port`, as [`url_authority`] writes it.
+    authority: String,
+    /// The port a `Host` without one means: the public URL's scheme's.
+    default_port: u16,
+}
+
+impl PortalHost {
+    /// `None` when the URL names no host.
+    pub fn of(public_url: &str) -> Option<PortalHost> {
+        Some(PortalHost {
+            authority: url_authority(public_url)?,
+            default_port: default_port(public_url.split_once("://").map(|(s, _)| s)),
+        })
+    }
+}
+
 /// Whether `req` was sent to the portal's host and port. False without
 /// `[login]`, and for a request that names no host.
 pub fn on_portal_host<B>(gateway: &Gateway, req: &Request<B>) -> bool {
-    let Some(rp) = &gateway.login else {
+    let Some(portal) = &gateway.portal_host else {
         return false;
     };
-    let config = rp.config();
-    let Some(portal) = url_authority(&config.public_url) else {
-        return false;
-    };
-    let port = default_port(config.public_url.split_once("://").map(|(s, _)| s));
     let host = match req.headers().get(http::header::HOST) {
         Some(v) => v.to_str().ok(),
         None => req.uri().authority().map(http::uri::Authority::as_str),
     };
-    host.and_then(|h| host_authority(h, port))
-        .is_some_and(|h| h == portal)
+    host.and_then(|h| host_authority(h, portal.default_port))
+        .is_some_and(|h| h == portal.authority)
 }
 
 /// Whether a portal path may be served for `req`: on the portal's host,

@@ -26,17 +26,17 @@ use crate::s3::{S3Error, S3ErrorCode};
 use crate::session::{Claims, Quota};
 
 /// The query's parameter names as the store reads them: percent-decoded
-/// (`response%2Dcontent-type` is `response-content-type` to S3). Borrowed
-/// unless a name has a `%`; a name that is not UTF-8 once decoded is kept
-/// lossily, so it still cannot match one of the names below by accident.
-fn param_names(parts: &Parts) -> impl Iterator<Item = Cow<'_, str>> {
+/// (`response%2Dcontent-type` is `response-content-type` to S3), by
+/// [`crate::s3::param_name`]. `None` for a name that does not decode
+/// (classify refuses such a query first): the checks below count it as a
+/// match, never as a pass.
+fn param_names(parts: &Parts) -> impl Iterator<Item = Option<Cow<'_, str>>> {
     parts
         .uri
         .query()
         .unwrap_or("")
         .split('&')
-        .map(|piece| piece.split_once('=').map_or(piece, |(n, _)| n))
-        .map(|name| percent_encoding::percent_decode_str(name).decode_utf8_lossy())
+        .map(crate::s3::param_name)
 }
 
 /// Whether `name` starts with `prefix` (lower case ASCII), in any case.
@@ -53,9 +53,11 @@ pub fn is_unsigned(parts: &Parts) -> bool {
         return false;
     }
     !param_names(parts).any(|name| {
-        starts_with_any_case(&name, "x-amz-")
-            || name.eq_ignore_ascii_case("awsaccesskeyid")
-            || name.eq_ignore_ascii_case("signature")
+        name.is_none_or(|name| {
+            starts_with_any_case(&name, "x-amz-")
+                || name.eq_ignore_ascii_case("awsaccesskeyid")
+                || name.eq_ignore_ascii_case("signature")
+        })
     })
 }
 
@@ -79,7 +81,8 @@ pub fn claims(gateway: &Gateway, parts: &Parts, ctx: &mut RequestCtx) -> Result<
             ),
         ));
     }
-    let overrides = param_names(parts).any(|name| starts_with_any_case(&name, "response-"));
+    let overrides = param_names(parts)
+        .any(|name| name.is_none_or(|name| starts_with_any_case(&name, "response-")));
     if overrides {
         ctx.event.reason = "response-* overrides on an unsigned request".into();
         return Err(S3Error::new(

@@ -2,6 +2,8 @@
 //! path, bucket-name rules, percent-decoding of keys and prefixes, the
 //! refusal of `.`/`..` segments, and `x-amz-copy-source`. Pure.
 
+use std::borrow::Cow;
+
 use http::{HeaderMap, Uri};
 
 use super::error::{S3Error, S3ErrorCode};
@@ -85,9 +87,21 @@ pub(super) fn validate_bucket(bucket: &str) -> Result<(), S3Error> {
 /// result must be UTF-8. `plus_is_space` applies form decoding (query
 /// values).
 pub(super) fn decode(raw: &str, plus_is_space: bool) -> Option<String> {
+    decoded(raw, plus_is_space).map(Cow::into_owned)
+}
+
+/// The name of a query parameter (`name` or `name=value`) as S3 reads it,
+/// and as [`super::classify`] does: [`decode`]d, `+` a space. Borrowed
+/// when there is nothing to decode. `None` when it is not valid percent-
+/// encoded UTF-8 (a query classify refuses with `InvalidURI`).
+pub fn param_name(pair: &str) -> Option<Cow<'_, str>> {
+    decoded(pair.split_once('=').map_or(pair, |(name, _)| name), true)
+}
+
+fn decoded(raw: &str, plus_is_space: bool) -> Option<Cow<'_, str>> {
     let bytes = raw.as_bytes();
     if !(bytes.contains(&b'%') || plus_is_space && bytes.contains(&b'+')) {
-        return Some(raw.to_owned());
+        return Some(Cow::Borrowed(raw));
     }
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -109,7 +123,7 @@ pub(super) fn decode(raw: &str, plus_is_space: bool) -> Option<String> {
             }
         }
     }
-    String::from_utf8(out).ok()
+    String::from_utf8(out).ok().map(Cow::Owned)
 }
 
 pub(super) fn hex_val(b: u8) -> Option<u8> {

@@ -4,7 +4,7 @@
 //! Pure.
 
 use super::error::{S3Error, S3ErrorCode};
-use super::name::decode;
+use super::name::{decode, param_name};
 
 /// Subresources that select the operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,12 +68,9 @@ impl Query {
         let bad = || S3Error::new(S3ErrorCode::InvalidURI, "Couldn't parse the specified URI.");
         let mut q = Query::default();
         for pair in raw.split('&').filter(|p| !p.is_empty()) {
-            let (raw_name, raw_value) = match pair.split_once('=') {
-                Some((n, v)) => (n, Some(v)),
-                None => (pair, None),
-            };
-            let name = decode(raw_name, true).ok_or_else(bad)?;
-            let sub = match name.as_str() {
+            let raw_value = pair.split_once('=').map(|(_, v)| v);
+            let name = param_name(pair).ok_or_else(bad)?;
+            let sub = match &*name {
                 "acl" => Some(Sub::Acl),
                 "attributes" => Some(Sub::Attributes),
                 "cors" => Some(Sub::Cors),
@@ -106,7 +103,7 @@ impl Query {
                     Ok(())
                 }
             };
-            match name.as_str() {
+            match &*name {
                 "prefix" => {
                     dup(q.prefix.is_some())?;
                     q.prefix = Some(raw_value.unwrap_or("").to_owned());

@@ -523,9 +523,11 @@ fn push_forwarded_query(out: &mut String, query: Option<&str>) {
     let Some(query) = query else { return };
     let mut first = true;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let raw = pair.split('=').next().unwrap_or(pair);
-        let name = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
-        if PRESIGN_PARAMS.iter().any(|p| name.eq_ignore_ascii_case(p)) {
+        // A name that does not decode cannot be one of them (and classify
+        // refuses such a query before it gets here).
+        let presign = crate::s3::param_name(pair)
+            .is_some_and(|name| PRESIGN_PARAMS.iter().any(|p| name.eq_ignore_ascii_case(p)));
+        if presign {
             continue;
         }
         // S3 treats an empty delimiter as none; some S3-compatible stores

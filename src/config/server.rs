@@ -68,8 +68,8 @@ pub struct ServerConfig {
     pub max_url_bytes: usize,
     /// Open connections from one client address; the next one is answered
     /// `503 SlowDown`, so one source cannot take every connection slot.
-    /// Behind a load balancer the peers are the balancer's own addresses:
-    /// raise it to `max_connections` there, or 0 for no per-source limit.
+    /// Peers in `trusted_proxies` (the load balancers, which carry every
+    /// client's connections) are not held to it; 0: no per-source limit.
     /// Default: `512`.
     #[serde(default = "default_max_connections_per_source")]
     pub max_connections_per_source: usize,

@@ -157,7 +157,7 @@ async fn accept_loop(
             builder: builder.clone(),
             watcher: graceful.watcher(),
             client,
-            admission: admit(&slots, &sources, client),
+            admission: admit(&slots, &sources, client, &limits.trusted_proxies),
         };
         let acceptor = acceptor.clone();
         let handshake_timeout = limits.header_read_timeout;
@@ -216,16 +216,23 @@ struct Conn {
 }
 
 /// A slot for a new connection from `client`: under `max_connections`, and
-/// under `max_connections_per_source` for its address.
+/// under `max_connections_per_source` for its address, unless the address
+/// is one of `trusted_proxies`. A balancer carries every client's
+/// connections: counted as one source, it would hold them all to one
+/// client's share.
 fn admit(
     slots: &Arc<Semaphore>,
     sources: &InFlight<IpAddr>,
     client: SocketAddr,
+    trusted_proxies: &[crate::policy::Cidr],
 ) -> Result<(OwnedSemaphorePermit, Option<Held<IpAddr>>), Limit> {
     let permit = slots
         .clone()
         .try_acquire_owned()
         .map_err(|_| Limit::MaxConnections)?;
+    if trusted_proxies.iter().any(|c| c.contains(client.ip())) {
+        return Ok((permit, None));
+    }
     let source = sources
         .enter(&client.ip())
         .ok_or(Limit::ConnectionsPerSource)?;

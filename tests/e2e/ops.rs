@@ -422,6 +422,27 @@ fn one_source_over_max_connections_per_source_gets_503_and_others_are_served() {
 }
 
 #[test]
+fn a_trusted_load_balancer_is_not_held_to_one_sources_connections() {
+    needs_testbed!();
+    let dir = harness().tempdir();
+    // 127.0.0.2 is the balancer: every client's connections come from it.
+    let gw = gateway_with(
+        dir.path(),
+        "[server]\nmax_connections_per_source = 2\ntrusted_proxies = [\"127.0.0.2/32\"]\n",
+    );
+    let held: Vec<_> = (0..4).map(|_| connect_from(&gw, [127, 0, 0, 2])).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let fifth = healthz_on(connect_from(&gw, [127, 0, 0, 2]));
+    assert!(fifth.starts_with("HTTP/1.1 200"), "{fifth}");
+    // Any other address still has its own share.
+    let others: Vec<_> = (0..2).map(|_| connect_from(&gw, [127, 0, 0, 3])).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let third = healthz_on(connect_from(&gw, [127, 0, 0, 3]));
+    assert!(third.starts_with("HTTP/1.1 503"), "{third}");
+    drop((held, others));
+}
+
+#[test]
 fn a_principal_over_max_requests_per_principal_gets_slow_down_and_others_are_served() {
     needs_testbed!();
     let h = harness();

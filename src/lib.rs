@@ -11,6 +11,8 @@
 //! configures it all and [`dev`] the embedded single-machine default; [`metrics`] counts
 //! what passes, for Prometheus. People sign in through [`login`] (the
 //! relying party and its pages), which ends in the same sealed sessions.
+//! [`secret_file`] writes the files that hold secrets for their owner only
+//! and refuses a keyring file others could read.
 //!
 //! Dependencies point down the pipeline: `s3`, `sigv4`, `session` and
 //! `policy` are pure (no I/O, no clock reads: time is passed in); the adapters
@@ -34,6 +36,7 @@ pub mod metrics;
 pub mod policy;
 pub mod principal;
 pub mod s3;
+pub mod secret_file;
 pub mod server;
 pub mod session;
 pub mod shared;

@@ -1,5 +1,5 @@
 //! Sessions cached on the caller's machine (`s3gate credentials aws|sso`,
-//! `s3gate login`) and the owner-only writer they share with keyrings.
+//! `s3gate login`), written with [`write_private`].
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -22,27 +22,4 @@ pub fn cached(path: &Path, now: SystemTime) -> Option<String> {
     (exp > now + CACHE_MARGIN).then(|| text.trim().to_owned())
 }
 
-/// Writes a secret (a cached session, a keyring) for its owner only: the
-/// folder is created 0700 if missing, the file is written 0600 under a
-/// temporary name, synced, and renamed into place, so a reader never sees
-/// half of it.
-pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
+pub use s3gate::secret_file::write_private;

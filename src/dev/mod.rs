@@ -173,7 +173,9 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
     let running = crate::server::start_with(&config, gateway).await?;
     let lines = env_lines(running.addr, &creds);
     if let Some(path) = &options.env_file {
-        std::fs::write(path, &lines).with_context(|| format!("cannot write {}", path.display()))?;
+        // The lines hold the session's secret key and token.
+        crate::secret_file::write_private(path, &lines)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     eprintln!(
         "s3gate dev: gateway on http://{}, store over {} (bucket `dev`), session for `dev` until {}, {policy_note}.\n\

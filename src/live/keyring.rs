@@ -63,7 +63,7 @@ impl LiveKeyring {
             Keyring::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let file = config
             .keyring_file()
-            .map(|file| WatchedFile::new(file, MAX_KEYRING_BYTES, text.as_bytes()));
+            .map(|file| WatchedFile::new(file, MAX_KEYRING_BYTES, text.as_bytes()).secret());
         Ok(Live::new(keyring, file))
     }
 }
@@ -80,6 +80,7 @@ mod tests {
 
     use super::*;
     use crate::policy::Scope;
+    use crate::secret_file::write_private;
     use crate::session::{Identity, SessionCredentials};
 
     fn config(keyring: &str) -> SessionConfig {
@@ -124,14 +125,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keyring.toml");
         let mut ring = Keyring::generate("k1", &mut rng).unwrap();
-        std::fs::write(&path, ring.to_toml().expose()).unwrap();
+        write_private(&path, ring.to_toml().expose()).unwrap();
         let live = LiveKeyring::load(&config(path.to_str().unwrap())).unwrap();
         let old = mint(&live, &mut rng);
         assert_eq!(sealed_by(&old), "k1");
         assert!(!live.reload().await, "unchanged file: nothing new");
 
         ring.add_key("k2", &mut rng).unwrap();
-        std::fs::write(&path, ring.to_toml().expose()).unwrap();
+        write_private(&path, ring.to_toml().expose()).unwrap();
         assert!(live.reload().await);
         assert_eq!(live.reloads.load(Ordering::Relaxed), 1);
         let new = mint(&live, &mut rng);
@@ -147,7 +148,7 @@ mod tests {
             "[[keys]]\nid = \"k3\"\nsecret = \"AAECAw==\"\n",
         ];
         for (i, text) in broken.into_iter().enumerate() {
-            std::fs::write(&path, text).unwrap();
+            write_private(&path, text).unwrap();
             assert!(!live.reload().await, "{text:?}");
             assert!(!live.reload().await, "{text:?} again");
             assert_eq!(live.reload_failures.load(Ordering::Relaxed), i as u64 + 1);
@@ -162,13 +163,46 @@ mod tests {
 
         // Retiring k1 ends its sessions; k2's still open.
         ring.remove_key("k1").unwrap();
-        std::fs::write(&path, ring.to_toml().expose()).unwrap();
+        write_private(&path, ring.to_toml().expose()).unwrap();
         assert!(live.reload().await);
         assert!(
             !opens(&live, &old),
             "a retired key's session no longer opens"
         );
         assert!(opens(&live, &new));
+    }
+
+    #[tokio::test]
+    async fn a_keyring_file_others_can_read_is_not_loaded_nor_reloaded() {
+        use std::os::unix::fs::PermissionsExt;
+        let mut rng = StdRng::seed_from_u64(8);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.toml");
+        let mut ring = Keyring::generate("k1", &mut rng).unwrap();
+        let mode = |m| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(m));
+        std::fs::write(&path, ring.to_toml().expose()).unwrap();
+        mode(0o644).unwrap();
+        let err = LiveKeyring::load(&config(path.to_str().unwrap()))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("chmod 600"), "{err}");
+
+        mode(0o640).unwrap();
+        let live = LiveKeyring::load(&config(path.to_str().unwrap())).unwrap();
+        let old = mint(&live, &mut rng);
+        // A rotation written world-readable is not taken in.
+        ring.add_key("k2", &mut rng).unwrap();
+        std::fs::write(&path, ring.to_toml().expose()).unwrap();
+        mode(0o604).unwrap();
+        assert!(!live.reload().await);
+        assert_eq!(live.reload_failures.load(Ordering::Relaxed), 1);
+        assert_eq!(sealed_by(&mint(&live, &mut rng)), "k1");
+        assert!(opens(&live, &old));
+        // Closed again, it is.
+        mode(0o600).unwrap();
+        assert!(live.reload().await);
+        assert_eq!(sealed_by(&mint(&live, &mut rng)), "k2");
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! the hot path, and a reload never waits for requests nor they for it.
 //! Polling (rather than inotify) also sees a file replaced by rename, a
 //! ConfigMap-style symlink swap, or a network filesystem. Depends on
-//! nothing else in the crate; what a file means is its [`Loaded`] type's.
+//! nothing else in the crate but [`crate::secret_file`]; what a file means
+//! is its [`Loaded`] type's.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -131,6 +132,8 @@ impl<T: Loaded> Live<T> {
 pub(super) struct WatchedFile {
     path: PathBuf,
     max_bytes: u64,
+    /// Holds secrets: not read while other users can read or change it.
+    secret: bool,
     /// The SHA-256 of the text last looked at (valid or not); `None` after
     /// a failed read, so a file that comes back is parsed again.
     last_seen: Mutex<Option<[u8; 32]>>,
@@ -155,8 +158,16 @@ impl WatchedFile {
         WatchedFile {
             path: path.to_owned(),
             max_bytes,
+            secret: false,
             last_seen: Mutex::new(Some(Sha256::digest(first).into())),
         }
+    }
+
+    /// The file holds secrets: a re-read while other users can read or
+    /// change it fails (and keeps what is in force), as the first read did.
+    pub(super) fn secret(mut self) -> WatchedFile {
+        self.secret = true;
+        self
     }
 
     pub(super) fn path(&self) -> &Path {
@@ -175,7 +186,12 @@ impl WatchedFile {
     ) -> Option<R> {
         let mut last_seen = self.last_seen.lock().await;
         // Wiped when dropped: the file may be the keyring.
-        let bytes = match read_bounded(&self.path, self.max_bytes).await {
+        let read = if self.secret {
+            crate::secret_file::check_private(&self.path)
+        } else {
+            Ok(())
+        };
+        let bytes = match read.and(read_bounded(&self.path, self.max_bytes).await) {
             Ok(b) => zeroize::Zeroizing::new(b),
             Err(e) => {
                 if last_seen.take().is_some() {

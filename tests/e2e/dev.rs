@@ -86,6 +86,11 @@ fn s3gate_dev_prints_env_lines_that_make_aws_cli_cp_ls_and_sync_work() {
         );
     }
     assert_eq!(env["AWS_ENDPOINT_URL"], format!("http://{listen}"));
+    // It holds the session's secret key: for its owner's eyes only.
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&env_file).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "the env file's mode is {mode:o}");
     // The terminal shows the same lines (on stdout or stderr) to paste.
     let terminal = std::fs::read_to_string(&stdout_path).unwrap()
         + &std::fs::read_to_string(dir.path().join("dev.stderr")).unwrap();

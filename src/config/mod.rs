@@ -228,10 +228,37 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = read_source(path)?;
         let mut config = Self::parse(&text, path)?;
+        // A file that holds a secret itself is held to the keyring's rule.
+        if env_source(path).is_none()
+            && let Some(field) = config.inline_secret()
+        {
+            crate::secret_file::check_private(path).map_err(|message| ConfigError::Invalid {
+                path: path.to_owned(),
+                field,
+                message: format!("{message} (it holds `{field}`)"),
+            })?;
+        }
         if let Some(dir) = path.parent() {
             config.resolve_relative_to(dir);
         }
         Ok(config)
+    }
+
+    /// The first secret written into the config itself, not taken from
+    /// the environment: static store credentials, the portal's client
+    /// secret.
+    fn inline_secret(&self) -> Option<&'static str> {
+        let upstreams = std::iter::once(&self.upstream).chain(&self.upstreams);
+        for upstream in upstreams {
+            if upstream.credentials.is_some() {
+                return Some("upstream.credentials");
+            }
+        }
+        self.login
+            .as_ref()
+            .and_then(|l| l.client_secret.as_deref())
+            .filter(|secret| !secret.starts_with("env:"))
+            .map(|_| "login.client_secret")
     }
 
     /// Parses and validates config text; `path` only labels errors.

@@ -272,6 +272,30 @@ fn relative_paths_follow_the_file() {
 }
 
 #[test]
+fn a_config_file_holding_a_secret_must_be_private_one_without_need_not() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s3gate.toml");
+    let open = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        Config::load(&path)
+    };
+    // Nothing secret in it: readable by all is fine.
+    open(MINIMAL).unwrap();
+    let with_keys = MINIMAL.replace(
+        "[upstream]\n",
+        "[upstream]\n[upstream.credentials]\naccess_key_id = \"AKIDEXAMPLE\"\n\
+         secret_access_key = \"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\"\n",
+    );
+    let err = open(&with_keys).unwrap_err().to_string();
+    assert!(err.contains("upstream.credentials"), "{err}");
+    assert!(err.contains("chmod 600"), "{err}");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    Config::load(&path).unwrap();
+}
+
+#[test]
 fn shared_state_is_memory_by_default_and_dynamodb_needs_a_table() {
     let c = parse(MINIMAL).unwrap();
     assert_eq!(c.shared, SharedConfig::default());

@@ -97,6 +97,8 @@ fn load(
     if certs.is_empty() {
         anyhow::bail!("no certificate in {}", cert.display());
     }
+    // The listener's private key: not used while others can read it.
+    crate::secret_file::check_private(key).map_err(anyhow::Error::msg)?;
     let key = PrivateKeyDer::from_pem_file(key)
         .with_context(|| format!("cannot read TLS private key {}", key.display()))?;
     let ck = CertifiedKey::from_der(certs, key, provider)

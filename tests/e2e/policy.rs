@@ -657,7 +657,8 @@ fn sighup_reloads_an_unwatched_policy_and_the_keyring_in_a_running_s3gate_serve(
             "file = \"policy.toml\"\nwatch = false",
         );
     let config_path = dir.path().join("s3gate.toml");
-    std::fs::write(&config_path, config).unwrap();
+    // It holds the store's keys: s3gate reads it only if private.
+    crate::harness::write_private(&config_path, &config);
     let policy = dir.path().join("policy.toml");
     std::fs::write(&policy, grant(&alice)).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_s3gate"))
@@ -735,7 +736,8 @@ fn s3gate_serve_refuses_to_start_without_a_policy() {
         .unwrap()
         .replace("[policy]\nfile = \"policy.toml\"\n", "");
     let config_path = dir.path().join("s3gate.toml");
-    std::fs::write(&config_path, config).unwrap();
+    // It holds the store's keys: s3gate reads it only if private.
+    crate::harness::write_private(&config_path, &config);
     let out = Command::new(env!("CARGO_BIN_EXE_s3gate"))
         .args(["serve", "--config"])
         .arg(&config_path)

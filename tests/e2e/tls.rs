@@ -293,3 +293,43 @@ fn an_https_upstream_behind_a_private_ca_is_reached_with_upstream_ca_bundle() {
         without_ca.text()
     );
 }
+
+#[test]
+fn a_listener_key_other_users_can_read_is_refused_at_start() {
+    needs_testbed!();
+    use std::os::unix::fs::PermissionsExt;
+    let h = harness();
+    let dir = h.tempdir();
+    let (cert, key) = self_signed(dir.path(), "open");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let text = config_text(
+        &h.store.endpoint(),
+        &h.store.creds,
+        &write_keyring(dir.path()),
+        &dir.path().join("audit.log"),
+    ) + &format!(
+        "\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let config = dir.path().join("s3gate.toml");
+    write_private(&config, &text);
+    std::fs::write(dir.path().join("policy.toml"), crate::harness::OPEN_POLICY).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_s3gate"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start s3gate serve");
+    let exited = wait_for(Duration::from_secs(20), || child.try_wait().ok().flatten());
+    if exited.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("s3gate started with a TLS key readable by every user");
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("chmod 600"), "{stderr}");
+}

@@ -534,6 +534,7 @@ mod tests {
                     "content-type", "range", "if-match", "cache-control", "content-md5",
                     "x-amz-meta-a", "x-amz-meta-b", "x-amz-acl", "x-amz-tagging",
                     "user-agent", "x-amzn-trace-id", "content-length", "expect",
+                    "transfer-encoding", "authorization",
                 ]),
                 header_value(),
             ), 0..8),

@@ -3,7 +3,7 @@
 //!
 //! The phases, over the same [`RequestCtx`] as every S3 request:
 //! 1. read the form's head: the fields before the file, capped at S3's
-//!    20 KiB (`s3::parse_head`);
+//!    20 KiB (`s3::HeadReader`, resumed as the body arrives);
 //! 2. authenticate: the form's SigV4 fields name a session (its token in
 //!    `x-amz-security-token`); the `policy` field's signature is checked
 //!    with the session's key, then the revocation list;
@@ -102,7 +102,7 @@ pub(super) async fn run(
         refused(ctx, &e, err)
     })?;
     form.signature
-        .check_lifetime(policy.expiration)
+        .check_lifetime(policy.expiration, ctx.now)
         .map_err(|e| {
             ctx.event.rule = Some("form policy".into());
             let err = e.to_s3_error();

@@ -40,6 +40,9 @@ pub enum PostSignatureError {
     Mismatch,
     /// The policy expires more than 7 days after `x-amz-date`.
     TooLong,
+    /// `x-amz-date` is further ahead of the gateway's clock than clocks
+    /// drift: a form dated ahead would stretch the 7 days.
+    FutureDated,
 }
 
 impl fmt::Display for PostSignatureError {
@@ -61,6 +64,9 @@ impl fmt::Display for PostSignatureError {
                 "Invalid according to Policy: the policy expires more than 7 days after \
                  x-amz-date.",
             ),
+            Self::FutureDated => f.write_str(
+                "The difference between the form's x-amz-date and the server time is too large.",
+            ),
         }
     }
 }
@@ -70,6 +76,7 @@ impl PostSignatureError {
         let code = match self {
             Self::Mismatch => S3ErrorCode::SignatureDoesNotMatch,
             Self::TooLong => S3ErrorCode::AccessDenied,
+            Self::FutureDated => S3ErrorCode::RequestTimeTooSkewed,
             _ => S3ErrorCode::InvalidArgument,
         };
         S3Error::new(code, self.to_string())
@@ -164,9 +171,18 @@ impl PostSignature {
 
 impl PostSignature {
     /// Whether a policy expiring at `expiration` lives no longer than a
-    /// presigned URL may: 7 days from its signing. (Its session may end
-    /// sooner; the gateway checks that apart.)
-    pub fn check_lifetime(&self, expiration: SystemTime) -> Result<(), PostSignatureError> {
+    /// presigned URL may: 7 days from its signing, its signing not later
+    /// than `now` (give or take `verify::MAX_SKEW`, as for a
+    /// presigned URL). (Its session may end sooner; the gateway checks that
+    /// apart.)
+    pub fn check_lifetime(
+        &self,
+        expiration: SystemTime,
+        now: SystemTime,
+    ) -> Result<(), PostSignatureError> {
+        if self.signed_at > now + super::verify::MAX_SKEW {
+            return Err(PostSignatureError::FutureDated);
+        }
         let max = Duration::from_secs(super::MAX_EXPIRES_SECS);
         if expiration > self.signed_at + max {
             return Err(PostSignatureError::TooLong);
@@ -251,12 +267,22 @@ mod tests {
             .unwrap()
             .system_time();
         let week = Duration::from_secs(7 * 24 * 3600);
-        assert_eq!(sig.check_lifetime(signed + week), Ok(()));
+        assert_eq!(sig.check_lifetime(signed + week, signed), Ok(()));
         let err = sig
-            .check_lifetime(signed + week + Duration::from_secs(1))
+            .check_lifetime(signed + week + Duration::from_secs(1), signed)
             .unwrap_err();
         assert_eq!(err, PostSignatureError::TooLong);
         assert_eq!(err.to_s3_error().code, S3ErrorCode::AccessDenied);
+        // Dated a year ahead, a week "from its date" would be a year and a
+        // week from now: refused, as a presigned URL dated ahead is.
+        let year = Duration::from_secs(365 * 24 * 3600);
+        let before = signed - year;
+        let err = sig.check_lifetime(signed + week, before).unwrap_err();
+        assert_eq!(err, PostSignatureError::FutureDated);
+        assert_eq!(err.to_s3_error().code, S3ErrorCode::RequestTimeTooSkewed);
+        // Within the clock skew allowed, it passes.
+        let skewed = signed - Duration::from_secs(10 * 60);
+        assert_eq!(sig.check_lifetime(signed + week, skewed), Ok(()));
     }
 
     #[test]

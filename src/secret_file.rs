@@ -1,14 +1,18 @@
-//! Files that hold secrets (keyrings, cached sessions, `s3gate dev`'s
-//! credentials): written for their owner only, and a keyring read only
-//! when no other user can read or change it, as ssh treats private keys.
+//! Files that hold secrets (keyrings, the listener's TLS key, a config
+//! with the store's keys inline, cached sessions, `s3gate dev`'s
+//! credentials): written for their owner only, and read only when no other
+//! user can read or change them, as ssh treats private keys. Files that
+//! grant rights without being secret (the policy, the revocation list) are
+//! refused when every user may change them.
 //!
 //! Depends on nothing else in the crate. Does file I/O.
 
 use std::path::Path;
 
 /// Writes a secret for its owner only: the folder is created 0700 if
-/// missing, the file is written 0600 under a temporary name, synced, and
-/// renamed into place, so a reader never sees half of it.
+/// missing, the file is written 0600 under a fresh temporary name (never
+/// one another user could have made first), synced, and renamed into
+/// place, so a reader never sees half of it.
 pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -18,23 +22,33 @@ pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
             .mode(0o700)
             .create(dir)?;
     }
-    let tmp = path.with_extension("tmp");
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{:016x}.tmp", rand::random::<u64>()));
+    let tmp = std::path::PathBuf::from(name);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    let written = f
+        .write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
-/// Why a secret file with permission bits `mode` is open to others, if it
-/// is: any access for other users, or write access for its group. A group
-/// may read it (0640, 0440: a secret mounted for a service's group).
-pub fn too_open(mode: u32) -> Option<&'static str> {
-    if mode & 0o007 != 0 {
+/// Why a secret file with permission bits `mode`, owned by `owner`, is
+/// open to others when read by `reader`, if it is: another user's file
+/// (root's aside), any access for other users, or write access for its
+/// group. A group may read it (0640, 0440: a secret mounted for a service's
+/// group).
+pub fn too_open(mode: u32, owner: u32, reader: u32) -> Option<&'static str> {
+    if owner != reader && owner != 0 {
+        Some("another user owns it")
+    } else if mode & 0o007 != 0 {
         Some("other users can access it")
     } else if mode & 0o020 != 0 {
         Some("its group can change it")
@@ -43,25 +57,42 @@ pub fn too_open(mode: u32) -> Option<&'static str> {
     }
 }
 
-/// Refuses a secret file that other users can read or change (see
+/// Refuses a secret file that others can read or change (see
 /// [`too_open`]), following symbolic links as a read would (a Kubernetes
 /// secret is a link into its volume). The error says how to fix it.
 pub fn check_private(path: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .permissions()
-        .mode();
-    match too_open(mode) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let reader = rustix::process::geteuid().as_raw();
+    match too_open(meta.mode(), meta.uid(), reader) {
         None => Ok(()),
         Some(why) => Err(format!(
-            "{}: {why} (mode {:04o}); it holds secrets: `chmod 600 {}` (or 640 for a group \
-             that must read it)",
+            "{}: {why} (mode {:04o}, owner uid {}); it holds secrets: make it the \
+             service user's and `chmod 600 {}` (or 640 for a group that must read it)",
             path.display(),
-            mode & 0o7777,
+            meta.mode() & 0o7777,
+            meta.uid(),
             path.display()
         )),
     }
+}
+
+/// Refuses a file every user may change: one that grants rights (the
+/// policy, the revocation list), where that would let anyone grant
+/// themselves anything.
+pub fn check_not_world_writable(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.mode() & 0o002 != 0 {
+        return Err(format!(
+            "{}: every user can change it (mode {:04o}), and it decides who may do what: \
+             `chmod o-w {}`",
+            path.display(),
+            meta.mode() & 0o7777,
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -72,11 +103,14 @@ mod tests {
     #[test]
     fn only_the_owner_and_a_reading_group_pass() {
         for ok in [0o600, 0o400, 0o640, 0o440, 0o700] {
-            assert_eq!(too_open(ok), None, "{ok:o}");
+            assert_eq!(too_open(ok, 1000, 1000), None, "{ok:o}");
+            assert_eq!(too_open(ok, 0, 1000), None, "root's {ok:o}");
         }
         for open in [0o644, 0o604, 0o601, 0o660, 0o666, 0o620] {
-            assert!(too_open(open).is_some(), "{open:o}");
+            assert!(too_open(open, 1000, 1000).is_some(), "{open:o}");
         }
+        // Another user's file, however closed, could be rewritten by them.
+        assert!(too_open(0o640, 1001, 1000).is_some());
     }
 
     #[test]
@@ -90,5 +124,45 @@ mod tests {
         let err = check_private(&path).unwrap_err();
         assert!(err.contains("chmod 600"), "{err}");
         assert!(err.contains("0644"), "{err}");
+    }
+
+    #[test]
+    fn a_temporary_file_someone_made_first_is_not_written_into() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dev.env");
+        // The names the old writer used: a waiting reader's files.
+        for planted in ["dev.tmp", "dev.env.tmp"] {
+            let p = dir.path().join(planted);
+            std::fs::write(&p, "").unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).unwrap();
+        }
+        write_private(&path, "AWS_SECRET_ACCESS_KEY=x").unwrap();
+        for planted in ["dev.tmp", "dev.env.tmp"] {
+            assert_eq!(
+                std::fs::read_to_string(dir.path().join(planted)).unwrap(),
+                ""
+            );
+        }
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            3,
+            "no temporary left"
+        );
+    }
+
+    #[test]
+    fn a_world_writable_rule_file_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.toml");
+        std::fs::write(&path, "").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
+        check_not_world_writable(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let err = check_not_world_writable(&path).unwrap_err();
+        assert!(err.contains("chmod o-w"), "{err}");
     }
 }

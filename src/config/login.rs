@@ -113,6 +113,14 @@ impl LoginConfig {
 
     /// The client secret, read from the environment when written
     /// `env:NAME`.
+    /// Whether the client secret is written in the config itself (not
+    /// `env:NAME`): the config file is then a secret file.
+    pub fn secret_is_inline(&self) -> bool {
+        self.client_secret
+            .as_deref()
+            .is_some_and(|s| !s.starts_with("env:"))
+    }
+
     pub fn resolve_secret(&self) -> Result<Option<String>, String> {
         match self.client_secret.as_deref() {
             None => Ok(None),

@@ -228,14 +228,18 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = read_source(path)?;
         let mut config = Self::parse(&text, path)?;
-        // A file that holds a secret itself is held to the keyring's rule.
-        if env_source(path).is_none()
-            && let Some(field) = config.inline_secret()
-        {
-            crate::secret_file::check_private(path).map_err(|message| ConfigError::Invalid {
+        if env_source(path).is_none() {
+            // A file that holds a secret itself is held to the keyring's
+            // rule; any config, to the policy's (it names the keyring, the
+            // policy and the trusted proxies).
+            let (field, checked) = match config.inline_secret() {
+                Some(field) => (field, crate::secret_file::check_private(path)),
+                None => ("(file)", crate::secret_file::check_not_world_writable(path)),
+            };
+            checked.map_err(|message| ConfigError::Invalid {
                 path: path.to_owned(),
                 field,
-                message: format!("{message} (it holds `{field}`)"),
+                message,
             })?;
         }
         if let Some(dir) = path.parent() {
@@ -248,17 +252,16 @@ impl Config {
     /// the environment: static store credentials, the portal's client
     /// secret.
     fn inline_secret(&self) -> Option<&'static str> {
-        let upstreams = std::iter::once(&self.upstream).chain(&self.upstreams);
-        for upstream in upstreams {
-            if upstream.credentials.is_some() {
-                return Some("upstream.credentials");
-            }
+        if std::iter::once(&self.upstream)
+            .chain(&self.upstreams)
+            .any(|u| u.credentials.is_some())
+        {
+            return Some("upstream.credentials");
         }
         self.login
             .as_ref()
-            .and_then(|l| l.client_secret.as_deref())
-            .filter(|secret| !secret.starts_with("env:"))
-            .map(|_| "login.client_secret")
+            .is_some_and(LoginConfig::secret_is_inline)
+            .then_some("login.client_secret")
     }
 
     /// Parses and validates config text; `path` only labels errors.

@@ -281,8 +281,12 @@ fn a_config_file_holding_a_secret_must_be_private_one_without_need_not() {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         Config::load(&path)
     };
-    // Nothing secret in it: readable by all is fine.
+    // Nothing secret in it: readable by all is fine, writable by all not
+    // (it names the keyring, the policy, the trusted proxies).
     open(MINIMAL).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let err = Config::load(&path).unwrap_err().to_string();
+    assert!(err.contains("chmod o-w"), "{err}");
     let with_keys = MINIMAL.replace(
         "[upstream]\n",
         "[upstream]\n[upstream.credentials]\naccess_key_id = \"AKIDEXAMPLE\"\n\

@@ -61,9 +61,10 @@ impl LiveKeyring {
         let text = Zeroizing::new(config.keyring_text()?);
         let keyring =
             Keyring::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let file = config
-            .keyring_file()
-            .map(|file| WatchedFile::new(file, MAX_KEYRING_BYTES, text.as_bytes()).secret());
+        let file = config.keyring_file().map(|file| {
+            WatchedFile::new(file, MAX_KEYRING_BYTES, text.as_bytes())
+                .guarded(crate::secret_file::check_private)
+        });
         Ok(Live::new(keyring, file))
     }
 }

@@ -38,11 +38,14 @@ impl LivePolicy {
     /// Loads the file for the first time; an invalid file is an error
     /// (s3gate does not start without a policy: default deny).
     pub async fn load(path: &Path) -> anyhow::Result<LivePolicy> {
+        // Anyone able to change it could grant themselves anything.
+        let guard = crate::secret_file::check_not_world_writable;
+        guard(path).map_err(anyhow::Error::msg)?;
         let bytes = read_bounded(path, MAX_POLICY_BYTES as u64)
             .await
             .map_err(anyhow::Error::msg)?;
         let policy = <Policy as Loaded>::parse(&bytes, path).map_err(anyhow::Error::msg)?;
-        let file = WatchedFile::new(path, MAX_POLICY_BYTES as u64, &bytes);
+        let file = WatchedFile::new(path, MAX_POLICY_BYTES as u64, &bytes).guarded(guard);
         Ok(Live::new(policy, Some(file)))
     }
 
@@ -80,6 +83,25 @@ mod tests {
         live.current()
             .explain(&caller, Action::GetObject, "s3://b/k")
             .allowed
+    }
+
+    #[tokio::test]
+    async fn a_policy_every_user_may_change_is_not_loaded_nor_reloaded() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.toml");
+        let mode = |m| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(m));
+        std::fs::write(&path, grant("a", "alice")).unwrap();
+        mode(0o666).unwrap();
+        let err = LivePolicy::load(&path).await.err().unwrap().to_string();
+        assert!(err.contains("chmod o-w"), "{err}");
+
+        mode(0o644).unwrap();
+        let live = LivePolicy::load(&path).await.unwrap();
+        std::fs::write(&path, grant("m", "mallory")).unwrap();
+        mode(0o646).unwrap();
+        assert!(!live.reload().await, "a grant anyone could have written");
+        assert!(!may_read(&live, "mallory") && may_read(&live, "alice"));
     }
 
     #[tokio::test]

@@ -138,6 +138,8 @@ async fn read_file(path: &std::path::Path) -> Result<Option<String>, String> {
         }
         Ok(_) => {}
     }
+    // Anyone able to change it could un-revoke any session.
+    crate::secret_file::check_not_world_writable(path)?;
     tokio::fs::read_to_string(path)
         .await
         .map(Some)
@@ -353,4 +355,24 @@ async fn append_object(
     anyhow::bail!(
         "the list changed under each of {WRITE_ATTEMPTS} attempts (other writers); try again"
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a test panics on a broken fixture")]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_list_every_user_may_change_is_not_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("revoked.toml");
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(read_file(&path).await, Ok(Some(String::new())));
+        // Anyone could delete an entry and bring a revoked session back.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let err = read_file(&path).await.unwrap_err();
+        assert!(err.contains("chmod o-w"), "{err}");
+        assert_eq!(read_file(&dir.path().join("none")).await, Ok(None));
+    }
 }

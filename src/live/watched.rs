@@ -132,8 +132,9 @@ impl<T: Loaded> Live<T> {
 pub(super) struct WatchedFile {
     path: PathBuf,
     max_bytes: u64,
-    /// Holds secrets: not read while other users can read or change it.
-    secret: bool,
+    /// What the file must pass before it is read (who may read or change
+    /// it: [`crate::secret_file`]).
+    guard: fn(&Path) -> Result<(), String>,
     /// The SHA-256 of the text last looked at (valid or not); `None` after
     /// a failed read, so a file that comes back is parsed again.
     last_seen: Mutex<Option<[u8; 32]>>,
@@ -158,15 +159,15 @@ impl WatchedFile {
         WatchedFile {
             path: path.to_owned(),
             max_bytes,
-            secret: false,
+            guard: |_| Ok(()),
             last_seen: Mutex::new(Some(Sha256::digest(first).into())),
         }
     }
 
-    /// The file holds secrets: a re-read while other users can read or
-    /// change it fails (and keeps what is in force), as the first read did.
-    pub(super) fn secret(mut self) -> WatchedFile {
-        self.secret = true;
+    /// Each re-read first passes `guard` (as the first read did), or fails
+    /// and keeps what is in force.
+    pub(super) fn guarded(mut self, guard: fn(&Path) -> Result<(), String>) -> WatchedFile {
+        self.guard = guard;
         self
     }
 
@@ -186,12 +187,11 @@ impl WatchedFile {
     ) -> Option<R> {
         let mut last_seen = self.last_seen.lock().await;
         // Wiped when dropped: the file may be the keyring.
-        let read = if self.secret {
-            crate::secret_file::check_private(&self.path)
-        } else {
-            Ok(())
+        let read = match (self.guard)(&self.path) {
+            Ok(()) => read_bounded(&self.path, self.max_bytes).await,
+            Err(e) => Err(e),
         };
-        let bytes = match read.and(read_bounded(&self.path, self.max_bytes).await) {
+        let bytes = match read {
             Ok(b) => zeroize::Zeroizing::new(b),
             Err(e) => {
                 if last_seen.take().is_some() {

@@ -1,7 +1,6 @@
 //! A test gateway's files: its config text, a keyring made at test time
 //! (never committed), and the credentials clients hold.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -77,15 +76,8 @@ pub fn write_keyring(dir: &Path) -> PathBuf {
     path
 }
 
-/// Writes `text` readable by its owner only, as s3gate wants its secrets.
+/// Writes `text` readable by its owner only, as s3gate wants its secrets
+/// (s3gate's own writer: a fresh file, 0600, renamed into place).
 pub fn write_private(path: &Path, text: &str) {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
+    s3gate::secret_file::write_private(path, text).unwrap();
 }

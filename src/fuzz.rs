@@ -170,6 +170,27 @@ proptest! {
     }
 
     #[test]
+    fn a_form_head_read_in_pieces_is_the_head_read_whole(
+        body in prop_oneof![mutated(FORM), prop::collection::vec(any::<u8>(), 0..300)],
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..12),
+    ) {
+        // The body as it would arrive: prefixes, each longer than the last.
+        let mut ends: Vec<usize> = cuts.iter().map(|c| c.index(body.len() + 1)).collect();
+        ends.push(body.len());
+        ends.sort_unstable();
+        ends.dedup();
+        let mut reader = crate::s3::HeadReader::new("XyZ");
+        for end in ends {
+            let piecewise = reader.read(&body[..end]);
+            let whole = crate::s3::parse_head(&body[..end], "XyZ");
+            prop_assert_eq!(&piecewise, &whole, "at {} of {}", end, body.len());
+            if !matches!(whole, Ok(None)) {
+                break;
+            }
+        }
+    }
+
+    #[test]
     fn revocation_list_never_panics_and_rewriting_keeps_what_it_cannot_read(
         text in text_near(REVOCATIONS),
         now in 0u64..3_000_000_000,

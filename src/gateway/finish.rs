@@ -91,9 +91,16 @@ pub fn s3_error(
 /// a connection limit): nothing to audit, and the connection closes.
 pub fn s3_error_closing(err: &S3Error, request_id: &str) -> Response<GatewayBody> {
     let mut resp = xml_response(err.status(), err.to_xml(request_id), request_id, None);
-    resp.headers_mut()
-        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    close_after(&mut resp);
     resp
+}
+
+/// Says `Connection: close`: an HTTP/1 client opens a new connection for
+/// its next request, and hyper closes this one after the answer.
+pub fn close_after<B>(response: &mut Response<B>) {
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
 }
 
 /// An STS exchange's answer: the action's result XML, or STS's

@@ -36,6 +36,7 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 pub use body::GatewayBody;
+pub use finish::close_after;
 pub use limits::too_many_connections;
 
 use crate::audit::AuditSink;
@@ -311,11 +312,7 @@ fn ops(gateway: &Gateway, page: &str) -> Response<GatewayBody> {
         http::HeaderValue::from_static(content_type),
     );
     if gateway.health.draining() {
-        // Tell HTTP/1 clients not to reuse this connection.
-        resp.headers_mut().insert(
-            http::header::CONNECTION,
-            http::HeaderValue::from_static("close"),
-        );
+        finish::close_after(&mut resp);
     }
     resp
 }

@@ -284,7 +284,10 @@ impl Conn {
                 let unread = body_may_be_left_unread(&req);
                 let mut response = gateway::handle(&gateway, req, client).await;
                 if unread && !response.status().is_success() {
-                    close_after(&mut response);
+                    // RFC 9110 §10.1.1: a server answering before it read
+                    // the content says whether it will close. Closing, hyper
+                    // never parses what follows the refused request.
+                    gateway::close_after(&mut response);
                 }
                 Ok::<_, std::convert::Infallible>(response)
             }
@@ -321,17 +324,6 @@ impl Conn {
 fn body_may_be_left_unread(req: &hyper::Request<hyper::body::Incoming>) -> bool {
     use hyper::body::Body as _;
     req.version() < http::Version::HTTP_2 && !req.body().is_end_stream()
-}
-
-/// Says `Connection: close` (RFC 9110 §10.1.1: a server answering before
-/// it read the content says whether it will close): the client opens a
-/// new connection for its next request, and hyper closes this one after
-/// the answer, never parsing what follows the refused request.
-fn close_after<B>(response: &mut hyper::Response<B>) {
-    response.headers_mut().insert(
-        http::header::CONNECTION,
-        http::HeaderValue::from_static("close"),
-    );
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

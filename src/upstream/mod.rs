@@ -362,9 +362,7 @@ impl Upstream {
     ) -> Result<(Identity, Option<String>), CredentialError> {
         match (&self.roles, role) {
             (Some(roles), Some(request)) => {
-                // Boxed: kilobytes of future (the session cache, the session
-                // policy) that requests without a role would carry too.
-                let session = Box::pin(roles.get(request, now)).await?;
+                let session = roles.get(request, now).await?;
                 Ok((session.identity.clone(), Some(session.arn.clone())))
             }
             (Some(_), None) => Err(CredentialError::NoRole {

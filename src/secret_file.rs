@@ -57,12 +57,48 @@ pub fn too_open(mode: u32, owner: u32, reader: u32) -> Option<&'static str> {
     }
 }
 
-/// Refuses a secret file that others can read or change (see
-/// [`too_open`]), following symbolic links as a read would (a Kubernetes
-/// secret is a link into its volume). The error says how to fix it.
-pub fn check_private(path: &Path) -> Result<(), String> {
+/// What a file must pass, judged on the file as opened
+/// ([`read`]): [`private`], [`not_world_writable`] or [`any`].
+pub type Guard = fn(&Path, &std::fs::Metadata) -> Result<(), String>;
+
+/// Reads `path` (following symbolic links, as a Kubernetes secret is a
+/// link into its volume) through one open handle, refusing more than
+/// `max_bytes`, and returns its bytes with the metadata of the very file
+/// read: a guard judging that metadata judges what was read, not a file
+/// looked up before it and swapped since.
+pub fn read(path: &Path, max_bytes: u64) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
+    use std::io::Read;
+    let too_large = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {max_bytes} bytes"),
+        )
+    };
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if meta.len() > max_bytes {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_large());
+    }
+    Ok((bytes, meta))
+}
+
+/// [`read`], then `guard` on what was read; errors name the file.
+pub fn read_guarded(path: &Path, max_bytes: u64, guard: Guard) -> Result<Vec<u8>, String> {
+    let (bytes, meta) = read(path, max_bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    guard(path, &meta)?;
+    Ok(bytes)
+}
+
+/// A file with secrets: refused when others can read or change it (see
+/// [`too_open`]). The error says how to fix it.
+pub fn private(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let reader = rustix::process::geteuid().as_raw();
     match too_open(meta.mode(), meta.uid(), reader) {
         None => Ok(()),
@@ -77,12 +113,11 @@ pub fn check_private(path: &Path) -> Result<(), String> {
     }
 }
 
-/// Refuses a file every user may change: one that grants rights (the
-/// policy, the revocation list), where that would let anyone grant
-/// themselves anything.
-pub fn check_not_world_writable(path: &Path) -> Result<(), String> {
+/// A file that grants rights (the policy, the revocation list, the
+/// config): refused when every user may change it, as anyone could then
+/// grant themselves anything.
+pub fn not_world_writable(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if meta.mode() & 0o002 != 0 {
         return Err(format!(
             "{}: every user can change it (mode {:04o}), and it decides who may do what: \
@@ -92,6 +127,11 @@ pub fn check_not_world_writable(path: &Path) -> Result<(), String> {
             path.display()
         ));
     }
+    Ok(())
+}
+
+/// No condition.
+pub fn any(_: &Path, _: &std::fs::Metadata) -> Result<(), String> {
     Ok(())
 }
 
@@ -119,9 +159,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/keyring.toml");
         write_private(&path, "x").unwrap();
-        check_private(&path).unwrap();
+        assert_eq!(read_guarded(&path, 1, private).unwrap(), b"x");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let err = check_private(&path).unwrap_err();
+        let err = read_guarded(&path, 1, private).unwrap_err();
         assert!(err.contains("chmod 600"), "{err}");
         assert!(err.contains("0644"), "{err}");
     }
@@ -154,15 +194,25 @@ mod tests {
     }
 
     #[test]
+    fn a_file_over_its_limit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        std::fs::write(&path, "12345").unwrap();
+        assert_eq!(read_guarded(&path, 5, any).unwrap(), b"12345");
+        let err = read_guarded(&path, 4, any).unwrap_err();
+        assert!(err.contains("larger than 4 bytes"), "{err}");
+    }
+
+    #[test]
     fn a_world_writable_rule_file_is_refused() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("policy.toml");
         std::fs::write(&path, "").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
-        check_not_world_writable(&path).unwrap();
+        read_guarded(&path, 0, not_world_writable).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
-        let err = check_not_world_writable(&path).unwrap_err();
+        let err = read_guarded(&path, 0, not_world_writable).unwrap_err();
         assert!(err.contains("chmod o-w"), "{err}");
     }
 }

@@ -204,21 +204,45 @@ fn env_source(path: &Path) -> Option<&str> {
     path.to_str()?.strip_prefix("env:")
 }
 
-/// The text of a file, or of the environment variable `env:NAME` names.
-fn read_source(path: &Path) -> Result<String, ConfigError> {
+/// The most a config or keyring file may hold.
+const MAX_SOURCE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The text of a file, or of the environment variable `env:NAME` names;
+/// for a file, `guard` ([`crate::secret_file`]) passes the file as read
+/// or refuses it, `field` naming what it guards.
+fn read_source(
+    path: &Path,
+    guard: impl FnOnce(&std::fs::Metadata) -> Result<(), (&'static str, String)>,
+) -> Result<String, ConfigError> {
     let read = |source| ConfigError::Read {
         path: path.to_owned(),
         source,
     };
-    match env_source(path) {
-        Some(var) => std::env::var(var).map_err(|_| {
-            read(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("environment variable {var} is not set"),
-            ))
-        }),
-        None => std::fs::read_to_string(path).map_err(read),
-    }
+    let bytes = match env_source(path) {
+        Some(var) => {
+            return std::env::var(var).map_err(|_| {
+                read(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("environment variable {var} is not set"),
+                ))
+            });
+        }
+        None => {
+            let (bytes, meta) = crate::secret_file::read(path, MAX_SOURCE_BYTES).map_err(read)?;
+            guard(&meta).map_err(|(field, message)| ConfigError::Invalid {
+                path: path.to_owned(),
+                field,
+                message,
+            })?;
+            bytes
+        }
+    };
+    String::from_utf8(bytes).map_err(|_| {
+        read(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not UTF-8 text",
+        ))
+    })
 }
 
 impl Config {
@@ -226,15 +250,19 @@ impl Config {
     /// config's text in an environment variable). Relative paths inside a
     /// file are taken relative to the file's folder.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = read_source(path)?;
+        let mut file = None;
+        let text = read_source(path, |meta| {
+            file = Some(meta.clone());
+            Ok(())
+        })?;
         let mut config = Self::parse(&text, path)?;
-        if env_source(path).is_none() {
+        if let Some(meta) = &file {
             // A file that holds a secret itself is held to the keyring's
             // rule; any config, to the policy's (it names the keyring, the
-            // policy and the trusted proxies).
+            // policy and the trusted proxies). Judged on the file read.
             let (field, checked) = match config.inline_secret() {
-                Some(field) => (field, crate::secret_file::check_private(path)),
-                None => ("(file)", crate::secret_file::check_not_world_writable(path)),
+                Some(field) => (field, crate::secret_file::private(path, meta)),
+                None => ("(file)", crate::secret_file::not_world_writable(path, meta)),
             };
             checked.map_err(|message| ConfigError::Invalid {
                 path: path.to_owned(),

@@ -64,16 +64,11 @@ fn default_revocation_poll() -> Duration {
 impl SessionConfig {
     /// The keyring's text, from its file or environment variable. A file
     /// other users can read or change is refused
-    /// ([`crate::secret_file::check_private`]): its keys seal every session.
+    /// ([`crate::secret_file::private`]): its keys seal every session.
     pub fn keyring_text(&self) -> Result<String, ConfigError> {
-        if let Some(file) = self.keyring_file() {
-            crate::secret_file::check_private(file).map_err(|message| ConfigError::Invalid {
-                path: file.to_owned(),
-                field: "keyring",
-                message,
-            })?;
-        }
-        read_source(&self.keyring)
+        read_source(&self.keyring, |meta| {
+            crate::secret_file::private(&self.keyring, meta).map_err(|m| ("keyring", m))
+        })
     }
 
     /// The keyring's file, if it is one (not `env:NAME`).

@@ -63,7 +63,7 @@ impl LiveKeyring {
             Keyring::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let file = config.keyring_file().map(|file| {
             WatchedFile::new(file, MAX_KEYRING_BYTES, text.as_bytes())
-                .guarded(crate::secret_file::check_private)
+                .guarded(crate::secret_file::private)
         });
         Ok(Live::new(keyring, file))
     }

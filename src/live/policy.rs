@@ -39,9 +39,8 @@ impl LivePolicy {
     /// (s3gate does not start without a policy: default deny).
     pub async fn load(path: &Path) -> anyhow::Result<LivePolicy> {
         // Anyone able to change it could grant themselves anything.
-        let guard = crate::secret_file::check_not_world_writable;
-        guard(path).map_err(anyhow::Error::msg)?;
-        let bytes = read_bounded(path, MAX_POLICY_BYTES as u64)
+        let guard = crate::secret_file::not_world_writable;
+        let bytes = read_bounded(path, MAX_POLICY_BYTES as u64, guard)
             .await
             .map_err(anyhow::Error::msg)?;
         let policy = <Policy as Loaded>::parse(&bytes, path).map_err(anyhow::Error::msg)?;

@@ -126,24 +126,28 @@ fn utf8(body: Bytes) -> Result<String, String> {
     String::from_utf8(body.to_vec()).map_err(|_| "not UTF-8 text".to_owned())
 }
 
-/// The file's text; `None` when it does not exist.
+/// The file's text; `None` when it does not exist. Refused when every user
+/// may change it: anyone could then un-revoke any session.
 async fn read_file(path: &std::path::Path) -> Result<Option<String>, String> {
-    match tokio::fs::metadata(path).await {
+    let path = path.to_owned();
+    let read = tokio::task::spawn_blocking(move || {
+        crate::secret_file::read(&path, MAX_REVOCATION_FILE_BYTES).map(|(bytes, meta)| {
+            crate::secret_file::not_world_writable(&path, &meta).map(|()| bytes)
+        })
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let bytes = match read {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.to_string()),
-        Ok(m) if m.len() > MAX_REVOCATION_FILE_BYTES => {
-            return Err(format!(
-                "larger than {MAX_REVOCATION_FILE_BYTES} bytes; compact it (expired entries can go)"
-            ));
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            return Err(format!("{e}; compact it (expired entries can go)"));
         }
-        Ok(_) => {}
-    }
-    // Anyone able to change it could un-revoke any session.
-    crate::secret_file::check_not_world_writable(path)?;
-    tokio::fs::read_to_string(path)
-        .await
+        Err(e) => return Err(e.to_string()),
+        Ok(checked) => checked?,
+    };
+    String::from_utf8(bytes)
         .map(Some)
-        .map_err(|e| e.to_string())
+        .map_err(|_| "not UTF-8 text".to_owned())
 }
 
 /// The list in force, and where it comes from.

@@ -20,6 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+
+use crate::secret_file;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, watch};
 
@@ -132,25 +134,24 @@ impl<T: Loaded> Live<T> {
 pub(super) struct WatchedFile {
     path: PathBuf,
     max_bytes: u64,
-    /// What the file must pass before it is read (who may read or change
-    /// it: [`crate::secret_file`]).
-    guard: fn(&Path) -> Result<(), String>,
+    /// What the file must pass to be used (who may read or change it).
+    guard: secret_file::Guard,
     /// The SHA-256 of the text last looked at (valid or not); `None` after
     /// a failed read, so a file that comes back is parsed again.
     last_seen: Mutex<Option<[u8; 32]>>,
 }
 
-/// Reads `path`, refusing a file larger than `max_bytes`.
-pub(super) async fn read_bounded(path: &Path, max_bytes: u64) -> Result<Vec<u8>, String> {
-    let meta = tokio::fs::metadata(path)
+/// Reads `path`, refusing a file larger than `max_bytes` or one `guard`
+/// refuses, judged on the file as read ([`secret_file::read_guarded`]).
+pub(super) async fn read_bounded(
+    path: &Path,
+    max_bytes: u64,
+    guard: secret_file::Guard,
+) -> Result<Vec<u8>, String> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || secret_file::read_guarded(&path, max_bytes, guard))
         .await
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if meta.len() > max_bytes {
-        return Err(format!("{}: larger than {max_bytes} bytes", path.display()));
-    }
-    tokio::fs::read(path)
-        .await
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|e| e.to_string())?
 }
 
 impl WatchedFile {
@@ -159,14 +160,14 @@ impl WatchedFile {
         WatchedFile {
             path: path.to_owned(),
             max_bytes,
-            guard: |_| Ok(()),
+            guard: secret_file::any,
             last_seen: Mutex::new(Some(Sha256::digest(first).into())),
         }
     }
 
     /// Each re-read first passes `guard` (as the first read did), or fails
     /// and keeps what is in force.
-    pub(super) fn guarded(mut self, guard: fn(&Path) -> Result<(), String>) -> WatchedFile {
+    pub(super) fn guarded(mut self, guard: secret_file::Guard) -> WatchedFile {
         self.guard = guard;
         self
     }
@@ -187,11 +188,7 @@ impl WatchedFile {
     ) -> Option<R> {
         let mut last_seen = self.last_seen.lock().await;
         // Wiped when dropped: the file may be the keyring.
-        let read = match (self.guard)(&self.path) {
-            Ok(()) => read_bounded(&self.path, self.max_bytes).await,
-            Err(e) => Err(e),
-        };
-        let bytes = match read {
+        let bytes = match read_bounded(&self.path, self.max_bytes, self.guard).await {
             Ok(b) => zeroize::Zeroizing::new(b),
             Err(e) => {
                 if last_seen.take().is_some() {

@@ -19,6 +19,9 @@ use tokio::sync::watch;
 
 use crate::metrics;
 
+/// The most a PEM private key file may hold.
+const MAX_KEY_BYTES: u64 = 1024 * 1024;
+
 /// How often the certificate files are checked for changes.
 const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -98,8 +101,11 @@ fn load(
         anyhow::bail!("no certificate in {}", cert.display());
     }
     // The listener's private key: not used while others can read it.
-    crate::secret_file::check_private(key).map_err(anyhow::Error::msg)?;
-    let key = PrivateKeyDer::from_pem_file(key)
+    let pem = zeroize::Zeroizing::new(
+        crate::secret_file::read_guarded(key, MAX_KEY_BYTES, crate::secret_file::private)
+            .map_err(|e| anyhow::anyhow!("cannot read TLS private key {e}"))?,
+    );
+    let key = PrivateKeyDer::from_pem_slice(&pem)
         .with_context(|| format!("cannot read TLS private key {}", key.display()))?;
     let ck = CertifiedKey::from_der(certs, key, provider)
         .context("TLS certificate and key do not match")?;

@@ -227,7 +227,9 @@ mod tests {
         let fields = fields_of(&form);
         let field = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
         let sig = PostSignature::parse(field).unwrap();
-        sig.verify(b"secret", field("policy").unwrap()).unwrap();
+        let keys = s3gate::sigv4::SigningKeyCache::new();
+        sig.verify(b"secret", &keys, field("policy").unwrap())
+            .unwrap();
         let policy = policy_of(&form);
         let mut submitted = fields.clone();
         submitted[0].1 = "in/cat.jpg".into();

@@ -319,7 +319,7 @@ fn authenticate(
         field("x-amz-security-token"),
         ctx,
     )?;
-    sig.verify_cached(
+    sig.verify(
         session.secret.expose().as_bytes(),
         session.signing_keys(),
         policy,

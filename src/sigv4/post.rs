@@ -131,35 +131,18 @@ impl PostSignature {
     }
 
     /// Checks the signature over `policy` (the field as sent, base64) with
-    /// the session's secret.
-    pub fn verify(&self, secret: &[u8], policy: &str) -> Result<(), PostSignatureError> {
-        self.verify_keyed(secret, None, policy)
-    }
-
-    /// [`PostSignature::verify`] with the signing key taken from `keys`, the
-    /// cache of `secret`'s derived key (and no other secret's), as header
-    /// and presigned requests take it: a page posting many forms signed by
-    /// one session derives the key once a day.
-    pub fn verify_cached(
+    /// the session's secret, its signing key taken from `keys`, the cache
+    /// of `secret`'s derived key (and no other secret's), as header and
+    /// presigned requests take it: a page posting many forms signed by one
+    /// session derives the key once a day.
+    pub fn verify(
         &self,
         secret: &[u8],
         keys: &SigningKeyCache,
         policy: &str,
     ) -> Result<(), PostSignatureError> {
-        self.verify_keyed(secret, Some(keys), policy)
-    }
-
-    fn verify_keyed(
-        &self,
-        secret: &[u8],
-        keys: Option<&SigningKeyCache>,
-        policy: &str,
-    ) -> Result<(), PostSignatureError> {
         let c = &self.credential;
-        let key = match keys {
-            Some(keys) => keys.key(secret, &c.date, &c.region, &c.service),
-            None => SigningKey::derive(secret, &c.date, &c.region, &c.service),
-        };
+        let key = keys.key(secret, &c.date, &c.region, &c.service);
         let expected = policy_signature(&key, policy);
         if bool::from(expected.ct_eq(&self.signature)) {
             Ok(())
@@ -233,25 +216,24 @@ mod tests {
             sign_policy(SECRET.as_bytes(), &sig.credential, POLICY),
             SIGNATURE
         );
-        assert_eq!(sig.verify(SECRET.as_bytes(), POLICY), Ok(()));
         // From the session's cache: the same answers, the first use filling
         // it and the second reading it.
         let keys = SigningKeyCache::new();
         for _ in 0..2 {
-            assert_eq!(sig.verify_cached(SECRET.as_bytes(), &keys, POLICY), Ok(()));
+            assert_eq!(sig.verify(SECRET.as_bytes(), &keys, POLICY), Ok(()));
             assert_eq!(
-                sig.verify_cached(SECRET.as_bytes(), &keys, "another policy"),
+                sig.verify(SECRET.as_bytes(), &keys, "another policy"),
                 Err(PostSignatureError::Mismatch)
             );
         }
         assert_eq!(
-            sig.verify(b"another secret", POLICY),
+            sig.verify(b"another secret", &SigningKeyCache::new(), POLICY),
             Err(PostSignatureError::Mismatch)
         );
         let mut tampered = POLICY.to_owned();
         tampered.push('=');
         assert_eq!(
-            sig.verify(SECRET.as_bytes(), &tampered),
+            sig.verify(SECRET.as_bytes(), &SigningKeyCache::new(), &tampered),
             Err(PostSignatureError::Mismatch)
         );
         assert_eq!(

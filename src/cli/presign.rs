@@ -66,12 +66,12 @@ fn link(method: LinkMethod, args: &LinkArgs) -> anyhow::Result<()> {
         SystemTime::now(),
     )
     .map_err(anyhow::Error::msg)?;
-    if let Some(asked) = link.clipped_from {
+    if let Some(asked) = link.life.clipped_from {
         eprintln!(
             "s3gate: --expires {} is past your session's expiry: the link works for {} (the \
              gateway refuses it once the session that signed it has expired)",
             share::humanize(asked),
-            share::humanize(link.valid_for)
+            share::humanize(link.life.valid_for)
         );
     }
     println!("{}", link.url);

@@ -41,13 +41,11 @@ pub struct Signer<'a> {
     pub expires_at: Option<SystemTime>,
 }
 
-/// A link: its URL, how long it works, and whether that was clipped.
+/// A link: its URL, and how long it works ([`Lifetime`]).
 #[derive(Debug)]
 pub struct Link {
     pub url: String,
-    pub valid_for: Duration,
-    /// The lifetime asked for, when the session's expiry cut it short.
-    pub clipped_from: Option<Duration>,
+    pub life: Lifetime,
 }
 
 /// How long something signed with a session works.
@@ -121,10 +119,7 @@ pub fn presign(
     };
     use aws_smithy_runtime_api::client::identity::Identity as SmithyIdentity;
 
-    let Lifetime {
-        valid_for,
-        clipped_from,
-    } = lifetime(expires, signer.expires_at, now)?;
+    let life = lifetime(expires, signer.expires_at, now)?;
     let url = format!(
         "{}/{bucket}/{}",
         base.trim_end_matches('/'),
@@ -132,7 +127,7 @@ pub fn presign(
     );
     let mut settings = SigningSettings::default();
     settings.signature_location = SignatureLocation::QueryParams;
-    settings.expires_in = Some(valid_for);
+    settings.expires_in = Some(life.valid_for);
     settings.percent_encoding_mode = PercentEncodingMode::Single;
     settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
     let identity: SmithyIdentity = aws_credential_types::Credentials::new(
@@ -174,8 +169,7 @@ pub fn presign(
     instructions.apply_to_request_http1x(&mut req);
     Ok(Link {
         url: req.uri().to_string(),
-        valid_for,
-        clipped_from,
+        life,
     })
 }
 
@@ -228,11 +222,11 @@ mod tests {
         assert!(url.starts_with("http://gw/b/a%20b/c.txt?"), "{url}");
         assert!(url.contains("X-Amz-Expires=1800"), "{url}");
         assert!(url.contains("X-Amz-Security-Token=tok"), "{url}");
-        assert_eq!(got.clipped_from, Some(Duration::from_secs(3600)));
-        assert_eq!(humanize(got.valid_for), "30m");
+        assert_eq!(got.life.clipped_from, Some(Duration::from_secs(3600)));
+        assert_eq!(humanize(got.life.valid_for), "30m");
         let got = link(LinkMethod::Put, "k", 600, &session).unwrap();
         assert!(got.url.contains("X-Amz-Expires=600"), "{}", got.url);
-        assert_eq!(got.clipped_from, None);
+        assert_eq!(got.life.clipped_from, None);
         let expired = signer(now - Duration::from_secs(1));
         assert!(link(LinkMethod::Get, "k", 60, &expired).is_err());
         assert!(link(LinkMethod::Get, "k", 8 * 24 * 3600, &session).is_err());

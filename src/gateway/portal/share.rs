@@ -110,8 +110,8 @@ impl Ctx<'_> {
             self.now,
         )
         .map_err(|why| (StatusCode::INTERNAL_SERVER_ERROR, "InternalError", why))?;
-        let valid = share::humanize(link.valid_for);
-        let note = (link.valid_for < expires).then(|| {
+        let valid = share::humanize(link.life.valid_for);
+        let note = (link.life.valid_for < expires).then(|| {
             format!(
                 "You asked for {}; the link works for {valid}, until your sign-in ends.",
                 share::humanize(expires)

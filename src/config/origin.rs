@@ -36,6 +36,14 @@ pub fn default_port(scheme: Option<&str>) -> u16 {
 }
 
 fn normal(authority: &str, default_port: u16) -> Option<String> {
+    let (host, port) = split_host(authority, default_port)?;
+    Some(format!("{}:{port}", host.to_ascii_lowercase()))
+}
+
+/// `authority` (a `Host` value) as [`host_authority`] reads it, without
+/// copying: the host as sent (IPv6 in brackets, no trailing dot; compare it
+/// case-insensitively) and the port, `default_port` when none is given.
+pub fn split_host(authority: &str, default_port: u16) -> Option<(&str, u16)> {
     // Userinfo never names a host a browser keys an origin on.
     if authority.is_empty() || authority.contains(['@', '/', ' ']) {
         return None;
@@ -46,19 +54,18 @@ fn normal(authority: &str, default_port: u16) -> Option<String> {
             "" => default_port,
             p => p.strip_prefix(':')?.parse().ok()?,
         };
-        (format!("[{}]", v6.to_ascii_lowercase()), port)
+        (&authority[..v6.len() + 2], port)
     } else {
         let (host, port) = match authority.rsplit_once(':') {
             Some((h, p)) => (h, p.parse().ok()?),
             None => (authority, default_port),
         };
-        let host = host.strip_suffix('.').unwrap_or(host);
-        (host.to_ascii_lowercase(), port)
+        (host.strip_suffix('.').unwrap_or(host), port)
     };
     if host.is_empty() {
         return None;
     }
-    Some(format!("{host}:{port}"))
+    Some((host, port))
 }
 
 #[cfg(test)]

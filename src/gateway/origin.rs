@@ -27,7 +27,7 @@ use super::Gateway;
 use super::body::GatewayBody;
 use super::ctx::RequestCtx;
 use super::finish;
-use crate::config::origin::{default_port, host_authority, url_authority};
+use crate::config::origin::{default_port, split_host, url_authority};
 use crate::s3::{S3Error, S3ErrorCode};
 
 type Response = http::Response<GatewayBody>;
@@ -36,8 +36,9 @@ type Response = http::Response<GatewayBody>;
 /// start, not per request).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortalHost {
-    /// `host:port`, as [`url_authority`] writes it.
-    authority: String,
+    /// Lower case, as [`url_authority`] writes it.
+    host: String,
+    port: u16,
     /// The port a `Host` without one means: the public URL's scheme's.
     default_port: u16,
 }
@@ -45,10 +46,21 @@ pub struct PortalHost {
 impl PortalHost {
     /// `None` when the URL names no host.
     pub fn of(public_url: &str) -> Option<PortalHost> {
+        let authority = url_authority(public_url)?;
+        let (host, port) = authority.rsplit_once(':')?;
         Some(PortalHost {
-            authority: url_authority(public_url)?,
+            host: host.to_owned(),
+            port: port.parse().ok()?,
             default_port: default_port(public_url.split_once("://").map(|(s, _)| s)),
         })
+    }
+
+    /// Whether a request's `Host` names this host and port, read as
+    /// [`crate::config::origin::host_authority`] reads it, without
+    /// allocating (it is asked on every S3 request).
+    pub fn is(&self, host: &str) -> bool {
+        split_host(host, self.default_port)
+            .is_some_and(|(h, p)| p == self.port && h.eq_ignore_ascii_case(&self.host))
     }
 }
 
@@ -62,8 +74,7 @@ pub fn on_portal_host<B>(gateway: &Gateway, req: &Request<B>) -> bool {
         Some(v) => v.to_str().ok(),
         None => req.uri().authority().map(http::uri::Authority::as_str),
     };
-    host.and_then(|h| host_authority(h, portal.default_port))
-        .is_some_and(|h| h == portal.authority)
+    host.is_some_and(|h| portal.is(h))
 }
 
 /// Whether a portal path may be served for `req`: on the portal's host,
@@ -122,4 +133,39 @@ pub fn s3_on_portal_host(
 /// A path as `<Resource>`, cut to a sane length.
 fn truncate(path: &str) -> String {
     path.chars().take(256).collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a test panics on a broken fixture")]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::config::origin::host_authority;
+
+    proptest! {
+        /// The allocation-free comparison says what comparing the two
+        /// normalised `host:port` strings says.
+        #[test]
+        fn portal_host_is_what_comparing_authorities_says(
+            url in prop::sample::select(vec![
+                "https://login.example.com", "http://Login.Example.com:8080/",
+                "https://[2001:DB8::1]/", "http://127.0.0.1:7070", "https://login.example.com.:443",
+            ]),
+            host in prop_oneof![
+                "[a-zA-Z0-9.:\\[\\]@/ -]{0,24}",
+                prop::sample::select(vec![
+                    "login.example.com", "LOGIN.example.com:443", "login.example.com.",
+                    "login.example.com:80", "login.example.com:8080", "[2001:db8::1]",
+                    "[2001:DB8::1]:443", "127.0.0.1:7070", "127.0.0.1", "x@login.example.com",
+                ]).prop_map(str::to_owned),
+            ],
+        ) {
+            let portal = PortalHost::of(url).unwrap();
+            let expected = url_authority(url).unwrap();
+            let by_strings = host_authority(&host, portal.default_port).as_deref()
+                == Some(expected.as_str());
+            prop_assert_eq!(portal.is(&host), by_strings, "{} against {}", host, url);
+        }
+    }
 }

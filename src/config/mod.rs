@@ -207,41 +207,46 @@ fn env_source(path: &Path) -> Option<&str> {
 /// The most a config or keyring file may hold.
 const MAX_SOURCE_BYTES: u64 = 4 * 1024 * 1024;
 
-/// The text of a file, or of the environment variable `env:NAME` names;
-/// for a file, `guard` ([`crate::secret_file`]) passes the file as read
-/// or refuses it, `field` naming what it guards.
-fn read_source(
-    path: &Path,
-    guard: impl FnOnce(&std::fs::Metadata) -> Result<(), (&'static str, String)>,
-) -> Result<String, ConfigError> {
+/// The text of a file, with the metadata of the very file read (for
+/// [`crate::secret_file`]'s checks), or of the environment variable
+/// `env:NAME` names (no metadata).
+fn read_source(path: &Path) -> Result<(String, Option<std::fs::Metadata>), ConfigError> {
     let read = |source| ConfigError::Read {
         path: path.to_owned(),
         source,
     };
-    let bytes = match env_source(path) {
+    let (bytes, meta) = match env_source(path) {
         Some(var) => {
-            return std::env::var(var).map_err(|_| {
+            let text = std::env::var(var).map_err(|_| {
                 read(std::io::Error::new(
                     std::io::ErrorKind::NotFound,
                     format!("environment variable {var} is not set"),
                 ))
-            });
-        }
-        None => {
-            let (bytes, meta) = crate::secret_file::read(path, MAX_SOURCE_BYTES).map_err(read)?;
-            guard(&meta).map_err(|(field, message)| ConfigError::Invalid {
-                path: path.to_owned(),
-                field,
-                message,
             })?;
-            bytes
+            return Ok((text, None));
         }
+        None => crate::secret_file::read(path, MAX_SOURCE_BYTES).map_err(read)?,
     };
-    String::from_utf8(bytes).map_err(|_| {
+    let text = String::from_utf8(bytes).map_err(|_| {
         read(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             "not UTF-8 text",
         ))
+    })?;
+    Ok((text, Some(meta)))
+}
+
+/// `check`'s verdict on a file as a config error naming `field`.
+fn judged(
+    path: &Path,
+    field: &'static str,
+    meta: &std::fs::Metadata,
+    check: crate::secret_file::Guard,
+) -> Result<(), ConfigError> {
+    check(path, meta).map_err(|message| ConfigError::Invalid {
+        path: path.to_owned(),
+        field,
+        message,
     })
 }
 
@@ -250,25 +255,16 @@ impl Config {
     /// config's text in an environment variable). Relative paths inside a
     /// file are taken relative to the file's folder.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let mut file = None;
-        let text = read_source(path, |meta| {
-            file = Some(meta.clone());
-            Ok(())
-        })?;
+        let (text, file) = read_source(path)?;
         let mut config = Self::parse(&text, path)?;
         if let Some(meta) = &file {
             // A file that holds a secret itself is held to the keyring's
             // rule; any config, to the policy's (it names the keyring, the
             // policy and the trusted proxies). Judged on the file read.
-            let (field, checked) = match config.inline_secret() {
-                Some(field) => (field, crate::secret_file::private(path, meta)),
-                None => ("(file)", crate::secret_file::not_world_writable(path, meta)),
-            };
-            checked.map_err(|message| ConfigError::Invalid {
-                path: path.to_owned(),
-                field,
-                message,
-            })?;
+            match config.inline_secret() {
+                Some(field) => judged(path, field, meta, crate::secret_file::private)?,
+                None => judged(path, "(file)", meta, crate::secret_file::not_world_writable)?,
+            }
         }
         if let Some(dir) = path.parent() {
             config.resolve_relative_to(dir);

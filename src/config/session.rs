@@ -66,9 +66,11 @@ impl SessionConfig {
     /// other users can read or change is refused
     /// ([`crate::secret_file::private`]): its keys seal every session.
     pub fn keyring_text(&self) -> Result<String, ConfigError> {
-        read_source(&self.keyring, |meta| {
-            crate::secret_file::private(&self.keyring, meta).map_err(|m| ("keyring", m))
-        })
+        let (text, file) = read_source(&self.keyring)?;
+        if let Some(meta) = &file {
+            judged(&self.keyring, "keyring", meta, crate::secret_file::private)?;
+        }
+        Ok(text)
     }
 
     /// The keyring's file, if it is one (not `env:NAME`).

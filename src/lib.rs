@@ -35,6 +35,7 @@ pub mod login;
 pub mod metrics;
 pub mod policy;
 pub mod principal;
+pub mod request_body;
 pub mod s3;
 pub mod secret_file;
 pub mod server;

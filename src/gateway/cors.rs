@@ -6,9 +6,9 @@
 //!
 //! Spec: <https://docs.aws.amazon.com/AmazonS3/latest/API/RESTOPTIONSobject.html>
 
+use crate::request_body::RequestBody;
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
 
 use super::Gateway;
 use super::body::GatewayBody;
@@ -43,7 +43,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// carries no credentials).
 pub async fn preflight(
     gateway: &Gateway,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     mut ctx: RequestCtx,
 ) -> Response<GatewayBody> {
     let (parts, _body) = req.into_parts();

@@ -12,8 +12,8 @@
 //! Depends on `config` (the numbers), `audit`, `metrics` and the server's
 //! response shape; owns no pipeline stage.
 
+use crate::request_body::RequestBody;
 use http::Request;
-use hyper::body::Incoming;
 
 use super::body::GatewayBody;
 use super::ctx::RequestCtx;
@@ -75,7 +75,7 @@ pub fn check<B>(cfg: &ServerConfig, req: &Request<B>) -> Option<(Limit, S3Error)
 /// Answers and audits a request refused by a limit, in its API's shape.
 pub fn refuse(
     mut ctx: RequestCtx,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
     limit: Limit,
     err: S3Error,
 ) -> Response {

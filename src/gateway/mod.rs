@@ -31,9 +31,9 @@ use std::time::SystemTime;
 
 use ctx::RequestCtx;
 
+use crate::request_body::RequestBody;
 use anyhow::Context as _;
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 
 pub use body::GatewayBody;
 pub use finish::close_after;
@@ -196,7 +196,7 @@ impl Gateway {
 /// Routes one request. Never fails: errors are responses.
 pub async fn handle(
     gateway: &Gateway,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     client: SocketAddr,
 ) -> Response<GatewayBody> {
     let path = req.uri().path();

@@ -113,7 +113,7 @@ pub fn s3_refused_here<B>(gateway: &Gateway, req: &Request<B>) -> bool {
 pub fn s3_on_portal_host(
     gateway: &Gateway,
     mut ctx: RequestCtx,
-    req: &Request<hyper::body::Incoming>,
+    req: &Request<crate::request_body::RequestBody>,
 ) -> Response {
     let s3 = gateway
         .login

@@ -13,10 +13,10 @@
 
 use std::sync::Arc;
 
+use crate::request_body::RequestBody;
 use http::request::Parts;
 use http::{Method, Response};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 
 use super::Gateway;
 use super::ctx::RequestCtx;
@@ -272,7 +272,7 @@ pub(super) struct Body {
 /// because its keys are resources to authorize.
 pub(super) async fn read_body(
     parts: &Parts,
-    body: Incoming,
+    body: RequestBody,
     verified: &Verified,
     s3: &mut S3Request,
     limits: &crate::config::ServerConfig,

@@ -26,11 +26,11 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::request_body::RequestBody;
 use bytes::{Bytes, BytesMut};
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use super::Gateway;
 use super::ctx::RequestCtx;
@@ -49,7 +49,7 @@ use crate::upstream::{ResponseBody, UpstreamBody};
 pub(super) async fn run(
     gateway: &Gateway,
     parts: &Parts,
-    body: Incoming,
+    body: RequestBody,
     posted: &S3Request,
     ctx: &mut RequestCtx,
 ) -> Forwarded {
@@ -251,9 +251,9 @@ pub(super) async fn run(
 /// The head of the form and what was read with it, and the rest of the
 /// body.
 async fn read_head(
-    mut body: Incoming,
+    mut body: RequestBody,
     boundary: &str,
-) -> Result<(FormHead, Bytes, Incoming), FormError> {
+) -> Result<(FormHead, Bytes, RequestBody), FormError> {
     let mut read = BytesMut::new();
     let mut reader = crate::s3::HeadReader::new(boundary);
     loop {

@@ -6,9 +6,9 @@
 //! and forwarded. [`handle`] renders the outcome through
 //! [`finish`](super::finish) and adds the bucket's CORS headers.
 
+use crate::request_body::RequestBody;
 use http::request::Parts;
 use http::{Request, Response};
-use hyper::body::Incoming;
 
 use super::Gateway;
 use super::body::GatewayBody;
@@ -24,7 +24,7 @@ use crate::upstream::UpstreamBody;
 
 pub async fn handle(
     gateway: &Gateway,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     mut ctx: RequestCtx,
 ) -> Response<GatewayBody> {
     let (parts, body) = req.into_parts();
@@ -41,7 +41,12 @@ pub async fn handle(
     response
 }
 
-async fn run(gateway: &Gateway, parts: &Parts, body: Incoming, ctx: &mut RequestCtx) -> Forwarded {
+async fn run(
+    gateway: &Gateway,
+    parts: &Parts,
+    body: RequestBody,
+    ctx: &mut RequestCtx,
+) -> Forwarded {
     let mut s3 = classify(gateway, parts, ctx)?;
     if s3.operation == Operation::PostObject {
         // Boxed: the form's phases are a future of their own size.

@@ -4,10 +4,10 @@
 
 use std::time::SystemTime;
 
+use crate::request_body::RequestBody;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 
 use super::Gateway;
@@ -20,7 +20,7 @@ use crate::policy::Scope;
 use crate::sts_api::{self, MAX_STS_BODY_SIZE, RoleRequest, StsError, StsForm, WebIdentityAnswer};
 
 /// `POST /` with a form body is the STS query API; everything else is S3.
-pub fn is_sts_request(req: &Request<Incoming>) -> bool {
+pub fn is_sts_request(req: &Request<RequestBody>) -> bool {
     req.method() == Method::POST
         && req.uri().path() == "/"
         && req.uri().query().is_none()
@@ -33,7 +33,7 @@ pub fn is_sts_request(req: &Request<Incoming>) -> bool {
 
 pub async fn handle(
     gateway: &Gateway,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     mut ctx: RequestCtx,
 ) -> Response<GatewayBody> {
     let (parts, body) = req.into_parts();

@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::gateway::{self, Gateway};
 use crate::live::{Held, InFlight, LiveKeyring, LivePolicy, health};
 use crate::metrics::{self, Limit};
+use crate::request_body::{BodyEnd, RequestBody};
 
 /// A running gateway.
 pub struct Running {
@@ -281,12 +282,12 @@ impl Conn {
         let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             let gateway = gateway.clone();
             async move {
-                let unread = body_may_be_left_unread(&req);
+                let (req, body) = watch_body(req);
                 let mut response = gateway::handle(&gateway, req, client).await;
-                if unread && !response.status().is_success() {
+                if body.left_unread() {
                     // RFC 9110 §10.1.1: a server answering before it read
                     // the content says whether it will close. Closing, hyper
-                    // never parses what follows the refused request.
+                    // never parses what follows this request.
                     gateway::close_after(&mut response);
                 }
                 Ok::<_, std::convert::Infallible>(response)
@@ -312,18 +313,45 @@ impl Conn {
     }
 }
 
-/// Whether an answer to `req` may leave its body unread: an HTTP/1 request
-/// that declares one. A refusal answers before reading it (and a store may
-/// refuse before taking all of it); hyper then reads what has already
-/// arrived and, if that is not all, closes the connection without saying
-/// so. A client that sent `Expect: 100-continue` skips the body on a final
-/// answer and may send its next request on the same connection: if that
-/// request is already there when hyper turns to the connection again, its
-/// first bytes are taken for the skipped body and the rest is refused as
-/// garbage (a bare `400`).
-fn body_may_be_left_unread(req: &hyper::Request<hyper::body::Incoming>) -> bool {
-    use hyper::body::Body as _;
-    req.version() < http::Version::HTTP_2 && !req.body().is_end_stream()
+/// Hands `req` on with its body watched when leaving it unread would
+/// matter: an HTTP/1 request that declares a body.
+///
+/// The rule: the answer says `Connection: close` iff such a body has not
+/// been read to its end when the answer is ready, whatever the answer's
+/// status. Why:
+/// - hyper sends `100 Continue` only when the body is first polled, and
+///   only before the answer. A client that sent `Expect: 100-continue` and
+///   gets a final answer instead skips the body and may send its next
+///   request on the same connection; hyper, finding the body dropped,
+///   takes the next bytes as that body (as many as it declared) and parses
+///   the rest as a request: the next request is eaten, or refused as
+///   garbage (a bare `400`). Behind a balancer that reuses the connection
+///   for other callers, the two sides then disagree on where requests
+///   begin. A `200` that ignores a body (a health page, an S3 GET, the
+///   portal's device-code start, a CORS preflight) does it as much as a
+///   refusal does: the status says nothing of it.
+/// - Not narrower (only with `Expect`, or only for a body never polled):
+///   without `Expect`, hyper drains only what has already arrived of a
+///   dropped body and otherwise closes without having said so, and the
+///   client's next request meets a dead connection. Saying so is right
+///   there too; it costs a reconnect only when the whole unread body had
+///   already arrived.
+/// - A body read to its end leaves nothing behind, so a refusal after it
+///   (a bad digest, an STS error) keeps the connection.
+/// - A body still being read when the answer is ready (a store that
+///   answered an upload before taking all of it) is not cut by this: hyper
+///   goes on reading it to its end and closes after the answer. Every
+///   answer that needs a whole body (a stored object, an STS exchange, a
+///   form upload, a DeleteObjects) comes after its end was read.
+///
+/// HTTP/2 frames each request's body in its own stream: nothing to watch.
+fn watch_body(
+    req: hyper::Request<hyper::body::Incoming>,
+) -> (hyper::Request<RequestBody>, BodyEnd) {
+    let http1 = req.version() < http::Version::HTTP_2;
+    let (parts, body) = req.into_parts();
+    let (body, end) = RequestBody::new(body, http1);
+    (hyper::Request::from_parts(parts, body), end)
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

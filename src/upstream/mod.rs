@@ -66,7 +66,7 @@ pub enum UpstreamBody {
     Empty,
     Bytes(Option<Bytes>),
     /// The caller's body, verified as it streams, under a minimum pace.
-    Verified(Box<VerifiedBody<min_rate::MinRate<Incoming>>>),
+    Verified(Box<VerifiedBody<min_rate::MinRate<crate::request_body::RequestBody>>>),
     /// A body read by another stage (a form upload's file part), its
     /// failures already turned into `SigV4Error`s.
     Stream(http_body_util::combinators::UnsyncBoxBody<Bytes, SigV4Error>),

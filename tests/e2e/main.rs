@@ -64,3 +64,4 @@ mod sign;
 mod store;
 mod sts;
 mod tls;
+mod unread_body;

@@ -28,7 +28,7 @@ impl Ctx<'_> {
 
     /// `GET /_s3gate/`: who you are, what you may reach, and fresh
     /// credentials.
-    pub(super) async fn portal(&self, req: &Request<Incoming>) -> Response<GatewayBody> {
+    pub(super) async fn portal(&self, req: &Request<RequestBody>) -> Response<GatewayBody> {
         // Signed in, with enough of the session left to be worth showing
         // credentials for; otherwise sign in (again).
         let Some(session) = self
@@ -151,7 +151,7 @@ impl Ctx<'_> {
 
     /// `GET /_s3gate/login?next=…`: off to the provider, with the login's
     /// state sealed into a short-lived cookie.
-    pub(super) async fn login(&self, req: &Request<Incoming>) -> Response<GatewayBody> {
+    pub(super) async fn login(&self, req: &Request<RequestBody>) -> Response<GatewayBody> {
         let next = login::safe_next(query(req, "next").as_deref());
         let exp = unix(self.now) + login::LOGIN_STATE_TTL;
         let (url, state) = match self.rp.begin(next, exp).await {
@@ -187,7 +187,7 @@ impl Ctx<'_> {
     /// `GET /_s3gate/callback?code=…&state=…`: checks the state against the
     /// login cookie, trades the code (with the PKCE verifier), checks the
     /// ID token and signs the browser in.
-    pub(super) async fn callback(&self, req: &Request<Incoming>) -> Response<GatewayBody> {
+    pub(super) async fn callback(&self, req: &Request<RequestBody>) -> Response<GatewayBody> {
         let mut record = match self.record("Login", req.headers()).await {
             Ok(r) => r,
             Err(resp) => return resp,

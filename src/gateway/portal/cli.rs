@@ -8,7 +8,7 @@ use super::*;
 impl Ctx<'_> {
     /// `GET /_s3gate/cli?port=…&state=…&challenge=…`: asks the signed-in
     /// person to let the CLI on this computer in.
-    pub(super) fn cli_confirm(&self, req: &Request<Incoming>) -> Response<GatewayBody> {
+    pub(super) fn cli_confirm(&self, req: &Request<RequestBody>) -> Response<GatewayBody> {
         let params = match cli_params(|k| query(req, k)) {
             Ok(p) => p,
             Err(why) => {
@@ -34,7 +34,7 @@ impl Ctx<'_> {
 
     /// `POST /_s3gate/cli`: the person allowed it; hands a one-time code to
     /// the CLI's loopback listener.
-    pub(super) async fn cli_approve(&self, req: Request<Incoming>) -> Response<GatewayBody> {
+    pub(super) async fn cli_approve(&self, req: Request<RequestBody>) -> Response<GatewayBody> {
         let hint = "Sign in on the s3gate page first, then run `s3gate login` again.";
         let (mut record, session, form) = match self.acting_post(req, "CliLogin", hint).await {
             Ok(x) => x,
@@ -97,7 +97,7 @@ impl Ctx<'_> {
 
     /// `POST /_s3gate/cli/token` (`code`, `code_verifier`): the CLI trades
     /// its one-time code for credentials.
-    pub(super) async fn cli_token(&self, req: Request<Incoming>) -> Response<GatewayBody> {
+    pub(super) async fn cli_token(&self, req: Request<RequestBody>) -> Response<GatewayBody> {
         let mut record = match self.record("CliToken", req.headers()).await {
             Ok(r) => r,
             Err(resp) => return resp,

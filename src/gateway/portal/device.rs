@@ -6,7 +6,7 @@ use super::*;
 impl Ctx<'_> {
     /// `POST /_s3gate/device/start`: a device code for a terminal without a
     /// browser (RFC 8628's shape).
-    pub(super) fn device_start(&self, req: &Request<Incoming>) -> Response<GatewayBody> {
+    pub(super) fn device_start(&self, req: &Request<RequestBody>) -> Response<GatewayBody> {
         let user_code = login::new_user_code(&mut rand::rng());
         // Shown to whoever is asked to approve the code, so they can tell
         // their own terminal's request from someone else's.
@@ -54,7 +54,7 @@ impl Ctx<'_> {
     }
 
     /// `GET /_s3gate/device`: the form to type a terminal's code into.
-    pub(super) fn device_page(&self, req: &Request<Incoming>) -> Response<GatewayBody> {
+    pub(super) fn device_page(&self, req: &Request<RequestBody>) -> Response<GatewayBody> {
         let Some(session) = self.browser(req) else {
             return self.to_login(req);
         };
@@ -72,7 +72,7 @@ impl Ctx<'_> {
     /// `POST /_s3gate/device` (`user_code`): first the page that shows what
     /// is being approved; with `confirm=1` (its button), the signed-in
     /// person approves the terminal showing that code.
-    pub(super) async fn device_approve(&self, req: Request<Incoming>) -> Response<GatewayBody> {
+    pub(super) async fn device_approve(&self, req: Request<RequestBody>) -> Response<GatewayBody> {
         let hint = "Sign in on the s3gate page first.";
         let (mut record, session, form) = match self.acting_post(req, "DeviceLogin", hint).await {
             Ok(x) => x,
@@ -193,7 +193,7 @@ impl Ctx<'_> {
 
     /// `POST /_s3gate/device/token` (`device_code`): the terminal polls.
     /// Waiting is not audited; the outcome is.
-    pub(super) async fn device_token(&self, req: Request<Incoming>) -> Response<GatewayBody> {
+    pub(super) async fn device_token(&self, req: Request<RequestBody>) -> Response<GatewayBody> {
         let headers = req.headers().clone();
         let form = read_form(req).await;
         let code = form_value(&form, "device_code").map(|c| {

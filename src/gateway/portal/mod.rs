@@ -15,9 +15,9 @@ mod share;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::request_body::RequestBody;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use subtle::ConstantTimeEq as _;
 
 use super::Gateway;
@@ -47,7 +47,7 @@ fn unix(t: SystemTime) -> u64 {
 /// Routes one request under `/_s3gate/` that is not an operations page.
 pub async fn handle(
     gateway: &Gateway,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     client: SocketAddr,
 ) -> Response<GatewayBody> {
     let nonce = login::random_token(16, &mut rand::rng());
@@ -118,7 +118,7 @@ pub async fn handle(
 /// (audited), as S3 requests are, since the policy cannot judge it.
 async fn unknown_client(
     gateway: &Gateway,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
     client: SocketAddr,
     nonce: &str,
 ) -> Response<GatewayBody> {
@@ -238,7 +238,7 @@ impl Ctx<'_> {
     }
 
     /// The signed-in browser, if its cookie opens and has not expired.
-    fn browser(&self, req: &Request<Incoming>) -> Option<BrowserSession> {
+    fn browser(&self, req: &Request<RequestBody>) -> Option<BrowserSession> {
         let value = cookie(req, SESSION_COOKIE, self.secure())?;
         self.gateway
             .keyring
@@ -254,7 +254,7 @@ impl Ctx<'_> {
     /// to do.
     async fn acting_post(
         &self,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         operation: &'static str,
         hint: &str,
     ) -> Result<(Record, BrowserSession, Vec<(String, String)>), Response<GatewayBody>> {
@@ -275,7 +275,7 @@ impl Ctx<'_> {
     }
 
     /// Sends the browser to sign in, then back to this page.
-    fn to_login(&self, req: &Request<Incoming>) -> Response<GatewayBody> {
+    fn to_login(&self, req: &Request<RequestBody>) -> Response<GatewayBody> {
         let here = req
             .uri()
             .path_and_query()
@@ -290,7 +290,7 @@ impl Ctx<'_> {
 }
 
 /// A cookie's value from the request's `Cookie` headers.
-fn cookie<'r>(req: &'r Request<Incoming>, base: &str, secure: bool) -> Option<&'r str> {
+fn cookie<'r>(req: &'r Request<RequestBody>, base: &str, secure: bool) -> Option<&'r str> {
     login::cookie_value(
         req.headers()
             .get_all(header::COOKIE)
@@ -302,14 +302,14 @@ fn cookie<'r>(req: &'r Request<Incoming>, base: &str, secure: bool) -> Option<&'
 }
 
 /// A query parameter, decoded.
-fn query(req: &Request<Incoming>, name: &str) -> Option<String> {
+fn query(req: &Request<RequestBody>, name: &str) -> Option<String> {
     form_urlencoded::parse(req.uri().query()?.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
 
 /// A bounded urlencoded form; an unreadable or oversized one is empty.
-async fn read_form(req: Request<Incoming>) -> Vec<(String, String)> {
+async fn read_form(req: Request<RequestBody>) -> Vec<(String, String)> {
     match Limited::new(req.into_body(), MAX_FORM).collect().await {
         Ok(body) => form_urlencoded::parse(&body.to_bytes())
             .into_owned()
@@ -325,7 +325,7 @@ fn form_value(form: &[(String, String)], name: &str) -> Option<String> {
 /// Whether a browser's POST comes from s3gate's own pages. Browsers send
 /// `Origin` on every POST; the `SameSite=Lax` cookie is the other half of
 /// the defence. Names what was wrong.
-fn same_origin(req: &Request<Incoming>, base: &str) -> Result<(), String> {
+fn same_origin(req: &Request<RequestBody>, base: &str) -> Result<(), String> {
     let headers = req.headers();
     let value = |name| {
         headers

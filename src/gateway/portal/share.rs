@@ -17,7 +17,7 @@ const DEFAULT_LINK: Duration = Duration::from_secs(3600);
 type Refusal = (StatusCode, &'static str, String);
 
 impl Ctx<'_> {
-    pub(super) async fn share(&self, req: Request<Incoming>) -> Response<GatewayBody> {
+    pub(super) async fn share(&self, req: Request<RequestBody>) -> Response<GatewayBody> {
         let (mut record, session, form) = match self
             .acting_post(
                 req,

@@ -87,22 +87,34 @@ impl RequestCtx {
         request_id: String,
     ) -> Option<Self> {
         let line = Line::Request(req.method().clone(), req.uri().clone());
-        Self::open(gateway, api, line, req.headers(), client, request_id).await
+        let source = client_source(gateway, client, req.headers());
+        Self::open(
+            gateway,
+            api,
+            line,
+            req.headers(),
+            client,
+            source,
+            request_id,
+        )
+        .await
     }
 
     /// Like [`RequestCtx::begin`] from the request's headers alone; `line`
-    /// says what the request was, should it be abandoned.
+    /// says what the request was, should it be abandoned, and `source` is
+    /// the client's address the caller already worked out
+    /// ([`client_source`]).
     pub async fn open(
         gateway: &Gateway,
         api: &'static str,
         line: Line,
         headers: &http::HeaderMap,
         client: SocketAddr,
+        source: Option<IpAddr>,
         request_id: String,
     ) -> Option<Self> {
         let now = SystemTime::now();
         let permit = gateway.audit.reserve().await?;
-        let source = client_source(gateway, client, headers);
         let mut event = AuditEvent::begin(api, request_id, now, client, headers);
         if source != Some(client.ip()) {
             event.source_ip = Some(source.map_or_else(|| "unknown".into(), |ip| ip.to_string()));

@@ -129,6 +129,7 @@ async fn unknown_client(
         Line::Request(req.method().clone(), req.uri().clone()),
         req.headers(),
         client,
+        None,
         super::new_request_id(),
     )
     .await;
@@ -194,6 +195,7 @@ impl Ctx<'_> {
             Line::Operation(operation),
             headers,
             self.client,
+            Some(self.source),
             request_id,
         )
         .await

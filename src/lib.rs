@@ -5,7 +5,9 @@
 //! [`session`], [`policy`] decides it, [`upstream`] re-signs and streams it to
 //! the store, and [`audit`] records it. [`gateway`] wires the stages together
 //! (the S3 pipeline, the [`sts_api`], the sign-in portal) and [`server`] is
-//! the transport under it (listener, TLS, connection limits, shutdown).
+//! the transport under it (listener, TLS, connection limits, shutdown);
+//! [`request_body`] is the caller's body as it hands it over, which knows
+//! whether it was read to its end.
 //! [`live`] keeps what changes while running current (policy and keyring
 //! reload, revocation list, readiness); [`config`] is the file that
 //! configures it all and [`dev`] the embedded single-machine default; [`metrics`] counts

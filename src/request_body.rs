@@ -82,3 +82,97 @@ impl Body for RequestBody {
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a test panics on a broken fixture")]
+mod tests {
+    use http_body_util::BodyExt as _;
+    use hyper_util::rt::TokioIo;
+    use tokio::io::AsyncWriteExt as _;
+
+    use super::*;
+
+    /// How the handler reads the body.
+    #[derive(Clone, Copy)]
+    enum Read {
+        Nothing,
+        /// Frame by frame while the body says it is not over: a reader of
+        /// a known length stops at its last frame and never sees `None`.
+        UntilEndStream,
+        /// To `None`.
+        Collect,
+    }
+
+    /// Sends `wire` to hyper's HTTP/1 server, whose handler reads the
+    /// watched body as `read` says; whether a flag was made, and whether
+    /// the body was left unread once the handler answered.
+    async fn served(wire: &'static [u8], read: Read) -> (bool, bool) {
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let tx = std::sync::Mutex::new(Some(tx));
+        let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+            let tx = tx.lock().unwrap().take();
+            async move {
+                let (mut body, end) = RequestBody::new(req.into_body(), true);
+                match read {
+                    Read::Nothing => {}
+                    Read::UntilEndStream => {
+                        while !body.is_end_stream() {
+                            if body.frame().await.is_none() {
+                                break;
+                            }
+                        }
+                    }
+                    Read::Collect => {
+                        body.collect().await.unwrap();
+                    }
+                }
+                if let Some(tx) = tx {
+                    let _ = tx.send((end.0.is_some(), end.left_unread()));
+                }
+                Ok::<_, std::convert::Infallible>(http::Response::new(
+                    http_body_util::Empty::<Bytes>::new(),
+                ))
+            }
+        });
+        let conn = tokio::spawn(
+            hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(server), service),
+        );
+        client.write_all(wire).await.unwrap();
+        let seen = rx.await.unwrap();
+        conn.abort();
+        seen
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_body_carries_no_flag() {
+        let wire = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
+        assert_eq!(served(wire, Read::Nothing).await, (false, false));
+        let wire = b"PUT / HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n";
+        assert_eq!(served(wire, Read::Nothing).await, (false, false));
+    }
+
+    #[tokio::test]
+    async fn a_declared_body_not_read_is_left_unread() {
+        let wire = b"PUT / HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello";
+        assert_eq!(served(wire, Read::Nothing).await, (true, true));
+        let wire =
+            b"PUT / HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 5\r\n\r\n";
+        assert_eq!(served(wire, Read::Nothing).await, (true, true));
+    }
+
+    #[tokio::test]
+    async fn a_body_of_known_length_ends_with_its_last_frame() {
+        let wire = b"PUT / HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello";
+        assert_eq!(served(wire, Read::UntilEndStream).await, (true, false));
+        assert_eq!(served(wire, Read::Collect).await, (true, false));
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_ends_with_its_last_chunk() {
+        let wire = b"PUT / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n\
+                     5\r\nhello\r\n0\r\n\r\n";
+        assert_eq!(served(wire, Read::Collect).await, (true, false));
+    }
+}

@@ -96,10 +96,10 @@ fn next_request_swallowed(route: &str, gw: &Gateway, head: &str, status: u16) ->
 
 /// Success answers that never read the body the request declared: the
 /// health page, an S3 GET (its body is not sent upstream), the portal's
-/// device-code start and its redirect to sign in. Before, only a refusal
-/// said `Connection: close`: after these, the next request's first bytes
-/// were taken for the skipped body and the rest refused as garbage (a bare
-/// `400`), or the connection ended without an answer to it.
+/// device-code start and its redirect to sign in. Before, only an answer
+/// outside 2xx said `Connection: close` (the redirect did): after the
+/// others, the next request's first bytes were taken for the skipped body
+/// and the rest refused as garbage (a bare `400`).
 #[test]
 fn a_success_that_leaves_the_body_unread_does_not_swallow_the_next_request() {
     needs_testbed!();

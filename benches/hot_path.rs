@@ -394,7 +394,7 @@ fn audit_record(
     parts: &Parts,
     s3: &S3Request,
     auth: &sigv4::Authorization,
-    claims: &Claims,
+    session: &OpenedSession,
     decision: &Decision,
     line: &mut Vec<u8>,
 ) {
@@ -410,9 +410,7 @@ fn audit_record(
     e.key = s3.key.clone();
     e.auth = Some("header");
     e.access_key_id = Some(auth.access_key_id.clone());
-    e.session_id = Some(claims.session_id.clone());
-    e.set_identity(&claims.identity);
-    e.chain = claims.chain.clone();
+    e.set_session(&session.subject);
     e.policy_version = Some(f.policy.version().to_owned());
     e.rule = Some(decision.rule_label().to_owned());
     e.reason = format!("{}; within the session's scope", decision.why());
@@ -449,7 +447,7 @@ fn full(f: &Fixture, parts: &Parts, line: &mut Vec<u8>) -> (http::Uri, http::Hea
             f.now,
         )
         .unwrap();
-    audit_record(f, parts, &s3, &auth, &session.claims, &decision, line);
+    audit_record(f, parts, &s3, &auth, &session, &decision, line);
     head
 }
 
@@ -573,7 +571,7 @@ fn stages<'a>(f: &'a Fixture, parts: &'a Parts) -> Vec<Stage<'a>> {
         (
             "7_audit_record",
             Box::new(move || {
-                audit_record(f, parts, &s3, &a4, &s4.claims, &decision, &mut line);
+                audit_record(f, parts, &s3, &a4, &s4, &decision, &mut line);
                 black_box(&line);
             }),
         ),

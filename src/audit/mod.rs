@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 
 use crate::config::AuditOutput;
 use crate::metrics;
+use crate::session::Subject;
 
 /// The `v` field of every record: bumped when a field changes meaning or
 /// disappears (adding a field does not bump it).
@@ -53,10 +54,15 @@ pub struct AuditEvent {
     /// Schema version ([`SCHEMA_VERSION`]), set by the writer.
     pub v: u32,
     /// RFC 3339, UTC, milliseconds.
-    pub time: String,
+    pub time: Stamp,
     pub request_id: String,
     /// `s3`, `sts` or `web`.
     pub api: &'static str,
+    /// A session's subject, shared with the session's other requests
+    /// (see [`AuditEvent::set_session`]). When it is set, the fields from
+    /// `session_id` to `chain` below stay empty: it writes them.
+    #[serde(flatten)]
+    pub subject: Option<SharedSubject>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -148,7 +154,7 @@ impl AuditEvent {
         headers: &http::HeaderMap,
     ) -> AuditEvent {
         AuditEvent {
-            time: rfc3339(now),
+            time: Stamp(now),
             request_id,
             api,
             decision: "deny",
@@ -169,6 +175,32 @@ impl AuditEvent {
         let _ = serde_json::to_writer(out, self);
     }
 
+    /// Records that the request is the session's: who it is from, without
+    /// copying a string (the subject was built when the session opened).
+    pub fn set_session(&mut self, subject: &Arc<Subject>) {
+        // The subject writes these; a record must not name a field twice.
+        self.session_id = None;
+        self.access_key_id = None;
+        self.identity = None;
+        self.identity_method = None;
+        self.issuer = None;
+        self.username = None;
+        self.groups.clear();
+        self.aws_account = None;
+        self.aws_role = None;
+        self.aws_session = None;
+        self.chain.clear();
+        self.subject = Some(SharedSubject(Arc::clone(subject)));
+    }
+
+    /// The principal the record names, if any.
+    pub fn identity(&self) -> Option<&str> {
+        match &self.subject {
+            Some(s) => Some(&s.0.identity),
+            None => self.identity.as_deref(),
+        }
+    }
+
     pub fn set_identity(&mut self, id: &crate::session::Identity) {
         // Spelled as the policy names principals, so `policy explain --as`
         // takes what the audit line shows.
@@ -180,6 +212,17 @@ impl AuditEvent {
         self.aws_account.clone_from(&id.aws_account);
         self.aws_role.clone_from(&id.aws_role);
         self.aws_session.clone_from(&id.aws_session);
+    }
+}
+
+/// A session's [`Subject`] as an event holds it: shared, written in
+/// place of the event's own identity fields.
+#[derive(Debug)]
+pub struct SharedSubject(Arc<Subject>);
+
+impl Serialize for SharedSubject {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
     }
 }
 
@@ -404,7 +447,68 @@ fn write_loop(
 
 /// RFC 3339 UTC with milliseconds, e.g. `2026-11-27T21:07:05.123Z`.
 pub fn rfc3339(t: SystemTime) -> String {
-    format_utc(t, RFC3339_MILLIS)
+    String::from_utf8_lossy(&rfc3339_millis(t)).into_owned()
+}
+
+/// A record's time: kept as a `SystemTime` on the request path and spelled
+/// (RFC 3339, UTC, milliseconds) only when the writer serialises the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp(pub SystemTime);
+
+impl Default for Stamp {
+    fn default() -> Stamp {
+        Stamp(SystemTime::UNIX_EPOCH)
+    }
+}
+
+impl Serialize for Stamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let text = rfc3339_millis(self.0);
+        // ASCII digits and separators only.
+        s.serialize_str(std::str::from_utf8(&text).unwrap_or_default())
+    }
+}
+
+/// The last instant [`rfc3339_millis`] spells: 9999-12-31T23:59:59.999Z.
+const LAST_SPELLED: Duration = Duration::from_millis(253_402_300_799_999);
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` without a heap string (the audit line's
+/// time is written for every request). A clock before 1970 shows as the
+/// epoch and one past year 9999 as its last millisecond, rather than failing.
+fn rfc3339_millis(t: SystemTime) -> [u8; 24] {
+    let since = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .min(LAST_SPELLED);
+    let secs = since.as_secs();
+    let (days, day_secs) = (secs / 86_400, secs % 86_400);
+    // Days since 1970-01-01 to a proleptic Gregorian date: shift the epoch
+    // to 0000-03-01 so that leap days end each 4/100/400-year cycle.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut n: u64| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(5, 2, month);
+    put(8, 2, day);
+    put(11, 2, day_secs / 3600);
+    put(14, 2, day_secs / 60 % 60);
+    put(17, 2, day_secs % 60);
+    put(20, 3, u64::from(since.subsec_millis()));
+    out
 }
 
 /// ISO 8601 UTC seconds, as STS and `credential_process` expect.
@@ -412,9 +516,6 @@ pub fn iso8601(t: SystemTime) -> String {
     format_utc(t, ISO8601_SECONDS)
 }
 
-const RFC3339_MILLIS: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
-    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-);
 const ISO8601_SECONDS: &[time::format_description::BorrowedFormatItem<'_>] =
     time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
 
@@ -433,6 +534,88 @@ fn format_utc(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The hand-written spelling agrees with the `time` crate's over
+        /// every millisecond it spells.
+        #[test]
+        fn rfc3339_agrees_with_the_time_crate(ms in 0u64..=253_402_300_799_999) {
+            let t = SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+            let theirs = time::OffsetDateTime::from(t)
+                .format(time::macros::format_description!(
+                    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+                ))
+                .unwrap();
+            proptest::prop_assert_eq!(rfc3339(t), theirs);
+        }
+    }
+
+    /// A session's record written through its shared subject is the same
+    /// line, byte for byte, as one that copies each field in, whatever
+    /// was set before the session opened.
+    #[test]
+    fn a_shared_subject_writes_the_fields_it_replaces() {
+        use crate::session::{Claims, Identity, Quota};
+        let identity = Identity {
+            method: "oidc".into(),
+            subject: "sub-1".into(),
+            issuer: Some("https://idp.example".into()),
+            username: Some("alice".into()),
+            groups: vec!["eng".into(), "ops".into()],
+            aws_account: None,
+            aws_role: None,
+            aws_session: Some("s\"1".into()),
+            email: Some("a@example.com".into()),
+            mfa: Some(true),
+        };
+        let claims = Claims {
+            session_id: "0123abcd".into(),
+            access_key_id: "SGIAAAAAAAAAAAAAAAAA".into(),
+            identity,
+            scope: Default::default(),
+            issued_at: 0,
+            expires_at: 1,
+            chain: vec!["user:root".into()],
+            parent_scopes: Vec::new(),
+            parent_sessions: Vec::new(),
+            quota: Quota::default(),
+            parent_quotas: Vec::new(),
+        };
+        let client: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let begin = || {
+            let mut e = AuditEvent::begin(
+                "s3",
+                "RID".into(),
+                SystemTime::UNIX_EPOCH,
+                client,
+                &http::HeaderMap::new(),
+            );
+            e.access_key_id = Some(claims.access_key_id.clone());
+            e.auth = Some("header");
+            e
+        };
+        let mut copied = begin();
+        copied.session_id = Some(claims.session_id.clone());
+        copied.set_identity(&claims.identity);
+        copied.chain = claims.chain.clone();
+        let mut shared = begin();
+        shared.set_session(&Arc::new(Subject::of(&claims)));
+        assert_eq!(shared.identity(), copied.identity.as_deref());
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        copied.write_json(&mut a);
+        shared.write_json(&mut b);
+        assert_eq!(String::from_utf8(b).unwrap(), String::from_utf8(a).unwrap());
+    }
+
+    #[test]
+    fn rfc3339_clamps_a_clock_out_of_range() {
+        let before = SystemTime::UNIX_EPOCH - Duration::from_secs(5);
+        assert_eq!(rfc3339(before), "1970-01-01T00:00:00.000Z");
+        let after = SystemTime::UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(rfc3339(after), "9999-12-31T23:59:59.999Z");
+        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400 + 3_661);
+        assert_eq!(rfc3339(leap), "2000-02-29T01:01:01.000Z");
+    }
 
     #[test]
     fn timestamps_are_utc_iso8601() {

@@ -235,10 +235,7 @@ pub(super) fn open_session(
             let err = e.to_s3_error();
             refused(ctx, e, err)
         })?;
-    let claims = &session.claims;
-    ctx.event.session_id = Some(claims.session_id.clone());
-    ctx.event.set_identity(&claims.identity);
-    ctx.event.chain = claims.chain.clone();
+    ctx.event.set_session(&session.subject);
     Ok(session)
 }
 
@@ -391,10 +388,10 @@ async fn admit(
 ) -> Result<(ReadMeter, Option<Held<u64>>), S3Error> {
     let principal = gateway
         .principals
-        .key_of(ctx.event.identity.as_deref().unwrap_or(""));
+        .key_of(ctx.event.identity().unwrap_or(""));
     let Some(held) = gateway.principals.enter(&principal) else {
         metrics::limit_hit(Limit::RequestsPerPrincipal);
-        let who = ctx.event.identity.clone().unwrap_or_default();
+        let who = ctx.event.identity().unwrap_or_default().to_owned();
         ctx.event.rule = Some("principal concurrency".into());
         let limit = gateway.limits.max_requests_per_principal;
         let message = format!(
@@ -533,15 +530,13 @@ fn authorize(
                  grant allows what it does not recognise",
             );
         }
-        let who = event.identity.as_deref().unwrap_or("?");
+        let message = format!(
+            "s3gate: {} may not s3:{action} on {resource}: {why} (request id {}).",
+            event.identity().unwrap_or("?"),
+            event.request_id
+        );
         event.reason = format!("s3:{action} on {resource}: {why}");
-        return Err(S3Error::new(
-            S3ErrorCode::AccessDenied,
-            format!(
-                "s3gate: {who} may not s3:{action} on {resource}: {why} (request id {}).",
-                event.request_id
-            ),
-        ));
+        return Err(S3Error::new(S3ErrorCode::AccessDenied, message));
     }
     event.reason = format!("{}; within the session's scope", decision.why());
     Ok(decision)

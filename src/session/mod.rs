@@ -18,6 +18,7 @@ mod opened;
 pub mod quota;
 pub mod revocation;
 mod secret;
+mod subject;
 pub mod token;
 pub mod web;
 
@@ -34,6 +35,7 @@ pub use opened::OpenedSession;
 pub use quota::{Demand, ParentQuota, Quota, QuotaError, QuotaLedger, ReadMeter};
 pub use revocation::{RevocationEntry, RevocationList};
 pub use secret::{MasterKey, SecretString};
+pub use subject::Subject;
 pub use token::{ACCESS_KEY_PREFIX, Delegation, MAX_TOKEN_LEN, is_session_access_key_id};
 
 /// Most groups an identity carries into a session (identity adapters keep

@@ -30,7 +30,7 @@ use moka::sync::Cache;
 use sha2::{Digest as _, Sha256};
 
 use super::secret::SecretString;
-use super::{Claims, SessionError};
+use super::{Claims, SessionError, Subject};
 use crate::sigv4::SigningKeyCache;
 
 /// Most sessions kept open (each ~1 KiB: claims and secret).
@@ -42,12 +42,15 @@ pub const CAPACITY: u64 = 16_384;
 pub struct OpenedSession {
     pub claims: Claims,
     pub secret: SecretString,
+    /// Who the session's requests come from, as their audit records say.
+    pub subject: Arc<Subject>,
     signing_keys: SigningKeyCache,
 }
 
 impl OpenedSession {
     pub fn new(claims: Claims, secret: SecretString) -> OpenedSession {
         OpenedSession {
+            subject: Arc::new(Subject::of(&claims)),
             claims,
             secret,
             signing_keys: SigningKeyCache::new(),

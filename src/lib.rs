@@ -26,6 +26,7 @@
 #![recursion_limit = "256"]
 
 pub mod audit;
+pub mod calendar;
 pub mod config;
 pub mod dev;
 pub mod forwarded;

@@ -481,19 +481,8 @@ fn rfc3339_millis(t: SystemTime) -> [u8; 24] {
         .unwrap_or_default()
         .min(LAST_SPELLED);
     let secs = since.as_secs();
-    let (days, day_secs) = (secs / 86_400, secs % 86_400);
-    // Days since 1970-01-01 to a proleptic Gregorian date: shift the epoch
-    // to 0000-03-01 so that leap days end each 4/100/400-year cycle.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-
+    let day_secs = secs % 86_400;
+    let (year, month, day) = crate::calendar::civil_from_days(secs / 86_400);
     let mut out = *b"0000-00-00T00:00:00.000Z";
     let mut put = |at: usize, width: usize, mut n: u64| {
         for i in (at..at + width).rev() {
@@ -501,9 +490,9 @@ fn rfc3339_millis(t: SystemTime) -> [u8; 24] {
             n /= 10;
         }
     };
-    put(0, 4, year);
-    put(5, 2, month);
-    put(8, 2, day);
+    put(0, 4, year.into());
+    put(5, 2, month.into());
+    put(8, 2, day.into());
     put(11, 2, day_secs / 3600);
     put(14, 2, day_secs / 60 % 60);
     put(17, 2, day_secs % 60);

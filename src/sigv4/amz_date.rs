@@ -8,6 +8,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::calendar::{civil_from_days, days_from_civil};
+
 /// A validated signing timestamp.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct AmzDate {
@@ -162,35 +164,6 @@ fn days_in_month(year: u32, month: u32) -> u32 {
         4 | 6 | 9 | 11 => 30,
         _ => 31,
     }
-}
-
-/// Days since 1970-01-01 for a proleptic Gregorian date (year >= 1970).
-fn days_from_civil(year: u32, month: u32, day: u32) -> u64 {
-    // Howard Hinnant's algorithm, shifted so March is month 0 and leap days
-    // fall at the end of the (shifted) year.
-    let y = u64::from(if month <= 2 { year - 1 } else { year });
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let m = u64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + u64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The proleptic Gregorian date `days` after 1970-01-01: the inverse of
-/// [`days_from_civil`] (Howard Hinnant's algorithm again).
-fn civil_from_days(days: u64) -> (u32, u32, u32) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    // year <= 9999, month <= 12, day <= 31: the casts cannot truncate.
-    (year as u32, month as u32, day as u32)
 }
 
 #[cfg(test)]

@@ -409,7 +409,7 @@ fn audit_record(
     e.bucket = s3.bucket.clone();
     e.key = s3.key.clone();
     e.auth = Some("header");
-    e.access_key_id = Some(auth.access_key_id.clone());
+    e.who.access_key_id = Some(auth.access_key_id.clone());
     e.set_session(&session.subject);
     e.policy_version = Some(f.policy.version().to_owned());
     e.rule = Some(decision.rule_label().to_owned());

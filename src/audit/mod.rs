@@ -58,40 +58,14 @@ pub struct AuditEvent {
     pub request_id: String,
     /// `s3`, `sts` or `web`.
     pub api: &'static str,
+    /// Who the request is from, filled in field by field; empty when a
+    /// session's shared subject says it instead.
+    #[serde(flatten)]
+    pub who: Subject,
     /// A session's subject, shared with the session's other requests
-    /// (see [`AuditEvent::set_session`]). When it is set, the fields from
-    /// `session_id` to `chain` below stay empty: it writes them.
+    /// (see [`AuditEvent::set_session`]).
     #[serde(flatten)]
     pub subject: Option<SharedSubject>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub access_key_id: Option<String>,
-    /// The principal, spelled as the policy file and `s3gate policy
-    /// explain --as` spell it (`user:alice`, `oidc:ISSUER#SUB`,
-    /// `aws:role/ACCOUNT/ROLE`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub identity: Option<String>,
-    /// How the identity was proven (`mint`, `oidc`, `aws`, `delegated`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub identity_method: Option<String>,
-    /// OIDC issuer of the identity.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub issuer: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub groups: Vec<String>,
-    /// For AWS identities: the account, role (or IAM user) and role session.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub aws_account: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub aws_role: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub aws_session: Option<String>,
-    /// Delegation chain, outermost first.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub chain: Vec<String>,
     /// `header`, `presigned`, or absent when the request was not signed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth: Option<&'static str>,
@@ -179,39 +153,20 @@ impl AuditEvent {
     /// copying a string (the subject was built when the session opened).
     pub fn set_session(&mut self, subject: &Arc<Subject>) {
         // The subject writes these; a record must not name a field twice.
-        self.session_id = None;
-        self.access_key_id = None;
-        self.identity = None;
-        self.identity_method = None;
-        self.issuer = None;
-        self.username = None;
-        self.groups.clear();
-        self.aws_account = None;
-        self.aws_role = None;
-        self.aws_session = None;
-        self.chain.clear();
+        self.who = Subject::default();
         self.subject = Some(SharedSubject(Arc::clone(subject)));
     }
 
     /// The principal the record names, if any.
     pub fn identity(&self) -> Option<&str> {
         match &self.subject {
-            Some(s) => Some(&s.0.identity),
-            None => self.identity.as_deref(),
+            Some(s) => s.0.identity.as_deref(),
+            None => self.who.identity.as_deref(),
         }
     }
 
     pub fn set_identity(&mut self, id: &crate::session::Identity) {
-        // Spelled as the policy names principals, so `policy explain --as`
-        // takes what the audit line shows.
-        self.identity = Some(crate::policy::principal_name(id));
-        self.identity_method = Some(id.method.clone());
-        self.issuer.clone_from(&id.issuer);
-        self.username.clone_from(&id.username);
-        self.groups.clone_from(&id.groups);
-        self.aws_account.clone_from(&id.aws_account);
-        self.aws_role.clone_from(&id.aws_role);
-        self.aws_session.clone_from(&id.aws_session);
+        self.who.set_identity(id);
     }
 }
 
@@ -579,17 +534,17 @@ mod tests {
                 client,
                 &http::HeaderMap::new(),
             );
-            e.access_key_id = Some(claims.access_key_id.clone());
+            e.who.access_key_id = Some(claims.access_key_id.clone());
             e.auth = Some("header");
             e
         };
         let mut copied = begin();
-        copied.session_id = Some(claims.session_id.clone());
+        copied.who.session_id = Some(claims.session_id.clone());
         copied.set_identity(&claims.identity);
-        copied.chain = claims.chain.clone();
+        copied.who.chain = claims.chain.clone();
         let mut shared = begin();
         shared.set_session(&Arc::new(Subject::of(&claims)));
-        assert_eq!(shared.identity(), copied.identity.as_deref());
+        assert_eq!(shared.identity(), copied.who.identity.as_deref());
         let (mut a, mut b) = (Vec::new(), Vec::new());
         copied.write_json(&mut a);
         shared.write_json(&mut b);

@@ -156,7 +156,7 @@ pub(super) fn authenticate(
         AuthForm::Header => "header",
         AuthForm::Presigned => "presigned",
     });
-    ctx.event.access_key_id = Some(auth.access_key_id.clone());
+    ctx.event.who.access_key_id = Some(auth.access_key_id.clone());
     let presigned = auth.form == AuthForm::Presigned;
     check_scope(gateway, auth.credential(), presigned, bucket, ctx)?;
     let session = open_session(

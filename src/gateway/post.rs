@@ -311,7 +311,7 @@ fn authenticate(
         let err = e.to_s3_error();
         refused(ctx, &e, err)
     })?;
-    ctx.event.access_key_id = Some(sig.access_key_id.clone());
+    ctx.event.who.access_key_id = Some(sig.access_key_id.clone());
     check_scope(gateway, &sig.credential, false, Some(bucket), ctx)?;
     let session = open_session(
         gateway,

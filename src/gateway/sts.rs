@@ -346,8 +346,8 @@ fn mint(
             &mut rand::rng(),
         )
         .map_err(|e| session_error(&e))?;
-    event.session_id = Some(creds.session_id.clone());
-    event.access_key_id = Some(creds.access_key_id.clone());
+    event.who.session_id = Some(creds.session_id.clone());
+    event.who.access_key_id = Some(creds.access_key_id.clone());
     Ok(creds)
 }
 
@@ -394,7 +394,7 @@ fn authenticate(
         |code: &'static str, message: String| StsError::new(StatusCode::FORBIDDEN, code, message);
     let auth = crate::sigv4::parse(parts)
         .map_err(|e| denied("IncompleteSignature", e.to_s3_error().message.into_owned()))?;
-    event.access_key_id = Some(auth.access_key_id.clone());
+    event.who.access_key_id = Some(auth.access_key_id.clone());
     let token = auth.security_token.as_deref().ok_or_else(|| {
         denied(
             "InvalidClientTokenId",
@@ -413,9 +413,9 @@ fn authenticate(
             };
             denied(code, s3.message.into_owned())
         })?;
-    event.session_id = Some(claims.session_id.clone());
+    event.who.session_id = Some(claims.session_id.clone());
     event.set_identity(&claims.identity);
-    event.chain = claims.chain.clone();
+    event.who.chain = claims.chain.clone();
     if auth.credential.service != "sts" {
         return Err(denied(
             "SignatureDoesNotMatch",

@@ -136,8 +136,8 @@ impl Ctx<'_> {
                 )
             })?;
         record.event.set_identity(identity);
-        record.event.session_id = Some(creds.session_id.clone());
-        record.event.access_key_id = Some(creds.access_key_id.clone());
+        record.event.who.session_id = Some(creds.session_id.clone());
+        record.event.who.access_key_id = Some(creds.access_key_id.clone());
         if let Some(why) = self.gateway.revoked_at_issue(&creds, self.now) {
             record.deny("AccessDenied", format!("revoked: {why}"));
             return Err((

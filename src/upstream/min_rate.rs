@@ -10,9 +10,10 @@
 //! store's own timeout, and gets a `503` that blames the store.
 //!
 //! Only the caller's slowness counts. The window's clock runs while the
-//! floor waits on the caller (a poll of the raw body found nothing yet),
-//! not while the store waits to read (the body is not polled at all when
-//! the upstream connection is full). And it counts bytes as they arrive,
+//! floor waits on the caller (from a poll of the raw body that found
+//! nothing yet until the caller's bytes wake the task), not while the
+//! store waits to read (the body is not polled at all when the upstream
+//! connection is full, even after the caller's bytes arrived). And it counts bytes as they arrive,
 //! beneath the signature stage: an aws-chunked chunk is released only once
 //! its signature is checked at its end, so a large one, honestly sent,
 //! would otherwise bring nothing for many windows
@@ -21,7 +22,8 @@
 
 use std::future::Future as _;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -67,6 +69,56 @@ pub struct MinRate<B> {
     /// Wakes the task when the window's wait runs out; made at the first
     /// wait.
     timer: Option<Pin<Box<Sleep>>>,
+    /// The waker the inner body is polled with: it notes when the caller's
+    /// bytes arrived. Made at the first poll.
+    stamp: Option<Arc<WakeStamp>>,
+}
+
+/// Wakes the task polling the caller's body, and notes when it was first
+/// woken since the last poll: the caller's bytes may arrive while the
+/// store's connection is full, and the time until the body is polled
+/// again is the store's, not the caller's.
+#[derive(Default)]
+struct WakeStamp(Mutex<Stamped>);
+
+#[derive(Default)]
+struct Stamped {
+    task: Option<Waker>,
+    woke_at: Option<Instant>,
+}
+
+impl WakeStamp {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Stamped> {
+        // Nothing here can panic while holding it; a poisoned lock still
+        // holds a usable waker.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Wakes `task` from now on; returns when the last waker was woken, if
+    /// it was since the last call.
+    fn renew(&self, task: &Waker) -> Option<Instant> {
+        let mut s = self.lock();
+        if !s.task.as_ref().is_some_and(|w| w.will_wake(task)) {
+            s.task = Some(task.clone());
+        }
+        s.woke_at.take()
+    }
+}
+
+impl Wake for WakeStamp {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let mut s = self.lock();
+        s.woke_at.get_or_insert_with(Instant::now);
+        if let Some(task) = &s.task {
+            task.wake_by_ref();
+        }
+    }
 }
 
 impl<B> MinRate<B> {
@@ -82,6 +134,7 @@ impl<B> MinRate<B> {
             waited: Duration::ZERO,
             waiting_since: None,
             timer: None,
+            stamp: None,
         }
     }
 
@@ -105,9 +158,15 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, SigV4Error>>> {
         let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        let stamp = this.stamp.get_or_insert_with(Arc::default);
+        let woke_at = stamp.renew(cx.waker());
+        let waker = Waker::from(Arc::clone(stamp));
+        let polled = Pin::new(&mut this.inner).poll_frame(&mut Context::from_waker(&waker));
         if let Some(since) = this.waiting_since.take() {
-            this.waited += since.elapsed();
+            // The wait on the caller ended when its bytes (or its end)
+            // woke the task, not when the body was next asked for.
+            let until = woke_at.unwrap_or_else(Instant::now);
+            this.waited += until.saturating_duration_since(since);
         }
         match polled {
             Poll::Ready(Some(Ok(frame))) => {
@@ -268,6 +327,29 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(10)).await;
         let rest = body.collect().await.unwrap().to_bytes();
         assert_eq!(&rest[..], b"cdef");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bytes_that_arrived_while_the_store_was_full_do_not_count_as_waiting() {
+        // 10 bytes a window: "ab" and "cd" alone do not reach it.
+        let mut body = MinRate::new(
+            paced(&[(0, b"ab"), (100, b"cd"), (100, b"efghijkl")]),
+            Duration::from_secs(1),
+            10,
+        );
+        let first = body.frame().await.unwrap().unwrap();
+        assert_eq!(first.into_data().unwrap(), "ab");
+        // Asked once: the caller's next bytes are not there yet.
+        std::future::poll_fn(|cx| {
+            assert!(Pin::new(&mut body).poll_frame(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        // They arrive 100 ms later, but the store's connection is full:
+        // the body is not asked again for ten windows.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let rest = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&rest[..], b"cdefghijkl");
     }
 
     #[tokio::test(start_paused = true)]

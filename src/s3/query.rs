@@ -148,16 +148,98 @@ impl Query {
                 | "x-id" => {}
                 // Presigned-URL authentication (checked by sigv4), or a
                 // header hoisted into the URL, which the header table decides.
+                // Compared without lowering a copy: a presigned GET carries
+                // seven of them, and only the others are kept.
                 n if n.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("x-amz-")) => {
-                    let lower = n.to_ascii_lowercase();
-                    if !PRESIGN_PARAMS.contains(&lower.as_str()) {
+                    if !PRESIGN_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(n)) {
                         let value = decode(raw_value.unwrap_or(""), true).ok_or_else(bad)?;
-                        q.amz.push((lower, value));
+                        q.amz.push((n.to_ascii_lowercase(), value));
                     }
                 }
                 _ => q.unclassifiable = true,
             }
         }
         Ok(q)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The `x-amz-*` parameters as `Query::parse` kept them when it
+    /// lowered every such name before comparing it: the oracle for the
+    /// comparison that lowers only what it keeps.
+    fn amz_by_lowering(raw: &str) -> Option<Vec<(String, String)>> {
+        let mut amz = Vec::new();
+        for pair in raw.split('&').filter(|p| !p.is_empty()) {
+            let name = param_name(pair)?;
+            if !name
+                .get(..6)
+                .is_some_and(|p| p.eq_ignore_ascii_case("x-amz-"))
+            {
+                continue;
+            }
+            let lower = name.to_ascii_lowercase();
+            if !PRESIGN_PARAMS.contains(&lower.as_str()) {
+                let value = pair.split_once('=').map_or("", |(_, v)| v);
+                amz.push((lower, decode(value, true)?));
+            }
+        }
+        Some(amz)
+    }
+
+    fn amz_name() -> impl Strategy<Value = String> {
+        let known = PRESIGN_PARAMS
+            .iter()
+            .map(|p| (*p).to_owned())
+            .chain(
+                [
+                    "x-amz-meta-a",
+                    "x-amz-tagging",
+                    "x-amz-credentiaL2",
+                    "x-amz-",
+                ]
+                .map(String::from),
+            )
+            .collect::<Vec<_>>();
+        (
+            prop::sample::select(known),
+            prop::collection::vec(any::<bool>(), 24),
+        )
+            .prop_map(|(name, upper)| {
+                name.chars()
+                    .zip(upper.into_iter().cycle())
+                    .map(|(c, up)| if up { c.to_ascii_uppercase() } else { c })
+                    .collect()
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn amz_parameters_are_kept_as_lowering_every_name_kept_them(
+            pairs in prop::collection::vec(
+                (
+                    prop_oneof![amz_name(), "[a-zA-Z%+-]{0,8}", "X%2[dD]Amz-[A-Za-z]{0,10}"],
+                    "[a-zA-Z0-9%+/=]{0,8}",
+                ),
+                0..8,
+            ),
+        ) {
+            let raw = pairs
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join("&");
+            let expected = amz_by_lowering(&raw);
+            // The oracle covers the `x-amz-*` parameters only: a query
+            // refused for another reason says nothing about them.
+            if let Ok(q) = Query::parse(&raw) {
+                prop_assert_eq!(Some(q.amz), expected);
+            }
+        }
     }
 }

@@ -78,11 +78,7 @@ pub fn form(
             "[year][month][day]T[hour][minute][second]Z"
         ))
         .context("formatting the date")?;
-    let scope = CredentialScope {
-        date: amz_date[..8].to_owned(),
-        region: ask.region.to_owned(),
-        service: "s3".to_owned(),
-    };
+    let scope = CredentialScope::new(&amz_date[..8], ask.region, "s3");
     let credential = format!("{}/{}", creds.access_key_id(), scope.to_scope_string());
     let expiration = time::OffsetDateTime::from(now + life.valid_for)
         .format(time::macros::format_description!(

@@ -416,12 +416,12 @@ fn authenticate(
     event.who.session_id = Some(claims.session_id.clone());
     event.set_identity(&claims.identity);
     event.who.chain = claims.chain.clone();
-    if auth.credential.service != "sts" {
+    if auth.credential.service() != "sts" {
         return Err(denied(
             "SignatureDoesNotMatch",
             format!(
                 "the request is signed for service `{}`, not sts",
-                auth.credential.service
+                auth.credential.service()
             ),
         ));
     }

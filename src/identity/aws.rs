@@ -134,13 +134,14 @@ pub fn check_signed_headers(
     let (parts, ()) = probe.into_parts();
     let auth = crate::sigv4::parse(&parts)
         .map_err(|_| invalid("the signed request's Authorization header is not SigV4"))?;
-    if auth.credential.service != "sts" {
+    if auth.credential.service() != "sts" {
         return Err(invalid("the request is not signed for sts"));
     }
-    if auth.credential.region != config.region {
+    if auth.credential.region() != config.region {
         return Err(IdentityError::InvalidToken(format!(
             "the request is signed for region {}, not {}",
-            auth.credential.region, config.region
+            auth.credential.region(),
+            config.region
         )));
     }
     for must in ["host", "x-amz-date", SERVER_ID_HEADER] {

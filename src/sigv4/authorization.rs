@@ -9,6 +9,7 @@
 //!
 //! Spec: <https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-auth-using-authorization-header.html>
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
@@ -65,30 +66,75 @@ impl PayloadMode {
     }
 }
 
-/// The credential scope: `<date>/<region>/<service>/aws4_request`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The credential scope: `<date>/<region>/<service>/aws4_request`, kept as
+/// the one string it is signed as, its parts read from it (parsing it costs
+/// one allocation, not one per part).
+#[derive(Clone, PartialEq, Eq)]
 pub struct CredentialScope {
-    /// `YYYYMMDD`.
-    pub date: String,
-    /// Checked against what the gateway serves by [`CredentialScope::check`].
-    pub region: String,
-    /// `s3` for S3 requests, `sts` for the STS API: checked by
-    /// [`CredentialScope::check`].
-    pub service: String,
+    /// `<date>/<region>/<service>/aws4_request`.
+    scope: String,
+    /// Where the date, region and service end in `scope`.
+    date_end: usize,
+    region_end: usize,
+    service_end: usize,
+}
+
+impl fmt::Debug for CredentialScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialScope")
+            .field("date", &self.date())
+            .field("region", &self.region())
+            .field("service", &self.service())
+            .finish()
+    }
 }
 
 impl CredentialScope {
+    /// The scope of `date` (`YYYYMMDD`), `region` and `service`.
+    pub fn new(date: &str, region: &str, service: &str) -> CredentialScope {
+        let mut scope = String::with_capacity(date.len() + region.len() + service.len() + 15);
+        scope.push_str(date);
+        scope.push('/');
+        scope.push_str(region);
+        scope.push('/');
+        scope.push_str(service);
+        scope.push_str("/aws4_request");
+        CredentialScope {
+            scope,
+            date_end: date.len(),
+            region_end: date.len() + 1 + region.len(),
+            service_end: date.len() + region.len() + service.len() + 2,
+        }
+    }
+
+    /// `YYYYMMDD`.
+    pub fn date(&self) -> &str {
+        self.scope.get(..self.date_end).unwrap_or_default()
+    }
+
+    /// Checked against what the gateway serves by [`CredentialScope::check`].
+    pub fn region(&self) -> &str {
+        self.scope
+            .get(self.date_end + 1..self.region_end)
+            .unwrap_or_default()
+    }
+
+    /// `s3` for S3 requests, `sts` for the STS API: checked by
+    /// [`CredentialScope::check`].
+    pub fn service(&self) -> &str {
+        self.scope
+            .get(self.region_end + 1..self.service_end)
+            .unwrap_or_default()
+    }
+
     /// `20130524/us-east-1/s3/aws4_request`.
+    pub fn as_str(&self) -> &str {
+        &self.scope
+    }
+
+    /// `20130524/us-east-1/s3/aws4_request`, owned.
     pub fn to_scope_string(&self) -> String {
-        let mut s =
-            String::with_capacity(self.date.len() + self.region.len() + self.service.len() + 15);
-        s.push_str(&self.date);
-        s.push('/');
-        s.push_str(&self.region);
-        s.push('/');
-        s.push_str(&self.service);
-        s.push_str("/aws4_request");
-        s
+        self.scope.clone()
     }
 
     /// The scope must name the service this is, and a region the gateway
@@ -103,16 +149,16 @@ impl CredentialScope {
         expected: &str,
         service: &str,
     ) -> Result<(), SigV4Error> {
-        if self.service != service {
+        if self.service() != service {
             return Err(SigV4Error::WrongService {
                 presigned,
                 expected: service.to_owned(),
             });
         }
-        if !serves_region(&self.region) {
+        if !serves_region(self.region()) {
             return Err(SigV4Error::WrongRegion {
                 presigned,
-                region: self.region.clone(),
+                region: self.region().to_owned(),
                 expected: expected.to_owned(),
             });
         }
@@ -212,21 +258,21 @@ pub(super) fn parse_header(
     let signed_headers = signed_headers.ok_or(malformed("missing SignedHeaders"))?;
     let signature = signature.ok_or(malformed("missing Signature"))?;
 
-    let (access_key_id, scope) = parse_credential(credential, false)?;
+    let (access_key_id, scope) = parse_credential(Cow::Borrowed(credential), false)?;
     let signed_headers = parse_signed_headers(signed_headers, false)?;
     let signature = parse_signature(signature).ok_or(malformed(
         "Signature must be 64 lowercase hexadecimal characters",
     ))?;
 
     let amz_date = header_date(parts)?;
-    if amz_date.date() != scope.date {
+    if amz_date.date() != scope.date() {
         return Err(SigV4Error::CredentialDateMismatch { presigned: false });
     }
 
     let payload = match header_str(parts, "x-amz-content-sha256")? {
         Some(v) => PayloadMode::parse(v)?,
         // STS and other services' clients never send it; S3 requires it.
-        None if scope.service != "s3" => PayloadMode::Undeclared,
+        None if scope.service() != "s3" => PayloadMode::Undeclared,
         None => return Err(SigV4Error::MissingContentSha256),
     };
     let security_token = header_str(parts, "x-amz-security-token")
@@ -279,9 +325,11 @@ fn malformed_for(presigned: bool, reason: &'static str) -> SigV4Error {
     }
 }
 
-/// `AKID/YYYYMMDD/region/service/aws4_request`.
+/// `AKID/YYYYMMDD/region/service/aws4_request`. An owned `value` (a
+/// decoded query parameter) becomes the scope in place: two allocations
+/// (the access key id and, when borrowed, the scope), not one per part.
 pub(super) fn parse_credential(
-    value: &str,
+    value: Cow<'_, str>,
     presigned: bool,
 ) -> Result<(String, CredentialScope), SigV4Error> {
     let bad = || {
@@ -310,12 +358,25 @@ pub(super) fn parse_credential(
     {
         return Err(bad());
     }
+    let access_key_id = akid.to_owned();
+    let date_end = date.len();
+    let region_end = date_end + 1 + region.len();
+    let service_end = region_end + 1 + service.len();
+    let skip = access_key_id.len() + 1;
+    let scope = match value {
+        Cow::Owned(mut owned) => {
+            owned.drain(..skip);
+            owned
+        }
+        Cow::Borrowed(text) => text.get(skip..).ok_or_else(bad)?.to_owned(),
+    };
     Ok((
-        akid.to_owned(),
+        access_key_id,
         CredentialScope {
-            date: date.to_owned(),
-            region: region.to_owned(),
-            service: service.to_owned(),
+            scope,
+            date_end,
+            region_end,
+            service_end,
         },
     ))
 }
@@ -370,13 +431,51 @@ mod tests {
         )
     }
 
+    /// The credential's parts as `parse_credential` read them when it
+    /// owned each one: the oracle.
+    fn credential_parts(value: &str) -> Option<[String; 4]> {
+        let mut it = value.split('/');
+        let (Some(akid), Some(date), Some(region), Some(service), Some(terminator), None) = (
+            it.next(),
+            it.next(),
+            it.next(),
+            it.next(),
+            it.next(),
+            it.next(),
+        ) else {
+            return None;
+        };
+        let ok = !akid.is_empty()
+            && date.len() == 8
+            && date.bytes().all(|b| b.is_ascii_digit())
+            && !region.is_empty()
+            && !service.is_empty()
+            && terminator == "aws4_request";
+        ok.then(|| [akid, date, region, service].map(str::to_owned))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn credential_parts_are_read_as_when_each_was_owned(
+            value in "(AKIA[A-Z0-9]{0,4}|é|)(/(2013052[0-9]|[0-9]{7,9}|us-east-1|é|s3|sts|aws4_request|)){0,6}",
+            owned: bool,
+        ) {
+            let input = if owned { Cow::Owned(value.clone()) } else { Cow::Borrowed(value.as_str()) };
+            let parsed = parse_credential(input, owned).ok().map(|(akid, scope)| {
+                assert_eq!(scope, CredentialScope::new(scope.date(), scope.region(), scope.service()));
+                [akid, scope.date().to_owned(), scope.region().to_owned(), scope.service().to_owned()]
+            });
+            proptest::prop_assert_eq!(parsed, credential_parts(&value));
+        }
+    }
+
     #[test]
     fn header_form_parses_into_its_parts() {
         let a = parse(&with_auth(GOOD)).unwrap();
         assert_eq!(a.form, AuthForm::Header);
         assert_eq!(a.access_key_id, "AKIAIOSFODNN7EXAMPLE");
-        assert_eq!(a.credential.region, "us-east-1");
-        assert_eq!(a.credential.service, "s3");
+        assert_eq!(a.credential.region(), "us-east-1");
+        assert_eq!(a.credential.service(), "s3");
         assert_eq!(
             a.credential.to_scope_string(),
             "20130524/us-east-1/s3/aws4_request"

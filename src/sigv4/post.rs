@@ -113,11 +113,11 @@ impl PostSignature {
             return Err(E::Algorithm);
         }
         let credential = field("x-amz-credential").ok_or(E::Missing("x-amz-credential"))?;
-        let (access_key_id, credential) =
-            parse_credential(credential, false).map_err(|_| E::Invalid("x-amz-credential"))?;
+        let (access_key_id, credential) = parse_credential(credential.into(), false)
+            .map_err(|_| E::Invalid("x-amz-credential"))?;
         let date = field("x-amz-date").ok_or(E::Missing("x-amz-date"))?;
         let date = AmzDate::parse_iso(date).ok_or(E::Invalid("x-amz-date"))?;
-        if date.date() != credential.date {
+        if date.date() != credential.date() {
             return Err(E::DateMismatch);
         }
         let signature = field("x-amz-signature").ok_or(E::Missing("x-amz-signature"))?;
@@ -142,7 +142,7 @@ impl PostSignature {
         policy: &str,
     ) -> Result<(), PostSignatureError> {
         let c = &self.credential;
-        let key = keys.key(secret, &c.date, &c.region, &c.service);
+        let key = keys.key(secret, c.date(), c.region(), c.service());
         let expected = policy_signature(&key, policy);
         if bool::from(expected.ct_eq(&self.signature)) {
             Ok(())
@@ -177,7 +177,7 @@ impl PostSignature {
 /// The `x-amz-signature` of a form: what [`PostSignature::verify`] checks,
 /// for the signer's side (`s3gate presign post`).
 pub fn sign_policy(secret: &[u8], scope: &CredentialScope, policy: &str) -> String {
-    let key = SigningKey::derive(secret, &scope.date, &scope.region, &scope.service);
+    let key = SigningKey::derive(secret, scope.date(), scope.region(), scope.service());
     hex::encode(policy_signature(&key, policy))
 }
 

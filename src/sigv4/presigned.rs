@@ -5,6 +5,7 @@
 //!
 //! Spec: <https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html>
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use http::request::Parts;
@@ -45,30 +46,46 @@ pub fn detect(query: &str) -> QueryAuth {
 }
 
 /// Percent-decodes a query component (`+` is a space, as in the canonical
-/// query). Invalid UTF-8 is refused.
-fn decode(raw: &str) -> Result<String, SigV4Error> {
-    let spaced;
-    let raw = if raw.contains('+') {
-        spaced = raw.replace('+', " ");
-        spaced.as_str()
-    } else {
-        raw
-    };
-    percent_encoding::percent_decode_str(raw)
-        .decode_utf8()
-        .map(std::borrow::Cow::into_owned)
+/// query), in one pass and borrowed when there is nothing to decode. A `%`
+/// not followed by two hex digits stays as it is. Invalid UTF-8 is
+/// refused.
+fn decode(raw: &str) -> Result<Cow<'_, str>, SigV4Error> {
+    let bytes = raw.as_bytes();
+    if !bytes.iter().any(|&b| b == b'%' || b == b'+') {
+        return Ok(Cow::Borrowed(raw));
+    }
+    let hex = |b: Option<&u8>| b.and_then(|&b| char::from(b).to_digit(16));
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        i += 1;
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => match (hex(bytes.get(i)), hex(bytes.get(i + 1))) {
+                (Some(hi), Some(lo)) => {
+                    // Two hex digits: at most 0xff.
+                    out.push(u8::try_from(hi << 4 | lo).unwrap_or_default());
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+    }
+    String::from_utf8(out)
+        .map(Cow::Owned)
         .map_err(|_| SigV4Error::QueryMalformed("a parameter is not valid UTF-8"))
 }
 
 #[derive(Default)]
-struct Params {
-    algorithm: Option<String>,
-    credential: Option<String>,
-    date: Option<String>,
-    expires: Option<String>,
-    signed_headers: Option<String>,
-    signature: Option<String>,
-    security_token: Option<String>,
+struct Params<'a> {
+    algorithm: Option<Cow<'a, str>>,
+    credential: Option<Cow<'a, str>>,
+    date: Option<Cow<'a, str>>,
+    expires: Option<Cow<'a, str>>,
+    signed_headers: Option<Cow<'a, str>>,
+    signature: Option<Cow<'a, str>>,
+    security_token: Option<Cow<'a, str>>,
 }
 
 pub fn parse_query(parts: &Parts, query: &str) -> Result<Authorization, SigV4Error> {
@@ -106,7 +123,7 @@ pub fn parse_query(parts: &Parts, query: &str) -> Result<Authorization, SigV4Err
         .ok_or(malformed("missing X-Amz-SignedHeaders"))?;
     let signature = p.signature.ok_or(malformed("missing X-Amz-Signature"))?;
 
-    let (access_key_id, scope) = parse_credential(&credential, true)?;
+    let (access_key_id, scope) = parse_credential(credential, true)?;
     let signed_headers = parse_signed_headers(&signed_headers, true)?;
     let signature = parse_signature(&signature).ok_or(malformed(
         "X-Amz-Signature must be 64 lowercase hexadecimal characters",
@@ -114,7 +131,7 @@ pub fn parse_query(parts: &Parts, query: &str) -> Result<Authorization, SigV4Err
     let amz_date = AmzDate::parse_iso(&date).ok_or(malformed(
         "X-Amz-Date must be in the ISO 8601 basic format YYYYMMDD'T'HHMMSS'Z'",
     ))?;
-    if amz_date.date() != scope.date {
+    if amz_date.date() != scope.date() {
         return Err(SigV4Error::CredentialDateMismatch { presigned: true });
     }
     let expires = expires
@@ -136,7 +153,7 @@ pub fn parse_query(parts: &Parts, query: &str) -> Result<Authorization, SigV4Err
         _ => PayloadMode::Unsigned,
     };
     let security_token = match p.security_token {
-        Some(t) => Some(t),
+        Some(t) => Some(t.into_owned()),
         None => header_str(parts, "x-amz-security-token")
             .map_err(|_| malformed("x-amz-security-token is not visible ASCII"))?
             .map(str::to_owned),
@@ -179,6 +196,15 @@ mod tests {
         let a = parse(&parts(AWS_EXAMPLE)).unwrap();
         assert_eq!(a.form, AuthForm::Presigned);
         assert_eq!(a.access_key_id, "AKIAIOSFODNN7EXAMPLE");
+        assert_eq!(a.credential.as_str(), "20130524/us-east-1/s3/aws4_request");
+        assert_eq!(
+            (
+                a.credential.date(),
+                a.credential.region(),
+                a.credential.service()
+            ),
+            ("20130524", "us-east-1", "s3")
+        );
         assert_eq!(a.expires_in, Some(Duration::from_secs(86_400)));
         assert_eq!(a.payload, PayloadMode::Unsigned);
         assert_eq!(a.security_token, None);
@@ -235,6 +261,34 @@ mod tests {
             parse(&parts(&uri)).unwrap_err(),
             SigV4Error::HostNotSigned { presigned: true }
         );
+    }
+
+    /// How parameters were decoded before [`decode`] did it in one pass:
+    /// the oracle.
+    fn decode_in_two_passes(raw: &str) -> Result<String, SigV4Error> {
+        let spaced = raw.replace('+', " ");
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .map(std::borrow::Cow::into_owned)
+            .map_err(|_| SigV4Error::QueryMalformed("a parameter is not valid UTF-8"))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decode_is_the_two_pass_decoding(
+            raw in "([a-zA-Z0-9/=+ %._-]|%[0-9a-fA-F]{2}|%[c-fC-F][0-9a-fA-F]%[89abAB][0-9a-fA-F]|\u{e9})*",
+        ) {
+            proptest::prop_assert_eq!(
+                decode(&raw).map(Cow::into_owned),
+                decode_in_two_passes(&raw)
+            );
+        }
+    }
+
+    #[test]
+    fn decode_borrows_what_has_nothing_to_decode() {
+        assert!(matches!(decode("AWS4-HMAC-SHA256"), Ok(Cow::Borrowed(_))));
+        assert_eq!(decode("a%2Fb+c%2B%zz%4").unwrap(), "a/b c+%zz%4");
     }
 
     #[test]

@@ -470,7 +470,7 @@ fn sts_requests_without_content_sha256_verify_against_the_body_hash() {
     let body_hash: [u8; 32] = Sha256::digest(body).into();
     let parts = sts_post(None, &hex::encode(body_hash));
     let auth = parse(&parts).unwrap();
-    assert_eq!(auth.credential().service, "sts");
+    assert_eq!(auth.credential().service(), "sts");
     assert_eq!(auth.payload, PayloadMode::Undeclared);
     // Without the body, it cannot be verified.
     assert_eq!(

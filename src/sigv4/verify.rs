@@ -41,6 +41,8 @@ pub(super) struct StreamSigning {
     pub key: SigningKey,
     /// The request's own signature: the "previous signature" of chunk one.
     pub seed: [u8; 32],
+    /// `<date>/<region>/<service>/aws4_request`; empty unless the body
+    /// is `aws-chunked`.
     pub scope: String,
     pub amz_date: AmzDate,
 }
@@ -152,29 +154,35 @@ impl Authorization {
             presigned: self.form == AuthForm::Presigned,
         };
         let canonical_request = input.build(false);
-        let scope = self.credential.to_scope_string();
+        let scope = self.credential.as_str();
         let (date, region, service) = (
-            &self.credential.date,
-            &self.credential.region,
-            &self.credential.service,
+            self.credential.date(),
+            self.credential.region(),
+            self.credential.service(),
         );
         let key = match keys {
             Some(keys) => keys.key(secret, date, region, service),
             None => SigningKey::derive(secret, date, region, service),
         };
-        let expected = request_signature(&key, self.amz_date.as_str(), &scope, &canonical_request);
+        let expected = request_signature(&key, self.amz_date.as_str(), scope, &canonical_request);
         if !bool::from(expected.ct_eq(&self.signature)) {
             // For operators only: what we signed, token redacted. Never the
             // expected signature.
             let redacted = input.build(true);
             let detail = MismatchDetail {
-                string_to_sign: string_to_sign(self.amz_date.as_str(), &scope, &canonical_request),
+                string_to_sign: string_to_sign(self.amz_date.as_str(), scope, &canonical_request),
                 canonical_request: String::from_utf8_lossy(&redacted).into_owned(),
             };
             return Err(SigV4Error::SignatureDoesNotMatch(Some(Box::new(detail))));
         }
 
         let (decoded_content_length, trailer_checksum) = streaming_headers(parts, &payload)?;
+        // Only chunk and trailer signatures need the scope again.
+        let scope = if payload.is_streaming() {
+            scope.to_owned()
+        } else {
+            String::new()
+        };
         Ok(Verified {
             payload,
             expires_at,

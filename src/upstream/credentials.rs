@@ -90,7 +90,13 @@ pub enum CredentialError {
 
 /// s3gate's own credentials for an upstream.
 pub enum BaseCredentials {
-    Static(Credentials),
+    /// The keys, and the identity made of them once: turning
+    /// `Credentials` into an `Identity` allocates, so it is not done per
+    /// request.
+    Static {
+        creds: Credentials,
+        identity: Identity,
+    },
     Chain {
         provider: SharedCredentialsProvider,
         cached: RwLock<Option<(Identity, Option<SystemTime>)>>,
@@ -104,13 +110,19 @@ impl BaseCredentials {
         region: &str,
     ) -> anyhow::Result<BaseCredentials> {
         Ok(match static_keys {
-            Some(c) => BaseCredentials::Static(Credentials::new(
-                c.access_key_id.clone(),
-                c.secret_access_key.clone(),
-                None,
-                None,
-                "s3gate-config",
-            )),
+            Some(c) => {
+                let creds = Credentials::new(
+                    c.access_key_id.clone(),
+                    c.secret_access_key.clone(),
+                    None,
+                    None,
+                    "s3gate-config",
+                );
+                BaseCredentials::Static {
+                    identity: creds.clone().into(),
+                    creds,
+                }
+            }
             None => {
                 let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
                     .region(aws_config::Region::new(region.to_owned()))
@@ -130,7 +142,7 @@ impl BaseCredentials {
     /// The signing identity for direct use.
     pub async fn identity(&self, now: SystemTime) -> Result<Identity, CredentialError> {
         match self {
-            BaseCredentials::Static(creds) => Ok(creds.clone().into()),
+            BaseCredentials::Static { identity, .. } => Ok(identity.clone()),
             BaseCredentials::Chain { provider, cached } => {
                 if let Ok(guard) = cached.read()
                     && let Some((identity, expiry)) = guard.as_ref()
@@ -154,7 +166,7 @@ impl BaseCredentials {
 
     pub fn provider(&self) -> SharedCredentialsProvider {
         match self {
-            BaseCredentials::Static(creds) => SharedCredentialsProvider::new(creds.clone()),
+            BaseCredentials::Static { creds, .. } => SharedCredentialsProvider::new(creds.clone()),
             BaseCredentials::Chain { provider, .. } => provider.clone(),
         }
     }

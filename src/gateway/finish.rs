@@ -11,7 +11,7 @@
 //! ([`crate::s3::S3Error`], [`crate::sts_api::StsError`]); this module only
 //! renders them.
 
-use http::{HeaderValue, Method, Response, StatusCode};
+use http::{HeaderName, HeaderValue, Method, Response, StatusCode};
 
 use super::body::GatewayBody;
 use super::ctx::RequestCtx;
@@ -21,6 +21,9 @@ use crate::s3::{S3Error, S3ErrorCode};
 use crate::session::ReadMeter;
 use crate::sts_api::StsError;
 use crate::upstream;
+
+/// Named by a constant: inserting by `&str` allocates the name each time.
+const X_AMZ_REQUEST_ID: HeaderName = HeaderName::from_static("x-amz-request-id");
 
 /// An S3 request the store answered: its response streamed back with
 /// s3gate's request id, the record sent when the body ends.
@@ -36,7 +39,7 @@ pub fn s3_forwarded(
     // The caller quotes s3gate's id; its audit line holds the store's id
     // too, so one id leads to both records.
     if let Ok(id) = HeaderValue::from_str(ctx.request_id()) {
-        response.headers_mut().insert("x-amz-request-id", id);
+        response.headers_mut().insert(X_AMZ_REQUEST_ID, id);
     }
     let finish = ctx.finish(response.status());
     response.map(|b| {
@@ -151,7 +154,7 @@ pub fn xml_response(
         HeaderValue::from_static("application/xml"),
     );
     if let Ok(v) = HeaderValue::from_str(request_id) {
-        headers.insert("x-amz-request-id", v.clone());
+        headers.insert(X_AMZ_REQUEST_ID, v.clone());
         headers.insert("x-amzn-requestid", v);
     }
     resp

@@ -257,6 +257,11 @@ pub struct Upstream {
     scheme: http::uri::Scheme,
     /// `host[:port]` as configured.
     authority: String,
+    /// The same, made once, for requests not addressed to a virtual host:
+    /// cloning these shares their bytes, building them per request does
+    /// not.
+    store_authority: http::uri::Authority,
+    store_host: HeaderValue,
     region: String,
     addressing: UpstreamAddressing,
     base: credentials::BaseCredentials,
@@ -278,10 +283,13 @@ impl Upstream {
             .scheme()
             .cloned()
             .unwrap_or(http::uri::Scheme::HTTPS);
-        let authority = endpoint
+        let store_authority = endpoint
             .authority()
-            .map(|a| a.as_str().to_owned())
+            .cloned()
             .ok_or_else(|| anyhow::anyhow!("upstream `{name}`: endpoint has no host"))?;
+        let authority = store_authority.as_str().to_owned();
+        let store_host = HeaderValue::from_str(&authority)
+            .map_err(|e| anyhow::anyhow!("upstream `{name}`: endpoint host: {e}"))?;
 
         let mut http = HttpConnector::new();
         // Without it, Nagle holds small writes back by up to 40 ms.
@@ -315,6 +323,8 @@ impl Upstream {
             client,
             scheme,
             authority,
+            store_authority,
+            store_host,
             region: config.region.clone(),
             addressing: config.addressing_style(),
             base,
@@ -450,12 +460,20 @@ impl Upstream {
         identity: &Identity,
         now: SystemTime,
     ) -> Result<(Uri, HeaderMap), UpstreamError> {
-        let (host, path) = self.target(s3);
+        let (virtual_host, path) = self.target(s3);
+        let (authority, host_value) = match virtual_host {
+            None => (self.store_authority.clone(), self.store_host.clone()),
+            Some(host) => (
+                http::uri::Authority::try_from(host.as_str())
+                    .map_err(|e| UpstreamError::Sign(e.to_string()))?,
+                HeaderValue::from_str(&host).map_err(|e| UpstreamError::Sign(e.to_string()))?,
+            ),
+        };
         let mut path_and_query = path;
         push_forwarded_query(&mut path_and_query, caller.uri.query());
         let uri = Uri::builder()
             .scheme(self.scheme.clone())
-            .authority(host.as_str())
+            .authority(authority)
             .path_and_query(path_and_query.as_str())
             .build()
             .map_err(|e| UpstreamError::Sign(e.to_string()))?;
@@ -464,8 +482,6 @@ impl Upstream {
         if let Some(len) = body_length {
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         }
-        let host_value =
-            HeaderValue::from_str(&host).map_err(|e| UpstreamError::Sign(e.to_string()))?;
         headers.insert(header::HOST, host_value);
 
         let payload_sha256 = match payload {
@@ -491,24 +507,25 @@ impl Upstream {
         Ok((uri, headers))
     }
 
-    /// Host and encoded path for the store, per its addressing style.
-    fn target(&self, s3: &S3Request) -> (String, String) {
+    /// Host and encoded path for the store, per its addressing style; the
+    /// host is `None` when it is the store's own authority.
+    fn target(&self, s3: &S3Request) -> (Option<String>, String) {
         let key = s3.key.as_deref().unwrap_or("");
         let encoded_key = utf8_percent_encode(key, PATH_ENCODE);
         match (&s3.bucket, self.addressing) {
-            (None, _) => (self.authority.clone(), "/".to_owned()),
+            (None, _) => (None, "/".to_owned()),
             (Some(bucket), UpstreamAddressing::Path) => {
                 let mut path = format!("/{bucket}");
                 if s3.key.is_some() {
                     path.push('/');
                     path.extend(encoded_key);
                 }
-                (self.authority.clone(), path)
+                (None, path)
             }
             (Some(bucket), UpstreamAddressing::Virtual) => {
                 let mut path = String::from("/");
                 path.extend(encoded_key);
-                (format!("{bucket}.{}", self.authority), path)
+                (Some(format!("{bucket}.{}", self.authority)), path)
             }
         }
     }
@@ -571,15 +588,17 @@ fn is_dropped(name: &HeaderName) -> bool {
         )
 }
 
-/// The header names a `Connection` header lists: hop-by-hop by declaration.
-fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
+/// Whether a `Connection` header of `headers` lists `name`: hop-by-hop by
+/// declaration. Compared in place (names are case-insensitive): making a
+/// `HeaderName` of each token allocates for every name `http` has no
+/// constant for, `keep-alive` among them.
+fn connection_lists(headers: &HeaderMap, name: &HeaderName) -> bool {
     headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
-        .collect()
+        .any(|token| token.trim().eq_ignore_ascii_case(name.as_str()))
 }
 
 fn forwarded_headers(caller: &HeaderMap, payload: &PayloadMode) -> HeaderMap {
@@ -587,13 +606,12 @@ fn forwarded_headers(caller: &HeaderMap, payload: &PayloadMode) -> HeaderMap {
         payload,
         PayloadMode::StreamingSigned { .. } | PayloadMode::StreamingUnsignedTrailer
     );
-    let listed = connection_listed(caller);
     let mut out = HeaderMap::with_capacity(caller.len());
     for (name, value) in caller {
         // Only what the header table knows reaches the store (classify
         // refused every unknown `x-amz-*` field already), and never a
         // header the caller's `Connection` names.
-        if is_dropped(name) || listed.contains(name) || !header_forwarded(name.as_str()) {
+        if is_dropped(name) || connection_lists(caller, name) || !header_forwarded(name.as_str()) {
             continue;
         }
         if chunked {
@@ -668,7 +686,12 @@ pub fn request_id<B>(response: &Response<B>) -> Option<String> {
 /// Response headers that describe the store's hop only: the hop-by-hop
 /// set and whatever the store's `Connection` header names.
 pub fn strip_response_hop_headers(headers: &mut HeaderMap) {
-    for name in connection_listed(headers) {
+    let listed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| connection_lists(headers, name))
+        .cloned()
+        .collect();
+    for name in listed {
         headers.remove(name);
     }
     for name in HOP_BY_HOP {
@@ -759,8 +782,12 @@ mod tests {
         assert_eq!(out.get("x-amz-meta-a").unwrap(), "kept");
 
         let mut response = HeaderMap::new();
-        response.insert("connection", HeaderValue::from_static("x-store-hop"));
+        response.insert(
+            "connection",
+            HeaderValue::from_static("Keep-Alive,  X-Store-Hop "),
+        );
         response.insert("x-store-hop", HeaderValue::from_static("1"));
+        response.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         response.insert("proxy-authenticate", HeaderValue::from_static("Basic"));
         response.insert("etag", HeaderValue::from_static("\"e\""));
         strip_response_hop_headers(&mut response);

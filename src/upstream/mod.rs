@@ -606,7 +606,9 @@ fn forwarded_headers(caller: &HeaderMap, payload: &PayloadMode) -> HeaderMap {
         payload,
         PayloadMode::StreamingSigned { .. } | PayloadMode::StreamingUnsignedTrailer
     );
-    let mut out = HeaderMap::with_capacity(caller.len());
+    // Room for what signing adds too (length, host, date, token, payload
+    // hash, authorization): growing a map costs two allocations.
+    let mut out = HeaderMap::with_capacity(caller.len() + 6);
     for (name, value) in caller {
         // Only what the header table knows reaches the store (classify
         // refused every unknown `x-amz-*` field already), and never a

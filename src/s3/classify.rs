@@ -228,20 +228,25 @@ pub fn classify(
 }
 
 /// The implied actions of `req`'s fields (see [`super::headers`]), pushed
-/// for each resource `own` holds; [`Operation::Other`] skips the table.
+/// for each of the first `own` resources (counted, not copied: a copy of
+/// them would cost allocations per request); [`Operation::Other`] skips
+/// the table.
 fn push_implied(
     req: &mut S3Request,
     headers: &HeaderMap,
     query: &Query,
-    own: &[(Action, String)],
+    own: usize,
 ) -> Result<(), S3Error> {
     if req.operation == Operation::Other {
         return Ok(());
     }
     req.implied = implied_actions(req.operation, headers, &query.amz)?;
     for action in &req.implied {
-        for (_, resource) in own {
-            req.resources.push((*action, resource.clone()));
+        for i in 0..own {
+            if let Some((_, resource)) = req.resources.get(i) {
+                let resource = resource.clone();
+                req.resources.push((*action, resource));
+            }
         }
     }
     Ok(())
@@ -373,11 +378,11 @@ fn classify_bucket(
     // Bucket operations' implied actions are on the bucket; DeleteObjects'
     // go on each key once the body is read (`set_delete_keys`).
     let own = if matches!(op, O::DeleteObjects | O::PostObject) {
-        Vec::new()
+        0
     } else {
-        req.resources.clone()
+        req.resources.len()
     };
-    push_implied(req, headers, query, &own)
+    push_implied(req, headers, query, own)
 }
 
 fn classify_object(
@@ -390,7 +395,6 @@ fn classify_object(
 ) -> Result<(), S3Error> {
     use Operation as O;
     use Sub as S;
-    let key = req.key.clone().unwrap_or_default();
     let copy = headers.contains_key("x-amz-copy-source");
     let Some(sub) = query.selector() else {
         req.operation = O::Other;
@@ -399,7 +403,7 @@ fn classify_object(
             Action::Unclassified,
             bucket,
             raw_key,
-            &key,
+            req.key.as_deref().unwrap_or_default(),
             false,
         );
         return Ok(());
@@ -455,9 +459,16 @@ fn classify_object(
         O::GetObjectAttributes => Action::GetObjectAttributes,
         _ => Action::Unclassified,
     };
-    push_with_plus_reading(&mut req.resources, action, bucket, raw_key, &key, false);
-    let own = req.resources.clone();
-    push_implied(req, headers, query, &own)?;
+    push_with_plus_reading(
+        &mut req.resources,
+        action,
+        bucket,
+        raw_key,
+        req.key.as_deref().unwrap_or_default(),
+        false,
+    );
+    let own = req.resources.len();
+    push_implied(req, headers, query, own)?;
 
     if matches!(op, O::CopyObject | O::UploadPartCopy) {
         let source = headers

@@ -267,21 +267,22 @@ impl Policy {
             .collect();
         let mut candidates: Vec<Vec<&Rule>> = Vec::with_capacity(resources.len());
         for (action, resource) in resources {
-            let covering: Vec<&Rule> = applicable
-                .iter()
-                .copied()
-                .filter(|g| g.covers(identity, *action, resource))
-                .collect();
-            if covering.is_empty() {
-                return refuse(Reason::NoGrant, None, *action, resource);
-            }
-            let c: Vec<&Rule> = covering
-                .iter()
-                .copied()
+            let covering = || {
+                applicable
+                    .iter()
+                    .copied()
+                    .filter(|g| g.covers(identity, *action, resource))
+            };
+            let c: Vec<&Rule> = covering()
                 .filter(|g| g.encryption.permits(*action, encryption))
                 .collect();
             if c.is_empty() {
-                let ids: Vec<&str> = covering.iter().map(|g| g.id.as_str()).collect();
+                // The refusals list the covering grants again rather than
+                // keeping a list of them for every allowed pair.
+                let ids: Vec<&str> = covering().map(|g| g.id.as_str()).collect();
+                if ids.is_empty() {
+                    return refuse(Reason::NoGrant, None, *action, resource);
+                }
                 let mut d = refuse(Reason::Encryption, Some(&ids.join(",")), *action, resource);
                 d.encryption = Some(EncryptionRule::explain(encryption));
                 return d;
@@ -312,18 +313,23 @@ impl Policy {
                 first_resource,
             );
         };
-        let mut ids: Vec<&str> = Vec::new();
+        // The distinct ids, comma-separated, written straight into the
+        // label (an id has no comma: see `policy::file`).
+        let mut rule = String::new();
         for c in &candidates {
             if let Some(g) = c.iter().find(|g| g.role == *role)
-                && !ids.contains(&g.id.as_str())
+                && !rule.split(',').any(|id| id == g.id)
             {
-                ids.push(&g.id);
+                if !rule.is_empty() {
+                    rule.push(',');
+                }
+                rule.push_str(&g.id);
             }
         }
         Decision {
             allowed: true,
             reason: Reason::Granted,
-            rule: Some(ids.join(",")),
+            rule: Some(rule),
             action: *first_action,
             resource: first_resource.clone(),
             role: role.clone(),

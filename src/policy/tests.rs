@@ -244,6 +244,17 @@ fn evaluation_table() {
             (DENY, NoGrant, None),
         ),
         case(
+            "one role, two grants: each named once, in the pairs' order",
+            oidc("s-2", "dan", &["eng"]),
+            vec![
+                (A::PutObject, "s3://data/home/dan/x"),
+                (A::GetObject, "s3://data/shared/doc"),
+                (A::GetObject, "s3://data/home/dan/y"),
+                (A::GetObject, "s3://data/shared/doc2"),
+            ],
+            (ALLOW, Granted, Some("homes,shared-read")),
+        ),
+        case(
             "copy across roles",
             oidc("s-2", "dan", &["eng"]),
             vec![

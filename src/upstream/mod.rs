@@ -460,7 +460,8 @@ impl Upstream {
         identity: &Identity,
         now: SystemTime,
     ) -> Result<(Uri, HeaderMap), UpstreamError> {
-        let (virtual_host, path) = self.target(s3);
+        let query = caller.uri.query();
+        let (virtual_host, path) = self.target(s3, query.map_or(0, |q| q.len() + 1));
         let (authority, host_value) = match virtual_host {
             None => (self.store_authority.clone(), self.store_host.clone()),
             Some(host) => (
@@ -470,7 +471,7 @@ impl Upstream {
             ),
         };
         let mut path_and_query = path;
-        push_forwarded_query(&mut path_and_query, caller.uri.query());
+        push_forwarded_query(&mut path_and_query, query);
         let uri = Uri::builder()
             .scheme(self.scheme.clone())
             .authority(authority)
@@ -508,14 +509,23 @@ impl Upstream {
     }
 
     /// Host and encoded path for the store, per its addressing style; the
-    /// host is `None` when it is the store's own authority.
-    fn target(&self, s3: &S3Request) -> (Option<String>, String) {
+    /// host is `None` when it is the store's own authority. The path has
+    /// room for `query_room` more bytes (the query to come), so that a key
+    /// with nothing to encode costs one allocation, not three.
+    fn target(&self, s3: &S3Request, query_room: usize) -> (Option<String>, String) {
         let key = s3.key.as_deref().unwrap_or("");
         let encoded_key = utf8_percent_encode(key, PATH_ENCODE);
+        let room = |bucket: usize| 2 + bucket + key.len() + query_room;
         match (&s3.bucket, self.addressing) {
-            (None, _) => (None, "/".to_owned()),
+            (None, _) => {
+                let mut path = String::with_capacity(room(0));
+                path.push('/');
+                (None, path)
+            }
             (Some(bucket), UpstreamAddressing::Path) => {
-                let mut path = format!("/{bucket}");
+                let mut path = String::with_capacity(room(bucket.len()));
+                path.push('/');
+                path.push_str(bucket);
                 if s3.key.is_some() {
                     path.push('/');
                     path.extend(encoded_key);
@@ -523,7 +533,8 @@ impl Upstream {
                 (None, path)
             }
             (Some(bucket), UpstreamAddressing::Virtual) => {
-                let mut path = String::from("/");
+                let mut path = String::with_capacity(room(0));
+                path.push('/');
                 path.extend(encoded_key);
                 (Some(format!("{bucket}.{}", self.authority)), path)
             }

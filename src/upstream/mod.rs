@@ -472,10 +472,15 @@ impl Upstream {
         };
         let mut path_and_query = path;
         push_forwarded_query(&mut path_and_query, query);
+        // Handed over, not copied: the URI keeps the String's bytes, and
+        // hyper-util's clones of it share them.
+        let path_and_query =
+            http::uri::PathAndQuery::from_maybe_shared(Bytes::from(path_and_query))
+                .map_err(|e| UpstreamError::Sign(e.to_string()))?;
         let uri = Uri::builder()
             .scheme(self.scheme.clone())
             .authority(authority)
-            .path_and_query(path_and_query.as_str())
+            .path_and_query(path_and_query)
             .build()
             .map_err(|e| UpstreamError::Sign(e.to_string()))?;
 
@@ -498,7 +503,8 @@ impl Upstream {
         self.keys
             .sign(
                 caller.method.as_str(),
-                &path_and_query,
+                uri.path_and_query()
+                    .map_or("/", http::uri::PathAndQuery::as_str),
                 &mut headers,
                 payload_sha256,
                 creds,

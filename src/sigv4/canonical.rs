@@ -203,44 +203,48 @@ fn push_canonical_query(out: &mut Vec<u8>, query: &str, presigned: bool, redact:
     if query.is_empty() {
         return;
     }
-    // Every encoded name and value goes into one buffer, and the pairs
-    // are sorted as ranges of it: two allocations, not two per parameter.
-    let mut encoded: Vec<u8> = Vec::with_capacity(query.len() + 64);
+    // Every encoded name and value is written past the end of `out`, the
+    // pairs are sorted as ranges of it, copied into place in order, and the
+    // scratch is cut out again: one allocation (the ranges), not one per
+    // parameter, and no second buffer.
+    let scratch = out.len();
     let mut pairs: Vec<(Range<usize>, Range<usize>)> = Vec::with_capacity(8);
     for piece in query.split('&') {
         if piece.is_empty() {
             continue;
         }
         let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
-        let name_start = encoded.len();
-        reencode_query_component(&mut encoded, name.as_bytes());
-        let name_range = name_start..encoded.len();
-        let enc_name = &encoded[name_range.clone()];
+        let name_start = out.len();
+        reencode_query_component(out, name.as_bytes());
+        let name_range = name_start..out.len();
+        let enc_name = &out[name_range.clone()];
         if presigned && enc_name == b"X-Amz-Signature" {
-            encoded.truncate(name_start);
+            out.truncate(name_start);
             continue;
         }
         let redacted = redact && enc_name == b"X-Amz-Security-Token";
-        let value_start = encoded.len();
+        let value_start = out.len();
         if redacted {
-            encoded.extend_from_slice(REDACTED);
+            out.extend_from_slice(REDACTED);
         } else {
-            reencode_query_component(&mut encoded, value.as_bytes());
+            reencode_query_component(out, value.as_bytes());
         }
-        pairs.push((name_range, value_start..encoded.len()));
+        pairs.push((name_range, value_start..out.len()));
     }
     pairs.sort_unstable_by(|(a_name, a_value), (b_name, b_value)| {
-        (&encoded[a_name.clone()], &encoded[a_value.clone()])
-            .cmp(&(&encoded[b_name.clone()], &encoded[b_value.clone()]))
+        (&out[a_name.clone()], &out[a_value.clone()])
+            .cmp(&(&out[b_name.clone()], &out[b_value.clone()]))
     });
+    let sorted = out.len();
     for (i, (name, value)) in pairs.into_iter().enumerate() {
         if i > 0 {
             out.push(b'&');
         }
-        out.extend_from_slice(&encoded[name]);
+        out.extend_from_within(name);
         out.push(b'=');
-        out.extend_from_slice(&encoded[value]);
+        out.extend_from_within(value);
     }
+    out.drain(scratch..sorted);
 }
 
 /// Appends a header value trimmed, with inner runs of spaces collapsed.

@@ -15,7 +15,8 @@ from collections import defaultdict
 
 def main():
     (path, machine, tools, rev, duration, repeat, large, huge, conns, proxy_cpu,
-     load_cpu, paced_conns, paced_delay, quick, before_rev) = (sys.argv[1:] + ["", ""])[:15]
+     load_cpu, paced_conns, paced_delay, quick, before_rev,
+     large_repeat) = (sys.argv[1:] + ["", "", ""])[:16]
     runs = defaultdict(list)
     for line in open(path):
         origin, metric, target, value = line.rstrip("\n").split("\t")
@@ -51,7 +52,8 @@ def main():
     w(
         f"- run: `benches/load/run`; the proxy under test alone on CPU {proxy_cpu}, wrk "
         f"(one thread) and the origin on CPU {load_cpu}; {duration} s per wrk run; "
-        f"{repeat} interleaved repetitions, medians shown; {large} MiB transfers with curl; "
+        f"{repeat} interleaved repetitions, medians shown; {large} MiB transfers with curl "
+        f"({large_repeat or repeat} interleaved each, medians shown); "
         f"RSS with a {huge} MiB object each way"
     )
     w(

@@ -411,9 +411,11 @@ fn audit_record(
     e.auth = Some("header");
     e.who.access_key_id = Some(auth.access_key_id.clone());
     e.set_session(&session.subject);
-    e.policy_version = Some(f.policy.version().to_owned());
-    e.rule = Some(decision.rule_label().to_owned());
-    e.reason = format!("{}; within the session's scope", decision.why());
+    e.policy_version = Some(f.policy.shared_version());
+    e.rule = decision.rule.clone();
+    if let Some(rule) = &decision.rule {
+        e.reason = s3gate::audit::Reason::Granted(rule.clone());
+    }
     e.decision = "allow";
     e.upstream = Some("default".into());
     e.status = 200;

@@ -80,14 +80,16 @@ pub struct AuditEvent {
     pub decision: &'static str,
     /// The policy rule that decided: a deny's id, the allowing grants' ids
     /// (comma-separated), `no grant`, or `session scope` when the policy
-    /// allowed but the session's own scope did not.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
-    /// The version of the policy that decided (`LABEL/HASH` or `HASH`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub policy_version: Option<String>,
+    /// allowed but the session's own scope did not. Shared with the
+    /// policy's decision.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "shared_str")]
+    pub rule: Option<Arc<str>>,
+    /// The version of the policy that decided (`LABEL/HASH` or `HASH`),
+    /// shared with the policy.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "shared_str")]
+    pub policy_version: Option<Arc<str>>,
     /// Why, in words: the decision, or the refusal.
-    pub reason: String,
+    pub reason: Reason,
     /// The S3 error code when s3gate refused or failed the request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'static str>,
@@ -107,9 +109,10 @@ pub struct AuditEvent {
     pub user_agent: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_request_id: Option<String>,
-    /// The upstream the request went to (`default` or an `[[upstreams]]` name).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream: Option<String>,
+    /// The upstream the request went to (`default` or an `[[upstreams]]`
+    /// name), shared with the upstream.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "shared_str")]
+    pub upstream: Option<Arc<str>>,
     /// The assumed-role session ARN the store saw, when a role was assumed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_role_session: Option<String>,
@@ -178,6 +181,77 @@ pub struct SharedSubject(Arc<Subject>);
 impl Serialize for SharedSubject {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.0.serialize(s)
+    }
+}
+
+/// A record's `reason`. The usual one, a request the policy's grants
+/// allow within the session's scope, is kept as the grants' label and
+/// spelled only when the writer serialises the record; any other reason is
+/// its own text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    Text(String),
+    /// Allowed by the grants with these ids (the decision's rule label),
+    /// and within the session's scope.
+    Granted(Arc<str>),
+}
+
+impl Reason {
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Reason::Text(text) => text.is_empty(),
+            Reason::Granted(_) => false,
+        }
+    }
+}
+
+impl Default for Reason {
+    fn default() -> Reason {
+        Reason::Text(String::new())
+    }
+}
+
+impl From<String> for Reason {
+    fn from(text: String) -> Reason {
+        Reason::Text(text)
+    }
+}
+
+impl From<&str> for Reason {
+    fn from(text: &str) -> Reason {
+        Reason::Text(text.to_owned())
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::Text(text) => f.write_str(text),
+            Reason::Granted(rule) => write!(
+                f,
+                "{}; within the session's scope",
+                crate::policy::GrantedBy(rule)
+            ),
+        }
+    }
+}
+
+impl Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Reason::Text(text) => s.serialize_str(text),
+            // Escaped as the same text would be.
+            Reason::Granted(_) => s.collect_str(self),
+        }
+    }
+}
+
+/// Writes a shared string as the string it is (serde writes an `Arc` only
+/// with its `rc` feature).
+fn shared_str<S: serde::Serializer>(v: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(text) => s.serialize_str(text),
+        None => s.serialize_none(),
     }
 }
 
@@ -549,6 +623,48 @@ mod tests {
         copied.write_json(&mut a);
         shared.write_json(&mut b);
         assert_eq!(String::from_utf8(b).unwrap(), String::from_utf8(a).unwrap());
+    }
+
+    proptest::proptest! {
+        /// An allowed request's reason, spelled by the writer from the
+        /// grants' label, is the line the gateway used to build per
+        /// request, escapes and all.
+        #[test]
+        fn a_granted_reason_writes_the_text_it_replaces(rule in "\\PC{0,40}|[a-z\"\\\\,`\n-]{0,20}") {
+            // As the gateway built it: the decision's why, then the scope.
+            let why = format!("allowed by grant `{rule}`");
+            let old = format!("{why}; within the session's scope");
+            let event = |reason: Reason| AuditEvent { reason, ..Default::default() };
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            event(Reason::Text(old.clone())).write_json(&mut a);
+            event(Reason::Granted(rule.as_str().into())).write_json(&mut b);
+            proptest::prop_assert_eq!(String::from_utf8(b).unwrap(), String::from_utf8(a).unwrap());
+            proptest::prop_assert_eq!(Reason::Granted(rule.as_str().into()).to_string(), old);
+        }
+    }
+
+    /// Shared names are written as the strings they share.
+    #[test]
+    fn shared_fields_write_as_strings() {
+        let event = AuditEvent {
+            policy_version: Some("v7/0123456789ab".into()),
+            rule: Some("a\"b".into()),
+            upstream: Some("default".into()),
+            ..Default::default()
+        };
+        let mut line = Vec::new();
+        event.write_json(&mut line);
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["policy_version"], "v7/0123456789ab");
+        assert_eq!(v["rule"], "a\"b");
+        assert_eq!(v["upstream"], "default");
+        let mut none = Vec::new();
+        AuditEvent::default().write_json(&mut none);
+        let v: serde_json::Value = serde_json::from_slice(&none).unwrap();
+        assert!(
+            v.get("rule").is_none() && v.get("upstream").is_none(),
+            "{v}"
+        );
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub fn claims(gateway: &Gateway, parts: &Parts, ctx: &mut RequestCtx) -> Result<
     ctx.event.auth = Some(ANONYMOUS);
     ctx.event.set_identity(&identity);
     if !matches!(parts.method, Method::GET | Method::HEAD) {
-        ctx.event.reason = format!("unsigned {} request", parts.method);
+        ctx.event.reason = format!("unsigned {} request", parts.method).into();
         return Err(S3Error::new(
             S3ErrorCode::AccessDenied,
             format!(

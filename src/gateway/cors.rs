@@ -75,7 +75,7 @@ fn decide(gateway: &Gateway, parts: &Parts, ctx: &mut RequestCtx) -> Result<Cors
     };
     let method = header(&parts.headers, "access-control-request-method").unwrap_or("");
     if !crate::s3::cors::CORS_METHODS.contains(&method) {
-        ctx.event.reason = format!("invalid Access-Control-Request-Method `{method}`");
+        ctx.event.reason = format!("invalid Access-Control-Request-Method `{method}`").into();
         return Err(S3Error::new(
             S3ErrorCode::BadRequest,
             "Invalid Access-Control-Request-Method: the preflight must name GET, PUT, HEAD, \
@@ -89,7 +89,7 @@ fn decide(gateway: &Gateway, parts: &Parts, ctx: &mut RequestCtx) -> Result<Cors
     };
     let bucket = s3.bucket.as_deref().unwrap_or("");
     gateway.cors.preflight(bucket, ask).map_err(|refusal| {
-        ctx.event.reason = format!("CORS preflight from {origin} for {method}: {refusal:?}");
+        ctx.event.reason = format!("CORS preflight from {origin} for {method}: {refusal:?}").into();
         match refusal {
             CorsRefusal::NotEnabled => S3Error::new(
                 S3ErrorCode::AccessForbidden,

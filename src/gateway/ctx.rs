@@ -137,21 +137,21 @@ impl RequestCtx {
     pub fn deny(&mut self, error: &'static str, reason: impl Into<String>) {
         self.event.decision = "deny";
         self.event.error = Some(error);
-        self.event.reason = reason.into();
+        self.event.reason = crate::audit::Reason::Text(reason.into());
     }
 
     /// Records who was let in, and why.
     pub fn allow(&mut self, identity: &Identity, reason: impl Into<String>) {
         self.event.set_identity(identity);
         self.event.decision = "allow";
-        self.event.reason = reason.into();
+        self.event.reason = crate::audit::Reason::Text(reason.into());
     }
 
     /// Sets `reason` unless a stage already said why (the first reason,
     /// closest to the cause, is the one a reader needs).
     pub fn reason_if_unset(&mut self, reason: impl Into<String>) {
         if self.event.reason.is_empty() {
-            self.event.reason = reason.into();
+            self.event.reason = crate::audit::Reason::Text(reason.into());
         }
     }
 
@@ -183,7 +183,8 @@ impl Drop for RequestCtx {
         event.reason = format!(
             "{}: the connection closed before s3gate answered; the request was abandoned",
             self.line
-        );
+        )
+        .into();
         record::emit(permit, event, self.started, 0, false);
     }
 }

@@ -116,7 +116,7 @@ pub fn sts_answer(mut ctx: RequestCtx, result: Result<String, StsError>) -> Resp
         }
         Err(e) => {
             ctx.event.error = Some(e.code);
-            ctx.event.reason = e.message.clone();
+            ctx.event.reason = e.message.clone().into();
             (e.status, e.to_xml(ctx.request_id()))
         }
     };

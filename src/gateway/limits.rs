@@ -86,7 +86,7 @@ pub fn refuse(
         let response = finish::sts_answer(ctx, Err(err));
         return response;
     }
-    ctx.event.reason = reason;
+    ctx.event.reason = reason.into();
     // The path alone: a query string may hold a presigned signature.
     let err = err.with_resource(truncate(req.uri().path(), 256));
     finish::s3_error(ctx, err, req.method(), "")

@@ -20,6 +20,7 @@ use http_body_util::{BodyExt, Limited};
 
 use super::Gateway;
 use super::ctx::RequestCtx;
+use crate::audit::Reason;
 use crate::live::Held;
 use crate::metrics::{self, Limit};
 use crate::policy::{ActionSet, Caller, Decision, Policy};
@@ -117,7 +118,7 @@ pub(super) fn client_address(ctx: &mut RequestCtx) -> Result<std::net::IpAddr, S
 
 /// Sets the audit reason from a stage's error and passes its S3 error on.
 pub(super) fn refused(ctx: &mut RequestCtx, why: impl std::fmt::Display, err: S3Error) -> S3Error {
-    ctx.event.reason = why.to_string();
+    ctx.event.reason = why.to_string().into();
     err
 }
 
@@ -444,7 +445,7 @@ async fn forward(
         let err = e.to_s3_error();
         refused(ctx, e, err)
     })?;
-    ctx.event.upstream = Some(upstream.name().to_owned());
+    ctx.event.upstream = Some(upstream.shared_name());
     // The role is the deciding grant's, else the upstream's own; the
     // session policy is what the policy grants this caller under that role,
     // narrowed to the session's scope (and the policy's denies), so the
@@ -503,9 +504,12 @@ fn authorize(
     ctx: &mut RequestCtx,
 ) -> Result<Decision, S3Error> {
     let event = &mut ctx.event;
-    event.policy_version = Some(policy.version().to_owned());
+    event.policy_version = Some(policy.shared_version());
     let decision = policy.decide_session_request(caller, &s3.resources, &s3.encryption);
-    event.rule = Some(decision.rule_label().to_owned());
+    event.rule = Some(match &decision.rule {
+        Some(rule) => Arc::clone(rule),
+        None => "no grant".into(),
+    });
     let refused = if decision.allowed {
         claims
             .first_denied(&s3.resources)
@@ -535,10 +539,13 @@ fn authorize(
             event.identity().unwrap_or("?"),
             event.request_id
         );
-        event.reason = format!("s3:{action} on {resource}: {why}");
+        event.reason = format!("s3:{action} on {resource}: {why}").into();
         return Err(S3Error::new(S3ErrorCode::AccessDenied, message));
     }
-    event.reason = format!("{}; within the session's scope", decision.why());
+    event.reason = match (&decision.reason, &decision.rule) {
+        (crate::policy::Reason::Granted, Some(rule)) => Reason::Granted(Arc::clone(rule)),
+        _ => format!("{}; within the session's scope", decision.why()).into(),
+    };
     Ok(decision)
 }
 

@@ -230,7 +230,7 @@ pub(super) async fn run(
             let cause = failure.lock().ok().and_then(|mut f| f.take());
             return Err(match cause {
                 Some(e) => {
-                    ctx.event.reason = e.to_string();
+                    ctx.event.reason = e.to_string().into();
                     e.to_s3_error()
                 }
                 None => err,

@@ -144,7 +144,8 @@ async fn web_identity(
         "web identity from {} for {}",
         verified.identity.issuer.as_deref().unwrap_or(""),
         role.role_arn
-    );
+    )
+    .into();
     Ok(sts_api::assume_role_with_web_identity_xml(
         &creds,
         &role,
@@ -180,7 +181,7 @@ async fn aws_identity(
         .map_err(|e| e.to_sts_error())?;
     event.set_identity(&caller.identity);
     let creds = mint(gateway, caller.identity.clone(), now, ttl, event)?;
-    event.reason = format!("AWS identity {}", caller.arn);
+    event.reason = format!("AWS identity {}", caller.arn).into();
     Ok(sts_api::assume_role_with_aws_identity_xml(
         &creds,
         &role,
@@ -320,7 +321,8 @@ fn delegate(
         chain.join(" -> "),
         role.role_arn,
         crate::audit::rfc3339(creds.expires_at),
-    );
+    )
+    .into();
     Ok(sts_api::assume_role_xml(&creds, &role, &event.request_id))
 }
 

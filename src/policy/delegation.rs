@@ -116,7 +116,7 @@ impl Policy {
         let refuse = |reason, rule: String, action: Action, resource: &str| Decision {
             allowed: false,
             reason,
-            rule: Some(rule),
+            rule: Some(rule.into()),
             action,
             resource: resource.to_owned(),
             role: None,

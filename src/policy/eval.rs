@@ -12,6 +12,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::ActionSet;
@@ -75,7 +76,8 @@ impl Rule {
 /// The policy file, compiled. Immutable: a reload builds a new one.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    version: String,
+    /// Shared with every audit record the policy decides.
+    version: Arc<str>,
     grants: Vec<Rule>,
     denies: Vec<Rule>,
 }
@@ -119,8 +121,8 @@ pub struct Decision {
     pub reason: Reason,
     /// The deciding rule: the deny that refused, or the grants that
     /// allowed (comma-separated ids, one per distinct grant); `None` when
-    /// no grant matched.
-    pub rule: Option<String>,
+    /// no grant matched. Shared: the audit record names it too.
+    pub rule: Option<Arc<str>>,
     /// The refused (action, resource), or for an allowed request its first.
     pub action: Action,
     pub resource: String,
@@ -141,7 +143,7 @@ impl Decision {
     /// Why, in words, for the caller's error message and the audit reason.
     pub fn why(&self) -> String {
         match self.reason {
-            Reason::Granted => format!("allowed by grant `{}`", self.rule_label()),
+            Reason::Granted => GrantedBy(self.rule_label()).to_string(),
             Reason::NoGrant => "no grant in the policy allows it".into(),
             Reason::Denied => format!("denied by rule `{}`", self.rule_label()),
             Reason::NoCommonRole => format!(
@@ -159,6 +161,16 @@ impl Decision {
                 self.rule_label()
             ),
         }
+    }
+}
+
+/// An allowed decision's why (`allowed by grant `IDS``), given its rule
+/// label: the audit record spells it from the label when it is written.
+pub struct GrantedBy<'a>(pub &'a str);
+
+impl fmt::Display for GrantedBy<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "allowed by grant `{}`", self.0)
     }
 }
 
@@ -199,7 +211,7 @@ pub struct Granted {
 impl Policy {
     pub(super) fn from_rules(version: String, grants: Vec<Rule>, denies: Vec<Rule>) -> Policy {
         Policy {
-            version,
+            version: version.into(),
             grants,
             denies,
         }
@@ -209,6 +221,12 @@ impl Policy {
     /// hex digits of its SHA-256, so every edit has a new version.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// [`Policy::version`], shared: an audit record names it without a
+    /// copy.
+    pub fn shared_version(&self) -> Arc<str> {
+        Arc::clone(&self.version)
     }
 
     pub fn grants(&self) -> &[Rule] {
@@ -238,7 +256,7 @@ impl Policy {
         let refuse = |reason, rule: Option<&str>, action: Action, resource: &str| Decision {
             allowed: false,
             reason,
-            rule: rule.map(str::to_owned),
+            rule: rule.map(Arc::from),
             action,
             resource: resource.to_owned(),
             role: None,
@@ -313,19 +331,25 @@ impl Policy {
                 first_resource,
             );
         };
-        // The distinct ids, comma-separated, written straight into the
-        // label (an id has no comma: see `policy::file`).
-        let mut rule = String::new();
-        for c in &candidates {
-            if let Some(g) = c.iter().find(|g| g.role == *role)
-                && !rule.split(',').any(|id| id == g.id)
-            {
-                if !rule.is_empty() {
+        // The distinct ids, comma-separated (an id has no comma: see
+        // `policy::file`); usually one grant allows it all, and its id is
+        // the label as it is.
+        let mut chosen = candidates
+            .iter()
+            .filter_map(|c| c.iter().find(|g| g.role == *role));
+        let first = chosen.next().map_or("", |g| g.id.as_str());
+        let rule: Arc<str> = if chosen.clone().all(|g| g.id == first) {
+            Arc::from(first)
+        } else {
+            let mut rule = first.to_owned();
+            for g in chosen {
+                if !rule.split(',').any(|id| id == g.id) {
                     rule.push(',');
+                    rule.push_str(&g.id);
                 }
-                rule.push_str(&g.id);
             }
-        }
+            rule.into()
+        };
         Decision {
             allowed: true,
             reason: Reason::Granted,

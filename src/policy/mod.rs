@@ -65,7 +65,7 @@ pub use crate::principal::{identity_from_principal, principal_name};
 pub use condition::{Cidr, Conditions, DailyWindow};
 pub use delegation::{DELEGATE_ACTION, delegated_name};
 pub use encryption::{EncryptionRule, Required};
-pub use eval::{Caller, Decision, Effect, Granted, Policy, Reason, Rule};
+pub use eval::{Caller, Decision, Effect, Granted, GrantedBy, Policy, Reason, Rule};
 pub use file::{
     MAX_POLICY_BYTES, MAX_POLICY_RULES, MAX_RULE_ITEMS, PolicyError, validate_role_arn,
 };

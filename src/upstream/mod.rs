@@ -32,6 +32,7 @@ pub use route::Upstreams;
 mod roots;
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
@@ -251,8 +252,9 @@ type HttpClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
 
 /// One store s3gate forwards to.
 pub struct Upstream {
-    /// `default` for `[upstream]`, else the entry's name.
-    name: String,
+    /// `default` for `[upstream]`, else the entry's name; shared with the
+    /// audit records of the requests it serves.
+    name: Arc<str>,
     client: HttpClient,
     scheme: http::uri::Scheme,
     /// `host[:port]` as configured.
@@ -319,7 +321,7 @@ impl Upstream {
             .map(|a| credentials::RoleSessions::new(a, &base, &config.region));
 
         Ok(Self {
-            name,
+            name: name.into(),
             client,
             scheme,
             authority,
@@ -338,6 +340,11 @@ impl Upstream {
     /// `default` for `[upstream]`, else the `[[upstreams]]` entry's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// [`Upstream::name`], shared: an audit record names it without a copy.
+    pub fn shared_name(&self) -> Arc<str> {
+        Arc::clone(&self.name)
     }
 
     /// The region the store is signed for.
@@ -376,10 +383,10 @@ impl Upstream {
                 Ok((session.identity.clone(), Some(session.arn.clone())))
             }
             (Some(_), None) => Err(CredentialError::NoRole {
-                upstream: self.name.clone(),
+                upstream: self.name.to_string(),
             }),
             (None, Some(request)) => Err(CredentialError::RoleNotSupported {
-                upstream: self.name.clone(),
+                upstream: self.name.to_string(),
                 role: request.role_arn.to_owned(),
             }),
             (None, None) => Ok((self.base.identity(now).await?, None)),

@@ -78,7 +78,8 @@ impl Ctx<'_> {
         record.event.reason = format!(
             "portal: {} grants shown, credentials until {expiration}",
             grants.len()
-        );
+        )
+        .into();
         html(
             StatusCode::OK,
             body,

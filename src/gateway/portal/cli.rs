@@ -146,7 +146,7 @@ impl Ctx<'_> {
         match self.issue(identity, session_exp, &mut record) {
             Ok(creds) => {
                 let expiration = rfc3339(creds.expires_at);
-                record.event.reason = format!("{what}: credentials until {expiration}");
+                record.event.reason = format!("{what}: credentials until {expiration}").into();
                 let body = serde_json::json!({
                     "Version": 1,
                     "AccessKeyId": creds.access_key_id,

@@ -65,8 +65,8 @@ impl Ctx<'_> {
         let policy = self.gateway.policy.current();
         let caller = self.caller(&session.identity);
         let decision = policy.decide(&caller, &[(Action::GetObject, resource.clone())]);
-        record.event.policy_version = Some(policy.version().to_owned());
-        record.event.rule = Some(decision.rule_label().to_owned());
+        record.event.policy_version = Some(policy.shared_version());
+        record.event.rule = Some(decision.rule_label().into());
         if !decision.allowed {
             return Err((
                 StatusCode::FORBIDDEN,
@@ -117,7 +117,7 @@ impl Ctx<'_> {
                 share::humanize(expires)
             )
         });
-        record.event.reason = format!("shared s3:GetObject on {resource} for {valid}");
+        record.event.reason = format!("shared s3:GetObject on {resource} for {valid}").into();
         Ok(page::shared_link(
             &resource,
             &link.url,

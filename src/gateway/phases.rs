@@ -157,15 +157,21 @@ pub(super) fn authenticate(
         AuthForm::Header => "header",
         AuthForm::Presigned => "presigned",
     });
-    ctx.event.who.access_key_id = Some(auth.access_key_id.clone());
     let presigned = auth.form == AuthForm::Presigned;
-    check_scope(gateway, auth.credential(), presigned, bucket, ctx)?;
-    let session = open_session(
-        gateway,
-        &auth.access_key_id,
-        auth.security_token.as_deref(),
-        ctx,
-    )?;
+    // A refused request's record names the key id it gave; an opened
+    // session's names it through the session's subject, without a copy.
+    let session = check_scope(gateway, auth.credential(), presigned, bucket, ctx)
+        .and_then(|()| {
+            open_session(
+                gateway,
+                &auth.access_key_id,
+                auth.security_token.as_deref(),
+                ctx,
+            )
+        })
+        .inspect_err(|_| {
+            ctx.event.who.access_key_id = Some(auth.access_key_id.clone());
+        })?;
     let claims = &session.claims;
     let verified = auth
         .verify_cached(

@@ -192,6 +192,59 @@ fn every_response_carries_the_request_id_of_its_audit_line() {
     }
 }
 
+/// Sends `creds`' signed GET of `bucket`/k, expects the refusal `code`,
+/// and returns its audit line.
+fn refused_get_line(creds: &Creds, bucket: &str, status: u16, code: &str) -> Value {
+    let h = harness();
+    let url = format!("{}/{bucket}/k", h.gw().endpoint());
+    let (req, _) = signed(
+        &Signing::now(creds),
+        "GET",
+        &url,
+        &[],
+        Payload::Hash(b""),
+        Vec::new(),
+    );
+    let refused = send_blocking(req);
+    refused.assert_error(status, code);
+    let id = refused.request_id().expect("x-amz-request-id on an error");
+    wait_for(Duration::from_secs(3), || {
+        audit_lines(h.gw())
+            .into_iter()
+            .find(|l| str_field(l, REQUEST_ID) == id)
+    })
+    .unwrap_or_else(|| panic!("no audit line for refused request {id}"))
+}
+
+/// A request whose session cannot be opened (another session's token) is
+/// audited naming the access key id it gave: who knocked, though no
+/// session says who that is.
+#[test]
+fn a_request_whose_session_cannot_be_opened_names_the_access_key_it_gave() {
+    needs_testbed!();
+    let h = harness();
+    let bucket = h.bucket("audit-swapped");
+    let scope = bucket_scope("*", &bucket.name);
+    let alice = h.mint(&unique_name("alice"), &scope, "1h");
+    let bob = h.mint(&unique_name("bob"), &scope, "1h");
+    let mixed = Creds {
+        session_token: bob.session_token.clone(),
+        ..alice.clone()
+    };
+    let line = refused_get_line(&mixed, &bucket.name, 403, "InvalidAccessKeyId");
+    assert_eq!(
+        str_field(&line, "access_key_id"),
+        alice.access_key_id,
+        "{line}"
+    );
+    assert_eq!(str_field(&line, DECISION), "deny", "{line}");
+    assert_eq!(
+        str_field(&line, IDENTITY),
+        "",
+        "no session, no identity: {line}"
+    );
+}
+
 #[test]
 fn a_request_with_a_wrong_secret_is_audited_as_a_denial() {
     needs_testbed!();
@@ -203,24 +256,7 @@ fn a_request_with_a_wrong_secret_is_audited_as_a_denial() {
         secret_access_key: format!("x{}", &creds.secret_access_key[1..]),
         ..creds
     };
-    let url = format!("{}/{}/k", h.gw().endpoint(), bucket.name);
-    let (req, _) = signed(
-        &Signing::now(&forged),
-        "GET",
-        &url,
-        &[],
-        Payload::Hash(b""),
-        Vec::new(),
-    );
-    let bad = send_blocking(req);
-    bad.assert_error(403, "SignatureDoesNotMatch");
-    let id = bad.request_id().expect("x-amz-request-id on an error");
-    let line = wait_for(Duration::from_secs(3), || {
-        audit_lines(h.gw())
-            .into_iter()
-            .find(|l| str_field(l, REQUEST_ID) == id)
-    })
-    .unwrap_or_else(|| panic!("no audit line for refused request {id}"));
+    let line = refused_get_line(&forged, &bucket.name, 403, "SignatureDoesNotMatch");
     assert_eq!(line[STATUS].as_u64(), Some(403), "{line}");
     assert!(
         str_field(&line, DECISION)

@@ -283,18 +283,23 @@ impl Policy {
             .iter()
             .filter(|g| g.applies_to(caller, &name))
             .collect();
-        let mut candidates: Vec<Vec<&Rule>> = Vec::with_capacity(resources.len());
-        for (action, resource) in resources {
+        // Each pair's allowing grants, pair after pair, in one list of
+        // (pair, grant) rather than a list per pair.
+        let mut candidates: Vec<(usize, &Rule)> = Vec::with_capacity(resources.len());
+        for (i, (action, resource)) in resources.iter().enumerate() {
             let covering = || {
                 applicable
                     .iter()
                     .copied()
                     .filter(|g| g.covers(identity, *action, resource))
             };
-            let c: Vec<&Rule> = covering()
-                .filter(|g| g.encryption.permits(*action, encryption))
-                .collect();
-            if c.is_empty() {
+            let before = candidates.len();
+            candidates.extend(
+                covering()
+                    .filter(|g| g.encryption.permits(*action, encryption))
+                    .map(|g| (i, g)),
+            );
+            if candidates.len() == before {
                 // The refusals list the covering grants again rather than
                 // keeping a list of them for every allowed pair.
                 let ids: Vec<&str> = covering().map(|g| g.id.as_str()).collect();
@@ -305,23 +310,24 @@ impl Policy {
                 d.encryption = Some(EncryptionRule::explain(encryption));
                 return d;
             }
-            candidates.push(c);
         }
+        // Pair `i`'s grants: the list is in pair order.
+        let pair = |i: usize| {
+            let from = candidates.partition_point(|(p, _)| *p < i);
+            let to = candidates.partition_point(|(p, _)| *p <= i);
+            candidates[from..to].iter().map(|(_, g)| *g)
+        };
 
         // One role for all: the first (in file order) role granting the
         // first pair that also grants every other pair.
-        let role = candidates[0].iter().map(|g| &g.role).find(|role| {
-            candidates
-                .iter()
-                .all(|c| c.iter().any(|g| g.role == **role))
-        });
+        let role = pair(0)
+            .map(|g| &g.role)
+            .find(|role| (0..resources.len()).all(|i| pair(i).any(|g| g.role == **role)));
         let Some(role) = role else {
             let mut ids: Vec<&str> = Vec::new();
-            for c in &candidates {
-                for g in c {
-                    if !ids.contains(&g.id.as_str()) {
-                        ids.push(&g.id);
-                    }
+            for (_, g) in &candidates {
+                if !ids.contains(&g.id.as_str()) {
+                    ids.push(&g.id);
                 }
             }
             return refuse(
@@ -334,9 +340,7 @@ impl Policy {
         // The distinct ids, comma-separated (an id has no comma: see
         // `policy::file`); usually one grant allows it all, and its id is
         // the label as it is.
-        let mut chosen = candidates
-            .iter()
-            .filter_map(|c| c.iter().find(|g| g.role == *role));
+        let mut chosen = (0..resources.len()).filter_map(|i| pair(i).find(|g| g.role == *role));
         let first = chosen.next().map_or("", |g| g.id.as_str());
         let rule: Arc<str> = if chosen.clone().all(|g| g.id == first) {
             Arc::from(first)

@@ -126,7 +126,12 @@ impl Policy {
             if let Some((action, resource)) =
                 resources.iter().find(|(a, r)| deny.covers(identity, *a, r))
             {
-                return Some(refuse(Reason::Denied, deny.id.clone(), *action, resource));
+                return Some(refuse(
+                    Reason::Denied,
+                    deny.id.to_string(),
+                    *action,
+                    resource,
+                ));
             }
         }
         // A grant of `s3gate:Delegate` alone says nothing of S3.
@@ -145,7 +150,7 @@ impl Policy {
         let (action, resource) = resources
             .iter()
             .find(|(a, r)| !ceiling.iter().any(|g| g.covers(identity, *a, r)))?;
-        let ids: Vec<&str> = ceiling.iter().map(|g| g.id.as_str()).collect();
+        let ids: Vec<&str> = ceiling.iter().map(|g| &*g.id).collect();
         Some(refuse(
             Reason::OutsideDelegatedGrants,
             ids.join(","),

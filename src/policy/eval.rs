@@ -33,7 +33,8 @@ pub enum Effect {
 /// One `[[grant]]` or `[[deny]]`.
 #[derive(Debug, Clone)]
 pub struct Rule {
-    pub id: String,
+    /// Shared with the decisions (and audit records) it alone allows.
+    pub id: Arc<str>,
     pub effect: Effect,
     pub principals: Vec<PrincipalPattern>,
     pub actions: ActionSet,
@@ -302,7 +303,7 @@ impl Policy {
             if candidates.len() == before {
                 // The refusals list the covering grants again rather than
                 // keeping a list of them for every allowed pair.
-                let ids: Vec<&str> = covering().map(|g| g.id.as_str()).collect();
+                let ids: Vec<&str> = covering().map(|g| &*g.id).collect();
                 if ids.is_empty() {
                     return refuse(Reason::NoGrant, None, *action, resource);
                 }
@@ -326,7 +327,7 @@ impl Policy {
         let Some(role) = role else {
             let mut ids: Vec<&str> = Vec::new();
             for (_, g) in &candidates {
-                if !ids.contains(&g.id.as_str()) {
+                if !ids.contains(&&*g.id) {
                     ids.push(&g.id);
                 }
             }
@@ -341,13 +342,15 @@ impl Policy {
         // `policy::file`); usually one grant allows it all, and its id is
         // the label as it is.
         let mut chosen = (0..resources.len()).filter_map(|i| pair(i).find(|g| g.role == *role));
-        let first = chosen.next().map_or("", |g| g.id.as_str());
+        let first = chosen
+            .next()
+            .map_or_else(|| Arc::from(""), |g| Arc::clone(&g.id));
         let rule: Arc<str> = if chosen.clone().all(|g| g.id == first) {
-            Arc::from(first)
+            first
         } else {
-            let mut rule = first.to_owned();
+            let mut rule = first.to_string();
             for g in chosen {
-                if !rule.split(',').any(|id| id == g.id) {
+                if !rule.split(',').any(|id| id == &*g.id) {
                     rule.push(',');
                     rule.push_str(&g.id);
                 }
@@ -414,7 +417,7 @@ fn expand(
         .flat_map(|r| {
             r.resources.iter().filter_map(move |res| {
                 Some(Granted {
-                    rule: r.id.clone(),
+                    rule: r.id.to_string(),
                     actions: r.actions,
                     resource: res.expand(caller.identity, deny)?,
                 })

@@ -146,7 +146,7 @@ impl Policy {
                 "a policy has at most {MAX_POLICY_RULES} grants and denies"
             )));
         }
-        let mut ids: Vec<String> = Vec::new();
+        let mut ids: Vec<std::sync::Arc<str>> = Vec::new();
         let mut grants = Vec::with_capacity(raw.grant.len());
         let mut denies = Vec::with_capacity(raw.deny.len());
         for (effect, raws, out) in [
@@ -287,7 +287,7 @@ fn compile_rule(loc: &Locator<'_>, effect: Effect, r: RawRule) -> Result<Rule, P
     Ok(Rule {
         span_start: r.id.span().start,
         line: loc.spanned(&r.id, "").line,
-        id: r.id.into_inner(),
+        id: r.id.into_inner().into(),
         effect,
         principals,
         actions,

@@ -30,7 +30,7 @@ pub fn lint(policy: &Policy) -> Vec<Lint> {
     let mut out = Vec::new();
     let warn = |out: &mut Vec<Lint>, rule: &Rule, message: String| {
         out.push(Lint {
-            rule: rule.id.clone(),
+            rule: rule.id.to_string(),
             line: rule.line,
             message,
         });

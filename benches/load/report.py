@@ -5,7 +5,9 @@ repetitions, the ratios, and issue 12's goals.
 
 Ratios are s3gate against nginx as a proxy in the same slot: for 4 KiB
 requests nginx with default buffers, for large objects nginx with 256 KiB
-buffers (the better of the two for large transfers).
+buffers (the better of the two for large transfers). Where the hyper floor
+ran (a proxy that only forwards, on s3gate's own HTTP stack), s3gate is also
+given against it: what s3gate's own work adds to the stack it is built on.
 """
 import datetime
 import statistics
@@ -44,6 +46,13 @@ def main():
     w(f"- tools: {tools}")
     w(f"- s3gate: {rev}")
     has_before = any(t == "before" for (_, _, t) in data)
+    has_floor = any(t == "floor" for (_, _, t) in data)
+    if has_floor:
+        w(
+            "- hyper floor: `examples/hyper_floor.rs` (release build), a proxy that only "
+            "forwards, with s3gate's HTTP stack, runtime, allocator and settings; against "
+            "origin 1, in the same slot and repetitions"
+        )
     if has_before:
         w(
             f"- s3gate before: {before_rev or 'BEFORE_BIN'} (release build), a third proxy "
@@ -86,17 +95,19 @@ def main():
             (f"{large} MiB GET+PUT: proxy CPU-s/GiB", "large_cpu_s_per_gib", "nginx256", 2, False),
         ]
         before = has_before and origin == "origin"
+        floor = has_floor and origin == "origin"
         w(f"## {title}")
         w("")
-        if before:
-            w(
-                "| metric | direct (no proxy) | nginx | nginx 256k | s3gate before | s3gate "
-                "| before / nginx | s3gate / nginx |"
-            )
-            w("|---|---:|---:|---:|---:|---:|---:|---:|")
-        else:
-            w("| metric | direct (no proxy) | nginx | nginx 256k | s3gate | s3gate / nginx |")
-            w("|---|---:|---:|---:|---:|---:|")
+        head = ["metric", "direct (no proxy)", "nginx", "nginx 256k"]
+        head += ["hyper floor"] if floor else []
+        head += ["s3gate before"] if before else []
+        head += ["s3gate"]
+        head += ["floor / nginx"] if floor else []
+        head += ["before / nginx"] if before else []
+        head += ["s3gate / nginx"]
+        head += ["s3gate / floor"] if floor else []
+        w("| " + " | ".join(head) + " |")
+        w("|---|" + "---:|" * (len(head) - 1))
 
         def times(r, versus):
             return (
@@ -107,17 +118,20 @@ def main():
         for label, metric, versus, digits, _ in rows:
             gate = get(origin, metric, "s3gate")
             r = ratio(gate, get(origin, metric, versus))
+            low = get(origin, metric, "floor")
+            old = get(origin, metric, "before")
             cells = [
                 fmt(get(origin, metric, "direct"), digits),
                 fmt(get(origin, metric, "nginx"), digits),
                 fmt(get(origin, metric, "nginx256"), digits),
             ]
-            if before:
-                old = get(origin, metric, "before")
-                cells += [fmt(old, digits), fmt(gate, digits)]
-                cells += [times(ratio(old, get(origin, metric, versus)), versus), times(r, versus)]
-            else:
-                cells += [fmt(gate, digits), times(r, versus)]
+            cells += [fmt(low, digits)] if floor else []
+            cells += [fmt(old, digits)] if before else []
+            cells += [fmt(gate, digits)]
+            cells += [times(ratio(low, get(origin, metric, versus)), versus)] if floor else []
+            cells += [times(ratio(old, get(origin, metric, versus)), versus)] if before else []
+            cells += [times(r, versus)]
+            cells += [times(ratio(gate, low), "floor")] if floor else []
             w(f"| {label} | " + " | ".join(cells) + " |")
         w("")
         w("The origin's own CPU-µs per 4 KiB GET, for scale:")
@@ -127,7 +141,7 @@ def main():
                 f"- {c} conns: "
                 + ", ".join(
                     f"via {t} {fmt(get(origin, f'small_c{c}_origin_cpu_us', t))}"
-                    for t in ("direct", "nginx", "s3gate", "before")
+                    for t in ("direct", "nginx", "floor", "s3gate", "before")
                     if get(origin, f"small_c{c}_origin_cpu_us", t) is not None
                 )
             )
@@ -139,11 +153,13 @@ def main():
     rss_gate = get("origin", "rss_after_small_kib", "s3gate")
     rss_ngx = get("origin", "rss_after_small_kib", "nginx")
     rss_old = get("origin", "rss_after_small_kib", "before")
+    rss_floor = get("origin", "rss_after_small_kib", "floor")
     if rss_gate is not None:
         w(
             f"RSS after the 4 KiB runs above ({fmt(served, 0)} requests through s3gate): "
             f"s3gate {rss_gate / 1024:.1f} MiB"
             + (f", s3gate before {rss_old / 1024:.1f} MiB" if rss_old else "")
+            + (f", the hyper floor {rss_floor / 1024:.1f} MiB" if rss_floor else "")
             + f", the nginx worker {fmt(rss_ngx / 1024 if rss_ngx else None)} MiB."
         )
         w("")

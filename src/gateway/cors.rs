@@ -126,9 +126,12 @@ pub fn answer(gateway: &Gateway, parts: &Parts, bucket: Option<&str>) -> Option<
 /// every answer of a bucket with rules (a cache must not hand one origin's
 /// answer to another).
 pub fn decorate(answer: Option<Answer>, headers: &mut HeaderMap) {
-    for name in CORS_HEADERS {
-        headers.remove(name);
-    }
+    let doomed = headers
+        .keys()
+        .filter(|name| CORS_HEADERS.contains(&name.as_str()))
+        .cloned()
+        .collect();
+    crate::upstream::remove_all(headers, doomed);
     let Some(answer) = answer else {
         return;
     };

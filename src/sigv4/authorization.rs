@@ -14,7 +14,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use http::HeaderValue;
-use http::header::DATE;
+use http::header::{AsHeaderName, DATE, HeaderName};
 use http::request::Parts;
 
 use super::amz_date::AmzDate;
@@ -269,13 +269,13 @@ pub(super) fn parse_header(
         return Err(SigV4Error::CredentialDateMismatch { presigned: false });
     }
 
-    let payload = match header_str(parts, "x-amz-content-sha256")? {
+    let payload = match header_str(parts, X_AMZ_CONTENT_SHA256)? {
         Some(v) => PayloadMode::parse(v)?,
         // STS and other services' clients never send it; S3 requires it.
         None if scope.service() != "s3" => PayloadMode::Undeclared,
         None => return Err(SigV4Error::MissingContentSha256),
     };
-    let security_token = header_str(parts, "x-amz-security-token")
+    let security_token = header_str(parts, X_AMZ_SECURITY_TOKEN)
         .map_err(|_| malformed("x-amz-security-token is not visible ASCII"))?
         .map(str::to_owned);
 
@@ -306,8 +306,17 @@ fn header_date(parts: &Parts) -> Result<AmzDate, SigV4Error> {
     Err(SigV4Error::MissingDate)
 }
 
+/// `x-amz-content-sha256`, by constant: a lookup by `&str` parses the
+/// name first.
+pub(super) const X_AMZ_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
+/// `x-amz-security-token`, by constant.
+pub(super) const X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
+
 /// A single header as text; non-ASCII is the caller's malformed request.
-pub(super) fn header_str<'a>(parts: &'a Parts, name: &str) -> Result<Option<&'a str>, SigV4Error> {
+pub(super) fn header_str(
+    parts: &Parts,
+    name: impl AsHeaderName,
+) -> Result<Option<&str>, SigV4Error> {
     match parts.headers.get(name) {
         None => Ok(None),
         Some(v) => v

@@ -13,7 +13,9 @@ use http::request::Parts;
 use subtle::ConstantTimeEq;
 
 use super::amz_date::AmzDate;
-use super::authorization::{AuthForm, Authorization, PayloadMode, header_str};
+use super::authorization::{
+    AuthForm, Authorization, PayloadMode, X_AMZ_CONTENT_SHA256, header_str,
+};
 use super::canonical::{CanonicalInput, SigningKey, hex32, request_signature, string_to_sign};
 use super::checksum::ChecksumAlgorithm;
 use super::error::{MismatchDetail, SigV4Error};
@@ -97,7 +99,7 @@ impl Authorization {
             (AuthForm::Presigned, PayloadMode::Unsigned) => "UNSIGNED-PAYLOAD",
             // Header auth, or a presigned URL that signed the header: the
             // literal value as sent (parse already validated it).
-            _ => header_str(parts, "x-amz-content-sha256")?.unwrap_or("UNSIGNED-PAYLOAD"),
+            _ => header_str(parts, X_AMZ_CONTENT_SHA256)?.unwrap_or("UNSIGNED-PAYLOAD"),
         };
         self.verify_with(parts, secret, keys, now, payload_line, self.payload.clone())
     }

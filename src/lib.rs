@@ -13,6 +13,8 @@
 //! configures it all and [`dev`] the embedded single-machine default; [`metrics`] counts
 //! what passes, for Prometheus. People sign in through [`login`] (the
 //! relying party and its pages), which ends in the same sealed sessions.
+//! [`raw_query`] splits a request's query once, for every stage that
+//! reads it (a leaf).
 //! [`secret_file`] writes the files that hold secrets for their owner only
 //! and refuses a keyring file others could read.
 //!
@@ -38,6 +40,7 @@ pub mod login;
 pub mod metrics;
 pub mod policy;
 pub mod principal;
+pub mod raw_query;
 pub mod request_body;
 pub mod s3;
 pub mod secret_file;

@@ -65,7 +65,8 @@ pub async fn preflight(
 }
 
 fn decide(gateway: &Gateway, parts: &Parts, ctx: &mut RequestCtx) -> Result<CorsHeaders, S3Error> {
-    let s3 = super::phases::classify(gateway, parts, ctx)?;
+    let query = crate::raw_query::RawQuery::of(&parts.uri);
+    let s3 = super::phases::classify(gateway, parts, &query, ctx)?;
     ctx.event.operation = Some(PREFLIGHT);
     let Some(origin) = header(&parts.headers, "origin") else {
         return Err(S3Error::new(

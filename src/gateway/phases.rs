@@ -24,6 +24,7 @@ use crate::audit::Reason;
 use crate::live::Held;
 use crate::metrics::{self, Limit};
 use crate::policy::{ActionSet, Caller, Decision, Policy};
+use crate::raw_query::RawQuery;
 use crate::s3::{
     Action, Operation, S3Error, S3ErrorCode, S3Request, delete_objects_keys, touches_own_object,
 };
@@ -126,11 +127,13 @@ pub(super) fn refused(ctx: &mut RequestCtx, why: impl std::fmt::Display, err: S3
 pub(super) fn classify(
     gateway: &Gateway,
     parts: &Parts,
+    query: &RawQuery<'_>,
     ctx: &mut RequestCtx,
 ) -> Result<S3Request, S3Error> {
-    let s3 = crate::s3::classify(
+    let s3 = crate::s3::classify_with_query(
         &parts.method,
         &parts.uri,
+        query,
         &parts.headers,
         &gateway.virtual_host_domains,
     )?;

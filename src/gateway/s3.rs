@@ -18,6 +18,7 @@ use super::phases::{
     Body, Forwarded, Outcome, authenticate, classify, client_address, decide_and_forward,
     read_body, refused,
 };
+use crate::raw_query::RawQuery;
 use crate::s3::Operation;
 use crate::sigv4::PayloadMode;
 use crate::upstream::UpstreamBody;
@@ -47,7 +48,10 @@ async fn run(
     body: RequestBody,
     ctx: &mut RequestCtx,
 ) -> Forwarded {
-    let mut s3 = classify(gateway, parts, ctx)?;
+    // The query split once, for every phase that reads it: they cannot
+    // disagree about what it says, and none splits it again.
+    let query = RawQuery::of(&parts.uri);
+    let mut s3 = classify(gateway, parts, &query, ctx)?;
     if s3.operation == Operation::PostObject {
         // Boxed: the form's phases are a future of their own size.
         return Box::pin(super::post::run(gateway, parts, body, &s3, ctx)).await;

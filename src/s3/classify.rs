@@ -2,9 +2,11 @@
 //! (action, resource) pair the request needs allowed.
 //!
 //! Owns the reading of the request line and of the few headers that change
-//! what a request touches (`Host`, `x-amz-copy-source`). Depends only on
-//! [`super::action`] and [`super::error`]; never reads a body (DeleteObjects
-//! keys come later through [`S3Request::set_delete_keys`]).
+//! what a request touches (`Host`, `x-amz-copy-source`). Depends on the
+//! rest of [`super`] and on the request's query as [`crate::raw_query`]
+//! split it (once, for every stage: [`classify_with_query`]); never reads a
+//! body (DeleteObjects keys come later through
+//! [`S3Request::set_delete_keys`]).
 //!
 //! # Resource grammar
 //!
@@ -67,6 +69,7 @@ use super::name::{
     refuse_dot_segments, validate_bucket, virtual_host_bucket,
 };
 use super::query::{Query, Sub};
+use crate::raw_query::RawQuery;
 
 /// S3's limit on a key's UTF-8 bytes; longer keys are `KeyTooLongError`.
 /// Checked here so s3gate never forwards (or audits) a key S3 would refuse.
@@ -163,6 +166,24 @@ pub fn classify(
     headers: &HeaderMap,
     virtual_host_domains: &[String],
 ) -> Result<S3Request, S3Error> {
+    classify_with_query(
+        method,
+        uri,
+        &RawQuery::of(uri),
+        headers,
+        virtual_host_domains,
+    )
+}
+
+/// [`classify`] with `uri`'s query already split (once a request, for
+/// every stage that reads it).
+pub fn classify_with_query(
+    method: &Method,
+    uri: &Uri,
+    query: &RawQuery<'_>,
+    headers: &HeaderMap,
+    virtual_host_domains: &[String],
+) -> Result<S3Request, S3Error> {
     let path = uri.path();
     let invalid_uri = || S3Error::new(S3ErrorCode::InvalidURI, "Couldn't parse the specified URI.");
     let Some(after_slash) = path.strip_prefix('/') else {
@@ -200,7 +221,7 @@ pub fn classify(
         )
         .with_resource(path));
     }
-    let query = Query::parse(uri.query().unwrap_or("")).map_err(|e| e.with_resource(path))?;
+    let query = Query::parse(query).map_err(|e| e.with_resource(path))?;
 
     let mut req = S3Request {
         operation: Operation::Other,

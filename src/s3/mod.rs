@@ -24,7 +24,7 @@ mod post_policy;
 mod query;
 
 pub use action::{Action, Operation, UnknownAction};
-pub use classify::{Addressing, S3Request, classify};
+pub use classify::{Addressing, S3Request, classify, classify_with_query};
 pub use delete::{MAX_DELETE_KEYS, delete_objects_keys};
 pub use error::{S3Error, S3ErrorCode};
 pub use form::{
@@ -32,7 +32,7 @@ pub use form::{
     file_length, parse_head,
 };
 pub use headers::{Effect, Encryption, amz_effect, forwarded as header_forwarded};
-pub use name::{CopySource, param_name, refuse_dot_segments};
+pub use name::{CopySource, decoded_param_name, param_name, refuse_dot_segments};
 pub use own::touches_own_object;
 pub use post_fields::{FormAnswer, encode_key, post_response_xml, tagging_header, upload_headers};
 pub use post_policy::{Condition, PolicyError, PostPolicy, Submitted, substitute_filename};

@@ -95,7 +95,13 @@ pub(super) fn decode(raw: &str, plus_is_space: bool) -> Option<String> {
 /// when there is nothing to decode. `None` when it is not valid percent-
 /// encoded UTF-8 (a query classify refuses with `InvalidURI`).
 pub fn param_name(pair: &str) -> Option<Cow<'_, str>> {
-    decoded(pair.split_once('=').map_or(pair, |(name, _)| name), true)
+    decoded_param_name(pair.split_once('=').map_or(pair, |(name, _)| name))
+}
+
+/// [`param_name`] of a name already split from its value
+/// ([`crate::raw_query::Pair::name`]).
+pub fn decoded_param_name(name: &str) -> Option<Cow<'_, str>> {
+    decoded(name, true)
 }
 
 fn decoded(raw: &str, plus_is_space: bool) -> Option<Cow<'_, str>> {

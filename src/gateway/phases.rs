@@ -149,10 +149,11 @@ pub(super) fn classify(
 pub(super) fn authenticate(
     gateway: &Gateway,
     parts: &Parts,
+    query: &RawQuery<'_>,
     bucket: Option<&str>,
     ctx: &mut RequestCtx,
 ) -> Result<(Arc<OpenedSession>, Verified), S3Error> {
-    let auth = sigv4::parse(parts).map_err(|e| {
+    let auth = sigv4::parse_with_query(parts, query).map_err(|e| {
         let err = e.to_s3_error();
         refused(ctx, e, err)
     })?;

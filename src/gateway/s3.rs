@@ -61,7 +61,13 @@ async fn run(
     let signed = if super::anonymous::is_unsigned(parts) {
         None
     } else {
-        Some(authenticate(gateway, parts, s3.bucket.as_deref(), ctx)?)
+        Some(authenticate(
+            gateway,
+            parts,
+            &query,
+            s3.bucket.as_deref(),
+            ctx,
+        )?)
     };
     let anonymous;
     let claims = match &signed {

@@ -1,7 +1,7 @@
 //! Finding the signature: the `Authorization` header, or a presigned query
 //! string, never both. Depends on both forms' parsers (`authorization.rs`,
 //! `presigned.rs`), which depend on neither this nor each other's
-//! dispatch.
+//! dispatch, and on the query as [`crate::raw_query`] split it.
 
 use http::header::AUTHORIZATION;
 use http::request::Parts;
@@ -9,11 +9,17 @@ use http::request::Parts;
 use super::authorization::{Authorization, parse_header};
 use super::error::SigV4Error;
 use super::presigned::{self, QueryAuth};
+use crate::raw_query::RawQuery;
 
 /// Finds the signature in the request: the `Authorization` header or a
 /// presigned query string.
 pub fn parse(parts: &Parts) -> Result<Authorization, SigV4Error> {
-    let query = parts.uri.query().unwrap_or("");
+    parse_with_query(parts, &RawQuery::of(&parts.uri))
+}
+
+/// [`parse`] with the request's query already split (once a request, for
+/// every stage that reads it).
+pub fn parse_with_query(parts: &Parts, query: &RawQuery<'_>) -> Result<Authorization, SigV4Error> {
     let query_auth = presigned::detect(query);
     let mut headers = parts.headers.get_all(AUTHORIZATION).iter();
     let header = headers.next();

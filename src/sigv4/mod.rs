@@ -41,7 +41,7 @@ pub use canonical::{ALGORITHM, SigningKey, hex32, push_query, signature_of_hash}
 pub use checksum::ChecksumAlgorithm;
 pub use chunked::{MAX_CHUNK_SIZE, MAX_LINE_LEN};
 pub use error::{MismatchDetail, SigV4Error};
-pub use find::parse;
+pub use find::{parse, parse_with_query};
 pub use integrity::BodyChecks;
 pub use key_cache::SigningKeyCache;
 pub use post::{PostSignature, PostSignatureError, sign_policy};

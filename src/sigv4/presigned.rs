@@ -2,6 +2,7 @@
 //! `X-Amz-Date`, `X-Amz-Expires`, `X-Amz-SignedHeaders`, `X-Amz-Signature`
 //! and `X-Amz-Security-Token` in the query string; and telling a V4 query
 //! apart from a Signature Version 2 one (`AWSAccessKeyId`, `Signature`).
+//! Reads the query as [`crate::raw_query`] split it.
 //!
 //! Spec: <https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html>
 
@@ -16,6 +17,7 @@ use super::authorization::{
 };
 use super::canonical::{ALGORITHM, parse_signature};
 use super::error::SigV4Error;
+use crate::raw_query::RawQuery;
 
 /// The longest a presigned URL may live: 7 days, as S3 enforces.
 pub const MAX_EXPIRES_SECS: u64 = 604_800;
@@ -29,14 +31,10 @@ pub enum QueryAuth {
 }
 
 /// A cheap scan of the parameter names (SDKs never percent-encode these).
-pub fn detect(query: &str) -> QueryAuth {
-    if query.is_empty() {
-        return QueryAuth::None;
-    }
+pub fn detect(query: &RawQuery<'_>) -> QueryAuth {
     let mut found = QueryAuth::None;
-    for piece in query.split('&') {
-        let name = piece.split_once('=').map_or(piece, |(n, _)| n);
-        match name {
+    for pair in query.pairs() {
+        match pair.name {
             "X-Amz-Algorithm" | "X-Amz-Credential" | "X-Amz-Signature" => return QueryAuth::V4,
             "AWSAccessKeyId" | "Signature" => found = QueryAuth::V2,
             _ => {}
@@ -88,12 +86,12 @@ struct Params<'a> {
     security_token: Option<Cow<'a, str>>,
 }
 
-pub fn parse_query(parts: &Parts, query: &str) -> Result<Authorization, SigV4Error> {
+pub fn parse_query(parts: &Parts, query: &RawQuery<'_>) -> Result<Authorization, SigV4Error> {
     let malformed = SigV4Error::QueryMalformed;
     let mut p = Params::default();
-    for piece in query.split('&') {
-        let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
-        let slot = match name {
+    for pair in query.pairs() {
+        let value = pair.value_or_empty();
+        let slot = match pair.name {
             "X-Amz-Algorithm" => &mut p.algorithm,
             "X-Amz-Credential" => &mut p.credential,
             "X-Amz-Date" => &mut p.date,
@@ -178,6 +176,110 @@ pub fn parse_query(parts: &Parts, query: &str) -> Result<Authorization, SigV4Err
 mod tests {
     use super::*;
     use crate::sigv4::parse;
+
+    /// `detect` as it was when it split the raw query itself: the oracle.
+    fn detect_splitting(query: &str) -> QueryAuth {
+        if query.is_empty() {
+            return QueryAuth::None;
+        }
+        let mut found = QueryAuth::None;
+        for piece in query.split('&') {
+            let name = piece.split_once('=').map_or(piece, |(n, _)| n);
+            match name {
+                "X-Amz-Algorithm" | "X-Amz-Credential" | "X-Amz-Signature" => return QueryAuth::V4,
+                "AWSAccessKeyId" | "Signature" => found = QueryAuth::V2,
+                _ => {}
+            }
+        }
+        found
+    }
+
+    /// `parse_query` as it was when it split the raw query itself: the
+    /// oracle.
+    fn parse_query_splitting(parts: &Parts, query: &str) -> Result<Authorization, SigV4Error> {
+        let malformed = SigV4Error::QueryMalformed;
+        let mut p = Params::default();
+        for piece in query.split('&') {
+            let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+            let slot = match name {
+                "X-Amz-Algorithm" => &mut p.algorithm,
+                "X-Amz-Credential" => &mut p.credential,
+                "X-Amz-Date" => &mut p.date,
+                "X-Amz-Expires" => &mut p.expires,
+                "X-Amz-SignedHeaders" => &mut p.signed_headers,
+                "X-Amz-Signature" => &mut p.signature,
+                "X-Amz-Security-Token" => &mut p.security_token,
+                _ => continue,
+            };
+            if slot.replace(decode(value)?).is_some() {
+                return Err(malformed("an X-Amz-* parameter is repeated"));
+            }
+        }
+
+        let algorithm = p.algorithm.ok_or(malformed("missing X-Amz-Algorithm"))?;
+        if algorithm != ALGORITHM {
+            if algorithm.starts_with("AWS4-") {
+                return Err(SigV4Error::UnsupportedAlgorithm { presigned: true });
+            }
+            return Err(malformed("X-Amz-Algorithm must be AWS4-HMAC-SHA256"));
+        }
+        let credential = p.credential.ok_or(malformed("missing X-Amz-Credential"))?;
+        let date = p.date.ok_or(malformed("missing X-Amz-Date"))?;
+        let expires = p.expires.ok_or(malformed("missing X-Amz-Expires"))?;
+        let signed_headers = p
+            .signed_headers
+            .ok_or(malformed("missing X-Amz-SignedHeaders"))?;
+        let signature = p.signature.ok_or(malformed("missing X-Amz-Signature"))?;
+
+        let (access_key_id, scope) = parse_credential(credential, true)?;
+        let signed_headers = parse_signed_headers(&signed_headers, true)?;
+        let signature = parse_signature(&signature).ok_or(malformed(
+            "X-Amz-Signature must be 64 lowercase hexadecimal characters",
+        ))?;
+        let amz_date = AmzDate::parse_iso(&date).ok_or(malformed(
+            "X-Amz-Date must be in the ISO 8601 basic format YYYYMMDD'T'HHMMSS'Z'",
+        ))?;
+        if amz_date.date() != scope.date() {
+            return Err(SigV4Error::CredentialDateMismatch { presigned: true });
+        }
+        let expires = expires
+            .parse::<u64>()
+            .ok()
+            .filter(|s| (1..=MAX_EXPIRES_SECS).contains(s))
+            .ok_or(SigV4Error::InvalidExpires)?;
+
+        // A presigned URL's payload is unsigned unless the client also sent and
+        // signed `x-amz-content-sha256`; an unsigned one is not a promise.
+        let payload = match header_str(parts, "x-amz-content-sha256")? {
+            Some(v)
+                if signed_headers
+                    .split(';')
+                    .any(|n| n == "x-amz-content-sha256") =>
+            {
+                PayloadMode::parse(v)?
+            }
+            _ => PayloadMode::Unsigned,
+        };
+        let security_token = match p.security_token {
+            Some(t) => Some(t.into_owned()),
+            None => header_str(parts, "x-amz-security-token")
+                .map_err(|_| malformed("x-amz-security-token is not visible ASCII"))?
+                .map(str::to_owned),
+        };
+
+        Ok(Authorization {
+            form: AuthForm::Presigned,
+            access_key_id,
+            security_token,
+            payload,
+            credential: scope,
+            signed_at: amz_date.system_time(),
+            expires_in: Some(Duration::from_secs(expires)),
+            amz_date,
+            signed_headers,
+            signature,
+        })
+    }
 
     const AWS_EXAMPLE: &str = "/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404";
 
@@ -293,6 +395,7 @@ mod tests {
 
     #[test]
     fn detect_tells_v4_from_v2_from_none() {
+        let detect = |q| detect(&RawQuery::new(Some(q)));
         assert_eq!(detect(""), QueryAuth::None);
         assert_eq!(detect("prefix=a&max-keys=2"), QueryAuth::None);
         assert_eq!(
@@ -300,5 +403,44 @@ mod tests {
             QueryAuth::V2
         );
         assert_eq!(detect("X-Amz-Algorithm=AWS4-HMAC-SHA256"), QueryAuth::V4);
+    }
+
+    /// Everything a parse result says, the redacted parts included (its
+    /// `Debug` leaves out the token and the signature).
+    fn seen(r: &Result<Authorization, SigV4Error>) -> String {
+        match r {
+            Ok(a) => format!(
+                "{a:?} token={:?} signature={:?} signed_at={:?}",
+                a.security_token, a.signature, a.signed_at
+            ),
+            Err(e) => format!("{e:?}"),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn detect_and_parse_read_the_pairs_as_splitting_the_query_read_them(
+            raw in crate::raw_query::arbitrary::query(),
+            token_header in proptest::option::of("[A-Za-z0-9+/=]{1,8}"),
+        ) {
+            let mut builder = http::Request::builder()
+                .uri(format!("/b/k?{raw}"))
+                .header("host", "examplebucket.s3.amazonaws.com");
+            if let Some(token) = token_header {
+                builder = builder.header("x-amz-security-token", token);
+            }
+            let Ok(req) = builder.body(()) else {
+                // Not a URI http accepts: no request to compare.
+                return Ok(());
+            };
+            let parts = req.into_parts().0;
+            let query = RawQuery::of(&parts.uri);
+            let raw = parts.uri.query().unwrap_or("");
+            proptest::prop_assert_eq!(detect(&query), detect_splitting(raw));
+            proptest::prop_assert_eq!(
+                seen(&parse_query(&parts, &query)),
+                seen(&parse_query_splitting(&parts, raw))
+            );
+        }
     }
 }

@@ -178,8 +178,9 @@ pub(super) fn authenticate(
         })?;
     let claims = &session.claims;
     let verified = auth
-        .verify_cached(
+        .verify_cached_with_query(
             parts,
+            query,
             session.secret.expose().as_bytes(),
             session.signing_keys(),
             ctx.now,

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use super::canonical::{CanonicalInput, SigningKey, chunk_signature, hex32, string_to_sign};
 use super::verify::StreamSigning;
 use super::*;
+use crate::raw_query::RawQuery;
 
 const SECRET: &[u8] = b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -42,8 +43,10 @@ fn request(method: &str, uri: &str, headers: &[(&str, &str)]) -> Parts {
 }
 
 fn canonical(parts: &Parts, auth: &Authorization, payload: &str) -> String {
+    let query = RawQuery::of(&parts.uri);
     let input = CanonicalInput {
         parts,
+        query: &query,
         signed_headers: &auth.signed_headers,
         payload,
         presigned: auth.form == AuthForm::Presigned,
@@ -1212,8 +1215,10 @@ async fn chunked_payload_is_checked_against_a_checksum_header_too() {
 #[test]
 fn canonical_query_keeps_a_percent_escape_that_is_not_utf8_as_its_byte() {
     let parts = request("GET", "/k?a=%AA&b=%aa", &[("host", HOST)]);
+    let query = RawQuery::of(&parts.uri);
     let input = CanonicalInput {
         parts: &parts,
+        query: &query,
         signed_headers: "host",
         payload: "UNSIGNED-PAYLOAD",
         presigned: false,

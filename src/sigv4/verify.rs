@@ -20,6 +20,7 @@ use super::canonical::{CanonicalInput, SigningKey, hex32, request_signature, str
 use super::checksum::ChecksumAlgorithm;
 use super::error::{MismatchDetail, SigV4Error};
 use super::key_cache::SigningKeyCache;
+use crate::raw_query::RawQuery;
 
 /// How far a signature's time may be from ours, either way.
 pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
@@ -72,7 +73,7 @@ impl Authorization {
         secret: &[u8],
         now: SystemTime,
     ) -> Result<Verified, SigV4Error> {
-        self.verify_keyed(parts, secret, None, now)
+        self.verify_keyed(parts, &RawQuery::of(&parts.uri), secret, None, now)
     }
 
     /// [`Authorization::verify`] with the signing key taken from `keys`,
@@ -84,12 +85,26 @@ impl Authorization {
         keys: &SigningKeyCache,
         now: SystemTime,
     ) -> Result<Verified, SigV4Error> {
-        self.verify_keyed(parts, secret, Some(keys), now)
+        self.verify_cached_with_query(parts, &RawQuery::of(&parts.uri), secret, keys, now)
+    }
+
+    /// [`Authorization::verify_cached`] with `parts.uri`'s query already
+    /// split (once a request, for every stage that reads it).
+    pub fn verify_cached_with_query(
+        &self,
+        parts: &Parts,
+        query: &RawQuery<'_>,
+        secret: &[u8],
+        keys: &SigningKeyCache,
+        now: SystemTime,
+    ) -> Result<Verified, SigV4Error> {
+        self.verify_keyed(parts, query, secret, Some(keys), now)
     }
 
     fn verify_keyed(
         &self,
         parts: &Parts,
+        query: &RawQuery<'_>,
         secret: &[u8],
         keys: Option<&SigningKeyCache>,
         now: SystemTime,
@@ -101,7 +116,15 @@ impl Authorization {
             // literal value as sent (parse already validated it).
             _ => header_str(parts, X_AMZ_CONTENT_SHA256)?.unwrap_or("UNSIGNED-PAYLOAD"),
         };
-        self.verify_with(parts, secret, keys, now, payload_line, self.payload.clone())
+        self.verify_with(
+            parts,
+            query,
+            secret,
+            keys,
+            now,
+            payload_line,
+            self.payload.clone(),
+        )
     }
 
     /// Verifies a request whose client does not send `x-amz-content-sha256`
@@ -122,6 +145,7 @@ impl Authorization {
                 let line = std::str::from_utf8(&hex).unwrap_or_default();
                 self.verify_with(
                     parts,
+                    &RawQuery::of(&parts.uri),
                     secret,
                     None,
                     now,
@@ -137,9 +161,14 @@ impl Authorization {
         }
     }
 
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "private, three call sites, each input distinct"
+    )]
     fn verify_with(
         &self,
         parts: &Parts,
+        query: &RawQuery<'_>,
         secret: &[u8],
         keys: Option<&SigningKeyCache>,
         now: SystemTime,
@@ -151,6 +180,7 @@ impl Authorization {
 
         let input = CanonicalInput {
             parts,
+            query,
             signed_headers: &self.signed_headers,
             payload: payload_line,
             presigned: self.form == AuthForm::Presigned,

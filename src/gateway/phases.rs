@@ -8,8 +8,9 @@
 //! Each phase fills in the audit event as it learns (who, what, why) and
 //! returns an [`S3Error`] to refuse; the first phase that refuses ends the
 //! request. Depends on the pure stages (`s3`, `sigv4`, `policy`,
-//! `session`), `upstream` and the gateway's context; never on the routes
-//! that use it.
+//! `session`), `upstream`, `raw_query` (the query split once, handed to
+//! every phase that reads it) and the gateway's context; never on the
+//! routes that use it.
 
 use std::sync::Arc;
 
@@ -63,6 +64,7 @@ pub(super) type Forwarded = Result<Outcome, S3Error>;
 pub(super) async fn decide_and_forward(
     gateway: &Gateway,
     parts: &Parts,
+    query: &RawQuery<'_>,
     source: std::net::IpAddr,
     s3: &S3Request,
     claims: &Claims,
@@ -91,7 +93,7 @@ pub(super) async fn decide_and_forward(
         return bucket_cors(gateway, bucket).map(Outcome::Answered);
     }
     let forwarded = forward(
-        gateway, parts, s3, &policy, &caller, claims, &decision, payload, body, ctx,
+        gateway, parts, query, s3, &policy, &caller, claims, &decision, payload, body, ctx,
     )
     .await?;
     Ok(Outcome::Forwarded(forwarded, meter, held))
@@ -443,6 +445,7 @@ async fn admit(
 async fn forward(
     gateway: &Gateway,
     parts: &Parts,
+    query: &RawQuery<'_>,
     s3: &S3Request,
     policy: &Policy,
     caller: &Caller<'_>,
@@ -488,7 +491,15 @@ async fn forward(
         denies: &denies,
     });
     let forwarded = upstream
-        .forward(parts, s3, role.as_ref(), payload, body.upstream, ctx.now)
+        .forward(
+            parts,
+            query,
+            s3,
+            role.as_ref(),
+            payload,
+            body.upstream,
+            ctx.now,
+        )
         .await
         .map_err(|e| {
             // The caller's body failed its check mid-stream (the upstream

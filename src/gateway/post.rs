@@ -211,9 +211,11 @@ pub(super) async fn run(
     // Judged by where the form came from: `put` is rebuilt here and
     // carries none of the proxies' forwarding headers.
     let source = client_address(ctx)?;
+    let query = crate::raw_query::RawQuery::of(&put.uri);
     let outcome = decide_and_forward(
         gateway,
         &put,
+        &query,
         source,
         &s3,
         claims,

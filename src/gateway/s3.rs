@@ -95,5 +95,8 @@ async fn run(
     };
     let payload = verified.map_or(&PayloadMode::Unsigned, |v| &v.payload);
     let source = client_address(ctx)?;
-    decide_and_forward(gateway, parts, source, &s3, claims, payload, body, ctx).await
+    decide_and_forward(
+        gateway, parts, &query, source, &s3, claims, payload, body, ctx,
+    )
+    .await
 }

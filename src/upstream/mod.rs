@@ -14,8 +14,9 @@
 //! after the caller by [`naming`]).
 //!
 //! Depends on `config`, `policy` (action sets of grants), `s3` (the
-//! classified request), `session` (the caller's identity) and `sigv4` (the
-//! verified body type). Does I/O: network, STS and the AWS credential chain.
+//! classified request), `session` (the caller's identity), `sigv4` (the
+//! verified body type) and `raw_query` (the caller's query, split once, the
+//! same pairs the signature was checked over). Does I/O: network, STS and the AWS credential chain.
 
 pub mod credentials;
 pub mod min_rate;
@@ -50,6 +51,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::config::{UpstreamAddressing, UpstreamConfig};
 use crate::policy::ActionSet;
+use crate::raw_query::RawQuery;
 use crate::s3::{PRESIGN_PARAMS, S3Error, S3ErrorCode, S3Request, header_forwarded};
 use crate::session;
 use crate::sigv4::{PayloadMode, SigV4Error, VerifiedBody};
@@ -405,6 +407,7 @@ impl Upstream {
     pub async fn forward(
         &self,
         caller: &http::request::Parts,
+        query: &RawQuery<'_>,
         s3: &S3Request,
         role: Option<&RoleRequest<'_>>,
         payload: &PayloadMode,
@@ -419,7 +422,8 @@ impl Upstream {
             UpstreamBody::Empty => None,
             sent => sent.size_hint().exact(),
         };
-        let (uri, headers) = self.sign_head(caller, s3, payload, body_length, &identity, now)?;
+        let (uri, headers) =
+            self.sign_head_with_query(caller, query, s3, payload, body_length, &identity, now)?;
 
         let response = self.send(caller.method.clone(), uri, headers, body).await?;
         let response = refusal::screen(response, &caller.method, self.response_timeout).await?;
@@ -467,8 +471,27 @@ impl Upstream {
         identity: &Identity,
         now: SystemTime,
     ) -> Result<(Uri, HeaderMap), UpstreamError> {
-        let query = caller.uri.query();
-        let (virtual_host, path) = self.target(s3, query.map_or(0, |q| q.len() + 1));
+        let query = RawQuery::of(&caller.uri);
+        self.sign_head_with_query(caller, &query, s3, payload, body_length, identity, now)
+    }
+
+    /// [`Upstream::sign_head`] with `caller.uri`'s query already split
+    /// (once a request, for every stage that reads it).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "sign_head's inputs and the split query"
+    )]
+    pub fn sign_head_with_query(
+        &self,
+        caller: &http::request::Parts,
+        query: &RawQuery<'_>,
+        s3: &S3Request,
+        payload: &PayloadMode,
+        body_length: Option<u64>,
+        identity: &Identity,
+        now: SystemTime,
+    ) -> Result<(Uri, HeaderMap), UpstreamError> {
+        let (virtual_host, path) = self.target(s3, query.raw().map_or(0, |q| q.len() + 1));
         let (authority, host_value) = match virtual_host {
             None => (self.store_authority.clone(), self.store_host.clone()),
             Some(host) => (
@@ -558,13 +581,12 @@ impl Upstream {
 /// Appends the caller's query without the presign parameters, keeping the
 /// rest as sent. A name is compared as the store reads it, decoded: an
 /// `X%2DAmz-Credential` is a presign parameter to the store too.
-fn push_forwarded_query(out: &mut String, query: Option<&str>) {
-    let Some(query) = query else { return };
+fn push_forwarded_query(out: &mut String, query: &RawQuery<'_>) {
     let mut first = true;
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
+    for pair in query.pairs() {
         // A name that does not decode cannot be one of them (and classify
         // refuses such a query before it gets here).
-        let presign = crate::s3::param_name(pair)
+        let presign = crate::s3::decoded_param_name(pair.name)
             .is_some_and(|name| PRESIGN_PARAMS.iter().any(|p| name.eq_ignore_ascii_case(p)));
         if presign {
             continue;
@@ -572,11 +594,11 @@ fn push_forwarded_query(out: &mut String, query: Option<&str>) {
         // S3 treats an empty delimiter as none; some S3-compatible stores
         // (s3s) take it as a real one and list nothing. Same meaning, so
         // drop it (rclone sends it on every recursive listing).
-        if pair == "delimiter" || pair == "delimiter=" {
+        if pair.piece == "delimiter" || pair.piece == "delimiter=" {
             continue;
         }
         out.push(if first { '?' } else { '&' });
-        out.push_str(pair);
+        out.push_str(pair.piece);
         first = false;
     }
 }
@@ -745,23 +767,69 @@ pub fn has_body(method: &Method) -> bool {
 mod tests {
     use super::*;
 
+    /// `push_forwarded_query` as it was when it split the raw query itself:
+    /// the oracle. Appends the caller's query without the presign parameters, keeping the
+    /// rest as sent. A name is compared as the store reads it, decoded: an
+    /// `X%2DAmz-Credential` is a presign parameter to the store too.
+    fn push_forwarded_query_splitting(out: &mut String, query: Option<&str>) {
+        let Some(query) = query else { return };
+        let mut first = true;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            // A name that does not decode cannot be one of them (and classify
+            // refuses such a query before it gets here).
+            let presign = crate::s3::param_name(pair)
+                .is_some_and(|name| PRESIGN_PARAMS.iter().any(|p| name.eq_ignore_ascii_case(p)));
+            if presign {
+                continue;
+            }
+            // S3 treats an empty delimiter as none; some S3-compatible stores
+            // (s3s) take it as a real one and list nothing. Same meaning, so
+            // drop it (rclone sends it on every recursive listing).
+            if pair == "delimiter" || pair == "delimiter=" {
+                continue;
+            }
+            out.push(if first { '?' } else { '&' });
+            out.push_str(pair);
+            first = false;
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn forwarded_query_of_the_pairs_is_the_one_of_the_split_query(
+            raw in proptest::option::of(crate::raw_query::arbitrary::query()),
+        ) {
+            let mut new = String::from("/b/k");
+            let mut old = new.clone();
+            push_forwarded_query(&mut new, &RawQuery::new(raw.as_deref()));
+            push_forwarded_query_splitting(&mut old, raw.as_deref());
+            proptest::prop_assert_eq!(new, old);
+        }
+    }
+
+    fn forwarded(raw: &str) -> RawQuery<'_> {
+        RawQuery::new(Some(raw))
+    }
+
     #[test]
     fn presign_parameters_are_not_forwarded() {
         let mut out = String::from("/b/k");
         push_forwarded_query(
             &mut out,
-            Some("X-Amz-Algorithm=AWS4-HMAC-SHA256&versionId=3&X-Amz-Signature=abc&x-id=GetObject"),
+            &forwarded(
+                "X-Amz-Algorithm=AWS4-HMAC-SHA256&versionId=3&X-Amz-Signature=abc&x-id=GetObject",
+            ),
         );
         assert_eq!(out, "/b/k?versionId=3&x-id=GetObject");
         // Spelled encoded, they are the same parameters to the store.
         let mut out = String::from("/b/k");
         push_forwarded_query(
             &mut out,
-            Some("X%2DAmz-Credential=a&%58-amz-security-token=t&versionId=3"),
+            &forwarded("X%2DAmz-Credential=a&%58-amz-security-token=t&versionId=3"),
         );
         assert_eq!(out, "/b/k?versionId=3");
         let mut out = String::from("/b");
-        push_forwarded_query(&mut out, Some("list-type=2&delimiter=&prefix=a"));
+        push_forwarded_query(&mut out, &forwarded("list-type=2&delimiter=&prefix=a"));
         assert_eq!(out, "/b?list-type=2&prefix=a");
     }
 

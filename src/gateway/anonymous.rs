@@ -10,6 +10,8 @@
 //! `response-*` overrides (S3's rule: a public object cannot be relabelled,
 //! say as `text/html`, by whoever builds the link).
 //!
+//! Reads the query as [`crate::raw_query`] split it.
+//!
 //! Spec: <https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html>
 //! (response header overrides and anonymous requests).
 
@@ -22,6 +24,7 @@ use super::Gateway;
 use super::ctx::RequestCtx;
 use crate::policy::Scope;
 use crate::principal::{ANONYMOUS, anonymous};
+use crate::raw_query::RawQuery;
 use crate::s3::{S3Error, S3ErrorCode};
 use crate::session::{Claims, Quota};
 
@@ -30,13 +33,11 @@ use crate::session::{Claims, Quota};
 /// [`crate::s3::param_name`]. `None` for a name that does not decode
 /// (classify refuses such a query first): the checks below count it as a
 /// match, never as a pass.
-fn param_names(parts: &Parts) -> impl Iterator<Item = Option<Cow<'_, str>>> {
-    parts
-        .uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .map(crate::s3::param_name)
+fn param_names<'q>(query: &'q RawQuery<'_>) -> impl Iterator<Item = Option<Cow<'q, str>>> {
+    query
+        .pairs()
+        .iter()
+        .map(|pair| crate::s3::decoded_param_name(pair.name))
 }
 
 /// Whether `name` starts with `prefix` (lower case ASCII), in any case.
@@ -45,14 +46,15 @@ fn starts_with_any_case(name: &str, prefix: &str) -> bool {
         .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }
 
-/// Whether the request carries no credentials at all.
-pub fn is_unsigned(parts: &Parts) -> bool {
+/// Whether the request carries no credentials at all (`query` is
+/// `parts.uri`'s, split).
+pub fn is_unsigned(parts: &Parts, query: &RawQuery<'_>) -> bool {
     if parts.headers.contains_key(http::header::AUTHORIZATION)
         || parts.headers.contains_key("x-amz-security-token")
     {
         return false;
     }
-    !param_names(parts).any(|name| {
+    !param_names(query).any(|name| {
         name.is_none_or(|name| {
             starts_with_any_case(&name, "x-amz-")
                 || name.eq_ignore_ascii_case("awsaccesskeyid")
@@ -61,11 +63,22 @@ pub fn is_unsigned(parts: &Parts) -> bool {
     })
 }
 
+/// Whether the query names a `response-*` override (or a name that does
+/// not decode, which counts as one).
+fn has_response_overrides(query: &RawQuery<'_>) -> bool {
+    param_names(query).any(|name| name.is_none_or(|name| starts_with_any_case(&name, "response-")))
+}
+
 /// The claims an unsigned request is decided with (identity `anonymous`,
 /// no scope of its own, no quota), once it is a read without overrides and
 /// `anonymous` is not on the revocation list (`s3gate revoke --identity
 /// anonymous` shuts public access at once, on every instance).
-pub fn claims(gateway: &Gateway, parts: &Parts, ctx: &mut RequestCtx) -> Result<Claims, S3Error> {
+pub fn claims(
+    gateway: &Gateway,
+    parts: &Parts,
+    query: &RawQuery<'_>,
+    ctx: &mut RequestCtx,
+) -> Result<Claims, S3Error> {
     let identity = anonymous();
     ctx.event.auth = Some(ANONYMOUS);
     ctx.event.set_identity(&identity);
@@ -81,9 +94,7 @@ pub fn claims(gateway: &Gateway, parts: &Parts, ctx: &mut RequestCtx) -> Result<
             ),
         ));
     }
-    let overrides = param_names(parts)
-        .any(|name| name.is_none_or(|name| starts_with_any_case(&name, "response-")));
-    if overrides {
+    if has_response_overrides(query) {
         ctx.event.reason = "response-* overrides on an unsigned request".into();
         return Err(S3Error::new(
             S3ErrorCode::InvalidRequest,
@@ -105,4 +116,65 @@ pub fn claims(gateway: &Gateway, parts: &Parts, ctx: &mut RequestCtx) -> Result<
     };
     super::phases::refuse_revoked(gateway, &claims, ctx)?;
     Ok(claims)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
+mod tests {
+    use super::*;
+
+    /// `param_names` as it was when it split the raw query itself: the
+    /// oracle for both checks below.
+    fn param_names_splitting(parts: &Parts) -> impl Iterator<Item = Option<Cow<'_, str>>> {
+        parts
+            .uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .map(crate::s3::param_name)
+    }
+
+    fn is_unsigned_splitting(parts: &Parts) -> bool {
+        if parts.headers.contains_key(http::header::AUTHORIZATION)
+            || parts.headers.contains_key("x-amz-security-token")
+        {
+            return false;
+        }
+        !param_names_splitting(parts).any(|name| {
+            name.is_none_or(|name| {
+                starts_with_any_case(&name, "x-amz-")
+                    || name.eq_ignore_ascii_case("awsaccesskeyid")
+                    || name.eq_ignore_ascii_case("signature")
+            })
+        })
+    }
+
+    fn has_response_overrides_splitting(parts: &Parts) -> bool {
+        param_names_splitting(parts)
+            .any(|name| name.is_none_or(|name| starts_with_any_case(&name, "response-")))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn unsigned_and_override_checks_read_the_pairs_as_the_split_query(
+            raw in crate::raw_query::arbitrary::query(),
+            header in proptest::sample::select(vec![None, Some("authorization"), Some("x-amz-security-token")]),
+        ) {
+            let mut builder = http::Request::builder().uri(format!("/b/k?{raw}"));
+            if let Some(name) = header {
+                builder = builder.header(name, "x");
+            }
+            let Ok(req) = builder.body(()) else {
+                // Not a URI http accepts: no request to compare.
+                return Ok(());
+            };
+            let parts = req.into_parts().0;
+            let query = RawQuery::of(&parts.uri);
+            proptest::prop_assert_eq!(is_unsigned(&parts, &query), is_unsigned_splitting(&parts));
+            proptest::prop_assert_eq!(
+                has_response_overrides(&query),
+                has_response_overrides_splitting(&parts)
+            );
+        }
+    }
 }

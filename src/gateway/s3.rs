@@ -58,7 +58,7 @@ async fn run(
     }
     // An unsigned request is `anonymous` (read-only grants); anything with
     // a trace of a signature is authenticated, and refused if it fails.
-    let signed = if super::anonymous::is_unsigned(parts) {
+    let signed = if super::anonymous::is_unsigned(parts, &query) {
         None
     } else {
         Some(authenticate(
@@ -73,7 +73,7 @@ async fn run(
     let claims = match &signed {
         Some((session, _)) => &session.claims,
         None => {
-            anonymous = super::anonymous::claims(gateway, parts, ctx)?;
+            anonymous = super::anonymous::claims(gateway, parts, &query, ctx)?;
             &anonymous
         }
     };

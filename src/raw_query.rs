@@ -33,10 +33,10 @@ pub struct Pair<'a> {
     pub value: Option<&'a str>,
 }
 
-impl Pair<'_> {
+impl<'a> Pair<'a> {
     /// The value, or `""` for a piece without `=` (as the canonical query
     /// and every parameter reader treat it).
-    pub fn value_or_empty(&self) -> &str {
+    pub fn value_or_empty(&self) -> &'a str {
         self.value.unwrap_or("")
     }
 }

@@ -75,6 +75,7 @@ fn decode(raw: &str) -> Result<Cow<'_, str>, SigV4Error> {
         .map_err(|_| SigV4Error::QueryMalformed("a parameter is not valid UTF-8"))
 }
 
+/// The presigned URL's own parameters, each at most once, decoded.
 #[derive(Default)]
 struct Params<'a> {
     algorithm: Option<Cow<'a, str>>,
@@ -86,26 +87,40 @@ struct Params<'a> {
     security_token: Option<Cow<'a, str>>,
 }
 
-pub fn parse_query(parts: &Parts, query: &RawQuery<'_>) -> Result<Authorization, SigV4Error> {
-    let malformed = SigV4Error::QueryMalformed;
-    let mut p = Params::default();
-    for pair in query.pairs() {
-        let value = pair.value_or_empty();
-        let slot = match pair.name {
-            "X-Amz-Algorithm" => &mut p.algorithm,
-            "X-Amz-Credential" => &mut p.credential,
-            "X-Amz-Date" => &mut p.date,
-            "X-Amz-Expires" => &mut p.expires,
-            "X-Amz-SignedHeaders" => &mut p.signed_headers,
-            "X-Amz-Signature" => &mut p.signature,
-            "X-Amz-Security-Token" => &mut p.security_token,
-            _ => continue,
-        };
-        if slot.replace(decode(value)?).is_some() {
-            return Err(malformed("an X-Amz-* parameter is repeated"));
+impl<'a> Params<'a> {
+    /// Picks them out of the query's pairs; a repeated one is refused (two
+    /// spellings of one URL's authentication).
+    fn collect(query: &RawQuery<'a>) -> Result<Self, SigV4Error> {
+        let mut p = Params::default();
+        for pair in query.pairs() {
+            let value = pair.value_or_empty();
+            let slot = match pair.name {
+                "X-Amz-Algorithm" => &mut p.algorithm,
+                "X-Amz-Credential" => &mut p.credential,
+                "X-Amz-Date" => &mut p.date,
+                "X-Amz-Expires" => &mut p.expires,
+                "X-Amz-SignedHeaders" => &mut p.signed_headers,
+                "X-Amz-Signature" => &mut p.signature,
+                "X-Amz-Security-Token" => &mut p.security_token,
+                _ => continue,
+            };
+            if slot.replace(decode(value)?).is_some() {
+                return Err(SigV4Error::QueryMalformed(
+                    "an X-Amz-* parameter is repeated",
+                ));
+            }
         }
+        Ok(p)
     }
+}
 
+pub fn parse_query(parts: &Parts, query: &RawQuery<'_>) -> Result<Authorization, SigV4Error> {
+    authorization(parts, Params::collect(query)?)
+}
+
+/// The signature the parameters describe, checked field by field.
+fn authorization(parts: &Parts, p: Params<'_>) -> Result<Authorization, SigV4Error> {
+    let malformed = SigV4Error::QueryMalformed;
     let algorithm = p.algorithm.ok_or(malformed("missing X-Amz-Algorithm"))?;
     if algorithm != ALGORITHM {
         if algorithm.starts_with("AWS4-") {
@@ -194,9 +209,10 @@ mod tests {
         found
     }
 
-    /// `parse_query` as it was when it split the raw query itself: the
-    /// oracle.
-    fn parse_query_splitting(parts: &Parts, query: &str) -> Result<Authorization, SigV4Error> {
+    /// The parameters `parse_query` picked out as it did when it split
+    /// the raw query itself: the oracle for [`Params::collect`]. What it
+    /// makes of them ([`authorization`]) did not change and is shared.
+    fn params_splitting(query: &str) -> Result<Params<'_>, SigV4Error> {
         let malformed = SigV4Error::QueryMalformed;
         let mut p = Params::default();
         for piece in query.split('&') {
@@ -215,70 +231,7 @@ mod tests {
                 return Err(malformed("an X-Amz-* parameter is repeated"));
             }
         }
-
-        let algorithm = p.algorithm.ok_or(malformed("missing X-Amz-Algorithm"))?;
-        if algorithm != ALGORITHM {
-            if algorithm.starts_with("AWS4-") {
-                return Err(SigV4Error::UnsupportedAlgorithm { presigned: true });
-            }
-            return Err(malformed("X-Amz-Algorithm must be AWS4-HMAC-SHA256"));
-        }
-        let credential = p.credential.ok_or(malformed("missing X-Amz-Credential"))?;
-        let date = p.date.ok_or(malformed("missing X-Amz-Date"))?;
-        let expires = p.expires.ok_or(malformed("missing X-Amz-Expires"))?;
-        let signed_headers = p
-            .signed_headers
-            .ok_or(malformed("missing X-Amz-SignedHeaders"))?;
-        let signature = p.signature.ok_or(malformed("missing X-Amz-Signature"))?;
-
-        let (access_key_id, scope) = parse_credential(credential, true)?;
-        let signed_headers = parse_signed_headers(&signed_headers, true)?;
-        let signature = parse_signature(&signature).ok_or(malformed(
-            "X-Amz-Signature must be 64 lowercase hexadecimal characters",
-        ))?;
-        let amz_date = AmzDate::parse_iso(&date).ok_or(malformed(
-            "X-Amz-Date must be in the ISO 8601 basic format YYYYMMDD'T'HHMMSS'Z'",
-        ))?;
-        if amz_date.date() != scope.date() {
-            return Err(SigV4Error::CredentialDateMismatch { presigned: true });
-        }
-        let expires = expires
-            .parse::<u64>()
-            .ok()
-            .filter(|s| (1..=MAX_EXPIRES_SECS).contains(s))
-            .ok_or(SigV4Error::InvalidExpires)?;
-
-        // A presigned URL's payload is unsigned unless the client also sent and
-        // signed `x-amz-content-sha256`; an unsigned one is not a promise.
-        let payload = match header_str(parts, "x-amz-content-sha256")? {
-            Some(v)
-                if signed_headers
-                    .split(';')
-                    .any(|n| n == "x-amz-content-sha256") =>
-            {
-                PayloadMode::parse(v)?
-            }
-            _ => PayloadMode::Unsigned,
-        };
-        let security_token = match p.security_token {
-            Some(t) => Some(t.into_owned()),
-            None => header_str(parts, "x-amz-security-token")
-                .map_err(|_| malformed("x-amz-security-token is not visible ASCII"))?
-                .map(str::to_owned),
-        };
-
-        Ok(Authorization {
-            form: AuthForm::Presigned,
-            access_key_id,
-            security_token,
-            payload,
-            credential: scope,
-            signed_at: amz_date.system_time(),
-            expires_in: Some(Duration::from_secs(expires)),
-            amz_date,
-            signed_headers,
-            signature,
-        })
+        Ok(p)
     }
 
     const AWS_EXAMPLE: &str = "/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404";
@@ -439,7 +392,7 @@ mod tests {
             proptest::prop_assert_eq!(detect(&query), detect_splitting(raw));
             proptest::prop_assert_eq!(
                 seen(&parse_query(&parts, &query)),
-                seen(&parse_query_splitting(&parts, raw))
+                seen(&params_splitting(raw).and_then(|p| authorization(&parts, p)))
             );
         }
     }

@@ -5,6 +5,10 @@
 //!
 //! Pure: no I/O and no clock reads (the caller passes `now`). The secret is
 //! passed in by the caller; this module never learns where it came from.
+//! The query is read as [`crate::raw_query`] split it: the caller's split
+//! ([`parse_with_query`], [`Authorization::verify_cached_with_query`]), so
+//! the parameters the signature is checked over are the ones classified
+//! and forwarded.
 //!
 //! Flow: [`parse`] finds the signature → the caller looks up the secret for
 //! `access_key_id` (and checks `credential.service`) →

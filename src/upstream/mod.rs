@@ -15,8 +15,9 @@
 //!
 //! Depends on `config`, `policy` (action sets of grants), `s3` (the
 //! classified request), `session` (the caller's identity), `sigv4` (the
-//! verified body type) and `raw_query` (the caller's query, split once, the
-//! same pairs the signature was checked over). Does I/O: network, STS and the AWS credential chain.
+//! verified body type) and `raw_query` (the caller's query, split once: the
+//! same pairs the signature was checked over). Does I/O: network, STS and
+//! the AWS credential chain.
 
 pub mod credentials;
 pub mod min_rate;
@@ -398,8 +399,10 @@ impl Upstream {
     /// Re-signs the caller's request for the store and sends it. The
     /// response streams back as it arrives.
     ///
-    /// `role` is `Some` when the request is to run under the caller's role
-    /// session (see [`RoleRequest`]).
+    /// `query` is `caller.uri`'s query as the earlier stages read it; what
+    /// the store is sent is written from it. `role` is `Some` when the
+    /// request is to run under the caller's role session (see
+    /// [`RoleRequest`]).
     #[allow(
         clippy::too_many_arguments,
         reason = "one call site, each a distinct input"

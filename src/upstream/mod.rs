@@ -637,16 +637,33 @@ fn is_dropped(name: &HeaderName) -> bool {
         )
 }
 
-/// Whether a message's `Connection` header (`connection`, all its values)
-/// lists `name`: hop-by-hop by declaration. Compared in place (names are
-/// case-insensitive): making a `HeaderName` of each token allocates for
-/// every name `http` has no constant for, `keep-alive` among them.
-fn connection_lists(connection: &header::GetAll<'_, HeaderValue>, name: &HeaderName) -> bool {
-    connection
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case(name.as_str()))
+/// The names a message's `Connection` header lists (all its values):
+/// hop-by-hop by declaration. Split once per message, not once per header
+/// checked against it.
+struct ConnectionTokens<'a>(smallvec::SmallVec<[&'a str; 4]>);
+
+impl<'a> ConnectionTokens<'a> {
+    fn of(headers: &'a HeaderMap) -> Self {
+        Self(
+            headers
+                .get_all(header::CONNECTION)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .filter(|token| !token.is_empty())
+                .collect(),
+        )
+    }
+
+    /// Whether `name` is listed. Compared in place (names are
+    /// case-insensitive): making a `HeaderName` of each token allocates
+    /// for every name `http` has no constant for, `keep-alive` among them.
+    fn lists(&self, name: &HeaderName) -> bool {
+        self.0
+            .iter()
+            .any(|token| token.eq_ignore_ascii_case(name.as_str()))
+    }
 }
 
 /// Removes the named headers (each with all its values).
@@ -669,15 +686,12 @@ fn forwarded_headers(caller: &HeaderMap, payload: &PayloadMode) -> HeaderMap {
     // Room for what signing adds too (length, host, date, token, payload
     // hash, authorization): growing a map costs two allocations.
     let mut out = HeaderMap::with_capacity(caller.len() + 6);
-    let connection = caller.get_all(header::CONNECTION);
+    let connection = ConnectionTokens::of(caller);
     for (name, value) in caller {
         // Only what the header table knows reaches the store (classify
         // refused every unknown `x-amz-*` field already), and never a
         // header the caller's `Connection` names.
-        if is_dropped(name)
-            || connection_lists(&connection, name)
-            || !header_forwarded(name.as_str())
-        {
+        if is_dropped(name) || connection.lists(name) || !header_forwarded(name.as_str()) {
             continue;
         }
         if chunked {
@@ -752,12 +766,13 @@ pub fn request_id<B>(response: &Response<B>) -> Option<String> {
 /// Response headers that describe the store's hop only: the hop-by-hop
 /// set and whatever the store's `Connection` header names.
 pub fn strip_response_hop_headers(headers: &mut HeaderMap) {
-    let connection = headers.get_all(header::CONNECTION);
+    let connection = ConnectionTokens::of(headers);
     let doomed = headers
         .keys()
-        .filter(|name| HOP_BY_HOP.contains(&name.as_str()) || connection_lists(&connection, name))
+        .filter(|name| HOP_BY_HOP.contains(&name.as_str()) || connection.lists(name))
         .cloned()
         .collect();
+    drop(connection);
     remove_all(headers, doomed);
 }
 
@@ -917,7 +932,14 @@ mod tests {
     fn strip_by_lookup(headers: &mut HeaderMap) {
         let listed: Vec<HeaderName> = headers
             .keys()
-            .filter(|name| connection_lists(&headers.get_all(header::CONNECTION), name))
+            .filter(|name| {
+                headers
+                    .get_all(header::CONNECTION)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(','))
+                    .any(|token| token.trim().eq_ignore_ascii_case(name.as_str()))
+            })
             .cloned()
             .collect();
         for name in listed {

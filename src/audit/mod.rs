@@ -13,9 +13,12 @@
 //! Events never carry a secret, a session token or a signature: the fields
 //! below are all there is. The record schema is documented, field by field,
 //! in `docs/audit.md`; [`SCHEMA_VERSION`] changes when a field's meaning does.
-//! With `[audit] chain = true` each line is sealed by [`chain`].
+//! With `[audit] chain = true` each line is sealed by [`chain`]. The line
+//! itself is written by `json`, field by field, to the derived
+//! `Serialize`'s bytes.
 
 pub mod chain;
+mod json;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -147,9 +150,7 @@ impl AuditEvent {
     /// Appends the record as one JSON object (no newline) to `out`: the
     /// writer's reused line buffer.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        // Serialising a struct of strings and numbers into memory cannot
-        // fail.
-        let _ = serde_json::to_writer(out, self);
+        json::write_event(out, self);
     }
 
     /// Records that the request is the session's: who it is from, without

@@ -461,10 +461,20 @@ fn a_principal_over_max_requests_per_principal_gets_slow_down_and_others_are_ser
     let mut slow = TcpStream::connect(gw.addr).unwrap();
     write!(
         slow,
-        "PUT {target} HTTP/1.1\r\nHost: {}\r\nContent-Length: 1000\r\n\r\n0123456789",
+        "PUT {target} HTTP/1.1\r\nHost: {}\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n",
         gw.addr
     )
     .unwrap();
+    // The gateway asks for the body only once the upload is admitted and on
+    // its way to the store, so from the `100 Continue` on it holds busy's
+    // one slot. Sending the next request before that raced it: the next
+    // one could take the slot, and the slow one was refused instead.
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut interim = [0u8; 25];
+    std::io::Read::read_exact(&mut slow, &mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    slow.write_all(b"0123456789").unwrap();
     let put = |creds: &Creds, key: &str| {
         let (req, _) = signed(
             &Signing::now(creds),

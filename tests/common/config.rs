@@ -18,6 +18,22 @@ pub struct Creds {
     pub session_token: Option<String>,
 }
 
+impl Creds {
+    /// The same credentials with a forged secret: its last character
+    /// changed, always to a different one (a fixed replacement is the real
+    /// secret whenever the secret already ends with it).
+    #[allow(dead_code)] // Not every test binary forges a secret.
+    pub fn with_forged_secret(&self) -> Creds {
+        let mut secret = self.secret_access_key.clone();
+        let last = secret.pop().unwrap_or('A');
+        secret.push(if last == 'A' { 'B' } else { 'A' });
+        Creds {
+            secret_access_key: secret,
+            ..self.clone()
+        }
+    }
+}
+
 /// The test gateways' policy: every identity may do everything, so the
 /// sessions' scopes (which every test mints) decide — the policy's own
 /// behaviour is tested with a policy written inline by the test.

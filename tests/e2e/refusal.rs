@@ -43,13 +43,7 @@ pub fn setup(label: &str) -> (crate::harness::Bucket, Creds) {
 fn wrong_secret_is_refused_with_signature_does_not_match_and_nothing_stored() {
     needs_testbed!();
     let (bucket, creds) = setup("wrong-secret");
-    let forged = Creds {
-        secret_access_key: format!(
-            "{}A",
-            &creds.secret_access_key[..creds.secret_access_key.len() - 1]
-        ),
-        ..creds.clone()
-    };
+    let forged = creds.with_forged_secret();
     assert_ne!(forged.secret_access_key, creds.secret_access_key);
     let resp = send_blocking(put(&Signing::now(&forged), &bucket.name, "k", b"data"));
     resp.assert_error(403, "SignatureDoesNotMatch");

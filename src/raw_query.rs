@@ -22,8 +22,9 @@ use smallvec::SmallVec;
 /// seven `X-Amz-*` parameters and rarely more than a few others.
 const INLINE_PAIRS: usize = 12;
 
-/// One `name[=value]` piece of the query, as sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One `name[=value]` piece of the query, as sent. `Debug` shows the name
+/// only: a presigned URL's values include its session token and signature.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Pair<'a> {
     /// The whole piece, `name=value` (what is forwarded).
     pub piece: &'a str,
@@ -41,13 +42,29 @@ impl<'a> Pair<'a> {
     }
 }
 
-/// The query's pairs in the order sent.
-#[derive(Debug, Clone, Default)]
+impl std::fmt::Debug for Pair<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pair")
+            .field("name", &self.name)
+            .field("value", &self.value.map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// The query's pairs in the order sent. `Debug` shows the pairs' names
+/// only (see [`Pair`]).
+#[derive(Clone, Default)]
 pub struct RawQuery<'a> {
     /// The query as sent (without the `?`); `None` when the URI has none,
     /// which the store is told as it was.
     raw: Option<&'a str>,
     pairs: SmallVec<[Pair<'a>; INLINE_PAIRS]>,
+}
+
+impl std::fmt::Debug for RawQuery<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.pairs.iter()).finish()
+    }
 }
 
 impl<'a> RawQuery<'a> {
@@ -255,6 +272,21 @@ mod tests {
                  &X-Amz-Expires=1&X-Amz-SignedHeaders=host&X-Amz-Signature=c\
                  &X-Amz-Security-Token=d&x-id=GetObject&versionId=v";
         assert!(!RawQuery::new(Some(q)).pairs.spilled());
+    }
+
+    #[test]
+    fn debug_never_shows_a_value() {
+        let q = RawQuery::new(Some(
+            "X-Amz-Security-Token=SECRETTOKEN&X-Amz-Signature=abc123&acl",
+        ));
+        let shown = format!("{q:?}");
+        for value in ["SECRETTOKEN", "abc123"] {
+            assert!(!shown.contains(value), "{shown}");
+        }
+        assert!(
+            shown.contains("X-Amz-Security-Token") && shown.contains("acl"),
+            "{shown}"
+        );
     }
 
     proptest! {

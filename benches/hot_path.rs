@@ -7,9 +7,11 @@
 //!
 //! `cargo bench --bench hot_path` (add `-- --quick` for a short run).
 //! Groups:
-//! - `get_header/*`, `get_presigned/*`: classify, sigv4 parse, session open
-//!   (uncached, and through the cache of opened sessions), sigv4 verify, scope check, upstream re-sign, and `full` (all of them,
-//!   as the pipeline runs them);
+//! - `get_header/*`, `get_presigned/*`: the query's split, classify, sigv4
+//!   parse, session open (uncached, and through the cache of opened
+//!   sessions), sigv4 verify, scope check, upstream re-sign, and `full` (all
+//!   of them, as the pipeline runs them: the query split once and handed to
+//!   every stage);
 //! - `body/*`: 8 MiB through the hex-hash and the signed `aws-chunked`
 //!   verifiers (throughput in MiB/s).
 
@@ -36,7 +38,8 @@ use sha2::{Digest, Sha256};
 use s3gate::audit::AuditEvent;
 use s3gate::config::Config;
 use s3gate::policy::{Caller, Decision, Policy, Scope};
-use s3gate::s3::{S3Request, classify};
+use s3gate::raw_query::RawQuery;
+use s3gate::s3::{S3Request, classify_with_query};
 use s3gate::session::{
     Claims, Identity, Keyring, OpenedSession, RevocationList, SessionCredentials,
 };
@@ -358,12 +361,14 @@ const CLIENT: std::net::SocketAddr =
 /// sigv4 verify, as `gateway::s3::authenticate` runs it.
 fn verify(
     parts: &Parts,
+    query: &RawQuery<'_>,
     auth: &sigv4::Authorization,
     session: &OpenedSession,
     now: SystemTime,
 ) -> Verified {
-    auth.verify_cached(
+    auth.verify_cached_with_query(
         parts,
+        query,
         session.secret.expose().as_bytes(),
         session.signing_keys(),
         now,
@@ -427,21 +432,24 @@ fn audit_record(
 }
 
 /// The pipeline's per-request work, as `gateway::s3::run` does it
-/// (without the I/O): returns the signed upstream head.
+/// (without the I/O): the query split once and handed to every stage;
+/// returns the signed upstream head.
 fn full(f: &Fixture, parts: &Parts, line: &mut Vec<u8>) -> (http::Uri, http::HeaderMap) {
-    let s3 = classify(&parts.method, &parts.uri, &parts.headers, &[]).unwrap();
-    let auth = sigv4::parse(parts).unwrap();
+    let query = RawQuery::of(&parts.uri);
+    let s3 = classify_with_query(&parts.method, &parts.uri, &query, &parts.headers, &[]).unwrap();
+    let auth = sigv4::parse_with_query(parts, &query).unwrap();
     let token = auth.security_token.as_deref().unwrap();
     let session = f
         .keyring
         .open_shared(&auth.access_key_id, token, f.now)
         .unwrap();
-    let verified = verify(parts, &auth, &session, f.now);
+    let verified = verify(parts, &query, &auth, &session, f.now);
     let decision = decide(f, &s3, &session.claims);
     let head = f
         .upstream
-        .sign_head(
+        .sign_head_with_query(
             parts,
+            &query,
             &s3,
             &verified.payload,
             None,
@@ -458,14 +466,18 @@ type Stage<'a> = (&'static str, Box<dyn FnMut() + 'a>);
 /// Every stage of one request, by name: what criterion times and what
 /// `benches/callgrind` counts instructions of.
 fn stages<'a>(f: &'a Fixture, parts: &'a Parts) -> Vec<Stage<'a>> {
-    let auth = std::rc::Rc::new(sigv4::parse(parts).unwrap());
+    // Split once, as `gateway::s3::run` does, and handed to each stage.
+    let query = RawQuery::of(&parts.uri);
+    let auth = std::rc::Rc::new(sigv4::parse_with_query(parts, &query).unwrap());
     let token = auth.security_token.clone().unwrap();
     let session = f
         .keyring
         .open_shared(&auth.access_key_id, &token, f.now)
         .unwrap();
-    let s3 = std::rc::Rc::new(classify(&parts.method, &parts.uri, &parts.headers, &[]).unwrap());
-    let verified = verify(parts, &auth, &session, f.now);
+    let s3 = std::rc::Rc::new(
+        classify_with_query(&parts.method, &parts.uri, &query, &parts.headers, &[]).unwrap(),
+    );
+    let verified = verify(parts, &query, &auth, &session, f.now);
     let decision = decide(f, &s3, &session.claims);
     // The revocation check every request makes: with the usual empty
     // list, and with one identity entry that does not match (which makes
@@ -494,17 +506,27 @@ fn stages<'a>(f: &'a Fixture, parts: &'a Parts) -> Vec<Stage<'a>> {
         session.clone(),
     );
     let (c1, c2) = (s3.clone(), s3.clone());
+    let (q1, q2, q3, q4) = (query.clone(), query.clone(), query.clone(), query);
     vec![
+        (
+            "0_split_query",
+            Box::new(move || {
+                black_box(RawQuery::of(black_box(&parts.uri)));
+            }),
+        ),
         (
             "1_classify",
             Box::new(move || {
-                black_box(classify(&parts.method, &parts.uri, &parts.headers, &[]).unwrap());
+                black_box(
+                    classify_with_query(&parts.method, &parts.uri, &q1, &parts.headers, &[])
+                        .unwrap(),
+                );
             }),
         ),
         (
             "2_sigv4_parse",
             Box::new(move || {
-                black_box(sigv4::parse(black_box(parts)).unwrap());
+                black_box(sigv4::parse_with_query(black_box(parts), &q2).unwrap());
             }),
         ),
         (
@@ -532,7 +554,7 @@ fn stages<'a>(f: &'a Fixture, parts: &'a Parts) -> Vec<Stage<'a>> {
         (
             "4_sigv4_verify",
             Box::new(move || {
-                black_box(verify(black_box(parts), &a3, &s1, f.now));
+                black_box(verify(black_box(parts), &q3, &a3, &s1, f.now));
             }),
         ),
         (
@@ -558,8 +580,9 @@ fn stages<'a>(f: &'a Fixture, parts: &'a Parts) -> Vec<Stage<'a>> {
             Box::new(move || {
                 black_box(
                     f.upstream
-                        .sign_head(
+                        .sign_head_with_query(
                             black_box(parts),
+                            &q4,
                             &c2,
                             &verified.payload,
                             None,

@@ -7,10 +7,11 @@
 //! check; moka's own monotonic clock only evicts entries early.
 //!
 //! Why a hit may stand for a fresh open:
-//! - the key is the SHA-256 of the whole token, and a miss inserts only
-//!   after the token opened, so a hit means these exact bytes authenticated
-//!   under this keyring (a different token cannot find the entry short of a
-//!   SHA-256 collision);
+//! - an entry is found by the access key id the request presents, and it
+//!   is served only if the presented token is byte for byte the token
+//!   that opened it (compared in constant time, a word at a time); a miss
+//!   inserts only after the token opened, so a hit means these exact bytes
+//!   authenticated under this keyring;
 //! - the claims and the derived secret are a deterministic function of the
 //!   token and the keyring; the cache lives inside the [`super::Keyring`]
 //!   and is emptied by every change to it, so no entry outlives the keys
@@ -20,6 +21,17 @@
 //!   the same errors as [`super::Keyring::open`]; an expired entry is
 //!   dropped, never served.
 //!
+//! Why by access key id and not by a hash of the token: the token is
+//! ~800 bytes, and hashing it was 13 of the ~30 SHA-256 blocks a request
+//! costs (`benches/load/PROFILE.md`); comparing it with the stored copy
+//! costs a tenth of that. A token that does not match the entry for its
+//! access key id (altered, or another session's presented with this id)
+//! is opened in full, as on a miss, and refused there; a refused open
+//! never replaces or evicts the entry, so presenting someone's access key
+//! id (not a secret: it travels in every request) with a bad token cannot
+//! push their session out. The price is memory: each entry keeps its
+//! token, about as much again as the claims and secret it caches.
+//!
 //! The secret stays a [`SecretString`] (zeroized on drop, redacted Debug),
 //! and so does its derived signing key.
 
@@ -27,13 +39,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use moka::sync::Cache;
-use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
 
 use super::secret::SecretString;
 use super::{Claims, SessionError, Subject};
 use crate::sigv4::SigningKeyCache;
 
-/// Most sessions kept open (each ~1 KiB: claims and secret).
+/// Most sessions kept open (each ~2 KiB: claims, secret and token).
 pub const CAPACITY: u64 = 16_384;
 
 /// An opened session: its claims and the secret its requests are signed
@@ -76,6 +88,8 @@ impl std::fmt::Debug for OpenedSession {
 }
 
 struct Entry {
+    /// The token that opened `session`: a hit needs these exact bytes.
+    token: Box<str>,
     session: Arc<OpenedSession>,
     /// The session's remaining lifetime when it was opened: moka drops the
     /// entry then at the latest.
@@ -84,10 +98,10 @@ struct Entry {
 
 struct UntilExpiry;
 
-impl moka::Expiry<[u8; 32], Arc<Entry>> for UntilExpiry {
+impl moka::Expiry<String, Arc<Entry>> for UntilExpiry {
     fn expire_after_create(
         &self,
-        _key: &[u8; 32],
+        _key: &String,
         entry: &Arc<Entry>,
         _created_at: Instant,
     ) -> Option<Duration> {
@@ -95,9 +109,9 @@ impl moka::Expiry<[u8; 32], Arc<Entry>> for UntilExpiry {
     }
 }
 
-/// Sessions opened under one keyring, by SHA-256 of their token.
+/// Sessions opened under one keyring, by their access key id.
 pub(super) struct OpenedCache {
-    cache: Cache<[u8; 32], Arc<Entry>>,
+    cache: Cache<String, Arc<Entry>>,
 }
 
 impl OpenedCache {
@@ -110,24 +124,24 @@ impl OpenedCache {
         }
     }
 
-    pub(super) fn key(token: &str) -> [u8; 32] {
-        Sha256::digest(token.as_bytes()).into()
-    }
-
-    /// The session cached for `key`, after the access key id and expiry
-    /// checks; `Ok(None)` on a miss.
+    /// The session cached for `access_key_id` if `token` is the one that
+    /// opened it, after the access key id and expiry checks; `Ok(None)` on
+    /// a miss, and when the token is not that one (the caller opens it).
     pub(super) fn get(
         &self,
-        key: &[u8; 32],
         access_key_id: &str,
+        token: &str,
         now: SystemTime,
     ) -> Result<Option<Arc<OpenedSession>>, SessionError> {
-        let Some(entry) = self.cache.get(key) else {
+        let Some(entry) = self.cache.get(access_key_id) else {
             return Ok(None);
         };
+        if !same_bytes(entry.token.as_bytes(), token.as_bytes()) {
+            return Ok(None);
+        }
         match entry.session.claims.check_presented(access_key_id, now) {
             Err(SessionError::Expired) => {
-                self.cache.invalidate(key);
+                self.cache.invalidate(access_key_id);
                 Err(SessionError::Expired)
             }
             Err(e) => Err(e),
@@ -135,13 +149,20 @@ impl OpenedCache {
         }
     }
 
-    /// Caches a session that just opened at `now`.
-    pub(super) fn insert(&self, key: [u8; 32], session: Arc<OpenedSession>, now: SystemTime) {
+    /// Caches a session that `token` just opened at `now`, under the
+    /// access key id sealed in it.
+    pub(super) fn insert(&self, token: &str, session: Arc<OpenedSession>, now: SystemTime) {
         let expires = UNIX_EPOCH + Duration::from_secs(session.claims.expires_at);
         let Ok(ttl) = expires.duration_since(now) else {
             return;
         };
-        self.cache.insert(key, Arc::new(Entry { session, ttl }));
+        let access_key_id = session.claims.access_key_id.clone();
+        let entry = Entry {
+            token: token.into(),
+            session,
+            ttl,
+        };
+        self.cache.insert(access_key_id, Arc::new(entry));
     }
 
     /// Forgets every session: the keyring changed.
@@ -152,5 +173,54 @@ impl OpenedCache {
     /// Sessions cached now (approximate: moka counts lazily).
     pub(super) fn len(&self) -> u64 {
         self.cache.entry_count()
+    }
+}
+
+/// Whether `a` and `b` are the same bytes, in time that depends only on
+/// their lengths (a token's length is not secret; its bytes are). Eight
+/// bytes a step: `subtle`'s slice comparison takes one optimisation
+/// barrier per byte, which for a token costs about what hashing it did.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (a_words, a_tail) = a.as_chunks::<8>();
+    let (b_words, b_tail) = b.as_chunks::<8>();
+    let mut same = a_tail.ct_eq(b_tail);
+    for (x, y) in a_words.iter().zip(b_words) {
+        same &= u64::from_ne_bytes(*x).ct_eq(&u64::from_ne_bytes(*y));
+    }
+    same.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::same_bytes;
+
+    proptest! {
+        /// The word-wise comparison says what `==` says, for every length
+        /// and for a difference in any one byte (inside a word or in the
+        /// tail).
+        #[test]
+        fn same_bytes_is_equality(
+            a in proptest::collection::vec(any::<u8>(), 0..300),
+            at in any::<prop::sample::Index>(),
+            flip in 1u8..,
+            other in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            prop_assert!(same_bytes(&a, &a.clone()));
+            prop_assert_eq!(same_bytes(&a, &other), a == other);
+            if !a.is_empty() {
+                let mut b = a.clone();
+                b[at.index(a.len())] ^= flip;
+                prop_assert!(!same_bytes(&a, &b));
+                prop_assert!(!same_bytes(&b, &a));
+            }
+            let mut longer = a.clone();
+            longer.push(0);
+            prop_assert!(!same_bytes(&a, &longer));
+        }
     }
 }

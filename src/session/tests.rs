@@ -2,6 +2,7 @@
 
 #![allow(clippy::expect_used, reason = "a test panics on a broken fixture")]
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -357,6 +358,46 @@ fn cached_open_matches_open_and_keeps_every_check() {
     assert!(
         ring.open_shared(&creds.access_key_id, &altered, at(NOW + 10))
             .is_err()
+    );
+}
+
+/// The cache finds a session by the access key id a request presents, so
+/// what keeps another token from being served that session is the
+/// comparison with the token that opened it: every character of a cached
+/// token, altered, is refused, and the refusal does not push the cached
+/// session out (the access key id is not a secret; anyone may present it).
+#[test]
+fn a_cached_session_is_served_only_for_its_own_token() {
+    let mut rng = rng();
+    let ring = ring("k1", &mut rng);
+    let creds = mint(&ring, &mut rng);
+    let other = mint(&ring, &mut rng);
+    let open = |token: &str| ring.open_shared(&creds.access_key_id, token, at(NOW + 10));
+    let cached = open(&creds.session_token).expect("opens");
+    let token = creds.session_token.as_bytes();
+    for i in 0..token.len() {
+        let replacement = if token[i] == b'A' { b'B' } else { b'A' };
+        let mut bad = token.to_vec();
+        bad[i] = replacement;
+        let bad = String::from_utf8(bad).expect("ascii");
+        assert!(open(&bad).is_err(), "char {i} altered was served");
+    }
+    for bad in [
+        &creds.session_token[..creds.session_token.len() - 1],
+        "",
+        &format!("{}A", creds.session_token),
+    ] {
+        assert!(open(bad).is_err(), "{} chars were served", bad.len());
+    }
+    // Another session's valid token, presented with this access key id.
+    assert_eq!(
+        open(&other.session_token).map(|_| ()),
+        Err(SessionError::AccessKeyMismatch)
+    );
+    let again = open(&creds.session_token).expect("still opens");
+    assert!(
+        Arc::ptr_eq(&cached, &again),
+        "the refusals evicted the entry"
     );
 }
 

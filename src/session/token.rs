@@ -20,7 +20,7 @@ use zeroize::Zeroize as _;
 
 use super::envelope::{self, EnvelopeError};
 use super::keyring::{KeyEntry, Keyring, hmac_sha256};
-use super::opened::{OpenedCache, OpenedSession};
+use super::opened::OpenedSession;
 use super::quota::{ParentQuota, Quota};
 use super::secret::SecretString;
 use super::{Claims, Identity, MAX_CHAIN, MAX_GROUPS, SessionCredentials, SessionError};
@@ -223,13 +223,12 @@ impl Keyring {
         if token.len() > MAX_TOKEN_LEN {
             return Err(SessionError::Malformed);
         }
-        let key = OpenedCache::key(token);
-        if let Some(session) = self.opened.get(&key, access_key_id, now)? {
+        if let Some(session) = self.opened.get(access_key_id, token, now)? {
             return Ok(session);
         }
         let (claims, secret) = self.open(access_key_id, token, now)?;
         let session = Arc::new(OpenedSession::new(claims, secret));
-        self.opened.insert(key, Arc::clone(&session), now);
+        self.opened.insert(token, Arc::clone(&session), now);
         Ok(session)
     }
 

@@ -345,9 +345,8 @@ fn connections_over_max_connections_get_503_slow_down() {
     needs_testbed!();
     let dir = harness().tempdir();
     let gw = gateway_with(dir.path(), "[server]\nmax_connections = 2\n");
-    let a = TcpStream::connect(gw.addr).unwrap();
-    let b = TcpStream::connect(gw.addr).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    let a = held(TcpStream::connect(gw.addr).unwrap());
+    let b = held(TcpStream::connect(gw.addr).unwrap());
     let ask = || {
         let mut c = TcpStream::connect(gw.addr).unwrap();
         c.write_all(b"GET /_s3gate/healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -386,14 +385,47 @@ fn healthz_on(mut c: TcpStream) -> String {
     String::from_utf8_lossy(&read_until_closed(&mut c, Duration::from_secs(5)).0).into_owned()
 }
 
+/// `c`, once the gateway has served a keep-alive request on it: from then
+/// on the connection provably counts against the limits (a sleep after
+/// `connect` only makes that likely). Fails if the request is refused.
+fn held(mut c: TcpStream) -> TcpStream {
+    c.set_nonblocking(false).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"GET /_s3gate/healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    let complete = |got: &[u8]| {
+        let end = got.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))?
+            .trim()
+            .parse()
+            .ok()?;
+        (got.len() >= end + 4 + length).then_some(())
+    };
+    while complete(&got).is_none() {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    c
+}
+
 #[test]
 fn one_source_over_max_connections_per_source_gets_503_and_others_are_served() {
     needs_testbed!();
     let dir = harness().tempdir();
     let gw = gateway_with(dir.path(), "[server]\nmax_connections_per_source = 2\n");
-    let a = connect_from(&gw, [127, 0, 0, 2]);
-    let b = connect_from(&gw, [127, 0, 0, 2]);
-    std::thread::sleep(Duration::from_millis(200));
+    let a = held(connect_from(&gw, [127, 0, 0, 2]));
+    let b = held(connect_from(&gw, [127, 0, 0, 2]));
     let third = healthz_on(connect_from(&gw, [127, 0, 0, 2]));
     assert!(third.starts_with("HTTP/1.1 503"), "{third}");
     assert!(third.contains("<Code>SlowDown</Code>"), "{third}");
@@ -430,16 +462,18 @@ fn a_trusted_load_balancer_is_not_held_to_one_sources_connections() {
         dir.path(),
         "[server]\nmax_connections_per_source = 2\ntrusted_proxies = [\"127.0.0.2/32\"]\n",
     );
-    let held: Vec<_> = (0..4).map(|_| connect_from(&gw, [127, 0, 0, 2])).collect();
-    std::thread::sleep(Duration::from_millis(200));
+    let balanced: Vec<_> = (0..4)
+        .map(|_| held(connect_from(&gw, [127, 0, 0, 2])))
+        .collect();
     let fifth = healthz_on(connect_from(&gw, [127, 0, 0, 2]));
     assert!(fifth.starts_with("HTTP/1.1 200"), "{fifth}");
     // Any other address still has its own share.
-    let others: Vec<_> = (0..2).map(|_| connect_from(&gw, [127, 0, 0, 3])).collect();
-    std::thread::sleep(Duration::from_millis(200));
+    let others: Vec<_> = (0..2)
+        .map(|_| held(connect_from(&gw, [127, 0, 0, 3])))
+        .collect();
     let third = healthz_on(connect_from(&gw, [127, 0, 0, 3]));
     assert!(third.starts_with("HTTP/1.1 503"), "{third}");
-    drop((held, others));
+    drop((balanced, others));
 }
 
 #[test]

@@ -17,6 +17,7 @@ use http::request::Parts;
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
+use super::hex_digits::{self, Case};
 use crate::raw_query::RawQuery;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -88,41 +89,19 @@ fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 /// Lowercase hex into a stack buffer (no allocation: it is on every
 /// request's path).
 pub fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
-    let mut out = [0u8; 64];
-    // The buffer is exactly twice the input: encoding cannot fail.
-    let _ = hex::encode_to_slice(bytes, &mut out);
-    out
+    hex_digits::encode32(bytes)
 }
 
 /// Parses exactly 64 hex digits (either case).
 pub fn parse_hex32(s: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(s, &mut out).ok()?;
-    Some(out)
+    hex_digits::decode32(s.as_bytes(), Case::Either)
 }
 
 /// Parses a request signature: exactly 64 *lowercase* hex digits, the only
 /// form SigV4 produces. AWS refuses any other spelling, and so do we: a
 /// second spelling of the same signature is a second request to dedupe.
 pub fn parse_signature(s: &str) -> Option<[u8; 32]> {
-    if !s
-        .bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return None;
-    }
-    parse_hex32(s)
-}
-
-/// One hex digit of a percent-escape (either case, as SigV4 canonicalises
-/// them).
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
+    hex_digits::decode32(s.as_bytes(), Case::Lower)
 }
 
 /// AWS's unreserved set: the only bytes SigV4 leaves unencoded.
@@ -170,8 +149,8 @@ fn reencode_query_component(out: &mut Vec<u8>, raw: &[u8]) {
         };
         let byte = match c {
             b'%' => match (
-                raw.get(i + 1).copied().and_then(hex_val),
-                raw.get(i + 2).copied().and_then(hex_val),
+                raw.get(i + 1).copied().and_then(hex_digits::digit),
+                raw.get(i + 2).copied().and_then(hex_digits::digit),
             ) {
                 (Some(high), Some(low)) => {
                     i += 2;

@@ -25,6 +25,7 @@ mod checksum;
 mod chunked;
 mod error;
 mod find;
+mod hex_digits;
 mod integrity;
 mod key_cache;
 mod post;

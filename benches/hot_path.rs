@@ -405,7 +405,7 @@ fn audit_record(
 ) {
     let mut e = AuditEvent::begin(
         "s3",
-        format!("{:016X}", 0x5eed_u64),
+        s3gate::gateway::request_id_of(0x5eed),
         f.now,
         CLIENT,
         &parts.headers,

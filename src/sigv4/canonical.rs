@@ -12,10 +12,12 @@ use std::fmt;
 use std::ops::Range;
 
 use hmac::digest::KeyInit;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, Mac as _};
 use http::request::Parts;
 use sha2::{Digest, Sha256};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
+
+use super::mac_key::{Mac, MacKey};
 
 use super::hex_digits::{self, Case};
 use crate::raw_query::RawQuery;
@@ -31,15 +33,11 @@ pub const EMPTY_SHA256_HEX: &str =
 const REDACTED: &[u8] = b"<redacted>";
 
 /// The derived SigV4 signing key (`kSigning`): good for one day, one region,
-/// one service. Zeroized on drop; `Debug` never shows it.
+/// one service. Kept as its HMAC pads' states (see [`MacKey`]), so a
+/// signature under it hashes the message only. Zeroized on drop; `Debug`
+/// never shows it.
 #[derive(Clone)]
-pub struct SigningKey([u8; 32]);
-
-impl Drop for SigningKey {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
+pub struct SigningKey(MacKey);
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -56,11 +54,12 @@ impl SigningKey {
         let k_date = Zeroizing::new(hmac(&k_secret, &[date.as_bytes()]));
         let k_region = Zeroizing::new(hmac(k_date.as_slice(), &[region.as_bytes()]));
         let k_service = Zeroizing::new(hmac(k_region.as_slice(), &[service.as_bytes()]));
-        Self(hmac(k_service.as_slice(), &[b"aws4_request"]))
+        let k_signing = Zeroizing::new(hmac(k_service.as_slice(), &[b"aws4_request"]));
+        Self(MacKey::new(&k_signing))
     }
 
-    fn mac(&self) -> HmacSha256 {
-        new_mac(&self.0)
+    fn mac(&self) -> Mac {
+        self.0.begin()
     }
 }
 
@@ -364,7 +363,7 @@ fn sign_lines(
         mac.update(b"\n");
         mac.update(line);
     }
-    mac.finalize().into_bytes().into()
+    mac.finalize()
 }
 
 /// A browser form upload's signature: the HMAC of the base64 policy
@@ -372,7 +371,7 @@ fn sign_lines(
 pub fn policy_signature(key: &SigningKey, policy: &str) -> [u8; 32] {
     let mut mac = key.mac();
     mac.update(policy.as_bytes());
-    mac.finalize().into_bytes().into()
+    mac.finalize()
 }
 
 /// The request signature over the string to sign.

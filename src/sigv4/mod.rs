@@ -28,6 +28,7 @@ mod find;
 mod hex_digits;
 mod integrity;
 mod key_cache;
+mod mac_key;
 mod post;
 mod presigned;
 mod verify;

@@ -328,6 +328,12 @@ fn refused(name: &str, why: &str) -> S3Error {
     )
 }
 
+/// A field's value, read as text only when the table needs it.
+enum Field<'a> {
+    Header(&'a http::HeaderValue),
+    Query(&'a str),
+}
+
 /// The actions the request's fields imply beyond the operation's own, in
 /// first-seen order without repeats, or the refusal of a field.
 ///
@@ -340,15 +346,26 @@ pub fn implied_actions(
     query: &[(String, String)],
 ) -> Result<Vec<Action>, S3Error> {
     let mut out = Vec::new();
-    let header_fields = headers.keys().map(|name| {
-        let mut values = headers.get_all(name).iter();
-        let first = values.next().and_then(|v| v.to_str().ok());
-        (name.as_str(), first, values.next().is_some())
-    });
+    // A header that is neither `x-amz-*` nor single-valued has nothing to
+    // check: skipped before its values are looked up. The others' first
+    // value is read as text only for the table, below (an Authorization
+    // header is hundreds of bytes to validate for nothing).
+    let header_fields = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("x-amz-") || must_be_single(name.as_str()))
+        .map(|name| {
+            let mut values = headers.get_all(name).iter();
+            let first = values.next();
+            (
+                name.as_str(),
+                first.map(Field::Header),
+                values.next().is_some(),
+            )
+        });
     let query_fields = query.iter().enumerate().map(|(i, (name, value))| {
         let repeated =
             query[..i].iter().any(|(n, _)| n == name) || headers.contains_key(name.as_str());
-        (name.as_str(), Some(value.as_str()), repeated)
+        (name.as_str(), Some(Field::Query(value.as_str())), repeated)
     });
     for (name, value, repeated) in header_fields.chain(query_fields) {
         if repeated && must_be_single(name) {
@@ -359,7 +376,12 @@ pub fn implied_actions(
         }
         // A value that is not visible ASCII reads as empty: no table entry
         // gives an empty value more reach (an unknown encryption is refused).
-        match amz_effect(op, name, value.unwrap_or("")) {
+        let value = match value {
+            Some(Field::Header(v)) => v.to_str().unwrap_or(""),
+            Some(Field::Query(v)) => v,
+            None => "",
+        };
+        match amz_effect(op, name, value) {
             None => {
                 return Err(refused(
                     name,

@@ -231,7 +231,10 @@ pub(super) fn parse_header(
 ) -> Result<Authorization, SigV4Error> {
     let malformed = SigV4Error::HeaderMalformed;
     let value = value.to_str().map_err(|_| malformed("not visible ASCII"))?;
-    let value = value.trim();
+    // ASCII trims, here and below: `to_str` leaves visible ASCII and tabs
+    // only, whose whitespace `trim_ascii` and `trim` agree on, and
+    // `trim` decodes chars to look for Unicode spaces that cannot be there.
+    let value = value.trim_ascii();
     let Some(rest) = value.strip_prefix(ALGORITHM).filter(|r| r.starts_with(' ')) else {
         // `AWS AKID:signature` is Signature Version 2.
         if value.starts_with("AWS ") {
@@ -245,17 +248,17 @@ pub(super) fn parse_header(
 
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);
     for component in rest.split(',') {
-        let component = component.trim();
+        let component = component.trim_ascii();
         let (key, val) = component
             .split_once('=')
             .ok_or(malformed("each component must be Key=Value"))?;
-        let slot = match key.trim() {
+        let slot = match key.trim_ascii() {
             "Credential" => &mut credential,
             "SignedHeaders" => &mut signed_headers,
             "Signature" => &mut signature,
             _ => return Err(malformed("unknown component")),
         };
-        if slot.replace(val.trim()).is_some() {
+        if slot.replace(val.trim_ascii()).is_some() {
             return Err(malformed("repeated component"));
         }
     }
@@ -302,7 +305,7 @@ pub(super) fn parse_header(
 fn header_date(parts: &Parts) -> Result<AmzDate, SigV4Error> {
     if let Some(v) = parts.headers.get("x-amz-date") {
         let v = v.to_str().map_err(|_| SigV4Error::InvalidDate)?;
-        return AmzDate::parse_iso(v.trim()).ok_or(SigV4Error::InvalidDate);
+        return AmzDate::parse_iso(v.trim_ascii()).ok_or(SigV4Error::InvalidDate);
     }
     if let Some(v) = parts.headers.get(DATE) {
         let v = v.to_str().map_err(|_| SigV4Error::InvalidDate)?;
@@ -326,7 +329,7 @@ pub(super) fn header_str(
         None => Ok(None),
         Some(v) => v
             .to_str()
-            .map(|s| Some(s.trim()))
+            .map(|s| Some(s.trim_ascii()))
             .map_err(|_| SigV4Error::InvalidContentSha256),
     }
 }

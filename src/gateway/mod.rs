@@ -327,10 +327,13 @@ pub(crate) fn new_request_id() -> String {
 /// spells its ids as the gateway does.
 pub fn request_id_of(n: u64) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    (0..16)
-        .rev()
-        .map(|i| char::from(HEX[((n >> (i * 4)) & 0xF) as usize]))
-        .collect()
+    let mut digits = [0u8; 16];
+    for (i, d) in digits.iter_mut().enumerate() {
+        *d = HEX[((n >> (60 - 4 * i)) & 0xF) as usize];
+    }
+    // Into a `String` sized once: collecting chars grew it a push at a
+    // time. The digits are ASCII, so the conversion cannot fail.
+    String::from_utf8(digits.to_vec()).unwrap_or_default()
 }
 
 #[cfg(test)]

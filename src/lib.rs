@@ -14,7 +14,8 @@
 //! what passes, for Prometheus. People sign in through [`login`] (the
 //! relying party and its pages), which ends in the same sealed sessions.
 //! [`raw_query`] splits a request's query once, for every stage that
-//! reads it (a leaf).
+//! reads it (a leaf); `hex_digits` is the one hex-digit table of `s3` and
+//! `sigv4` (a leaf).
 //! [`secret_file`] writes the files that hold secrets for their owner only
 //! and refuses a keyring file others could read.
 //!
@@ -33,6 +34,7 @@ pub mod config;
 pub mod dev;
 pub mod forwarded;
 pub mod gateway;
+pub(crate) mod hex_digits;
 pub mod iam;
 pub mod identity;
 pub mod live;

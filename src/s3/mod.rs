@@ -2,7 +2,8 @@
 //! and the XML error shape every refusal is rendered in.
 //!
 //! Pure: no I/O, no clock. Reads the query as [`crate::raw_query`] split
-//! it ([`classify_with_query`]). Keys are kept exactly as the upstream will
+//! it ([`classify_with_query`]); percent-escapes' digits through
+//! `crate::hex_digits`. Keys are kept exactly as the upstream will
 //! see them (no normalisation of `//` or `%2F`); keys with `.` or `..` path
 //! segments, which some stores resolve, are refused. Every header and
 //! `x-amz-*` query parameter is passed, mapped to the action it implies, or

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use http::{HeaderMap, Uri};
 
 use super::error::{S3Error, S3ErrorCode};
+use crate::hex_digits::digit;
 
 /// The source object of CopyObject / UploadPartCopy, from `x-amz-copy-source`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,8 +115,8 @@ fn decoded(raw: &str, plus_is_space: bool) -> Option<Cow<'_, str>> {
     while i < bytes.len() {
         match bytes[i] {
             b'%' => {
-                let hi = hex_val(*bytes.get(i + 1)?)?;
-                let lo = hex_val(*bytes.get(i + 2)?)?;
+                let hi = digit(*bytes.get(i + 1)?)?;
+                let lo = digit(*bytes.get(i + 2)?)?;
                 out.push(hi << 4 | lo);
                 i += 3;
             }
@@ -130,15 +131,6 @@ fn decoded(raw: &str, plus_is_space: bool) -> Option<Cow<'_, str>> {
         }
     }
     String::from_utf8(out).ok().map(Cow::Owned)
-}
-
-pub(super) fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// Refuses a key with a `.` or `..` segment (between `/`s, or at either

@@ -18,8 +18,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::mac_key::{Mac, MacKey};
-
-use super::hex_digits::{self, Case};
+use crate::hex_digits::{self, Case};
 use crate::raw_query::RawQuery;
 
 type HmacSha256 = Hmac<Sha256>;

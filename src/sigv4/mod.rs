@@ -25,7 +25,6 @@ mod checksum;
 mod chunked;
 mod error;
 mod find;
-mod hex_digits;
 mod integrity;
 mod key_cache;
 mod mac_key;

@@ -52,7 +52,7 @@ fn decode(raw: &str) -> Result<Cow<'_, str>, SigV4Error> {
     if !bytes.iter().any(|&b| b == b'%' || b == b'+') {
         return Ok(Cow::Borrowed(raw));
     }
-    let hex = |b: Option<&u8>| b.and_then(|&b| char::from(b).to_digit(16));
+    let hex = |b: Option<&u8>| b.and_then(|&b| crate::hex_digits::digit(b));
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
@@ -61,8 +61,7 @@ fn decode(raw: &str) -> Result<Cow<'_, str>, SigV4Error> {
             b'+' => out.push(b' '),
             b'%' => match (hex(bytes.get(i)), hex(bytes.get(i + 1))) {
                 (Some(hi), Some(lo)) => {
-                    // Two hex digits: at most 0xff.
-                    out.push(u8::try_from(hi << 4 | lo).unwrap_or_default());
+                    out.push(hi << 4 | lo);
                     i += 2;
                 }
                 _ => out.push(b'%'),

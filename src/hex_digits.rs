@@ -1,7 +1,9 @@
-//! Hex digits of SHA-256 hashes and signatures, and of percent-escapes, by
-//! table. Every request decodes a signature and a payload hash and encodes
-//! two hashes; the `hex` crate's generic loops cost ~12 instructions a
-//! byte there, a table load and a shift cost ~3.
+//! Hex digits by table: of SHA-256 hashes and signatures (sigv4), and of
+//! percent-escapes (sigv4's canonical query and presigned parameters, s3's
+//! key and parameter names), the one spelling of "a hex digit" both use.
+//! Every request decodes a signature and a payload hash and encodes two
+//! hashes; the `hex` crate's generic loops cost ~12 instructions a byte
+//! there, a table load and a shift cost ~3.
 //!
 //! A leaf: depends on nothing. The `hex` crate stays the oracle in tests.
 

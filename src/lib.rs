@@ -28,6 +28,7 @@
 // default 128 (boxing it instead would cost an allocation a request).
 #![recursion_limit = "256"]
 
+pub(crate) mod amz_header;
 pub mod audit;
 pub mod calendar;
 pub mod config;

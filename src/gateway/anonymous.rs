@@ -22,6 +22,7 @@ use http::request::Parts;
 
 use super::Gateway;
 use super::ctx::RequestCtx;
+use crate::amz_header::X_AMZ_SECURITY_TOKEN;
 use crate::policy::Scope;
 use crate::principal::{ANONYMOUS, anonymous};
 use crate::raw_query::RawQuery;
@@ -50,7 +51,7 @@ fn starts_with_any_case(name: &str, prefix: &str) -> bool {
 /// `parts.uri`'s, split).
 pub fn is_unsigned(parts: &Parts, query: &RawQuery<'_>) -> bool {
     if parts.headers.contains_key(http::header::AUTHORIZATION)
-        || parts.headers.contains_key("x-amz-security-token")
+        || parts.headers.contains_key(X_AMZ_SECURITY_TOKEN)
     {
         return false;
     }

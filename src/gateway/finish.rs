@@ -11,7 +11,7 @@
 //! ([`crate::s3::S3Error`], [`crate::sts_api::StsError`]); this module only
 //! renders them.
 
-use http::{HeaderName, HeaderValue, Method, Response, StatusCode};
+use http::{HeaderValue, Method, Response, StatusCode};
 
 use super::body::GatewayBody;
 use super::ctx::RequestCtx;
@@ -22,8 +22,7 @@ use crate::session::ReadMeter;
 use crate::sts_api::StsError;
 use crate::upstream;
 
-/// Named by a constant: inserting by `&str` allocates the name each time.
-const X_AMZ_REQUEST_ID: HeaderName = HeaderName::from_static("x-amz-request-id");
+use crate::amz_header::X_AMZ_REQUEST_ID;
 
 /// An S3 request the store answered: its response streamed back with
 /// s3gate's request id, the record sent when the body ends.

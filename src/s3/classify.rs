@@ -69,6 +69,7 @@ use super::name::{
     refuse_dot_segments, validate_bucket, virtual_host_bucket,
 };
 use super::query::{Query, Sub};
+use crate::amz_header::X_AMZ_COPY_SOURCE;
 use crate::raw_query::RawQuery;
 
 /// S3's limit on a key's UTF-8 bytes; longer keys are `KeyTooLongError`.
@@ -416,7 +417,7 @@ fn classify_object(
 ) -> Result<(), S3Error> {
     use Operation as O;
     use Sub as S;
-    let copy = headers.contains_key("x-amz-copy-source");
+    let copy = headers.contains_key(X_AMZ_COPY_SOURCE);
     let Some(sub) = query.selector() else {
         req.operation = O::Other;
         push_with_plus_reading(
@@ -493,7 +494,7 @@ fn classify_object(
 
     if matches!(op, O::CopyObject | O::UploadPartCopy) {
         let source = headers
-            .get("x-amz-copy-source")
+            .get(X_AMZ_COPY_SOURCE)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(invalid_copy_source)?;
         let (source, raw_source_key) = parse_copy_source(source)?;

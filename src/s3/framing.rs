@@ -15,6 +15,7 @@ use http::header::{CONTENT_LENGTH, HOST};
 
 use super::action::Operation;
 use super::error::{S3Error, S3ErrorCode};
+use crate::amz_header::{X_AMZ_DECODED_CONTENT_LENGTH, X_AMZ_METADATA_DIRECTIVE};
 
 /// S3's limit on user-defined metadata: the UTF-8 bytes of every
 /// `x-amz-meta-` name (without the prefix) and value, summed.
@@ -37,8 +38,7 @@ pub fn check_content_length(operation: Operation, headers: &HeaderMap) -> Result
     if !matches!(operation, Operation::PutObject | Operation::UploadPart) {
         return Ok(());
     }
-    if headers.contains_key(CONTENT_LENGTH) || headers.contains_key("x-amz-decoded-content-length")
-    {
+    if headers.contains_key(CONTENT_LENGTH) || headers.contains_key(X_AMZ_DECODED_CONTENT_LENGTH) {
         return Ok(());
     }
     Err(S3Error::new(
@@ -54,7 +54,7 @@ fn stores_metadata(operation: Operation, headers: &HeaderMap) -> bool {
     match operation {
         Operation::PutObject | Operation::CreateMultipartUpload => true,
         Operation::CopyObject => headers
-            .get("x-amz-metadata-directive")
+            .get(X_AMZ_METADATA_DIRECTIVE)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"REPLACE")),
         _ => false,
     }

@@ -14,7 +14,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use http::HeaderValue;
-use http::header::{AsHeaderName, DATE, HeaderName};
+use http::header::{AsHeaderName, DATE};
 use http::request::Parts;
 
 use super::amz_date::AmzDate;
@@ -303,7 +303,7 @@ pub(super) fn parse_header(
 
 /// `x-amz-date`, or else `date` (RFC 1123).
 fn header_date(parts: &Parts) -> Result<AmzDate, SigV4Error> {
-    if let Some(v) = parts.headers.get("x-amz-date") {
+    if let Some(v) = parts.headers.get(X_AMZ_DATE) {
         let v = v.to_str().map_err(|_| SigV4Error::InvalidDate)?;
         return AmzDate::parse_iso(v.trim_ascii()).ok_or(SigV4Error::InvalidDate);
     }
@@ -314,11 +314,8 @@ fn header_date(parts: &Parts) -> Result<AmzDate, SigV4Error> {
     Err(SigV4Error::MissingDate)
 }
 
-/// `x-amz-content-sha256`, by constant: a lookup by `&str` parses the
-/// name first.
-pub(super) const X_AMZ_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
-/// `x-amz-security-token`, by constant.
-pub(super) const X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
+use crate::amz_header::X_AMZ_DATE;
+pub(super) use crate::amz_header::{X_AMZ_CONTENT_SHA256, X_AMZ_SECURITY_TOKEN};
 
 /// A single header as text; non-ASCII is the caller's malformed request.
 pub(super) fn header_str(

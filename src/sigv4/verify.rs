@@ -279,7 +279,7 @@ fn streaming_headers(
     }
     let decoded = parts
         .headers
-        .get("x-amz-decoded-content-length")
+        .get(crate::amz_header::X_AMZ_DECODED_CONTENT_LENGTH)
         .ok_or(SigV4Error::MissingDecodedContentLength)?
         .to_str()
         .ok()
@@ -287,7 +287,7 @@ fn streaming_headers(
         .ok_or(SigV4Error::MissingDecodedContentLength)?;
 
     let mut checksum = None;
-    if let Some(value) = parts.headers.get("x-amz-trailer") {
+    if let Some(value) = parts.headers.get(crate::amz_header::X_AMZ_TRAILER) {
         let value = value.to_str().map_err(|_| SigV4Error::UnsupportedTrailer)?;
         for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             let algorithm =

@@ -758,7 +758,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 pub fn request_id<B>(response: &Response<B>) -> Option<String> {
     response
         .headers()
-        .get("x-amz-request-id")
+        .get(crate::amz_header::X_AMZ_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
 }

@@ -136,7 +136,7 @@ pub(super) async fn screen(
     {
         let request_id = parts
             .headers
-            .get("x-amz-request-id")
+            .get(crate::amz_header::X_AMZ_REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned();

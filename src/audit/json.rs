@@ -18,6 +18,15 @@ use std::net::SocketAddr;
 use super::{AuditEvent, Reason, SharedSubject, rfc3339_millis};
 use crate::session::Subject;
 
+/// `,"name":`, a member's name with the comma before it, as one literal:
+/// one copy a member instead of four pushes. Names have nothing to
+/// escape.
+macro_rules! member {
+    ($name:literal) => {
+        concat!(",\"", $name, "\":")
+    };
+}
+
 /// Appends `event` as one JSON object (no newline) to `out`.
 pub(super) fn write_event(out: &mut Vec<u8>, event: &AuditEvent) {
     // Every field by name: a field added to the event and not written here
@@ -50,27 +59,29 @@ pub(super) fn write_event(out: &mut Vec<u8>, event: &AuditEvent) {
         upstream,
         upstream_role_session,
     } = event;
-    let mut w = Fields { out, first: true };
-    w.out.push(b'{');
-    w.integer("v", (*v).into());
-    w.name("time");
+    let mut w = Fields { out };
+    // `v` is always the first member, so every later one starts with the
+    // comma that `member!` puts in its literal.
+    w.out.extend_from_slice(b"{\"v\":");
+    push_decimal(w.out, (*v).into());
+    w.name(member!("time"));
     w.out.push(b'"');
     w.out.extend_from_slice(&rfc3339_millis(time.0));
     w.out.push(b'"');
-    w.string("request_id", request_id);
-    w.string("api", api);
+    w.string(member!("request_id"), request_id);
+    w.string(member!("api"), api);
     w.subject(who);
     if let Some(SharedSubject(shared)) = subject {
         w.subject(shared);
     }
-    w.optional("auth", *auth);
-    w.optional("operation", *operation);
-    w.optional("bucket", bucket.as_deref());
-    w.optional("key", key.as_deref());
-    w.string("decision", decision);
-    w.optional("rule", rule.as_deref());
-    w.optional("policy_version", policy_version.as_deref());
-    w.name("reason");
+    w.optional(member!("auth"), *auth);
+    w.optional(member!("operation"), *operation);
+    w.optional(member!("bucket"), bucket.as_deref());
+    w.optional(member!("key"), key.as_deref());
+    w.string(member!("decision"), decision);
+    w.optional(member!("rule"), rule.as_deref());
+    w.optional(member!("policy_version"), policy_version.as_deref());
+    w.name(member!("reason"));
     match reason {
         Reason::Text(text) => push_string(w.out, text),
         Reason::Granted(rule) => {
@@ -82,44 +93,41 @@ pub(super) fn write_event(out: &mut Vec<u8>, event: &AuditEvent) {
             w.out.push(b'"');
         }
     }
-    w.optional("error", *error);
-    w.integer("status", (*status).into());
-    w.integer("bytes_in", *bytes_in);
-    w.integer("bytes_out", *bytes_out);
-    w.float("duration_ms", *duration_ms);
-    w.name("complete");
+    w.optional(member!("error"), *error);
+    w.integer(member!("status"), (*status).into());
+    w.integer(member!("bytes_in"), *bytes_in);
+    w.integer(member!("bytes_out"), *bytes_out);
+    w.float(member!("duration_ms"), *duration_ms);
+    w.name(member!("complete"));
     w.out
         .extend_from_slice(if *complete { b"true" } else { b"false" });
     if let Some(addr) = client {
-        w.name("client");
+        w.name(member!("client"));
         push_address(w.out, addr);
     }
-    w.optional("source_ip", source_ip.as_deref());
-    w.optional("user_agent", user_agent.as_deref());
-    w.optional("upstream_request_id", upstream_request_id.as_deref());
-    w.optional("upstream", upstream.as_deref());
-    w.optional("upstream_role_session", upstream_role_session.as_deref());
+    w.optional(member!("source_ip"), source_ip.as_deref());
+    w.optional(member!("user_agent"), user_agent.as_deref());
+    w.optional(
+        member!("upstream_request_id"),
+        upstream_request_id.as_deref(),
+    );
+    w.optional(member!("upstream"), upstream.as_deref());
+    w.optional(
+        member!("upstream_role_session"),
+        upstream_role_session.as_deref(),
+    );
     w.out.push(b'}');
 }
 
-/// The object being written: where it goes, and whether a member has been
-/// written yet (every later one is preceded by a comma).
+/// The object being written, after its first member.
 struct Fields<'a> {
     out: &'a mut Vec<u8>,
-    first: bool,
 }
 
 impl Fields<'_> {
-    /// `"name":`, after a comma unless it is the first member. Names are
-    /// literals with nothing to escape.
-    fn name(&mut self, name: &str) {
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
-        self.out.push(b'"');
-        self.out.extend_from_slice(name.as_bytes());
-        self.out.extend_from_slice(b"\":");
+    /// A member's name, spelled by [`member!`].
+    fn name(&mut self, member: &str) {
+        self.out.extend_from_slice(member.as_bytes());
     }
 
     fn string(&mut self, name: &str, value: &str) {
@@ -178,17 +186,17 @@ impl Fields<'_> {
             aws_session,
             chain,
         } = subject;
-        self.optional("session_id", session_id.as_deref());
-        self.optional("access_key_id", access_key_id.as_deref());
-        self.optional("identity", identity.as_deref());
-        self.optional("identity_method", identity_method.as_deref());
-        self.optional("issuer", issuer.as_deref());
-        self.optional("username", username.as_deref());
-        self.strings("groups", groups);
-        self.optional("aws_account", aws_account.as_deref());
-        self.optional("aws_role", aws_role.as_deref());
-        self.optional("aws_session", aws_session.as_deref());
-        self.strings("chain", chain);
+        self.optional(member!("session_id"), session_id.as_deref());
+        self.optional(member!("access_key_id"), access_key_id.as_deref());
+        self.optional(member!("identity"), identity.as_deref());
+        self.optional(member!("identity_method"), identity_method.as_deref());
+        self.optional(member!("issuer"), issuer.as_deref());
+        self.optional(member!("username"), username.as_deref());
+        self.strings(member!("groups"), groups);
+        self.optional(member!("aws_account"), aws_account.as_deref());
+        self.optional(member!("aws_role"), aws_role.as_deref());
+        self.optional(member!("aws_session"), aws_session.as_deref());
+        self.strings(member!("chain"), chain);
     }
 }
 

@@ -12,9 +12,13 @@
 
 use std::net::IpAddr;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use crate::policy::Cidr;
+
+/// By constant: behind a trusted proxy (an ECS service's load balancer)
+/// every request reads it, and a lookup by `&str` parses the name first.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Why a request whose client address is unknown is refused: an unknown
 /// address would keep a `not_source_cidr` deny from denying.
@@ -32,7 +36,7 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> Op
     }
     // Every X-Forwarded-For line, in order, as one list.
     let entries: Vec<&str> = headers
-        .get_all("x-forwarded-for")
+        .get_all(X_FORWARDED_FOR)
         .iter()
         .flat_map(|v| v.to_str().map_or(vec![""], |s| s.split(',').collect()))
         .map(str::trim)

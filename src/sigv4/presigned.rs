@@ -17,6 +17,7 @@ use super::authorization::{
 };
 use super::canonical::{ALGORITHM, parse_signature};
 use super::error::SigV4Error;
+use crate::amz_header::{X_AMZ_CONTENT_SHA256, X_AMZ_SECURITY_TOKEN};
 use crate::raw_query::RawQuery;
 
 /// The longest a presigned URL may live: 7 days, as S3 enforces.
@@ -154,7 +155,7 @@ fn authorization(parts: &Parts, p: Params<'_>) -> Result<Authorization, SigV4Err
 
     // A presigned URL's payload is unsigned unless the client also sent and
     // signed `x-amz-content-sha256`; an unsigned one is not a promise.
-    let payload = match header_str(parts, "x-amz-content-sha256")? {
+    let payload = match header_str(parts, X_AMZ_CONTENT_SHA256)? {
         Some(v)
             if signed_headers
                 .split(';')
@@ -166,7 +167,7 @@ fn authorization(parts: &Parts, p: Params<'_>) -> Result<Authorization, SigV4Err
     };
     let security_token = match p.security_token {
         Some(t) => Some(t.into_owned()),
-        None => header_str(parts, "x-amz-security-token")
+        None => header_str(parts, X_AMZ_SECURITY_TOKEN)
             .map_err(|_| malformed("x-amz-security-token is not visible ASCII"))?
             .map(str::to_owned),
     };

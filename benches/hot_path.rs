@@ -416,7 +416,7 @@ fn audit_record(
     e.bucket = s3.bucket.clone();
     e.key = s3.key.clone();
     e.auth = Some("header");
-    e.who.access_key_id = Some(auth.access_key_id.clone());
+    e.who.access_key_id = Some(auth.access_key_id.to_string());
     e.set_session(&session.subject);
     e.policy_version = Some(f.policy.shared_version());
     e.rule = decision.rule.clone();

@@ -148,10 +148,10 @@ pub(super) fn classify(
 
 /// authenticate: the SigV4 signature against the sealed session it names,
 /// then the revocation list.
-pub(super) fn authenticate(
+pub(super) fn authenticate<'a>(
     gateway: &Gateway,
-    parts: &Parts,
-    query: &RawQuery<'_>,
+    parts: &'a Parts,
+    query: &RawQuery<'a>,
     bucket: Option<&str>,
     ctx: &mut RequestCtx,
 ) -> Result<(Arc<OpenedSession>, Verified), S3Error> {
@@ -176,7 +176,7 @@ pub(super) fn authenticate(
             )
         })
         .inspect_err(|_| {
-            ctx.event.who.access_key_id = Some(auth.access_key_id.clone());
+            ctx.event.who.access_key_id = Some(auth.access_key_id.to_string());
         })?;
     let claims = &session.claims;
     let verified = auth

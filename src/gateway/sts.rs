@@ -396,7 +396,7 @@ fn authenticate(
         |code: &'static str, message: String| StsError::new(StatusCode::FORBIDDEN, code, message);
     let auth = crate::sigv4::parse(parts)
         .map_err(|e| denied("IncompleteSignature", e.to_s3_error().message.into_owned()))?;
-    event.who.access_key_id = Some(auth.access_key_id.clone());
+    event.who.access_key_id = Some(auth.access_key_id.to_string());
     let token = auth.security_token.as_deref().ok_or_else(|| {
         denied(
             "InvalidClientTokenId",

@@ -67,19 +67,20 @@ impl PayloadMode {
 }
 
 /// The credential scope: `<date>/<region>/<service>/aws4_request`, kept as
-/// the one string it is signed as, its parts read from it (parsing it costs
-/// one allocation, not one per part).
+/// the one string it is signed as, its parts read from it. Parsed from a
+/// header, it borrows the header's text; from a decoded query parameter,
+/// it owns the decoded string.
 #[derive(Clone, PartialEq, Eq)]
-pub struct CredentialScope {
+pub struct CredentialScope<'a> {
     /// `<date>/<region>/<service>/aws4_request`.
-    scope: String,
+    scope: Cow<'a, str>,
     /// Where the date, region and service end in `scope`.
     date_end: usize,
     region_end: usize,
     service_end: usize,
 }
 
-impl fmt::Debug for CredentialScope {
+impl fmt::Debug for CredentialScope<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CredentialScope")
             .field("date", &self.date())
@@ -89,9 +90,9 @@ impl fmt::Debug for CredentialScope {
     }
 }
 
-impl CredentialScope {
+impl CredentialScope<'static> {
     /// The scope of `date` (`YYYYMMDD`), `region` and `service`.
-    pub fn new(date: &str, region: &str, service: &str) -> CredentialScope {
+    pub fn new(date: &str, region: &str, service: &str) -> CredentialScope<'static> {
         let mut scope = String::with_capacity(date.len() + region.len() + service.len() + 15);
         scope.push_str(date);
         scope.push('/');
@@ -100,10 +101,22 @@ impl CredentialScope {
         scope.push_str(service);
         scope.push_str("/aws4_request");
         CredentialScope {
-            scope,
+            scope: Cow::Owned(scope),
             date_end: date.len(),
             region_end: date.len() + 1 + region.len(),
             service_end: date.len() + region.len() + service.len() + 2,
+        }
+    }
+}
+
+impl CredentialScope<'_> {
+    /// The same scope, owning its text: to keep beyond the request.
+    pub fn into_owned(self) -> CredentialScope<'static> {
+        CredentialScope {
+            scope: Cow::Owned(self.scope.into_owned()),
+            date_end: self.date_end,
+            region_end: self.region_end,
+            service_end: self.service_end,
         }
     }
 
@@ -134,7 +147,7 @@ impl CredentialScope {
 
     /// `20130524/us-east-1/s3/aws4_request`, owned.
     pub fn to_scope_string(&self) -> String {
-        self.scope.clone()
+        self.scope.clone().into_owned()
     }
 
     /// The scope must name the service this is, and a region the gateway
@@ -166,26 +179,30 @@ impl CredentialScope {
     }
 }
 
-/// A parsed, not yet verified, signature.
-pub struct Authorization {
+/// A parsed, not yet verified, signature. Its text borrows the request's
+/// (a header-signed request's access key id, scope, signed headers and
+/// session token are slices of its headers: no copy a request), except
+/// what a presigned URL had percent-escaped, which is decoded into owned
+/// strings.
+pub struct Authorization<'a> {
     pub form: AuthForm,
-    pub access_key_id: String,
+    pub access_key_id: Cow<'a, str>,
     /// From `x-amz-security-token` (header) or `X-Amz-Security-Token` (query).
     /// Secret-ish: never printed by `Debug`.
-    pub security_token: Option<String>,
+    pub security_token: Option<Cow<'a, str>>,
     pub payload: PayloadMode,
-    pub credential: CredentialScope,
+    pub credential: CredentialScope<'a>,
     /// When the client signed (`X-Amz-Date`, or `Date`).
     pub signed_at: SystemTime,
     /// Presigned URLs: `X-Amz-Expires`.
     pub expires_in: Option<Duration>,
     pub(super) amz_date: AmzDate,
     /// Lowercase, `;`-separated, in the client's order.
-    pub(super) signed_headers: String,
+    pub(super) signed_headers: Cow<'a, str>,
     pub(super) signature: [u8; 32],
 }
 
-impl fmt::Debug for Authorization {
+impl fmt::Debug for Authorization<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Authorization")
             .field("form", &self.form)
@@ -204,8 +221,8 @@ impl fmt::Debug for Authorization {
     }
 }
 
-impl Authorization {
-    pub fn credential(&self) -> &CredentialScope {
+impl<'a> Authorization<'a> {
+    pub fn credential(&self) -> &CredentialScope<'a> {
         &self.credential
     }
 
@@ -225,10 +242,10 @@ impl Authorization {
 }
 
 /// The `Authorization: AWS4-HMAC-SHA256 …` header form.
-pub(super) fn parse_header(
-    parts: &Parts,
-    value: &HeaderValue,
-) -> Result<Authorization, SigV4Error> {
+pub(super) fn parse_header<'a>(
+    parts: &'a Parts,
+    value: &'a HeaderValue,
+) -> Result<Authorization<'a>, SigV4Error> {
     let malformed = SigV4Error::HeaderMalformed;
     let value = value.to_str().map_err(|_| malformed("not visible ASCII"))?;
     // ASCII trims, here and below: `to_str` leaves visible ASCII and tabs
@@ -267,7 +284,7 @@ pub(super) fn parse_header(
     let signature = signature.ok_or(malformed("missing Signature"))?;
 
     let (access_key_id, scope) = parse_credential(Cow::Borrowed(credential), false)?;
-    let signed_headers = parse_signed_headers(signed_headers, false)?;
+    let signed_headers = parse_signed_headers(Cow::Borrowed(signed_headers), false)?;
     let signature = parse_signature(signature).ok_or(malformed(
         "Signature must be 64 lowercase hexadecimal characters",
     ))?;
@@ -285,7 +302,7 @@ pub(super) fn parse_header(
     };
     let security_token = header_str(parts, X_AMZ_SECURITY_TOKEN)
         .map_err(|_| malformed("x-amz-security-token is not visible ASCII"))?
-        .map(str::to_owned);
+        .map(Cow::Borrowed);
 
     Ok(Authorization {
         form: AuthForm::Header,
@@ -339,13 +356,13 @@ fn malformed_for(presigned: bool, reason: &'static str) -> SigV4Error {
     }
 }
 
-/// `AKID/YYYYMMDD/region/service/aws4_request`. An owned `value` (a
-/// decoded query parameter) becomes the scope in place: two allocations
-/// (the access key id and, when borrowed, the scope), not one per part.
+/// `AKID/YYYYMMDD/region/service/aws4_request`. A borrowed `value` (a
+/// header's text) gives borrowed parts; an owned one (a decoded query
+/// parameter) becomes the scope in place, and the access key id a copy.
 pub(super) fn parse_credential(
     value: Cow<'_, str>,
     presigned: bool,
-) -> Result<(String, CredentialScope), SigV4Error> {
+) -> Result<(Cow<'_, str>, CredentialScope<'_>), SigV4Error> {
     let bad = || {
         malformed_for(
             presigned,
@@ -372,17 +389,20 @@ pub(super) fn parse_credential(
     {
         return Err(bad());
     }
-    let access_key_id = akid.to_owned();
     let date_end = date.len();
     let region_end = date_end + 1 + region.len();
     let service_end = region_end + 1 + service.len();
-    let skip = access_key_id.len() + 1;
-    let scope = match value {
+    let skip = akid.len() + 1;
+    let (access_key_id, scope) = match value {
         Cow::Owned(mut owned) => {
+            let akid = Cow::Owned(owned.get(..skip - 1).ok_or_else(bad)?.to_owned());
             owned.drain(..skip);
-            owned
+            (akid, Cow::Owned(owned))
         }
-        Cow::Borrowed(text) => text.get(skip..).ok_or_else(bad)?.to_owned(),
+        Cow::Borrowed(text) => (
+            Cow::Borrowed(text.get(..skip - 1).ok_or_else(bad)?),
+            Cow::Borrowed(text.get(skip..).ok_or_else(bad)?),
+        ),
     };
     Ok((
         access_key_id,
@@ -428,7 +448,10 @@ static NAME_BYTE: [bool; 256] = {
 
 /// `host;range;x-amz-date`: lowercase header names, `host` required. One
 /// pass over bytes, not two `str::split`s: this runs on every request.
-pub(super) fn parse_signed_headers(value: &str, presigned: bool) -> Result<String, SigV4Error> {
+pub(super) fn parse_signed_headers(
+    value: Cow<'_, str>,
+    presigned: bool,
+) -> Result<Cow<'_, str>, SigV4Error> {
     let mut host = false;
     for name in value.as_bytes().split(|&b| b == b';') {
         if name.is_empty() || !name.iter().all(|&b| NAME_BYTE[usize::from(b)]) {
@@ -443,7 +466,7 @@ pub(super) fn parse_signed_headers(value: &str, presigned: bool) -> Result<Strin
     if !host {
         return Err(SigV4Error::HostNotSigned { presigned });
     }
-    Ok(value.to_owned())
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -507,7 +530,10 @@ mod tests {
             let input = if owned { Cow::Owned(value.clone()) } else { Cow::Borrowed(value.as_str()) };
             let parsed = parse_credential(input, owned).ok().map(|(akid, scope)| {
                 assert_eq!(scope, CredentialScope::new(scope.date(), scope.region(), scope.service()));
-                [akid, scope.date().to_owned(), scope.region().to_owned(), scope.service().to_owned()]
+                // A header's text is borrowed, not copied.
+                assert_eq!(matches!(akid, Cow::Borrowed(_)), !owned);
+                assert_eq!(matches!(scope.scope, Cow::Borrowed(_)), !owned);
+                [akid.into_owned(), scope.date().to_owned(), scope.region().to_owned(), scope.service().to_owned()]
             });
             proptest::prop_assert_eq!(parsed, credential_parts(&value));
         }
@@ -517,8 +543,11 @@ mod tests {
             value in "(host|Host|x-amz-date|hos|hostx|range|a_b!~|a b|a:b|é|)(;(host|Host|x-amz-date|hos|hostx|range|a_b!~|a b|a:b|é|)){0,5}",
             presigned: bool,
         ) {
-            let parsed = parse_signed_headers(&value, presigned);
-            proptest::prop_assert_eq!(parsed, signed_headers_split_as_text(&value, presigned));
+            let parsed = parse_signed_headers(Cow::Borrowed(&value), presigned);
+            proptest::prop_assert_eq!(
+                parsed.map(Cow::into_owned),
+                signed_headers_split_as_text(&value, presigned)
+            );
         }
     }
 
@@ -545,7 +574,8 @@ mod tests {
 
     #[test]
     fn header_form_parses_into_its_parts() {
-        let a = parse(&with_auth(GOOD)).unwrap();
+        let parts = with_auth(GOOD);
+        let a = parse(&parts).unwrap();
         assert_eq!(a.form, AuthForm::Header);
         assert_eq!(a.access_key_id, "AKIAIOSFODNN7EXAMPLE");
         assert_eq!(a.credential.region(), "us-east-1");
@@ -646,7 +676,8 @@ mod tests {
 
     #[test]
     fn scope_must_name_the_service_and_a_region_served() {
-        let a = parse(&with_auth(GOOD)).unwrap();
+        let parts = with_auth(GOOD);
+        let a = parse(&parts).unwrap();
         let serves = |r: &str| r == "us-east-1" || r == "eu-west-1";
         assert_eq!(a.credential.check(false, serves, "eu-west-1", "s3"), Ok(()));
         let err = a

@@ -13,13 +13,16 @@ use crate::raw_query::RawQuery;
 
 /// Finds the signature in the request: the `Authorization` header or a
 /// presigned query string.
-pub fn parse(parts: &Parts) -> Result<Authorization, SigV4Error> {
+pub fn parse(parts: &Parts) -> Result<Authorization<'_>, SigV4Error> {
     parse_with_query(parts, &RawQuery::of(&parts.uri))
 }
 
 /// [`parse`] with the request's query already split (once a request, for
 /// every stage that reads it).
-pub fn parse_with_query(parts: &Parts, query: &RawQuery<'_>) -> Result<Authorization, SigV4Error> {
+pub fn parse_with_query<'a>(
+    parts: &'a Parts,
+    query: &RawQuery<'a>,
+) -> Result<Authorization<'a>, SigV4Error> {
     let query_auth = presigned::detect(query);
     let mut headers = parts.headers.get_all(AUTHORIZATION).iter();
     let header = headers.next();

@@ -86,7 +86,7 @@ impl PostSignatureError {
 /// A form's parsed, not yet verified, signature.
 pub struct PostSignature {
     pub access_key_id: String,
-    pub credential: CredentialScope,
+    pub credential: CredentialScope<'static>,
     /// `x-amz-date`.
     signed_at: SystemTime,
     signature: [u8; 32],
@@ -123,8 +123,8 @@ impl PostSignature {
         let signature = field("x-amz-signature").ok_or(E::Missing("x-amz-signature"))?;
         let signature = parse_signature(signature).ok_or(E::Invalid("x-amz-signature"))?;
         Ok(PostSignature {
-            access_key_id,
-            credential,
+            access_key_id: access_key_id.into_owned(),
+            credential: credential.into_owned(),
             signed_at: date.system_time(),
             signature,
         })

@@ -114,12 +114,15 @@ impl<'a> Params<'a> {
     }
 }
 
-pub fn parse_query(parts: &Parts, query: &RawQuery<'_>) -> Result<Authorization, SigV4Error> {
+pub fn parse_query<'a>(
+    parts: &'a Parts,
+    query: &RawQuery<'a>,
+) -> Result<Authorization<'a>, SigV4Error> {
     authorization(parts, Params::collect(query)?)
 }
 
 /// The signature the parameters describe, checked field by field.
-fn authorization(parts: &Parts, p: Params<'_>) -> Result<Authorization, SigV4Error> {
+fn authorization<'a>(parts: &'a Parts, p: Params<'a>) -> Result<Authorization<'a>, SigV4Error> {
     let malformed = SigV4Error::QueryMalformed;
     let algorithm = p.algorithm.ok_or(malformed("missing X-Amz-Algorithm"))?;
     if algorithm != ALGORITHM {
@@ -137,7 +140,7 @@ fn authorization(parts: &Parts, p: Params<'_>) -> Result<Authorization, SigV4Err
     let signature = p.signature.ok_or(malformed("missing X-Amz-Signature"))?;
 
     let (access_key_id, scope) = parse_credential(credential, true)?;
-    let signed_headers = parse_signed_headers(&signed_headers, true)?;
+    let signed_headers = parse_signed_headers(signed_headers, true)?;
     let signature = parse_signature(&signature).ok_or(malformed(
         "X-Amz-Signature must be 64 lowercase hexadecimal characters",
     ))?;
@@ -166,10 +169,10 @@ fn authorization(parts: &Parts, p: Params<'_>) -> Result<Authorization, SigV4Err
         _ => PayloadMode::Unsigned,
     };
     let security_token = match p.security_token {
-        Some(t) => Some(t.into_owned()),
+        Some(t) => Some(t),
         None => header_str(parts, X_AMZ_SECURITY_TOKEN)
             .map_err(|_| malformed("x-amz-security-token is not visible ASCII"))?
-            .map(str::to_owned),
+            .map(Cow::Borrowed),
     };
 
     Ok(Authorization {
@@ -248,7 +251,8 @@ mod tests {
 
     #[test]
     fn presigned_query_parses() {
-        let a = parse(&parts(AWS_EXAMPLE)).unwrap();
+        let request = parts(AWS_EXAMPLE);
+        let a = parse(&request).unwrap();
         assert_eq!(a.form, AuthForm::Presigned);
         assert_eq!(a.access_key_id, "AKIAIOSFODNN7EXAMPLE");
         assert_eq!(a.credential.as_str(), "20130524/us-east-1/s3/aws4_request");
@@ -268,7 +272,8 @@ mod tests {
     #[test]
     fn presigned_security_token_comes_from_the_query() {
         let uri = format!("{AWS_EXAMPLE}&X-Amz-Security-Token=FQo%2Bab%2F%3D");
-        let a = parse(&parts(&uri)).unwrap();
+        let request = parts(&uri);
+        let a = parse(&request).unwrap();
         assert_eq!(a.security_token.as_deref(), Some("FQo+ab/="));
         assert!(!format!("{a:?}").contains("FQo"));
     }

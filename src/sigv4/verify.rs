@@ -63,7 +63,7 @@ impl fmt::Debug for Verified {
     }
 }
 
-impl Authorization {
+impl Authorization<'_> {
     /// Verifies the signature of an S3 request (whose body is described by
     /// `x-amz-content-sha256`). Does not check the credential's service: the
     /// caller does (`s3` for S3, `sts` for the STS API).

@@ -17,8 +17,6 @@
 //! Pure, and below every stage: `session` seals an [`Identity`], `policy`
 //! decides on it, `audit` writes its name.
 
-use std::fmt::Write as _;
-
 use serde::{Deserialize, Serialize};
 
 /// Who a session belongs to. Optional parts are left out of the sealed
@@ -90,7 +88,15 @@ pub fn is_anonymous(identity: &Identity) -> bool {
 
 /// The principal name of an identity (see the module doc).
 pub fn principal_name(identity: &Identity) -> String {
-    let mut out = String::with_capacity(16 + identity.subject.len());
+    // Written piece by piece, not through `fmt`: the policy names the
+    // caller on every request.
+    let len = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    let mut out = String::with_capacity(
+        16 + identity.subject.len()
+            + len(&identity.issuer)
+            + len(&identity.aws_account)
+            + len(&identity.aws_role),
+    );
     match identity.method.as_str() {
         ANONYMOUS => out.push_str(ANONYMOUS),
         "mint" => {
@@ -98,16 +104,16 @@ pub fn principal_name(identity: &Identity) -> String {
             out.push_str(&identity.subject);
         }
         "oidc" => {
-            let _ = write!(
-                out,
-                "oidc:{}#{}",
-                identity.issuer.as_deref().unwrap_or(""),
-                identity.subject
-            );
+            out.push_str("oidc:");
+            out.push_str(identity.issuer.as_deref().unwrap_or(""));
+            out.push('#');
+            out.push_str(&identity.subject);
         }
         "aws" => match (&identity.aws_account, &identity.aws_role) {
             (Some(account), Some(role)) => {
-                let _ = write!(out, "aws:role/{account}/{role}");
+                for piece in ["aws:role/", account, "/", role] {
+                    out.push_str(piece);
+                }
             }
             _ => {
                 out.push_str("aws:");
@@ -115,7 +121,9 @@ pub fn principal_name(identity: &Identity) -> String {
             }
         },
         method => {
-            let _ = write!(out, "{method}:{}", identity.subject);
+            out.push_str(method);
+            out.push(':');
+            out.push_str(&identity.subject);
         }
     }
     out

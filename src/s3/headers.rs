@@ -345,23 +345,38 @@ pub fn implied_actions(
     headers: &HeaderMap,
     query: &[(String, String)],
 ) -> Result<Vec<Action>, S3Error> {
+    // One pass over the map, no lookup by name: its iterator yields a
+    // name's values one after the other, so a name's first value and
+    // whether another follows are read as it goes. A header that is
+    // neither `x-amz-*` nor single-valued has nothing to check. The
+    // others' first value is read as text only for the table, below (an
+    // Authorization header is hundreds of bytes to validate for nothing).
+    let mut entries = headers.iter().peekable();
+    let header_fields = std::iter::from_fn(move || {
+        loop {
+            let (name, first) = entries.next()?;
+            let mut repeated = false;
+            while entries.next_if(|(next, _)| *next == name).is_some() {
+                repeated = true;
+            }
+            let name = name.as_str();
+            if name.starts_with("x-amz-") || must_be_single(name) {
+                return Some((name, Some(Field::Header(first)), repeated));
+            }
+        }
+    });
+    implied_by_fields(op, headers, header_fields, query)
+}
+
+/// [`implied_actions`] over the request's header fields (name, first
+/// value, whether another follows), as they were read.
+fn implied_by_fields<'a>(
+    op: Operation,
+    headers: &HeaderMap,
+    header_fields: impl Iterator<Item = (&'a str, Option<Field<'a>>, bool)>,
+    query: &'a [(String, String)],
+) -> Result<Vec<Action>, S3Error> {
     let mut out = Vec::new();
-    // A header that is neither `x-amz-*` nor single-valued has nothing to
-    // check: skipped before its values are looked up. The others' first
-    // value is read as text only for the table, below (an Authorization
-    // header is hundreds of bytes to validate for nothing).
-    let header_fields = headers
-        .keys()
-        .filter(|name| name.as_str().starts_with("x-amz-") || must_be_single(name.as_str()))
-        .map(|name| {
-            let mut values = headers.get_all(name).iter();
-            let first = values.next();
-            (
-                name.as_str(),
-                first.map(Field::Header),
-                values.next().is_some(),
-            )
-        });
     let query_fields = query.iter().enumerate().map(|(i, (name, value))| {
         let repeated =
             query[..i].iter().any(|(n, _)| n == name) || headers.contains_key(name.as_str());
@@ -406,6 +421,75 @@ mod tests {
     use http::HeaderValue;
 
     use super::*;
+
+    /// The header fields as `implied_actions` read them until it made one
+    /// pass over the map: each name, then its values by lookup. The oracle
+    /// the proptest below holds the pass to.
+    fn by_lookup(op: Operation, headers: &HeaderMap) -> Result<Vec<Action>, S3Error> {
+        let fields = headers
+            .keys()
+            .filter(|name| name.as_str().starts_with("x-amz-") || must_be_single(name.as_str()))
+            .map(|name| {
+                let mut values = headers.get_all(name).iter();
+                let first = values.next();
+                (
+                    name.as_str(),
+                    first.map(Field::Header),
+                    values.next().is_some(),
+                )
+            });
+        implied_by_fields(op, headers, fields, &[])
+    }
+
+    mod one_pass {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const NAMES: [&str; 9] = [
+            "x-amz-acl",
+            "x-amz-meta-a",
+            "x-amz-server-side-encryption",
+            "x-amz-tagging",
+            "range",
+            "content-type",
+            "accept",
+            "user-agent",
+            "x-amz-security-token",
+        ];
+
+        proptest! {
+            /// Maps over names of each kind (x-amz, single-valued, neither),
+            /// some repeated and interleaved: the pass answers what the
+            /// lookups answered, the same actions or the same refusal.
+            #[test]
+            fn a_pass_over_the_map_answers_what_lookups_answered(
+                entries in prop::collection::vec(
+                    (
+                        prop::sample::select(&NAMES[..]),
+                        prop::sample::select(vec!["AES256", "aws:kms", "private", "a=b", "bytes=0-1", "x"]),
+                    ),
+                    0..12,
+                ),
+                op in prop::sample::select(vec![
+                    Operation::PutObject,
+                    Operation::GetObject,
+                    Operation::CopyObject,
+                    Operation::CreateMultipartUpload,
+                ]),
+            ) {
+                let mut map = HeaderMap::new();
+                for (name, value) in &entries {
+                    map.append(*name, HeaderValue::from_static(value));
+                }
+                let message = |e: S3Error| e.message;
+                prop_assert_eq!(
+                    implied_actions(op, &map, &[]).map_err(message),
+                    by_lookup(op, &map).map_err(message)
+                );
+            }
+        }
+    }
 
     fn headers(list: &[(&'static str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();

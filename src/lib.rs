@@ -51,6 +51,7 @@ pub mod server;
 pub mod session;
 pub mod shared;
 pub mod sigv4;
+pub(crate) mod split_ascii;
 pub mod store;
 pub mod sts_api;
 pub mod upstream;

@@ -71,6 +71,7 @@ use super::name::{
 use super::query::{Query, Sub};
 use crate::amz_header::X_AMZ_COPY_SOURCE;
 use crate::raw_query::RawQuery;
+use crate::split_ascii;
 
 /// S3's limit on a key's UTF-8 bytes; longer keys are `KeyTooLongError`.
 /// Checked here so s3gate never forwards (or audits) a key S3 would refuse.
@@ -198,7 +199,7 @@ pub fn classify_with_query(
         .map(str::to_ascii_lowercase);
     let (addressing, bucket, raw_key) = match host_bucket.as_deref() {
         Some(bucket) => (Addressing::VirtualHost, Some(bucket), Some(after_slash)),
-        None => match after_slash.split_once('/') {
+        None => match split_ascii::split_once(after_slash, b'/') {
             Some((bucket, rest)) => (Addressing::Path, Some(bucket), Some(rest)),
             None if after_slash.is_empty() => (Addressing::Path, None, None),
             None => (Addressing::Path, Some(after_slash), None),

@@ -8,6 +8,7 @@ use http::{HeaderMap, Uri};
 
 use super::error::{S3Error, S3ErrorCode};
 use crate::hex_digits::digit;
+use crate::split_ascii;
 
 /// The source object of CopyObject / UploadPartCopy, from `x-amz-copy-source`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +30,7 @@ pub(super) fn host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> 
         // IPv6 literal: never a virtual host.
         return None;
     }
-    Some(raw.split_once(':').map_or(raw, |(h, _)| h))
+    Some(split_ascii::split_once(raw, b':').map_or(raw, |(h, _)| h))
 }
 
 /// `bucket` when `host` is `bucket.<domain>` for a configured domain (ASCII

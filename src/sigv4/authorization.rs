@@ -20,6 +20,7 @@ use http::request::Parts;
 use super::amz_date::AmzDate;
 use super::canonical::{ALGORITHM, parse_hex32, parse_signature};
 use super::error::SigV4Error;
+use crate::split_ascii;
 
 /// How the request carried its signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,7 +229,7 @@ impl<'a> Authorization<'a> {
 
     /// The signed header names, lowercase.
     pub fn signed_headers(&self) -> impl Iterator<Item = &str> {
-        self.signed_headers.split(';')
+        split_ascii::split(&self.signed_headers, b';')
     }
 
     pub(super) fn is_signed(&self, name: &str) -> bool {
@@ -264,10 +265,9 @@ pub(super) fn parse_header<'a>(
     };
 
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);
-    for component in rest.split(',') {
+    for component in split_ascii::split(rest, b',') {
         let component = component.trim_ascii();
-        let (key, val) = component
-            .split_once('=')
+        let (key, val) = split_ascii::split_once(component, b'=')
             .ok_or(malformed("each component must be Key=Value"))?;
         let slot = match key.trim_ascii() {
             "Credential" => &mut credential,
@@ -369,7 +369,7 @@ pub(super) fn parse_credential(
             "Credential must be <access key id>/<YYYYMMDD>/<region>/<service>/aws4_request",
         )
     };
-    let mut it = value.split('/');
+    let mut it = split_ascii::split(&value, b'/');
     let (Some(akid), Some(date), Some(region), Some(service), Some(terminator), None) = (
         it.next(),
         it.next(),

@@ -21,6 +21,7 @@ use zeroize::Zeroizing;
 use super::mac_key::{Mac, MacKey};
 use crate::hex_digits::{self, Case};
 use crate::raw_query::RawQuery;
+use crate::split_ascii;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -334,7 +335,7 @@ impl CanonicalInput<'_, '_> {
         push_canonical_query(&mut out, self.query, self.presigned, redact);
         out.push(b'\n');
         let scan = parts.headers.len() <= SCAN_LIMIT;
-        for name in self.signed_headers.split(';') {
+        for name in split_ascii::split(self.signed_headers, b';') {
             out.extend_from_slice(name.as_bytes());
             out.push(b':');
             let mut first = true;

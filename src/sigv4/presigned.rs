@@ -19,6 +19,7 @@ use super::canonical::{ALGORITHM, parse_signature};
 use super::error::SigV4Error;
 use crate::amz_header::{X_AMZ_CONTENT_SHA256, X_AMZ_SECURITY_TOKEN};
 use crate::raw_query::RawQuery;
+use crate::split_ascii;
 
 /// The longest a presigned URL may live: 7 days, as S3 enforces.
 pub const MAX_EXPIRES_SECS: u64 = 604_800;
@@ -160,9 +161,7 @@ fn authorization<'a>(parts: &'a Parts, p: Params<'a>) -> Result<Authorization<'a
     // signed `x-amz-content-sha256`; an unsigned one is not a promise.
     let payload = match header_str(parts, X_AMZ_CONTENT_SHA256)? {
         Some(v)
-            if signed_headers
-                .split(';')
-                .any(|n| n == "x-amz-content-sha256") =>
+            if split_ascii::split(&signed_headers, b';').any(|n| n == "x-amz-content-sha256") =>
         {
             PayloadMode::parse(v)?
         }

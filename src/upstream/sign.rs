@@ -41,6 +41,7 @@ const UNSIGNED: [HeaderName; 4] = [
 ];
 
 use crate::amz_header::{X_AMZ_CONTENT_SHA256, X_AMZ_DATE, X_AMZ_SECURITY_TOKEN};
+use crate::split_ascii;
 
 /// Slots of the signing-key cache. A store is signed with one set of
 /// credentials (static keys) or one per caller role session; more callers
@@ -166,9 +167,8 @@ impl SigningKeys {
 
         // The canonical request, hashed as it is written.
         let mut h = Sha256::new();
-        let (path, query) = path_and_query
-            .split_once('?')
-            .unwrap_or((path_and_query, ""));
+        let (path, query) =
+            split_ascii::split_once(path_and_query, b'?').unwrap_or((path_and_query, ""));
         h.update(method.as_bytes());
         h.update(b"\n");
         h.update(if path.is_empty() { "/" } else { path }.as_bytes());

@@ -32,6 +32,7 @@ pub(crate) mod amz_header;
 pub mod audit;
 pub mod calendar;
 pub mod config;
+pub(crate) mod constant_time;
 pub mod dev;
 pub mod forwarded;
 pub mod gateway;

@@ -15,7 +15,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rand::CryptoRng;
-use subtle::ConstantTimeEq as _;
 use zeroize::Zeroize as _;
 
 use super::envelope::{self, EnvelopeError};
@@ -24,6 +23,7 @@ use super::opened::OpenedSession;
 use super::quota::{ParentQuota, Quota};
 use super::secret::SecretString;
 use super::{Claims, Identity, MAX_CHAIN, MAX_GROUPS, SessionCredentials, SessionError};
+use crate::constant_time::same_bytes;
 use crate::policy::Scope;
 
 /// Longest session token accepted, checked before decoding anything.
@@ -100,12 +100,7 @@ impl Claims {
         access_key_id: &str,
         now: SystemTime,
     ) -> Result<(), SessionError> {
-        let same_key: bool = self
-            .access_key_id
-            .as_bytes()
-            .ct_eq(access_key_id.as_bytes())
-            .into();
-        if !same_key {
+        if !same_bytes(self.access_key_id.as_bytes(), access_key_id.as_bytes()) {
             return Err(SessionError::AccessKeyMismatch);
         }
         if unix_seconds(now) >= self.expires_at {

@@ -28,13 +28,13 @@ use bytes::Bytes;
 use http::request::Parts;
 use http_body::{Body, Frame, SizeHint};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::authorization::PayloadMode;
 use super::chunked::ChunkDecoder;
 use super::error::SigV4Error;
 use super::integrity::BodyChecks;
 use super::verify::Verified;
+use crate::constant_time::same_bytes;
 
 enum Mode {
     Passthrough,
@@ -199,7 +199,7 @@ where
                         held,
                     } => {
                         let actual: [u8; 32] = std::mem::take(hasher).finalize().into();
-                        if !bool::from(actual.ct_eq(expected)) {
+                        if !same_bytes(&actual, expected) {
                             return Poll::Ready(Some(Err(SigV4Error::ContentSha256Mismatch)));
                         }
                         let held = held.take();

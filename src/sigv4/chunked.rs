@@ -23,12 +23,12 @@ use std::collections::VecDeque;
 
 use bytes::{Buf, Bytes, BytesMut};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::canonical::{chunk_signature, parse_hex32, trailer_signature};
 use super::checksum::{ChecksumAlgorithm, Checksummer};
 use super::error::SigV4Error;
 use super::verify::StreamSigning;
+use crate::constant_time::same_bytes;
 
 /// The largest chunk s3gate holds in memory while its signature is checked.
 /// SDKs send 64 KiB–8 MiB chunks; anything larger is hostile or broken.
@@ -337,7 +337,7 @@ impl ChunkDecoder {
                 &chain.previous,
                 &data_sha256,
             );
-            if !bool::from(expected.ct_eq(&chain.announced)) {
+            if !same_bytes(&expected, &chain.announced) {
                 return Err(SigV4Error::ChunkSignatureDoesNotMatch);
             }
             chain.previous = chain.announced;
@@ -397,7 +397,7 @@ impl ChunkDecoder {
                 &chain.previous,
                 &trailers_sha256,
             );
-            if !bool::from(expected.ct_eq(&announced)) {
+            if !same_bytes(&expected, &announced) {
                 return Err(SigV4Error::TrailerSignatureDoesNotMatch);
             }
             self.state = State::TrailerEnd;

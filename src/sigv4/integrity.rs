@@ -15,10 +15,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::HeaderMap;
 use md5::Digest as _;
-use subtle::ConstantTimeEq;
 
 use super::checksum::{ChecksumAlgorithm, Checksummer};
 use super::error::SigV4Error;
+use crate::constant_time::same_bytes;
 
 /// The integrity promises a request makes about its payload.
 #[derive(Default)]
@@ -110,7 +110,7 @@ impl BodyChecks {
     pub fn finish(&mut self) -> Result<(), SigV4Error> {
         if let Some((md5, expected)) = self.md5.take() {
             let actual = md5.finalize();
-            if !bool::from(actual.as_slice().ct_eq(&expected)) {
+            if !same_bytes(actual.as_slice(), &expected) {
                 return Err(SigV4Error::ContentMd5Mismatch);
             }
         }

@@ -17,12 +17,11 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use subtle::ConstantTimeEq;
-
 use super::amz_date::AmzDate;
 use super::authorization::{CredentialScope, parse_credential};
 use super::canonical::{ALGORITHM, SigningKey, parse_signature, policy_signature};
 use super::key_cache::SigningKeyCache;
+use crate::constant_time::same_bytes;
 use crate::s3::{S3Error, S3ErrorCode};
 
 /// Why a form's signature fields are refused.
@@ -144,7 +143,7 @@ impl PostSignature {
         let c = &self.credential;
         let key = keys.key(secret, c.date(), c.region(), c.service());
         let expected = policy_signature(&key, policy);
-        if bool::from(expected.ct_eq(&self.signature)) {
+        if same_bytes(&expected, &self.signature) {
             Ok(())
         } else {
             Err(PostSignatureError::Mismatch)

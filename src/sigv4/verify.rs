@@ -10,7 +10,6 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use http::request::Parts;
-use subtle::ConstantTimeEq;
 
 use super::amz_date::AmzDate;
 use super::authorization::{
@@ -20,6 +19,7 @@ use super::canonical::{CanonicalInput, SigningKey, hex32, request_signature, str
 use super::checksum::ChecksumAlgorithm;
 use super::error::{MismatchDetail, SigV4Error};
 use super::key_cache::SigningKeyCache;
+use crate::constant_time::same_bytes;
 use crate::raw_query::RawQuery;
 
 /// How far a signature's time may be from ours, either way.
@@ -197,7 +197,7 @@ impl Authorization<'_> {
             None => SigningKey::derive(secret, date, region, service),
         };
         let expected = request_signature(&key, self.amz_date.as_str(), scope, &canonical_request);
-        if !bool::from(expected.ct_eq(&self.signature)) {
+        if !same_bytes(&expected, &self.signature) {
             // For operators only: what we signed, token redacted. Never the
             // expected signature.
             let redacted = input.build(true);

@@ -26,10 +26,12 @@ use aws_credential_types::Credentials;
 use http::HeaderMap;
 use http::header::{self, HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::amz_header::{X_AMZ_CONTENT_SHA256, X_AMZ_DATE, X_AMZ_SECURITY_TOKEN};
+use crate::constant_time::same_bytes;
 use crate::sigv4::{ALGORITHM, AmzDate, SigningKey, hex32, push_query, signature_of_hash};
+use crate::split_ascii;
 
 /// Headers `aws-sigv4` never signs (its default exclusions): a proxy may
 /// change them on the way.
@@ -39,9 +41,6 @@ const UNSIGNED: [HeaderName; 4] = [
     HeaderName::from_static("x-amzn-trace-id"),
     header::TRANSFER_ENCODING,
 ];
-
-use crate::amz_header::{X_AMZ_CONTENT_SHA256, X_AMZ_DATE, X_AMZ_SECURITY_TOKEN};
-use crate::split_ascii;
 
 /// Slots of the signing-key cache. A store is signed with one set of
 /// credentials (static keys) or one per caller role session; more callers
@@ -68,11 +67,7 @@ impl Derived {
     fn matches(&self, creds: &Credentials, date: &[u8; 8]) -> bool {
         self.date == *date
             && self.access_key_id == creds.access_key_id()
-            && bool::from(
-                self.secret
-                    .as_bytes()
-                    .ct_eq(creds.secret_access_key().as_bytes()),
-            )
+            && same_bytes(self.secret.as_bytes(), creds.secret_access_key().as_bytes())
             && self.token.as_ref().map(HeaderValue::as_bytes)
                 == creds.session_token().map(str::as_bytes)
     }

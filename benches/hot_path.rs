@@ -160,6 +160,16 @@ keyring = "unused.toml"
         .into()
     }
 
+    /// The secret of the session a parsed request names.
+    fn secret_of(&self, auth: &sigv4::Authorization<'_>) -> String {
+        let token = auth.security_token.as_deref().unwrap();
+        let (_, secret) = self
+            .keyring
+            .open(&auth.access_key_id, token, self.now)
+            .unwrap();
+        secret.expose().to_owned()
+    }
+
     /// Signs a request as a stock S3 client would, with aws-sigv4.
     fn signed(
         &self,
@@ -503,6 +513,14 @@ fn plain_canonical(
     out
 }
 
+/// A field of an `Authorization: AWS4-HMAC-SHA256 …` header, e.g.
+/// `SignedHeaders=`'s value.
+fn field_of(headers: &http::HeaderMap, needle: &str) -> String {
+    let value = headers["authorization"].to_str().unwrap();
+    let at = value.find(needle).unwrap() + needle.len();
+    value[at..].split(',').next().unwrap().to_owned()
+}
+
 /// What `signature_of_hash` needs besides the hash.
 struct Signing {
     key: sigv4::SigningKey,
@@ -537,11 +555,7 @@ fn sha256_floor(f: &Fixture, parts: &Parts) -> [Signing; 2] {
         let value = percent_encoding::percent_decode_str(value).decode_utf8();
         Some(value.unwrap().into_owned())
     };
-    let header_param = |needle: &str| {
-        let value = parts.headers["authorization"].to_str().unwrap();
-        let at = value.find(needle).unwrap() + needle.len();
-        value[at..].split(',').next().unwrap().to_owned()
-    };
+    let header_param = |needle| field_of(&parts.headers, needle);
     let (amz_date, signed, payload, signature) = if presigned {
         (
             param("X-Amz-Date").unwrap(),
@@ -560,17 +574,10 @@ fn sha256_floor(f: &Fixture, parts: &Parts) -> [Signing; 2] {
             header_param("Signature="),
         )
     };
-    let (_, secret) = f
-        .keyring
-        .open(
-            &auth.access_key_id,
-            auth.security_token.as_deref().unwrap(),
-            f.now,
-        )
-        .unwrap();
+    let secret = f.secret_of(&auth);
     let scope = auth.credential().as_str().to_owned();
     let caller = Signing {
-        key: sigv4::SigningKey::derive(secret.expose().as_bytes(), &amz_date[..8], REGION, "s3"),
+        key: sigv4::SigningKey::derive(secret.as_bytes(), &amz_date[..8], REGION, "s3"),
         canonical: plain_canonical(
             parts.method.as_str(),
             parts.uri.path(),
@@ -584,37 +591,9 @@ fn sha256_floor(f: &Fixture, parts: &Parts) -> [Signing; 2] {
     };
     assert_eq!(hex::encode(caller.signature()), signature, "caller");
 
-    let s3 = classify_with_query(&parts.method, &parts.uri, &query, &parts.headers, &[]).unwrap();
-    let verified = verify(
-        parts,
-        &query,
-        &auth,
-        &f.keyring
-            .open_shared(
-                &auth.access_key_id,
-                auth.security_token.as_deref().unwrap(),
-                f.now,
-            )
-            .unwrap(),
-        f.now,
-    );
-    let (uri, head) = f
-        .upstream
-        .sign_head_with_query(
-            parts,
-            &query,
-            &s3,
-            &verified.payload,
-            None,
-            &f.store_identity,
-            f.now,
-        )
-        .unwrap();
-    let authorization = head["authorization"].to_str().unwrap();
-    let field = |needle: &str| {
-        let at = authorization.find(needle).unwrap() + needle.len();
-        authorization[at..].split(',').next().unwrap().to_owned()
-    };
+    // The store's request, as the pipeline signs it.
+    let (uri, head) = full(f, parts, &mut Vec::new());
+    let field = |needle| field_of(&head, needle);
     let credential = field("Credential=");
     let amz_date = head["x-amz-date"].to_str().unwrap().to_owned();
     let store = Signing {
@@ -870,17 +849,8 @@ fn body_verifiers(c: &mut Criterion) {
     let parts = f.put_sha256(&payload);
     let auth = sigv4::parse(&parts).unwrap();
     assert!(matches!(auth.payload, PayloadMode::Sha256(_)));
-    let (_, secret) = f
-        .keyring
-        .open(
-            &auth.access_key_id,
-            auth.security_token.as_deref().unwrap(),
-            f.now,
-        )
-        .unwrap();
-    let verified = auth
-        .verify(&parts, secret.expose().as_bytes(), f.now)
-        .unwrap();
+    let secret = f.secret_of(&auth);
+    let verified = auth.verify(&parts, secret.as_bytes(), f.now).unwrap();
     g.bench_function(BenchmarkId::new("hex_sha256", "8MiB"), |b| {
         b.iter_batched(
             || frames(&payload),
@@ -903,9 +873,7 @@ fn body_verifiers(c: &mut Criterion) {
         auth.payload,
         PayloadMode::StreamingSigned { trailer: false }
     ));
-    let verified = auth
-        .verify(&parts, secret.expose().as_bytes(), f.now)
-        .unwrap();
+    let verified = auth.verify(&parts, secret.as_bytes(), f.now).unwrap();
     g.bench_function(BenchmarkId::new("aws_chunked_signed", "8MiB"), |b| {
         b.iter_batched(
             || frames(&encoded),

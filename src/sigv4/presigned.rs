@@ -57,18 +57,29 @@ fn decode(raw: &str) -> Result<Cow<'_, str>, SigV4Error> {
     let hex = |b: Option<&u8>| b.and_then(|&b| crate::hex_digits::digit(b));
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
+    while i < bytes.len() {
+        // The bytes up to the next escape or `+` go out whole: a session
+        // token is hundreds of bytes with an escape every few dozen, and
+        // pushing it a byte at a time was ~6 instructions a byte.
+        let run = bytes[i..]
+            .iter()
+            .position(|&b| b == b'%' || b == b'+')
+            .unwrap_or(bytes.len() - i);
+        out.extend_from_slice(&bytes[i..i + run]);
+        i += run;
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
         i += 1;
         match b {
             b'+' => out.push(b' '),
-            b'%' => match (hex(bytes.get(i)), hex(bytes.get(i + 1))) {
+            _ => match (hex(bytes.get(i)), hex(bytes.get(i + 1))) {
                 (Some(hi), Some(lo)) => {
                     out.push(hi << 4 | lo);
                     i += 2;
                 }
                 _ => out.push(b'%'),
             },
-            b => out.push(b),
         }
     }
     String::from_utf8(out)

@@ -148,7 +148,7 @@ impl CredentialScope<'_> {
 
     /// `20130524/us-east-1/s3/aws4_request`, owned.
     pub fn to_scope_string(&self) -> String {
-        self.scope.clone().into_owned()
+        self.as_str().to_owned()
     }
 
     /// The scope must name the service this is, and a region the gateway

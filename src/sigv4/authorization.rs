@@ -452,15 +452,26 @@ pub(super) fn parse_signed_headers(
     value: Cow<'_, str>,
     presigned: bool,
 ) -> Result<Cow<'_, str>, SigV4Error> {
-    let mut host = false;
-    for name in value.as_bytes().split(|&b| b == b';') {
-        if name.is_empty() || !name.iter().all(|&b| NAME_BYTE[usize::from(b)]) {
-            return Err(malformed_for(
-                presigned,
-                "SignedHeaders must be lowercase header names separated by ';'",
-            ));
+    // No branch out on a byte: splitting into pieces and checking each
+    // (`all` stops early) cost ~1,000 instructions for a ~60-byte list.
+    let bytes = value.as_bytes();
+    let (mut valid, mut host, mut start) = (true, false, 0);
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b';' {
+            valid &= i > start;
+            host |= &bytes[start..i] == b"host";
+            start = i + 1;
+        } else {
+            valid &= NAME_BYTE[usize::from(b)];
         }
-        host |= name == b"host";
+    }
+    valid &= bytes.len() > start;
+    host |= &bytes[start..] == b"host";
+    if !valid {
+        return Err(malformed_for(
+            presigned,
+            "SignedHeaders must be lowercase header names separated by ';'",
+        ));
     }
     // Without `host` a signature could be replayed against another endpoint.
     if !host {

@@ -92,11 +92,9 @@ pub struct S3Request {
     pub operation: Operation,
     pub addressing: Addressing,
     pub bucket: Option<String>,
-    /// Decoded key.
+    /// Decoded key. The store's path is encoded from it afresh
+    /// (`upstream`), never copied from the caller's.
     pub key: Option<String>,
-    /// The path after `/bucket/` exactly as the caller sent it (still
-    /// percent-encoded), used to build the upstream path byte-exact.
-    pub raw_key: Option<String>,
     /// The `versionId` query parameter, when present.
     pub version_id: Option<String>,
     /// The decoded `prefix` of a listing, when present.
@@ -230,7 +228,6 @@ pub fn classify_with_query(
         addressing,
         bucket: bucket.map(str::to_owned),
         key,
-        raw_key: raw_key.map(str::to_owned),
         version_id: query.version_id.clone(),
         prefix: None,
         copy_source: None,

@@ -246,7 +246,7 @@ fn compile_rule(loc: &Locator<'_>, effect: Effect, r: RawRule) -> Result<Rule, P
         }
         Some(role) => {
             validate_role_arn(role.get_ref()).map_err(|e| loc.spanned(&role, e))?;
-            Some(role.into_inner())
+            Some(role.into_inner().into())
         }
     };
     let conditions = match r.conditions {

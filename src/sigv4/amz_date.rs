@@ -123,6 +123,11 @@ impl AmzDate {
     pub fn system_time(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(self.unix)
     }
+
+    /// Seconds since the Unix epoch.
+    pub fn unix_seconds(&self) -> u64 {
+        self.unix
+    }
 }
 
 fn digits(b: &[u8]) -> Option<u32> {

@@ -15,7 +15,8 @@
 //! relying party and its pages), which ends in the same sealed sessions.
 //! [`raw_query`] splits a request's query once, for every stage that
 //! reads it (a leaf); `hex_digits` is the one hex-digit table of `s3` and
-//! `sigv4` (a leaf).
+//! `sigv4` (a leaf), and `byte_run` finds the runs their decoders and
+//! encoders copy whole, sixteen bytes at a time (a leaf).
 //! [`secret_file`] writes the files that hold secrets for their owner only
 //! and refuses a keyring file others could read.
 //!
@@ -30,6 +31,7 @@
 
 pub(crate) mod amz_header;
 pub mod audit;
+pub(crate) mod byte_run;
 pub mod calendar;
 pub mod config;
 pub(crate) mod constant_time;

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::mac_key::{Mac, MacKey};
+use crate::byte_run;
 use crate::hex_digits::{self, Case};
 use crate::raw_query::RawQuery;
 use crate::split_ascii;
@@ -128,34 +129,23 @@ fn push_encoded(out: &mut Vec<u8>, c: u8) {
     out.extend_from_slice(&[b'%', HEX[usize::from(c >> 4)], HEX[usize::from(c & 0x0f)]]);
 }
 
-/// How many bytes `bytes` starts with that are unreserved. Sixteen at a
-/// time while whole blocks are: each block is tested with arithmetic
-/// compares folded without an early exit, which compile to a few vector
-/// instructions, where the table lookup a byte with an exit at the first
-/// miss cost ~5 instructions a byte of a presigned URL's session token.
-/// The block that ends the run is finished a byte at a time.
+/// How many bytes `bytes` starts with that are unreserved
+/// ([`crate::byte_run`]): whole blocks by arithmetic compares, the block
+/// that ends the run by the table.
 fn unreserved_run(bytes: &[u8]) -> usize {
-    let unreserved = |c: u8| {
-        let lower = c | 0x20;
-        (lower.wrapping_sub(b'a') < 26)
-            | (c.wrapping_sub(b'0') < 10)
-            | (c == b'-')
-            | (c == b'.')
-            | (c == b'_')
-            | (c == b'~')
-    };
-    let (blocks, _) = bytes.as_chunks::<16>();
-    let mut n = 0;
-    for block in blocks {
-        if !block.iter().fold(true, |all, &c| all & unreserved(c)) {
-            break;
-        }
-        n += 16;
-    }
-    n + bytes[n..]
-        .iter()
-        .position(|&c| !is_unreserved(c))
-        .unwrap_or(bytes.len() - n)
+    byte_run::kept(bytes, unreserved_by_compares, is_unreserved)
+}
+
+/// [`is_unreserved`] spelled as compares, with no table: what a block
+/// test of [`crate::byte_run::kept`] needs to vectorize.
+pub(crate) fn unreserved_by_compares(c: u8) -> bool {
+    let lower = c | 0x20;
+    (lower.wrapping_sub(b'a') < 26)
+        | (c.wrapping_sub(b'0') < 10)
+        | (c == b'-')
+        | (c == b'.')
+        | (c == b'_')
+        | (c == b'~')
 }
 
 /// Percent-decodes `raw` (`+` is a space, as form decoding and the SDK
@@ -213,10 +203,11 @@ fn push_canonical_uri(out: &mut Vec<u8>, path: &str) {
     let bytes = path.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        let run = bytes[i..]
-            .iter()
-            .position(|&c| !(is_unreserved(c) || c == b'/' || c == b'%'))
-            .unwrap_or(bytes.len() - i);
+        let run = byte_run::kept(
+            &bytes[i..],
+            |c| unreserved_by_compares(c) | (c == b'/') | (c == b'%'),
+            |c| is_unreserved(c) | (c == b'/') | (c == b'%'),
+        );
         out.extend_from_slice(&bytes[i..i + run]);
         i += run;
         if let Some(&c) = bytes.get(i) {

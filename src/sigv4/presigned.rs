@@ -18,6 +18,7 @@ use super::authorization::{
 use super::canonical::{ALGORITHM, parse_signature};
 use super::error::SigV4Error;
 use crate::amz_header::{X_AMZ_CONTENT_SHA256, X_AMZ_SECURITY_TOKEN};
+use crate::byte_run;
 use crate::raw_query::RawQuery;
 use crate::split_ascii;
 
@@ -51,20 +52,21 @@ pub fn detect(query: &RawQuery<'_>) -> QueryAuth {
 /// refused.
 fn decode(raw: &str) -> Result<Cow<'_, str>, SigV4Error> {
     let bytes = raw.as_bytes();
-    if !bytes.iter().any(|&b| b == b'%' || b == b'+') {
+    // The bytes up to the next escape or `+` go out whole: a session token
+    // is hundreds of bytes with an escape every few dozen, and pushing it a
+    // byte at a time was ~6 instructions a byte. The run is found sixteen
+    // bytes at a time; finding it a byte at a time was ~5 a byte, ~4,000
+    // instructions of every presigned request.
+    let plain = |b: u8| (b != b'%') & (b != b'+');
+    let run_of = |from: usize| byte_run::kept(&bytes[from..], plain, plain);
+    let first = run_of(0);
+    if first == bytes.len() {
         return Ok(Cow::Borrowed(raw));
     }
     let hex = |b: Option<&u8>| b.and_then(|&b| crate::hex_digits::digit(b));
     let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        // The bytes up to the next escape or `+` go out whole: a session
-        // token is hundreds of bytes with an escape every few dozen, and
-        // pushing it a byte at a time was ~6 instructions a byte.
-        let run = bytes[i..]
-            .iter()
-            .position(|&b| b == b'%' || b == b'+')
-            .unwrap_or(bytes.len() - i);
+    let (mut i, mut run) = (0, first);
+    loop {
         out.extend_from_slice(&bytes[i..i + run]);
         i += run;
         let Some(&b) = bytes.get(i) else {
@@ -81,6 +83,7 @@ fn decode(raw: &str) -> Result<Cow<'_, str>, SigV4Error> {
                 _ => out.push(b'%'),
             },
         }
+        run = run_of(i);
     }
     String::from_utf8(out)
         .map(Cow::Owned)
@@ -156,9 +159,9 @@ fn authorization<'a>(parts: &'a Parts, p: Params<'a>) -> Result<Authorization<'a
     let signature = parse_signature(&signature).ok_or(malformed(
         "X-Amz-Signature must be 64 lowercase hexadecimal characters",
     ))?;
-    let amz_date = AmzDate::parse_iso(&date).ok_or(malformed(
-        "X-Amz-Date must be in the ISO 8601 basic format YYYYMMDD'T'HHMMSS'Z'",
-    ))?;
+    let amz_date = AmzDate::parse_iso(&date).ok_or_else(|| {
+        malformed("X-Amz-Date must be in the ISO 8601 basic format YYYYMMDD'T'HHMMSS'Z'")
+    })?;
     if amz_date.date() != scope.date() {
         return Err(SigV4Error::CredentialDateMismatch { presigned: true });
     }

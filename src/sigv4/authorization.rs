@@ -231,15 +231,6 @@ impl<'a> Authorization<'a> {
     pub fn signed_headers(&self) -> impl Iterator<Item = &str> {
         split_ascii::split(&self.signed_headers, b';')
     }
-
-    pub(super) fn is_signed(&self, name: &str) -> bool {
-        // By bytes: `str::split` sets up a searcher per call, and this runs
-        // for every `x-amz-*` header of every request.
-        self.signed_headers
-            .as_bytes()
-            .split(|&b| b == b';')
-            .any(|s| s == name.as_bytes())
-    }
 }
 
 /// The `Authorization: AWS4-HMAC-SHA256 …` header form.

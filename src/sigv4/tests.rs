@@ -396,6 +396,50 @@ fn unsigned_amz_header_is_rejected() {
     );
 }
 
+/// The header names the unsigned-header check below draws from: `x-amz-*`
+/// names, near misses of each other, and names it must not care about.
+const AMZ_NAMES: [&str; 9] = [
+    "x-amz-date",
+    "x-amz-dat",
+    "x-amz-acl",
+    "x-amz-copy-source",
+    "x-amz-security-token",
+    "x-amz-a",
+    "host",
+    "range",
+    "x-am",
+];
+
+proptest::proptest! {
+    /// The unsigned `x-amz-*` header found by reading the list's names out
+    /// once is the one a search of the whole list per header finds.
+    #[test]
+    fn the_first_unsigned_amz_header_is_the_one_a_search_per_header_finds(
+        present in proptest::collection::vec(proptest::sample::select(&AMZ_NAMES[..]), 0..6),
+        listed in proptest::collection::vec(
+            proptest::prop_oneof![
+                4 => proptest::sample::select(&AMZ_NAMES[..]),
+                1 => proptest::sample::select(&["", "X-Amz-Date", "x-amz-date ", "x-amz-"][..]),
+            ],
+            0..6,
+        ),
+    ) {
+        let mut headers = http::HeaderMap::new();
+        for name in &present {
+            headers.append(*name, http::HeaderValue::from_static("v"));
+        }
+        let listed = listed.join(";");
+        let by_search = headers
+            .keys()
+            .map(http::HeaderName::as_str)
+            .find(|name| name.starts_with("x-amz-") && !listed.split(';').any(|s| s == *name));
+        proptest::prop_assert_eq!(
+            super::verify::first_unsigned_amz(&headers, &listed),
+            by_search
+        );
+    }
+}
+
 #[test]
 fn http2_authority_stands_in_for_the_host_header() {
     let mut parts = get_object(&auth_header(GET_SIGNED, GET_SIG));

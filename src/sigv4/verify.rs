@@ -10,6 +10,8 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use http::request::Parts;
+use http::{HeaderMap, HeaderName};
+use smallvec::SmallVec;
 
 use super::amz_date::AmzDate;
 use super::authorization::{
@@ -21,6 +23,7 @@ use super::error::{MismatchDetail, SigV4Error};
 use super::key_cache::SigningKeyCache;
 use crate::constant_time::same_bytes;
 use crate::raw_query::RawQuery;
+use crate::split_ascii;
 
 /// How far a signature's time may be from ours, either way.
 pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
@@ -258,14 +261,32 @@ impl Authorization<'_> {
     /// s3gate forwards them, so an unsigned one could have been added on the
     /// way.
     fn check_amz_headers_signed(&self, parts: &Parts) -> Result<(), SigV4Error> {
-        for name in parts.headers.keys() {
-            let name = name.as_str();
-            if name.starts_with("x-amz-") && !self.is_signed(name) {
-                return Err(SigV4Error::UnsignedAmzHeader(name.to_owned()));
-            }
+        match first_unsigned_amz(&parts.headers, &self.signed_headers) {
+            Some(name) => Err(SigV4Error::UnsignedAmzHeader(name.to_owned())),
+            None => Ok(()),
         }
-        Ok(())
     }
+}
+
+/// The first `x-amz-*` header name in `headers` that `signed_headers`
+/// (`;`-separated) does not list.
+///
+/// The list's `x-amz-*` names are read out once, then each header is
+/// looked for among them. Searching the whole list for each header split
+/// it again every time: ~300 instructions a header, and a header-signed
+/// request carries three (`x-amz-date`, `x-amz-content-sha256`,
+/// `x-amz-security-token`).
+pub(super) fn first_unsigned_amz<'h>(
+    headers: &'h HeaderMap,
+    signed_headers: &str,
+) -> Option<&'h str> {
+    let signed: SmallVec<[&str; 8]> = split_ascii::split(signed_headers, b';')
+        .filter(|name| name.starts_with("x-amz-"))
+        .collect();
+    headers
+        .keys()
+        .map(HeaderName::as_str)
+        .find(|name| name.starts_with("x-amz-") && !signed.contains(name))
 }
 
 /// Streaming uploads need the decoded length (the proxy forwards with a

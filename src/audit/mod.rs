@@ -75,10 +75,12 @@ pub struct AuditEvent {
     /// The S3 or STS operation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub operation: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bucket: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
+    /// Shared with the classified request.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "shared_str")]
+    pub bucket: Option<Arc<str>>,
+    /// Shared with the classified request.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "shared_str")]
+    pub key: Option<Arc<str>>,
     /// `allow` or `deny`.
     pub decision: &'static str,
     /// The policy rule that decided: a deny's id, the allowing grants' ids

@@ -135,7 +135,7 @@ pub(super) async fn run(
             ),
         ));
     };
-    ctx.event.key = Some(key.clone());
+    ctx.event.key = Some(Arc::from(key.as_str()));
     let file_length = crate::s3::file_length(total, head.file_offset, &boundary)
         .ok_or_else(|| form_error(ctx, FormError::FileLength))?;
     ctx.event.bytes_in = file_length;

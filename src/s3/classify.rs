@@ -59,14 +59,16 @@
 //! Spec: <https://docs.aws.amazon.com/AmazonS3/latest/userguide/VirtualHosting.html>,
 //! <https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html>
 
+use std::sync::Arc;
+
 use http::{HeaderMap, Method, Uri};
 
 use super::action::{Action, Operation};
 use super::error::{S3Error, S3ErrorCode};
 use super::headers::{Encryption, implied_actions};
 use super::name::{
-    CopySource, decode, host, invalid_argument_prefix, invalid_copy_source, parse_copy_source,
-    refuse_dot_segments, validate_bucket, virtual_host_bucket,
+    CopySource, decode, decoded, host, invalid_argument_prefix, invalid_copy_source,
+    parse_copy_source, refuse_dot_segments, validate_bucket, virtual_host_bucket,
 };
 use super::query::{Query, Sub};
 use crate::amz_header::X_AMZ_COPY_SOURCE;
@@ -91,10 +93,11 @@ pub enum Addressing {
 pub struct S3Request {
     pub operation: Operation,
     pub addressing: Addressing,
-    pub bucket: Option<String>,
+    /// Shared: the audit record names it too, without a copy.
+    pub bucket: Option<Arc<str>>,
     /// Decoded key. The store's path is encoded from it afresh
-    /// (`upstream`), never copied from the caller's.
-    pub key: Option<String>,
+    /// (`upstream`), never copied from the caller's. Shared, as `bucket`.
+    pub key: Option<Arc<str>>,
     /// The `versionId` query parameter, when present.
     pub version_id: Option<String>,
     /// The decoded `prefix` of a listing, when present.
@@ -208,7 +211,9 @@ pub fn classify_with_query(
     }
     let raw_key = raw_key.filter(|k| !k.is_empty());
     let key = match raw_key {
-        Some(raw) => Some(decode(raw, false).ok_or_else(|| invalid_uri().with_resource(path))?),
+        Some(raw) => Some(Arc::<str>::from(
+            &*decoded(raw, false).ok_or_else(|| invalid_uri().with_resource(path))?,
+        )),
         None => None,
     };
     if let Some(k) = &key {
@@ -226,7 +231,7 @@ pub fn classify_with_query(
     let mut req = S3Request {
         operation: Operation::Other,
         addressing,
-        bucket: bucket.map(str::to_owned),
+        bucket: bucket.map(Arc::from),
         key,
         version_id: query.version_id.clone(),
         prefix: None,

@@ -106,7 +106,7 @@ pub fn decoded_param_name(name: &str) -> Option<Cow<'_, str>> {
     decoded(name, true)
 }
 
-fn decoded(raw: &str, plus_is_space: bool) -> Option<Cow<'_, str>> {
+pub(super) fn decoded(raw: &str, plus_is_space: bool) -> Option<Cow<'_, str>> {
     let bytes = raw.as_bytes();
     let special = |b: u8| b == b'%' || plus_is_space && b == b'+';
     // One pass that never stops early, so it compiles to a vector loop:

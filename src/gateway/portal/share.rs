@@ -56,8 +56,8 @@ impl Ctx<'_> {
             .map_or(DEFAULT_LINK, Duration::from_secs);
         let (bucket, key) = share::parse_object(object.trim())
             .map_err(|why| (StatusCode::BAD_REQUEST, "InvalidArgument", why))?;
-        record.event.bucket = Some(bucket.to_owned());
-        record.event.key = Some(key.to_owned());
+        record.event.bucket = Some(bucket.into());
+        record.event.key = Some(key.into());
         record.event.set_identity(&session.identity);
         // A link from someone who may not read the object would only fail:
         // say so now, with the policy's reason.

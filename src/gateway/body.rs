@@ -25,7 +25,7 @@ pub struct GatewayBody {
     /// most sessions).
     meter: ReadMeter,
     /// The caller's in-flight slot, given back when the body ends.
-    held: Option<Held<u64>>,
+    held: Option<Held>,
 }
 
 impl GatewayBody {
@@ -63,7 +63,7 @@ impl GatewayBody {
 
     /// Holds the caller's in-flight slot until the body ends.
     #[must_use]
-    pub fn holding(mut self, held: Option<Held<u64>>) -> Self {
+    pub fn holding(mut self, held: Option<Held>) -> Self {
         self.held = held;
         self
     }

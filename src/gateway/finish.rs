@@ -30,7 +30,7 @@ pub fn s3_forwarded(
     mut ctx: RequestCtx,
     mut response: Response<upstream::ResponseBody>,
     meter: ReadMeter,
-    held: Option<Held<u64>>,
+    held: Option<Held>,
 ) -> Response<GatewayBody> {
     ctx.event.status = response.status().as_u16();
     ctx.event.upstream_request_id = upstream::request_id(&response);

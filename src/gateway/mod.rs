@@ -90,8 +90,8 @@ pub struct Gateway {
     /// from the shared state (`[shared]`).
     pub quotas: crate::shared::quota::Quotas,
     /// Requests in flight per principal (`server.max_requests_per_principal`),
-    /// keyed by [`InFlight::key_of`] the principal name.
-    pub principals: InFlight<u64>,
+    /// keyed by the principal's name.
+    pub principals: InFlight,
     /// The config's `[[cors]]` rules, per bucket.
     pub cors: crate::s3::cors::CorsRules,
 }

@@ -39,11 +39,7 @@ const MAX_DELETE_OBJECTS_BODY: usize = 2 * 1024 * 1024;
 /// How an allowed request was answered.
 pub(super) enum Outcome {
     /// By the store.
-    Forwarded(
-        Response<upstream::ResponseBody>,
-        ReadMeter,
-        Option<Held<u64>>,
-    ),
+    Forwarded(Response<upstream::ResponseBody>, ReadMeter, Option<Held>),
     /// By s3gate from its config (`GetBucketCors`): an S3 XML document.
     Answered(String),
 }
@@ -399,11 +395,8 @@ async fn admit(
     claims: &Claims,
     body_length: Option<u64>,
     ctx: &mut RequestCtx,
-) -> Result<(ReadMeter, Option<Held<u64>>), S3Error> {
-    let principal = gateway
-        .principals
-        .key_of(ctx.event.identity().unwrap_or(""));
-    let Some(held) = gateway.principals.enter(&principal) else {
+) -> Result<(ReadMeter, Option<Held>), S3Error> {
+    let Some(held) = gateway.principals.enter(ctx.event.identity().unwrap_or("")) else {
         metrics::limit_hit(Limit::RequestsPerPrincipal);
         let who = ctx.event.identity().unwrap_or_default().to_owned();
         ctx.event.rule = Some("principal concurrency".into());

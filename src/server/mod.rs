@@ -5,7 +5,7 @@
 mod idle;
 mod tls;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -213,7 +213,7 @@ struct Conn {
     client: SocketAddr,
     /// A connection slot, and its source's; `Err`: over a limit, and the
     /// connection gets `503 SlowDown`.
-    admission: Result<(OwnedSemaphorePermit, Option<Held<IpAddr>>), Limit>,
+    admission: Result<(OwnedSemaphorePermit, Option<Held>), Limit>,
 }
 
 /// A slot for a new connection from `client`: under `max_connections`, and
@@ -223,10 +223,10 @@ struct Conn {
 /// client's share.
 fn admit(
     slots: &Arc<Semaphore>,
-    sources: &InFlight<IpAddr>,
+    sources: &InFlight,
     client: SocketAddr,
     trusted_proxies: &[crate::policy::Cidr],
-) -> Result<(OwnedSemaphorePermit, Option<Held<IpAddr>>), Limit> {
+) -> Result<(OwnedSemaphorePermit, Option<Held>), Limit> {
     let permit = slots
         .clone()
         .try_acquire_owned()

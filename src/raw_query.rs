@@ -8,7 +8,8 @@
 //! verifies a signature and the stage that forwards see the same
 //! parameters.
 //!
-//! A leaf: depends on nothing in the crate and decodes nothing. Names and
+//! A leaf: depends on nothing in the crate but the leaf
+//! [`crate::byte_run`], and decodes nothing. Names and
 //! values stay as sent (percent-encoded, `+` not a space); what a stage
 //! makes of them is its own business. Empty pieces (`a&&b`, a trailing
 //! `&`) are not pairs: every stage skipped them, or read them as a
@@ -17,6 +18,8 @@
 //! subresource such as `?acl` as a flag.
 
 use smallvec::SmallVec;
+
+use crate::byte_run;
 
 /// How many pairs are held without allocating: a presigned GET carries
 /// seven `X-Amz-*` parameters and rarely more than a few others.
@@ -69,24 +72,37 @@ impl std::fmt::Debug for RawQuery<'_> {
 
 impl<'a> RawQuery<'a> {
     /// Splits `raw` (the URI's query, `None` when it has none).
+    ///
+    /// The `&` and `=` are found sixteen bytes at a time
+    /// ([`crate::byte_run`]): `str::split` set up a `memchr` for every
+    /// piece, ~3,400 instructions for a presigned URL's query (its session
+    /// token alone is ~450 bytes).
     pub fn new(raw: Option<&'a str>) -> Self {
-        let pairs = raw
-            .unwrap_or("")
-            .split('&')
-            .filter(|piece| !piece.is_empty())
-            .map(|piece| match piece.split_once('=') {
-                Some((name, value)) => Pair {
-                    piece,
-                    name,
-                    value: Some(value),
-                },
-                None => Pair {
-                    piece,
-                    name: piece,
-                    value: None,
-                },
-            })
-            .collect();
+        let text = raw.unwrap_or("");
+        let bytes = text.as_bytes();
+        let not = |sep: u8| move |b: u8| b != sep;
+        let mut pairs = SmallVec::new();
+        let mut start = 0;
+        while start <= bytes.len() {
+            let end = start + byte_run::kept(&bytes[start..], not(b'&'), not(b'&'));
+            // Cut at ASCII bytes, so always on char boundaries.
+            if let Some(piece) = text.get(start..end).filter(|p| !p.is_empty()) {
+                let eq = byte_run::kept(piece.as_bytes(), not(b'='), not(b'='));
+                pairs.push(match (piece.get(..eq), piece.get(eq + 1..)) {
+                    (Some(name), Some(value)) => Pair {
+                        piece,
+                        name,
+                        value: Some(value),
+                    },
+                    _ => Pair {
+                        piece,
+                        name: piece,
+                        value: None,
+                    },
+                });
+            }
+            start = end + 1;
+        }
         Self { raw, pairs }
     }
 
@@ -293,7 +309,13 @@ mod tests {
         /// The pairs are the query's non-empty pieces, in order, and each
         /// piece is its name, then `=` and its value when it has one.
         #[test]
-        fn pairs_rebuild_the_query(raw in "[a=&%+\u{e9}]{0,24}") {
+        fn pairs_rebuild_the_query(
+            raw in prop_oneof![
+                "[a=&%+\u{e9}]{0,24}",
+                // Pieces long enough to hold whole 16-byte blocks.
+                "([a%+\u{e9}]{0,40}(=[a=%\u{e9}]{0,40})?&{0,2}){0,5}",
+            ],
+        ) {
             let q = RawQuery::new(Some(&raw));
             let pieces: Vec<&str> = raw.split('&').filter(|p| !p.is_empty()).collect();
             prop_assert_eq!(q.pairs().iter().map(|p| p.piece).collect::<Vec<_>>(), pieces);

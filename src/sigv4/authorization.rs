@@ -259,7 +259,7 @@ pub(super) fn parse_header<'a>(
     for component in split_ascii::split(rest, b',') {
         let component = component.trim_ascii();
         let (key, val) = split_ascii::split_once(component, b'=')
-            .ok_or(malformed("each component must be Key=Value"))?;
+            .ok_or_else(|| malformed("each component must be Key=Value"))?;
         let slot = match key.trim_ascii() {
             "Credential" => &mut credential,
             "SignedHeaders" => &mut signed_headers,
@@ -270,15 +270,14 @@ pub(super) fn parse_header<'a>(
             return Err(malformed("repeated component"));
         }
     }
-    let credential = credential.ok_or(malformed("missing Credential"))?;
-    let signed_headers = signed_headers.ok_or(malformed("missing SignedHeaders"))?;
-    let signature = signature.ok_or(malformed("missing Signature"))?;
+    let credential = credential.ok_or_else(|| malformed("missing Credential"))?;
+    let signed_headers = signed_headers.ok_or_else(|| malformed("missing SignedHeaders"))?;
+    let signature = signature.ok_or_else(|| malformed("missing Signature"))?;
 
     let (access_key_id, scope) = parse_credential(Cow::Borrowed(credential), false)?;
     let signed_headers = parse_signed_headers(Cow::Borrowed(signed_headers), false)?;
-    let signature = parse_signature(signature).ok_or(malformed(
-        "Signature must be 64 lowercase hexadecimal characters",
-    ))?;
+    let signature = parse_signature(signature)
+        .ok_or_else(|| malformed("Signature must be 64 lowercase hexadecimal characters"))?;
 
     let amz_date = header_date(parts)?;
     if amz_date.date() != scope.date() {

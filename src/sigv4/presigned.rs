@@ -139,26 +139,33 @@ pub fn parse_query<'a>(
 /// The signature the parameters describe, checked field by field.
 fn authorization<'a>(parts: &'a Parts, p: Params<'a>) -> Result<Authorization<'a>, SigV4Error> {
     let malformed = SigV4Error::QueryMalformed;
-    let algorithm = p.algorithm.ok_or(malformed("missing X-Amz-Algorithm"))?;
+    let algorithm = p
+        .algorithm
+        .ok_or_else(|| malformed("missing X-Amz-Algorithm"))?;
     if algorithm != ALGORITHM {
         if algorithm.starts_with("AWS4-") {
             return Err(SigV4Error::UnsupportedAlgorithm { presigned: true });
         }
         return Err(malformed("X-Amz-Algorithm must be AWS4-HMAC-SHA256"));
     }
-    let credential = p.credential.ok_or(malformed("missing X-Amz-Credential"))?;
-    let date = p.date.ok_or(malformed("missing X-Amz-Date"))?;
-    let expires = p.expires.ok_or(malformed("missing X-Amz-Expires"))?;
+    let credential = p
+        .credential
+        .ok_or_else(|| malformed("missing X-Amz-Credential"))?;
+    let date = p.date.ok_or_else(|| malformed("missing X-Amz-Date"))?;
+    let expires = p
+        .expires
+        .ok_or_else(|| malformed("missing X-Amz-Expires"))?;
     let signed_headers = p
         .signed_headers
-        .ok_or(malformed("missing X-Amz-SignedHeaders"))?;
-    let signature = p.signature.ok_or(malformed("missing X-Amz-Signature"))?;
+        .ok_or_else(|| malformed("missing X-Amz-SignedHeaders"))?;
+    let signature = p
+        .signature
+        .ok_or_else(|| malformed("missing X-Amz-Signature"))?;
 
     let (access_key_id, scope) = parse_credential(credential, true)?;
     let signed_headers = parse_signed_headers(signed_headers, true)?;
-    let signature = parse_signature(&signature).ok_or(malformed(
-        "X-Amz-Signature must be 64 lowercase hexadecimal characters",
-    ))?;
+    let signature = parse_signature(&signature)
+        .ok_or_else(|| malformed("X-Amz-Signature must be 64 lowercase hexadecimal characters"))?;
     let amz_date = AmzDate::parse_iso(&date).ok_or_else(|| {
         malformed("X-Amz-Date must be in the ISO 8601 basic format YYYYMMDD'T'HHMMSS'Z'")
     })?;

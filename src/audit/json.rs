@@ -200,20 +200,13 @@ impl Fields<'_> {
     }
 }
 
-/// `n` in decimal. By hand: through `serde_json` or `fmt`, each number
-/// of every record paid a serializer or formatter pass.
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[start..]);
+/// `n` in decimal, by `itoa` (what `serde_json` writes integers with):
+/// two digits a step from a table. Through `serde_json` or `fmt` each
+/// number paid a serializer or formatter pass; a digit at a time, with a
+/// division each, the record's nine numbers (four of them the client's
+/// octets) were ~650 instructions.
+fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// A client address as a JSON string, as its `Display` spells it. An IPv4

@@ -13,12 +13,11 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use http::HeaderValue;
-use http::header::{AsHeaderName, DATE};
-use http::request::Parts;
+use http::header::{AUTHORIZATION, DATE};
+use http::{HeaderMap, HeaderValue};
 
 use super::amz_date::AmzDate;
-use super::canonical::{ALGORITHM, parse_hex32, parse_signature};
+use super::canonical::{ALGORITHM, SCAN_LIMIT, parse_hex32, parse_signature};
 use super::error::SigV4Error;
 use crate::split_ascii;
 
@@ -201,6 +200,10 @@ pub struct Authorization<'a> {
     /// Lowercase, `;`-separated, in the client's order.
     pub(super) signed_headers: Cow<'a, str>,
     pub(super) signature: [u8; 32],
+    /// The `x-amz-content-sha256` header as sent (trimmed), when there is
+    /// one: the canonical request's payload line, read once with the
+    /// other headers rather than looked up again to verify.
+    pub(super) content_sha256: Option<&'a str>,
 }
 
 impl fmt::Debug for Authorization<'_> {
@@ -235,7 +238,7 @@ impl<'a> Authorization<'a> {
 
 /// The `Authorization: AWS4-HMAC-SHA256 …` header form.
 pub(super) fn parse_header<'a>(
-    parts: &'a Parts,
+    found: &SigV4Headers<'a>,
     value: &'a HeaderValue,
 ) -> Result<Authorization<'a>, SigV4Error> {
     let malformed = SigV4Error::HeaderMalformed;
@@ -279,18 +282,19 @@ pub(super) fn parse_header<'a>(
     let signature = parse_signature(signature)
         .ok_or_else(|| malformed("Signature must be 64 lowercase hexadecimal characters"))?;
 
-    let amz_date = header_date(parts)?;
+    let amz_date = found.date()?;
     if amz_date.date() != scope.date() {
         return Err(SigV4Error::CredentialDateMismatch { presigned: false });
     }
 
-    let payload = match header_str(parts, X_AMZ_CONTENT_SHA256)? {
+    let content_sha256 = text_of(found.content_sha256)?;
+    let payload = match content_sha256 {
         Some(v) => PayloadMode::parse(v)?,
         // STS and other services' clients never send it; S3 requires it.
         None if scope.service() != "s3" => PayloadMode::Undeclared,
         None => return Err(SigV4Error::MissingContentSha256),
     };
-    let security_token = header_str(parts, X_AMZ_SECURITY_TOKEN)
+    let security_token = text_of(found.security_token)
         .map_err(|_| malformed("x-amz-security-token is not visible ASCII"))?
         .map(Cow::Borrowed);
 
@@ -305,31 +309,91 @@ pub(super) fn parse_header<'a>(
         amz_date,
         signed_headers,
         signature,
+        content_sha256,
     })
 }
 
-/// `x-amz-date`, or else `date` (RFC 1123).
-fn header_date(parts: &Parts) -> Result<AmzDate, SigV4Error> {
-    if let Some(v) = parts.headers.get(X_AMZ_DATE) {
-        let v = v.to_str().map_err(|_| SigV4Error::InvalidDate)?;
-        return AmzDate::parse_iso(v.trim_ascii()).ok_or(SigV4Error::InvalidDate);
-    }
-    if let Some(v) = parts.headers.get(DATE) {
-        let v = v.to_str().map_err(|_| SigV4Error::InvalidDate)?;
-        return AmzDate::parse_http_date(v).ok_or(SigV4Error::InvalidDate);
-    }
-    Err(SigV4Error::MissingDate)
+use crate::amz_header::{X_AMZ_CONTENT_SHA256, X_AMZ_DATE, X_AMZ_SECURITY_TOKEN};
+
+/// The request headers SigV4 reads: the first value of each (as
+/// `HeaderMap::get` gives it), and whether a second `Authorization`
+/// follows the first.
+///
+/// Up to [`SCAN_LIMIT`] values they are found in one pass along the map,
+/// comparing names; beyond, each is looked up. Each lookup hashed its
+/// name first (~250 instructions, four or five a request), where a
+/// compare that fails on the length is a few.
+#[derive(Default)]
+pub(super) struct SigV4Headers<'a> {
+    pub(super) authorization: Option<&'a HeaderValue>,
+    pub(super) repeated_authorization: bool,
+    amz_date: Option<&'a HeaderValue>,
+    date: Option<&'a HeaderValue>,
+    pub(super) content_sha256: Option<&'a HeaderValue>,
+    pub(super) security_token: Option<&'a HeaderValue>,
 }
 
-use crate::amz_header::X_AMZ_DATE;
-pub(super) use crate::amz_header::{X_AMZ_CONTENT_SHA256, X_AMZ_SECURITY_TOKEN};
+impl<'a> SigV4Headers<'a> {
+    pub(super) fn of(headers: &'a HeaderMap) -> Self {
+        if headers.len() <= SCAN_LIMIT {
+            Self::scanned(headers)
+        } else {
+            Self::looked_up(headers)
+        }
+    }
 
-/// A single header as text; non-ASCII is the caller's malformed request.
-pub(super) fn header_str(
-    parts: &Parts,
-    name: impl AsHeaderName,
-) -> Result<Option<&str>, SigV4Error> {
-    match parts.headers.get(name) {
+    fn scanned(headers: &'a HeaderMap) -> Self {
+        let mut found = Self::default();
+        for (name, value) in headers {
+            let slot = match name.as_str() {
+                "authorization" => {
+                    // The map yields a name's values one after another.
+                    found.repeated_authorization |= found.authorization.is_some();
+                    &mut found.authorization
+                }
+                "x-amz-date" => &mut found.amz_date,
+                "date" => &mut found.date,
+                "x-amz-content-sha256" => &mut found.content_sha256,
+                "x-amz-security-token" => &mut found.security_token,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(value);
+            }
+        }
+        found
+    }
+
+    fn looked_up(headers: &'a HeaderMap) -> Self {
+        let mut authorization = headers.get_all(AUTHORIZATION).iter();
+        Self {
+            authorization: authorization.next(),
+            repeated_authorization: authorization.next().is_some(),
+            amz_date: headers.get(X_AMZ_DATE),
+            date: headers.get(DATE),
+            content_sha256: headers.get(X_AMZ_CONTENT_SHA256),
+            security_token: headers.get(X_AMZ_SECURITY_TOKEN),
+        }
+    }
+
+    /// `x-amz-date`, or else `date` (RFC 1123).
+    fn date(&self) -> Result<AmzDate, SigV4Error> {
+        if let Some(v) = self.amz_date {
+            let v = v.to_str().map_err(|_| SigV4Error::InvalidDate)?;
+            return AmzDate::parse_iso(v.trim_ascii()).ok_or(SigV4Error::InvalidDate);
+        }
+        if let Some(v) = self.date {
+            let v = v.to_str().map_err(|_| SigV4Error::InvalidDate)?;
+            return AmzDate::parse_http_date(v).ok_or(SigV4Error::InvalidDate);
+        }
+        Err(SigV4Error::MissingDate)
+    }
+}
+
+/// A header's value as text, trimmed; non-ASCII is the caller's malformed
+/// request.
+pub(super) fn text_of(value: Option<&HeaderValue>) -> Result<Option<&str>, SigV4Error> {
+    match value {
         None => Ok(None),
         Some(v) => v
             .to_str()
@@ -475,6 +539,7 @@ pub(super) fn parse_signed_headers(
 mod tests {
     use super::*;
     use crate::sigv4::parse;
+    use http::request::Parts;
 
     fn parts(headers: &[(&str, &str)], uri: &str) -> Parts {
         let mut b = http::Request::builder().method("GET").uri(uri);
@@ -537,6 +602,38 @@ mod tests {
                 [akid.into_owned(), scope.date().to_owned(), scope.region().to_owned(), scope.service().to_owned()]
             });
             proptest::prop_assert_eq!(parsed, credential_parts(&value));
+        }
+
+        /// The headers SigV4 reads, found along the map, are the values
+        /// the lookups by name give: the first of each, the same value
+        /// (not an equal one), and a second `Authorization` noticed.
+        #[test]
+        fn the_headers_found_along_the_map_are_the_ones_looked_up(
+            names in proptest::collection::vec(
+                proptest::sample::select(&[
+                    "authorization", "x-amz-date", "date", "x-amz-content-sha256",
+                    "x-amz-security-token", "host", "x-amz-dat", "dates",
+                    "authorizatio", "x-amz-security-tokens", "range",
+                ][..]),
+                0..24,
+            ),
+        ) {
+            let mut headers = http::HeaderMap::new();
+            for (i, name) in names.iter().enumerate() {
+                headers.append(*name, HeaderValue::from_str(&format!("v{i}")).unwrap());
+            }
+            let picked = |f: &SigV4Headers<'_>| {
+                let at = |v: Option<&HeaderValue>| v.map(std::ptr::from_ref);
+                (
+                    [at(f.authorization), at(f.amz_date), at(f.date)],
+                    [at(f.content_sha256), at(f.security_token)],
+                    f.repeated_authorization,
+                )
+            };
+            proptest::prop_assert_eq!(
+                picked(&SigV4Headers::scanned(&headers)),
+                picked(&SigV4Headers::looked_up(&headers))
+            );
         }
 
         #[test]

@@ -301,7 +301,7 @@ fn has_space(bytes: &[u8]) -> bool {
 /// parses and hashes the name first (~350 instructions a lookup, five
 /// lookups a request). A compare is ~10, so at this size a scan costs no
 /// more than the lookup it replaces, however many names a client lists.
-const SCAN_LIMIT: usize = 16;
+pub(super) const SCAN_LIMIT: usize = 16;
 
 /// The values of the header `name`, in the order `get_all` gives them: by
 /// a scan of the map's entries when `scan`, else by `get_all`. The map's

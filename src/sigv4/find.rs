@@ -3,10 +3,9 @@
 //! `presigned.rs`), which depend on neither this nor each other's
 //! dispatch, and on the query as [`crate::raw_query`] split it.
 
-use http::header::AUTHORIZATION;
 use http::request::Parts;
 
-use super::authorization::{Authorization, parse_header};
+use super::authorization::{Authorization, SigV4Headers, parse_header};
 use super::error::SigV4Error;
 use super::presigned::{self, QueryAuth};
 use crate::raw_query::RawQuery;
@@ -24,17 +23,16 @@ pub fn parse_with_query<'a>(
     query: &RawQuery<'a>,
 ) -> Result<Authorization<'a>, SigV4Error> {
     let query_auth = presigned::detect(query);
-    let mut headers = parts.headers.get_all(AUTHORIZATION).iter();
-    let header = headers.next();
-    if header.is_some() && headers.next().is_some() {
+    let found = SigV4Headers::of(&parts.headers);
+    if found.repeated_authorization {
         return Err(SigV4Error::HeaderMalformed(
             "more than one Authorization header",
         ));
     }
-    match (header, query_auth) {
+    match (found.authorization, query_auth) {
         (Some(_), QueryAuth::V4) => Err(SigV4Error::MultipleAuthMechanisms),
-        (Some(value), _) => parse_header(parts, value),
-        (None, QueryAuth::V4) => presigned::parse_query(parts, query),
+        (Some(value), _) => parse_header(&found, value),
+        (None, QueryAuth::V4) => presigned::parse_query(&found, query),
         (None, QueryAuth::V2) => Err(SigV4Error::SignatureV2),
         (None, QueryAuth::None) => Err(SigV4Error::Missing),
     }

@@ -9,15 +9,13 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use http::request::Parts;
-
 use super::amz_date::AmzDate;
 use super::authorization::{
-    AuthForm, Authorization, PayloadMode, header_str, parse_credential, parse_signed_headers,
+    AuthForm, Authorization, PayloadMode, SigV4Headers, parse_credential, parse_signed_headers,
+    text_of,
 };
 use super::canonical::{ALGORITHM, parse_signature};
 use super::error::SigV4Error;
-use crate::amz_header::{X_AMZ_CONTENT_SHA256, X_AMZ_SECURITY_TOKEN};
 use crate::byte_run;
 use crate::raw_query::RawQuery;
 use crate::split_ascii;
@@ -129,15 +127,20 @@ impl<'a> Params<'a> {
     }
 }
 
-pub fn parse_query<'a>(
-    parts: &'a Parts,
+/// The presigned form, from the query's parameters and the headers
+/// SigV4 reads (`found`).
+pub(super) fn parse_query<'a>(
+    found: &SigV4Headers<'a>,
     query: &RawQuery<'a>,
 ) -> Result<Authorization<'a>, SigV4Error> {
-    authorization(parts, Params::collect(query)?)
+    authorization(found, Params::collect(query)?)
 }
 
 /// The signature the parameters describe, checked field by field.
-fn authorization<'a>(parts: &'a Parts, p: Params<'a>) -> Result<Authorization<'a>, SigV4Error> {
+fn authorization<'a>(
+    found: &SigV4Headers<'a>,
+    p: Params<'a>,
+) -> Result<Authorization<'a>, SigV4Error> {
     let malformed = SigV4Error::QueryMalformed;
     let algorithm = p
         .algorithm
@@ -180,7 +183,8 @@ fn authorization<'a>(parts: &'a Parts, p: Params<'a>) -> Result<Authorization<'a
 
     // A presigned URL's payload is unsigned unless the client also sent and
     // signed `x-amz-content-sha256`; an unsigned one is not a promise.
-    let payload = match header_str(parts, X_AMZ_CONTENT_SHA256)? {
+    let content_sha256 = text_of(found.content_sha256)?;
+    let payload = match content_sha256 {
         Some(v)
             if split_ascii::split(&signed_headers, b';').any(|n| n == "x-amz-content-sha256") =>
         {
@@ -190,7 +194,7 @@ fn authorization<'a>(parts: &'a Parts, p: Params<'a>) -> Result<Authorization<'a
     };
     let security_token = match p.security_token {
         Some(t) => Some(t),
-        None => header_str(parts, X_AMZ_SECURITY_TOKEN)
+        None => text_of(found.security_token)
             .map_err(|_| malformed("x-amz-security-token is not visible ASCII"))?
             .map(Cow::Borrowed),
     };
@@ -206,6 +210,7 @@ fn authorization<'a>(parts: &'a Parts, p: Params<'a>) -> Result<Authorization<'a
         amz_date,
         signed_headers,
         signature,
+        content_sha256,
     })
 }
 
@@ -214,6 +219,7 @@ fn authorization<'a>(parts: &'a Parts, p: Params<'a>) -> Result<Authorization<'a
 mod tests {
     use super::*;
     use crate::sigv4::parse;
+    use http::request::Parts;
 
     /// `detect` as it was when it split the raw query itself: the oracle.
     fn detect_splitting(query: &str) -> QueryAuth {
@@ -416,8 +422,8 @@ mod tests {
             let raw = parts.uri.query().unwrap_or("");
             proptest::prop_assert_eq!(detect(&query), detect_splitting(raw));
             proptest::prop_assert_eq!(
-                seen(&parse_query(&parts, &query)),
-                seen(&params_splitting(raw).and_then(|p| authorization(&parts, p)))
+                seen(&parse_query(&SigV4Headers::of(&parts.headers), &query)),
+                seen(&params_splitting(raw).and_then(|p| authorization(&SigV4Headers::of(&parts.headers), p)))
             );
         }
     }

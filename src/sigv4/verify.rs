@@ -14,9 +14,7 @@ use http::{HeaderMap, HeaderName};
 use smallvec::SmallVec;
 
 use super::amz_date::AmzDate;
-use super::authorization::{
-    AuthForm, Authorization, PayloadMode, X_AMZ_CONTENT_SHA256, header_str,
-};
+use super::authorization::{AuthForm, Authorization, PayloadMode};
 use super::canonical::{CanonicalInput, SigningKey, hex32, request_signature, string_to_sign};
 use super::checksum::ChecksumAlgorithm;
 use super::error::{MismatchDetail, SigV4Error};
@@ -117,7 +115,7 @@ impl Authorization<'_> {
             (AuthForm::Presigned, PayloadMode::Unsigned) => "UNSIGNED-PAYLOAD",
             // Header auth, or a presigned URL that signed the header: the
             // literal value as sent (parse already validated it).
-            _ => header_str(parts, X_AMZ_CONTENT_SHA256)?.unwrap_or("UNSIGNED-PAYLOAD"),
+            _ => self.content_sha256.unwrap_or("UNSIGNED-PAYLOAD"),
         };
         self.verify_with(
             parts,

@@ -1,6 +1,7 @@
 //! The run of bytes a test keeps at the start of a slice, found sixteen
-//! bytes at a time: the inner loop of the decoders and encoders that copy
-//! runs whole (a presigned URL's parameters, the canonical query).
+//! bytes at a time: the inner loop of the query's split into pairs, and
+//! of the decoders and encoders that copy runs whole (a presigned URL's
+//! parameters, the canonical query and URI, the store's key path).
 //!
 //! A byte loop with an exit at the first miss costs ~5 instructions a byte,
 //! and a presigned URL's session token is hundreds of bytes with an escape

@@ -13,4 +13,5 @@
 pub mod client;
 pub mod config;
 pub mod issuer;
+pub mod ports;
 pub mod random;

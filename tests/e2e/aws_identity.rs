@@ -352,11 +352,7 @@ fn s3gate_signs_upstream_with_container_credentials_and_no_keys_in_its_config() 
     let mut cmd = clean_command(bin);
     cmd.args(["keyring", "new", "--out"]).arg(&keyring);
     run(cmd, Duration::from_secs(30)).ok();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::harness::free_port();
     let audit = dir.path().join("audit.log");
     let config = dir.path().join("s3gate.toml");
     std::fs::write(dir.path().join("policy.toml"), crate::harness::OPEN_POLICY).unwrap();

@@ -17,6 +17,7 @@ use std::time::Duration;
 pub use crate::common::config::{
     Creds, OPEN_POLICY, REGION, VIRTUAL_HOST_DOMAIN, config_text, write_keyring, write_private,
 };
+pub use crate::common::ports::free_port;
 pub use crate::common::random::{
     random_alnum, random_bytes, random_upper, sha256_hex, unique_name,
 };
@@ -499,16 +500,6 @@ fn scratch_dir() -> PathBuf {
     let dir = parent.join(format!("e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// A loopback port free right now, for a server whose address must be
-/// known before it starts (a config naming it).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `n` random bytes in a file in `dir`; returns its path and SHA-256.

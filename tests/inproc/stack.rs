@@ -105,11 +105,7 @@ impl Stack {
         ));
         // The gateway's address must be in `[login]` before it starts.
         let listen = if login {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
+            let port = crate::common::ports::free_port();
             // The portal on a host of its own (a browser keys origins on
             // the name), S3 on the address.
             let public_url = format!("http://localhost:{port}");

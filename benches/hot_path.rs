@@ -9,7 +9,9 @@
 //! Groups:
 //! - `get_header/*`, `get_presigned/*`: the query's split, classify, sigv4
 //!   parse, session open (uncached, and through the cache of opened
-//!   sessions), sigv4 verify, scope check, upstream re-sign, and `full` (all
+//!   sessions), sigv4 verify, scope check, upstream re-sign (with static
+//!   store keys, and `6b_upstream_resign_role` with a role session's,
+//!   whose token is signed in), and `full` (all
 //!   of them, as the pipeline runs them: the query split once and handed to
 //!   every stage), and `sha256_floor`, the baseline `full` is read
 //!   against: the SHA-256 blocks SigV4 makes any implementation hash for
@@ -62,6 +64,9 @@ struct Fixture {
     creds: SessionCredentials,
     upstream: Upstream,
     store_identity: AwsIdentity,
+    /// The store's credentials as most deployments have them: a role
+    /// session from STS, whose token is signed into every store request.
+    store_role_identity: AwsIdentity,
     policy: Policy,
     now: SystemTime,
 }
@@ -138,12 +143,31 @@ keyring = "unused.toml"
             "bench",
         )
         .into();
+        // An STS session token is ~600–1,100 base64 characters; this one
+        // is of that alphabet and length, made up.
+        let role_token: String = (0..900u32)
+            .map(|i| {
+                char::from(
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+                        [(i * 37 % 64) as usize],
+                )
+            })
+            .collect();
+        let store_role_identity = Credentials::new(
+            "ASIASTOREROLE",
+            "rolesecretrolesecretrolesecretrolesecret",
+            Some(role_token),
+            None,
+            "bench-role",
+        )
+        .into();
         let policy = Policy::parse(POLICY, "bench-policy.toml").unwrap();
         Fixture {
             keyring,
             creds,
             upstream,
             store_identity,
+            store_role_identity,
             policy,
             now,
         }
@@ -635,6 +659,7 @@ fn stages<'a>(f: &'a Fixture, parts: &'a Parts) -> Vec<Stage<'a>> {
         classify_with_query(&parts.method, &parts.uri, &query, &parts.headers, &[]).unwrap(),
     );
     let verified = verify(parts, &query, &auth, &session, f.now);
+    let verified_role = verify(parts, &query, &auth, &session, f.now);
     let decision = decide(f, &s3, &session.claims);
     // The revocation check every request makes: with the usual empty
     // list, and with one identity entry that does not match (which makes
@@ -663,8 +688,14 @@ fn stages<'a>(f: &'a Fixture, parts: &'a Parts) -> Vec<Stage<'a>> {
         session.clone(),
         session.clone(),
     );
-    let (c1, c2) = (s3.clone(), s3.clone());
-    let (q1, q2, q3, q4) = (query.clone(), query.clone(), query.clone(), query);
+    let (c1, c2, c3) = (s3.clone(), s3.clone(), s3.clone());
+    let (q1, q2, q3, q4, q5) = (
+        query.clone(),
+        query.clone(),
+        query.clone(),
+        query.clone(),
+        query,
+    );
     vec![
         (
             "0_split_query",
@@ -745,6 +776,24 @@ fn stages<'a>(f: &'a Fixture, parts: &'a Parts) -> Vec<Stage<'a>> {
                             &verified.payload,
                             None,
                             &f.store_identity,
+                            f.now,
+                        )
+                        .unwrap(),
+                );
+            }),
+        ),
+        (
+            "6b_upstream_resign_role",
+            Box::new(move || {
+                black_box(
+                    f.upstream
+                        .sign_head_with_query(
+                            black_box(parts),
+                            &q5,
+                            &c3,
+                            &verified_role.payload,
+                            None,
+                            &f.store_role_identity,
                             f.now,
                         )
                         .unwrap(),

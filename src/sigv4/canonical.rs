@@ -288,12 +288,12 @@ fn push_header_value(out: &mut Vec<u8>, value: &[u8]) {
     out.extend_from_slice(rest);
 }
 
-/// Whether `bytes` holds a space. Folded without an early exit, so that
-/// it compiles to a vector loop: `contains` is core's word-at-a-time
-/// `memchr`, ~2 instructions a byte, ~800 a header-signed request over
-/// the token and the other signed values, none of which holds a space.
+/// Whether `bytes` holds a space. By [`byte_run::all`]'s vector loop:
+/// `contains` is core's word-at-a-time `memchr`, ~2 instructions a byte,
+/// ~800 a header-signed request over the token and the other signed
+/// values, none of which holds a space.
 fn has_space(bytes: &[u8]) -> bool {
-    bytes.iter().fold(false, |seen, &b| seen | (b == b' '))
+    !byte_run::all(bytes, |b| b != b' ')
 }
 
 /// Up to this many header values, a signed header's values are found by

@@ -261,7 +261,7 @@ fn shared_str<S: serde::Serializer>(v: &Option<Arc<str>>, s: S) -> Result<S::Ok,
 /// Where events go.
 #[derive(Clone)]
 pub struct AuditSink {
-    tx: mpsc::Sender<AuditEvent>,
+    tx: mpsc::Sender<Box<AuditEvent>>,
     state: Arc<SinkState>,
 }
 
@@ -283,12 +283,12 @@ pub struct AuditPermit {
 }
 
 enum Slot {
-    Reserved(mpsc::OwnedPermit<AuditEvent>),
-    Deferred(mpsc::Sender<AuditEvent>),
+    Reserved(mpsc::OwnedPermit<Box<AuditEvent>>),
+    Deferred(mpsc::Sender<Box<AuditEvent>>),
 }
 
 impl AuditPermit {
-    pub fn send(self, event: AuditEvent) {
+    pub fn send(self, event: Box<AuditEvent>) {
         match self.slot {
             Slot::Reserved(permit) => {
                 permit.send(event);
@@ -429,7 +429,7 @@ impl AuditSink {
 
     /// Sends an event for work that did not reserve (startup, refusals
     /// before reservation). Waits for room.
-    pub async fn send(&self, event: AuditEvent) {
+    pub async fn send(&self, event: Box<AuditEvent>) {
         if self.tx.send(event).await.is_err() {
             self.state.healthy.store(false, Ordering::Relaxed);
         }
@@ -437,7 +437,7 @@ impl AuditSink {
 }
 
 fn write_loop(
-    mut rx: mpsc::Receiver<AuditEvent>,
+    mut rx: mpsc::Receiver<Box<AuditEvent>>,
     mut out: Box<dyn Write + Send>,
     state: &SinkState,
     mut chain: Option<chain::Chain>,
@@ -697,10 +697,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.log");
         let sink = AuditSink::start_with_queue(&AuditOutput::File(path.clone()), false, 4).unwrap();
-        let event = |id: String| AuditEvent {
-            request_id: id,
-            decision: "allow",
-            ..Default::default()
+        let event = |id: String| {
+            Box::new(AuditEvent {
+                request_id: id,
+                decision: "allow",
+                ..Default::default()
+            })
         };
         // As many slow downloads as the queue has room, answered and
         // streaming: their records wait for their bodies' ends.
@@ -738,11 +740,11 @@ mod tests {
         let sink = AuditSink::start(&AuditOutput::File(path.clone())).unwrap();
         for i in 0..3 {
             let permit = sink.reserve().await.unwrap();
-            permit.send(AuditEvent {
+            permit.send(Box::new(AuditEvent {
                 request_id: format!("r{i}"),
                 decision: "allow",
                 ..Default::default()
-            });
+            }));
         }
         for _ in 0..100 {
             if sink.written() == 3 {
@@ -766,10 +768,10 @@ mod tests {
         let total = 3 * AUDIT_BATCH + 7;
         for i in 0..total {
             let permit = sink.reserve().await.unwrap();
-            permit.send(AuditEvent {
+            permit.send(Box::new(AuditEvent {
                 request_id: format!("r{i}"),
                 ..Default::default()
-            });
+            }));
             if i % 100 == 0 {
                 // Let the writer catch some mid-burst, to cross a linger.
                 tokio::time::sleep(AUDIT_LINGER / 2).await;
@@ -797,7 +799,7 @@ mod tests {
         // /dev/full accepts the open and fails every write with ENOSPC.
         let sink = AuditSink::start(&AuditOutput::File("/dev/full".into())).unwrap();
         let permit = sink.reserve().await.unwrap();
-        permit.send(AuditEvent::default());
+        permit.send(Box::default());
         for _ in 0..100 {
             if !sink.healthy() {
                 break;

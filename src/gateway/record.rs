@@ -9,7 +9,7 @@ use crate::audit::{AuditEvent, AuditPermit};
 /// What is left to do when a response body is done: write its record.
 pub struct Finish {
     pub(super) permit: Option<AuditPermit>,
-    pub(super) event: AuditEvent,
+    pub(super) event: Box<AuditEvent>,
     pub(super) started: Instant,
 }
 
@@ -26,7 +26,7 @@ impl Finish {
 /// request leaves through here.
 pub fn emit(
     permit: AuditPermit,
-    mut event: AuditEvent,
+    mut event: Box<AuditEvent>,
     started: Instant,
     bytes_out: u64,
     complete: bool,

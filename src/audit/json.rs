@@ -10,12 +10,13 @@
 //! them, is copied whole; anything else goes through `serde_json` as before.
 //!
 //! Pure: bytes in, bytes out. Depends on the event types of [`super`] and
-//! on [`crate::session::Subject`].
+//! on [`crate::session::Subject`], and on the leaf [`crate::byte_run`].
 
 use std::io::Write as _;
 use std::net::SocketAddr;
 
 use super::{AuditEvent, Reason, SharedSubject, rfc3339_millis};
+use crate::byte_run;
 use crate::session::Subject;
 
 /// `,"name":`, a member's name with the comma before it, as one literal:
@@ -234,11 +235,18 @@ fn push_address(out: &mut Vec<u8>, addr: &SocketAddr) {
 }
 
 /// Whether JSON needs none of `s`'s bytes escaped: no quote, backslash or
-/// control character. Folded without an early exit, so that it compiles
-/// to a vector loop over the bytes.
+/// control character. Most of a record's strings are short (an
+/// operation, a decision, a bucket, a request id), so eight bytes a step
+/// ([`byte_run::all_by_words`]): a byte at a time they were ~1,900
+/// instructions of a record's ~5,600.
 fn plain(s: &str) -> bool {
-    s.bytes()
-        .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'))
+    byte_run::all_by_words(
+        s.as_bytes(),
+        |b| (b >= 0x20) & (b != b'"') & (b != b'\\'),
+        |w| {
+            byte_run::below_in(w, 0x20) | byte_run::equal_in(w, b'"') | byte_run::equal_in(w, b'\\')
+        },
+    )
 }
 
 /// `s` as a JSON string, quotes included.

@@ -86,12 +86,11 @@ pub(super) fn write_event(out: &mut Vec<u8>, event: &AuditEvent) {
     match reason {
         Reason::Text(text) => push_string(w.out, text),
         Reason::Granted(rule) => {
-            // As `Reason`'s `Display` spells it, escaped piece by piece.
-            w.out.push(b'"');
-            push_contents(w.out, "allowed by grant `");
+            // As `Reason`'s `Display` spells it; only the rule's id can
+            // need escaping, the words around it never do.
+            w.out.extend_from_slice(b"\"allowed by grant `");
             push_contents(w.out, rule);
-            push_contents(w.out, "`; within the session's scope");
-            w.out.push(b'"');
+            w.out.extend_from_slice(b"`; within the session's scope\"");
         }
     }
     w.optional(member!("error"), *error);

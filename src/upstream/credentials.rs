@@ -10,7 +10,10 @@
 //! first requests makes one AssumeRole. STS throttling and transient
 //! failures get the SDK's bounded retries with exponential backoff. When
 //! STS stays down, cached credentials are served until shortly before they
-//! expire, then [`CredentialError::StsUnavailable`].
+//! expire, then [`CredentialError::StsUnavailable`]. In front of the
+//! cache, a few slots remember the last request each saw, whole, and the
+//! session it got: a request equal in every field has the same key, so it
+//! skips building it (a JSON policy and its SHA-256) and the lookup.
 //!
 //! Depends on `config`, and on [`super::naming`] and
 //! [`super::session_policy`] for what is sent. Does I/O: STS and the AWS
@@ -20,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use arc_swap::ArcSwapOption;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
@@ -32,6 +36,7 @@ use super::RoleRequest;
 use super::naming;
 use crate::config::{AssumeRoleConfig, StaticCredentials};
 use crate::iam::{IamRenderError, session_policy};
+use crate::policy::ActionSet;
 
 /// Refresh s3gate's own chain credentials this long before they expire,
 /// so a request never leaves with credentials that lapse in flight.
@@ -266,8 +271,70 @@ impl moka::Expiry<SessionKey, Arc<RoleSession>> for UntilUnusable {
 pub struct RoleSessions {
     client: aws_sdk_sts::Client,
     cache: Cache<SessionKey, Arc<RoleSession>>,
+    /// The last request of each slot and the session it got: the cache's
+    /// key is a pure function of a request, so a request asking for the
+    /// same again needs neither the key's work nor the cache.
+    recent: Box<[ArcSwapOption<Recent>]>,
     duration: Duration,
     refresh_margin: Duration,
+}
+
+/// Slots of [`RoleSessions::recent`]: a caller's requests mostly ask for
+/// one role session, and callers beyond this share slots (a miss costs
+/// only the cache lookup it replaces).
+const RECENT_SLOTS: usize = 64;
+
+/// What one request asked for, whole, and the role session it got.
+///
+/// The cache's key is built from exactly these (the session policy from
+/// the grants and denies, the session name, source identity and tags from
+/// the caller and chain, the role) and the configured duration. Building
+/// it is a JSON policy, three names, their SHA-256 and a cache lookup:
+/// ~21,000 instructions of every request under a role in the server's
+/// profile. A request equal to this one in every field has the same key,
+/// so it is served this session while it is good enough; anything
+/// different, a narrowed grant included, takes the cache's path.
+struct Recent {
+    role_arn: String,
+    caller: crate::session::Identity,
+    chain: Vec<String>,
+    grants: Vec<(ActionSet, String)>,
+    denies: Vec<(ActionSet, String)>,
+    session: Arc<RoleSession>,
+}
+
+impl Recent {
+    fn of(request: &RoleRequest<'_>, session: Arc<RoleSession>) -> Recent {
+        Recent {
+            role_arn: request.role_arn.to_owned(),
+            caller: request.caller.clone(),
+            chain: request.chain.to_vec(),
+            grants: request.grants.to_vec(),
+            denies: request.denies.to_vec(),
+            session,
+        }
+    }
+
+    /// Whether `request` asks for exactly what this one did.
+    fn asks_as(&self, request: &RoleRequest<'_>) -> bool {
+        self.role_arn == request.role_arn
+            && self.caller == *request.caller
+            && self.chain == request.chain
+            && self.grants == request.grants
+            && self.denies == request.denies
+    }
+}
+
+/// The slot of a request: FNV-1a of its role and its caller's subject.
+fn recent_slot(request: &RoleRequest<'_>) -> usize {
+    let mut hash: u32 = 0x811c_9dc5;
+    for part in [request.role_arn, request.caller.subject.as_str()] {
+        for &b in part.as_bytes() {
+            hash = (hash ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        hash = (hash ^ 0xff).wrapping_mul(0x0100_0193);
+    }
+    (hash as usize) % RECENT_SLOTS
 }
 
 impl RoleSessions {
@@ -303,6 +370,7 @@ impl RoleSessions {
                 .max_capacity(config.cache_capacity)
                 .expire_after(UntilUnusable)
                 .build(),
+            recent: (0..RECENT_SLOTS).map(|_| ArcSwapOption::empty()).collect(),
             duration,
             refresh_margin: config.refresh_margin(),
         }
@@ -316,6 +384,25 @@ impl RoleSessions {
     /// The credentials of the caller's role session: cached, refreshed, or
     /// newly assumed.
     pub async fn get(
+        &self,
+        request: &RoleRequest<'_>,
+        now: SystemTime,
+    ) -> Result<Arc<RoleSession>, CredentialError> {
+        let slot = &self.recent[recent_slot(request)];
+        if let Some(recent) = &*slot.load()
+            && recent.asks_as(request)
+            && self.good_enough(&recent.session, now)
+        {
+            crate::metrics::CREDENTIAL_CACHE.hit();
+            return Ok(Arc::clone(&recent.session));
+        }
+        let session = self.get_keyed(request, now).await?;
+        slot.store(Some(Arc::new(Recent::of(request, Arc::clone(&session)))));
+        Ok(session)
+    }
+
+    /// [`RoleSessions::get`] through the cache, by the request's key.
+    async fn get_keyed(
         &self,
         request: &RoleRequest<'_>,
         now: SystemTime,
@@ -524,4 +611,90 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::Identity as Caller;
+
+    fn session() -> Arc<RoleSession> {
+        Arc::new(RoleSession {
+            identity: Credentials::new("ASIAROLE", "secret", Some("token".into()), None, "test")
+                .into(),
+            expires_at: UNIX_EPOCH,
+            arn: String::new(),
+            retry_not_before: AtomicU64::new(0),
+        })
+    }
+
+    /// A remembered session serves a request only when it asks for
+    /// exactly what the remembered one did: every field changed alone
+    /// (another role, caller, chain, a narrower grant, one deny less) is a
+    /// miss, and goes by the key.
+    #[test]
+    fn a_recent_session_serves_only_the_very_same_request() {
+        let alice = Caller::new("mint", "alice");
+        let bob = Caller::new("mint", "bob");
+        let mut alice_admin = alice.clone();
+        alice_admin.groups.push("admins".into());
+        let chain = vec!["user:carol".to_owned()];
+        let grants = vec![
+            (ActionSet::READ, "arn:aws:s3:::data/alice/*".to_owned()),
+            (ActionSet::WRITE, "arn:aws:s3:::data/alice/*".to_owned()),
+        ];
+        let denies = vec![(ActionSet::DELETE, "arn:aws:s3:::data/*".to_owned())];
+        let asked = RoleRequest {
+            role_arn: "arn:aws:iam::111122223333:role/data",
+            caller: &alice,
+            chain: &chain,
+            grants: &grants,
+            denies: &denies,
+        };
+        let recent = Recent::of(&asked, session());
+        assert!(recent.asks_as(&asked));
+
+        let narrower = &grants[..1];
+        let other_resource = vec![
+            (ActionSet::READ, "arn:aws:s3:::data/alice/*".to_owned()),
+            (ActionSet::WRITE, "arn:aws:s3:::data/bob/*".to_owned()),
+        ];
+        let no_chain: Vec<String> = Vec::new();
+        let others = [
+            RoleRequest {
+                role_arn: "arn:aws:iam::111122223333:role/other",
+                ..asked
+            },
+            RoleRequest {
+                caller: &bob,
+                ..asked
+            },
+            RoleRequest {
+                caller: &alice_admin,
+                ..asked
+            },
+            RoleRequest {
+                chain: &no_chain,
+                ..asked
+            },
+            RoleRequest {
+                grants: narrower,
+                ..asked
+            },
+            RoleRequest {
+                grants: &other_resource,
+                ..asked
+            },
+            RoleRequest {
+                denies: &[],
+                ..asked
+            },
+        ];
+        for (i, other) in others.iter().enumerate() {
+            assert!(
+                !recent.asks_as(other),
+                "change {i} was served the remembered session"
+            );
+        }
+    }
 }

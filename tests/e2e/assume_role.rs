@@ -737,6 +737,69 @@ fn two_callers_through_one_gateway_get_their_own_named_and_narrowed_role_session
     }
 }
 
+/// One person, two sessions minted with different scopes, their requests
+/// interleaved: each runs under a role session narrowed to its own
+/// session's scope. The gateway remembers the last role session a caller
+/// got; the other session's next request (same person, same role, another
+/// grant) must not be served it.
+#[test]
+fn one_callers_two_sessions_with_different_scopes_get_their_own_role_sessions() {
+    needs_testbed!();
+    let m = moto();
+    let h = harness();
+    let gw = h.gateway_with_upstreams("gw-scopes", &moto_role_upstream(m, &m.writer_role_arn, ""));
+    let bucket = moto_bucket("role-scopes");
+    let user = unique_name("dana");
+    let session_for = |part: &str| {
+        mint(
+            &gw,
+            &user,
+            &[format!("read,write=s3://{bucket}/{user}/{part}/*")],
+        )
+    };
+    let (a, b) = (session_for("a"), session_for("b"));
+    let put = |creds: &Creds, key: &str| {
+        h.block_on(async {
+            sdk(&gw.endpoint(), creds)
+                .put_object()
+                .bucket(&bucket)
+                .key(key)
+                .body(b"x".to_vec().into())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{:?}", e.into_service_error()))
+        })
+    };
+
+    let recording = Recording::start();
+    for round in 0..2 {
+        put(&a, &format!("{user}/a/{round}")).unwrap();
+        put(&b, &format!("{user}/b/{round}")).unwrap();
+    }
+    let calls = recording.assume_roles(&user);
+    drop(recording);
+
+    for round in 0..2 {
+        assert!(moto_has(&bucket, &format!("{user}/a/{round}")));
+        assert!(moto_has(&bucket, &format!("{user}/b/{round}")));
+    }
+    assert_eq!(calls.len(), 2, "one role session per scope: {calls:?}");
+    let policies: Vec<&str> = calls.iter().map(|c| param(c, "Policy")).collect();
+    for part in ["a", "b"] {
+        let own = format!("arn:aws:s3:::{bucket}/{user}/{part}/*");
+        let other = format!("{user}/{}/", if part == "a" { "b" } else { "a" });
+        assert_eq!(
+            policies
+                .iter()
+                .filter(|p| p.contains(&own) && !p.contains(&other))
+                .count(),
+            1,
+            "{part}: {policies:?}"
+        );
+    }
+}
+
 #[test]
 fn anonymous_reads_run_under_a_role_session_narrowed_to_the_public_grant() {
     needs_testbed!();

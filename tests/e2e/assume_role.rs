@@ -142,6 +142,21 @@ fn moto_has(bucket: &str, key: &str) -> bool {
     })
 }
 
+/// Writes `x` to `bucket/key` through the gateway; the S3 error as text.
+fn put_x(gw: &Gateway, bucket: &str, creds: &Creds, key: &str) -> Result<(), String> {
+    harness().block_on(async {
+        sdk(&gw.endpoint(), creds)
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(b"x".to_vec().into())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("{:?}", e.into_service_error()))
+    })
+}
+
 fn mint(gw: &Gateway, user: &str, scopes: &[String]) -> Creds {
     crate::harness::mint_with(&gw.config, user, scopes, "1h")
 }
@@ -690,19 +705,7 @@ fn two_callers_through_one_gateway_get_their_own_named_and_narrowed_role_session
     let (alice, bob) = (unique_name("alice"), unique_name("bob"));
     let creds_of = |user: &str| mint(&gw, user, &[format!("read,write=s3://{bucket}/{user}/*")]);
     let (alice_creds, bob_creds) = (creds_of(&alice), creds_of(&bob));
-    let put = |creds: &Creds, key: &str| {
-        h.block_on(async {
-            sdk(&gw.endpoint(), creds)
-                .put_object()
-                .bucket(&bucket)
-                .key(key)
-                .body(b"x".to_vec().into())
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| format!("{:?}", e.into_service_error()))
-        })
-    };
+    let put = |creds: &Creds, key: &str| put_x(&gw, &bucket, creds, key);
 
     let recording = Recording::start();
     put(&alice_creds, &format!("{alice}/a")).unwrap();
@@ -758,19 +761,7 @@ fn one_callers_two_sessions_with_different_scopes_get_their_own_role_sessions() 
         )
     };
     let (a, b) = (session_for("a"), session_for("b"));
-    let put = |creds: &Creds, key: &str| {
-        h.block_on(async {
-            sdk(&gw.endpoint(), creds)
-                .put_object()
-                .bucket(&bucket)
-                .key(key)
-                .body(b"x".to_vec().into())
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| format!("{:?}", e.into_service_error()))
-        })
-    };
+    let put = |creds: &Creds, key: &str| put_x(&gw, &bucket, creds, key);
 
     let recording = Recording::start();
     for round in 0..2 {

@@ -16,7 +16,8 @@
 //! skips building it (a JSON policy and its SHA-256) and the lookup.
 //!
 //! Depends on `config`, and on [`super::naming`] and
-//! [`super::session_policy`] for what is sent. Does I/O: STS and the AWS
+//! [`super::session_policy`] for what is sent, and on [`super::sign`] for
+//! its table slots. Does I/O: STS and the AWS
 //! credential chain. Never logs a secret or a session token.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +35,7 @@ use sha2::{Digest, Sha256};
 
 use super::RoleRequest;
 use super::naming;
+use super::sign::slot_of;
 use crate::config::{AssumeRoleConfig, StaticCredentials};
 use crate::iam::{IamRenderError, session_policy};
 use crate::policy::ActionSet;
@@ -325,16 +327,12 @@ impl Recent {
     }
 }
 
-/// The slot of a request: FNV-1a of its role and its caller's subject.
+/// The slot of a request: by its role and its caller's subject.
 fn recent_slot(request: &RoleRequest<'_>) -> usize {
-    let mut hash: u32 = 0x811c_9dc5;
-    for part in [request.role_arn, request.caller.subject.as_str()] {
-        for &b in part.as_bytes() {
-            hash = (hash ^ u32::from(b)).wrapping_mul(0x0100_0193);
-        }
-        hash = (hash ^ 0xff).wrapping_mul(0x0100_0193);
-    }
-    (hash as usize) % RECENT_SLOTS
+    slot_of(
+        &[request.role_arn, request.caller.subject.as_str()],
+        RECENT_SLOTS,
+    )
 }
 
 impl RoleSessions {

@@ -99,7 +99,7 @@ impl SigningKeys {
 
     /// The entry for these credentials on `date`, derived on a miss.
     fn get(&self, creds: &Credentials, date: &[u8; 8]) -> Result<Arc<Derived>, SignError> {
-        let slot = &self.slots[slot_of(creds.access_key_id())];
+        let slot = &self.slots[slot_of(&[creds.access_key_id()], SLOTS)];
         if let Some(hit) = &*slot.load()
             && hit.matches(creds, date)
         {
@@ -294,13 +294,20 @@ fn update_trimmed(h: &mut Sha256, value: &[u8]) {
     h.update(rest);
 }
 
-/// The slot of an access key id: FNV-1a, folded.
-fn slot_of(access_key_id: &str) -> usize {
+/// The slot, in `0..slots`, of an entry named by `parts` in a
+/// direct-mapped table (this one's signing keys, the role sessions'
+/// recent requests): FNV-1a over each part and a separator after it, so
+/// that `("ab", "c")` and `("a", "bc")` differ. Not a defence against
+/// chosen collisions, which cost only a cache miss.
+pub(super) fn slot_of(parts: &[&str], slots: usize) -> usize {
     let mut hash: u32 = 0x811c_9dc5;
-    for &b in access_key_id.as_bytes() {
-        hash = (hash ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    for part in parts {
+        for &b in part.as_bytes() {
+            hash = (hash ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        hash = (hash ^ 0xff).wrapping_mul(0x0100_0193);
     }
-    (hash as usize) % SLOTS
+    (hash as usize) % slots
 }
 
 #[cfg(test)]

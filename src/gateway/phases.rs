@@ -29,7 +29,7 @@ use crate::raw_query::RawQuery;
 use crate::s3::{
     Action, Operation, S3Error, S3ErrorCode, S3Request, delete_objects_keys, touches_own_object,
 };
-use crate::session::{Claims, Demand, OpenedSession, ReadMeter};
+use crate::session::{Claims, Demand, OpenedSession, ReadMeter, RoleGrants};
 use crate::sigv4::{self, AuthForm, PayloadMode, Verified};
 use crate::upstream::{self, RoleRequest, UpstreamBody, UpstreamError};
 
@@ -52,7 +52,8 @@ pub(super) type Forwarded = Result<Outcome, S3Error>;
 /// request and by the PutObject a form upload stands for. `source` is the
 /// client's address from the request as it arrived ([`client_address`]):
 /// `parts` may be one s3gate rebuilt (a form's PutObject), which carries
-/// none of the proxies' forwarding headers.
+/// none of the proxies' forwarding headers. `session` is the opened
+/// session `claims` come from (an anonymous caller has none).
 #[allow(
     clippy::too_many_arguments,
     reason = "two call sites, each a distinct input"
@@ -64,6 +65,7 @@ pub(super) async fn decide_and_forward(
     source: std::net::IpAddr,
     s3: &S3Request,
     claims: &Claims,
+    session: Option<&OpenedSession>,
     payload: &PayloadMode,
     body: Body,
     ctx: &mut RequestCtx,
@@ -88,8 +90,13 @@ pub(super) async fn decide_and_forward(
         let bucket = s3.bucket.as_deref().unwrap_or("");
         return bucket_cors(gateway, bucket).map(Outcome::Answered);
     }
+    let asker = Asker {
+        caller: &caller,
+        claims,
+        session,
+    };
     let forwarded = forward(
-        gateway, parts, query, s3, &policy, &caller, claims, &decision, payload, body, ctx,
+        gateway, parts, query, s3, &policy, &asker, &decision, payload, body, ctx,
     )
     .await?;
     Ok(Outcome::Forwarded(forwarded, meter, held))
@@ -430,6 +437,52 @@ async fn admit(
     Ok((meter, held))
 }
 
+/// Who asks, for [`forward`]: as the policy sees it, the session's claims,
+/// and the opened session they come from, if any.
+struct Asker<'a> {
+    caller: &'a Caller<'a>,
+    claims: &'a Claims,
+    session: Option<&'a OpenedSession>,
+}
+
+/// What the role session of `asker`'s request may do under `role` (the
+/// deciding grant's; `None`: the upstream's own): the policy's grants for
+/// the caller under it, narrowed to the session's scope, and the policy's
+/// denies ([`RoleGrants`]).
+///
+/// Worked out once per session, policy and role, and kept on the opened
+/// session, when the policy's conditions name neither the client's
+/// address nor the time: then they depend only on the session's identity,
+/// chain and scope, which never change. Otherwise worked out again for
+/// every request. Both are the same list (the unit test holds them to it).
+fn role_grants(policy: &Policy, asker: &Asker<'_>, role: Option<&Arc<str>>) -> Arc<RoleGrants> {
+    let keep = asker.session.filter(|_| policy.grants_are_per_session());
+    if let Some(kept) = keep.and_then(OpenedSession::role_grants)
+        && policy.is_version(&kept.policy)
+        && kept.role.as_ref() == role
+    {
+        return kept;
+    }
+    let as_pairs = |granted: Vec<crate::policy::Granted>| -> Vec<(ActionSet, String)> {
+        granted
+            .into_iter()
+            .map(|g| (g.actions, g.resource))
+            .collect()
+    };
+    let worked_out = Arc::new(RoleGrants {
+        policy: policy.shared_version(),
+        role: role.cloned(),
+        grants: asker.claims.narrow(&as_pairs(
+            policy.session_grants_for(asker.caller, role.map(|r| &**r)),
+        )),
+        denies: as_pairs(policy.denies_for(asker.caller)),
+    });
+    if let Some(session) = keep {
+        session.keep_role_grants(Arc::clone(&worked_out));
+    }
+    worked_out
+}
+
 /// forward: upstream credentials narrowed to the grant, re-signed, sent.
 #[allow(
     clippy::too_many_arguments,
@@ -441,8 +494,7 @@ async fn forward(
     query: &RawQuery<'_>,
     s3: &S3Request,
     policy: &Policy,
-    caller: &Caller<'_>,
-    claims: &Claims,
+    asker: &Asker<'_>,
     decision: &Decision,
     payload: &PayloadMode,
     body: Body,
@@ -461,28 +513,16 @@ async fn forward(
         .role
         .as_deref()
         .or_else(|| upstream.default_role_arn());
-    let as_pairs = |granted: Vec<crate::policy::Granted>| -> Vec<(ActionSet, String)> {
-        granted
-            .into_iter()
-            .map(|g| (g.actions, g.resource))
-            .collect()
-    };
-    let (grants, denies) = match role_arn {
-        Some(_) => (
-            claims.narrow(&as_pairs(
-                policy.session_grants_for(caller, decision.role.as_deref()),
-            )),
-            as_pairs(policy.denies_for(caller)),
-        ),
-        None => (Vec::new(), Vec::new()),
-    };
-    let role = role_arn.map(|role_arn| RoleRequest {
-        role_arn,
-        caller: &claims.identity,
-        chain: &claims.chain,
-        grants: &grants,
-        denies: &denies,
-    });
+    let granted = role_arn.map(|_| role_grants(policy, asker, decision.role.as_ref()));
+    let role = role_arn
+        .zip(granted.as_deref())
+        .map(|(role_arn, granted)| RoleRequest {
+            role_arn,
+            caller: &asker.claims.identity,
+            chain: &asker.claims.chain,
+            grants: &granted.grants,
+            denies: &granted.denies,
+        });
     let forwarded = upstream
         .forward(
             parts,
@@ -573,4 +613,134 @@ fn bucket_cors(gateway: &Gateway, bucket: &str) -> Result<String, S3Error> {
             "The CORS configuration does not exist",
         )
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is the failure report.
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::policy::Scope;
+    use crate::session::{Identity, Quota, SecretString};
+
+    const ROLE: &str = "arn:aws:iam::123456789012:role/data";
+
+    /// A session whose scope reaches only `s3://dev/*`.
+    fn session() -> OpenedSession {
+        let claims = Claims {
+            session_id: "s".into(),
+            access_key_id: "SGIAAAAAAAAAAAAAAAAA".into(),
+            identity: Identity::new("oidc", "alice-sub"),
+            scope: Scope::parse(&["read,write=s3://dev/*"]).expect("scope"),
+            issued_at: 0,
+            expires_at: u64::MAX,
+            chain: Vec::new(),
+            parent_scopes: Vec::new(),
+            parent_sessions: Vec::new(),
+            quota: Quota::default(),
+            parent_quotas: Vec::new(),
+        };
+        OpenedSession::new(claims, SecretString::new("secret".into()))
+    }
+
+    /// A grant under [`ROLE`] with `conditions`, one that names no role,
+    /// and a deny.
+    fn policy(conditions: &str) -> Policy {
+        let text = format!(
+            "[[grant]]\nid = \"data\"\nprincipals = [\"*\"]\nactions = [\"read\", \"write\"]\n\
+             resources = [\"s3://*\"]\nrole = \"{ROLE}\"\n{conditions}\n\
+             [[grant]]\nid = \"plain\"\nprincipals = [\"*\"]\nactions = [\"read\"]\n\
+             resources = [\"s3://dev/public/*\"]\n\
+             [[deny]]\nid = \"locked\"\nprincipals = [\"*\"]\nactions = [\"write\"]\n\
+             resources = [\"s3://dev/locked/*\"]\n"
+        );
+        Policy::parse(&text, "test.toml").expect("policy")
+    }
+
+    /// [`role_grants`] for a request of `session` from `client` (`None`
+    /// for the session: nothing kept, worked out afresh).
+    fn grants(
+        policy: &Policy,
+        claims: &Claims,
+        session: Option<&OpenedSession>,
+        client: &str,
+        role: Option<&Arc<str>>,
+    ) -> Arc<RoleGrants> {
+        let caller = Caller {
+            identity: &claims.identity,
+            chain: &claims.chain,
+            client: Some(client.parse().expect("address")),
+            now: UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        };
+        let asker = Asker {
+            caller: &caller,
+            claims,
+            session,
+        };
+        role_grants(policy, &asker, role)
+    }
+
+    #[test]
+    fn role_grants_are_kept_per_session_policy_and_role_and_are_the_fresh_ones() {
+        let policy = policy("");
+        assert!(policy.grants_are_per_session());
+        let s = session();
+        let role: Arc<str> = ROLE.into();
+        let kept = |p: &Policy, client: &str, role: Option<&Arc<str>>| {
+            grants(p, &s.claims, Some(&s), client, role)
+        };
+        let fresh =
+            |p: &Policy, role: Option<&Arc<str>>| grants(p, &s.claims, None, "10.1.1.1", role);
+
+        let first = kept(&policy, "10.1.1.1", Some(&role));
+        let wanted = fresh(&policy, Some(&role));
+        assert_eq!(*first, *wanted);
+        // Narrowed to the session's scope.
+        assert_eq!(first.grants.len(), 1, "{:?}", first.grants);
+        assert_eq!(first.grants[0].1, "s3://dev/*");
+        assert_eq!(first.denies.len(), 1, "{:?}", first.denies);
+        // Another request, from anywhere: the kept grants themselves.
+        let again = kept(&policy, "192.0.2.1", Some(&role));
+        assert!(Arc::ptr_eq(&first, &again));
+
+        // The same file loaded again is another policy: worked out anew.
+        let reloaded = self::policy("");
+        let after = kept(&reloaded, "10.1.1.1", Some(&role));
+        assert!(!Arc::ptr_eq(&after, &first));
+        assert!(reloaded.is_version(&after.policy));
+        assert_eq!(*after, *fresh(&reloaded, Some(&role)));
+
+        // Another role: worked out for it (the plain grant only).
+        let plain = kept(&reloaded, "10.1.1.1", None);
+        assert!(!Arc::ptr_eq(&after, &plain));
+        assert_eq!(*plain, *fresh(&reloaded, None));
+        assert_ne!(plain.grants, first.grants);
+    }
+
+    #[test]
+    fn role_grants_under_an_address_or_time_condition_are_worked_out_for_every_request() {
+        let s = session();
+        let role: Arc<str> = ROLE.into();
+        for (conditions, inside, outside) in [
+            (
+                "conditions = { source_cidr = [\"10.0.0.0/8\"] }",
+                "10.1.1.1",
+                "192.0.2.1",
+            ),
+            (
+                "conditions = { not_source_cidr = [\"10.0.0.0/8\"] }",
+                "192.0.2.1",
+                "10.1.1.1",
+            ),
+        ] {
+            let policy = policy(conditions);
+            assert!(!policy.grants_are_per_session(), "{conditions}");
+            let from = |client: &str| grants(&policy, &s.claims, Some(&s), client, Some(&role));
+            assert_eq!(from(inside).grants.len(), 1, "{conditions}");
+            assert!(from(outside).grants.is_empty(), "{conditions}");
+            assert_eq!(from(inside).grants.len(), 1, "{conditions}");
+        }
+        assert!(s.role_grants().is_none(), "nothing may be kept");
+    }
 }

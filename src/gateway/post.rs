@@ -219,6 +219,7 @@ pub(super) async fn run(
         source,
         &s3,
         claims,
+        Some(&form.session),
         &PayloadMode::Unsigned,
         body,
         ctx,

@@ -95,8 +95,9 @@ async fn run(
     };
     let payload = verified.map_or(&PayloadMode::Unsigned, |v| &v.payload);
     let source = client_address(ctx)?;
+    let session = signed.as_ref().map(|(session, _)| &**session);
     decide_and_forward(
-        gateway, parts, &query, source, &s3, claims, payload, body, ctx,
+        gateway, parts, &query, source, &s3, claims, session, payload, body, ctx,
     )
     .await
 }

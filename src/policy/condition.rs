@@ -149,6 +149,18 @@ impl Conditions {
         *self == Conditions::default()
     }
 
+    /// Whether they may hold for one request of a session and not for the
+    /// next: any but `mfa`, which is the session's own, names the client's
+    /// address or the time. (Spelled as "anything besides `mfa`", so a
+    /// condition added later counts until it is shown not to.)
+    pub fn depend_on_the_request(&self) -> bool {
+        *self
+            != Conditions {
+                mfa: self.mfa,
+                ..Conditions::default()
+            }
+    }
+
     /// Whether all conditions hold. Without a known client address, an
     /// address condition does not hold (so a grant needing one does not
     /// allow, and a deny needing one does not deny — pair a
@@ -216,6 +228,65 @@ mod tests {
             "10.0.0.0/+8",
         ] {
             assert!(Cidr::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_condition_but_mfa_depends_on_the_request() {
+        let cidr = || vec![Cidr::parse("10.0.0.0/8").expect("cidr")];
+        let day = DailyWindow::parse("08:00-18:00").expect("day");
+        let none = Conditions::default();
+        for (what, conditions) in [
+            (
+                "source_cidr",
+                Conditions {
+                    source_cidr: cidr(),
+                    ..none.clone()
+                },
+            ),
+            (
+                "not_source_cidr",
+                Conditions {
+                    not_source_cidr: cidr(),
+                    ..none.clone()
+                },
+            ),
+            (
+                "not_before",
+                Conditions {
+                    not_before: Some(0),
+                    ..none.clone()
+                },
+            ),
+            (
+                "not_after",
+                Conditions {
+                    not_after: Some(0),
+                    ..none.clone()
+                },
+            ),
+            (
+                "daily_utc",
+                Conditions {
+                    daily_utc: Some(day),
+                    ..none.clone()
+                },
+            ),
+        ] {
+            assert!(conditions.depend_on_the_request(), "{what}");
+            let with_mfa = Conditions {
+                mfa: Some(true),
+                ..conditions
+            };
+            assert!(with_mfa.depend_on_the_request(), "{what} and mfa");
+        }
+        assert!(!none.depend_on_the_request());
+        for mfa in [true, false] {
+            let only_mfa = Conditions {
+                mfa: Some(mfa),
+                ..none.clone()
+            };
+            assert!(!only_mfa.depend_on_the_request(), "mfa = {mfa}");
         }
     }
 

@@ -83,6 +83,9 @@ pub struct Policy {
     version: Arc<str>,
     grants: Vec<Rule>,
     denies: Vec<Rule>,
+    /// No rule's conditions name the client's address or the time
+    /// ([`Policy::grants_are_per_session`]).
+    per_session: bool,
 }
 
 /// Who asks, from where, when.
@@ -213,11 +216,30 @@ pub struct Granted {
 
 impl Policy {
     pub(super) fn from_rules(version: String, grants: Vec<Rule>, denies: Vec<Rule>) -> Policy {
+        let per_session = !grants
+            .iter()
+            .chain(&denies)
+            .any(|r| r.conditions.depend_on_the_request());
         Policy {
             version: version.into(),
             grants,
             denies,
+            per_session,
         }
+    }
+
+    /// Whether what [`Policy::grants_for`] and [`Policy::denies_for`] give
+    /// a caller depends only on who the caller is (identity and chain), so
+    /// that it may be kept for the session: no rule's conditions name the
+    /// client's address or the time.
+    pub fn grants_are_per_session(&self) -> bool {
+        self.per_session
+    }
+
+    /// Whether `version` is this policy's own [`Policy::shared_version`]
+    /// (by identity: every load makes a new one, even of the same file).
+    pub fn is_version(&self, version: &Arc<str>) -> bool {
+        Arc::ptr_eq(&self.version, version)
     }
 
     /// `LABEL/HASH` or `HASH`: the file's `version` label and the first 12

@@ -31,7 +31,7 @@ pub use crate::principal::Identity;
 use crate::s3::{S3Error, S3ErrorCode};
 
 pub use keyring::{Keyring, KeyringError, MAX_KEY_ID_LEN, MAX_KEYS};
-pub use opened::OpenedSession;
+pub use opened::{OpenedSession, RoleGrants};
 pub use quota::{Demand, ParentQuota, Quota, QuotaError, QuotaLedger, ReadMeter};
 pub use revocation::{RevocationEntry, RevocationList};
 pub use secret::{MasterKey, SecretString};

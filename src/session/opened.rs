@@ -34,15 +34,21 @@
 //!
 //! The secret stays a [`SecretString`] (zeroized on drop, redacted Debug),
 //! and so does its derived signing key.
+//!
+//! An opened session also keeps what its role session may do
+//! ([`RoleGrants`]); the gateway works that out and decides when it may be
+//! kept.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use arc_swap::ArcSwapOption;
 use moka::sync::Cache;
 
 use super::secret::SecretString;
 use super::{Claims, SessionError, Subject};
 use crate::constant_time::same_bytes;
+use crate::policy::ActionSet;
 use crate::sigv4::SigningKeyCache;
 
 /// Most sessions kept open (each ~2 KiB: claims, secret and token).
@@ -57,6 +63,20 @@ pub struct OpenedSession {
     /// Who the session's requests come from, as their audit records say.
     pub subject: Arc<Subject>,
     signing_keys: SigningKeyCache,
+    role_grants: ArcSwapOption<RoleGrants>,
+}
+
+/// What a session's requests may do under one upstream role, as its role
+/// session's policy states it: the policy's grants for the caller,
+/// narrowed to the session's scope, and the policy's denies.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RoleGrants {
+    /// The policy they come from ([`crate::policy::Policy::is_version`]).
+    pub policy: Arc<str>,
+    /// The deciding grant's role (`None`: the upstream's own).
+    pub role: Option<Arc<str>>,
+    pub grants: Vec<(ActionSet, String)>,
+    pub denies: Vec<(ActionSet, String)>,
 }
 
 impl OpenedSession {
@@ -66,7 +86,21 @@ impl OpenedSession {
             claims,
             secret,
             signing_keys: SigningKeyCache::new(),
+            role_grants: ArcSwapOption::empty(),
         }
+    }
+
+    /// The [`RoleGrants`] last kept for this session
+    /// ([`OpenedSession::keep_role_grants`]), if any.
+    pub fn role_grants(&self) -> Option<Arc<RoleGrants>> {
+        self.role_grants.load_full()
+    }
+
+    /// Keeps `grants` for this session's next requests. Only the caller
+    /// knows whether they may be kept: what the policy grants must not
+    /// depend on the request (an address or a time condition).
+    pub fn keep_role_grants(&self, grants: Arc<RoleGrants>) {
+        self.role_grants.store(Some(grants));
     }
 
     /// The cache of [`OpenedSession::secret`]'s derived signing key, for

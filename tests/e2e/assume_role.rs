@@ -791,6 +791,65 @@ fn one_callers_two_sessions_with_different_scopes_get_their_own_role_sessions() 
     }
 }
 
+/// A session's grants under a role are kept between its requests
+/// (`gateway::phases::role_grants`): a policy reload must end that, so the
+/// session's next request asks for a role session under the new grants.
+#[test]
+fn a_policy_reload_gives_a_live_sessions_next_request_a_role_session_under_the_new_grants() {
+    needs_testbed!();
+    let m = moto();
+    let h = harness();
+    let gw = h.gateway_with_upstreams("gw-reload", &moto_role_upstream(m, &m.writer_role_arn, ""));
+    let bucket = moto_bucket("role-reload");
+    let user = unique_name("erin");
+    let creds = mint(&gw, &user, &[format!("read,write=s3://{bucket}/*")]);
+    let put = |key: &str| put_x(&gw, &bucket, &creds, key);
+
+    let recording = Recording::start();
+    put(&format!("{user}/open/0")).unwrap();
+    put(&format!("{user}/open/1")).unwrap();
+    let before = recording.assume_roles(&user);
+    assert_eq!(
+        before.len(),
+        1,
+        "one role session for the open policy: {before:?}"
+    );
+    assert!(
+        param(&before[0], "Policy").contains(&format!("arn:aws:s3:::{bucket}/*")),
+        "{before:?}"
+    );
+
+    // The policy now grants only the caller's `kept/` prefix.
+    std::fs::write(
+        &gw.policy,
+        format!(
+            "[[grant]]\nid = \"kept\"\nprincipals = [\"*\"]\nactions = [\"read\", \"write\"]\n\
+             resources = [\"s3://{bucket}/{user}/kept/*\"]\n"
+        ),
+    )
+    .unwrap();
+    crate::harness::wait_for(Duration::from_secs(5), || {
+        put(&format!("{user}/open/2")).is_err().then_some(())
+    })
+    .expect("the new policy still allows the old grant after 5 s");
+    put(&format!("{user}/kept/0")).unwrap();
+    let calls = recording.assume_roles(&user);
+    drop(recording);
+
+    assert!(moto_has(&bucket, &format!("{user}/kept/0")));
+    assert_eq!(
+        calls.len(),
+        2,
+        "a new role session after the reload: {calls:?}"
+    );
+    let policy = param(&calls[1], "Policy");
+    assert!(
+        policy.contains(&format!("arn:aws:s3:::{bucket}/{user}/kept/*"))
+            && !policy.contains(&format!("arn:aws:s3:::{bucket}/*\"")),
+        "{policy}"
+    );
+}
+
 #[test]
 fn anonymous_reads_run_under_a_role_session_narrowed_to_the_public_grant() {
     needs_testbed!();

@@ -8,6 +8,9 @@ requests nginx with default buffers, for large objects nginx with 256 KiB
 buffers (the better of the two for large transfers). Where the hyper floor
 ran (a proxy that only forwards, on s3gate's own HTTP stack), s3gate is also
 given against it: what s3gate's own work adds to the stack it is built on.
+Where the role target ran (s3gate signing the store under a role session
+it assumed from a local STS), it is given against nginx and against s3gate
+with static keys: what the role session costs a request.
 """
 import datetime
 import statistics
@@ -47,6 +50,7 @@ def main():
     w(f"- s3gate: {rev}")
     has_before = any(t == "before" for (_, _, t) in data)
     has_floor = any(t == "floor" for (_, _, t) in data)
+    has_role = any(t == "role" for (_, _, t) in data)
     if has_floor:
         w(
             "- hyper floor: `examples/hyper_floor.rs` (release build), a proxy that only "
@@ -57,6 +61,13 @@ def main():
         w(
             f"- s3gate before: {before_rev or 'BEFORE_BIN'} (release build), a third proxy "
             "against origin 1 in the same slot and the same interleaved repetitions"
+        )
+    if has_role:
+        w(
+            "- s3gate role: the same build, signing the store under a role session it "
+            "assumed from a local STS (moto) with the caller's session policy, as most "
+            "deployments do (`[upstream.assume_role]`); against origin 1, in the same slot "
+            "and repetitions"
         )
     w(
         f"- run: `benches/load/run`; the proxy under test alone on CPU {proxy_cpu}, wrk "
@@ -96,16 +107,20 @@ def main():
         ]
         before = has_before and origin == "origin"
         floor = has_floor and origin == "origin"
+        role = has_role and origin == "origin"
         w(f"## {title}")
         w("")
         head = ["metric", "direct (no proxy)", "nginx", "nginx 256k"]
         head += ["hyper floor"] if floor else []
         head += ["s3gate before"] if before else []
         head += ["s3gate"]
+        head += ["s3gate role"] if role else []
         head += ["floor / nginx"] if floor else []
         head += ["before / nginx"] if before else []
         head += ["s3gate / nginx"]
+        head += ["role / nginx"] if role else []
         head += ["s3gate / floor"] if floor else []
+        head += ["role / s3gate"] if role else []
         w("| " + " | ".join(head) + " |")
         w("|---|" + "---:|" * (len(head) - 1))
 
@@ -120,6 +135,7 @@ def main():
             r = ratio(gate, get(origin, metric, versus))
             low = get(origin, metric, "floor")
             old = get(origin, metric, "before")
+            under = get(origin, metric, "role")
             cells = [
                 fmt(get(origin, metric, "direct"), digits),
                 fmt(get(origin, metric, "nginx"), digits),
@@ -128,10 +144,13 @@ def main():
             cells += [fmt(low, digits)] if floor else []
             cells += [fmt(old, digits)] if before else []
             cells += [fmt(gate, digits)]
+            cells += [fmt(under, digits)] if role else []
             cells += [times(ratio(low, get(origin, metric, versus)), versus)] if floor else []
             cells += [times(ratio(old, get(origin, metric, versus)), versus)] if before else []
             cells += [times(r, versus)]
+            cells += [times(ratio(under, get(origin, metric, versus)), versus)] if role else []
             cells += [times(ratio(gate, low), "floor")] if floor else []
+            cells += [times(ratio(under, gate), "s3gate")] if role else []
             w(f"| {label} | " + " | ".join(cells) + " |")
         w("")
         w("The origin's own CPU-µs per 4 KiB GET, for scale:")
@@ -141,7 +160,7 @@ def main():
                 f"- {c} conns: "
                 + ", ".join(
                     f"via {t} {fmt(get(origin, f'small_c{c}_origin_cpu_us', t))}"
-                    for t in ("direct", "nginx", "floor", "s3gate", "before")
+                    for t in ("direct", "nginx", "floor", "s3gate", "role", "before")
                     if get(origin, f"small_c{c}_origin_cpu_us", t) is not None
                 )
             )
@@ -154,12 +173,14 @@ def main():
     rss_ngx = get("origin", "rss_after_small_kib", "nginx")
     rss_old = get("origin", "rss_after_small_kib", "before")
     rss_floor = get("origin", "rss_after_small_kib", "floor")
+    rss_role = get("origin", "rss_after_small_kib", "role")
     if rss_gate is not None:
         w(
             f"RSS after the 4 KiB runs above ({fmt(served, 0)} requests through s3gate): "
             f"s3gate {rss_gate / 1024:.1f} MiB"
             + (f", s3gate before {rss_old / 1024:.1f} MiB" if rss_old else "")
             + (f", the hyper floor {rss_floor / 1024:.1f} MiB" if rss_floor else "")
+            + (f", s3gate role {rss_role / 1024:.1f} MiB" if rss_role else "")
             + f", the nginx worker {fmt(rss_ngx / 1024 if rss_ngx else None)} MiB."
         )
         w("")

@@ -27,7 +27,7 @@ use crate::policy::Scope;
 use crate::principal::{ANONYMOUS, anonymous};
 use crate::raw_query::RawQuery;
 use crate::s3::{S3Error, S3ErrorCode};
-use crate::session::{Claims, Quota};
+use crate::session::Claims;
 
 /// The query's parameter names as the store reads them: percent-decoded
 /// (`response%2Dcontent-type` is `response-content-type` to S3), by
@@ -102,19 +102,7 @@ pub fn claims(
             "Request specific response headers cannot be used for anonymous GET requests.",
         ));
     }
-    let claims = Claims {
-        session_id: String::new(),
-        access_key_id: String::new(),
-        identity,
-        scope: Scope::all(),
-        issued_at: 0,
-        expires_at: u64::MAX,
-        chain: Vec::new(),
-        parent_scopes: Vec::new(),
-        parent_sessions: Vec::new(),
-        quota: Quota::default(),
-        parent_quotas: Vec::new(),
-    };
+    let claims = Claims::unsealed(identity, Scope::all());
     super::phases::refuse_revoked(gateway, &claims, ctx)?;
     Ok(claims)
 }

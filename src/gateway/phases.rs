@@ -622,25 +622,16 @@ mod tests {
 
     use super::*;
     use crate::policy::Scope;
-    use crate::session::{Identity, Quota, SecretString};
+    use crate::session::{Identity, SecretString};
 
     const ROLE: &str = "arn:aws:iam::123456789012:role/data";
 
     /// A session whose scope reaches only `s3://dev/*`.
     fn session() -> OpenedSession {
-        let claims = Claims {
-            session_id: "s".into(),
-            access_key_id: "SGIAAAAAAAAAAAAAAAAA".into(),
-            identity: Identity::new("oidc", "alice-sub"),
-            scope: Scope::parse(&["read,write=s3://dev/*"]).expect("scope"),
-            issued_at: 0,
-            expires_at: u64::MAX,
-            chain: Vec::new(),
-            parent_scopes: Vec::new(),
-            parent_sessions: Vec::new(),
-            quota: Quota::default(),
-            parent_quotas: Vec::new(),
-        };
+        let claims = Claims::unsealed(
+            Identity::new("oidc", "alice-sub"),
+            Scope::parse(&["read,write=s3://dev/*"]).expect("scope"),
+        );
         OpenedSession::new(claims, SecretString::new("secret".into()))
     }
 

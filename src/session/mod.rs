@@ -88,6 +88,25 @@ pub struct Claims {
 }
 
 impl Claims {
+    /// Claims of no sealed session: `identity` within `scope`, with no
+    /// session id or access key, no chain, no quota and no expiry. What an
+    /// unsigned request is decided with; tests start from it too.
+    pub fn unsealed(identity: Identity, scope: Scope) -> Claims {
+        Claims {
+            session_id: String::new(),
+            access_key_id: String::new(),
+            identity,
+            scope,
+            issued_at: 0,
+            expires_at: u64::MAX,
+            chain: Vec::new(),
+            parent_scopes: Vec::new(),
+            parent_sessions: Vec::new(),
+            quota: Quota::default(),
+            parent_quotas: Vec::new(),
+        }
+    }
+
     /// The session's own scope, then its parents'.
     pub fn scopes(&self) -> impl Iterator<Item = &Scope> {
         std::iter::once(&self.scope).chain(self.parent_scopes.iter())

@@ -502,15 +502,9 @@ mod delegation_property {
         Claims {
             session_id: "s".into(),
             access_key_id: "SGIAAAAAAAAAAAAAAAAA".into(),
-            identity: alice(),
-            scope,
-            issued_at: 0,
             expires_at: 1,
-            chain: Vec::new(),
             parent_scopes,
-            parent_sessions: Vec::new(),
-            quota: Quota::default(),
-            parent_quotas: Vec::new(),
+            ..Claims::unsealed(alice(), scope)
         }
     }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::common::client::AUDIT_WAIT;
 use crate::harness::{Creds, Gateway, bucket_scope, harness, random_bytes, unique_name, wait_for};
 use crate::sign::{Payload, Response, Signing, send_blocking, signed};
 
@@ -18,6 +19,19 @@ const DECISION: &str = "decision";
 const STATUS: &str = "status";
 const BYTES_IN: &str = "bytes_in";
 const BYTES_OUT: &str = "bytes_out";
+
+/// The first audit line `pred` holds for, once it is written: a line lands
+/// after its response has gone, in batches, so a test that reads right
+/// after its last request must wait for it (`None` after `AUDIT_WAIT`).
+pub fn audited_line(gw: &Gateway, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+    wait_for(AUDIT_WAIT, || audit_lines(gw).into_iter().find(|l| pred(l)))
+}
+
+/// Every line of a gateway's audit file, once `enough` holds for them (or
+/// after `AUDIT_WAIT`, when the caller's assertion says what is missing).
+pub fn audit_lines_once(gw: &Gateway, enough: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    crate::common::client::audit_file_lines_once(&gw.audit, enough)
+}
 
 /// Every line of a gateway's audit file, each parsed as JSON (a line that is
 /// not JSON fails the test: lines from concurrent requests must not mix).

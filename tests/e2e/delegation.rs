@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
-use crate::audit::audit_lines;
+use crate::audit::{audit_lines, audited_line};
 use crate::client::{aws, boto3_assume_role, store_object, store_put};
 use crate::harness::{Creds, Gateway, bucket_scope, harness, unique_name, wait_for};
 
@@ -531,11 +531,11 @@ fn revoking_on_one_instance_refuses_the_session_and_its_children_on_both() {
     let child = delegate(&one.endpoint(), &parent, "agent-r");
     assert_served(&[&one, &two], &[&parent, &child, &bob], &b.name);
     // The parent's session id, as an operator finds it: in the audit.
-    let session_id = audit_lines(&one)
-        .into_iter()
-        .find(|l| l["access_key_id"] == parent.access_key_id.as_str())
-        .and_then(|l| l["session_id"].as_str().map(str::to_owned))
-        .expect("no audit line names the parent's session");
+    let session_id = audited_line(&one, |l| {
+        l["access_key_id"] == parent.access_key_id.as_str()
+    })
+    .and_then(|l| l["session_id"].as_str().map(str::to_owned))
+    .expect("no audit line names the parent's session");
 
     let revoke = |args: &[&str]| {
         revoke(&one.config, args).ok();
@@ -575,9 +575,7 @@ fn revoking_on_one_instance_refuses_the_session_and_its_children_on_both() {
     assert!(out.stdout.contains("AccessDenied"), "{}", out.stdout);
 
     // By principal: every session of it.
-    let bob_name = audit_lines(&one)
-        .into_iter()
-        .find(|l| l["access_key_id"] == bob.access_key_id.as_str())
+    let bob_name = audited_line(&one, |l| l["access_key_id"] == bob.access_key_id.as_str())
         .and_then(|l| l["identity"].as_str().map(str::to_owned))
         .unwrap();
     revoke(&["--identity", &bob_name]);
@@ -687,11 +685,11 @@ fn revoking_through_an_s3_object_list_refuses_on_both_and_a_failed_read_unrevoke
         &[&parent, &child, &grandchild, &bob],
         &b.name,
     );
-    let session_id = audit_lines(&one)
-        .into_iter()
-        .find(|l| l["access_key_id"] == parent.access_key_id.as_str())
-        .and_then(|l| l["session_id"].as_str().map(str::to_owned))
-        .expect("no audit line names the parent's session");
+    let session_id = audited_line(&one, |l| {
+        l["access_key_id"] == parent.access_key_id.as_str()
+    })
+    .and_then(|l| l["session_id"].as_str().map(str::to_owned))
+    .expect("no audit line names the parent's session");
 
     // Revoked through instance one's config: the object is created.
     revoke(
@@ -709,9 +707,7 @@ fn revoking_through_an_s3_object_list_refuses_on_both_and_a_failed_read_unrevoke
 
     // A second revocation, through instance two's config, rewrites the
     // object over the ETag it read: both entries stay.
-    let bob_name = audit_lines(&two)
-        .into_iter()
-        .find(|l| l["access_key_id"] == bob.access_key_id.as_str())
+    let bob_name = audited_line(&two, |l| l["access_key_id"] == bob.access_key_id.as_str())
         .and_then(|l| l["identity"].as_str().map(str::to_owned))
         .unwrap();
     revoke(&two.config, &["--identity", &bob_name]).ok();

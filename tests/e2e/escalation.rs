@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::audit::audit_lines;
+use crate::audit::{audit_lines, audit_lines_once};
 use crate::client::{boto3_assume_role, boto3_assume_role_env, store_put};
 use crate::delegation::{
     child_creds, delegate, exported_creds, file_instances, get_via, revoke, s3gate_grant_via,
@@ -154,11 +154,14 @@ fn another_users_agent_of_the_same_name_is_not_revoked_with_mine() {
         );
     }
     // Alice revokes her agent by the name the audit log shows for it.
-    let chains: Vec<Value> = audit_lines(&one)
-        .into_iter()
-        .filter(|l| l["access_key_id"] == alices.access_key_id.as_str())
-        .map(|l| l["chain"].clone())
-        .collect();
+    let chains: Vec<Value> = audit_lines_once(&one, |ls| {
+        ls.iter()
+            .any(|l| l["access_key_id"] == alices.access_key_id.as_str())
+    })
+    .into_iter()
+    .filter(|l| l["access_key_id"] == alices.access_key_id.as_str())
+    .map(|l| l["chain"].clone())
+    .collect();
     let name = format!("delegated:user:{alice}/agent-7");
     assert!(chains.iter().any(|c| c[1] == name.as_str()), "{chains:?}");
     revoke(&one.config, &["--identity", &name, "--reason", "done"]).ok();

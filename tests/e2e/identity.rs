@@ -9,7 +9,7 @@ use std::time::Duration;
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::audit::audit_lines;
+use crate::audit::{audit_lines, audited_line};
 use crate::client::{clean_command, run};
 use crate::harness::{Gateway, REGION, harness, unique_name, wait_for};
 use crate::idp::{SigningKey, TestIssuer, now_secs, provider, raw_token};
@@ -185,13 +185,10 @@ fn aws_cli_with_a_machine_token_writes_and_reads_through_s3gate() {
         assert_eq!(l["issuer"], p.url.as_str(), "{l}");
         assert_eq!(l["decision"], "allow", "{l}");
     }
-    let exchange = audit_lines(gw)
-        .into_iter()
-        .find(|l| {
-            l["operation"] == "AssumeRoleWithWebIdentity"
-                && l["session_id"] == lines[0]["session_id"]
-        })
-        .expect("the STS exchange is audited");
+    let exchange = audited_line(gw, |l| {
+        l["operation"] == "AssumeRoleWithWebIdentity" && l["session_id"] == lines[0]["session_id"]
+    })
+    .expect("the STS exchange is audited");
     assert_eq!(exchange["decision"], "allow");
     assert_eq!(exchange["issuer"], p.url.as_str());
 }

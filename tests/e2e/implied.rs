@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use crate::audit::audit_lines;
+use crate::audit::audit_lines_once;
 use crate::client::{aws, boto3, curl, store_object, store_put};
 use crate::harness::{
     Creds, Gateway, bucket_scope, config_text, harness, mint_with, unique_name, wait_for,
@@ -48,7 +48,9 @@ fn assert_refused_for(out: &str, action: &str, bucket: &str, key: &str) {
         None,
         "{bucket}/{key} was stored although the request was refused"
     );
-    let lines = audit_lines(harness().gw());
+    let lines = audit_lines_once(harness().gw(), |ls| {
+        ls.iter().any(|l| l["bucket"] == bucket && l["key"] == key)
+    });
     let line = lines
         .iter()
         .rev()

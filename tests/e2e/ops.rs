@@ -545,10 +545,12 @@ fn a_principal_over_max_requests_per_principal_gets_slow_down_and_others_are_ser
         served.is_some(),
         "busy's slot comes back when its request ends"
     );
-    let line = audit_lines(&gw.audit)
-        .into_iter()
-        .find(|l| l["rule"] == "principal concurrency")
-        .expect("the refusal is audited");
+    let line = wait_for(crate::common::client::AUDIT_WAIT, || {
+        audit_lines(&gw.audit)
+            .into_iter()
+            .find(|l| l["rule"] == "principal concurrency")
+    })
+    .expect("the refusal is audited");
     assert_eq!(line["error"], "SlowDown", "{line}");
 }
 

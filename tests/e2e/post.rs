@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::audit::audit_lines;
+use crate::audit::audit_lines_once;
 use crate::client::{aws_env, boto3_script, clean_command, run, store_object};
 use crate::harness::{Creds, VIRTUAL_HOST_DOMAIN, harness, mint_with, testbed_var, unique_name};
 
@@ -165,7 +165,17 @@ fn form_uploads_answer_as_s3_does_and_each_broken_condition_stores_nothing() {
     );
 
     // One audit line per form, naming the final key and the decision.
-    let lines = audit_lines(h.gw());
+    let lines = audit_lines_once(h.gw(), |ls| {
+        ["up/ok_204.txt", "up/too_large.txt", "policy_file_scope.txt"]
+            .iter()
+            .all(|key| {
+                ls.iter().any(|l| {
+                    l["operation"] == "PostObject"
+                        && l["bucket"] == bucket.name.as_str()
+                        && l["key"] == *key
+                })
+            })
+    });
     let posts: Vec<&Value> = lines
         .iter()
         .filter(|l| l["operation"] == "PostObject" && l["bucket"] == bucket.name.as_str())

@@ -135,7 +135,9 @@ fn three_instances_sharing_a_keyring_serve_any_session_through_a_key_rotation() 
     round_robin(&gws, &old, &bucket.name, "before");
     // Each instance audited its own share of the traffic.
     for gw in &gws {
-        let lines = crate::audit::audit_lines(gw);
+        let lines = crate::audit::audit_lines_once(gw, |ls| {
+            ls.iter().any(|l| l["identity"] == "user:alice")
+        });
         assert!(
             lines.iter().any(|l| l["identity"] == "user:alice"),
             "{lines:?}"
@@ -471,14 +473,15 @@ fn behind_haproxy_a_quota_is_exact_across_three_instances_and_a_revocation_reach
     );
 
     // A revocation written once is seen by every instance within the poll.
-    let session_id = cluster.instances[0]
-        .audit_lines()
-        .into_iter()
-        .chain(cluster.instances[1].audit_lines())
-        .chain(cluster.instances[2].audit_lines())
-        .find(|l| l["access_key_id"] == parent.access_key_id.as_str())
-        .and_then(|l| l["session_id"].as_str().map(str::to_owned))
-        .expect("no audit line names the parent's session");
+    let session_id = wait_for(crate::common::client::AUDIT_WAIT, || {
+        cluster
+            .instances
+            .iter()
+            .flat_map(Instance::audit_lines)
+            .find(|l| l["access_key_id"] == parent.access_key_id.as_str())
+    })
+    .and_then(|l| l["session_id"].as_str().map(str::to_owned))
+    .expect("no audit line names the parent's session");
     assert_eq!(request_to(&lb, &parent, "GET", &path, b"").status, 200);
     revoke(
         &cluster.instances[1].config,

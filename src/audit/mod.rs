@@ -50,7 +50,12 @@ const AUDIT_BATCH: usize = 256;
 /// than once per request (each wake-up is a futex call and two context
 /// switches on the request path). A lone request's line is still written at
 /// once; lines under load are at most this much later.
-const AUDIT_LINGER: Duration = Duration::from_millis(1);
+///
+/// Measured per thread (`benches/load/PROFILE.md`, session 14): at 1 ms
+/// the writer woke every ~1.8 requests at ~1,500 requests/s and cost
+/// 18 CPU-µs a request there, 3.8 at 64 connections; at 5 ms, 7.8 and
+/// 1.7; at 10 ms, 5.8 and 1.4.
+const AUDIT_LINGER: Duration = Duration::from_millis(5);
 
 /// One audit record.
 #[derive(Debug, Serialize, Default)]

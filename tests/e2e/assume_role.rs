@@ -597,12 +597,16 @@ fn store_bucket_exists(bucket: &str) -> bool {
 struct Relay {
     addr: std::net::SocketAddr,
     stop: tokio::sync::watch::Sender<bool>,
+    /// Closed once the listener and every relayed connection are gone:
+    /// each holds a sender.
+    gone: std::sync::Mutex<tokio::sync::mpsc::Receiver<()>>,
 }
 
 impl Relay {
     fn start(target: &str) -> Relay {
         let target: std::net::SocketAddr = target.trim_start_matches("http://").parse().unwrap();
         let (stop, rx) = tokio::sync::watch::channel(false);
+        let (alive, gone) = tokio::sync::mpsc::channel::<()>(1);
         let listener = harness()
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
@@ -615,7 +619,12 @@ impl Relay {
                     _ = accept_rx.changed() => return,
                 };
                 let mut conn_rx = rx.clone();
+                let alive = alive.clone();
                 tokio::spawn(async move {
+                    let _alive = alive;
+                    if *conn_rx.borrow_and_update() {
+                        return;
+                    }
                     let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
                         return;
                     };
@@ -626,12 +635,19 @@ impl Relay {
                 });
             }
         });
-        Relay { addr, stop }
+        Relay {
+            addr,
+            stop,
+            gone: std::sync::Mutex::new(gone),
+        }
     }
 
-    /// Closes the listener and every relayed connection.
+    /// Closes the listener and every relayed connection, and returns once
+    /// they are closed: a request sent after this cannot reach the target.
     fn cut(&self) {
         let _ = self.stop.send(true);
+        let mut gone = self.gone.lock().unwrap();
+        harness().block_on(async { while gone.recv().await.is_some() {} });
     }
 }
 

@@ -43,7 +43,9 @@ pub use amz_date::AmzDate;
 pub use authorization::{AuthForm, Authorization, CredentialScope, PayloadMode};
 pub use body::{VerifiedBody, verified_body};
 pub(crate) use canonical::unreserved_by_compares;
-pub use canonical::{ALGORITHM, SigningKey, hex32, push_query, signature_of_hash};
+pub use canonical::{
+    ALGORITHM, EMPTY_SHA256, EMPTY_SHA256_HEX, SigningKey, hex32, push_query, signature_of_hash,
+};
 pub use checksum::ChecksumAlgorithm;
 pub use chunked::{MAX_CHUNK_SIZE, MAX_LINE_LEN};
 pub use error::{MismatchDetail, SigV4Error};

@@ -15,7 +15,9 @@ use smallvec::SmallVec;
 
 use super::amz_date::AmzDate;
 use super::authorization::{AuthForm, Authorization, PayloadMode};
-use super::canonical::{CanonicalInput, SigningKey, hex32, request_signature, string_to_sign};
+use super::canonical::{
+    CanonicalInput, SigningKey, hex32, request_signature, string_to_sign, with_scratch,
+};
 use super::checksum::ChecksumAlgorithm;
 use super::error::{MismatchDetail, SigV4Error};
 use super::key_cache::SigningKeyCache;
@@ -186,7 +188,6 @@ impl Authorization<'_> {
             payload: payload_line,
             presigned: self.form == AuthForm::Presigned,
         };
-        let canonical_request = input.build(false);
         let scope = self.credential.as_str();
         let (date, region, service) = (
             self.credential.date(),
@@ -197,15 +198,21 @@ impl Authorization<'_> {
             Some(keys) => keys.key(secret, date, region, service),
             None => SigningKey::derive(secret, date, region, service),
         };
-        let expected = request_signature(&key, self.amz_date.as_str(), scope, &canonical_request);
-        if !same_bytes(&expected, &self.signature) {
+        let mismatch = with_scratch(|canonical_request| {
+            input.build_into(canonical_request, false);
+            let expected =
+                request_signature(&key, self.amz_date.as_str(), scope, canonical_request);
+            if same_bytes(&expected, &self.signature) {
+                return None;
+            }
             // For operators only: what we signed, token redacted. Never the
             // expected signature.
-            let redacted = input.build(true);
-            let detail = MismatchDetail {
-                string_to_sign: string_to_sign(self.amz_date.as_str(), scope, &canonical_request),
-                canonical_request: String::from_utf8_lossy(&redacted).into_owned(),
-            };
+            Some(MismatchDetail {
+                string_to_sign: string_to_sign(self.amz_date.as_str(), scope, canonical_request),
+                canonical_request: String::from_utf8_lossy(&input.build(true)).into_owned(),
+            })
+        });
+        if let Some(detail) = mismatch {
             return Err(SigV4Error::SignatureDoesNotMatch(Some(Box::new(detail))));
         }
 

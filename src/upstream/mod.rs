@@ -56,7 +56,9 @@ use crate::policy::ActionSet;
 use crate::raw_query::RawQuery;
 use crate::s3::{PRESIGN_PARAMS, S3Error, S3ErrorCode, S3Request, header_forwarded};
 use crate::session;
-use crate::sigv4::{PayloadMode, SigV4Error, VerifiedBody, unreserved_by_compares};
+use crate::sigv4::{
+    EMPTY_SHA256, EMPTY_SHA256_HEX, PayloadMode, SigV4Error, VerifiedBody, unreserved_by_compares,
+};
 
 /// AWS's unreserved set for a path: everything but `A-Za-z0-9-._~` and `/`.
 const PATH_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
@@ -527,6 +529,11 @@ impl Upstream {
         let payload_sha256 = match payload {
             // Passing the caller's signed hash on lets the store check the
             // body too: a second guard behind our own streaming check.
+            // An empty body's hash (every bodiless request a client signs
+            // the payload of) is a constant: no hex, no new value.
+            PayloadMode::Sha256(hash) if *hash == EMPTY_SHA256 => {
+                HeaderValue::from_static(EMPTY_SHA256_HEX)
+            }
             PayloadMode::Sha256(hash) => HeaderValue::from_bytes(&crate::sigv4::hex32(hash))
                 .map_err(|e| UpstreamError::Sign(e.to_string()))?,
             _ => HeaderValue::from_static("UNSIGNED-PAYLOAD"),

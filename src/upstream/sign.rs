@@ -28,6 +28,7 @@ use aws_credential_types::Credentials;
 use http::HeaderMap;
 use http::header::{self, HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
 use zeroize::Zeroizing;
 
 use crate::amz_header::{X_AMZ_CONTENT_SHA256, X_AMZ_DATE, X_AMZ_SECURITY_TOKEN};
@@ -160,7 +161,10 @@ impl SigningKeys {
         if let Some(token) = &derived.token {
             headers.insert(X_AMZ_SECURITY_TOKEN, token.clone());
         }
-        headers.insert(X_AMZ_CONTENT_SHA256, payload_sha256.clone());
+        // Moved, not cloned: a clone of a value made from new bytes is a
+        // second allocation. The canonical request's last line reads it
+        // back from the signed headers.
+        headers.insert(X_AMZ_CONTENT_SHA256, payload_sha256);
 
         // The canonical request, hashed as it is written.
         let mut h = Sha256::new();
@@ -182,7 +186,8 @@ impl SigningKeys {
         // that are not visible ASCII are sent but not signed, as
         // `aws-sigv4` leaves them out (and a name left with none is not
         // signed at all).
-        let mut signed: Vec<(&HeaderName, &HeaderValue)> = Vec::with_capacity(headers.len());
+        // On the stack: a store request carries a handful of headers.
+        let mut signed: SmallVec<[(&HeaderName, &HeaderValue); 16]> = SmallVec::new();
         signed.extend(
             headers
                 .iter()
@@ -191,7 +196,11 @@ impl SigningKeys {
         signed.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
         let mut signed_len = 0;
         let mut previous: Option<&HeaderName> = None;
+        let mut payload_line: &[u8] = b"";
         for &(name, value) in &signed {
+            if name == X_AMZ_CONTENT_SHA256 {
+                payload_line = value.as_bytes();
+            }
             if previous == Some(name) {
                 h.update(b",");
             } else {
@@ -226,9 +235,12 @@ impl SigningKeys {
         let signed_headers = &authorization[derived.authorization_prefix.len()..];
         h.update(signed_headers.as_bytes());
         h.update(b"\n");
-        h.update(payload_sha256.as_bytes());
+        // Set above, and always visible ASCII (a hex hash or a literal), so
+        // it is among the signed values.
+        h.update(payload_line);
         let hash: [u8; 32] = h.finalize().into();
 
+        drop(signed);
         let signature = signature_of_hash(&derived.key, amz_date.as_str(), &derived.scope, &hash);
         authorization.push_str(", Signature=");
         // Lowercase hex digits only.

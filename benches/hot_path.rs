@@ -44,9 +44,7 @@ use s3gate::config::Config;
 use s3gate::policy::{Caller, Decision, Policy, Scope};
 use s3gate::raw_query::RawQuery;
 use s3gate::s3::{S3Request, classify_with_query};
-use s3gate::session::{
-    Claims, Identity, Keyring, OpenedSession, RevocationList, SessionCredentials,
-};
+use s3gate::session::{Identity, Keyring, OpenedSession, RevocationList, SessionCredentials};
 use s3gate::sigv4::{self, PayloadMode, Verified};
 use s3gate::upstream::Upstream;
 
@@ -419,9 +417,12 @@ fn verify(
 }
 
 /// The authorize phase: the policy's decision and the session's scope.
-fn decide(f: &Fixture, s3: &S3Request, claims: &Claims) -> Decision {
+fn decide(f: &Fixture, s3: &S3Request, session: &OpenedSession) -> Decision {
+    let claims = &session.claims;
     let caller = Caller {
         identity: &claims.identity,
+        // As the gateway names the caller: the session's kept name.
+        name: session.subject.identity.as_deref(),
         chain: &claims.chain,
         client: Some(CLIENT.ip()),
         now: f.now,
@@ -487,7 +488,7 @@ fn full(f: &Fixture, parts: &Parts, line: &mut Vec<u8>) -> (http::Uri, http::Hea
         .open_shared(&auth.access_key_id, token, f.now)
         .unwrap();
     let verified = verify(parts, &query, &auth, &session, f.now);
-    let decision = decide(f, &s3, &session.claims);
+    let decision = decide(f, &s3, &session);
     let head = f
         .upstream
         .sign_head_with_query(
@@ -666,7 +667,7 @@ fn stages<'a>(f: &'a Fixture, parts: &'a Parts) -> Vec<Stage<'a>> {
     );
     let verified = verify(parts, &query, &auth, &session, f.now);
     let verified_role = verify(parts, &query, &auth, &session, f.now);
-    let decision = decide(f, &s3, &session.claims);
+    let decision = decide(f, &s3, &session);
     // The revocation check every request makes: with the usual empty
     // list, and with one identity entry that does not match (which makes
     // it build the caller's principal name).
@@ -755,7 +756,7 @@ fn stages<'a>(f: &'a Fixture, parts: &'a Parts) -> Vec<Stage<'a>> {
         (
             "5_decide",
             Box::new(move || {
-                black_box(decide(f, black_box(&c1), &s2.claims));
+                black_box(decide(f, black_box(&c1), &s2));
             }),
         ),
         (

@@ -162,6 +162,7 @@ pub fn run(command: Command) -> ExitCode {
             }
             let caller = Caller {
                 identity: &id,
+                name: None,
                 chain: &chain,
                 client: source_ip,
                 now,

@@ -73,6 +73,8 @@ pub(super) async fn decide_and_forward(
     protect_own_objects(gateway, s3, ctx)?;
     let caller = Caller {
         identity: &claims.identity,
+        // Spelled when the session was opened, from these claims.
+        name: session.and_then(|s| s.subject.identity.as_deref()),
         chain: &claims.chain,
         client: Some(source),
         now: ctx.now,
@@ -660,6 +662,7 @@ mod tests {
     ) -> Arc<RoleGrants> {
         let caller = Caller {
             identity: &claims.identity,
+            name: None,
             chain: &claims.chain,
             client: Some(client.parse().expect("address")),
             now: UNIX_EPOCH + Duration::from_secs(1_800_000_000),

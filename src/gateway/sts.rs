@@ -217,6 +217,7 @@ fn delegate(
         .current()
         .may_delegate(&crate::policy::Caller {
             identity: &parent.identity,
+            name: None,
             chain: &parent.chain,
             client: source,
             now,

@@ -75,6 +75,7 @@ mod tests {
         let id = Identity::new("mint", user);
         let caller = Caller {
             identity: &id,
+            name: None,
             chain: &[],
             client: None,
             now: SystemTime::now(),

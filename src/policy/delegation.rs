@@ -35,7 +35,6 @@
 
 use super::eval::{Caller, Decision, Granted, Policy, Reason, Rule};
 use super::principal::PrincipalPattern;
-use crate::principal::principal_name;
 use crate::s3::{Action, Encryption};
 
 /// The action that lets a session delegate, as a policy names it.
@@ -111,7 +110,7 @@ impl Policy {
             chain: delegators,
             ..*caller
         };
-        let name = principal_name(caller.identity);
+        let name = caller.name();
         let identity = caller.identity;
         let refuse = |reason, rule: String, action: Action, resource: &str| Decision {
             allowed: false,
@@ -162,7 +161,7 @@ impl Policy {
     /// Whether the session (`caller.chain` as sealed) may delegate now:
     /// `Err` names the rule or the reason it may not (module doc).
     pub fn may_delegate(&self, caller: &Caller<'_>) -> Result<(), String> {
-        let name = principal_name(caller.identity);
+        let name = caller.name();
         // Each level the session is: the root as itself, then each
         // delegated session of the chain with its delegators.
         let levels =
@@ -257,6 +256,7 @@ mod tests {
     fn decide(p: &Policy, id: &Identity, chain: &[String], action: Action, res: &str) -> Decision {
         let caller = Caller {
             identity: id,
+            name: None,
             chain,
             client: None,
             now: now(),
@@ -378,6 +378,7 @@ resources = ["s3://dev/shared/*"]
         let dev = Identity::new("mint", "dev");
         let caller = |chain: &'static [String]| Caller {
             identity: &dev,
+            name: None,
             chain,
             client: None,
             now: now(),

@@ -11,6 +11,7 @@
 //! request runs under a single role).
 
 use smallvec::SmallVec;
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -92,11 +93,29 @@ pub struct Policy {
 #[derive(Debug, Clone, Copy)]
 pub struct Caller<'a> {
     pub identity: &'a Identity,
+    /// The identity's principal name ([`principal_name`]) when the caller
+    /// has it spelled already: an opened session keeps it, and the policy
+    /// names the caller by it on every request (a new string each time
+    /// otherwise). `None`: spelled when needed.
+    pub name: Option<&'a str>,
     /// The session's delegation chain, outermost first.
     pub chain: &'a [String],
     /// The client's address, for `source_cidr` conditions.
     pub client: Option<IpAddr>,
     pub now: SystemTime,
+}
+
+impl Caller<'_> {
+    /// The caller's principal name, as rules' principals are matched.
+    pub(super) fn name(&self) -> Cow<'_, str> {
+        match self.name {
+            Some(name) => {
+                debug_assert_eq!(name, principal_name(self.identity), "a caller's kept name");
+                Cow::Borrowed(name)
+            }
+            None => Cow::Owned(principal_name(self.identity)),
+        }
+    }
 }
 
 /// Why a request was allowed or refused.
@@ -290,7 +309,7 @@ impl Policy {
         let Some((first_action, first_resource)) = resources.first() else {
             return refuse(Reason::NoGrant, None, Action::Unclassified, "");
         };
-        let name = principal_name(caller.identity);
+        let name = caller.name();
         let identity = caller.identity;
 
         // Denies first: any pair a deny covers refuses the request.
@@ -435,7 +454,7 @@ fn expand(
     role: Option<Option<&str>>,
     deny: bool,
 ) -> Vec<Granted> {
-    let name = principal_name(caller.identity);
+    let name = caller.name();
     rules
         .iter()
         .filter(|r| {

@@ -373,6 +373,7 @@ fn evaluation_table() {
             .collect();
         let caller = Caller {
             identity: &c.identity,
+            name: None,
             chain: &c.chain,
             client: c.client,
             now: c.now,
@@ -415,6 +416,7 @@ fn decision_names_the_refused_pair_and_the_role() {
     let alice = user("alice");
     let caller = Caller {
         identity: &alice,
+        name: None,
         chain: &[],
         client: None,
         now: at(12),
@@ -453,6 +455,7 @@ fn grants_for_a_role_are_expanded_for_the_caller() {
     let dan = oidc("s-2", "dan", &["eng"]);
     let caller = Caller {
         identity: &dan,
+        name: None,
         chain: &[],
         client: None,
         now: at(12),
@@ -511,6 +514,7 @@ fn classify_and_decide(
     p.decide_request(
         &Caller {
             identity,
+            name: None,
             chain: &[],
             client: None,
             now: at(12),
@@ -752,6 +756,7 @@ fn delete_objects_is_decided_on_every_key() {
     let u = user("u");
     let caller = Caller {
         identity: &u,
+        name: None,
         chain: &[],
         client: None,
         now: at(0),
@@ -880,6 +885,7 @@ fn the_built_in_dev_policy_grants_user_dev_every_recognised_action() {
     let dev = user("dev");
     let caller = Caller {
         identity: &dev,
+        name: None,
         chain: &[],
         client: None,
         now: at(0),
@@ -897,6 +903,7 @@ fn the_built_in_dev_policy_grants_user_dev_every_recognised_action() {
     let other = user("eve");
     let caller = Caller {
         identity: &other,
+        name: None,
         ..caller
     };
     assert!(!p.explain(&caller, Action::GetObject, "s3://dev/k").allowed);

@@ -62,6 +62,7 @@
 use std::sync::Arc;
 
 use http::{HeaderMap, Method, Uri};
+use smallvec::SmallVec;
 
 use super::action::{Action, Operation};
 use super::error::{S3Error, S3ErrorCode};
@@ -105,8 +106,10 @@ pub struct S3Request {
     pub copy_source: Option<CopySource>,
     /// Every (action, resource) the request needs allowed; see the module
     /// doc for the resource grammar. Authorise only when
-    /// [`S3Request::needs_body_keys`] is false.
-    pub resources: Vec<(Action, String)>,
+    /// [`S3Request::needs_body_keys`] is false. Inline up to two: nearly
+    /// every request names one resource (two when a `+` in its key reads
+    /// both ways), and a `Vec` was an allocation of every request.
+    pub resources: Resources,
     /// The actions the request's headers and `x-amz-*` parameters imply
     /// (already in `resources`, on the operation's own resources), for the
     /// audit line.
@@ -117,6 +120,9 @@ pub struct S3Request {
     /// DeleteObjects only: whether the body's keys have been set.
     delete_keys_set: bool,
 }
+
+/// A request's (action, resource) pairs.
+pub type Resources = SmallVec<[(Action, String); 2]>;
 
 impl S3Request {
     /// True for DeleteObjects until the server has read the body and called
@@ -236,7 +242,7 @@ pub fn classify_with_query(
         version_id: query.version_id.clone(),
         prefix: None,
         copy_source: None,
-        resources: Vec::new(),
+        resources: Resources::new(),
         implied: Vec::new(),
         encryption: Encryption::of(headers, &query.amz),
         delete_keys_set: false,
@@ -546,7 +552,7 @@ fn object_resource(bucket: &str, key: &str) -> String {
 /// the other reading of it too (see the module doc). `plus_is_space` says
 /// which reading `decoded` already is.
 fn push_with_plus_reading(
-    resources: &mut Vec<(Action, String)>,
+    resources: &mut Resources,
     action: Action,
     bucket: &str,
     raw: &str,

@@ -233,6 +233,7 @@ impl Ctx<'_> {
     fn caller<'i>(&self, identity: &'i Identity) -> Caller<'i> {
         Caller {
             identity,
+            name: None,
             chain: &[],
             client: Some(self.source),
             now: self.now,

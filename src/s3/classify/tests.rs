@@ -38,7 +38,7 @@ fn try_req(
     classify(&method, &uri, &map, &domains())
 }
 
-fn res(pairs: &[(Action, &str)]) -> Vec<(Action, String)> {
+fn res(pairs: &[(Action, &str)]) -> super::Resources {
     pairs.iter().map(|(a, r)| (*a, (*r).to_owned())).collect()
 }
 

@@ -73,8 +73,12 @@ pub(super) async fn decide_and_forward(
     protect_own_objects(gateway, s3, ctx)?;
     let caller = Caller {
         identity: &claims.identity,
-        // Spelled when the session was opened, from these claims.
-        name: session.and_then(|s| s.subject.identity.as_deref()),
+        // Spelled when the session was opened, from these claims (and
+        // only taken if they are these claims: a name is what rules'
+        // principals match, so it must be this identity's).
+        name: session
+            .filter(|s| std::ptr::eq(&s.claims, claims))
+            .and_then(|s| s.subject.identity.as_deref()),
         chain: &claims.chain,
         client: Some(source),
         now: ctx.now,

@@ -71,14 +71,15 @@ pub(super) async fn decide_and_forward(
     ctx: &mut RequestCtx,
 ) -> Forwarded {
     protect_own_objects(gateway, s3, ctx)?;
+    // What the session keeps (the caller's name, its grants under a role)
+    // is worked out from its own claims, so it is used only when `claims`
+    // are those claims: both call sites pass them so, and a pair that did
+    // not would lose only the keeping, never get another caller's rights.
+    let session = session.filter(|s| std::ptr::eq(&s.claims, claims));
     let caller = Caller {
         identity: &claims.identity,
-        // Spelled when the session was opened, from these claims (and
-        // only taken if they are these claims: a name is what rules'
-        // principals match, so it must be this identity's).
-        name: session
-            .filter(|s| std::ptr::eq(&s.claims, claims))
-            .and_then(|s| s.subject.identity.as_deref()),
+        // Spelled when the session was opened, from these claims.
+        name: session.and_then(|s| s.subject.identity.as_deref()),
         chain: &claims.chain,
         client: Some(source),
         now: ctx.now,

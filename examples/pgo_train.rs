@@ -13,7 +13,7 @@
 //!
 //! usage: pgo_train S3GATE_BINARY [--rounds N] [--profile PATTERN]
 //! - `--rounds N`: each of 8 clients sends N rounds of the mix above
-//!   (default 300, ~3,000 requests a client);
+//!   (default 300, ~1,700 requests a client);
 //! - `--profile PATTERN`: the gateway process's `LLVM_PROFILE_FILE` (where
 //!   an instrumented build writes its counts at exit). Only the gateway's:
 //!   the store and the CLI calls keep this process's own, so the profile is

@@ -19,7 +19,7 @@
 //!   the store and the CLI calls keep this process's own, so the profile is
 //!   of serving requests, not of the store behind them.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -39,6 +39,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+const USAGE: &str = "usage: pgo_train S3GATE_BINARY [--rounds N] [--profile PATTERN]";
 const CLIENTS: usize = 8;
 const BUCKET: &str = "train";
 const REGION: &str = "us-east-1";
@@ -68,7 +69,7 @@ fn args() -> anyhow::Result<Args> {
             }
             "--profile" => profile = Some(it.next().context("--profile needs a pattern")?),
             "-h" | "--help" => {
-                println!("usage: pgo_train S3GATE_BINARY [--rounds N] [--profile PATTERN]");
+                println!("{USAGE}");
                 std::process::exit(0);
             }
             _ if s3gate.is_none() => s3gate = Some(PathBuf::from(arg)),
@@ -76,8 +77,7 @@ fn args() -> anyhow::Result<Args> {
         }
     }
     Ok(Args {
-        s3gate: s3gate
-            .context("usage: pgo_train S3GATE_BINARY [--rounds N] [--profile PATTERN]")?,
+        s3gate: s3gate.context(USAGE)?,
         rounds,
         profile,
     })
@@ -113,12 +113,11 @@ impl Drop for Server {
     }
 }
 
-/// A loopback port nothing listens on now.
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
-}
+// The tests' loopback ports: from outside the kernel's ephemeral range, so
+// no outgoing connection takes one between its choice and the bind.
+#[allow(clippy::expect_used)] // Its panics name a machine with no free port.
+#[path = "../tests/common/ports.rs"]
+mod ports;
 
 fn run_cli(s3gate: &Path, args: &[&str]) -> anyhow::Result<String> {
     let out = Command::new(s3gate).args(args).output()?;
@@ -345,7 +344,7 @@ async fn main() -> anyhow::Result<()> {
     // Made at random for this run; it never leaves loopback.
     let store_secret = hex::encode(rand::random::<[u8; 20]>());
 
-    let store_port = free_port()?;
+    let store_port = ports::free_port();
     let mut store = Server {
         name: "the store",
         child: Command::new(&args.s3gate)
@@ -384,7 +383,7 @@ actions = ["write", "delete"]
 resources = ["s3://train/locked/*"]
 "#,
     )?;
-    let port = free_port()?;
+    let port = ports::free_port();
     let config = root.join("s3gate.toml");
     s3gate::secret_file::write_private(
         &config,

@@ -31,6 +31,7 @@ pub use credentials::CredentialError;
 pub use refusal::ResponseBody;
 pub use route::Upstreams;
 
+mod pool;
 mod roots;
 
 use std::pin::Pin;
@@ -44,10 +45,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 
 use crate::byte_run;
@@ -254,14 +252,13 @@ impl CredentialError {
     }
 }
 
-type HttpClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
-
 /// One store s3gate forwards to.
 pub struct Upstream {
     /// `default` for `[upstream]`, else the entry's name; shared with the
     /// audit records of the requests it serves.
     name: Arc<str>,
-    client: HttpClient,
+    /// The store's connections, kept for reuse.
+    pool: pool::Pool,
     scheme: http::uri::Scheme,
     /// `host[:port]` as configured.
     authority: String,
@@ -314,10 +311,7 @@ impl Upstream {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(1024)
-            .build(connector);
+        let pool = pool::Pool::new(connector, Duration::from_secs(60));
 
         let base =
             credentials::BaseCredentials::new(config.credentials.as_ref(), &config.region).await?;
@@ -328,7 +322,7 @@ impl Upstream {
 
         Ok(Self {
             name: name.into(),
-            client,
+            pool,
             scheme,
             authority,
             store_authority,
@@ -452,13 +446,16 @@ impl Upstream {
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
 
-        match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
+        match tokio::time::timeout(self.response_timeout, self.pool.send(request)).await {
             Err(_) => Err(UpstreamError::Timeout(self.response_timeout)),
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(e)) => Err(match body_error(&e) {
-                Some(err) => UpstreamError::Body(err),
-                None => UpstreamError::Transport(error_chain(&e)),
-            }),
+            Ok(Err(e)) => {
+                let e: &(dyn std::error::Error + 'static) = &*e;
+                Err(match body_error(e) {
+                    Some(err) => UpstreamError::Body(err),
+                    None => UpstreamError::Transport(error_chain(e)),
+                })
+            }
         }
     }
 

@@ -1,0 +1,323 @@
+//! The stores' HTTP/1 connections, kept open and reused: a request takes
+//! a connection that is idle, or opens one, and the connection goes back
+//! to the pool as soon as the store's response head is in.
+//!
+//! It replaces hyper-util's pooled client on the request path, whose
+//! per-request costs the whole-process profile showed (benches/load/
+//! PROFILE.md, session 17): a task spawned per request to wait for the
+//! connection to be idle again, a mutex and a SipHash of the pool key
+//! both to take and to give back, and more connections than callers
+//! (the spawned task often ran after the next request had already
+//! opened one). Here a connection goes back at once, still busy with
+//! its response body; a request takes only one that hyper says is ready,
+//! so it never waits behind another's body, and no task is spawned.
+//!
+//! Depends on hyper's HTTP/1 client connection and the TLS connector; knows
+//! nothing of S3.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Request, Response, Uri};
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use tower_service::Service;
+
+use super::UpstreamBody;
+
+/// Most idle connections kept, over all of a store's hosts.
+const MAX_IDLE: usize = 1024;
+
+/// Pooled connections a request looks at before it opens a new one: the
+/// one at the back went back longest ago, so it is nearly always ready.
+const LOOK_AT: usize = 8;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// One store's connections.
+pub(super) struct Pool {
+    connector: HttpsConnector<HttpConnector>,
+    idle_timeout: Duration,
+    /// Oldest at the back. A std mutex: it is held for a few loads and a
+    /// push, never across an await.
+    idle: Mutex<VecDeque<Idle>>,
+}
+
+struct Idle {
+    /// The host the connection is to (path-style requests all share the
+    /// store's; virtual-hosted ones have one per bucket).
+    authority: Authority,
+    sender: http1::SendRequest<UpstreamBody>,
+    since: Instant,
+}
+
+impl Pool {
+    pub(super) fn new(connector: HttpsConnector<HttpConnector>, idle_timeout: Duration) -> Self {
+        Self {
+            connector,
+            idle_timeout,
+            idle: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Sends `request` (its URI absolute: the scheme and host say where)
+    /// on a pooled connection to that host, or on a new one. A request
+    /// that a pooled connection turned out to be closed for, before any of
+    /// it was written, is sent again on a new connection (the store may
+    /// close an idle connection at any moment).
+    pub(super) async fn send(
+        &self,
+        mut request: Request<UpstreamBody>,
+    ) -> Result<Response<Incoming>, Error> {
+        let uri = request.uri().clone();
+        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+            return Err("the upstream request's URI names no host".into());
+        };
+        // HTTP/1 sends the path and query (origin form); the Host header,
+        // which the signature covers, is already in the request.
+        *request.uri_mut() = Uri::from(
+            uri.path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+        );
+        if let Some(sender) = self.take(authority) {
+            match self.send_on(sender, authority, request).await {
+                Ok(response) => return Ok(response),
+                Err(mut e) => match e.take_message() {
+                    // Nothing was written: the same request on a new
+                    // connection is the same request.
+                    Some(unsent) => request = unsent,
+                    None => return Err(e.into_error().into()),
+                },
+            }
+        }
+        let sender = self.connect(scheme, authority).await?;
+        self.send_on(sender, authority, request)
+            .await
+            .map_err(|e| e.into_error().into())
+    }
+
+    async fn send_on(
+        &self,
+        mut sender: http1::SendRequest<UpstreamBody>,
+        authority: &Authority,
+        request: Request<UpstreamBody>,
+    ) -> Result<Response<Incoming>, hyper::client::conn::TrySendError<Request<UpstreamBody>>> {
+        let response = sender.try_send_request(request).await?;
+        self.give_back(authority, sender);
+        Ok(response)
+    }
+
+    /// A ready connection to `authority`, if one is idle. The queue turns
+    /// as it is looked at: closed and expired connections met are dropped,
+    /// busy ones and those to other hosts go to the front.
+    fn take(&self, authority: &Authority) -> Option<http1::SendRequest<UpstreamBody>> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        for _ in 0..LOOK_AT {
+            let entry = idle.pop_back()?;
+            if entry.sender.is_closed() || entry.since.elapsed() > self.idle_timeout {
+                continue;
+            }
+            if entry.authority == *authority && entry.sender.is_ready() {
+                return Some(entry.sender);
+            }
+            idle.push_front(entry);
+        }
+        None
+    }
+
+    /// Keeps `sender` for the next request to `authority`; it may still be
+    /// busy with this response's body.
+    fn give_back(&self, authority: &Authority, sender: http1::SendRequest<UpstreamBody>) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() >= MAX_IDLE {
+            // Dropped: the connection closes once its response is done.
+            return;
+        }
+        idle.push_front(Idle {
+            authority: authority.clone(),
+            sender,
+            since: Instant::now(),
+        });
+    }
+
+    /// A new connection to `authority`, its I/O driven by a task of its own
+    /// until the store or the pool lets go of it.
+    async fn connect(
+        &self,
+        scheme: &Scheme,
+        authority: &Authority,
+    ) -> Result<http1::SendRequest<UpstreamBody>, Error> {
+        let target = Uri::builder()
+            .scheme(scheme.clone())
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()?;
+        let mut connector = self.connector.clone();
+        std::future::poll_fn(|cx| connector.poll_ready(cx)).await?;
+        let stream = connector.call(target).await?;
+        let (sender, connection) = http1::handshake(stream).await?;
+        tokio::spawn(async move {
+            // Its end (the store closed it, or an I/O error) is seen by the
+            // request using it, or by the pool as `is_closed`.
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full, StreamBody};
+    use hyper::body::Frame;
+    use hyper_util::rt::TokioIo;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A real HTTP/1 server (hyper's) on loopback: answers every request
+    /// with `body`, or, for `/slow`, a body whose end waits on `release`;
+    /// counts the connections it accepted. `keep_alive: false` closes each
+    /// connection after its response, as a store that shuts idle ones does.
+    struct Store {
+        addr: std::net::SocketAddr,
+        accepted: Arc<AtomicUsize>,
+        release: Arc<tokio::sync::Notify>,
+    }
+
+    async fn store(keep_alive: bool) -> Store {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let release = Arc::new(tokio::sync::Notify::new());
+        let (count, gate) = (accepted.clone(), release.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                count.fetch_add(1, Ordering::SeqCst);
+                let gate = gate.clone();
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let gate = gate.clone();
+                    async move {
+                        let body = if req.uri().path() == "/slow" {
+                            let (tx, rx) =
+                                tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(1);
+                            tokio::spawn(async move {
+                                let _ = tx.send(Ok(Frame::data(Bytes::from("sl")))).await;
+                                gate.notified().await;
+                                let _ = tx.send(Ok(Frame::data(Bytes::from("ow")))).await;
+                            });
+                            let stream = tokio_stream_of(rx);
+                            StreamBody::new(stream).boxed()
+                        } else {
+                            Full::new(Bytes::from("ok")).map_err(|e| match e {}).boxed()
+                        };
+                        Ok::<_, Infallible>(Response::new(body))
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .keep_alive(keep_alive)
+                        .serve_connection(TokioIo::new(stream), service),
+                );
+            }
+        });
+        Store {
+            addr,
+            accepted,
+            release,
+        }
+    }
+
+    fn tokio_stream_of(
+        mut rx: tokio::sync::mpsc::Receiver<Result<Frame<Bytes>, Infallible>>,
+    ) -> impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>> {
+        futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+    }
+
+    fn pool() -> Pool {
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        let tls = rustls::ClientConfig::builder()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        Pool::new(connector, Duration::from_secs(60))
+    }
+
+    fn get(store: &Store, path: &str) -> Request<UpstreamBody> {
+        let mut req = Request::new(UpstreamBody::Empty);
+        *req.uri_mut() = format!("http://{}{path}", store.addr).parse().unwrap();
+        req.headers_mut()
+            .insert(http::header::HOST, store.addr.to_string().parse().unwrap());
+        req
+    }
+
+    async fn read(pool: &Pool, req: Request<UpstreamBody>) -> String {
+        let response = pool.send(req).await.expect("the store answers");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    /// Sends `n` GETs one after another; the connections the store accepted.
+    async fn connections_for_requests_in_turn(keep_alive: bool, n: usize) -> usize {
+        let store = store(keep_alive).await;
+        let pool = pool();
+        for _ in 0..n {
+            assert_eq!(read(&pool, get(&store, "/k")).await, "ok");
+            // The connection turns idle in its own task, once it has
+            // read the end of the response.
+            tokio::task::yield_now().await;
+        }
+        store.accepted.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn requests_one_after_another_reuse_one_connection() {
+        assert_eq!(connections_for_requests_in_turn(true, 5).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_connection_busy_with_a_body_is_not_taken_by_the_next_request() {
+        let store = store(true).await;
+        let pool = pool();
+        let slow = pool.send(get(&store, "/slow")).await.unwrap();
+        // The slow response's connection is back in the pool, busy.
+        assert_eq!(read(&pool, get(&store, "/k")).await, "ok");
+        assert_eq!(store.accepted.load(Ordering::SeqCst), 2);
+        store.release.notify_one();
+        let body = slow.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"slow");
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_store_closed_is_not_used_again() {
+        assert_eq!(connections_for_requests_in_turn(false, 3).await, 3);
+    }
+
+    #[tokio::test]
+    async fn a_store_that_is_not_there_is_an_error_not_a_hang() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let pool = pool();
+        let mut req = Request::new(UpstreamBody::Empty);
+        *req.uri_mut() = format!("http://{addr}/k").parse().unwrap();
+        assert!(pool.send(req).await.is_err());
+    }
+}

@@ -1,5 +1,5 @@
-//! The upstream store: its credentials, re-signing ([`sign`]), and the
-//! pooled hyper client that streams bodies both ways.
+//! The upstream store: its credentials, re-signing ([`sign`]), and its
+//! pooled HTTP/1 connections (`pool`) that stream bodies both ways.
 //!
 //! The caller's own authentication (Authorization, security token, presign
 //! parameters, `aws-chunked` framing) never reaches the store: this module

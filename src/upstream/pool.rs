@@ -133,7 +133,16 @@ impl Pool {
     /// Keeps `sender` for the next request to `authority`; it may still be
     /// busy with this response's body.
     fn give_back(&self, authority: &Authority, sender: http1::SendRequest<UpstreamBody>) {
+        let now = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        // The oldest are at the back: those idle too long (or closed by the
+        // store) go while the lock is held anyway, so a pool that had a
+        // burst shrinks back as long as requests come.
+        while idle.back().is_some_and(|e| {
+            e.sender.is_closed() || now.duration_since(e.since) > self.idle_timeout
+        }) {
+            idle.pop_back();
+        }
         if idle.len() >= MAX_IDLE {
             // Dropped: the connection closes once its response is done.
             return;
@@ -141,7 +150,7 @@ impl Pool {
         idle.push_front(Idle {
             authority: authority.clone(),
             sender,
-            since: Instant::now(),
+            since: now,
         });
     }
 
@@ -247,6 +256,10 @@ mod tests {
     }
 
     fn pool() -> Pool {
+        pool_idle_for(Duration::from_secs(60))
+    }
+
+    fn pool_idle_for(idle_timeout: Duration) -> Pool {
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         let tls = rustls::ClientConfig::builder()
@@ -257,7 +270,7 @@ mod tests {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        Pool::new(connector, Duration::from_secs(60))
+        Pool::new(connector, idle_timeout)
     }
 
     fn get(store: &Store, path: &str) -> Request<UpstreamBody> {
@@ -276,13 +289,25 @@ mod tests {
 
     /// Sends `n` GETs one after another; the connections the store accepted.
     async fn connections_for_requests_in_turn(keep_alive: bool, n: usize) -> usize {
+        connections_for_requests_in_turn_idle_for(keep_alive, n, Duration::from_secs(60)).await
+    }
+
+    async fn connections_for_requests_in_turn_idle_for(
+        keep_alive: bool,
+        n: usize,
+        idle_timeout: Duration,
+    ) -> usize {
         let store = store(keep_alive).await;
-        let pool = pool();
+        let pool = pool_idle_for(idle_timeout);
         for _ in 0..n {
             assert_eq!(read(&pool, get(&store, "/k")).await, "ok");
             // The connection turns idle in its own task, once it has
             // read the end of the response.
             tokio::task::yield_now().await;
+            if idle_timeout < Duration::from_secs(1) {
+                // Past the idle timeout before the next request.
+                tokio::time::sleep(idle_timeout * 5).await;
+            }
         }
         store.accepted.load(Ordering::SeqCst)
     }
@@ -308,6 +333,13 @@ mod tests {
     #[tokio::test]
     async fn a_connection_the_store_closed_is_not_used_again() {
         assert_eq!(connections_for_requests_in_turn(false, 3).await, 3);
+    }
+
+    #[tokio::test]
+    async fn a_connection_idle_past_the_idle_timeout_is_not_used_again() {
+        let opened =
+            connections_for_requests_in_turn_idle_for(true, 3, Duration::from_millis(2)).await;
+        assert_eq!(opened, 3);
     }
 
     #[tokio::test]

@@ -42,17 +42,59 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 pub(super) struct Pool {
     connector: HttpsConnector<HttpConnector>,
     idle_timeout: Duration,
-    /// Oldest at the back. A std mutex: it is held for a few loads and a
-    /// push, never across an await.
-    idle: Mutex<VecDeque<Idle>>,
+    /// A std mutex: it is held for a few loads and a push, never across
+    /// an await.
+    hosts: Mutex<Hosts>,
+}
+
+/// The pooled connections, a queue per host: path-style requests all go
+/// to the store's host; virtual-hosted ones (the default for AWS) to one
+/// per bucket, and a request must find its own host's connections
+/// whatever the other buckets' traffic.
+#[derive(Default)]
+struct Hosts {
+    queues: Vec<Queue>,
+    /// Connections in all the queues, for [`MAX_IDLE`].
+    held: usize,
+    /// The queue the next give-back also trims, in turn: a bucket no
+    /// longer asked for still has its connections dropped.
+    sweep: usize,
+}
+
+struct Queue {
+    authority: Authority,
+    /// Oldest at the back.
+    idle: VecDeque<Idle>,
 }
 
 struct Idle {
-    /// The host the connection is to (path-style requests all share the
-    /// store's; virtual-hosted ones have one per bucket).
-    authority: Authority,
     sender: http1::SendRequest<UpstreamBody>,
     since: Instant,
+}
+
+impl Hosts {
+    fn queue(&mut self, authority: &Authority) -> Option<&mut Queue> {
+        self.queues.iter_mut().find(|q| q.authority == *authority)
+    }
+
+    /// Drops the closed and expired connections at the back (the oldest)
+    /// of queue `at`, and the queue once it is empty.
+    fn trim(&mut self, at: usize, now: Instant, idle_timeout: Duration) {
+        let Some(queue) = self.queues.get_mut(at) else {
+            return;
+        };
+        while queue
+            .idle
+            .back()
+            .is_some_and(|e| e.sender.is_closed() || now.duration_since(e.since) > idle_timeout)
+        {
+            queue.idle.pop_back();
+            self.held -= 1;
+        }
+        if queue.idle.is_empty() {
+            self.queues.swap_remove(at);
+        }
+    }
 }
 
 impl Pool {
@@ -60,7 +102,7 @@ impl Pool {
         Self {
             connector,
             idle_timeout,
-            idle: Mutex::new(VecDeque::new()),
+            hosts: Mutex::new(Hosts::default()),
         }
     }
 
@@ -112,46 +154,62 @@ impl Pool {
         Ok(response)
     }
 
-    /// A ready connection to `authority`, if one is idle. The queue turns
-    /// as it is looked at: closed and expired connections met are dropped,
-    /// busy ones and those to other hosts go to the front.
+    /// A ready connection to `authority`, if one is idle. Its queue turns
+    /// as it is looked at: closed and expired connections met are
+    /// dropped, busy ones go to the front.
     fn take(&self, authority: &Authority) -> Option<http1::SendRequest<UpstreamBody>> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        let queue = hosts.queue(authority)?;
+        let mut dropped = 0;
+        let mut found = None;
         for _ in 0..LOOK_AT {
-            let entry = idle.pop_back()?;
-            if entry.sender.is_closed() || entry.since.elapsed() > self.idle_timeout {
+            let Some(entry) = queue.idle.pop_back() else {
+                break;
+            };
+            if entry.sender.is_closed() || now.duration_since(entry.since) > self.idle_timeout {
+                dropped += 1;
                 continue;
             }
-            if entry.authority == *authority && entry.sender.is_ready() {
-                return Some(entry.sender);
+            if entry.sender.is_ready() {
+                found = Some(entry.sender);
+                break;
             }
-            idle.push_front(entry);
+            queue.idle.push_front(entry);
         }
-        None
+        hosts.held -= dropped + usize::from(found.is_some());
+        found
     }
 
     /// Keeps `sender` for the next request to `authority`; it may still be
-    /// busy with this response's body.
+    /// busy with this response's body. Trims, while the lock is held
+    /// anyway, this host's queue and one other in turn, so that a pool
+    /// that had a burst shrinks back as long as requests come.
     fn give_back(&self, authority: &Authority, sender: http1::SendRequest<UpstreamBody>) {
         let now = Instant::now();
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        // The oldest are at the back: those idle too long (or closed by the
-        // store) go while the lock is held anyway, so a pool that had a
-        // burst shrinks back as long as requests come.
-        while idle.back().is_some_and(|e| {
-            e.sender.is_closed() || now.duration_since(e.since) > self.idle_timeout
-        }) {
-            idle.pop_back();
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        let sweep = hosts.sweep.wrapping_add(1);
+        hosts.sweep = sweep;
+        if !hosts.queues.is_empty() {
+            let at = sweep % hosts.queues.len();
+            hosts.trim(at, now, self.idle_timeout);
         }
-        if idle.len() >= MAX_IDLE {
+        if let Some(at) = hosts.queues.iter().position(|q| q.authority == *authority) {
+            hosts.trim(at, now, self.idle_timeout);
+        }
+        if hosts.held >= MAX_IDLE {
             // Dropped: the connection closes once its response is done.
             return;
         }
-        idle.push_front(Idle {
-            authority: authority.clone(),
-            sender,
-            since: now,
-        });
+        hosts.held += 1;
+        let entry = Idle { sender, since: now };
+        match hosts.queue(authority) {
+            Some(queue) => queue.idle.push_front(entry),
+            None => hosts.queues.push(Queue {
+                authority: authority.clone(),
+                idle: VecDeque::from([entry]),
+            }),
+        }
     }
 
     /// A new connection to `authority`, its I/O driven by a task of its own
@@ -208,44 +266,54 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
         let release = Arc::new(tokio::sync::Notify::new());
-        let (count, gate) = (accepted.clone(), release.clone());
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                count.fetch_add(1, Ordering::SeqCst);
-                let gate = gate.clone();
-                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let gate = gate.clone();
-                    async move {
-                        let body = if req.uri().path() == "/slow" {
-                            let (tx, rx) =
-                                tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(1);
-                            tokio::spawn(async move {
-                                let _ = tx.send(Ok(Frame::data(Bytes::from("sl")))).await;
-                                gate.notified().await;
-                                let _ = tx.send(Ok(Frame::data(Bytes::from("ow")))).await;
-                            });
-                            let stream = tokio_stream_of(rx);
-                            StreamBody::new(stream).boxed()
-                        } else {
-                            Full::new(Bytes::from("ok")).map_err(|e| match e {}).boxed()
-                        };
-                        Ok::<_, Infallible>(Response::new(body))
-                    }
-                });
-                tokio::spawn(
-                    hyper::server::conn::http1::Builder::new()
-                        .keep_alive(keep_alive)
-                        .serve_connection(TokioIo::new(stream), service),
-                );
-            }
-        });
+        tokio::spawn(serve(
+            listener,
+            accepted.clone(),
+            release.clone(),
+            keep_alive,
+        ));
         Store {
             addr,
             accepted,
             release,
+        }
+    }
+
+    async fn serve(
+        listener: TcpListener,
+        count: Arc<AtomicUsize>,
+        gate: Arc<tokio::sync::Notify>,
+        keep_alive: bool,
+    ) {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            count.fetch_add(1, Ordering::SeqCst);
+            let gate = gate.clone();
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let gate = gate.clone();
+                async move {
+                    let body = if req.uri().path() == "/slow" {
+                        let (tx, rx) =
+                            tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(1);
+                        tokio::spawn(async move {
+                            let _ = tx.send(Ok(Frame::data(Bytes::from("sl")))).await;
+                            gate.notified().await;
+                            let _ = tx.send(Ok(Frame::data(Bytes::from("ow")))).await;
+                        });
+                        StreamBody::new(tokio_stream_of(rx)).boxed()
+                    } else {
+                        Full::new(Bytes::from("ok")).map_err(|e| match e {}).boxed()
+                    };
+                    Ok::<_, Infallible>(Response::new(body))
+                }
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .keep_alive(keep_alive)
+                    .serve_connection(TokioIo::new(stream), service),
+            );
         }
     }
 
@@ -340,6 +408,44 @@ mod tests {
         let opened =
             connections_for_requests_in_turn_idle_for(true, 3, Duration::from_millis(2)).await;
         assert_eq!(opened, 3);
+    }
+
+    /// Virtual-hosted requests (AWS's default) go to a host per bucket:
+    /// each must find its own host's idle connection, whatever order the
+    /// buckets come in. Ten loopback addresses stand for ten buckets.
+    #[tokio::test]
+    async fn each_host_finds_its_own_idle_connection_among_many() {
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let mut hosts = Vec::new();
+        for i in 1..=10u8 {
+            let listener = TcpListener::bind((std::net::Ipv4Addr::new(127, 0, 0, i), 0))
+                .await
+                .unwrap();
+            hosts.push(Store {
+                addr: listener.local_addr().unwrap(),
+                accepted: accepted.clone(),
+                release: Arc::new(tokio::sync::Notify::new()),
+            });
+            tokio::spawn(serve(
+                listener,
+                accepted.clone(),
+                Arc::new(tokio::sync::Notify::new()),
+                true,
+            ));
+        }
+        let pool = pool();
+        for round in 0..3 {
+            let order: Vec<&Store> = if round % 2 == 0 {
+                hosts.iter().collect()
+            } else {
+                hosts.iter().rev().collect()
+            };
+            for host in order {
+                assert_eq!(read(&pool, get(host, "/k")).await, "ok");
+                tokio::task::yield_now().await;
+            }
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 10);
     }
 
     #[tokio::test]

@@ -506,7 +506,7 @@ impl Upstream {
         let mut path_and_query = path;
         push_forwarded_query(&mut path_and_query, query);
         // Handed over, not copied: the URI keeps the String's bytes, and
-        // hyper-util's clones of it share them.
+        // the pool takes the URI apart without copying them.
         let path_and_query =
             http::uri::PathAndQuery::from_maybe_shared(Bytes::from(path_and_query))
                 .map_err(|e| UpstreamError::Sign(e.to_string()))?;

@@ -54,10 +54,8 @@ pub(super) struct Pool {
 #[derive(Default)]
 struct Hosts {
     queues: Vec<Queue>,
-    /// Connections in all the queues, for [`MAX_IDLE`].
-    held: usize,
-    /// The queue the next give-back also trims, in turn: a bucket no
-    /// longer asked for still has its connections dropped.
+    /// The other host's queue the next give-back trims, in turn: a bucket
+    /// no longer asked for still has its connections dropped.
     sweep: usize,
 }
 
@@ -72,27 +70,21 @@ struct Idle {
     since: Instant,
 }
 
-impl Hosts {
-    fn queue(&mut self, authority: &Authority) -> Option<&mut Queue> {
-        self.queues.iter_mut().find(|q| q.authority == *authority)
+impl Idle {
+    fn is_gone(&self, now: Instant, idle_timeout: Duration) -> bool {
+        self.sender.is_closed() || now.duration_since(self.since) > idle_timeout
     }
+}
 
-    /// Drops the closed and expired connections at the back (the oldest)
-    /// of queue `at`, and the queue once it is empty.
-    fn trim(&mut self, at: usize, now: Instant, idle_timeout: Duration) {
-        let Some(queue) = self.queues.get_mut(at) else {
-            return;
-        };
-        while queue
+impl Queue {
+    /// Drops the closed and expired connections at the back (the oldest).
+    fn trim(&mut self, now: Instant, idle_timeout: Duration) {
+        while self
             .idle
             .back()
-            .is_some_and(|e| e.sender.is_closed() || now.duration_since(e.since) > idle_timeout)
+            .is_some_and(|e| e.is_gone(now, idle_timeout))
         {
-            queue.idle.pop_back();
-            self.held -= 1;
-        }
-        if queue.idle.is_empty() {
-            self.queues.swap_remove(at);
+            self.idle.pop_back();
         }
     }
 }
@@ -115,19 +107,20 @@ impl Pool {
         &self,
         mut request: Request<UpstreamBody>,
     ) -> Result<Response<Incoming>, Error> {
-        let uri = request.uri().clone();
-        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+        // HTTP/1 sends the path and query (origin form); the Host header,
+        // which the signature covers, is already in the request. The URI
+        // is taken apart, not copied.
+        let parts = std::mem::take(request.uri_mut()).into_parts();
+        let (Some(scheme), Some(authority)) = (parts.scheme, parts.authority) else {
             return Err("the upstream request's URI names no host".into());
         };
-        // HTTP/1 sends the path and query (origin form); the Host header,
-        // which the signature covers, is already in the request.
         *request.uri_mut() = Uri::from(
-            uri.path_and_query()
-                .cloned()
+            parts
+                .path_and_query
                 .unwrap_or_else(|| PathAndQuery::from_static("/")),
         );
-        if let Some(sender) = self.take(authority) {
-            match self.send_on(sender, authority, request).await {
+        if let Some(sender) = self.take(&authority) {
+            match self.send_on(sender, &authority, request).await {
                 Ok(response) => return Ok(response),
                 Err(mut e) => match e.take_message() {
                     // Nothing was written: the same request on a new
@@ -137,8 +130,8 @@ impl Pool {
                 },
             }
         }
-        let sender = self.connect(scheme, authority).await?;
-        self.send_on(sender, authority, request)
+        let sender = self.connect(scheme, &authority).await?;
+        self.send_on(sender, &authority, request)
             .await
             .map_err(|e| e.into_error().into())
     }
@@ -160,25 +153,21 @@ impl Pool {
     fn take(&self, authority: &Authority) -> Option<http1::SendRequest<UpstreamBody>> {
         let now = Instant::now();
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-        let queue = hosts.queue(authority)?;
-        let mut dropped = 0;
-        let mut found = None;
+        let queue = hosts
+            .queues
+            .iter_mut()
+            .find(|q| q.authority == *authority)?;
         for _ in 0..LOOK_AT {
-            let Some(entry) = queue.idle.pop_back() else {
-                break;
-            };
-            if entry.sender.is_closed() || now.duration_since(entry.since) > self.idle_timeout {
-                dropped += 1;
+            let entry = queue.idle.pop_back()?;
+            if entry.is_gone(now, self.idle_timeout) {
                 continue;
             }
             if entry.sender.is_ready() {
-                found = Some(entry.sender);
-                break;
+                return Some(entry.sender);
             }
             queue.idle.push_front(entry);
         }
-        hosts.held -= dropped + usize::from(found.is_some());
-        found
+        None
     }
 
     /// Keeps `sender` for the next request to `authority`; it may still be
@@ -187,28 +176,40 @@ impl Pool {
     /// that had a burst shrinks back as long as requests come.
     fn give_back(&self, authority: &Authority, sender: http1::SendRequest<UpstreamBody>) {
         let now = Instant::now();
-        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-        let sweep = hosts.sweep.wrapping_add(1);
-        hosts.sweep = sweep;
-        if !hosts.queues.is_empty() {
-            let at = sweep % hosts.queues.len();
-            hosts.trim(at, now, self.idle_timeout);
+        let mut guard = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        let hosts = &mut *guard;
+        hosts.sweep = hosts.sweep.wrapping_add(1);
+        if let Some(other) = hosts.sweep.checked_rem(hosts.queues.len())
+            && let Some(queue) = hosts.queues.get_mut(other)
+            && queue.authority != *authority
+        {
+            queue.trim(now, self.idle_timeout);
+            if queue.idle.is_empty() {
+                hosts.queues.swap_remove(other);
+            }
         }
-        if let Some(at) = hosts.queues.iter().position(|q| q.authority == *authority) {
-            hosts.trim(at, now, self.idle_timeout);
+        // This host's queue stays, empty or not: under light load it is
+        // emptied by every request and would otherwise be made again.
+        let own = match hosts.queues.iter().position(|q| q.authority == *authority) {
+            Some(at) => at,
+            None => {
+                hosts.queues.push(Queue {
+                    authority: authority.clone(),
+                    idle: VecDeque::new(),
+                });
+                hosts.queues.len() - 1
+            }
+        };
+        if let Some(queue) = hosts.queues.get_mut(own) {
+            queue.trim(now, self.idle_timeout);
         }
-        if hosts.held >= MAX_IDLE {
+        let held: usize = hosts.queues.iter().map(|q| q.idle.len()).sum();
+        if held >= MAX_IDLE {
             // Dropped: the connection closes once its response is done.
             return;
         }
-        hosts.held += 1;
-        let entry = Idle { sender, since: now };
-        match hosts.queue(authority) {
-            Some(queue) => queue.idle.push_front(entry),
-            None => hosts.queues.push(Queue {
-                authority: authority.clone(),
-                idle: VecDeque::from([entry]),
-            }),
+        if let Some(queue) = hosts.queues.get_mut(own) {
+            queue.idle.push_front(Idle { sender, since: now });
         }
     }
 
@@ -216,11 +217,11 @@ impl Pool {
     /// until the store or the pool lets go of it.
     async fn connect(
         &self,
-        scheme: &Scheme,
+        scheme: Scheme,
         authority: &Authority,
     ) -> Result<http1::SendRequest<UpstreamBody>, Error> {
         let target = Uri::builder()
-            .scheme(scheme.clone())
+            .scheme(scheme)
             .authority(authority.clone())
             .path_and_query("/")
             .build()?;

@@ -37,6 +37,10 @@ use crate::upstream::{self, RoleRequest, UpstreamBody, UpstreamError};
 const MAX_DELETE_OBJECTS_BODY: usize = 2 * 1024 * 1024;
 
 /// How an allowed request was answered.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every request is `Forwarded`: boxing it would allocate for each"
+)]
 pub(super) enum Outcome {
     /// By the store.
     Forwarded(Response<upstream::ResponseBody>, ReadMeter, Option<Held>),

@@ -28,6 +28,7 @@ pub mod route;
 pub mod sign;
 
 pub use credentials::CredentialError;
+pub use pool::PooledBody;
 pub use refusal::ResponseBody;
 pub use route::Upstreams;
 
@@ -44,7 +45,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
+
 use hyper_util::client::legacy::connect::HttpConnector;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 
@@ -440,7 +441,7 @@ impl Upstream {
         uri: Uri,
         headers: HeaderMap,
         body: UpstreamBody,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    ) -> Result<Response<PooledBody>, UpstreamError> {
         let mut request = Request::new(body);
         *request.method_mut() = method;
         *request.uri_mut() = uri;

@@ -13,11 +13,11 @@
 
 use std::time::SystemTime;
 
+use super::PooledBody;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use percent_encoding::utf8_percent_encode;
 use sha2::{Digest, Sha256};
 
@@ -176,7 +176,7 @@ impl Upstream {
         headers: HeaderMap,
         body: Bytes,
         now: SystemTime,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    ) -> Result<Response<PooledBody>, UpstreamError> {
         let sign_error = |e: &dyn std::fmt::Display| UpstreamError::Sign(e.to_string());
         let path = format!("/{bucket}/{}", utf8_percent_encode(key, PATH_ENCODE));
         let uri: Uri = path.parse().map_err(|e| sign_error(&e))?;
@@ -205,7 +205,7 @@ impl Upstream {
     /// The whole body, if at most `limit` bytes, within the response timeout.
     async fn read_body(
         &self,
-        response: Response<Incoming>,
+        response: Response<PooledBody>,
         limit: u64,
     ) -> Result<Bytes, ObjectError> {
         let declared = response

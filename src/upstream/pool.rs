@@ -1,6 +1,7 @@
 //! The stores' HTTP/1 connections, kept open and reused: a request takes
-//! a connection that is idle, or opens one, and the connection goes back
-//! to the pool as soon as the store's response head is in.
+//! the idle connection that went back last, or opens one, and the
+//! connection goes back to the pool when the store's response body has
+//! been read to its end.
 //!
 //! It replaces hyper-util's pooled client on the request path, whose
 //! per-request costs the whole-process profile showed (benches/load/
@@ -8,19 +9,27 @@
 //! connection to be idle again, a mutex and a SipHash of the pool key
 //! both to take and to give back, and more connections than callers
 //! (the spawned task often ran after the next request had already
-//! opened one). Here a connection goes back at once, still busy with
-//! its response body; a request takes only one that hyper says is ready,
-//! so it never waits behind another's body, and no task is spawned.
+//! opened one). Here the response body itself gives its connection back
+//! as it ends, and nothing is spawned.
+//!
+//! Last in, first out: a steady load is served by as few connections as
+//! it keeps busy, warm ones, and the rest of a burst's connections idle
+//! out and close (a queue taken oldest first would keep every one of
+//! them in use, and open, for as long as requests come).
 //!
 //! Depends on hyper's HTTP/1 client connection and the TLS connector; knows
 //! nothing of S3.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri};
+use http_body::{Body as _, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_rustls::HttpsConnector;
@@ -32,14 +41,20 @@ use super::UpstreamBody;
 /// Most idle connections kept, over all of a store's hosts.
 const MAX_IDLE: usize = 1024;
 
-/// Pooled connections a request looks at before it opens a new one: the
-/// one at the back went back longest ago, so it is nearly always ready.
+/// Pooled connections a request looks at before it opens a new one. They
+/// went back with their response read to the end, so the first is nearly
+/// always ready; one that is not has not yet seen its own end.
 const LOOK_AT: usize = 8;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// One store's connections.
+/// One store's connections. Its response bodies hold it too, to give
+/// their connections back.
 pub(super) struct Pool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     connector: HttpsConnector<HttpConnector>,
     idle_timeout: Duration,
     /// A std mutex: it is held for a few loads and a push, never across
@@ -61,7 +76,7 @@ struct Hosts {
 
 struct Queue {
     authority: Authority,
-    /// Oldest at the back.
+    /// The last to go back at the front, the one idle longest at the back.
     idle: VecDeque<Idle>,
 }
 
@@ -77,7 +92,7 @@ impl Idle {
 }
 
 impl Queue {
-    /// Drops the closed and expired connections at the back (the oldest).
+    /// Drops the closed and expired connections at the back (idle longest).
     fn trim(&mut self, now: Instant, idle_timeout: Duration) {
         while self
             .idle
@@ -92,9 +107,11 @@ impl Queue {
 impl Pool {
     pub(super) fn new(connector: HttpsConnector<HttpConnector>, idle_timeout: Duration) -> Self {
         Self {
-            connector,
-            idle_timeout,
-            hosts: Mutex::new(Hosts::default()),
+            inner: Arc::new(Inner {
+                connector,
+                idle_timeout,
+                hosts: Mutex::new(Hosts::default()),
+            }),
         }
     }
 
@@ -102,11 +119,12 @@ impl Pool {
     /// on a pooled connection to that host, or on a new one. A request
     /// that a pooled connection turned out to be closed for, before any of
     /// it was written, is sent again on a new connection (the store may
-    /// close an idle connection at any moment).
+    /// close an idle connection at any moment). The response's body gives
+    /// the connection back when it ends.
     pub(super) async fn send(
         &self,
         mut request: Request<UpstreamBody>,
-    ) -> Result<Response<Incoming>, Error> {
+    ) -> Result<Response<PooledBody>, Error> {
         // HTTP/1 sends the path and query (origin form); the Host header,
         // which the signature covers, is already in the request. The URI
         // is taken apart, not copied.
@@ -119,7 +137,7 @@ impl Pool {
                 .path_and_query
                 .unwrap_or_else(|| PathAndQuery::from_static("/")),
         );
-        if let Some(sender) = self.take(&authority) {
+        if let Some(sender) = self.inner.take(&authority) {
             match self.send_on(sender, &authority, request).await {
                 Ok(response) => return Ok(response),
                 Err(mut e) => match e.take_message() {
@@ -130,7 +148,7 @@ impl Pool {
                 },
             }
         }
-        let sender = self.connect(scheme, &authority).await?;
+        let sender = self.inner.connect(scheme, &authority).await?;
         self.send_on(sender, &authority, request)
             .await
             .map_err(|e| e.into_error().into())
@@ -141,15 +159,85 @@ impl Pool {
         mut sender: http1::SendRequest<UpstreamBody>,
         authority: &Authority,
         request: Request<UpstreamBody>,
-    ) -> Result<Response<Incoming>, hyper::client::conn::TrySendError<Request<UpstreamBody>>> {
+    ) -> Result<Response<PooledBody>, hyper::client::conn::TrySendError<Request<UpstreamBody>>>
+    {
         let response = sender.try_send_request(request).await?;
-        self.give_back(authority, sender);
-        Ok(response)
+        let lease = Lease {
+            pool: Arc::clone(&self.inner),
+            authority: authority.clone(),
+            sender,
+        };
+        Ok(response.map(|body| {
+            // A HEAD's, a 204's or a 304's answer has ended already.
+            let lease = if body.is_end_stream() {
+                lease.give_back();
+                None
+            } else {
+                Some(lease)
+            };
+            PooledBody { body, lease }
+        }))
+    }
+}
+
+/// A store's response body; it gives its connection back to the pool
+/// when it ends. Dropped before its end, it lets the connection go
+/// (hyper closes one whose response was not read through).
+pub struct PooledBody {
+    body: Incoming,
+    lease: Option<Lease>,
+}
+
+struct Lease {
+    pool: Arc<Inner>,
+    authority: Authority,
+    sender: http1::SendRequest<UpstreamBody>,
+}
+
+impl Lease {
+    fn give_back(self) {
+        self.pool.give_back(&self.authority, self.sender);
+    }
+}
+
+impl http_body::Body for PooledBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let frame = ready!(Pin::new(&mut this.body).poll_frame(cx));
+        let ended = match &frame {
+            None => true,
+            // The last frame in hand: whoever reads the body need not ask
+            // for more once its length is reached.
+            Some(Ok(_)) => this.body.is_end_stream(),
+            Some(Err(_)) => {
+                this.lease = None;
+                false
+            }
+        };
+        if ended && let Some(lease) = this.lease.take() {
+            lease.give_back();
+        }
+        Poll::Ready(frame)
     }
 
-    /// A ready connection to `authority`, if one is idle. Its queue turns
-    /// as it is looked at: closed and expired connections met are
-    /// dropped, busy ones go to the front.
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Inner {
+    /// A ready connection to `authority`, if one is idle: the one that
+    /// went back last. Closed and expired connections met are dropped.
     fn take(&self, authority: &Authority) -> Option<http1::SendRequest<UpstreamBody>> {
         let now = Instant::now();
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
@@ -157,23 +245,24 @@ impl Pool {
             .queues
             .iter_mut()
             .find(|q| q.authority == *authority)?;
+        let mut at = 0;
         for _ in 0..LOOK_AT {
-            let entry = queue.idle.pop_back()?;
+            let entry = queue.idle.get(at)?;
             if entry.is_gone(now, self.idle_timeout) {
-                continue;
+                queue.idle.remove(at);
+            } else if entry.sender.is_ready() {
+                return queue.idle.remove(at).map(|e| e.sender);
+            } else {
+                at += 1;
             }
-            if entry.sender.is_ready() {
-                return Some(entry.sender);
-            }
-            queue.idle.push_front(entry);
         }
         None
     }
 
-    /// Keeps `sender` for the next request to `authority`; it may still be
-    /// busy with this response's body. Trims, while the lock is held
-    /// anyway, this host's queue and one other in turn, so that a pool
-    /// that had a burst shrinks back as long as requests come.
+    /// Keeps `sender`, its response read through, for the next request to
+    /// `authority`. Trims, while the lock is held anyway, this host's queue
+    /// and one other in turn, so that a pool that had a burst shrinks back
+    /// as long as requests come.
     fn give_back(&self, authority: &Authority, sender: http1::SendRequest<UpstreamBody>) {
         let now = Instant::now();
         let mut guard = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
@@ -205,7 +294,7 @@ impl Pool {
         }
         let held: usize = hosts.queues.iter().map(|q| q.idle.len()).sum();
         if held >= MAX_IDLE {
-            // Dropped: the connection closes once its response is done.
+            // Dropped: the connection closes.
             return;
         }
         if let Some(queue) = hosts.queues.get_mut(own) {
@@ -253,68 +342,86 @@ mod tests {
     use super::*;
 
     /// A real HTTP/1 server (hyper's) on loopback: answers every request
-    /// with `body`, or, for `/slow`, a body whose end waits on `release`;
-    /// counts the connections it accepted. `keep_alive: false` closes each
-    /// connection after its response, as a store that shuts idle ones does.
+    /// with `ok`, or, for `/slow`, a body whose end waits on `release`,
+    /// and names the connection that served it (`x-connection`, counted
+    /// from 0); counts the connections it accepted and those still open.
+    /// `keep_alive: false` closes each connection after its response, as a
+    /// store that shuts idle ones does.
     struct Store {
         addr: std::net::SocketAddr,
         accepted: Arc<AtomicUsize>,
-        release: Arc<tokio::sync::Notify>,
+        open: Arc<AtomicUsize>,
+        release: tokio::sync::watch::Sender<bool>,
     }
 
     async fn store(keep_alive: bool) -> Store {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        store_on("127.0.0.1", Arc::new(AtomicUsize::new(0)), keep_alive).await
+    }
+
+    async fn store_on(ip: &str, accepted: Arc<AtomicUsize>, keep_alive: bool) -> Store {
+        let listener = TcpListener::bind((ip, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let release = Arc::new(tokio::sync::Notify::new());
+        let open = Arc::new(AtomicUsize::new(0));
+        let (release, gate) = tokio::sync::watch::channel(false);
         tokio::spawn(serve(
             listener,
             accepted.clone(),
-            release.clone(),
+            open.clone(),
+            gate,
             keep_alive,
         ));
         Store {
             addr,
             accepted,
+            open,
             release,
         }
     }
 
     async fn serve(
         listener: TcpListener,
-        count: Arc<AtomicUsize>,
-        gate: Arc<tokio::sync::Notify>,
+        accepted: Arc<AtomicUsize>,
+        open: Arc<AtomicUsize>,
+        gate: tokio::sync::watch::Receiver<bool>,
         keep_alive: bool,
     ) {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            count.fetch_add(1, Ordering::SeqCst);
+            let id = accepted.fetch_add(1, Ordering::SeqCst);
+            open.fetch_add(1, Ordering::SeqCst);
             let gate = gate.clone();
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let gate = gate.clone();
+                let mut gate = gate.clone();
                 async move {
                     let body = if req.uri().path() == "/slow" {
                         let (tx, rx) =
                             tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(1);
                         tokio::spawn(async move {
                             let _ = tx.send(Ok(Frame::data(Bytes::from("sl")))).await;
-                            gate.notified().await;
+                            let _ = gate.wait_for(|released| *released).await;
                             let _ = tx.send(Ok(Frame::data(Bytes::from("ow")))).await;
                         });
                         StreamBody::new(tokio_stream_of(rx)).boxed()
                     } else {
                         Full::new(Bytes::from("ok")).map_err(|e| match e {}).boxed()
                     };
-                    Ok::<_, Infallible>(Response::new(body))
+                    let mut response = Response::new(body);
+                    response
+                        .headers_mut()
+                        .insert("x-connection", http::HeaderValue::from(id));
+                    Ok::<_, Infallible>(response)
                 }
             });
-            tokio::spawn(
-                hyper::server::conn::http1::Builder::new()
-                    .keep_alive(keep_alive)
-                    .serve_connection(TokioIo::new(stream), service),
-            );
+            let connection = hyper::server::conn::http1::Builder::new()
+                .keep_alive(keep_alive)
+                .serve_connection(TokioIo::new(stream), service);
+            let open = open.clone();
+            tokio::spawn(async move {
+                let _ = connection.await;
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
         }
     }
 
@@ -391,12 +498,66 @@ mod tests {
         let store = store(true).await;
         let pool = pool();
         let slow = pool.send(get(&store, "/slow")).await.unwrap();
-        // The slow response's connection is back in the pool, busy.
+        // The slow response's connection is still busy with its body.
         assert_eq!(read(&pool, get(&store, "/k")).await, "ok");
         assert_eq!(store.accepted.load(Ordering::SeqCst), 2);
-        store.release.notify_one();
+        store.release.send_replace(true);
         let body = slow.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(&body[..], b"slow");
+    }
+
+    /// `n` slow responses at once, each on a connection of its own, then
+    /// each read to its end: `n` idle connections in the pool.
+    async fn burst(pool: &Pool, store: &Store, n: usize) {
+        let mut slow = Vec::new();
+        for _ in 0..n {
+            slow.push(pool.send(get(store, "/slow")).await.unwrap());
+        }
+        assert_eq!(store.accepted.load(Ordering::SeqCst), n);
+        store.release.send_replace(true);
+        for response in slow {
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(&body[..], b"slow");
+        }
+        tokio::task::yield_now().await;
+    }
+
+    /// After a burst, a steady load is served by the connection that went
+    /// back last, not by each of the burst's in turn.
+    #[tokio::test]
+    async fn a_steady_load_after_a_burst_uses_the_connection_back_last() {
+        let store = store(true).await;
+        let pool = pool();
+        burst(&pool, &store, 3).await;
+        let mut served = std::collections::BTreeSet::new();
+        for _ in 0..6 {
+            let response = pool.send(get(&store, "/k")).await.unwrap();
+            served.insert(response.headers()["x-connection"].clone());
+            response.into_body().collect().await.unwrap();
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(store.accepted.load(Ordering::SeqCst), 3);
+        assert_eq!(served.len(), 1, "served by connections {served:?}");
+    }
+
+    /// ... so the burst's other connections idle out and close while the
+    /// steady load goes on: the store is not left holding them.
+    #[tokio::test]
+    async fn connections_a_steady_load_does_not_need_are_closed_once_idle() {
+        let store = store(true).await;
+        let pool = pool_idle_for(Duration::from_millis(200));
+        burst(&pool, &store, 3).await;
+        let give_up = Instant::now() + Duration::from_secs(10);
+        while store.open.load(Ordering::SeqCst) > 1 {
+            assert!(
+                Instant::now() < give_up,
+                "{} connections still open",
+                store.open.load(Ordering::SeqCst)
+            );
+            assert_eq!(read(&pool, get(&store, "/k")).await, "ok");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(store.accepted.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]
@@ -419,20 +580,7 @@ mod tests {
         let accepted = Arc::new(AtomicUsize::new(0));
         let mut hosts = Vec::new();
         for i in 1..=10u8 {
-            let listener = TcpListener::bind((std::net::Ipv4Addr::new(127, 0, 0, i), 0))
-                .await
-                .unwrap();
-            hosts.push(Store {
-                addr: listener.local_addr().unwrap(),
-                accepted: accepted.clone(),
-                release: Arc::new(tokio::sync::Notify::new()),
-            });
-            tokio::spawn(serve(
-                listener,
-                accepted.clone(),
-                Arc::new(tokio::sync::Notify::new()),
-                true,
-            ));
+            hosts.push(store_on(&format!("127.0.0.{i}"), accepted.clone(), true).await);
         }
         let pool = pool();
         for round in 0..3 {

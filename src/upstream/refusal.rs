@@ -15,11 +15,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use super::PooledBody;
 use bytes::{Bytes, BytesMut};
 use http::{Method, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
@@ -49,10 +49,10 @@ const MAX_LOGGED_MESSAGE: usize = 256;
 /// A store's response body: streamed, or the start of it already read
 /// (an error document, whole or up to [`MAX_ERROR_BODY`]) and then the rest.
 pub enum ResponseBody {
-    Streaming(Incoming),
+    Streaming(PooledBody),
     Prefixed {
         prefix: Option<Bytes>,
-        rest: Option<Incoming>,
+        rest: Option<PooledBody>,
     },
 }
 
@@ -112,7 +112,7 @@ impl Body for ResponseBody {
 /// Passes the store's response on, unless it is the store refusing
 /// s3gate's own authentication.
 pub(super) async fn screen(
-    response: Response<Incoming>,
+    response: Response<PooledBody>,
     method: &Method,
     timeout: Duration,
 ) -> Result<Response<ResponseBody>, UpstreamError> {
@@ -156,7 +156,7 @@ pub(super) async fn screen(
 
 /// Reads the body until it ends or [`MAX_ERROR_BODY`] bytes are in hand;
 /// says whether it ended.
-async fn read_prefix(body: &mut Incoming) -> Result<(Bytes, bool), hyper::Error> {
+async fn read_prefix(body: &mut PooledBody) -> Result<(Bytes, bool), hyper::Error> {
     let mut prefix = BytesMut::new();
     while prefix.len() < MAX_ERROR_BODY {
         match body.frame().await {

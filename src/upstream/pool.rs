@@ -41,9 +41,8 @@ use super::UpstreamBody;
 /// Most idle connections kept, over all of a store's hosts.
 const MAX_IDLE: usize = 1024;
 
-/// Pooled connections a request looks at before it opens a new one. They
-/// went back with their response read to the end, so the first is nearly
-/// always ready; one that is not has not yet seen its own end.
+/// Pooled connections a request looks at from each end of a queue before
+/// it opens a new one.
 const LOOK_AT: usize = 8;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -91,7 +90,44 @@ impl Idle {
     }
 }
 
+#[derive(Clone, Copy)]
+enum End {
+    Front,
+    Back,
+}
+
 impl Queue {
+    /// The first ready connection among [`LOOK_AT`] from `end`, taken out;
+    /// closed and expired ones met are dropped.
+    fn take_ready(
+        &mut self,
+        end: End,
+        now: Instant,
+        idle_timeout: Duration,
+    ) -> Option<http1::SendRequest<UpstreamBody>> {
+        let mut at = match end {
+            End::Front => 0,
+            End::Back => self.idle.len().checked_sub(1)?,
+        };
+        for _ in 0..LOOK_AT {
+            let entry = self.idle.get(at)?;
+            let gone = entry.is_gone(now, idle_timeout);
+            if !gone && entry.sender.is_ready() {
+                return self.idle.remove(at).map(|e| e.sender);
+            }
+            if gone {
+                self.idle.remove(at);
+            }
+            at = match end {
+                // What was behind a dropped entry is now at its place.
+                End::Front if gone => at,
+                End::Front => at + 1,
+                End::Back => at.checked_sub(1)?,
+            };
+        }
+        None
+    }
+
     /// Drops the closed and expired connections at the back (idle longest).
     fn trim(&mut self, now: Instant, idle_timeout: Duration) {
         while self
@@ -237,7 +273,11 @@ impl http_body::Body for PooledBody {
 
 impl Inner {
     /// A ready connection to `authority`, if one is idle: the one that
-    /// went back last. Closed and expired connections met are dropped.
+    /// went back last. Under load that one may not be ready yet (hyper's
+    /// connection task sees its response's end after the body's reader
+    /// does), so the ones idle longest are looked at too before a new
+    /// connection is opened. Closed and expired connections met are
+    /// dropped.
     fn take(&self, authority: &Authority) -> Option<http1::SendRequest<UpstreamBody>> {
         let now = Instant::now();
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
@@ -245,18 +285,9 @@ impl Inner {
             .queues
             .iter_mut()
             .find(|q| q.authority == *authority)?;
-        let mut at = 0;
-        for _ in 0..LOOK_AT {
-            let entry = queue.idle.get(at)?;
-            if entry.is_gone(now, self.idle_timeout) {
-                queue.idle.remove(at);
-            } else if entry.sender.is_ready() {
-                return queue.idle.remove(at).map(|e| e.sender);
-            } else {
-                at += 1;
-            }
-        }
-        None
+        queue
+            .take_ready(End::Front, now, self.idle_timeout)
+            .or_else(|| queue.take_ready(End::Back, now, self.idle_timeout))
     }
 
     /// Keeps `sender`, its response read through, for the next request to

@@ -13,7 +13,6 @@
 
 use std::time::SystemTime;
 
-use super::PooledBody;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
@@ -21,7 +20,7 @@ use http_body_util::{BodyExt, Limited};
 use percent_encoding::utf8_percent_encode;
 use sha2::{Digest, Sha256};
 
-use super::{PATH_ENCODE, Upstream, UpstreamBody, UpstreamError};
+use super::{PATH_ENCODE, PooledBody, Upstream, UpstreamBody, UpstreamError};
 use crate::sigv4::PayloadMode;
 
 /// Enough of an error answer to find its `<Code>`.

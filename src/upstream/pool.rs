@@ -173,9 +173,9 @@ impl Pool {
                 .path_and_query
                 .unwrap_or_else(|| PathAndQuery::from_static("/")),
         );
-        if let Some(sender) = self.inner.take(&authority) {
-            match self.send_on(sender, &authority, request).await {
-                Ok(response) => return Ok(response),
+        if let Some(mut sender) = self.inner.take(&authority) {
+            match sender.try_send_request(request).await {
+                Ok(response) => return Ok(self.leased(response, sender, authority)),
                 Err(mut e) => match e.take_message() {
                     // Nothing was written: the same request on a new
                     // connection is the same request.
@@ -184,26 +184,27 @@ impl Pool {
                 },
             }
         }
-        let sender = self.inner.connect(scheme, &authority).await?;
-        self.send_on(sender, &authority, request)
+        let mut sender = self.inner.connect(scheme, &authority).await?;
+        let response = sender
+            .try_send_request(request)
             .await
-            .map_err(|e| e.into_error().into())
+            .map_err(|e| e.into_error())?;
+        Ok(self.leased(response, sender, authority))
     }
 
-    async fn send_on(
+    /// `response` with a body that gives `sender` back when it ends.
+    fn leased(
         &self,
-        mut sender: http1::SendRequest<UpstreamBody>,
-        authority: &Authority,
-        request: Request<UpstreamBody>,
-    ) -> Result<Response<PooledBody>, hyper::client::conn::TrySendError<Request<UpstreamBody>>>
-    {
-        let response = sender.try_send_request(request).await?;
+        response: Response<Incoming>,
+        sender: http1::SendRequest<UpstreamBody>,
+        authority: Authority,
+    ) -> Response<PooledBody> {
         let lease = Lease {
             pool: Arc::clone(&self.inner),
-            authority: authority.clone(),
+            authority,
             sender,
         };
-        Ok(response.map(|body| {
+        response.map(|body| {
             // A HEAD's, a 204's or a 304's answer has ended already.
             let lease = if body.is_end_stream() {
                 lease.give_back();
@@ -212,7 +213,7 @@ impl Pool {
                 Some(lease)
             };
             PooledBody { body, lease }
-        }))
+        })
     }
 }
 

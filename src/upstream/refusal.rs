@@ -15,7 +15,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::PooledBody;
 use bytes::{Bytes, BytesMut};
 use http::{Method, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
@@ -23,7 +22,7 @@ use http_body_util::BodyExt;
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-use super::UpstreamError;
+use super::{PooledBody, UpstreamError};
 
 /// An S3 error document is well under this; a larger 400/403 body is not
 /// one and streams through unread.

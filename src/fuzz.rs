@@ -1,7 +1,9 @@
 //! Fuzz targets for the parsers of caller input outside SigV4 (those live
 //! in `sigv4::fuzz`): S3 path and virtual-host classification, the
 //! DeleteObjects XML, browser upload forms and their POST policies, the STS form and the policy documents it carries, JWT
-//! headers and claims, the policy file and the revocation list.
+//! headers and claims, the policy file and the revocation list; and, though
+//! not the caller's, the store's response heads and chunked bodies
+//! (`upstream::h1`), which a broken store or a box in front of it may garble.
 //!
 //! They are property tests that run on stable in plain `cargo test`, each
 //! for `PROPTEST_CASES` cases (proptest's default, 256, in CI); raise it for
@@ -222,5 +224,83 @@ fn oidc_config() -> crate::config::OidcIssuerConfig {
     match crate::config::Config::parse(text, std::path::Path::new("t.toml")) {
         Ok(mut c) => c.identity.oidc.remove(0),
         Err(e) => unreachable!("{e}"),
+    }
+}
+
+/// A store's response as it might come: a head near a valid one, and a
+/// body chunked at random sizes.
+const STORE_HEAD: &str = "HTTP/1.1 200 OK\r\nx-amz-request-id: R1\r\nContent-Length: 5\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+proptest! {
+    /// Whatever a store sends, the head parser answers (a head, more
+    /// please, or an error) and never takes more than it was given.
+    #[test]
+    fn store_response_heads_never_panic(raw in prop_oneof![
+        mutated(STORE_HEAD),
+        prop::collection::vec(any::<u8>(), 0..300),
+    ]) {
+        let mut buf = bytes::BytesMut::from(&raw[..]);
+        let before = buf.len();
+        if let Ok(Some(head)) = crate::upstream::h1::parse_response_head(&mut buf, &Method::GET) {
+            prop_assert!(buf.len() < before);
+            if head.framing == crate::upstream::h1::Framing::UntilClose {
+                prop_assert!(!head.keep_alive);
+            }
+        }
+    }
+
+    /// A body chunked at any sizes, read in pieces of any size, decodes to
+    /// itself, and what follows it is left in the buffer.
+    #[test]
+    fn chunked_bodies_round_trip(
+        body in prop::collection::vec(any::<u8>(), 0..600),
+        cuts in prop::collection::vec(1usize..200, 1..8),
+        step in 1usize..64,
+    ) {
+        use crate::upstream::h1::{Chunked, Decoded};
+        let mut wire = Vec::new();
+        let mut rest = &body[..];
+        let mut cut = cuts.iter().cycle();
+        while !rest.is_empty() {
+            let n = (*cut.next().unwrap_or(&1)).min(rest.len());
+            wire.extend_from_slice(format!("{n:X};x=y\r\n").as_bytes());
+            wire.extend_from_slice(&rest[..n]);
+            wire.extend_from_slice(b"\r\n");
+            rest = &rest[n..];
+        }
+        wire.extend_from_slice(b"0\r\nx-trailer: t\r\n\r\nNEXT");
+        let mut dec = Chunked::new();
+        let mut buf = bytes::BytesMut::new();
+        let mut out = Vec::new();
+        let mut fed = 0;
+        loop {
+            match dec.decode(&mut buf) {
+                Ok(Decoded::Data(d)) => out.extend_from_slice(&d),
+                Ok(Decoded::End) => break,
+                Ok(Decoded::More) => {
+                    prop_assert!(fed < wire.len(), "ran out of input");
+                    let end = (fed + step).min(wire.len());
+                    buf.extend_from_slice(&wire[fed..end]);
+                    fed = end;
+                }
+                Err(e) => prop_assert!(false, "{e}"),
+            }
+        }
+        prop_assert_eq!(out, body);
+        buf.extend_from_slice(&wire[fed..]);
+        prop_assert_eq!(&buf[..], b"NEXT");
+    }
+
+    /// Random bytes as a chunked body: an answer, never a panic or a loop.
+    #[test]
+    fn chunked_decoder_never_panics(raw in prop::collection::vec(any::<u8>(), 0..300)) {
+        let mut dec = crate::upstream::h1::Chunked::new();
+        let mut buf = bytes::BytesMut::from(&raw[..]);
+        for _ in 0..400 {
+            match dec.decode(&mut buf) {
+                Ok(crate::upstream::h1::Decoded::Data(_)) => {}
+                _ => break,
+            }
+        }
     }
 }

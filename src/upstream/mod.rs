@@ -32,6 +32,7 @@ pub use pool::PooledBody;
 pub use refusal::ResponseBody;
 pub use route::Upstreams;
 
+pub mod h1;
 mod pool;
 mod roots;
 
@@ -462,7 +463,7 @@ impl Upstream {
     /// The store's request head, re-signed with `identity`: its URI and
     /// headers (the caller's, less its own authentication, framing and hop
     /// headers). `body_length` is the exact length of the body that will be
-    /// sent (`None`: no body, or one whose length is unknown, which hyper
+    /// sent (`None`: no body, or one whose length is unknown, which the pool
     /// then frames as chunked). Pure CPU; public so the benches can time
     /// re-signing alone.
     pub fn sign_head(

@@ -3,47 +3,52 @@
 //! connection goes back to the pool when the store's response body has
 //! been read to its end.
 //!
-//! It replaces hyper-util's pooled client on the request path, whose
-//! per-request costs the whole-process profile showed (benches/load/
-//! PROFILE.md, session 17): a task spawned per request to wait for the
-//! connection to be idle again, a mutex and a SipHash of the pool key
-//! both to take and to give back, and more connections than callers
-//! (the spawned task often ran after the next request had already
-//! opened one). Here the response body itself gives its connection back
-//! as it ends, and nothing is spawned.
+//! The connection is driven by the request's own task: the head (and a
+//! body held whole) is written in one `writev`, the response head is
+//! read and parsed by [`super::h1`], and the response body reads from the
+//! socket as the caller's side asks for it. There is no connection task,
+//! no channel between tasks and no wake-up to cross: the load bench
+//! measured hyper's client connection (a task per connection, fed by a
+//! channel) and hyper-util's pool before it among the largest costs of a
+//! small request (benches/load/PROFILE.md, sessions 17 and 19).
 //!
 //! Last in, first out: a steady load is served by as few connections as
 //! it keeps busy, warm ones, and the rest of a burst's connections idle
 //! out and close (a queue taken oldest first would keep every one of
 //! them in use, and open, for as long as requests come).
 //!
-//! Depends on hyper's HTTP/1 client connection and the TLS connector; knows
-//! nothing of S3.
+//! Depends on [`super::h1`] and the TLS connector; knows nothing of S3.
 
 use std::collections::VecDeque;
+use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Request, Response, Uri};
+use http::{Method, Request, Response, Uri};
 use http_body::{Body as _, Frame, SizeHint};
-use hyper::body::Incoming;
-use hyper::client::conn::http1;
-use hyper_rustls::HttpsConnector;
+use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tower_service::Service;
 
 use super::UpstreamBody;
+use super::h1::{self, Chunked, Decoded, Framing, RequestFraming};
 
 /// Most idle connections kept, over all of a store's hosts.
 const MAX_IDLE: usize = 1024;
 
-/// Pooled connections a request looks at from each end of a queue before
-/// it opens a new one.
+/// Pooled connections a request looks at before it opens a new one.
 const LOOK_AT: usize = 8;
+
+/// A connection's first read buffer (hyper's), and the most a body read
+/// asks the socket for at once.
+const READ_FIRST: usize = 8 * 1024;
+const READ_MOST: usize = 64 * 1024;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -80,13 +85,66 @@ struct Queue {
 }
 
 struct Idle {
-    sender: http1::SendRequest<UpstreamBody>,
+    conn: Box<Conn>,
     since: Instant,
 }
 
-impl Idle {
-    fn is_gone(&self, now: Instant, idle_timeout: Duration) -> bool {
-        self.sender.is_closed() || now.duration_since(self.since) > idle_timeout
+/// One open connection to a store and what was read from it and not yet
+/// used. Boxed: a TLS session is large, and connections move in and out
+/// of the pool on every request.
+struct Conn {
+    io: TokioIo<MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>>,
+    buf: BytesMut,
+}
+
+impl Conn {
+    /// Whether the store has left the idle connection open: a read that
+    /// would block says so. It costs no system call unless the socket
+    /// was marked readable since its last read (the store's FIN, or bytes
+    /// it had no reason to send); either ends the connection.
+    fn is_open(&mut self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut probe = [0u8; 8];
+        let mut probe = ReadBuf::new(&mut probe);
+        matches!(
+            Pin::new(&mut self.io).poll_read(&mut cx, &mut probe),
+            Poll::Pending
+        )
+    }
+
+    /// One read into the buffer, asking for up to `want` bytes (within
+    /// [`READ_FIRST`]..=[`READ_MOST`]); `Ok(0)` is the store's end.
+    fn poll_fill(&mut self, cx: &mut Context<'_>, want: u64) -> Poll<io::Result<usize>> {
+        if self.buf.capacity() - self.buf.len() < READ_FIRST / 2 {
+            let want = usize::try_from(want)
+                .unwrap_or(READ_MOST)
+                .clamp(READ_FIRST, READ_MOST);
+            self.buf.reserve(want);
+        }
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
+    }
+
+    async fn fill(&mut self) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_fill(cx, READ_FIRST as u64)).await
+    }
+
+    /// Writes `a` then `b`, in one `writev` when the socket takes both.
+    async fn write_two(&mut self, a: &[u8], b: &[u8]) -> io::Result<()> {
+        let mut a = a;
+        let mut b = b;
+        while !a.is_empty() {
+            let n = self
+                .io
+                .write_vectored(&[io::IoSlice::new(a), io::IoSlice::new(b)])
+                .await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            let from_a = n.min(a.len());
+            a = &a[from_a..];
+            b = &b[n - from_a..];
+        }
+        self.io.write_all(b).await
     }
 }
 
@@ -97,45 +155,54 @@ enum End {
 }
 
 impl Queue {
-    /// The first ready connection among [`LOOK_AT`] from `end`, taken out;
+    /// The first open connection among [`LOOK_AT`] from `end`, taken out;
     /// closed and expired ones met are dropped.
-    fn take_ready(
-        &mut self,
-        end: End,
-        now: Instant,
-        idle_timeout: Duration,
-    ) -> Option<http1::SendRequest<UpstreamBody>> {
-        let mut at = match end {
-            End::Front => 0,
-            End::Back => self.idle.len().checked_sub(1)?,
-        };
+    fn take_open(&mut self, end: End, now: Instant, idle_timeout: Duration) -> Option<Box<Conn>> {
         for _ in 0..LOOK_AT {
-            let entry = self.idle.get(at)?;
-            let gone = entry.is_gone(now, idle_timeout);
-            if !gone && entry.sender.is_ready() {
-                return self.idle.remove(at).map(|e| e.sender);
-            }
-            if gone {
-                self.idle.remove(at);
-            }
-            at = match end {
-                // What was behind a dropped entry is now at its place.
-                End::Front if gone => at,
-                End::Front => at + 1,
-                End::Back => at.checked_sub(1)?,
+            let mut entry = match end {
+                End::Front => self.idle.pop_front()?,
+                End::Back => self.idle.pop_back()?,
             };
+            if now.duration_since(entry.since) <= idle_timeout && entry.conn.is_open() {
+                return Some(entry.conn);
+            }
         }
         None
     }
 
-    /// Drops the closed and expired connections at the back (idle longest).
+    /// Drops the expired connections at the back (idle longest).
     fn trim(&mut self, now: Instant, idle_timeout: Duration) {
         while self
             .idle
             .back()
-            .is_some_and(|e| e.is_gone(now, idle_timeout))
+            .is_some_and(|e| now.duration_since(e.since) > idle_timeout)
         {
             self.idle.pop_back();
+        }
+    }
+}
+
+/// The request's body as the exchange sends it: held whole (and so sent
+/// again as it is if a pooled connection turns out closed), or streamed.
+enum Outgoing {
+    Whole(Option<Bytes>),
+    Stream(UpstreamBody, RequestFraming),
+}
+
+/// Why an exchange failed, and whether the request may go again on a new
+/// connection: only when none of its body was consumed and the store
+/// answered nothing (a pooled connection the store closed just as the
+/// request went out).
+struct Failed {
+    error: Error,
+    again: bool,
+}
+
+impl Failed {
+    fn io(error: io::Error, again: bool) -> Self {
+        Self {
+            error: error.into(),
+            again,
         }
     }
 }
@@ -154,132 +221,347 @@ impl Pool {
     /// Sends `request` (its URI absolute: the scheme and host say where)
     /// on a pooled connection to that host, or on a new one. A request
     /// that a pooled connection turned out to be closed for, before any of
-    /// it was written, is sent again on a new connection (the store may
-    /// close an idle connection at any moment). The response's body gives
-    /// the connection back when it ends.
+    /// it was consumed or answered, is sent again on a new connection (the
+    /// store may close an idle connection at any moment). The response's
+    /// body gives the connection back when it ends.
     pub(super) async fn send(
         &self,
-        mut request: Request<UpstreamBody>,
+        request: Request<UpstreamBody>,
     ) -> Result<Response<PooledBody>, Error> {
-        // HTTP/1 sends the path and query (origin form); the Host header,
-        // which the signature covers, is already in the request. The URI
-        // is taken apart, not copied.
-        let parts = std::mem::take(request.uri_mut()).into_parts();
-        let (Some(scheme), Some(authority)) = (parts.scheme, parts.authority) else {
+        let (parts, body) = request.into_parts();
+        let uri = parts.uri.into_parts();
+        let (Some(scheme), Some(authority)) = (uri.scheme, uri.authority) else {
             return Err("the upstream request's URI names no host".into());
         };
-        *request.uri_mut() = Uri::from(
-            parts
-                .path_and_query
-                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+        let path = uri
+            .path_and_query
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        let mut outgoing = match body {
+            UpstreamBody::Empty => Outgoing::Whole(None),
+            UpstreamBody::Bytes(b) => Outgoing::Whole(b),
+            stream => {
+                let framing = match stream.size_hint().exact() {
+                    Some(_) => RequestFraming::AsHeaders,
+                    None => RequestFraming::Chunked,
+                };
+                Outgoing::Stream(stream, framing)
+            }
+        };
+        let framing = match &outgoing {
+            Outgoing::Stream(_, framing) => *framing,
+            Outgoing::Whole(_) => RequestFraming::AsHeaders,
+        };
+        let mut head = Vec::with_capacity(1024);
+        h1::write_request_head(
+            &mut head,
+            &parts.method,
+            path.as_str(),
+            &parts.headers,
+            framing,
         );
-        if let Some(mut sender) = self.inner.take(&authority) {
-            match sender.try_send_request(request).await {
-                Ok(response) => return Ok(self.leased(response, sender, authority)),
-                Err(mut e) => match e.take_message() {
-                    // Nothing was written: the same request on a new
-                    // connection is the same request.
-                    Some(unsent) => request = unsent,
-                    None => return Err(e.into_error().into()),
-                },
+
+        if let Some(mut conn) = self.inner.take(&authority) {
+            match exchange(&mut conn, &head, &mut outgoing, &parts.method).await {
+                Ok(response) => return Ok(self.leased(response, conn, authority)),
+                Err(Failed { again: true, .. }) => {}
+                Err(failed) => return Err(failed.error),
             }
         }
-        let mut sender = self.inner.connect(scheme, &authority).await?;
-        let response = sender
-            .try_send_request(request)
-            .await
-            .map_err(|e| e.into_error())?;
-        Ok(self.leased(response, sender, authority))
+        let mut conn = self.inner.connect(scheme, &authority).await?;
+        match exchange(&mut conn, &head, &mut outgoing, &parts.method).await {
+            Ok(response) => Ok(self.leased(response, conn, authority)),
+            Err(failed) => Err(failed.error),
+        }
     }
 
-    /// `response` with a body that gives `sender` back when it ends.
+    /// The response, with a body that gives `conn` back when it ends.
     fn leased(
         &self,
-        response: Response<Incoming>,
-        sender: http1::SendRequest<UpstreamBody>,
+        head: h1::ResponseHead,
+        conn: Box<Conn>,
         authority: Authority,
     ) -> Response<PooledBody> {
-        let lease = Lease {
-            pool: Arc::clone(&self.inner),
-            authority,
-            sender,
+        let mut response = Response::new(());
+        *response.status_mut() = head.status;
+        *response.version_mut() = head.version;
+        *response.headers_mut() = head.headers;
+        let state = match head.framing {
+            Framing::Empty => State::Done,
+            Framing::Length(n) => State::Length(n),
+            Framing::Chunked => State::Chunked(Chunked::new()),
+            Framing::UntilClose => State::UntilClose,
         };
-        response.map(|body| {
+        let mut body = PooledBody {
+            state,
+            conn: Some(conn),
+            lease: Some(Lease {
+                pool: Arc::clone(&self.inner),
+                authority,
+            }),
+            keep_alive: head.keep_alive,
+        };
+        if body.state == State::Done {
             // A HEAD's, a 204's or a 304's answer has ended already.
-            let lease = if body.is_end_stream() {
-                lease.give_back();
-                None
-            } else {
-                Some(lease)
-            };
-            PooledBody { body, lease }
-        })
+            body.finish();
+        }
+        response.map(|()| body)
+    }
+}
+
+/// Writes the request on `conn` and reads the response's head.
+async fn exchange(
+    conn: &mut Conn,
+    head: &[u8],
+    outgoing: &mut Outgoing,
+    method: &Method,
+) -> Result<h1::ResponseHead, Failed> {
+    match outgoing {
+        Outgoing::Whole(body) => {
+            let body = body.as_deref().unwrap_or_default();
+            conn.write_two(head, body)
+                .await
+                .map_err(|e| Failed::io(e, true))?;
+        }
+        Outgoing::Stream(body, framing) => {
+            conn.io
+                .write_all(head)
+                .await
+                .map_err(|e| Failed::io(e, true))?;
+            if let Err(failed) = send_body(conn, body, *framing).await {
+                // The store may have answered early (a refusal) and
+                // closed its reading side: its answer says more than a
+                // broken pipe.
+                if failed.is_io()
+                    && let Ok(Some(head)) = read_head(conn, method).await
+                {
+                    let mut head = head;
+                    head.keep_alive = false;
+                    return Ok(head);
+                }
+                return Err(Failed {
+                    error: failed.into_error(),
+                    again: false,
+                });
+            }
+        }
+    }
+    conn.io.flush().await.map_err(|e| Failed::io(e, true))?;
+    let again = matches!(outgoing, Outgoing::Whole(_));
+    match read_head(conn, method).await {
+        Ok(Some(head)) => Ok(head),
+        Ok(None) => Err(Failed {
+            error: "the store closed the connection without answering".into(),
+            again: again && conn.buf.is_empty(),
+        }),
+        Err(e) => Err(Failed {
+            error: e,
+            again: false,
+        }),
+    }
+}
+
+/// A failure while sending a streamed body: the body's own (the caller's
+/// bytes failed verification, or stopped), or the connection's.
+enum BodyFailure {
+    Body(Error),
+    Io(io::Error),
+}
+
+impl BodyFailure {
+    fn is_io(&self) -> bool {
+        matches!(self, Self::Io(_))
+    }
+
+    fn into_error(self) -> Error {
+        match self {
+            Self::Body(e) => e,
+            Self::Io(e) => e.into(),
+        }
+    }
+}
+
+async fn send_body(
+    conn: &mut Conn,
+    body: &mut UpstreamBody,
+    framing: RequestFraming,
+) -> Result<(), BodyFailure> {
+    let mut body = Pin::new(body);
+    while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+        let frame = frame.map_err(|e| BodyFailure::Body(e.into()))?;
+        let Ok(data) = frame.into_data() else {
+            // Trailers are not sent on, as hyper's client did not.
+            continue;
+        };
+        if data.is_empty() {
+            continue;
+        }
+        match framing {
+            RequestFraming::AsHeaders => conn.io.write_all(&data).await,
+            RequestFraming::Chunked => {
+                let size = h1::chunk_header(data.len());
+                match conn.write_two(&size, &data).await {
+                    Ok(()) => conn.io.write_all(b"\r\n").await,
+                    Err(e) => Err(e),
+                }
+            }
+        }
+        .map_err(BodyFailure::Io)?;
+    }
+    if framing == RequestFraming::Chunked {
+        conn.io
+            .write_all(b"0\r\n\r\n")
+            .await
+            .map_err(BodyFailure::Io)?;
+    }
+    Ok(())
+}
+
+/// Reads until a whole response head is parsed; `Ok(None)` if the store
+/// closed the connection first.
+async fn read_head(conn: &mut Conn, method: &Method) -> Result<Option<h1::ResponseHead>, Error> {
+    loop {
+        if !conn.buf.is_empty()
+            && let Some(head) = h1::parse_response_head(&mut conn.buf, method)?
+        {
+            return Ok(Some(head));
+        }
+        if conn.fill().await? == 0 {
+            return Ok(None);
+        }
     }
 }
 
 /// A store's response body; it gives its connection back to the pool
-/// when it ends. Dropped before its end, it lets the connection go
-/// (hyper closes one whose response was not read through).
+/// when it ends. Dropped before its end, it closes the connection (what
+/// is left of the body cannot be told from the next response).
 pub struct PooledBody {
-    body: Incoming,
+    state: State,
+    conn: Option<Box<Conn>>,
     lease: Option<Lease>,
+    keep_alive: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Length(u64),
+    Chunked(Chunked),
+    UntilClose,
+    Done,
 }
 
 struct Lease {
     pool: Arc<Inner>,
     authority: Authority,
-    sender: http1::SendRequest<UpstreamBody>,
 }
 
-impl Lease {
-    fn give_back(self) {
-        self.pool.give_back(&self.authority, self.sender);
+impl PooledBody {
+    /// The body has ended: the connection goes back if it may carry
+    /// another request and nothing unasked for came after the body.
+    fn finish(&mut self) {
+        self.state = State::Done;
+        let conn = self.conn.take();
+        if let (Some(conn), Some(lease)) = (conn, self.lease.take())
+            && self.keep_alive
+            && conn.buf.is_empty()
+        {
+            lease.pool.give_back(&lease.authority, conn);
+        }
+    }
+
+    fn fail(&mut self, e: impl Into<io::Error>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        self.state = State::Done;
+        self.conn = None;
+        self.lease = None;
+        Poll::Ready(Some(Err(e.into())))
     }
 }
 
 impl http_body::Body for PooledBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = io::Error;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = self.get_mut();
-        let frame = ready!(Pin::new(&mut this.body).poll_frame(cx));
-        let ended = match &frame {
-            None => true,
-            // The last frame in hand: whoever reads the body need not ask
-            // for more once its length is reached.
-            Some(Ok(_)) => this.body.is_end_stream(),
-            Some(Err(_)) => {
-                this.lease = None;
-                false
+        loop {
+            let Some(conn) = this.conn.as_deref_mut() else {
+                return Poll::Ready(None);
+            };
+            match &mut this.state {
+                State::Done => return Poll::Ready(None),
+                State::Length(left) => {
+                    if !conn.buf.is_empty() {
+                        let take = usize::try_from(*left)
+                            .unwrap_or(usize::MAX)
+                            .min(conn.buf.len());
+                        let data = conn.buf.split_to(take).freeze();
+                        *left -= take as u64;
+                        if *left == 0 {
+                            // The last frame in hand: whoever reads the
+                            // body need not ask for more once its length
+                            // is reached.
+                            this.finish();
+                        }
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
+                    let want = *left;
+                    match ready!(conn.poll_fill(cx, want)) {
+                        Ok(0) => return this.fail(io::ErrorKind::UnexpectedEof),
+                        Ok(_) => {}
+                        Err(e) => return this.fail(e),
+                    }
+                }
+                State::Chunked(chunked) => match chunked.decode(&mut conn.buf) {
+                    Ok(Decoded::Data(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                    Ok(Decoded::End) => {
+                        this.finish();
+                        return Poll::Ready(None);
+                    }
+                    Ok(Decoded::More) => match ready!(conn.poll_fill(cx, READ_FIRST as u64)) {
+                        Ok(0) => return this.fail(io::ErrorKind::UnexpectedEof),
+                        Ok(_) => {}
+                        Err(e) => return this.fail(e),
+                    },
+                    Err(e) => return this.fail(io::Error::new(io::ErrorKind::InvalidData, e)),
+                },
+                State::UntilClose => {
+                    if !conn.buf.is_empty() {
+                        let data = conn.buf.split().freeze();
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
+                    match ready!(conn.poll_fill(cx, READ_MOST as u64)) {
+                        Ok(0) => {
+                            this.finish();
+                            return Poll::Ready(None);
+                        }
+                        Ok(_) => {}
+                        Err(e) => return this.fail(e),
+                    }
+                }
             }
-        };
-        if ended && let Some(lease) = this.lease.take() {
-            lease.give_back();
         }
-        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.state == State::Done
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+        match self.state {
+            State::Done => SizeHint::with_exact(0),
+            State::Length(n) => SizeHint::with_exact(n),
+            _ => SizeHint::default(),
+        }
     }
 }
 
 impl Inner {
-    /// A ready connection to `authority`, if one is idle: the one that
-    /// went back last. Under load that one may not be ready yet (hyper's
-    /// connection task sees its response's end after the body's reader
-    /// does), so the ones idle longest are looked at too before a new
-    /// connection is opened. Closed and expired connections met are
-    /// dropped.
-    fn take(&self, authority: &Authority) -> Option<http1::SendRequest<UpstreamBody>> {
+    /// An open connection to `authority`, if one is idle: the one that
+    /// went back last, else those idle longest. Closed and expired
+    /// connections met are dropped.
+    fn take(&self, authority: &Authority) -> Option<Box<Conn>> {
         let now = Instant::now();
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
         let queue = hosts
@@ -287,15 +569,15 @@ impl Inner {
             .iter_mut()
             .find(|q| q.authority == *authority)?;
         queue
-            .take_ready(End::Front, now, self.idle_timeout)
-            .or_else(|| queue.take_ready(End::Back, now, self.idle_timeout))
+            .take_open(End::Front, now, self.idle_timeout)
+            .or_else(|| queue.take_open(End::Back, now, self.idle_timeout))
     }
 
-    /// Keeps `sender`, its response read through, for the next request to
+    /// Keeps `conn`, its response read through, for the next request to
     /// `authority`. Trims, while the lock is held anyway, this host's queue
     /// and one other in turn, so that a pool that had a burst shrinks back
     /// as long as requests come.
-    fn give_back(&self, authority: &Authority, sender: http1::SendRequest<UpstreamBody>) {
+    fn give_back(&self, authority: &Authority, conn: Box<Conn>) {
         let now = Instant::now();
         let mut guard = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
         let hosts = &mut *guard;
@@ -330,17 +612,12 @@ impl Inner {
             return;
         }
         if let Some(queue) = hosts.queues.get_mut(own) {
-            queue.idle.push_front(Idle { sender, since: now });
+            queue.idle.push_front(Idle { conn, since: now });
         }
     }
 
-    /// A new connection to `authority`, its I/O driven by a task of its own
-    /// until the store or the pool lets go of it.
-    async fn connect(
-        &self,
-        scheme: Scheme,
-        authority: &Authority,
-    ) -> Result<http1::SendRequest<UpstreamBody>, Error> {
+    /// A new connection to `authority` (TCP, and TLS for `https`).
+    async fn connect(&self, scheme: Scheme, authority: &Authority) -> Result<Box<Conn>, Error> {
         let target = Uri::builder()
             .scheme(scheme)
             .authority(authority.clone())
@@ -349,13 +626,10 @@ impl Inner {
         let mut connector = self.connector.clone();
         std::future::poll_fn(|cx| connector.poll_ready(cx)).await?;
         let stream = connector.call(target).await?;
-        let (sender, connection) = http1::handshake(stream).await?;
-        tokio::spawn(async move {
-            // Its end (the store closed it, or an I/O error) is seen by the
-            // request using it, or by the pool as `is_closed`.
-            let _ = connection.await;
-        });
-        Ok(sender)
+        Ok(Box::new(Conn {
+            io: TokioIo::new(stream),
+            buf: BytesMut::with_capacity(READ_FIRST),
+        }))
     }
 }
 
@@ -367,7 +641,7 @@ mod tests {
 
     use bytes::Bytes;
     use http_body_util::{BodyExt, Full, StreamBody};
-    use hyper::body::Frame;
+    use hyper::body::{Frame, Incoming};
     use hyper_util::rt::TokioIo;
     use tokio::net::TcpListener;
 
@@ -427,6 +701,22 @@ mod tests {
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let mut gate = gate.clone();
                 async move {
+                    if req.uri().path() == "/echo" {
+                        // The body as it came, and how it was framed.
+                        let framing = req
+                            .headers()
+                            .get(http::header::TRANSFER_ENCODING)
+                            .cloned()
+                            .unwrap_or(http::HeaderValue::from_static("length"));
+                        let got = req.into_body().collect().await.map(|b| b.to_bytes());
+                        let mut response = Response::new(
+                            Full::new(got.unwrap_or_default())
+                                .map_err(|e| match e {})
+                                .boxed(),
+                        );
+                        response.headers_mut().insert("x-framing", framing);
+                        return Ok::<_, Infallible>(response);
+                    }
                     let body = if req.uri().path() == "/slow" {
                         let (tx, rx) =
                             tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(1);
@@ -627,6 +917,101 @@ mod tests {
             }
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 10);
+    }
+
+    /// A body of unknown length (a form upload's file part) goes to the
+    /// store chunked, whole, and the connection is reused after it.
+    #[tokio::test]
+    async fn a_body_of_unknown_length_is_sent_chunked() {
+        let store = store(true).await;
+        let pool = pool();
+        for _ in 0..2 {
+            let frames: Vec<Result<Frame<Bytes>, crate::sigv4::SigV4Error>> = vec![
+                Ok(Frame::data(Bytes::from("form "))),
+                Ok(Frame::data(Bytes::new())),
+                Ok(Frame::data(Bytes::from("file part"))),
+            ];
+            let body = StreamBody::new(futures_util::stream::iter(frames)).boxed_unsync();
+            let mut req = get(&store, "/echo");
+            *req.method_mut() = http::Method::POST;
+            *req.body_mut() = UpstreamBody::Stream(body);
+            let response = pool.send(req).await.expect("the store answers");
+            assert_eq!(response.headers()["x-framing"], "chunked");
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(&body[..], b"form file part");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(store.accepted.load(Ordering::SeqCst), 1);
+    }
+
+    /// A body that fails on its way (the caller's bytes failed their
+    /// check) ends the request with the body's own error, and the store
+    /// never gets a complete request to act on.
+    #[tokio::test]
+    async fn a_body_that_fails_on_its_way_fails_the_request() {
+        let store = store(true).await;
+        let pool = pool();
+        let frames: Vec<Result<Frame<Bytes>, crate::sigv4::SigV4Error>> = vec![
+            Ok(Frame::data(Bytes::from("half"))),
+            Err(crate::sigv4::SigV4Error::Missing),
+        ];
+        let body = StreamBody::new(futures_util::stream::iter(frames)).boxed_unsync();
+        let mut req = get(&store, "/echo");
+        *req.method_mut() = http::Method::PUT;
+        *req.body_mut() = UpstreamBody::Stream(body);
+        let err = pool.send(req).await.err().expect("the request fails");
+        assert!(
+            err.downcast_ref::<crate::sigv4::SigV4Error>().is_some(),
+            "{err}"
+        );
+    }
+
+    /// A store that closes an idle connection without a word (no
+    /// `Connection: close`, just its FIN) costs the next request
+    /// nothing: the pool sees the close and opens a new connection.
+    #[tokio::test]
+    async fn a_connection_the_store_closed_silently_is_not_used_again() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let mut closed_tx = Some(closed_tx);
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                        break;
+                    }
+                    head.push(byte[0]);
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+                // The first connection is closed right after its answer.
+                if let Some(tx) = closed_tx.take() {
+                    drop(stream);
+                    let _ = tx.send(());
+                } else {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            }
+        });
+        let pool = pool();
+        let get = || {
+            let mut req = Request::new(UpstreamBody::Empty);
+            *req.uri_mut() = format!("http://{addr}/k").parse().unwrap();
+            req
+        };
+        assert_eq!(read(&pool, get()).await, "ok");
+        closed_rx.await.unwrap();
+        // Let the FIN arrive.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(read(&pool, get()).await, "ok");
     }
 
     #[tokio::test]

@@ -57,12 +57,12 @@ pub enum ResponseBody {
 
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = std::io::Error;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         match self.get_mut() {
             Self::Streaming(b) => Pin::new(b).poll_frame(cx),
             Self::Prefixed { prefix, rest } => {
@@ -155,7 +155,7 @@ pub(super) async fn screen(
 
 /// Reads the body until it ends or [`MAX_ERROR_BODY`] bytes are in hand;
 /// says whether it ended.
-async fn read_prefix(body: &mut PooledBody) -> Result<(Bytes, bool), hyper::Error> {
+async fn read_prefix(body: &mut PooledBody) -> Result<(Bytes, bool), std::io::Error> {
     let mut prefix = BytesMut::new();
     while prefix.len() < MAX_ERROR_BODY {
         match body.frame().await {

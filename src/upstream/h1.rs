@@ -1,0 +1,601 @@
+//! HTTP/1.1 as s3gate speaks it to a store: the request head written
+//! straight from the signed head's parts, the response head parsed with
+//! `httparse` into `http`'s types, and the response body's framing
+//! (RFC 9112 §6) decoded. Pure: bytes in, bytes out, no I/O, so every
+//! part is unit-tested and fuzzed on its own; `pool` drives it over the
+//! connection.
+//!
+//! Only the store speaks to this parser, but a store (or whatever sits in
+//! front of one) can be wrong, so every length is bounded and anything
+//! ambiguous — two lengths, a length beside a transfer coding, a chunk
+//! size that overflows — is an error or ends the connection's reuse,
+//! never a guess.
+//!
+//! Depends on `http`, `bytes` and `httparse`; knows nothing of S3.
+
+use bytes::{Buf as _, Bytes, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+
+/// The most a response head may take. S3's heads are a few hundred bytes
+/// (user metadata is capped at 2 KB); hyper's client allowed ~400 KB.
+pub const MAX_HEAD: usize = 64 * 1024;
+
+/// The most headers a response head may carry (hyper's client default).
+const MAX_HEADERS: usize = 100;
+
+/// The most a chunk-size line (with extensions) or the trailer section
+/// may take.
+const MAX_CHUNK_LINE: usize = 4 * 1024;
+const MAX_TRAILERS: usize = 16 * 1024;
+
+/// What the store sent that is not HTTP/1.1 as this client reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum H1Error {
+    /// The head did not parse.
+    Parse(httparse::Error),
+    /// A status or header httparse let through that `http` refuses.
+    Head(&'static str),
+    /// The head is larger than [`MAX_HEAD`] or has too many headers.
+    HeadTooLarge,
+    /// A `Content-Length` that is not a number, or two that differ.
+    Length,
+    /// `101 Switching Protocols`: nothing s3gate asks for upgrades.
+    Upgrade,
+    /// A chunked body's framing is broken.
+    Chunk(&'static str),
+}
+
+impl std::fmt::Display for H1Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Parse(e) => write!(f, "the store's response head is malformed: {e}"),
+            Self::Head(why) => write!(f, "the store's response head is malformed: {why}"),
+            Self::HeadTooLarge => write!(f, "the store's response head is too large"),
+            Self::Length => write!(f, "the store's response has an invalid Content-Length"),
+            Self::Upgrade => write!(f, "the store switched protocols unasked"),
+            Self::Chunk(why) => write!(f, "the store's chunked body is malformed: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for H1Error {}
+
+/// How the request's body is framed on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestFraming {
+    /// No body, or one whose `Content-Length` is among the headers.
+    AsHeaders,
+    /// A body of unknown length: `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// Writes a request head into `out`: `path_and_query` in origin form and
+/// the headers as they are (`http`'s types have already refused CR, LF
+/// and anything else that could end a line early).
+pub fn write_request_head(
+    out: &mut Vec<u8>,
+    method: &Method,
+    path_and_query: &str,
+    headers: &HeaderMap,
+    framing: RequestFraming,
+) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(path_and_query.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if framing == RequestFraming::Chunked {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes a chunk-size line for `len` bytes of data.
+pub fn chunk_header(len: usize) -> Bytes {
+    Bytes::from(format!("{len:x}\r\n"))
+}
+
+/// How the response's body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body (a HEAD's answer, 1xx, 204, 304).
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Read until the store closes the connection.
+    UntilClose,
+}
+
+/// A parsed response head.
+#[derive(Debug)]
+pub struct ResponseHead {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub framing: Framing,
+    /// Whether the connection may carry another request once this
+    /// response's body has been read to its end.
+    pub keep_alive: bool,
+}
+
+/// Parses a response head at the front of `buf`, consuming it (and any
+/// interim 1xx heads before it). `Ok(None)`: not all of it is there yet.
+pub fn parse_response_head(
+    buf: &mut BytesMut,
+    method: &Method,
+) -> Result<Option<ResponseHead>, H1Error> {
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut response = httparse::Response::new(&mut headers);
+        let len = match response.parse(buf) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
+                return Err(H1Error::HeadTooLarge);
+            }
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(httparse::Error::TooManyHeaders) => return Err(H1Error::HeadTooLarge),
+            Err(e) => return Err(H1Error::Parse(e)),
+        };
+        if len > MAX_HEAD {
+            return Err(H1Error::HeadTooLarge);
+        }
+        let code = response.code.unwrap_or(0);
+        let status = StatusCode::from_u16(code).map_err(|_| H1Error::Head("status code"))?;
+        if code == 101 {
+            return Err(H1Error::Upgrade);
+        }
+        if status.is_informational() {
+            // 100 Continue and the like: the answer comes after.
+            buf.advance(len);
+            continue;
+        }
+        let http10 = response.version == Some(0);
+        let version = if http10 {
+            Version::HTTP_10
+        } else {
+            Version::HTTP_11
+        };
+        // Where each header lies in the head, so that the head can be
+        // taken out of `buf` and its values share its bytes, as hyper's
+        // did: one copy of the head, not one per header.
+        let base = buf.as_ptr() as usize;
+        let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
+        let count = response.headers.len();
+        for (span, h) in spans.iter_mut().zip(response.headers.iter()) {
+            *span = (
+                h.name.as_ptr() as usize - base,
+                h.name.len(),
+                h.value.as_ptr() as usize - base,
+                h.value.len(),
+            );
+        }
+        let head = buf.split_to(len).freeze();
+        let mut keep_alive = !http10;
+        let mut length: Option<u64> = None;
+        let mut transfer: Option<bool> = None; // Some(chunked last)
+        let mut map = HeaderMap::with_capacity(count);
+        for &(name_at, name_len, value_at, value_len) in &spans[..count] {
+            let name = head
+                .get(name_at..name_at + name_len)
+                .ok_or(H1Error::Head("header name"))?;
+            let value = head
+                .get(value_at..value_at + value_len)
+                .ok_or(H1Error::Head("header value"))?;
+            let name = HeaderName::from_bytes(name).map_err(|_| H1Error::Head("header name"))?;
+            if name == http::header::CONTENT_LENGTH {
+                let n = content_length(value)?;
+                if length.is_some_and(|l| l != n) {
+                    return Err(H1Error::Length);
+                }
+                length = Some(n);
+            } else if name == http::header::TRANSFER_ENCODING {
+                // Only the last coding says how the body ends.
+                let last = value.rsplit(|b| *b == b',').next().unwrap_or(b"");
+                transfer = Some(trim(last).eq_ignore_ascii_case(b"chunked"));
+            } else if name == http::header::CONNECTION {
+                for token in value.split(|b| *b == b',') {
+                    let token = trim(token);
+                    if token.eq_ignore_ascii_case(b"close") {
+                        keep_alive = false;
+                    } else if http10 && token.eq_ignore_ascii_case(b"keep-alive") {
+                        keep_alive = true;
+                    }
+                }
+            }
+            let value = HeaderValue::from_maybe_shared(head.slice(value_at..value_at + value_len))
+                .map_err(|_| H1Error::Head("header value"))?;
+            map.append(name, value);
+        }
+        let no_body = *method == Method::HEAD
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
+        let framing = if no_body {
+            Framing::Empty
+        } else {
+            match (transfer, length) {
+                (Some(true), None) => Framing::Chunked,
+                // A length beside a transfer coding is how requests are
+                // smuggled: read it as the coding says, and never reuse
+                // the connection (RFC 9112 §6.3).
+                (Some(true), Some(_)) => {
+                    keep_alive = false;
+                    Framing::Chunked
+                }
+                (Some(false), _) | (None, None) => {
+                    keep_alive = false;
+                    Framing::UntilClose
+                }
+                (None, Some(0)) => Framing::Empty,
+                (None, Some(n)) => Framing::Length(n),
+            }
+        };
+        return Ok(Some(ResponseHead {
+            status,
+            version,
+            headers: map,
+            framing,
+            keep_alive,
+        }));
+    }
+}
+
+fn content_length(value: &[u8]) -> Result<u64, H1Error> {
+    let value = trim(value);
+    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+        return Err(H1Error::Length);
+    }
+    Ok(value.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    s.trim_ascii()
+}
+
+/// A chunked body's decoder (RFC 9112 §7.1). Chunk extensions and
+/// trailers are read past and dropped, as hyper's client did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunked {
+    state: ChunkState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChunkState {
+    Size,
+    Data(u64),
+    DataEnd,
+    Trailers { seen: usize },
+    Done,
+}
+
+/// What [`Chunked::decode`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded {
+    Data(Bytes),
+    /// Needs more bytes than `buf` holds.
+    More,
+    /// The body has ended; `buf` holds what came after it.
+    End,
+}
+
+impl Default for Chunked {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Chunked {
+    pub fn new() -> Self {
+        Self {
+            state: ChunkState::Size,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.state == ChunkState::Done
+    }
+
+    /// Takes the next piece of data (or framing) from the front of `buf`.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, H1Error> {
+        loop {
+            match self.state {
+                ChunkState::Done => return Ok(Decoded::End),
+                ChunkState::Size => {
+                    let Some(line) = line(buf, MAX_CHUNK_LINE)? else {
+                        return Ok(Decoded::More);
+                    };
+                    let size = chunk_size(&buf[..line])?;
+                    buf.advance(line + 2);
+                    self.state = if size == 0 {
+                        ChunkState::Trailers { seen: 0 }
+                    } else {
+                        ChunkState::Data(size)
+                    };
+                }
+                ChunkState::Data(left) => {
+                    if buf.is_empty() {
+                        return Ok(Decoded::More);
+                    }
+                    let take = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+                    let data = buf.split_to(take).freeze();
+                    let left = left - take as u64;
+                    self.state = if left == 0 {
+                        ChunkState::DataEnd
+                    } else {
+                        ChunkState::Data(left)
+                    };
+                    return Ok(Decoded::Data(data));
+                }
+                ChunkState::DataEnd => {
+                    if buf.len() < 2 {
+                        return Ok(Decoded::More);
+                    }
+                    if &buf[..2] != b"\r\n" {
+                        return Err(H1Error::Chunk("no CRLF after the chunk's data"));
+                    }
+                    buf.advance(2);
+                    self.state = ChunkState::Size;
+                }
+                ChunkState::Trailers { seen } => {
+                    let Some(line) = line(buf, MAX_TRAILERS - seen)? else {
+                        return Ok(Decoded::More);
+                    };
+                    buf.advance(line + 2);
+                    self.state = if line == 0 {
+                        ChunkState::Done
+                    } else {
+                        ChunkState::Trailers {
+                            seen: seen + line + 2,
+                        }
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// The length of the CRLF-ended line at the front of `buf` (without its
+/// CRLF), if it is all there; an error past `limit` bytes or on a bare LF.
+fn line(buf: &[u8], limit: usize) -> Result<Option<usize>, H1Error> {
+    match buf
+        .iter()
+        .take(limit.saturating_add(2))
+        .position(|b| *b == b'\n')
+    {
+        Some(0) => Err(H1Error::Chunk("bare LF")),
+        Some(lf) if buf[lf - 1] == b'\r' => Ok(Some(lf - 1)),
+        Some(_) => Err(H1Error::Chunk("bare LF")),
+        None if buf.len() >= limit.saturating_add(2) => Err(H1Error::Chunk("line too long")),
+        None => Ok(None),
+    }
+}
+
+/// A chunk-size line: hex digits, then optional whitespace and
+/// extensions (`;name=value`), which are dropped.
+fn chunk_size(line: &[u8]) -> Result<u64, H1Error> {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 {
+        return Err(H1Error::Chunk("no chunk size"));
+    }
+    if digits > 15 {
+        return Err(H1Error::Chunk("chunk size too large"));
+    }
+    let rest = trim(&line[digits..]);
+    if !rest.is_empty() && rest[0] != b';' {
+        return Err(H1Error::Chunk("junk after the chunk size"));
+    }
+    if rest.iter().any(|b| *b == b'\r' || *b == 0) {
+        return Err(H1Error::Chunk("control byte in a chunk extension"));
+    }
+    Ok(line[..digits].iter().fold(0u64, |n, d| {
+        n * 16 + u64::from((*d as char).to_digit(16).unwrap_or(0))
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(raw: &str, method: Method) -> Result<Option<ResponseHead>, H1Error> {
+        parse_response_head(&mut BytesMut::from(raw), &method)
+    }
+
+    fn parsed(raw: &str, method: Method) -> ResponseHead {
+        head(raw, method).unwrap().expect("a whole head")
+    }
+
+    #[test]
+    fn request_head_is_written_in_origin_form() {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static("s3.example"));
+        headers.insert("x-amz-date", HeaderValue::from_static("20261206T000000Z"));
+        let mut out = Vec::new();
+        write_request_head(
+            &mut out,
+            &Method::PUT,
+            "/b/k?uploads",
+            &headers,
+            RequestFraming::Chunked,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "PUT /b/k?uploads HTTP/1.1\r\nhost: s3.example\r\nx-amz-date: 20261206T000000Z\r\n\
+             transfer-encoding: chunked\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn a_length_delimited_response_keeps_the_connection() {
+        let mut buf = BytesMut::from(
+            "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Amz-Request-Id: r1\r\n\r\nbody",
+        );
+        let h = parse_response_head(&mut buf, &Method::GET)
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.status, StatusCode::OK);
+        assert_eq!(h.framing, Framing::Length(4));
+        assert!(h.keep_alive);
+        assert_eq!(h.headers["x-amz-request-id"], "r1");
+        assert_eq!(&buf[..], b"body");
+    }
+
+    #[test]
+    fn a_partial_head_asks_for_more_and_consumes_nothing() {
+        let partial = "HTTP/1.1 200 OK\r\nContent-Len";
+        let mut buf = BytesMut::from(partial);
+        assert!(
+            parse_response_head(&mut buf, &Method::GET)
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(&buf[..], partial.as_bytes());
+    }
+
+    #[test]
+    fn interim_responses_are_skipped() {
+        let h = parsed(
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+            Method::PUT,
+        );
+        assert_eq!(h.status, StatusCode::NO_CONTENT);
+        assert_eq!(h.framing, Framing::Empty);
+    }
+
+    #[test]
+    fn a_head_request_has_no_body_whatever_its_length_says() {
+        let h = parsed(
+            "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n",
+            Method::HEAD,
+        );
+        assert_eq!(h.framing, Framing::Empty);
+        assert!(h.keep_alive);
+    }
+
+    #[test]
+    fn a_length_beside_chunked_is_read_as_chunked_and_ends_reuse() {
+        let h = parsed(
+            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+            Method::GET,
+        );
+        assert_eq!(h.framing, Framing::Chunked);
+        assert!(!h.keep_alive);
+    }
+
+    #[test]
+    fn two_different_lengths_are_an_error() {
+        assert_eq!(
+            head(
+                "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+                Method::GET
+            )
+            .unwrap_err(),
+            H1Error::Length
+        );
+        for bad in ["-1", "1e3", "", "0x10", "99999999999999999999"] {
+            let raw = format!("HTTP/1.1 200 OK\r\nContent-Length: {bad}\r\n\r\n");
+            assert!(head(&raw, Method::GET).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn without_a_length_the_body_runs_to_the_close() {
+        let h = parsed("HTTP/1.1 200 OK\r\n\r\n", Method::GET);
+        assert_eq!(h.framing, Framing::UntilClose);
+        assert!(!h.keep_alive);
+        let h = parsed(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+            Method::GET,
+        );
+        assert_eq!(h.framing, Framing::UntilClose);
+    }
+
+    #[test]
+    fn connection_close_and_http10_end_reuse() {
+        let h = parsed(
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 0\r\n\r\n",
+            Method::GET,
+        );
+        assert!(!h.keep_alive);
+        let h = parsed("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", Method::GET);
+        assert!(!h.keep_alive);
+        let h = parsed(
+            "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n",
+            Method::GET,
+        );
+        assert!(h.keep_alive);
+    }
+
+    #[test]
+    fn oversized_heads_and_upgrades_are_refused() {
+        let mut raw = String::from("HTTP/1.1 200 OK\r\n");
+        while raw.len() <= MAX_HEAD {
+            raw.push_str("x-amz-meta-a: bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\r\n");
+        }
+        assert_eq!(head(&raw, Method::GET).unwrap_err(), H1Error::HeadTooLarge);
+        assert_eq!(
+            head(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",
+                Method::GET
+            )
+            .unwrap_err(),
+            H1Error::Upgrade
+        );
+        assert!(matches!(
+            head("HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n", Method::GET),
+            Err(H1Error::Parse(_))
+        ));
+    }
+
+    fn decode_all(wire: &[u8], step: usize) -> Result<(Vec<u8>, Vec<u8>), H1Error> {
+        let mut dec = Chunked::new();
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        let mut fed = 0;
+        loop {
+            match dec.decode(&mut buf)? {
+                Decoded::Data(d) => out.extend_from_slice(&d),
+                Decoded::End => return Ok((out, buf.to_vec())),
+                Decoded::More if fed >= wire.len() => return Err(H1Error::Chunk("eof")),
+                Decoded::More => {
+                    let end = (fed + step).min(wire.len());
+                    buf.extend_from_slice(&wire[fed..end]);
+                    fed = end;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn chunked_bodies_decode_whatever_the_read_sizes() {
+        let wire =
+            b"4\r\nWiki\r\n5;ext=1\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nx-t: 1\r\n\r\nNEXT";
+        for step in 1..wire.len() {
+            let (body, rest) = decode_all(wire, step).unwrap();
+            assert_eq!(body, b"Wikipedia in\r\n\r\nchunks.", "step {step}");
+            assert!(rest.is_empty() || b"NEXT".starts_with(&rest), "step {step}");
+        }
+    }
+
+    #[test]
+    fn broken_chunk_framing_is_an_error() {
+        for wire in [
+            &b"zz\r\n"[..],
+            b"4\r\nWikiXX",
+            b"4\nWiki\r\n0\r\n\r\n",
+            b"4 junk\r\nWiki\r\n0\r\n\r\n",
+            b"10000000000000000\r\n",
+        ] {
+            assert!(
+                decode_all(wire, 64).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(wire)
+            );
+        }
+        let long = format!("1;{}\r\n", "e".repeat(MAX_CHUNK_LINE + 10));
+        assert!(decode_all(long.as_bytes(), 64).is_err());
+    }
+}

@@ -13,9 +13,14 @@ it assumed from a local STS), it is given against nginx and against s3gate
 with static keys: what the role session costs a request.
 """
 import datetime
+import os
 import statistics
 import sys
 from collections import defaultdict
+
+
+# Which floor ran in the floor's slot (benches/load/run: FLOOR_KIND).
+FLOOR = "raw floor" if os.environ.get("FLOOR_KIND") == "raw" else "hyper floor"
 
 
 def main():
@@ -51,7 +56,13 @@ def main():
     has_before = any(t == "before" for (_, _, t) in data)
     has_floor = any(t == "floor" for (_, _, t) in data)
     has_role = any(t == "role" for (_, _, t) in data)
-    if has_floor:
+    if has_floor and FLOOR == "raw floor":
+        w(
+            "- raw floor: `examples/raw_floor.rs` (release build), a proxy that only "
+            "forwards, with a hand-written HTTP/1 layer (httparse) on s3gate's runtime "
+            "and allocator; against origin 1, in the same slot and repetitions"
+        )
+    elif has_floor:
         w(
             "- hyper floor: `examples/hyper_floor.rs` (release build), a proxy that only "
             "forwards, with s3gate's HTTP stack, runtime, allocator and settings; against "
@@ -111,7 +122,7 @@ def main():
         w(f"## {title}")
         w("")
         head = ["metric", "direct (no proxy)", "nginx", "nginx 256k"]
-        head += ["hyper floor"] if floor else []
+        head += [FLOOR] if floor else []
         head += ["s3gate before"] if before else []
         head += ["s3gate"]
         head += ["s3gate role"] if role else []
@@ -179,7 +190,7 @@ def main():
             f"RSS after the 4 KiB runs above ({fmt(served, 0)} requests through s3gate): "
             f"s3gate {rss_gate / 1024:.1f} MiB"
             + (f", s3gate before {rss_old / 1024:.1f} MiB" if rss_old else "")
-            + (f", the hyper floor {rss_floor / 1024:.1f} MiB" if rss_floor else "")
+            + (f", the {FLOOR} {rss_floor / 1024:.1f} MiB" if rss_floor else "")
             + (f", s3gate role {rss_role / 1024:.1f} MiB" if rss_role else "")
             + f", the nginx worker {fmt(rss_ngx / 1024 if rss_ngx else None)} MiB."
         )

@@ -33,7 +33,7 @@ use http_body::{Body as _, Frame, SizeHint};
 use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tower_service::Service;
 
 use super::UpstreamBody;
@@ -327,21 +327,22 @@ async fn exchange(
                 .write_all(head)
                 .await
                 .map_err(|e| Failed::io(e, true))?;
-            if let Err(failed) = send_body(conn, body, *framing).await {
-                // The store may have answered early (a refusal) and
-                // closed its reading side: its answer says more than a
-                // broken pipe.
-                if failed.is_io()
-                    && let Ok(Some(head)) = read_head(conn, method).await
-                {
-                    let mut head = head;
-                    head.keep_alive = false;
-                    return Ok(head);
+            match send_body(conn, body, *framing).await {
+                Ok(Sent::All) => {}
+                Ok(Sent::Answered) => return early_answer(conn, method).await,
+                Err(failed) => {
+                    // The store may have answered and closed before its
+                    // answer was seen: it says more than a broken pipe.
+                    if failed.is_io()
+                        && let Ok(head) = early_answer(conn, method).await
+                    {
+                        return Ok(head);
+                    }
+                    return Err(Failed {
+                        error: failed.into_error(),
+                        again: false,
+                    });
                 }
-                return Err(Failed {
-                    error: failed.into_error(),
-                    again: false,
-                });
             }
         }
     }
@@ -355,6 +356,25 @@ async fn exchange(
         }),
         Err(e) => Err(Failed {
             error: e,
+            again: false,
+        }),
+    }
+}
+
+/// The store's answer to a request whose body it did not take whole: the
+/// connection cannot carry another request.
+async fn early_answer(conn: &mut Conn, method: &Method) -> Result<h1::ResponseHead, Failed> {
+    match read_head(conn, method).await {
+        Ok(Some(mut head)) => {
+            head.keep_alive = false;
+            Ok(head)
+        }
+        Ok(None) => Err(Failed {
+            error: "the store closed the connection while the body was sent".into(),
+            again: false,
+        }),
+        Err(error) => Err(Failed {
+            error,
             again: false,
         }),
     }
@@ -380,40 +400,96 @@ impl BodyFailure {
     }
 }
 
+/// What sending a streamed body came to.
+enum Sent {
+    All,
+    /// The store answered before the body was all sent: a refusal. What
+    /// is left of the body is not sent, and the connection not reused.
+    Answered,
+}
+
+/// Sends a streamed body as it comes, listening the while for an early
+/// answer: a store that refuses an upload at its head (a bucket that is
+/// not there) may stop reading it, and the caller should hear the
+/// store's answer, not wait for a stalled upload to time out.
 async fn send_body(
     conn: &mut Conn,
     body: &mut UpstreamBody,
     framing: RequestFraming,
-) -> Result<(), BodyFailure> {
+) -> Result<Sent, BodyFailure> {
+    const CRLF: Bytes = Bytes::from_static(b"\r\n");
+    const LAST_CHUNK: Bytes = Bytes::from_static(b"0\r\n\r\n");
     let mut body = Pin::new(body);
-    while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
-        let frame = frame.map_err(|e| BodyFailure::Body(e.into()))?;
-        let Ok(data) = frame.into_data() else {
-            // Trailers are not sent on, as hyper's client did not.
-            continue;
-        };
-        if data.is_empty() {
-            continue;
-        }
-        match framing {
-            RequestFraming::AsHeaders => conn.io.write_all(&data).await,
-            RequestFraming::Chunked => {
-                let size = h1::chunk_header(data.len());
-                match conn.write_two(&size, &data).await {
-                    Ok(()) => conn.io.write_all(b"\r\n").await,
-                    Err(e) => Err(e),
+    // What is to be written next: a frame's data, with its chunk framing.
+    let mut out: VecDeque<Bytes> = VecDeque::with_capacity(3);
+    let mut ended = false;
+    std::future::poll_fn(|cx| {
+        loop {
+            // Costs no system call unless the socket turned readable.
+            match conn.poll_fill(cx, READ_FIRST as u64) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(BodyFailure::Io(io::ErrorKind::UnexpectedEof.into())));
+                }
+                Poll::Ready(Ok(_)) => return Poll::Ready(Ok(Sent::Answered)),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(BodyFailure::Io(e))),
+                Poll::Pending => {}
+            }
+            if !out.is_empty() {
+                let mut slices = [io::IoSlice::new(&[]); 3];
+                for (slice, bytes) in slices.iter_mut().zip(&out) {
+                    *slice = io::IoSlice::new(bytes);
+                }
+                let slices = &slices[..out.len().min(3)];
+                match Pin::new(&mut conn.io).poll_write_vectored(cx, slices) {
+                    Poll::Ready(Ok(0)) => {
+                        return Poll::Ready(Err(BodyFailure::Io(io::ErrorKind::WriteZero.into())));
+                    }
+                    Poll::Ready(Ok(mut n)) => {
+                        while let Some(front) = out.front_mut() {
+                            let take = n.min(front.len());
+                            bytes::Buf::advance(front, take);
+                            n -= take;
+                            if !front.is_empty() {
+                                break;
+                            }
+                            out.pop_front();
+                        }
+                        continue;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(BodyFailure::Io(e))),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            if ended {
+                return Poll::Ready(Ok(Sent::All));
+            }
+            match body.as_mut().poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    ended = true;
+                    if framing == RequestFraming::Chunked {
+                        out.push_back(LAST_CHUNK);
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(BodyFailure::Body(e.into()))),
+                Poll::Ready(Some(Ok(frame))) => {
+                    // Trailers are not sent on, as hyper's client did not.
+                    if let Ok(data) = frame.into_data()
+                        && !data.is_empty()
+                    {
+                        if framing == RequestFraming::Chunked {
+                            out.push_back(h1::chunk_header(data.len()));
+                            out.push_back(data);
+                            out.push_back(CRLF);
+                        } else {
+                            out.push_back(data);
+                        }
+                    }
                 }
             }
         }
-        .map_err(BodyFailure::Io)?;
-    }
-    if framing == RequestFraming::Chunked {
-        conn.io
-            .write_all(b"0\r\n\r\n")
-            .await
-            .map_err(BodyFailure::Io)?;
-    }
-    Ok(())
+    })
+    .await
 }
 
 /// Reads until a whole response head is parsed; `Ok(None)` if the store
@@ -964,6 +1040,51 @@ mod tests {
             err.downcast_ref::<crate::sigv4::SigV4Error>().is_some(),
             "{err}"
         );
+    }
+
+    /// A store that refuses an upload at its head and stops reading (as
+    /// S3 does for a bucket that is not there) gets its answer to the
+    /// caller at once, not after the upload stalls into a timeout.
+    #[tokio::test]
+    async fn a_store_refusing_an_upload_early_is_heard_while_the_body_goes() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                head.push(byte[0]);
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 6\r\n\r\nnobody")
+                .await;
+            // Reads nothing more, and keeps the connection open.
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(stream);
+        });
+        // 64 MiB in 1 MiB frames: far more than the sockets' buffers.
+        let frames = (0..64).map(|_| {
+            Ok::<_, crate::sigv4::SigV4Error>(Frame::data(Bytes::from(vec![b'x'; 1 << 20])))
+        });
+        let body = StreamBody::new(futures_util::stream::iter(frames)).boxed_unsync();
+        let mut req = Request::new(UpstreamBody::Stream(body));
+        *req.method_mut() = http::Method::PUT;
+        *req.uri_mut() = format!("http://{addr}/no-bucket/k").parse().unwrap();
+        let pool = pool();
+        let response = tokio::time::timeout(Duration::from_secs(10), pool.send(req))
+            .await
+            .expect("the store's early answer, not a stall")
+            .expect("the store answers");
+        assert_eq!(response.status(), http::StatusCode::NOT_FOUND);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"nobody");
     }
 
     /// A store that closes an idle connection without a word (no

@@ -1042,25 +1042,36 @@ mod tests {
         );
     }
 
+    /// Reads a request head off `stream`, a byte at a time (a store of a
+    /// few lines, for the tests that need one to misbehave); false if the
+    /// connection ended first.
+    async fn read_request_head(stream: &mut tokio::net::TcpStream) -> bool {
+        use tokio::io::AsyncReadExt;
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                return false;
+            }
+            head.push(byte[0]);
+        }
+        true
+    }
+
     /// A store that refuses an upload at its head and stops reading (as
     /// S3 does for a bucket that is not there) gets its answer to the
     /// caller at once, not after the upload stalls into a timeout.
     #[tokio::test]
     async fn a_store_refusing_an_upload_early_is_heard_while_the_body_goes() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::io::AsyncWriteExt;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             let Ok((mut stream, _)) = listener.accept().await else {
                 return;
             };
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") {
-                if stream.read(&mut byte).await.unwrap_or(0) == 0 {
-                    return;
-                }
-                head.push(byte[0]);
+            if !read_request_head(&mut stream).await {
+                return;
             }
             let _ = stream
                 .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 6\r\n\r\nnobody")
@@ -1092,7 +1103,7 @@ mod tests {
     /// nothing: the pool sees the close and opens a new connection.
     #[tokio::test]
     async fn a_connection_the_store_closed_silently_is_not_used_again() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::io::AsyncWriteExt;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
@@ -1102,14 +1113,7 @@ mod tests {
                 let Ok((mut stream, _)) = listener.accept().await else {
                     return;
                 };
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
-                        break;
-                    }
-                    head.push(byte[0]);
-                }
+                read_request_head(&mut stream).await;
                 let _ = stream
                     .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
                     .await;

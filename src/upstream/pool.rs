@@ -347,7 +347,12 @@ async fn exchange(
         }
     }
     conn.io.flush().await.map_err(|e| Failed::io(e, true))?;
-    let again = matches!(outgoing, Outgoing::Whole(_));
+    // Once the whole request is out, a connection the store had closed
+    // shows only now: an end or a reset before any byte of an answer.
+    // The store may then have acted on the request after all (crashed
+    // before answering), so it goes again only if doing it twice is
+    // doing it once: an idempotent method, its body held whole.
+    let again = matches!(outgoing, Outgoing::Whole(_)) && method.is_idempotent();
     match read_head(conn, method).await {
         Ok(Some(head)) => Ok(head),
         Ok(None) => Err(Failed {
@@ -355,8 +360,8 @@ async fn exchange(
             again: again && conn.buf.is_empty(),
         }),
         Err(e) => Err(Failed {
+            again: again && conn.buf.is_empty() && e.is::<io::Error>(),
             error: e,
-            again: false,
         }),
     }
 }
@@ -1056,6 +1061,72 @@ mod tests {
             head.push(byte[0]);
         }
         true
+    }
+
+    /// A store that drops a kept connection as the next request arrives,
+    /// answering nothing: a GET goes again on a new connection; a POST,
+    /// which the store may have acted on, is not sent twice.
+    #[tokio::test]
+    async fn a_request_dropped_unanswered_goes_again_only_if_idempotent() {
+        use tokio::io::AsyncWriteExt;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let heads = Arc::new(AtomicUsize::new(0));
+        let seen = heads.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    // The first request on each connection is answered;
+                    // the second is read and the connection dropped.
+                    if !read_request_head(&mut stream).await {
+                        return;
+                    }
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .await;
+                    if read_request_head(&mut stream).await {
+                        seen.fetch_add(1, Ordering::SeqCst);
+                        // Takes the body too, so that the close is a
+                        // plain end (FIN), not a reset.
+                        let mut rest = [0u8; 64];
+                        let _ = tokio::time::timeout(
+                            Duration::from_millis(50),
+                            tokio::io::AsyncReadExt::read(&mut stream, &mut rest),
+                        )
+                        .await;
+                    }
+                });
+            }
+        });
+        let pool = pool();
+        let request = |method: http::Method, body: UpstreamBody| {
+            let mut req = Request::new(body);
+            *req.method_mut() = method;
+            *req.uri_mut() = format!("http://{addr}/k").parse().unwrap();
+            req
+        };
+        assert_eq!(
+            read(&pool, request(http::Method::GET, UpstreamBody::Empty)).await,
+            "ok"
+        );
+        // On the kept connection: dropped, then sent again on a new one.
+        assert_eq!(
+            read(&pool, request(http::Method::GET, UpstreamBody::Empty)).await,
+            "ok"
+        );
+        assert_eq!(heads.load(Ordering::SeqCst), 3);
+        // The new connection is kept in turn; a POST on it is dropped.
+        let post = request(
+            http::Method::POST,
+            UpstreamBody::Bytes(Some(Bytes::from_static(b"<Complete/>"))),
+        );
+        assert!(pool.send(post).await.is_err());
+        assert_eq!(heads.load(Ordering::SeqCst), 4, "the POST went once");
     }
 
     /// A store that refuses an upload at its head and stops reading (as

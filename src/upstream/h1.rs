@@ -130,9 +130,17 @@ pub fn parse_response_head(
     method: &Method,
 ) -> Result<Option<ResponseHead>, H1Error> {
     loop {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut response = httparse::Response::new(&mut headers);
-        let len = match response.parse(buf) {
+        // Left uninitialised for httparse to fill: a head has a handful
+        // of headers, and writing all 100 empty ones first showed in the
+        // profile.
+        let mut headers = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+        let mut response = httparse::Response::new(&mut []);
+        let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut response,
+            buf,
+            &mut headers,
+        );
+        let len = match parsed {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
                 return Err(H1Error::HeadTooLarge);
@@ -164,22 +172,25 @@ pub fn parse_response_head(
         // taken out of `buf` and its values share its bytes, as hyper's
         // did: one copy of the head, not one per header.
         let base = buf.as_ptr() as usize;
-        let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
+        // (Within the head, so within MAX_HEAD: u32 holds them.)
+        let mut spans = [[0u32; 4]; MAX_HEADERS];
         let count = response.headers.len();
         for (span, h) in spans.iter_mut().zip(response.headers.iter()) {
-            *span = (
-                h.name.as_ptr() as usize - base,
-                h.name.len(),
-                h.value.as_ptr() as usize - base,
-                h.value.len(),
-            );
+            *span = [
+                (h.name.as_ptr() as usize - base) as u32,
+                h.name.len() as u32,
+                (h.value.as_ptr() as usize - base) as u32,
+                h.value.len() as u32,
+            ];
         }
         let head = buf.split_to(len).freeze();
         let mut keep_alive = !http10;
         let mut length: Option<u64> = None;
         let mut transfer: Option<bool> = None; // Some(chunked last)
         let mut map = HeaderMap::with_capacity(count);
-        for &(name_at, name_len, value_at, value_len) in &spans[..count] {
+        for &[name_at, name_len, value_at, value_len] in &spans[..count] {
+            let (name_at, name_len) = (name_at as usize, name_len as usize);
+            let (value_at, value_len) = (value_at as usize, value_len as usize);
             let name = head
                 .get(name_at..name_at + name_len)
                 .ok_or(H1Error::Head("header name"))?;

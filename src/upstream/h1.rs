@@ -43,6 +43,12 @@ pub enum H1Error {
     Upgrade,
     /// A chunked body's framing is broken.
     Chunk(&'static str),
+    /// s3gate's own request: its headers frame the body otherwise than the
+    /// body that is sent.
+    RequestFraming,
+    /// s3gate's own request: the body sent is longer or shorter than the
+    /// length its head announced.
+    BodyLength,
 }
 
 impl std::fmt::Display for H1Error {
@@ -54,45 +60,76 @@ impl std::fmt::Display for H1Error {
             Self::Length => write!(f, "the store's response has an invalid Content-Length"),
             Self::Upgrade => write!(f, "the store switched protocols unasked"),
             Self::Chunk(why) => write!(f, "the store's chunked body is malformed: {why}"),
+            Self::RequestFraming => {
+                write!(
+                    f,
+                    "the request's headers frame its body otherwise than it is sent"
+                )
+            }
+            Self::BodyLength => write!(f, "the request's body does not match its Content-Length"),
         }
     }
 }
 
 impl std::error::Error for H1Error {}
 
-/// How the request's body is framed on the wire.
+/// How the request's body is framed on the wire: decided by the body
+/// that is sent, never by the headers alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestFraming {
-    /// No body, or one whose `Content-Length` is among the headers.
-    AsHeaders,
+    /// A body of this many bytes (0: none).
+    Length(u64),
     /// A body of unknown length: `Transfer-Encoding: chunked`.
     Chunked,
 }
 
 /// Writes a request head into `out`: `path_and_query` in origin form and
 /// the headers as they are (`http`'s types have already refused CR, LF
-/// and anything else that could end a line early).
+/// and anything else that could end a line early), framed as `framing`
+/// says. The headers' own framing must agree with it: a `Content-Length`
+/// other than the body's (it may be signed, so it is checked, not
+/// rewritten), a length beside a chunked body, or any
+/// `Transfer-Encoding` is an error, since the store would read the body
+/// by it and take what is left for the next request on the connection.
+/// A body's length the headers do not give is written here.
 pub fn write_request_head(
     out: &mut Vec<u8>,
     method: &Method,
     path_and_query: &str,
     headers: &HeaderMap,
     framing: RequestFraming,
-) {
+) -> Result<(), H1Error> {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(path_and_query.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut length_given = false;
     for (name, value) in headers {
+        if *name == http::header::CONTENT_LENGTH {
+            match framing {
+                RequestFraming::Length(n) if content_length(value.as_bytes()) == Ok(n) => {}
+                _ => return Err(H1Error::RequestFraming),
+            }
+            length_given = true;
+        } else if *name == http::header::TRANSFER_ENCODING {
+            return Err(H1Error::RequestFraming);
+        }
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if framing == RequestFraming::Chunked {
-        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    match framing {
+        RequestFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        RequestFraming::Length(n) if n > 0 && !length_given => {
+            out.extend_from_slice(b"content-length: ");
+            out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        RequestFraming::Length(_) => {}
     }
     out.extend_from_slice(b"\r\n");
+    Ok(())
 }
 
 /// Writes a chunk-size line for `len` bytes of data.
@@ -207,10 +244,10 @@ pub fn parse_response_head(
             } else if name == http::header::TRANSFER_ENCODING {
                 // Only the last coding says how the body ends.
                 let last = value.rsplit(|b| *b == b',').next().unwrap_or(b"");
-                transfer = Some(trim(last).eq_ignore_ascii_case(b"chunked"));
+                transfer = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
             } else if name == http::header::CONNECTION {
                 for token in value.split(|b| *b == b',') {
-                    let token = trim(token);
+                    let token = token.trim_ascii();
                     if token.eq_ignore_ascii_case(b"close") {
                         keep_alive = false;
                     } else if http10 && token.eq_ignore_ascii_case(b"keep-alive") {
@@ -256,15 +293,11 @@ pub fn parse_response_head(
 }
 
 fn content_length(value: &[u8]) -> Result<u64, H1Error> {
-    let value = trim(value);
+    let value = value.trim_ascii();
     if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
         return Err(H1Error::Length);
     }
     Ok(value.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
-}
-
-fn trim(s: &[u8]) -> &[u8] {
-    s.trim_ascii()
 }
 
 /// A chunked body's decoder (RFC 9112 §7.1). Chunk extensions and
@@ -304,10 +337,6 @@ impl Chunked {
         Self {
             state: ChunkState::Size,
         }
-    }
-
-    pub fn is_done(&self) -> bool {
-        self.state == ChunkState::Done
     }
 
     /// Takes the next piece of data (or framing) from the front of `buf`.
@@ -395,7 +424,7 @@ fn chunk_size(line: &[u8]) -> Result<u64, H1Error> {
     if digits > 15 {
         return Err(H1Error::Chunk("chunk size too large"));
     }
-    let rest = trim(&line[digits..]);
+    let rest = line[digits..].trim_ascii();
     if !rest.is_empty() && rest[0] != b';' {
         return Err(H1Error::Chunk("junk after the chunk size"));
     }
@@ -403,7 +432,7 @@ fn chunk_size(line: &[u8]) -> Result<u64, H1Error> {
         return Err(H1Error::Chunk("control byte in a chunk extension"));
     }
     Ok(line[..digits].iter().fold(0u64, |n, d| {
-        n * 16 + u64::from((*d as char).to_digit(16).unwrap_or(0))
+        n * 16 + u64::from(crate::hex_digits::digit(*d).unwrap_or(0))
     }))
 }
 
@@ -431,12 +460,73 @@ mod tests {
             "/b/k?uploads",
             &headers,
             RequestFraming::Chunked,
-        );
+        )
+        .unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "PUT /b/k?uploads HTTP/1.1\r\nhost: s3.example\r\nx-amz-date: 20261206T000000Z\r\n\
              transfer-encoding: chunked\r\n\r\n"
         );
+    }
+
+    fn head_for(headers: &[(&str, &str)], framing: RequestFraming) -> Result<String, H1Error> {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        let mut out = Vec::new();
+        write_request_head(&mut out, &Method::PUT, "/b/k", &map, framing)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    /// The body sent decides the framing: a length the headers leave out
+    /// is written, one they give must be the body's, and no header may
+    /// frame it otherwise (the store would take the rest of the body for
+    /// the next request on the connection).
+    #[test]
+    fn the_request_head_frames_the_body_that_is_sent() {
+        assert_eq!(
+            head_for(&[("host", "s")], RequestFraming::Length(5)).unwrap(),
+            "PUT /b/k HTTP/1.1\r\nhost: s\r\ncontent-length: 5\r\n\r\n"
+        );
+        assert_eq!(
+            head_for(&[("content-length", "5")], RequestFraming::Length(5)).unwrap(),
+            "PUT /b/k HTTP/1.1\r\ncontent-length: 5\r\n\r\n"
+        );
+        assert_eq!(
+            head_for(&[("content-length", "0")], RequestFraming::Length(0)).unwrap(),
+            "PUT /b/k HTTP/1.1\r\ncontent-length: 0\r\n\r\n"
+        );
+        assert_eq!(
+            head_for(&[], RequestFraming::Length(0)).unwrap(),
+            "PUT /b/k HTTP/1.1\r\n\r\n"
+        );
+        for (headers, framing) in [
+            (&[("content-length", "4")][..], RequestFraming::Length(5)),
+            (
+                &[("content-length", "5"), ("content-length", "5")][..],
+                RequestFraming::Length(0),
+            ),
+            (&[("content-length", "5")][..], RequestFraming::Chunked),
+            (&[("content-length", "0")][..], RequestFraming::Chunked),
+            (
+                &[("transfer-encoding", "chunked")][..],
+                RequestFraming::Chunked,
+            ),
+            (
+                &[("transfer-encoding", "gzip")][..],
+                RequestFraming::Length(5),
+            ),
+        ] {
+            assert_eq!(
+                head_for(headers, framing),
+                Err(H1Error::RequestFraming),
+                "{headers:?} {framing:?}"
+            );
+        }
     }
 
     #[test]

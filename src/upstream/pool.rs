@@ -190,9 +190,7 @@ enum Outgoing {
 }
 
 /// Why an exchange failed, and whether the request may go again on a new
-/// connection: only when none of its body was consumed and the store
-/// answered nothing (a pooled connection the store closed just as the
-/// request went out).
+/// connection (see [`exchange`]: never once a streamed body was read).
 struct Failed {
     error: Error,
     again: bool,
@@ -219,10 +217,11 @@ impl Pool {
     }
 
     /// Sends `request` (its URI absolute: the scheme and host say where)
-    /// on a pooled connection to that host, or on a new one. A request
-    /// that a pooled connection turned out to be closed for, before any of
-    /// it was consumed or answered, is sent again on a new connection (the
-    /// store may close an idle connection at any moment). The response's
+    /// on a pooled connection to that host, or on a new one; the body
+    /// sent decides its framing ([`h1::write_request_head`]). A request a
+    /// pooled connection turned out to be closed for is sent again on a
+    /// new connection when that cannot do it twice (see [`exchange`]): the
+    /// store may close an idle connection at any moment. The response's
     /// body gives the connection back when it ends.
     pub(super) async fn send(
         &self,
@@ -241,7 +240,7 @@ impl Pool {
             UpstreamBody::Bytes(b) => Outgoing::Whole(b),
             stream => {
                 let framing = match stream.size_hint().exact() {
-                    Some(_) => RequestFraming::AsHeaders,
+                    Some(n) => RequestFraming::Length(n),
                     None => RequestFraming::Chunked,
                 };
                 Outgoing::Stream(stream, framing)
@@ -249,7 +248,7 @@ impl Pool {
         };
         let framing = match &outgoing {
             Outgoing::Stream(_, framing) => *framing,
-            Outgoing::Whole(_) => RequestFraming::AsHeaders,
+            Outgoing::Whole(b) => RequestFraming::Length(b.as_ref().map_or(0, |b| b.len() as u64)),
         };
         let mut head = Vec::with_capacity(1024);
         h1::write_request_head(
@@ -258,7 +257,7 @@ impl Pool {
             path.as_str(),
             &parts.headers,
             framing,
-        );
+        )?;
 
         if let Some(mut conn) = self.inner.take(&authority) {
             match exchange(&mut conn, &head, &mut outgoing, &parts.method).await {
@@ -427,6 +426,14 @@ async fn send_body(
     let mut body = Pin::new(body);
     // What is to be written next: a frame's data, with its chunk framing.
     let mut out: VecDeque<Bytes> = VecDeque::with_capacity(3);
+    // What the head announced and is still owed: a body that yields more
+    // would have its excess read by the store as the next request on the
+    // connection, one that yields less would leave the store waiting.
+    let mut owed = match framing {
+        RequestFraming::Length(n) => Some(n),
+        RequestFraming::Chunked => None,
+    };
+    let length_error = || BodyFailure::Body(Box::new(h1::H1Error::BodyLength));
     let mut ended = false;
     std::future::poll_fn(|cx| {
         loop {
@@ -472,8 +479,10 @@ async fn send_body(
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => {
                     ended = true;
-                    if framing == RequestFraming::Chunked {
-                        out.push_back(LAST_CHUNK);
+                    match owed {
+                        Some(0) => {}
+                        Some(_) => return Poll::Ready(Err(length_error())),
+                        None => out.push_back(LAST_CHUNK),
                     }
                 }
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(BodyFailure::Body(e.into()))),
@@ -482,12 +491,18 @@ async fn send_body(
                     if let Ok(data) = frame.into_data()
                         && !data.is_empty()
                     {
-                        if framing == RequestFraming::Chunked {
-                            out.push_back(h1::chunk_header(data.len()));
-                            out.push_back(data);
-                            out.push_back(CRLF);
-                        } else {
-                            out.push_back(data);
+                        match &mut owed {
+                            Some(left) => {
+                                *left = left
+                                    .checked_sub(data.len() as u64)
+                                    .ok_or_else(length_error)?;
+                                out.push_back(data);
+                            }
+                            None => {
+                                out.push_back(h1::chunk_header(data.len()));
+                                out.push_back(data);
+                                out.push_back(CRLF);
+                            }
                         }
                     }
                 }
@@ -1023,6 +1038,79 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert_eq!(store.accepted.load(Ordering::SeqCst), 1);
+    }
+
+    /// A body held whole whose head gives no length (as s3gate's own
+    /// requests' heads may not) still reaches the store framed by its
+    /// length, not taken for the start of the next request.
+    #[tokio::test]
+    async fn a_whole_body_is_framed_by_its_length_whatever_the_headers_say() {
+        let store = store(true).await;
+        let pool = pool();
+        let mut req = get(&store, "/echo");
+        *req.method_mut() = http::Method::POST;
+        *req.body_mut() = UpstreamBody::Bytes(Some(Bytes::from_static(b"<Delete/>")));
+        let response = pool.send(req).await.expect("the store answers");
+        assert_eq!(response.headers()["x-framing"], "length");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"<Delete/>");
+    }
+
+    /// A body that says it has `hint` bytes and yields `chunks`.
+    struct Lying {
+        chunks: std::collections::VecDeque<Bytes>,
+        hint: u64,
+    }
+
+    impl http_body::Body for Lying {
+        type Data = Bytes;
+        type Error = crate::sigv4::SigV4Error;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(
+                self.get_mut()
+                    .chunks
+                    .pop_front()
+                    .map(|b| Ok(Frame::data(b))),
+            )
+        }
+
+        fn size_hint(&self) -> SizeHint {
+            SizeHint::with_exact(self.hint)
+        }
+    }
+
+    /// A streamed body that yields more or fewer bytes than its head
+    /// announced fails its request: the excess never reaches the store,
+    /// where it would be read as the next request on the connection.
+    #[tokio::test]
+    async fn a_streamed_body_is_held_to_its_announced_length() {
+        for (chunks, hint) in [(&["abcd", "SMUGGLED"][..], 4), (&["ab"][..], 4)] {
+            let store = store(true).await;
+            let pool = pool();
+            let body = Lying {
+                chunks: chunks
+                    .iter()
+                    .map(|c| Bytes::from_static(c.as_bytes()))
+                    .collect(),
+                hint,
+            };
+            let mut req = get(&store, "/echo");
+            *req.method_mut() = http::Method::PUT;
+            req.headers_mut()
+                .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(hint));
+            *req.body_mut() = UpstreamBody::Stream(body.boxed_unsync());
+            assert!(
+                pool.send(req).await.is_err(),
+                "{chunks:?} announced as {hint}"
+            );
+            // The connection was not used again: the next request opens one.
+            assert_eq!(read(&pool, get(&store, "/k")).await, "ok");
+            assert_eq!(store.accepted.load(Ordering::SeqCst), 2, "{chunks:?}");
+        }
     }
 
     /// A body that fails on its way (the caller's bytes failed their

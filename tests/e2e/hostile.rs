@@ -14,7 +14,7 @@ use crate::harness::{
 };
 use crate::refusal::{assert_absent, setup};
 use crate::sign::{
-    Payload, Signing, Streaming, raw_head, send_blocking, send_raw, signed, signed_in,
+    Payload, Signing, Streaming, raw_head, send_blocking, send_raw, signed, signed_get, signed_in,
     streaming_put, xml_tag,
 };
 
@@ -38,19 +38,6 @@ fn unsigned_put(
         headers,
         Payload::Unsigned,
         body.to_vec(),
-    )
-    .0
-}
-
-/// A GET of `url`, header-signed, with an empty signed payload.
-fn signed_get(creds: &Creds, url: &str) -> crate::sign::Request {
-    signed(
-        &Signing::now(creds),
-        "GET",
-        url,
-        &[],
-        Payload::Hash(b""),
-        Vec::new(),
     )
     .0
 }

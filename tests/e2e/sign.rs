@@ -65,6 +65,19 @@ pub fn signed(
     signed_in(s, REGION, method, url, headers, payload, body)
 }
 
+/// A GET of `url`, header-signed, with an empty signed payload.
+pub fn signed_get(creds: &Creds, url: &str) -> Request {
+    signed(
+        &Signing::now(creds),
+        "GET",
+        url,
+        &[],
+        Payload::Hash(b""),
+        Vec::new(),
+    )
+    .0
+}
+
 /// [`signed`], with the credential scope naming `region`.
 pub fn signed_in(
     s: &Signing<'_>,

@@ -14,7 +14,7 @@ use crate::harness::{
     MIB, bucket_scope, config_text, harness, mint_with, random_bytes, sha256_hex, wait_for,
     write_keyring, write_private,
 };
-use crate::sign::{Payload, Signing, send_blocking, signed};
+use crate::sign::{Payload, Signing, send_blocking, signed, signed_get};
 
 /// A self-signed certificate for 127.0.0.1, written as `<name>.crt` and
 /// `<name>.key` in `dir`.
@@ -267,17 +267,7 @@ fn an_https_upstream_behind_a_private_ca_is_reached_with_upstream_ca_bundle() {
         // Three in turn: the second and third go on the TLS connection
         // the first gave back to the pool.
         (0..3)
-            .map(|_| {
-                let (req, _) = signed(
-                    &Signing::now(&creds),
-                    "GET",
-                    &format!("{}/bkt/k", gw.endpoint()),
-                    &[],
-                    Payload::Hash(b""),
-                    Vec::new(),
-                );
-                send_blocking(req)
-            })
+            .map(|_| send_blocking(signed_get(&creds, &format!("{}/bkt/k", gw.endpoint()))))
             .collect::<Vec<_>>()
     };
     // With the bundle: TLS works, and the upstream answers: it refuses

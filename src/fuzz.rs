@@ -257,7 +257,7 @@ proptest! {
         cuts in prop::collection::vec(1usize..200, 1..8),
         step in 1usize..64,
     ) {
-        use crate::upstream::h1::{Chunked, Decoded};
+        use crate::http1::{Chunked, Decoded};
         let mut wire = Vec::new();
         let mut rest = &body[..];
         let mut cut = cuts.iter().cycle();
@@ -294,11 +294,11 @@ proptest! {
     /// Random bytes as a chunked body: an answer, never a panic or a loop.
     #[test]
     fn chunked_decoder_never_panics(raw in prop::collection::vec(any::<u8>(), 0..300)) {
-        let mut dec = crate::upstream::h1::Chunked::new();
+        let mut dec = crate::http1::Chunked::new();
         let mut buf = bytes::BytesMut::from(&raw[..]);
         for _ in 0..400 {
             match dec.decode(&mut buf) {
-                Ok(crate::upstream::h1::Decoded::Data(_)) => {}
+                Ok(crate::http1::Decoded::Data(_)) => {}
                 _ => break,
             }
         }

@@ -39,6 +39,7 @@ pub mod dev;
 pub mod forwarded;
 pub mod gateway;
 pub(crate) mod hex_digits;
+pub mod http1;
 pub mod iam;
 pub mod identity;
 pub mod live;

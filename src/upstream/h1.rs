@@ -11,9 +11,13 @@
 //! size that overflows — is an error or ends the connection's reuse,
 //! never a guess.
 //!
-//! Depends on `http`, `bytes` and `httparse`; knows nothing of S3.
+//! Depends on `http`, `bytes`, `httparse` and the wire pieces both sides
+//! share (`crate::http1`); knows nothing of S3.
 
-use bytes::{Buf as _, Bytes, BytesMut};
+use bytes::{Buf as _, BytesMut};
+
+pub use crate::http1::{Chunked, Decoded, chunk_header};
+use crate::http1::{FramingError, content_length};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
 /// The most a response head may take. S3's heads are a few hundred bytes
@@ -22,11 +26,6 @@ pub const MAX_HEAD: usize = 64 * 1024;
 
 /// The most headers a response head may carry (hyper's client default).
 const MAX_HEADERS: usize = 100;
-
-/// The most a chunk-size line (with extensions) or the trailer section
-/// may take.
-const MAX_CHUNK_LINE: usize = 4 * 1024;
-const MAX_TRAILERS: usize = 16 * 1024;
 
 /// What the store sent that is not HTTP/1.1 as this client reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +71,12 @@ impl std::fmt::Display for H1Error {
 }
 
 impl std::error::Error for H1Error {}
+
+impl From<FramingError> for H1Error {
+    fn from(e: FramingError) -> Self {
+        Self::Chunk(e.0)
+    }
+}
 
 /// How the request's body is framed on the wire: decided by the body
 /// that is sent, never by the headers alone.
@@ -130,11 +135,6 @@ pub fn write_request_head(
     }
     out.extend_from_slice(b"\r\n");
     Ok(())
-}
-
-/// Writes a chunk-size line for `len` bytes of data.
-pub fn chunk_header(len: usize) -> Bytes {
-    Bytes::from(format!("{len:x}\r\n"))
 }
 
 /// How the response's body ends.
@@ -236,7 +236,7 @@ pub fn parse_response_head(
                 .ok_or(H1Error::Head("header value"))?;
             let name = HeaderName::from_bytes(name).map_err(|_| H1Error::Head("header name"))?;
             if name == http::header::CONTENT_LENGTH {
-                let n = content_length(value)?;
+                let n = content_length(value).map_err(|_| H1Error::Length)?;
                 if length.is_some_and(|l| l != n) {
                     return Err(H1Error::Length);
                 }
@@ -290,150 +290,6 @@ pub fn parse_response_head(
             keep_alive,
         }));
     }
-}
-
-fn content_length(value: &[u8]) -> Result<u64, H1Error> {
-    let value = value.trim_ascii();
-    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
-        return Err(H1Error::Length);
-    }
-    Ok(value.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
-}
-
-/// A chunked body's decoder (RFC 9112 §7.1). Chunk extensions and
-/// trailers are read past and dropped, as hyper's client did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Chunked {
-    state: ChunkState,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ChunkState {
-    Size,
-    Data(u64),
-    DataEnd,
-    Trailers { seen: usize },
-    Done,
-}
-
-/// What [`Chunked::decode`] found.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Decoded {
-    Data(Bytes),
-    /// Needs more bytes than `buf` holds.
-    More,
-    /// The body has ended; `buf` holds what came after it.
-    End,
-}
-
-impl Default for Chunked {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Chunked {
-    pub fn new() -> Self {
-        Self {
-            state: ChunkState::Size,
-        }
-    }
-
-    /// Takes the next piece of data (or framing) from the front of `buf`.
-    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, H1Error> {
-        loop {
-            match self.state {
-                ChunkState::Done => return Ok(Decoded::End),
-                ChunkState::Size => {
-                    let Some(line) = line(buf, MAX_CHUNK_LINE)? else {
-                        return Ok(Decoded::More);
-                    };
-                    let size = chunk_size(&buf[..line])?;
-                    buf.advance(line + 2);
-                    self.state = if size == 0 {
-                        ChunkState::Trailers { seen: 0 }
-                    } else {
-                        ChunkState::Data(size)
-                    };
-                }
-                ChunkState::Data(left) => {
-                    if buf.is_empty() {
-                        return Ok(Decoded::More);
-                    }
-                    let take = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-                    let data = buf.split_to(take).freeze();
-                    let left = left - take as u64;
-                    self.state = if left == 0 {
-                        ChunkState::DataEnd
-                    } else {
-                        ChunkState::Data(left)
-                    };
-                    return Ok(Decoded::Data(data));
-                }
-                ChunkState::DataEnd => {
-                    if buf.len() < 2 {
-                        return Ok(Decoded::More);
-                    }
-                    if &buf[..2] != b"\r\n" {
-                        return Err(H1Error::Chunk("no CRLF after the chunk's data"));
-                    }
-                    buf.advance(2);
-                    self.state = ChunkState::Size;
-                }
-                ChunkState::Trailers { seen } => {
-                    let Some(line) = line(buf, MAX_TRAILERS - seen)? else {
-                        return Ok(Decoded::More);
-                    };
-                    buf.advance(line + 2);
-                    self.state = if line == 0 {
-                        ChunkState::Done
-                    } else {
-                        ChunkState::Trailers {
-                            seen: seen + line + 2,
-                        }
-                    };
-                }
-            }
-        }
-    }
-}
-
-/// The length of the CRLF-ended line at the front of `buf` (without its
-/// CRLF), if it is all there; an error past `limit` bytes or on a bare LF.
-fn line(buf: &[u8], limit: usize) -> Result<Option<usize>, H1Error> {
-    match buf
-        .iter()
-        .take(limit.saturating_add(2))
-        .position(|b| *b == b'\n')
-    {
-        Some(0) => Err(H1Error::Chunk("bare LF")),
-        Some(lf) if buf[lf - 1] == b'\r' => Ok(Some(lf - 1)),
-        Some(_) => Err(H1Error::Chunk("bare LF")),
-        None if buf.len() >= limit.saturating_add(2) => Err(H1Error::Chunk("line too long")),
-        None => Ok(None),
-    }
-}
-
-/// A chunk-size line: hex digits, then optional whitespace and
-/// extensions (`;name=value`), which are dropped.
-fn chunk_size(line: &[u8]) -> Result<u64, H1Error> {
-    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-    if digits == 0 {
-        return Err(H1Error::Chunk("no chunk size"));
-    }
-    if digits > 15 {
-        return Err(H1Error::Chunk("chunk size too large"));
-    }
-    let rest = line[digits..].trim_ascii();
-    if !rest.is_empty() && rest[0] != b';' {
-        return Err(H1Error::Chunk("junk after the chunk size"));
-    }
-    if rest.iter().any(|b| *b == b'\r' || *b == 0) {
-        return Err(H1Error::Chunk("control byte in a chunk extension"));
-    }
-    Ok(line[..digits].iter().fold(0u64, |n, d| {
-        n * 16 + u64::from(crate::hex_digits::digit(*d).unwrap_or(0))
-    }))
 }
 
 #[cfg(test)]
@@ -649,54 +505,5 @@ mod tests {
             head("HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n", Method::GET),
             Err(H1Error::Parse(_))
         ));
-    }
-
-    fn decode_all(wire: &[u8], step: usize) -> Result<(Vec<u8>, Vec<u8>), H1Error> {
-        let mut dec = Chunked::new();
-        let mut buf = BytesMut::new();
-        let mut out = Vec::new();
-        let mut fed = 0;
-        loop {
-            match dec.decode(&mut buf)? {
-                Decoded::Data(d) => out.extend_from_slice(&d),
-                Decoded::End => return Ok((out, buf.to_vec())),
-                Decoded::More if fed >= wire.len() => return Err(H1Error::Chunk("eof")),
-                Decoded::More => {
-                    let end = (fed + step).min(wire.len());
-                    buf.extend_from_slice(&wire[fed..end]);
-                    fed = end;
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn chunked_bodies_decode_whatever_the_read_sizes() {
-        let wire =
-            b"4\r\nWiki\r\n5;ext=1\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nx-t: 1\r\n\r\nNEXT";
-        for step in 1..wire.len() {
-            let (body, rest) = decode_all(wire, step).unwrap();
-            assert_eq!(body, b"Wikipedia in\r\n\r\nchunks.", "step {step}");
-            assert!(rest.is_empty() || b"NEXT".starts_with(&rest), "step {step}");
-        }
-    }
-
-    #[test]
-    fn broken_chunk_framing_is_an_error() {
-        for wire in [
-            &b"zz\r\n"[..],
-            b"4\r\nWikiXX",
-            b"4\nWiki\r\n0\r\n\r\n",
-            b"4 junk\r\nWiki\r\n0\r\n\r\n",
-            b"10000000000000000\r\n",
-        ] {
-            assert!(
-                decode_all(wire, 64).is_err(),
-                "{:?}",
-                String::from_utf8_lossy(wire)
-            );
-        }
-        let long = format!("1;{}\r\n", "e".repeat(MAX_CHUNK_LINE + 10));
-        assert!(decode_all(long.as_bytes(), 64).is_err());
     }
 }

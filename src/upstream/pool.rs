@@ -620,7 +620,12 @@ impl http_body::Body for PooledBody {
                         Ok(_) => {}
                         Err(e) => return this.fail(e),
                     },
-                    Err(e) => return this.fail(io::Error::new(io::ErrorKind::InvalidData, e)),
+                    Err(e) => {
+                        return this.fail(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            h1::H1Error::from(e),
+                        ));
+                    }
                 },
                 State::UntilClose => {
                     if !conn.buf.is_empty() {

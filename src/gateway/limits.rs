@@ -5,9 +5,10 @@
 //!
 //! Each refusal answers in S3's XML shape with the code an S3 client
 //! expects (`RequestHeaderSectionTooLarge`, `InvalidURI`, `SlowDown`), is
-//! audited like any other denial, and is counted in the metrics. hyper keeps
-//! its own hard limits (header read timeout, header count and buffer size)
-//! above these as a backstop for what never parses as a request.
+//! audited like any other denial, and is counted in the metrics. The
+//! transport keeps its own hard limits (header read timeout, header count
+//! and head size) above these as a backstop for what never parses as a
+//! request; its refusals are answered by [`refused_head`].
 //!
 //! Depends on `config` (the numbers), `audit`, `metrics` and the server's
 //! response shape; owns no pipeline stage.
@@ -119,6 +120,15 @@ pub fn too_many_connections(limit: Limit) -> Response {
         format!("{why}; retry with back-off."),
     );
     finish::s3_error_closing(&err, &request_id)
+}
+
+/// The answer to a request head the transport cannot serve (malformed,
+/// too large, framed ambiguously, too slow): `err` in S3's XML shape, and
+/// the connection closes after it, since where the next request begins is
+/// unknown. (The transport counts the refusal.)
+pub fn refused_head(err: &S3Error) -> Response {
+    let request_id = super::new_request_id();
+    finish::s3_error_closing(err, &request_id)
 }
 
 #[cfg(test)]

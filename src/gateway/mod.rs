@@ -37,7 +37,7 @@ use http::{Request, Response, StatusCode};
 
 pub use body::GatewayBody;
 pub use finish::close_after;
-pub use limits::too_many_connections;
+pub use limits::{refused_head, too_many_connections};
 
 use crate::audit::AuditSink;
 use crate::config::{Config, IdentityConfig, ServerConfig};

@@ -199,10 +199,11 @@ pub enum Limit {
     IdleTimeout,
     ConnectionsPerSource,
     RequestsPerPrincipal,
+    HeaderReadTimeout,
 }
 
 impl Limit {
-    const ALL: [Limit; 7] = [
+    const ALL: [Limit; 8] = [
         Limit::MaxConnections,
         Limit::HeaderBytes,
         Limit::HeaderCount,
@@ -210,6 +211,7 @@ impl Limit {
         Limit::IdleTimeout,
         Limit::ConnectionsPerSource,
         Limit::RequestsPerPrincipal,
+        Limit::HeaderReadTimeout,
     ];
     fn as_str(self) -> &'static str {
         match self {
@@ -220,6 +222,7 @@ impl Limit {
             Limit::IdleTimeout => "idle_timeout",
             Limit::ConnectionsPerSource => "max_connections_per_source",
             Limit::RequestsPerPrincipal => "max_requests_per_principal",
+            Limit::HeaderReadTimeout => "header_read_timeout",
         }
     }
 }

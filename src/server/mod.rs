@@ -2,6 +2,8 @@
 //! limits and the idle timeout, graceful shutdown. Every request is handed
 //! to [`crate::gateway::handle`]; this module knows sockets, not S3.
 
+mod conn;
+pub mod h1;
 mod idle;
 mod tls;
 
@@ -10,10 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use bytes::BytesMut;
+use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -22,7 +24,7 @@ use crate::config::Config;
 use crate::gateway::{self, Gateway};
 use crate::live::{Held, InFlight, LiveKeyring, LivePolicy, health};
 use crate::metrics::{self, Limit};
-use crate::request_body::{BodyEnd, RequestBody};
+use crate::request_body::{RequestBody, Wire};
 
 /// A running gateway.
 pub struct Running {
@@ -108,23 +110,34 @@ async fn accept_loop(
     acceptor: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let graceful = GracefulShutdown::new();
     let limits = gateway.limits.clone();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    // hyper's own limits are the backstop for what never parses as a
-    // request; the checks with S3 answers (limits.rs) sit below them.
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_headers(limits.max_headers.saturating_mul(2));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(
-            u32::try_from(limits.max_header_bytes.saturating_mul(2)).unwrap_or(u32::MAX),
-        );
-    let builder = Arc::new(builder);
+    // hyper's HTTP/2 limits are the backstop for what never parses as a
+    // request; the checks with S3 answers (limits.rs) sit below them. Our
+    // HTTP/1 side holds heads to the same: twice what limits.rs allows.
+    let mut h2 = http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new()).max_header_list_size(
+        u32::try_from(limits.max_header_bytes.saturating_mul(2)).unwrap_or(u32::MAX),
+    );
+    let settings = conn::Settings {
+        limits: h1::HeadLimits {
+            max_bytes: limits
+                .max_header_bytes
+                .saturating_add(limits.max_url_bytes)
+                .saturating_mul(2)
+                .saturating_add(limits.max_headers.saturating_mul(8))
+                .saturating_add(1024),
+            max_headers: limits.max_headers.saturating_mul(2),
+        },
+        header_read_timeout: limits.header_read_timeout,
+    };
+    let shared = Arc::new(Shared {
+        gateway: gateway.clone(),
+        h2,
+        settings,
+    });
+    // Each connection holds a receiver until it ends; sending `true` asks
+    // them to close, and the sender sees when the last one has.
+    let (drain, _) = watch::channel(false);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let sources = InFlight::new(limits.max_connections_per_source);
     // Set on shutdown: readyz fails from then on, and the listener closes
@@ -154,21 +167,28 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         metrics::CONNECTIONS.inc();
         let conn = Conn {
-            gateway: gateway.clone(),
-            builder: builder.clone(),
-            watcher: graceful.watcher(),
+            shared: shared.clone(),
+            drain: drain.subscribe(),
             client,
+            started: tokio::time::Instant::now(),
             admission: admit(&slots, &sources, client, &limits.trusted_proxies),
         };
         let acceptor = acceptor.clone();
         let handshake_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
             match acceptor {
-                None => conn.serve(stream).await,
+                None => conn.serve(stream, Protocol::Sniff).await,
                 Some(acceptor) => {
                     // The handshake counts against the header read time.
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => conn.serve(tls).await,
+                        Ok(Ok(tls)) => {
+                            let protocol = if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                                Protocol::Http2
+                            } else {
+                                Protocol::Http1
+                            };
+                            conn.serve(tls, protocol).await;
+                        }
                         Ok(Err(e)) => {
                             tracing::debug!(client.addr = %client, error = %e, "TLS handshake failed");
                         }
@@ -181,13 +201,14 @@ async fn accept_loop(
         });
     }
     drop(listener);
-    let drain = gateway.limits.drain_timeout;
-    if tokio::time::timeout(drain, graceful.shutdown())
+    let drain_timeout = gateway.limits.drain_timeout;
+    let _ = drain.send(true);
+    if tokio::time::timeout(drain_timeout, drain.closed())
         .await
         .is_err()
     {
         tracing::warn!(
-            drain_timeout_s = drain.as_secs(),
+            drain_timeout_s = drain_timeout.as_secs(),
             "connections still open after the drain timeout"
         );
     } else {
@@ -205,12 +226,33 @@ async fn sleep_until_or_never(at: Option<tokio::time::Instant>) {
     }
 }
 
+/// What every connection of a listener shares.
+struct Shared {
+    gateway: Arc<Gateway>,
+    h2: http2::Builder<TokioExecutor>,
+    settings: conn::Settings,
+}
+
+/// The protocol a connection speaks: HTTP/2 when TLS negotiated it, and on
+/// plain TCP when the caller opens with HTTP/2's preface (prior
+/// knowledge); HTTP/1.1 otherwise.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+    Sniff,
+}
+
+/// What an HTTP/2 connection opens with.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
 /// One accepted connection, served to its end (or its idle timeout).
 struct Conn {
-    gateway: Arc<Gateway>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    watcher: Watcher,
+    shared: Arc<Shared>,
+    /// Set when the server drains; held until the connection ends.
+    drain: watch::Receiver<bool>,
     client: SocketAddr,
+    started: tokio::time::Instant,
     /// A connection slot, and its source's; `Err`: over a limit, and the
     /// connection gets `503 SlowDown`.
     admission: Result<(OwnedSemaphorePermit, Option<Held>), Limit>,
@@ -256,102 +298,220 @@ impl Drop for OpenConnection {
     }
 }
 
+/// Resolves once the server drains.
+async fn drained(mut drain: watch::Receiver<bool>) {
+    let _ = drain.wait_for(|draining| *draining).await;
+}
+
 impl Conn {
-    async fn serve<T>(self, io: T)
+    async fn serve<T>(self, io: T, protocol: Protocol)
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let _open = OpenConnection::new();
         let client = self.client;
+        let shared = self.shared.clone();
+        let settings = shared.settings;
+        let draining = conn::Draining::new(drained(self.drain.clone()));
         if let Err(limit) = self.admission {
+            // Whatever it asks, the one answer is "slow down".
             metrics::limit_hit(limit);
-            let service = service_fn(move |_req| async move {
-                Ok::<_, std::convert::Infallible>(gateway::too_many_connections(limit))
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .keep_alive(false)
-                .timer(TokioTimer::new())
-                .header_read_timeout(self.gateway.limits.header_read_timeout)
-                .serve_connection(TokioIo::new(io), service)
-                .await;
+            let wire = Wire::new(Box::new(io), BytesMut::new());
+            conn::serve(
+                wire,
+                settings,
+                self.started,
+                draining,
+                |_req| std::future::ready(gateway::too_many_connections(limit)),
+                |_why| gateway::too_many_connections(limit),
+            )
+            .await;
             return;
         }
         let activity = idle::Activity::new();
-        let io = idle::Watched::new(io, activity.clone());
-        let gateway = self.gateway.clone();
-        let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-            let gateway = gateway.clone();
-            async move {
-                let (req, body) = watch_body(req);
-                let mut response = gateway::handle(&gateway, req, client).await;
-                if body.left_unread() {
-                    // RFC 9110 §10.1.1: a server answering before it read
-                    // the content says whether it will close. Closing, hyper
-                    // never parses what follows this request.
-                    gateway::close_after(&mut response);
+        let mut io = idle::Watched::new(io, activity.clone());
+        let mut buf = BytesMut::new();
+        let protocol = match protocol {
+            Protocol::Sniff => {
+                let deadline = self.started + settings.header_read_timeout;
+                match tokio::time::timeout_at(deadline, sniff(&mut io, &mut buf)).await {
+                    Ok(Ok(protocol)) => protocol,
+                    Ok(Err(_)) | Err(_) => return,
                 }
-                Ok::<_, std::convert::Infallible>(response)
             }
-        });
-        let conn = self.watcher.watch(
-            self.builder
-                .serve_connection(TokioIo::new(io), service)
-                .into_owned(),
-        );
-        let idle = self.gateway.limits.idle_timeout;
+            p => p,
+        };
+        let served = async {
+            if protocol == Protocol::Http2 {
+                let io = Prefixed {
+                    prefix: buf.freeze(),
+                    io,
+                };
+                self.serve_h2(io).await;
+                return;
+            }
+            let wire = Wire::new(Box::new(io), buf);
+            let gateway = &shared.gateway;
+            conn::serve(
+                wire,
+                settings,
+                self.started,
+                draining,
+                |req| gateway::handle(gateway, req, client),
+                refusal,
+            )
+            .await;
+        };
+        let idle = shared.gateway.limits.idle_timeout;
         tokio::select! {
-            r = conn => {
-                if let Err(e) = r {
-                    tracing::debug!(client.addr = %client, error = %e, "connection ended");
-                }
-            }
+            () = served => {}
             () = activity.idle(idle) => {
                 tracing::debug!(client.addr = %client, "idle timeout: connection closed");
             }
         }
         drop(self.admission);
     }
+
+    async fn serve_h2<T>(&self, io: T)
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let gateway = self.shared.gateway.clone();
+        let client = self.client;
+        let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let gateway = gateway.clone();
+            async move {
+                let req = req.map(RequestBody::http2);
+                Ok::<_, std::convert::Infallible>(gateway::handle(&gateway, req, client).await)
+            }
+        });
+        let conn = self.shared.h2.serve_connection(TokioIo::new(io), service);
+        let mut conn = std::pin::pin!(conn);
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(client.addr = %client, error = %e, "connection ended");
+                }
+                return;
+            }
+            () = drained(self.drain.clone()) => {}
+        }
+        conn.as_mut().graceful_shutdown();
+        let _ = conn.await;
+    }
 }
 
-/// Hands `req` on with its body watched when leaving it unread would
-/// matter: an HTTP/1 request that declares a body.
-///
-/// The rule: the answer says `Connection: close` iff such a body has not
-/// been read to its end when the answer is ready, whatever the answer's
-/// status. Why:
-/// - hyper sends `100 Continue` only when the body is first polled, and
-///   only before the answer. A client that sent `Expect: 100-continue` and
-///   gets a final answer instead skips the body and may send its next
-///   request on the same connection; hyper, finding the body dropped,
-///   takes the next bytes as that body (as many as it declared) and parses
-///   the rest as a request: the next request is eaten, or refused as
-///   garbage (a bare `400`). Behind a balancer that reuses the connection
-///   for other callers, the two sides then disagree on where requests
-///   begin. A `200` that ignores a body (a health page, an S3 GET, the
-///   portal's device-code start, a CORS preflight) does it as much as a
-///   refusal does: the status says nothing of it.
-/// - Not narrower (only with `Expect`, or only for a body never polled):
-///   without `Expect`, hyper drains only what has already arrived of a
-///   dropped body and otherwise closes without having said so, and the
-///   client's next request meets a dead connection. Saying so is right
-///   there too; it costs a reconnect only when the whole unread body had
-///   already arrived.
-/// - A body read to its end leaves nothing behind, so a refusal after it
-///   (a bad digest, an STS error) keeps the connection.
-/// - A body still being read when the answer is ready (a store that
-///   answered an upload before taking all of it) is not cut by this: hyper
-///   goes on reading it to its end and closes after the answer. Every
-///   answer that needs a whole body (a stored object, an STS exchange, a
-///   form upload, a DeleteObjects) comes after its end was read.
-///
-/// HTTP/2 frames each request's body in its own stream: nothing to watch.
-fn watch_body(
-    req: hyper::Request<hyper::body::Incoming>,
-) -> (hyper::Request<RequestBody>, BodyEnd) {
-    let http1 = req.version() < http::Version::HTTP_2;
-    let (parts, body) = req.into_parts();
-    let (body, end) = RequestBody::new(body, http1);
-    (hyper::Request::from_parts(parts, body), end)
+/// The answer to a head the HTTP/1 side refuses, in S3's shape.
+fn refusal(why: h1::Refusal) -> http::Response<gateway::GatewayBody> {
+    use crate::s3::{S3Error, S3ErrorCode};
+    let err = match why {
+        h1::Refusal::Malformed(what) => S3Error::new(
+            S3ErrorCode::BadRequest,
+            format!("The request is not HTTP/1.1 that s3gate reads ({what})."),
+        ),
+        h1::Refusal::TooLarge => {
+            metrics::limit_hit(Limit::HeaderBytes);
+            S3Error::new(
+                S3ErrorCode::RequestHeaderSectionTooLarge,
+                "The request's head is too large.",
+            )
+        }
+        h1::Refusal::Framing(what) => S3Error::new(
+            S3ErrorCode::InvalidRequest,
+            format!("The request's body is framed ambiguously: {what}."),
+        ),
+        h1::Refusal::Coding => S3Error::new(
+            S3ErrorCode::NotImplemented,
+            "A header you provided implies functionality that is not implemented: \
+             Transfer-Encoding other than chunked.",
+        ),
+        h1::Refusal::Timeout => {
+            metrics::limit_hit(Limit::HeaderReadTimeout);
+            S3Error::new(
+                S3ErrorCode::RequestTimeout,
+                "The request's head was not received within the header read timeout.",
+            )
+        }
+    };
+    gateway::refused_head(&err)
+}
+
+/// Reads the connection's first bytes into `buf`: HTTP/2's preface, or
+/// anything else (HTTP/1).
+async fn sniff<T: AsyncRead + Unpin>(io: &mut T, buf: &mut BytesMut) -> std::io::Result<Protocol> {
+    use tokio::io::AsyncReadExt as _;
+    loop {
+        let n = buf.len().min(H2_PREFACE.len());
+        if buf[..n] != H2_PREFACE[..n] {
+            return Ok(Protocol::Http1);
+        }
+        if n == H2_PREFACE.len() {
+            return Ok(Protocol::Http2);
+        }
+        buf.reserve(8 * 1024);
+        if io.read_buf(buf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+}
+
+/// A connection whose first bytes were already read: they are read again
+/// first.
+struct Prefixed<T> {
+    prefix: bytes::Bytes,
+    io: T,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Prefixed<T> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.prefix.is_empty() {
+            return std::pin::Pin::new(&mut this.io).poll_read(cx, buf);
+        }
+        let n = this.prefix.len().min(buf.remaining());
+        buf.put_slice(&this.prefix.split_to(n));
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -39,6 +39,7 @@ mod cors;
 mod delegation;
 mod dev;
 mod escalation;
+mod framing;
 mod harness;
 mod hostile;
 mod identity;

@@ -17,17 +17,17 @@ use crate::sign::{Payload, Signing, Streaming, raw_head, signed, streaming_put, 
 
 /// One answer as read off the socket.
 #[derive(Debug)]
-struct Answer {
-    status: u16,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
     /// It said `Connection: close`.
-    close: bool,
-    body: String,
+    pub(crate) close: bool,
+    pub(crate) body: String,
 }
 
 /// Writes `wire` on a new connection to `gw`, reads until the gateway
 /// closes it, and splits what came back into answers (interim `1xx`
 /// answers left out) and whatever did not parse as one.
-fn converse(gw: &Gateway, wire: &[u8]) -> (Vec<Answer>, String) {
+pub(crate) fn converse(gw: &Gateway, wire: &[u8]) -> (Vec<Answer>, String) {
     use std::io::{Read as _, Write as _};
     let mut s = std::net::TcpStream::connect(gw.addr).unwrap();
     // A guard against hanging the suite, not an assertion on timing.
@@ -69,7 +69,8 @@ fn converse(gw: &Gateway, wire: &[u8]) -> (Vec<Answer>, String) {
 
 /// The request that follows on the same connection: the health page,
 /// answered `200 ok` by every gateway.
-const NEXT: &str = "GET /_s3gate/healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+pub(crate) const NEXT: &str =
+    "GET /_s3gate/healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
 
 /// `head` (ending in its last header line) as a client that keeps the
 /// connection sends it: without `connection: close`.

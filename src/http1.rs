@@ -160,17 +160,23 @@ impl Chunked {
                     self.state = ChunkState::Size;
                 }
                 ChunkState::Trailers { seen } => {
-                    let Some(line) = line(buf, MAX_TRAILERS - seen)? else {
+                    // `seen` counts every trailer byte with its CRLF, and
+                    // stays within the allowance: the last line's length
+                    // is checked before it is counted.
+                    let Some(line) = line(buf, MAX_TRAILERS.saturating_sub(seen))? else {
                         return Ok(Decoded::More);
                     };
+                    if line == 0 {
+                        buf.advance(2);
+                        self.state = ChunkState::Done;
+                        continue;
+                    }
+                    let seen = seen + line + 2;
+                    if seen > MAX_TRAILERS {
+                        return Err(FramingError("trailers too large"));
+                    }
                     buf.advance(line + 2);
-                    self.state = if line == 0 {
-                        ChunkState::Done
-                    } else {
-                        ChunkState::Trailers {
-                            seen: seen + line + 2,
-                        }
-                    };
+                    self.state = ChunkState::Trailers { seen };
                 }
             }
         }
@@ -266,6 +272,27 @@ mod tests {
         }
         let long = format!("1;{}\r\n", "e".repeat(MAX_CHUNK_LINE + 10));
         assert!(decode_all(long.as_bytes(), 64).is_err());
+    }
+
+    #[test]
+    fn trailers_are_bounded_in_all_however_they_are_split() {
+        // One trailer line as long as the whole allowance, then a line
+        // that never ends: refused once the allowance is passed, not read
+        // (and buffered) forever.
+        let mut wire = format!("0\r\n{}\r\n", "a".repeat(MAX_TRAILERS)).into_bytes();
+        wire.extend(std::iter::repeat_n(b'b', 4 * MAX_TRAILERS));
+        assert!(decode_all(&wire, 4096).is_err());
+        // Many short lines add up the same way.
+        let mut wire = b"0\r\n".to_vec();
+        for _ in 0..=MAX_TRAILERS / 8 {
+            wire.extend_from_slice(b"x: 1234\r\n");
+        }
+        wire.extend_from_slice(b"\r\n");
+        assert!(decode_all(&wire, 4096).is_err());
+        // Within the allowance, trailers are read past.
+        let (body, rest) = decode_all(b"0\r\nx: 1\r\ny: 2\r\n\r\nNEXT", 3).unwrap();
+        assert!(body.is_empty());
+        assert!(b"NEXT".starts_with(&rest), "{rest:?}");
     }
 
     #[test]

@@ -106,11 +106,16 @@ impl Wire {
         })
     }
 
-    /// The answer begins: no `100 Continue` from here on, and whether the
-    /// body was read to its end.
-    pub fn answering(&mut self) -> bool {
+    /// The answer begins: no `100 Continue` from here on. Whether the body
+    /// was read to its end, and the rest of a `100 Continue` that went out
+    /// only in part (it must be finished before the answer's head).
+    pub fn answering(&mut self) -> (bool, &'static [u8]) {
+        let rest = match self.interim {
+            Interim::Wanted(sent) if sent > 0 => CONTINUE.get(sent..).unwrap_or_default(),
+            _ => &[],
+        };
         self.interim = Interim::Closed;
-        matches!(self.reading, Reading::Done)
+        (matches!(self.reading, Reading::Done), rest)
     }
 
     /// Whether no body is being read (so the transport may read ahead).

@@ -110,23 +110,26 @@ pub async fn serve<C, F, R, B>(
     ));
     let mut armed = true;
     let mut out = Vec::with_capacity(1024);
+    let mut slot: Option<Pin<Box<Option<F>>>> = None;
     loop {
         let head = match read_head(&wire, settings, &mut deadline, armed, &mut draining).await {
             Ok(Some(head)) => head,
             Ok(None) => break,
-            Err(HeadError::Refused(why)) => {
+            Err(HeadError::Refused(why, method)) => {
                 tracing::debug!(reason = %why, "request head refused");
                 let answer = refuse(why);
-                let _ = respond(
+                let sent = respond(
                     &wire,
                     &mut out,
                     answer,
-                    &Method::GET,
+                    &method,
                     Version::HTTP_11,
                     false,
-                )
-                .await;
-                linger(&wire).await;
+                    &[],
+                );
+                if sent.await != Sent::Aborted {
+                    linger(&wire).await;
+                }
                 return;
             }
             Err(HeadError::Io) => return,
@@ -141,30 +144,54 @@ pub async fn serve<C, F, R, B>(
         let method = request.method().clone();
         let version = request.version();
         let body = Wire::start(&wire, body, expect_continue);
-        let answer = match until_answered(call(request.map(|()| body)), &wire, settings).await {
-            Some(answer) => answer,
+        // The handler's future lives in one place for the connection's
+        // life: a gateway future is kilobytes, and moving it into a fresh
+        // frame per request showed as memcpy in the profile.
+        let running = slot.get_or_insert_with(|| Box::pin(None));
+        running.set(Some(call(request.map(|()| body))));
+        let answered = until_answered(running.as_mut(), &wire, settings).await;
+        running.set(None);
+        let Some(answer) = answered else {
             // The caller hung up: its request is dropped mid-way.
-            None => return,
+            return;
         };
-        let body_read = lock(&wire).answering();
+        let (body_read, interim) = lock(&wire).answering();
         let keep =
             keep_alive && body_read && !h1::response_closes(answer.headers()) && !draining.now();
-        let kept = respond(&wire, &mut out, answer, &method, version, keep).await;
-        if !kept {
-            if body_read {
+        match respond(&wire, &mut out, answer, &method, version, keep, interim).await {
+            Sent::Kept => {}
+            Sent::Closing if body_read => {
                 shutdown(&wire).await;
-            } else {
-                linger(&wire).await;
+                return;
             }
-            return;
+            Sent::Closing => {
+                linger(&wire).await;
+                return;
+            }
+            // No orderly close (over TLS, no close_notify): the caller
+            // must not take a cut answer for a whole one.
+            Sent::Aborted => return,
         }
     }
     shutdown(&wire).await;
 }
 
 enum HeadError {
-    Refused(Refusal),
+    /// Refused, and the method if it was HEAD (its answer has no body).
+    Refused(Refusal, Method),
     Io,
+}
+
+/// How an answer went out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    /// Whole, and the connection is kept.
+    Kept,
+    /// Whole, and the connection closes.
+    Closing,
+    /// Cut short (its body failed, or broke its length, or the caller
+    /// left): the connection is dropped without an orderly close.
+    Aborted,
 }
 
 /// Reads the next request head. `Ok(None)`: the caller closed, or the
@@ -180,6 +207,7 @@ async fn read_head(
         let mut w = lock(wire);
         loop {
             if !w.buf.is_empty() {
+                let head = w.buf.starts_with(b"HEAD ");
                 match h1::parse_request_head(&mut w.buf, settings.limits) {
                     Ok(Some(head)) => return Poll::Ready(Ok(Some(head))),
                     Ok(None) if !armed => {
@@ -189,7 +217,10 @@ async fn read_head(
                             .reset(Instant::now() + settings.header_read_timeout);
                     }
                     Ok(None) => {}
-                    Err(why) => return Poll::Ready(Err(HeadError::Refused(why))),
+                    Err(why) => {
+                        let method = if head { Method::HEAD } else { Method::GET };
+                        return Poll::Ready(Err(HeadError::Refused(why, method)));
+                    }
                 }
             }
             match w.poll_fill(cx, READ_HEAD) {
@@ -207,7 +238,7 @@ async fn read_head(
             if between_requests {
                 return Poll::Ready(Ok(None));
             }
-            return Poll::Ready(Err(HeadError::Refused(Refusal::Timeout)));
+            return Poll::Ready(Err(HeadError::Refused(Refusal::Timeout, Method::GET)));
         }
         if between_requests && draining.poll(cx) {
             return Poll::Ready(Ok(None));
@@ -222,16 +253,18 @@ async fn read_head(
 /// buffer (up to a head's worth), and a caller that closed ends the
 /// request (`None`).
 async fn until_answered<F, B>(
-    answer: F,
+    mut answer: Pin<&mut Option<F>>,
     wire: &SharedWire,
     settings: Settings,
 ) -> Option<Response<B>>
 where
     F: Future<Output = Response<B>>,
 {
-    let mut answer = std::pin::pin!(answer);
     poll_fn(|cx| {
-        if let Poll::Ready(answer) = answer.as_mut().poll(cx) {
+        let Some(running) = answer.as_mut().as_pin_mut() else {
+            return Poll::Ready(None);
+        };
+        if let Poll::Ready(answer) = running.poll(cx) {
             return Poll::Ready(Some(answer));
         }
         let mut w = lock(wire);
@@ -247,8 +280,9 @@ where
     .await
 }
 
-/// Writes `answer`; whether the connection may be kept after it (`keep`,
-/// unless its body failed or runs to the close).
+/// Writes `answer` (after `interim`, the rest of a `100 Continue` that
+/// went out in part), keeping the connection if `keep` and the answer's
+/// framing allow.
 async fn respond<B>(
     wire: &SharedWire,
     out: &mut Vec<u8>,
@@ -256,7 +290,8 @@ async fn respond<B>(
     method: &Method,
     version: Version,
     keep: bool,
-) -> bool
+    interim: &'static [u8],
+) -> Sent
 where
     B: Body<Data = Bytes> + Unpin,
     B::Error: std::fmt::Display,
@@ -286,6 +321,7 @@ where
     drop(parts);
     // The head goes out with the body's first bytes, in one write.
     let mut head: &[u8] = out;
+    let mut interim = interim;
     let mut sent: u64 = 0;
     if framing != ResponseFraming::None {
         while !body.is_end_stream() {
@@ -293,9 +329,8 @@ where
                 None => break,
                 Some(Ok(frame)) => frame,
                 Some(Err(e)) => {
-                    tracing::debug!(error = %e, "response body failed: connection closed");
-                    let _ = write_all(wire, &mut [head]).await;
-                    return false;
+                    tracing::debug!(error = %e, "response body failed: connection dropped");
+                    return Sent::Aborted;
                 }
             };
             let Ok(data) = frame.into_data() else {
@@ -307,45 +342,41 @@ where
             sent += data.len() as u64;
             let written = match framing {
                 ResponseFraming::Length(n) if sent > n => {
-                    tracing::debug!("response body longer than its length: connection closed");
-                    let _ = write_all(wire, &mut [head]).await;
-                    return false;
+                    tracing::debug!("response body longer than its length: connection dropped");
+                    return Sent::Aborted;
                 }
                 ResponseFraming::Chunked => {
                     let line = ChunkLine::new(data.len());
-                    write_all(wire, &mut [head, line.as_bytes(), &data, b"\r\n"]).await
+                    let parts = &mut [interim, head, line.as_bytes(), &data, b"\r\n"];
+                    write_all(wire, parts).await
                 }
-                _ => write_all(wire, &mut [head, &data]).await,
+                _ => write_all(wire, &mut [interim, head, &data]).await,
             };
             if written.is_err() {
-                return false;
+                return Sent::Aborted;
             }
             head = &[];
+            interim = &[];
         }
     }
     drop(body);
     let last: &[u8] = match framing {
         ResponseFraming::Length(n) if sent != n => {
-            tracing::debug!("response body shorter than its length: connection closed");
-            let _ = write_all(wire, &mut [head]).await;
-            return false;
+            tracing::debug!("response body shorter than its length: connection dropped");
+            return Sent::Aborted;
         }
         ResponseFraming::Chunked => b"0\r\n\r\n",
         _ => b"",
     };
-    if write_all(wire, &mut [head, last]).await.is_err() {
-        return false;
+    if write_all(wire, &mut [interim, head, last]).await.is_err() {
+        return Sent::Aborted;
     }
-    if poll_fn(|cx| Pin::new(&mut lock(wire).io).poll_flush(cx))
-        .await
-        .is_err()
-    {
-        return false;
-    }
-    keep
+    if keep { Sent::Kept } else { Sent::Closing }
 }
 
-/// Writes every byte of `parts`, in as few writes as the connection takes.
+/// Writes every byte of `parts`, in as few writes as the connection takes,
+/// and flushes them: over TLS a record may wait in the session otherwise,
+/// and the next part of a streamed answer may be long in coming.
 async fn write_all(wire: &SharedWire, parts: &mut [&[u8]]) -> io::Result<()> {
     let mut first = 0;
     poll_fn(|cx| {
@@ -355,7 +386,7 @@ async fn write_all(wire: &SharedWire, parts: &mut [&[u8]]) -> io::Result<()> {
                 first += 1;
             }
             if first == parts.len() {
-                return Poll::Ready(Ok(()));
+                return Pin::new(&mut w.io).poll_flush(cx);
             }
             let slices: [io::IoSlice<'_>; 4] = std::array::from_fn(|i| {
                 io::IoSlice::new(parts.get(first + i).copied().unwrap_or(&[]))
@@ -799,9 +830,10 @@ mod tests {
             .write_all(b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n")
             .await
             .unwrap();
+        // Its first frame already breaks the length: nothing of the
+        // answer goes out, and nothing of the next request is served.
         let got = read_to_close(&mut client).await;
-        assert!(!got.contains("0123"), "{got}");
-        assert_eq!(got.matches("HTTP/1.1").count(), 1, "{got}");
+        assert_eq!(got, "");
         task.await.unwrap();
     }
 }

@@ -57,6 +57,8 @@ pub enum Refusal {
     Malformed(&'static str),
     /// The head is larger than the limits allow.
     TooLarge,
+    /// The head has more header lines than the limits allow.
+    TooManyHeaders,
     /// The body's framing is ambiguous or invalid.
     Framing(&'static str),
     /// A transfer coding other than `chunked`.
@@ -71,6 +73,7 @@ impl std::fmt::Display for Refusal {
         match self {
             Self::Malformed(why) => write!(f, "malformed request: {why}"),
             Self::TooLarge => f.write_str("request head too large"),
+            Self::TooManyHeaders => f.write_str("too many header lines"),
             Self::Framing(why) => write!(f, "request body framing refused: {why}"),
             Self::Coding => f.write_str("unsupported transfer coding"),
             Self::Timeout => f.write_str("request head not received in time"),
@@ -86,6 +89,8 @@ pub fn parse_request_head(
     limits: HeadLimits,
 ) -> Result<Option<RequestHead>, Refusal> {
     let room = limits.max_headers.min(HEADER_ROOM);
+    // Offsets into the head are kept as u32.
+    let max_bytes = limits.max_bytes.min(u32::MAX as usize);
     // Left uninitialised for httparse to fill: a head has a handful of
     // headers, and writing hundreds of empty ones first costs.
     let mut headers = [const { std::mem::MaybeUninit::uninit() }; HEADER_ROOM];
@@ -97,16 +102,22 @@ pub fn parse_request_head(
     );
     let len = match parsed {
         Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if buf.len() > limits.max_bytes => {
+        Ok(httparse::Status::Partial) if buf.len() > max_bytes => {
             return Err(Refusal::TooLarge);
         }
         Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(Refusal::TooLarge),
+        Err(httparse::Error::TooManyHeaders) => return Err(Refusal::TooManyHeaders),
         Err(httparse::Error::Version) => return Err(Refusal::Malformed("not HTTP/1.x")),
         Err(_) => return Err(Refusal::Malformed("the request head does not parse")),
     };
-    if len > limits.max_bytes {
+    if len > max_bytes {
         return Err(Refusal::TooLarge);
+    }
+    // httparse takes a bare LF for a line's end, as RFC 9112 §2.2 allows;
+    // a front end that does not would read the line after it as part of
+    // this one's value (a `Transfer-Encoding` it never saw).
+    if bare_lf(&buf[..len]) {
+        return Err(Refusal::Malformed("a line ends in LF without CR"));
     }
     let http10 = request.version == Some(0);
     let method = Method::from_bytes(request.method.unwrap_or("").as_bytes())
@@ -210,6 +221,19 @@ pub fn parse_request_head(
     }))
 }
 
+/// Whether some LF in `head` has no CR before it.
+fn bare_lf(head: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(lf) = head[at..].iter().position(|b| *b == b'\n') {
+        let lf = at + lf;
+        if lf == 0 || head[lf - 1] != b'\r' {
+            return true;
+        }
+        at = lf + 1;
+    }
+    false
+}
+
 fn closes(value: &HeaderValue) -> bool {
     value
         .as_bytes()
@@ -279,12 +303,20 @@ pub fn write_response_head(
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
     let mut dated = false;
+    // Without a body on the wire the handler's length describes the
+    // resource (HEAD, 304) and goes out once; a 204 or 1xx has none.
+    let mut length_written = framing != ResponseFraming::None
+        || status == StatusCode::NO_CONTENT
+        || status.is_informational();
     for (name, value) in headers {
-        if *name == http::header::TRANSFER_ENCODING
-            || *name == http::header::CONNECTION
-            || (*name == http::header::CONTENT_LENGTH && framing != ResponseFraming::None)
-        {
+        if *name == http::header::TRANSFER_ENCODING || *name == http::header::CONNECTION {
             continue;
+        }
+        if *name == http::header::CONTENT_LENGTH {
+            if length_written {
+                continue;
+            }
+            length_written = true;
         }
         dated |= *name == http::header::DATE;
         out.extend_from_slice(name.as_str().as_bytes());
@@ -437,7 +469,7 @@ mod tests {
         let many: String = (0..21).map(|i| format!("x-{i}: v\r\n")).collect();
         assert_eq!(
             parse(&format!("GET / HTTP/1.1\r\n{many}\r\n")).unwrap_err(),
-            Refusal::TooLarge
+            Refusal::TooManyHeaders
         );
         let long = format!("GET / HTTP/1.1\r\nx: {}\r\n\r\n", "v".repeat(5000));
         assert_eq!(parse(&long).unwrap_err(), Refusal::TooLarge);
@@ -453,6 +485,9 @@ mod tests {
             "GET /a b HTTP/1.1\r\n\r\n",
             "GET / HTTP/1.1\r\nx: a\x00b\r\n\r\n",
             "\x16\x03\x01\x02\x00\x01\x00\x01\x7c\x03\x03",
+            "GET / HTTP/1.1\nhost: x\r\n\r\n",
+            "GET / HTTP/1.1\r\nx: a\ntransfer-encoding: chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\nhost: x\r\n\n",
         ] {
             assert!(
                 matches!(parse(raw), Err(Refusal::Malformed(_))),
@@ -518,6 +553,21 @@ mod tests {
             h,
             "HTTP/1.1 200 OK\r\ncontent-length: 99\r\nconnection: keep-alive\r\ndate: D\r\n\r\n"
         );
+        // Once only; and never on a 204.
+        let h = head(
+            StatusCode::NOT_MODIFIED,
+            &[("content-length", "99"), ("content-length", "99")],
+            ResponseFraming::None,
+            Connection::KeepAlive,
+        );
+        assert_eq!(h.matches("content-length").count(), 1, "{h}");
+        let h = head(
+            StatusCode::NO_CONTENT,
+            &[("content-length", "0")],
+            ResponseFraming::None,
+            Connection::KeepAlive,
+        );
+        assert!(!h.contains("content-length"), "{h}");
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! Transport: one listener (plain or TLS), the accept loop, connection
-//! limits and the idle timeout, graceful shutdown. Every request is handed
-//! to [`crate::gateway::handle`]; this module knows sockets, not S3.
+//! limits and the idle timeout, graceful shutdown, and the protocol each
+//! connection speaks: HTTP/1.1 by s3gate's own codec (`h1`, pure) and
+//! driver (`conn`), HTTP/2 by hyper. Every request is handed to
+//! [`crate::gateway::handle`]; this module knows sockets, not S3, except
+//! for naming the S3 error each HTTP/1 refusal is answered with
+//! ([`refusal`]).
 
 mod conn;
 pub mod h1;
@@ -182,10 +186,12 @@ async fn accept_loop(
                     // The handshake counts against the header read time.
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
+                            // Without ALPN's word, a caller may still open
+                            // with HTTP/2's preface.
                             let protocol = if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
                                 Protocol::Http2
                             } else {
-                                Protocol::Http1
+                                Protocol::Sniff
                             };
                             conn.serve(tls, protocol).await;
                         }
@@ -233,9 +239,9 @@ struct Shared {
     settings: conn::Settings,
 }
 
-/// The protocol a connection speaks: HTTP/2 when TLS negotiated it, and on
-/// plain TCP when the caller opens with HTTP/2's preface (prior
-/// knowledge); HTTP/1.1 otherwise.
+/// The protocol a connection speaks: HTTP/2 when TLS negotiated it, or
+/// when the caller opens with HTTP/2's preface (prior knowledge);
+/// HTTP/1.1 otherwise.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Protocol {
     Http1,
@@ -333,10 +339,17 @@ impl Conn {
         let mut buf = BytesMut::new();
         let protocol = match protocol {
             Protocol::Sniff => {
+                // A connection that has sent nothing yet closes when the
+                // server drains, as an idle one does.
                 let deadline = self.started + settings.header_read_timeout;
-                match tokio::time::timeout_at(deadline, sniff(&mut io, &mut buf)).await {
-                    Ok(Ok(protocol)) => protocol,
-                    Ok(Err(_)) | Err(_) => return,
+                tokio::select! {
+                    sniffed = tokio::time::timeout_at(deadline, sniff(&mut io, &mut buf)) => {
+                        match sniffed {
+                            Ok(Ok(protocol)) => protocol,
+                            Ok(Err(_)) | Err(_) => return,
+                        }
+                    }
+                    () = drained(self.drain.clone()) => return,
                 }
             }
             p => p,
@@ -414,6 +427,13 @@ fn refusal(why: h1::Refusal) -> http::Response<gateway::GatewayBody> {
             S3Error::new(
                 S3ErrorCode::RequestHeaderSectionTooLarge,
                 "The request's head is too large.",
+            )
+        }
+        h1::Refusal::TooManyHeaders => {
+            metrics::limit_hit(Limit::HeaderCount);
+            S3Error::new(
+                S3ErrorCode::RequestHeaderSectionTooLarge,
+                "The request has too many header lines.",
             )
         }
         h1::Refusal::Framing(what) => S3Error::new(

@@ -2,7 +2,7 @@
 //! request whose body could be framed two ways (the shape of request
 //! smuggling through a front end that picks the other way) is refused in
 //! S3's shape and the connection closes without reading on; a head that
-//! is not HTTP/1.1 gets S3's `BadRequest`; requests pipelined on one
+//! is not HTTP/1.1 (a bare LF included) gets S3's `BadRequest`; requests pipelined on one
 //! connection are answered in order.
 
 use crate::harness::harness;
@@ -64,6 +64,9 @@ fn a_head_that_is_not_http11_gets_s3s_bad_request() {
         "GET /_s3gate/healthz HTTP/1.1\r\nx : y\r\n\r\n",
         "GET /_s3gate/healthz HTTP/1.1\r\nx: a\r\n folded\r\n\r\n",
         "GET /_s3gate/healthz HTTP/3.0\r\n\r\n",
+        // A bare LF ends a line for some readers and not for others: here
+        // it would hide a `Transfer-Encoding` inside `x`'s value.
+        "GET /_s3gate/healthz HTTP/1.1\r\nx: a\ntransfer-encoding: chunked\r\n\r\n",
     ] {
         let (answers, rest) = converse(gw, format!("{head}{NEXT}").as_bytes());
         assert_eq!(answers.len(), 1, "{head:?}: {answers:?} then {rest:?}");
@@ -92,4 +95,23 @@ fn pipelined_requests_are_answered_in_order() {
     );
     assert!(answers[..3].iter().all(|a| !a.close), "{answers:?}");
     assert!(rest.is_empty(), "{rest:?}");
+}
+
+/// HTTP/2 without TLS, as a client that knows the server speaks it opens
+/// it (the preface first): served by hyper's HTTP/2, beside our HTTP/1.
+#[test]
+fn http2_with_prior_knowledge_is_served_on_the_plain_listener() {
+    needs_testbed!();
+    let gw = harness().gw();
+    let mut cmd = crate::client::clean_command("curl");
+    cmd.args([
+        "-sS",
+        "--http2-prior-knowledge",
+        "-w",
+        " %{http_code} %{http_version}",
+    ])
+    .arg(format!("{}/_s3gate/healthz", gw.endpoint()));
+    let out = crate::client::run(cmd, std::time::Duration::from_secs(60));
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout.trim_end(), "ok\n 200 2");
 }

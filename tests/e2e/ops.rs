@@ -250,6 +250,35 @@ fn sigterm_mid_transfer_lets_a_slow_upload_and_download_finish_then_exits_0() {
     }
 }
 
+/// A drain waits for requests, not for connections that are not in one: a
+/// connection that has sent nothing yet, and one idle between requests,
+/// close at once. (A silent one used to hold the drain until its header
+/// read timeout ran out, past the drain timeout.)
+#[test]
+fn a_drain_does_not_wait_for_silent_or_idle_connections() {
+    needs_testbed!();
+    let dir = harness().tempdir();
+    let gw = gateway_with(
+        dir.path(),
+        "[server]\ndrain_timeout = \"60s\"\nshutdown_delay = \"0s\"\nheader_read_timeout = \"120s\"\nidle_timeout = \"120s\"\n",
+    );
+    let silent = TcpStream::connect(gw.addr).unwrap();
+    let mut idle = TcpStream::connect(gw.addr).unwrap();
+    idle.write_all(b"GET /_s3gate/healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = [0u8; 12];
+    idle.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    let started = Instant::now();
+    gw.stop();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(20),
+        "the drain took {took:?}: it waited for a connection with no request"
+    );
+    drop((silent, idle));
+}
+
 // ---------------------------------------------------------------------------
 // Limits.
 

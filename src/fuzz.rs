@@ -1,7 +1,8 @@
 //! Fuzz targets for the parsers of caller input outside SigV4 (those live
 //! in `sigv4::fuzz`): S3 path and virtual-host classification, the
 //! DeleteObjects XML, browser upload forms and their POST policies, the STS form and the policy documents it carries, JWT
-//! headers and claims, the policy file and the revocation list; and, though
+//! headers and claims, the policy file and the revocation list, the HTTP/1
+//! request head and its body framing (`server::h1`); and, though
 //! not the caller's, the store's response heads and chunked bodies
 //! (`upstream::h1`), which a broken store or a box in front of it may garble.
 //!
@@ -301,6 +302,77 @@ proptest! {
                 Ok(crate::http1::Decoded::Data(_)) => {}
                 _ => break,
             }
+        }
+    }
+}
+
+/// A caller's request head near a valid one, with a body.
+const CALLER_HEAD: &str = "PUT /bucket/key?x-id=PutObject HTTP/1.1\r\nHost: s3.example\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: keep-alive\r\n\r\nhello";
+
+/// Header lines that frame a body or manage the connection, each in
+/// spellings a front end might read differently.
+const FRAMING_LINES: &[&str] = &[
+    "Content-Length: 5",
+    "Content-Length: 0",
+    "content-length: 5, 5",
+    "Content-Length:  7 ",
+    "Content-Length: +5",
+    "Transfer-Encoding: chunked",
+    "transfer-encoding: CHUNKED",
+    "Transfer-Encoding: gzip, chunked",
+    "Transfer-Encoding: chunked, identity",
+    "Transfer-Encoding: identity",
+    "Transfer-Encoding: \tchunked",
+    "Connection: close",
+    "Connection: keep-alive",
+    "Expect: 100-continue",
+    "X-Other: 1",
+];
+
+proptest! {
+    /// Whatever a caller sends, the request head parser answers (a head,
+    /// more please, or a refusal) and never takes more than it was given.
+    #[test]
+    fn caller_request_heads_never_panic(raw in prop_oneof![
+        mutated(CALLER_HEAD),
+        prop::collection::vec(any::<u8>(), 0..300),
+    ]) {
+        use crate::server::h1::{HeadLimits, parse_request_head};
+        let limits = HeadLimits { max_bytes: 1024, max_headers: 20 };
+        let mut buf = bytes::BytesMut::from(&raw[..]);
+        let before = buf.len();
+        if let Ok(Some(_)) = parse_request_head(&mut buf, limits) {
+            prop_assert!(buf.len() < before);
+        }
+    }
+
+    /// Any mix of framing headers is read one way or refused: a head that
+    /// parses has at most one `Content-Length` and one `Transfer-Encoding`,
+    /// never both, and a chunked body only from exactly `chunked`; HTTP/1.0
+    /// never gets a transfer coding.
+    #[test]
+    fn caller_framing_is_never_ambiguous(
+        lines in prop::collection::vec(prop::sample::select(FRAMING_LINES), 0..5),
+        http10 in any::<bool>(),
+    ) {
+        use crate::server::h1::{BodyFraming, HeadLimits, parse_request_head};
+        let version = if http10 { "1.0" } else { "1.1" };
+        let head = format!("POST /b/k HTTP/{version}\r\n{}\r\n\r\n", lines.join("\r\n"));
+        let limits = HeadLimits { max_bytes: 4096, max_headers: 20 };
+        let lengths = lines.iter().filter(|l| l.to_ascii_lowercase().starts_with("content-length")).count();
+        let codings = lines.iter().filter(|l| l.to_ascii_lowercase().starts_with("transfer-encoding")).count();
+        let parsed = parse_request_head(&mut bytes::BytesMut::from(head.as_str()), limits);
+        if let Ok(Some(h)) = parsed {
+            prop_assert!(lengths <= 1 && codings <= 1 && lengths + codings <= 1, "{head:?}");
+            prop_assert!(!(http10 && codings == 1), "{head:?}");
+            if codings == 1 {
+                prop_assert_eq!(h.body, BodyFraming::Chunked, "{:?}", head);
+                let line = lines.iter().find(|l| l.to_ascii_lowercase().starts_with("transfer-encoding")).copied().unwrap_or("");
+                let value = line.split_once(':').map_or("", |(_, v)| v).trim();
+                prop_assert!(value.eq_ignore_ascii_case("chunked"), "{head:?}");
+            }
+        } else {
+            prop_assert!(parsed.is_err(), "a whole head asked for more: {head:?}");
         }
     }
 }

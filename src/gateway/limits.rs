@@ -123,12 +123,38 @@ pub fn too_many_connections(limit: Limit) -> Response {
 }
 
 /// The answer to a request head the transport cannot serve (malformed,
-/// too large, framed ambiguously, too slow): `err` in S3's XML shape, and
-/// the connection closes after it, since where the next request begins is
-/// unknown. (The transport counts the refusal.)
-pub fn refused_head(err: &S3Error) -> Response {
+/// too large, framed ambiguously, too slow): `err` in S3's XML shape (no
+/// body for a HEAD), and the connection closes after it, since where the
+/// next request begins is unknown. Audited as a denial like any other:
+/// the record has the client's address, the error and `why`, but no
+/// method or path (the head may not have parsed, and nothing in it is
+/// trusted). If the audit sink cannot take it, the refusal still goes
+/// out. (The transport counts the refusal.)
+pub async fn refused_head(
+    gateway: &super::Gateway,
+    client: std::net::SocketAddr,
+    err: S3Error,
+    why: &str,
+    method: &http::Method,
+) -> Response {
     let request_id = super::new_request_id();
-    finish::s3_error_closing(err, &request_id)
+    let ctx = RequestCtx::open(
+        gateway,
+        "s3",
+        super::ctx::Line::Operation("HTTP/1 request head"),
+        &http::HeaderMap::new(),
+        client,
+        Some(client.ip()),
+        request_id.clone(),
+    )
+    .await;
+    let Some(mut ctx) = ctx else {
+        return finish::s3_error_closing(&err, &request_id);
+    };
+    ctx.deny(err.code.as_str(), format!("request head refused: {why}"));
+    let mut response = finish::s3_error(ctx, err, method, "");
+    finish::close_after(&mut response);
+    response
 }
 
 #[cfg(test)]

@@ -86,9 +86,9 @@ impl Draining {
 }
 
 /// Serves requests on `wire` until either side closes it. `call` answers a
-/// request; `refuse` answers a head that cannot be served (the connection
-/// closes after it).
-pub async fn serve<C, F, R, B>(
+/// request; `refuse` answers a head that cannot be served, given why and
+/// whether it was a HEAD (the connection closes after it).
+pub async fn serve<C, F, R, RF, B>(
     wire: Wire,
     settings: Settings,
     started: Instant,
@@ -98,7 +98,8 @@ pub async fn serve<C, F, R, B>(
 ) where
     C: FnMut(Request<RequestBody>) -> F,
     F: Future<Output = Response<B>>,
-    R: Fn(Refusal) -> Response<B>,
+    R: FnOnce(Refusal, Method) -> RF,
+    RF: Future<Output = Response<B>>,
     B: Body<Data = Bytes> + Unpin,
     B::Error: std::fmt::Display,
 {
@@ -117,7 +118,7 @@ pub async fn serve<C, F, R, B>(
             Ok(None) => break,
             Err(HeadError::Refused(why, method)) => {
                 tracing::debug!(reason = %why, "request head refused");
-                let answer = refuse(why);
+                let answer = refuse(why, method.clone()).await;
                 let sent = respond(
                     &wire,
                     &mut out,
@@ -483,7 +484,7 @@ mod tests {
         header_read_timeout: Duration::from_secs(5),
     };
 
-    fn refuse(why: Refusal) -> Response<Full<Bytes>> {
+    async fn refuse(why: Refusal, _method: Method) -> Response<Full<Bytes>> {
         let mut r = Response::new(Full::from(format!("refused: {why}")));
         *r.status_mut() = http::StatusCode::BAD_REQUEST;
         r
@@ -510,6 +511,19 @@ mod tests {
 
     /// Serves one connection with `echo`; the caller's end.
     fn start() -> (DuplexStream, tokio::task::JoinHandle<()>) {
+        start_with(echo, refuse)
+    }
+
+    /// Serves one connection with `call` and `refuse`; the caller's end.
+    fn start_with<C, F, R, RF, B>(call: C, refuse: R) -> (DuplexStream, tokio::task::JoinHandle<()>)
+    where
+        C: FnMut(Request<RequestBody>) -> F + Send + 'static,
+        F: Future<Output = Response<B>> + Send + 'static,
+        R: FnOnce(Refusal, Method) -> RF + Send + 'static,
+        RF: Future<Output = Response<B>> + Send + 'static,
+        B: Body<Data = Bytes> + Unpin + Send + 'static,
+        B::Error: std::fmt::Display,
+    {
         let (client, server) = tokio::io::duplex(64 * 1024);
         let wire = Wire::new(Box::new(server), BytesMut::new());
         let task = tokio::spawn(serve(
@@ -517,7 +531,7 @@ mod tests {
             SETTINGS,
             Instant::now(),
             Draining::new(std::future::pending()),
-            echo,
+            call,
             refuse,
         ));
         (client, task)
@@ -689,7 +703,7 @@ mod tests {
                 Instant::now(),
                 Draining::new(std::future::pending()),
                 |_req| async { Response::new(frames(&["ab", "cd"])) },
-                |_why| Response::new(frames(&[])),
+                |_why, _method| async { Response::new(frames(&[])) },
             ));
             client
                 .write_all(format!("GET / HTTP/{version}\r\nconnection: close\r\n\r\n").as_bytes())
@@ -722,26 +736,20 @@ mod tests {
         StreamBody::new(futures_util::stream::iter(frames))
     }
 
+    /// An answer whose handler says its length is `length`.
+    fn with_length(body: &'static str, length: &'static str) -> Response<Full<Bytes>> {
+        let mut r = Response::new(Full::from(body));
+        r.headers_mut().insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from_static(length),
+        );
+        r
+    }
+
     #[tokio::test]
     async fn a_head_answer_keeps_its_length_and_sends_no_body() {
-        let (client, server) = tokio::io::duplex(64 * 1024);
-        let mut client = client;
-        let wire = Wire::new(Box::new(server), BytesMut::new());
-        let _task = tokio::spawn(serve(
-            wire,
-            SETTINGS,
-            Instant::now(),
-            Draining::new(std::future::pending()),
-            |_req| async {
-                let mut r = Response::new(Full::from("not sent"));
-                r.headers_mut().insert(
-                    http::header::CONTENT_LENGTH,
-                    http::HeaderValue::from_static("1234"),
-                );
-                r
-            },
-            refuse,
-        ));
+        let (mut client, _task) =
+            start_with(|_req| async { with_length("not sent", "1234") }, refuse);
         client
             .write_all(b"HEAD /a HTTP/1.1\r\n\r\nHEAD /b HTTP/1.1\r\nconnection: close\r\n\r\n")
             .await
@@ -753,8 +761,6 @@ mod tests {
 
     #[tokio::test]
     async fn a_caller_that_hangs_up_cancels_its_request() {
-        let (client, server) = tokio::io::duplex(64 * 1024);
-        let mut client = client;
         let dropped = Arc::new(AtomicBool::new(false));
         struct Flag(Arc<AtomicBool>);
         impl Drop for Flag {
@@ -763,12 +769,7 @@ mod tests {
             }
         }
         let flag = dropped.clone();
-        let wire = Wire::new(Box::new(server), BytesMut::new());
-        let task = tokio::spawn(serve(
-            wire,
-            SETTINGS,
-            Instant::now(),
-            Draining::new(std::future::pending()),
+        let (mut client, task) = start_with(
             move |_req| {
                 let flag = Flag(flag.clone());
                 async move {
@@ -778,7 +779,7 @@ mod tests {
                 }
             },
             refuse,
-        ));
+        );
         client.write_all(b"GET /a HTTP/1.1\r\n\r\n").await.unwrap();
         tokio::task::yield_now().await;
         drop(client);
@@ -808,24 +809,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_longer_than_its_length_is_cut_and_the_connection_closed() {
-        let (client, server) = tokio::io::duplex(64 * 1024);
-        let mut client = client;
-        let wire = Wire::new(Box::new(server), BytesMut::new());
-        let task = tokio::spawn(serve(
-            wire,
-            SETTINGS,
-            Instant::now(),
-            Draining::new(std::future::pending()),
-            |_req| async {
-                let mut r = Response::new(Full::from("0123456789"));
-                r.headers_mut().insert(
-                    http::header::CONTENT_LENGTH,
-                    http::HeaderValue::from_static("4"),
-                );
-                r
-            },
-            refuse,
-        ));
+        let (mut client, task) =
+            start_with(|_req| async { with_length("0123456789", "4") }, refuse);
         client
             .write_all(b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n")
             .await

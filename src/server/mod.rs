@@ -329,7 +329,7 @@ impl Conn {
                 self.started,
                 draining,
                 |_req| std::future::ready(gateway::too_many_connections(limit)),
-                |_why| gateway::too_many_connections(limit),
+                |_why, _method| std::future::ready(gateway::too_many_connections(limit)),
             )
             .await;
             return;
@@ -371,7 +371,7 @@ impl Conn {
                 self.started,
                 draining,
                 |req| gateway::handle(gateway, req, client),
-                refusal,
+                |why, method| refusal(gateway, client, why, method),
             )
             .await;
         };
@@ -414,8 +414,13 @@ impl Conn {
     }
 }
 
-/// The answer to a head the HTTP/1 side refuses, in S3's shape.
-fn refusal(why: h1::Refusal) -> http::Response<gateway::GatewayBody> {
+/// The answer to a head the HTTP/1 side refuses, in S3's shape, audited.
+async fn refusal(
+    gateway: &Gateway,
+    client: SocketAddr,
+    why: h1::Refusal,
+    method: http::Method,
+) -> http::Response<gateway::GatewayBody> {
     use crate::s3::{S3Error, S3ErrorCode};
     let err = match why {
         h1::Refusal::Malformed(what) => S3Error::new(
@@ -453,7 +458,7 @@ fn refusal(why: h1::Refusal) -> http::Response<gateway::GatewayBody> {
             )
         }
     };
-    gateway::refused_head(&err)
+    gateway::refused_head(gateway, client, err, &why.to_string(), &method).await
 }
 
 /// Reads the connection's first bytes into `buf`: HTTP/2's preface, or

@@ -1,7 +1,7 @@
 //! Request framing on the caller's side, against the running gateway: a
 //! request whose body could be framed two ways (the shape of request
 //! smuggling through a front end that picks the other way) is refused in
-//! S3's shape and the connection closes without reading on; a head that
+//! S3's shape, audited, and the connection closes without reading on; a head that
 //! is not HTTP/1.1 (a bare LF included) gets S3's `BadRequest`; requests pipelined on one
 //! connection are answered in order.
 
@@ -52,6 +52,18 @@ fn a_body_framed_two_ways_is_refused_and_nothing_after_it_is_served() {
         );
         assert!(a.close, "{head:?}: {a:?}");
         assert!(rest.is_empty(), "{head:?}: then {rest:?}");
+        // Audited as a denial, under the id the answer gives.
+        let id = crate::identity::element(&a.body, "RequestId").expect("a request id");
+        let line = crate::identity::audit_for(gw, id);
+        assert_eq!(line["decision"], "deny", "{line}");
+        assert_eq!(line["error"], code, "{line}");
+        assert_eq!(line["status"], a.status, "{line}");
+        assert!(
+            line["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("request head refused")),
+            "{line}"
+        );
     }
 }
 

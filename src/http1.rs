@@ -70,6 +70,18 @@ impl ChunkLine {
     }
 }
 
+/// Takes the next piece of a body of known length from `buf`: what is
+/// there, up to the `left` bytes still owed (which it counts down).
+/// `None` when `buf` is empty: read more first.
+pub fn take_length(buf: &mut BytesMut, left: &mut u64) -> Option<Bytes> {
+    if buf.is_empty() {
+        return None;
+    }
+    let take = usize::try_from(*left).unwrap_or(usize::MAX).min(buf.len());
+    *left -= take as u64;
+    Some(buf.split_to(take).freeze())
+}
+
 /// How a request's body is framed on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFraming {

@@ -26,7 +26,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::http1::{BodyFraming, Chunked, Decoded};
+use crate::http1::{BodyFraming, Chunked, Decoded, take_length};
 
 /// A caller's connection, as boxed I/O.
 pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -220,12 +220,7 @@ fn poll_http1(
                 return failed(io::ErrorKind::Other, "the request body was cut short");
             }
             Reading::Length(left) => {
-                if !w.buf.is_empty() {
-                    let take = usize::try_from(*left)
-                        .unwrap_or(usize::MAX)
-                        .min(w.buf.len());
-                    let data = w.buf.split_to(take).freeze();
-                    *left -= take as u64;
+                if let Some(data) = take_length(&mut w.buf, left) {
                     if *left == 0 {
                         w.reading = Reading::Done;
                     }

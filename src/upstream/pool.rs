@@ -588,12 +588,7 @@ impl http_body::Body for PooledBody {
             match &mut this.state {
                 State::Done => return Poll::Ready(None),
                 State::Length(left) => {
-                    if !conn.buf.is_empty() {
-                        let take = usize::try_from(*left)
-                            .unwrap_or(usize::MAX)
-                            .min(conn.buf.len());
-                        let data = conn.buf.split_to(take).freeze();
-                        *left -= take as u64;
+                    if let Some(data) = crate::http1::take_length(&mut conn.buf, left) {
                         if *left == 0 {
                             // The last frame in hand: whoever reads the
                             // body need not ask for more once its length

@@ -221,11 +221,18 @@ fn chunk_size(line: &[u8]) -> Result<u64, FramingError> {
     if digits > 15 {
         return Err(FramingError("chunk size too large"));
     }
-    let rest = line[digits..].trim_ascii();
+    // Only spaces and tabs may stand before an extension (RFC 9112 §7.1.1,
+    // BWS): a bare CR or a form feed there is read as a line's end, or as
+    // junk, by other parsers, and the two would frame the body apart.
+    let rest = &line[digits..];
+    let rest = &rest[rest
+        .iter()
+        .take_while(|b| **b == b' ' || **b == b'\t')
+        .count()..];
     if !rest.is_empty() && rest[0] != b';' {
         return Err(FramingError("junk after the chunk size"));
     }
-    if rest.iter().any(|b| *b == b'\r' || *b == 0) {
+    if rest.iter().any(|b| b.is_ascii_control() && *b != b'\t') {
         return Err(FramingError("control byte in a chunk extension"));
     }
     Ok(line[..digits].iter().fold(0u64, |n, d| {
@@ -275,6 +282,9 @@ mod tests {
             b"4\nWiki\r\n0\r\n\r\n",
             b"4 junk\r\nWiki\r\n0\r\n\r\n",
             b"10000000000000000\r\n",
+            b"4\r\r\nWiki\r\n0\r\n\r\n",
+            b"4\x0c\r\nWiki\r\n0\r\n\r\n",
+            b"4;a=\x01\r\nWiki\r\n0\r\n\r\n",
         ] {
             assert!(
                 decode_all(wire, 64).is_err(),

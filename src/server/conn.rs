@@ -118,7 +118,14 @@ pub async fn serve<C, F, R, RF, B>(
             Ok(None) => break,
             Err(HeadError::Refused(why, method)) => {
                 tracing::debug!(reason = %why, "request head refused");
-                let answer = refuse(why, method.clone()).await;
+                // What follows a refused head is never read as anything;
+                // while the refusal waits (for room in the audit queue),
+                // only a hang-up matters, as for any request.
+                lock(&wire).buf.clear();
+                let refusing = std::pin::pin!(Some(refuse(why, method.clone())));
+                let Some(answer) = until_answered(refusing, &wire, settings).await else {
+                    return;
+                };
                 let sent = respond(
                     &wire,
                     &mut out,
@@ -759,35 +766,46 @@ mod tests {
         assert!(!got.contains("not sent"), "{got}");
     }
 
-    #[tokio::test]
-    async fn a_caller_that_hangs_up_cancels_its_request() {
-        let dropped = Arc::new(AtomicBool::new(false));
-        struct Flag(Arc<AtomicBool>);
-        impl Drop for Flag {
-            fn drop(&mut self) {
-                self.0.store(true, Ordering::SeqCst);
-            }
+    /// Sets its flag when dropped.
+    struct Flag(Arc<AtomicBool>);
+
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
         }
-        let flag = dropped.clone();
+    }
+
+    /// An answer that never comes, holding `flag` until it is dropped.
+    async fn never(flag: Flag) -> Response<Full<Bytes>> {
+        let _flag = flag;
+        std::future::pending::<()>().await;
+        Response::new(Full::from(""))
+    }
+
+    /// Sends `wire`, hangs up, and says whether the connection's task
+    /// ended and dropped what it was waiting for.
+    async fn hang_up_after(wire: &'static [u8]) -> bool {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let (request_flag, refusal_flag) = (dropped.clone(), dropped.clone());
         let (mut client, task) = start_with(
-            move |_req| {
-                let flag = Flag(flag.clone());
-                async move {
-                    let _flag = flag;
-                    std::future::pending::<()>().await;
-                    Response::new(Full::<Bytes>::from(""))
-                }
-            },
-            refuse,
+            move |_req| never(Flag(request_flag.clone())),
+            move |_why, _method| never(Flag(refusal_flag)),
         );
-        client.write_all(b"GET /a HTTP/1.1\r\n\r\n").await.unwrap();
+        client.write_all(wire).await.unwrap();
         tokio::task::yield_now().await;
         drop(client);
         tokio::time::timeout(Duration::from_secs(5), task)
             .await
             .unwrap()
             .unwrap();
-        assert!(dropped.load(Ordering::SeqCst));
+        dropped.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_hangs_up_cancels_its_request() {
+        assert!(hang_up_after(b"GET /a HTTP/1.1\r\n\r\n").await);
+        // A refusal that waits (for audit room) is cancelled the same way.
+        assert!(hang_up_after(b"GET /a HTTP/1.1\r\nx: 1\nx: 2\r\n\r\n").await);
     }
 
     #[tokio::test(start_paused = true)]

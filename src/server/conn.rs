@@ -211,26 +211,40 @@ async fn read_head(
     mut armed: bool,
     draining: &mut Draining,
 ) -> Result<Option<RequestHead>, HeadError> {
+    // How much of the buffer is known to hold no blank line.
+    let mut searched = 0;
     poll_fn(|cx| {
         let mut w = lock(wire);
         loop {
             if !w.buf.is_empty() {
-                let head = w.buf.starts_with(b"HEAD ");
-                match h1::parse_request_head(&mut w.buf, settings.limits) {
+                let method = if w.buf.starts_with(b"HEAD ") {
+                    Method::HEAD
+                } else {
+                    Method::GET
+                };
+                // Parsed only once a blank line may have ended the head;
+                // without one, past the limit it cannot be within it.
+                let parsed = if h1::may_be_whole(&w.buf, searched) {
+                    h1::parse_request_head(&mut w.buf, settings.limits)
+                } else if w.buf.len() > settings.limits.max_bytes {
+                    Err(Refusal::TooLarge)
+                } else {
+                    Ok(None)
+                };
+                match parsed {
                     Ok(Some(head)) => return Poll::Ready(Ok(Some(head))),
-                    Ok(None) if !armed => {
-                        armed = true;
-                        deadline
-                            .as_mut()
-                            .reset(Instant::now() + settings.header_read_timeout);
-                    }
                     Ok(None) => {}
-                    Err(why) => {
-                        let method = if head { Method::HEAD } else { Method::GET };
-                        return Poll::Ready(Err(HeadError::Refused(why, method)));
-                    }
+                    Err(why) => return Poll::Ready(Err(HeadError::Refused(why, method))),
                 }
             }
+            if !w.buf.is_empty() && !armed {
+                // Half a head: its time runs from here.
+                armed = true;
+                deadline
+                    .as_mut()
+                    .reset(Instant::now() + settings.header_read_timeout);
+            }
+            searched = w.buf.len();
             match w.poll_fill(cx, READ_HEAD) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Ok(None)),
                 Poll::Ready(Ok(_)) => {}
@@ -806,6 +820,23 @@ mod tests {
         assert!(hang_up_after(b"GET /a HTTP/1.1\r\n\r\n").await);
         // A refusal that waits (for audit room) is cancelled the same way.
         assert!(hang_up_after(b"GET /a HTTP/1.1\r\nx: 1\nx: 2\r\n\r\n").await);
+    }
+
+    #[tokio::test]
+    async fn a_head_trickled_a_byte_at_a_time_is_parsed_once_not_once_a_byte() {
+        let (mut client, _task) = start();
+        let lines: String = (0..15).map(|i| format!("x-h{i}: v\r\n")).collect();
+        let head = format!("GET /slow HTTP/1.1\r\nhost: x\r\n{lines}\r\n");
+        h1::PARSES.with(|n| n.set(0));
+        for byte in head.as_bytes() {
+            client.write_all(&[*byte]).await.unwrap();
+            tokio::task::yield_now().await;
+        }
+        let got = read_answers(&mut client, 1).await;
+        assert!(got.ends_with("GET /slow: "), "{got}");
+        // The server task runs on this thread (current-thread runtime).
+        let parses = h1::PARSES.with(std::cell::Cell::get);
+        assert!(parses <= 2, "{parses} parses of a {}-byte head", head.len());
     }
 
     #[tokio::test(start_paused = true)]

@@ -88,6 +88,8 @@ pub fn parse_request_head(
     buf: &mut BytesMut,
     limits: HeadLimits,
 ) -> Result<Option<RequestHead>, Refusal> {
+    #[cfg(test)]
+    PARSES.with(|n| n.set(n.get() + 1));
     let room = limits.max_headers.min(HEADER_ROOM);
     // Offsets into the head are kept as u32.
     let max_bytes = limits.max_bytes.min(u32::MAX as usize);
@@ -219,6 +221,25 @@ pub fn parse_request_head(
         keep_alive,
         expect_continue: expect_continue && !http10 && body != BodyFraming::Empty,
     }))
+}
+
+/// Whether `buf` may hold a whole head: a blank line (`\n\n` or
+/// `\n\r\n`) ends in it after `from`, the length already searched. A head
+/// trickled in a byte at a time is then parsed once, when it can be
+/// whole, not once a byte (which made each byte cost a parse of all
+/// before it: a slow caller's CPU multiplied by the head's size).
+pub fn may_be_whole(buf: &[u8], from: usize) -> bool {
+    let from = from.saturating_sub(2).min(buf.len());
+    memchr::memchr_iter(b'\n', &buf[from..]).any(|lf| {
+        let rest = &buf[from + lf + 1..];
+        rest.starts_with(b"\n") || rest.starts_with(b"\r\n")
+    })
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many times this thread ran the parser (tests count them).
+    pub static PARSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Whether some LF in `head` has no CR before it. (memchr: a head is
@@ -489,6 +510,20 @@ mod tests {
                 parse(raw)
             );
         }
+    }
+
+    #[test]
+    fn a_head_may_be_whole_only_once_a_blank_line_ends() {
+        let whole = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
+        for cut in 0..whole.len() {
+            assert!(!may_be_whole(&whole[..cut], 0), "{cut}");
+        }
+        // Whatever was searched before, the last byte's arrival finds it.
+        for from in 0..whole.len() {
+            assert!(may_be_whole(whole, from), "{from}");
+        }
+        assert!(may_be_whole(b"GET / HTTP/1.1\nhost: x\n\n", 0));
+        assert!(may_be_whole(b"GET / HTTP/1.1\r\nhost: x\n\r\n", 0));
     }
 
     fn head(

@@ -503,6 +503,10 @@ mod tests {
             "GET / HTTP/1.1\nhost: x\r\n\r\n",
             "GET / HTTP/1.1\r\nx: a\ntransfer-encoding: chunked\r\n\r\n",
             "GET / HTTP/1.1\r\nhost: x\r\n\n",
+            // A bare CR is no line end either, in a value or the target.
+            "GET / HTTP/1.1\r\nx: a\rtransfer-encoding: chunked\r\n\r\n",
+            "GET /a\rb HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\rhost: x\r\n\r\n",
         ] {
             assert!(
                 matches!(parse(raw), Err(Refusal::Malformed(_))),

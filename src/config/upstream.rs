@@ -47,7 +47,11 @@ pub struct UpstreamConfig {
     /// Time to connect to the store. Default: `5s`.
     #[serde(default = "default_connect_timeout", with = "duration")]
     pub connect_timeout: Duration,
-    /// Time to wait for the store's response head. Default: `60s`.
+    /// Time the store may keep a request waiting: to connect (TLS
+    /// included), to take each write of the request, and to answer once
+    /// the request is sent; past it, `503 ServiceUnavailable`. An upload
+    /// is as slow as its caller, and that time is not counted here (the
+    /// caller's pace is `server.body_rate_window`'s). Default: `60s`.
     #[serde(default = "default_response_timeout", with = "duration")]
     pub response_timeout: Duration,
     /// Extra PEM CA certificates trusted for an `https://` upstream, on top

@@ -312,7 +312,7 @@ impl Upstream {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let pool = pool::Pool::new(connector, Duration::from_secs(60));
+        let pool = pool::Pool::new(connector, Duration::from_secs(60), config.response_timeout);
 
         let base =
             credentials::BaseCredentials::new(config.credentials.as_ref(), &config.region).await?;
@@ -447,13 +447,15 @@ impl Upstream {
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
 
-        match tokio::time::timeout(self.response_timeout, self.pool.send(request)).await {
-            Err(_) => Err(UpstreamError::Timeout(self.response_timeout)),
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(e)) => {
+        // The pool times each wait on the store, not the exchange: an
+        // upload is as slow as its caller, which is not the store's delay.
+        match self.pool.send(request).await {
+            Ok(response) => Ok(response),
+            Err(e) => {
                 let e: &(dyn std::error::Error + 'static) = &*e;
                 Err(match body_error(e) {
                     Some(err) => UpstreamError::Body(err),
+                    None if timed_out(e) => UpstreamError::Timeout(self.response_timeout),
                     None => UpstreamError::Transport(error_chain(e)),
                 })
             }
@@ -787,6 +789,12 @@ fn body_error(e: &(dyn std::error::Error + 'static)) -> Option<SigV4Error> {
         source = err.source();
     }
     None
+}
+
+/// Whether the pool gave up waiting on the store ([`pool::Pool::new`]).
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {

@@ -61,6 +61,8 @@ pub(super) struct Pool {
 struct Inner {
     connector: HttpsConnector<HttpConnector>,
     idle_timeout: Duration,
+    /// The most the store may keep a request waiting ([`Pool::new`]).
+    wait: Duration,
     /// A std mutex: it is held for a few loads and a push, never across
     /// an await.
     hosts: Mutex<Hosts>,
@@ -206,11 +208,23 @@ impl Failed {
 }
 
 impl Pool {
-    pub(super) fn new(connector: HttpsConnector<HttpConnector>, idle_timeout: Duration) -> Self {
+    /// `wait` bounds each wait on the store, not the exchange as a
+    /// whole: a new connection (TCP and TLS), each write of the request
+    /// that the store does not take, and its answer once the request is
+    /// sent. Time spent waiting on the caller's body is not the store's:
+    /// a large upload from a slow caller may take far longer than
+    /// `wait`, and its pace is the caller side's to police
+    /// (`server.body_rate_window`).
+    pub(super) fn new(
+        connector: HttpsConnector<HttpConnector>,
+        idle_timeout: Duration,
+        wait: Duration,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 connector,
                 idle_timeout,
+                wait,
                 hosts: Mutex::new(Hosts::default()),
             }),
         }
@@ -259,15 +273,18 @@ impl Pool {
             framing,
         )?;
 
+        let wait = self.inner.wait;
         if let Some(mut conn) = self.inner.take(&authority) {
-            match exchange(&mut conn, &head, &mut outgoing, &parts.method).await {
+            match exchange(&mut conn, &head, &mut outgoing, &parts.method, wait).await {
                 Ok(response) => return Ok(self.leased(response, conn, authority)),
                 Err(Failed { again: true, .. }) => {}
                 Err(failed) => return Err(failed.error),
             }
         }
-        let mut conn = self.inner.connect(scheme, &authority).await?;
-        match exchange(&mut conn, &head, &mut outgoing, &parts.method).await {
+        let mut conn = within(wait, self.inner.connect(scheme, &authority))
+            .await
+            .map_err(Error::from)??;
+        match exchange(&mut conn, &head, &mut outgoing, &parts.method, wait).await {
             Ok(response) => Ok(self.leased(response, conn, authority)),
             Err(failed) => Err(failed.error),
         }
@@ -307,33 +324,55 @@ impl Pool {
     }
 }
 
-/// Writes the request on `conn` and reads the response's head.
+/// `fut`, given at most `wait`: past it, an `io::ErrorKind::TimedOut`
+/// error ([`timed_out`]).
+async fn within<T>(wait: Duration, fut: impl Future<Output = T>) -> io::Result<T> {
+    tokio::time::timeout(wait, fut)
+        .await
+        .map_err(|_| timed_out(wait))
+}
+
+/// The error of a store that kept a request waiting past `wait`; the
+/// upstream maps it to its own timeout by its kind.
+fn timed_out(wait: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("the store kept the request waiting over {wait:?}"),
+    )
+}
+
+/// Writes the request on `conn` and reads the response's head. Each wait
+/// on the store is bounded by `wait` (see [`Pool::new`]); one that runs
+/// out is not tried again: the store may have the request.
 async fn exchange(
     conn: &mut Conn,
     head: &[u8],
     outgoing: &mut Outgoing,
     method: &Method,
+    wait: Duration,
 ) -> Result<h1::ResponseHead, Failed> {
+    let timed_out = |e: io::Error| Failed::io(e, false);
     match outgoing {
         Outgoing::Whole(body) => {
             let body = body.as_deref().unwrap_or_default();
-            conn.write_two(head, body)
+            within(wait, conn.write_two(head, body))
                 .await
+                .map_err(timed_out)?
                 .map_err(|e| Failed::io(e, true))?;
         }
         Outgoing::Stream(body, framing) => {
-            conn.io
-                .write_all(head)
+            within(wait, conn.io.write_all(head))
                 .await
+                .map_err(timed_out)?
                 .map_err(|e| Failed::io(e, true))?;
-            match send_body(conn, body, *framing).await {
+            match send_body(conn, body, *framing, wait).await {
                 Ok(Sent::All) => {}
-                Ok(Sent::Answered) => return early_answer(conn, method).await,
+                Ok(Sent::Answered) => return early_answer(conn, method, wait).await,
                 Err(failed) => {
                     // The store may have answered and closed before its
                     // answer was seen: it says more than a broken pipe.
                     if failed.is_io()
-                        && let Ok(head) = early_answer(conn, method).await
+                        && let Ok(head) = early_answer(conn, method, wait).await
                     {
                         return Ok(head);
                     }
@@ -345,14 +384,20 @@ async fn exchange(
             }
         }
     }
-    conn.io.flush().await.map_err(|e| Failed::io(e, true))?;
+    within(wait, conn.io.flush())
+        .await
+        .map_err(timed_out)?
+        .map_err(|e| Failed::io(e, true))?;
     // Once the whole request is out, a connection the store had closed
     // shows only now: an end or a reset before any byte of an answer.
     // The store may then have acted on the request after all (crashed
     // before answering), so it goes again only if doing it twice is
     // doing it once: an idempotent method, its body held whole.
     let again = matches!(outgoing, Outgoing::Whole(_)) && method.is_idempotent();
-    match read_head(conn, method).await {
+    let head = within(wait, read_head(conn, method))
+        .await
+        .map_err(timed_out)?;
+    match head {
         Ok(Some(head)) => Ok(head),
         Ok(None) => Err(Failed {
             error: "the store closed the connection without answering".into(),
@@ -367,8 +412,15 @@ async fn exchange(
 
 /// The store's answer to a request whose body it did not take whole: the
 /// connection cannot carry another request.
-async fn early_answer(conn: &mut Conn, method: &Method) -> Result<h1::ResponseHead, Failed> {
-    match read_head(conn, method).await {
+async fn early_answer(
+    conn: &mut Conn,
+    method: &Method,
+    wait: Duration,
+) -> Result<h1::ResponseHead, Failed> {
+    let head = within(wait, read_head(conn, method))
+        .await
+        .map_err(|e| Failed::io(e, false))?;
+    match head {
         Ok(Some(mut head)) => {
             head.keep_alive = false;
             Ok(head)
@@ -416,10 +468,15 @@ enum Sent {
 /// answer: a store that refuses an upload at its head (a bucket that is
 /// not there) may stop reading it, and the caller should hear the
 /// store's answer, not wait for a stalled upload to time out.
+///
+/// Only a write the store leaves waiting is timed, each for `wait`: a
+/// body that takes long because the caller sends it slowly is not the
+/// store's delay.
 async fn send_body(
     conn: &mut Conn,
     body: &mut UpstreamBody,
     framing: RequestFraming,
+    wait: Duration,
 ) -> Result<Sent, BodyFailure> {
     const CRLF: Bytes = Bytes::from_static(b"\r\n");
     const LAST_CHUNK: Bytes = Bytes::from_static(b"0\r\n\r\n");
@@ -435,6 +492,9 @@ async fn send_body(
     };
     let length_error = || BodyFailure::Body(Box::new(h1::H1Error::BodyLength));
     let mut ended = false;
+    // Armed when the store does not take a write, disarmed when it takes
+    // one: allocated only for a store that keeps a write waiting.
+    let mut stalled: Option<Pin<Box<tokio::time::Sleep>>> = None;
     std::future::poll_fn(|cx| {
         loop {
             // Costs no system call unless the socket turned readable.
@@ -457,6 +517,7 @@ async fn send_body(
                         return Poll::Ready(Err(BodyFailure::Io(io::ErrorKind::WriteZero.into())));
                     }
                     Poll::Ready(Ok(mut n)) => {
+                        stalled = None;
                         while let Some(front) = out.front_mut() {
                             let take = n.min(front.len());
                             bytes::Buf::advance(front, take);
@@ -469,7 +530,14 @@ async fn send_body(
                         continue;
                     }
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(BodyFailure::Io(e))),
-                    Poll::Pending => return Poll::Pending,
+                    Poll::Pending => {
+                        let timer =
+                            stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(wait)));
+                        if timer.as_mut().poll(cx).is_ready() {
+                            return Poll::Ready(Err(BodyFailure::Io(timed_out(wait))));
+                        }
+                        return Poll::Pending;
+                    }
                 }
             }
             if ended {
@@ -854,6 +922,10 @@ mod tests {
     }
 
     fn pool_idle_for(idle_timeout: Duration) -> Pool {
+        pool_with(idle_timeout, Duration::from_secs(30))
+    }
+
+    fn pool_with(idle_timeout: Duration, wait: Duration) -> Pool {
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         let tls = rustls::ClientConfig::builder()
@@ -864,7 +936,7 @@ mod tests {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        Pool::new(connector, idle_timeout)
+        Pool::new(connector, idle_timeout, wait)
     }
 
     fn get(store: &Store, path: &str) -> Request<UpstreamBody> {
@@ -1111,6 +1183,36 @@ mod tests {
             assert_eq!(read(&pool, get(&store, "/k")).await, "ok");
             assert_eq!(store.accepted.load(Ordering::SeqCst), 2, "{chunks:?}");
         }
+    }
+
+    /// A store that stops taking an upload is given up on once a write
+    /// has waited `wait`, whatever the body's size (the whole exchange is
+    /// not timed: see the e2e test of a slow caller's upload).
+    #[tokio::test]
+    async fn a_store_that_stops_reading_an_upload_is_given_up_on() {
+        // Accepts, and never reads: its socket's buffers fill.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let held = tokio::spawn(async move { listener.accept().await });
+        let pool = pool_with(Duration::from_secs(60), Duration::from_millis(300));
+        let chunk = Bytes::from(vec![b'x'; 1 << 20]);
+        let total = 256u64 << 20;
+        let body = Lying {
+            chunks: std::iter::repeat_n(chunk, 256).collect(),
+            hint: total,
+        };
+        let mut req = Request::new(UpstreamBody::Stream(body.boxed_unsync()));
+        *req.method_mut() = http::Method::PUT;
+        *req.uri_mut() = format!("http://{addr}/bucket/key").parse().unwrap();
+        // A guard against hanging the suite, not a timing assertion.
+        let err = tokio::time::timeout(Duration::from_secs(30), pool.send(req))
+            .await
+            .expect("the wait ends the exchange")
+            .err()
+            .expect("the upload fails");
+        let io = err.downcast_ref::<io::Error>().expect("an I/O error");
+        assert_eq!(io.kind(), io::ErrorKind::TimedOut, "{err}");
+        drop(held);
     }
 
     /// A body that fails on its way (the caller's bytes failed their

@@ -16,7 +16,7 @@ use crate::harness::{
     Bucket, Creds, Gateway, MIB, bucket_scope, config_text, file_sha256, harness, mint_with,
     random_bytes, sha256_hex, unique_name, wait_for, write_keyring, write_private,
 };
-use crate::sign::{Payload, Signing, send, send_blocking, signed};
+use crate::sign::{Payload, Signing, raw_head, send, send_blocking, send_raw_paced, signed};
 
 /// A config for a gateway in front of the harness store, in `dir`, with
 /// `extra` TOML appended (e.g. a `[server]` section).
@@ -725,6 +725,42 @@ fn an_upstream_that_never_answers_is_503_after_the_response_timeout() {
     assert!(
         took >= Duration::from_secs(2) && took < Duration::from_secs(10),
         "{took:?}"
+    );
+}
+
+/// `response_timeout` is the store's time to answer, not the caller's
+/// time to upload: a body that comes slowly (here over about three times
+/// the timeout, within `body_rate_window`) is stored whole. It used to be
+/// cut at the timeout with a 503, nothing stored.
+#[test]
+fn an_upload_slower_than_the_response_timeout_is_stored_whole() {
+    needs_testbed!();
+    let h = harness();
+    let bucket = h.bucket("slow-upload");
+    let dir = h.tempdir();
+    let (gw, config) = gateway_to(
+        dir.path(),
+        &h.store.endpoint(),
+        "response_timeout = \"1s\"\n",
+    );
+    let creds = mint_with(&config, "slowpoke", &bucket_scope("*", &bucket.name), "1h");
+    let body = random_bytes(64 * 1024);
+    let (req, _) = signed(
+        &Signing::now(&creds),
+        "PUT",
+        &format!("{}/{}/slow", gw.endpoint(), bucket.name),
+        &[],
+        Payload::Hash(&body),
+        Vec::new(),
+    );
+    let length = body.len().to_string();
+    let head = raw_head(&req, &["content-length"], &[("content-length", &length)]);
+    let resp = send_raw_paced(&gw.endpoint(), &head, &body, 6, Duration::from_millis(600));
+    assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+    assert_eq!(
+        store_object(&bucket.name, "slow").map(|b| sha256_hex(&b)),
+        Some(sha256_hex(&body)),
+        "the store holds the whole body"
     );
 }
 

@@ -362,6 +362,18 @@ pub fn raw_head(req: &Request, drop: &[&str], add: &[(&str, &str)]) -> String {
 /// Sends `head`, the blank line and `body` verbatim to `endpoint`
 /// (`http://host:port`) and reads the response until the server closes.
 pub fn send_raw(endpoint: &str, head: &str, body: &[u8]) -> Response {
+    send_raw_paced(endpoint, head, body, 1, Duration::ZERO)
+}
+
+/// [`send_raw`], with the body sent in `pieces` (about equal), `pause`
+/// apart: a caller on a slow link.
+pub fn send_raw_paced(
+    endpoint: &str,
+    head: &str,
+    body: &[u8],
+    pieces: usize,
+    pause: Duration,
+) -> Response {
     use std::io::{Read, Write};
     let addr = endpoint.strip_prefix("http://").unwrap();
     let mut s = std::net::TcpStream::connect(addr).unwrap();
@@ -369,7 +381,13 @@ pub fn send_raw(endpoint: &str, head: &str, body: &[u8]) -> Response {
     s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(b"\r\n").unwrap();
-    s.write_all(body).unwrap();
+    let piece = body.len().div_ceil(pieces.max(1)).max(1);
+    for (i, part) in body.chunks(piece).enumerate() {
+        if i > 0 {
+            std::thread::sleep(pause);
+        }
+        s.write_all(part).unwrap();
+    }
     let mut raw = Vec::new();
     if let Err(e) = s.read_to_end(&mut raw) {
         assert!(!raw.is_empty(), "no response from {endpoint}: {e}");

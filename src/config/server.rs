@@ -49,7 +49,10 @@ pub struct ServerConfig {
     /// do, as on S3).
     #[serde(default)]
     pub body_min_rate: u64,
-    /// Open client connections; the next one is answered `503 SlowDown`.
+    /// Open client connections; the next one is answered `503 SlowDown`,
+    /// and must send its request within 5 s. Refusals are bounded too:
+    /// past an eighth of this many (at least 16, at most 512) being
+    /// refused at once, a new connection is closed unanswered.
     /// Default: `4096`.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,

@@ -144,6 +144,7 @@ async fn accept_loop(
     let (drain, _) = watch::channel(false);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let sources = InFlight::new(limits.max_connections_per_source);
+    let overflow = Arc::new(Semaphore::new(overflow_room(limits.max_connections)));
     // Set on shutdown: readyz fails from then on, and the listener closes
     // at this instant (after `server.shutdown_delay`).
     let mut close_at: Option<tokio::time::Instant> = None;
@@ -170,15 +171,34 @@ async fn accept_loop(
         // Without it, Nagle holds small responses back by up to 40 ms.
         let _ = stream.set_nodelay(true);
         metrics::CONNECTIONS.inc();
+        let admission = match admit(&slots, &sources, client, &limits.trusted_proxies) {
+            Ok(admitted) => Ok(admitted),
+            // Refused connections are counted too, or they would be the
+            // unbounded way around the bound.
+            Err(limit) => match overflow.clone().try_acquire_owned() {
+                Ok(room) => Err((limit, room)),
+                Err(_) => {
+                    metrics::limit_hit(limit);
+                    tracing::debug!(client.addr = %client, "over the connection limits and the room to refuse: closed");
+                    continue;
+                }
+            },
+        };
+        // A refused connection's one request comes at once or not at all.
+        let head_time = match admission {
+            Ok(_) => limits.header_read_timeout,
+            Err(_) => limits.header_read_timeout.min(REFUSED_HEAD_TIME),
+        };
         let conn = Conn {
             shared: shared.clone(),
             drain: drain.subscribe(),
             client,
             started: tokio::time::Instant::now(),
-            admission: admit(&slots, &sources, client, &limits.trusted_proxies),
+            head_time,
+            admission,
         };
         let acceptor = acceptor.clone();
-        let handshake_timeout = limits.header_read_timeout;
+        let handshake_timeout = head_time;
         tokio::spawn(async move {
             match acceptor {
                 None => conn.serve(stream, Protocol::Sniff).await,
@@ -259,10 +279,28 @@ struct Conn {
     drain: watch::Receiver<bool>,
     client: SocketAddr,
     started: tokio::time::Instant,
+    /// The time its first head (TLS handshake included) has.
+    head_time: Duration,
     /// A connection slot, and its source's; `Err`: over a limit, and the
-    /// connection gets `503 SlowDown`.
-    admission: Result<(OwnedSemaphorePermit, Option<Held>), Limit>,
+    /// connection gets `503 SlowDown`, holding a place among those being
+    /// refused.
+    admission: Result<(OwnedSemaphorePermit, Option<Held>), (Limit, OwnedSemaphorePermit)>,
 }
+
+/// Connections being answered `503 SlowDown` at once, beyond the open
+/// ones: an eighth of `max_connections`, within 16..=512. Past them a
+/// connection is closed unanswered. Without this bound the refused
+/// connections were the unbounded ones: each lived until its head timed
+/// out (75 s by default), so a caller opening them fast enough held file
+/// descriptors without limit, and `max_connections` bounded nothing.
+fn overflow_room(max_connections: usize) -> usize {
+    (max_connections / 8).clamp(16, 512)
+}
+
+/// The most a refused connection's head may take (the
+/// `header_read_timeout`, if shorter): an SDK sends its request as it
+/// connects, and one that sends nothing only holds a place.
+const REFUSED_HEAD_TIME: Duration = Duration::from_secs(5);
 
 /// A slot for a new connection from `client`: under `max_connections`, and
 /// under `max_connections_per_source` for its address, unless the address
@@ -319,9 +357,13 @@ impl Conn {
         let shared = self.shared.clone();
         let settings = shared.settings;
         let draining = conn::Draining::new(drained(self.drain.clone()));
-        if let Err(limit) = self.admission {
+        if let Err((limit, _room)) = self.admission {
             // Whatever it asks, the one answer is "slow down".
             metrics::limit_hit(limit);
+            let settings = conn::Settings {
+                header_read_timeout: self.head_time,
+                ..settings
+            };
             let wire = Wire::new(Box::new(io), BytesMut::new());
             conn::serve(
                 wire,

@@ -397,6 +397,47 @@ fn connections_over_max_connections_get_503_slow_down() {
     );
 }
 
+/// Connections over `max_connections` are bounded too: 16 (the least
+/// room, with `max_connections = 2`) that send nothing hold the places
+/// for refusals, and the next one is closed at once, unanswered. They
+/// used to be unbounded, each held until its head timed out (75 s here):
+/// opened fast enough, they took file descriptors without limit.
+#[test]
+fn connections_refused_over_max_connections_are_bounded_too() {
+    needs_testbed!();
+    let dir = harness().tempdir();
+    let gw = gateway_with(dir.path(), "[server]\nmax_connections = 2\n");
+    let _a = held(TcpStream::connect(gw.addr).unwrap());
+    let _b = held(TcpStream::connect(gw.addr).unwrap());
+    let silent: Vec<TcpStream> = (0..16)
+        .map(|_| TcpStream::connect(gw.addr).unwrap())
+        .collect();
+    let mut next = TcpStream::connect(gw.addr).unwrap();
+    // The guard is far below the 75 s the old code held it open for.
+    next.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    match next.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the connection should be closed unanswered: {other:?}"),
+    }
+    drop(silent);
+    // Once the silent ones are gone, a refusal is answered again.
+    let answered = wait_for(Duration::from_secs(10), || {
+        let mut c = TcpStream::connect(gw.addr).unwrap();
+        c.write_all(b"GET /_s3gate/healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let (got, _) = read_until_closed(&mut c, Duration::from_secs(5));
+        let text = String::from_utf8_lossy(&got).into_owned();
+        text.contains("<Code>SlowDown</Code>").then_some(text)
+    });
+    assert!(
+        answered.is_some(),
+        "refusals are answered once there is room"
+    );
+}
+
 /// A connection to `gw` from the loopback address `from` (127.0.0.0/8 is
 /// all this machine, so each address is a source of its own).
 fn connect_from(gw: &Gateway, from: [u8; 4]) -> TcpStream {

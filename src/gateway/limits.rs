@@ -107,10 +107,16 @@ fn truncate(s: &str, max: usize) -> &str {
 }
 
 /// The answer to a connection over `max_connections` or
-/// `max_connections_per_source`: S3's "slow down", which every SDK retries
-/// with back-off. (The transport counts the refusal.)
-pub fn too_many_connections(limit: Limit) -> Response {
-    let request_id = super::new_request_id();
+/// `max_connections_per_source`, whatever it asks: S3's "slow down",
+/// which every SDK retries with back-off, and the connection closes.
+/// Audited as a denial, as [`refused_head`] is (the record has no method
+/// or path: nothing of the request is read past its head).
+pub async fn too_many_connections(
+    gateway: &super::Gateway,
+    client: std::net::SocketAddr,
+    limit: Limit,
+    method: &http::Method,
+) -> Response {
     let why = match limit {
         Limit::ConnectionsPerSource => "s3gate has too many open connections from your address",
         _ => "s3gate has too many open connections",
@@ -119,7 +125,8 @@ pub fn too_many_connections(limit: Limit) -> Response {
         S3ErrorCode::SlowDown,
         format!("{why}; retry with back-off."),
     );
-    finish::s3_error_closing(&err, &request_id)
+    let reason = format!("connection over the limits: {}", limit.as_str());
+    refusal(gateway, client, err, reason, method).await
 }
 
 /// The answer to a request head the transport cannot serve (malformed,
@@ -137,6 +144,20 @@ pub async fn refused_head(
     why: &str,
     method: &http::Method,
 ) -> Response {
+    let reason = format!("request head refused: {why}");
+    refusal(gateway, client, err, reason, method).await
+}
+
+/// A refusal by the transport, before any request is read: audited as a
+/// denial with `reason` (or, if the audit sink cannot take it, sent
+/// without a record), and the connection closes after it.
+async fn refusal(
+    gateway: &super::Gateway,
+    client: std::net::SocketAddr,
+    err: S3Error,
+    reason: String,
+    method: &http::Method,
+) -> Response {
     let request_id = super::new_request_id();
     let ctx = RequestCtx::open(
         gateway,
@@ -151,7 +172,7 @@ pub async fn refused_head(
     let Some(mut ctx) = ctx else {
         return finish::s3_error_closing(&err, &request_id);
     };
-    ctx.deny(err.code.as_str(), format!("request head refused: {why}"));
+    ctx.deny(err.code.as_str(), reason);
     let mut response = finish::s3_error(ctx, err, method, "");
     finish::close_after(&mut response);
     response

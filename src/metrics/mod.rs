@@ -213,7 +213,8 @@ impl Limit {
         Limit::RequestsPerPrincipal,
         Limit::HeaderReadTimeout,
     ];
-    fn as_str(self) -> &'static str {
+    /// The limit's name as configured, and its metric label.
+    pub fn as_str(self) -> &'static str {
         match self {
             Limit::MaxConnections => "max_connections",
             Limit::HeaderBytes => "max_header_bytes",

@@ -370,8 +370,15 @@ impl Conn {
                 settings,
                 self.started,
                 draining,
-                |_req| std::future::ready(gateway::too_many_connections(limit)),
-                |_why, _method| std::future::ready(gateway::too_many_connections(limit)),
+                |req| {
+                    let method = req.method().clone();
+                    let gateway = &shared.gateway;
+                    async move { gateway::too_many_connections(gateway, client, limit, &method).await }
+                },
+                |_why, method| {
+                    let gateway = &shared.gateway;
+                    async move { gateway::too_many_connections(gateway, client, limit, &method).await }
+                },
             )
             .await;
             return;

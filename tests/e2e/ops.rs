@@ -385,6 +385,16 @@ fn connections_over_max_connections_get_503_slow_down() {
     let third = ask();
     assert!(third.starts_with("HTTP/1.1 503"), "{third}");
     assert!(third.contains("<Code>SlowDown</Code>"), "{third}");
+    // Audited as a denial, under the id the answer gives.
+    let id = crate::identity::element(&third, "RequestId").expect("a request id");
+    let line = crate::identity::audit_for(&gw, id);
+    assert_eq!(line["decision"], "deny", "{line}");
+    assert_eq!(line["error"], "SlowDown", "{line}");
+    assert_eq!(line["status"], 503, "{line}");
+    assert_eq!(
+        line["reason"], "connection over the limits: max_connections",
+        "{line}"
+    );
     drop(a);
     drop(b);
     let served = wait_for(Duration::from_secs(3), || {

@@ -341,9 +341,10 @@ fn timed_out(wait: Duration) -> io::Error {
     )
 }
 
-/// Writes the request on `conn` and reads the response's head. Each wait
-/// on the store is bounded by `wait` (see [`Pool::new`]); one that runs
-/// out is not tried again: the store may have the request.
+/// Writes the request on `conn` and reads the response's head, giving
+/// the store at most `wait` each time it is waited on (see
+/// [`Pool::new`]); a wait that runs out is not tried again: the store
+/// may have the request.
 async fn exchange(
     conn: &mut Conn,
     head: &[u8],
@@ -353,12 +354,18 @@ async fn exchange(
 ) -> Result<h1::ResponseHead, Failed> {
     let timed_out = |e: io::Error| Failed::io(e, false);
     match outgoing {
+        // A body held whole waits on no one but the store: one bound for
+        // the exchange, one timer a request.
         Outgoing::Whole(body) => {
             let body = body.as_deref().unwrap_or_default();
-            within(wait, conn.write_two(head, body))
-                .await
-                .map_err(timed_out)?
-                .map_err(|e| Failed::io(e, true))?;
+            within(wait, async {
+                conn.write_two(head, body)
+                    .await
+                    .map_err(|e| Failed::io(e, true))?;
+                answer(conn, method, true).await
+            })
+            .await
+            .map_err(timed_out)?
         }
         Outgoing::Stream(body, framing) => {
             within(wait, conn.io.write_all(head))
@@ -382,22 +389,25 @@ async fn exchange(
                     });
                 }
             }
+            // The body is spent: nothing can go again.
+            within(wait, answer(conn, method, false))
+                .await
+                .map_err(timed_out)?
         }
     }
-    within(wait, conn.io.flush())
-        .await
-        .map_err(timed_out)?
-        .map_err(|e| Failed::io(e, true))?;
+}
+
+/// Flushes the request sent on `conn` and reads the answer's head.
+/// `whole`: the request was held whole, and can be sent again.
+async fn answer(conn: &mut Conn, method: &Method, whole: bool) -> Result<h1::ResponseHead, Failed> {
+    conn.io.flush().await.map_err(|e| Failed::io(e, whole))?;
     // Once the whole request is out, a connection the store had closed
     // shows only now: an end or a reset before any byte of an answer.
     // The store may then have acted on the request after all (crashed
     // before answering), so it goes again only if doing it twice is
     // doing it once: an idempotent method, its body held whole.
-    let again = matches!(outgoing, Outgoing::Whole(_)) && method.is_idempotent();
-    let head = within(wait, read_head(conn, method))
-        .await
-        .map_err(timed_out)?;
-    match head {
+    let again = whole && method.is_idempotent();
+    match read_head(conn, method).await {
         Ok(Some(head)) => Ok(head),
         Ok(None) => Err(Failed {
             error: "the store closed the connection without answering".into(),

@@ -352,7 +352,7 @@ async fn exchange(
     method: &Method,
     wait: Duration,
 ) -> Result<h1::ResponseHead, Failed> {
-    let timed_out = |e: io::Error| Failed::io(e, false);
+    let gave_up = |e: io::Error| Failed::io(e, false);
     match outgoing {
         // A body held whole waits on no one but the store: one bound for
         // the exchange, one timer a request.
@@ -365,12 +365,12 @@ async fn exchange(
                 answer(conn, method, true).await
             })
             .await
-            .map_err(timed_out)?
+            .map_err(gave_up)?
         }
         Outgoing::Stream(body, framing) => {
             within(wait, conn.io.write_all(head))
                 .await
-                .map_err(timed_out)?
+                .map_err(gave_up)?
                 .map_err(|e| Failed::io(e, true))?;
             match send_body(conn, body, *framing, wait).await {
                 Ok(Sent::All) => {}
@@ -392,7 +392,7 @@ async fn exchange(
             // The body is spent: nothing can go again.
             within(wait, answer(conn, method, false))
                 .await
-                .map_err(timed_out)?
+                .map_err(gave_up)?
         }
     }
 }

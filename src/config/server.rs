@@ -22,12 +22,13 @@ pub struct ServerConfig {
     #[serde(default, with = "duration")]
     pub shutdown_delay: Duration,
     /// Time a client has to send a request's whole header section
-    /// (slowloris). hyper starts this clock when it begins waiting for a
-    /// request, so it also bounds how long an idle keep-alive connection
-    /// waits for its next one: behind a load balancer keep it above the
-    /// balancer's idle timeout (ALB: 60 s), or the balancer may reuse a
-    /// connection s3gate is closing (a 502). Exposed directly, 10-30 s.
-    /// Default: `75s`.
+    /// (slowloris): for a connection's first request from the moment it
+    /// opens, for a later one from its head's first byte. A connection
+    /// that sends nothing in that time is closed without an answer, so
+    /// behind a load balancer keep it above the balancer's idle timeout
+    /// (ALB: 60 s), or the balancer may use a connection s3gate is
+    /// closing (a 502); one idle between requests is `idle_timeout`'s.
+    /// Exposed directly, 10-30 s. Default: `75s`.
     #[serde(default = "default_header_read_timeout", with = "duration")]
     pub header_read_timeout: Duration,
     /// A connection that moves no byte either way this long is closed.
